@@ -1,0 +1,67 @@
+"""The base of every IMM wire model.
+
+IMM speaks PascalCase JSON (``ProjectName``, ``OSSURI``, ``AgeSD``); Python code reads snake_case
+(``project_name``, ``ossuri``, ``age_sd``). Every model here uses the wire names as aliases, accepts either
+spelling on input, and keeps fields it does not know, so that a newer service response never breaks an
+older client and nothing is lost when a response is parsed and dumped again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeAlias
+
+from pydantic import BaseModel, ConfigDict
+
+# Words IMM spells in capitals inside field names. Everything else is capitalised word by word.
+_ACRONYMS = {
+    "uri": "URI",
+    "oss": "OSS",
+    "exif": "EXIF",
+    "sd": "SD",
+    "ocr": "OCR",
+    "crc64": "CRC64",
+    "acl": "ACL",
+    "url": "URL",
+    "mns": "MNS",
+    "mq": "MQ",
+}
+# Whole names that do not follow the word-by-word rule.
+_EXCEPTIONS = {
+    "ossuri": "OSSURI",
+    "e_tag": "ETag",
+    "rocket_mq": "RocketMQ",
+    "extended_message_uri": "ExtendedMessageURI",
+}
+
+
+def wire_name(field_name: str) -> str:
+    """Return IMM's PascalCase wire name for a snake_case attribute name (``age_sd`` -> ``AgeSD``)."""
+    if field_name in _EXCEPTIONS:
+        return _EXCEPTIONS[field_name]
+    return "".join(_ACRONYMS.get(part, part[:1].upper() + part[1:]) for part in field_name.split("_"))
+
+
+# IMM declares many numbers as float (ages, confidences) yet sends integral values as JSON integers
+# (``"AverageAge": 26``). Keeping ``int | float`` preserves what was received, so a dump gives back the
+# very JSON that was parsed.
+Number: TypeAlias = int | float
+
+
+class WireModel(BaseModel):
+    """A JSON object on IMM's wire: PascalCase aliases, snake_case attributes, unknown fields kept."""
+
+    model_config = ConfigDict(
+        alias_generator=wire_name,
+        populate_by_name=True,
+        extra="allow",
+        serialize_by_alias=True,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """Dump by wire name, leaving out fields that were never set (``None`` set explicitly is kept)."""
+        return self.model_dump(by_alias=True, exclude_unset=True, mode="json")
+
+    def to_wire_json(self) -> str:
+        """Compact JSON as IMM's SDKs send JSON-string parameters: no spaces, raw UTF-8."""
+        return json.dumps(self.to_wire(), separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,58 @@
+"""IMM's ``FigureCluster``: one person, as grouped by a face clustering task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.models.base import Number, WireModel
+from runtime.models.file import File
+
+FIGURE_CLUSTER_OBJECT_TYPE = "figure-cluster"
+
+
+class FigureCluster(WireModel):
+    """A figure cluster as GetFigureCluster / BatchGetFigureCluster / QueryFigureClusters return it.
+
+    Times are RFC3339Nano strings (nine fractional digits, which ``datetime`` cannot parse directly; see
+    :func:`runtime.timestamps.parse_rfc3339`). Ages are in years.
+    """
+
+    owner_id: str | None = None
+    project_name: str | None = None
+    dataset_name: str | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    create_time: str | None = None
+    update_time: str | None = None
+    name: str | None = None
+    custom_id: str | None = None
+    custom_labels: dict[str, Any] | None = None
+    gender: str | None = None
+    face_count: int | None = None
+    image_count: int | None = None
+    video_count: int | None = None
+    average_age: Number | None = None
+    min_age: Number | None = None
+    max_age: Number | None = None
+    meta_lock_version: int | None = None
+    cover: File | None = None
+    base_images: list[File] | None = None
+
+
+class CoverFigure(WireModel):
+    figure_id: str
+
+
+class CoverForReq(WireModel):
+    figures: list[CoverFigure]
+
+
+class FigureClusterForReq(WireModel):
+    """UpdateFigureCluster's ``FigureCluster`` parameter: which cluster, and the fields that may change."""
+
+    object_id: str
+    name: str | None = None
+    custom_id: str | None = None
+    custom_labels: dict[str, Any] | None = None
+    meta_lock_version: int | None = None
+    cover: CoverForReq | None = None

@@ -1,0 +1,33 @@
+"""Parameter types shared by several operations, each carrying its IMM rule."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from runtime.rules import check_description, check_name, check_oss_uri, check_quota, check_user_data
+
+NewName = Annotated[str, AfterValidator(check_name)]
+"""A ProjectName or DatasetName being created: IMM's name rule applies."""
+
+Description = Annotated[str, AfterValidator(check_description)]
+UserData = Annotated[str, AfterValidator(check_user_data)]
+OssLocation = Annotated[str, AfterValidator(check_oss_uri)]
+
+
+def quota(name: str) -> object:
+    """A validator for one of IMM's quota parameters (bounds from :data:`runtime.rules.QUOTAS`)."""
+    return AfterValidator(lambda v: check_quota(name, v))
+
+
+ProjectMaxDatasetCount = Annotated[int, quota("ProjectMaxDatasetCount")]
+DatasetMaxBindCount = Annotated[int, quota("DatasetMaxBindCount")]
+DatasetMaxFileCount = Annotated[int, quota("DatasetMaxFileCount")]
+DatasetMaxEntityCount = Annotated[int, quota("DatasetMaxEntityCount")]
+DatasetMaxRelationCount = Annotated[int, quota("DatasetMaxRelationCount")]
+DatasetMaxTotalFileSize = Annotated[int, quota("DatasetMaxTotalFileSize")]
+
+
+def page_size(maximum: int) -> object:
+    return Field(default=None, ge=0, le=maximum)

@@ -1,0 +1,49 @@
+"""Bindings of a dataset to OSS: CreateBinding, GetBinding, DeleteBinding, ListBindings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from runtime.models.resources import Binding
+from runtime.operations import _params as p
+from runtime.operations._base import Operation, Request, Response
+
+
+class CreateBindingRequest(Request):
+    project_name: str
+    dataset_name: str
+    uri: p.OssLocation
+
+
+class BindingRequest(Request):
+    project_name: str
+    dataset_name: str
+    uri: str
+
+
+class ListBindingsRequest(Request):
+    project_name: str
+    dataset_name: str
+    max_results: Annotated[int | None, Field(ge=0, le=200)] = None
+    next_token: str | None = None
+
+
+class BindingResponse(Response):
+    binding: Binding | None = None
+
+
+class ListBindingsResponse(Response):
+    bindings: list[Binding] | None = None
+    next_token: str | None = None
+
+
+CreateBinding = Operation(
+    "CreateBinding", CreateBindingRequest, BindingResponse, "Bind an OSS location: index it, then keep indexing."
+)
+GetBinding = Operation("GetBinding", BindingRequest, BindingResponse, "Get a binding.")
+DeleteBinding = Operation("DeleteBinding", BindingRequest, Response, "Delete a binding.")
+ListBindings = Operation(
+    "ListBindings", ListBindingsRequest, ListBindingsResponse, "List a dataset's bindings.", page_items="bindings"
+)

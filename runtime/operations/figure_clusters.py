@@ -1,0 +1,84 @@
+"""Figure clusters: QueryFigureClusters, GetFigureCluster, BatchGetFigureCluster, UpdateFigureCluster."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from runtime.models.figure_cluster import FigureCluster, FigureClusterForReq
+from runtime.models.inputs import TimeRange
+from runtime.operations._base import JSON_STRING, Operation, Request, Response
+from runtime.rules import BATCH_GET_MAX_IDS
+
+
+class QueryFigureClustersRequest(Request):
+    project_name: str
+    dataset_name: str
+    max_results: Annotated[int | None, Field(ge=0, le=100)] = None
+    next_token: str | None = None
+    order: Literal["asc", "desc"] | None = None
+    sort: str | None = None
+    create_time_range: Annotated[TimeRange | None, JSON_STRING] = None
+    update_time_range: Annotated[TimeRange | None, JSON_STRING] = None
+    custom_labels: str | None = None  # a query expression, sent as plain text
+    with_total_count: bool | None = None
+
+
+class QueryFigureClustersResponse(Response):
+    figure_clusters: list[FigureCluster] | None = None
+    next_token: str | None = None
+    total_count: int | None = None
+
+
+class GetFigureClusterRequest(Request):
+    project_name: str
+    dataset_name: str
+    object_id: str
+
+
+class FigureClusterResponse(Response):
+    figure_cluster: FigureCluster | None = None
+
+
+class BatchGetFigureClusterRequest(Request):
+    project_name: str
+    dataset_name: str
+    object_ids: Annotated[list[str], JSON_STRING, Field(min_length=1, max_length=BATCH_GET_MAX_IDS)]
+
+
+class BatchGetFigureClusterResponse(Response):
+    figure_clusters: list[FigureCluster] | None = None
+
+
+class UpdateFigureClusterRequest(Request):
+    project_name: str
+    dataset_name: str
+    figure_cluster: Annotated[FigureClusterForReq, JSON_STRING]
+
+
+QueryFigureClusters = Operation(
+    "QueryFigureClusters",
+    QueryFigureClustersRequest,
+    QueryFigureClustersResponse,
+    "List a dataset's figure clusters, with paging, ordering and time ranges.",
+    page_items="figure_clusters",
+)
+GetFigureCluster = Operation(
+    "GetFigureCluster", GetFigureClusterRequest, FigureClusterResponse, "Get one figure cluster."
+)
+BatchGetFigureCluster = Operation(
+    "BatchGetFigureCluster",
+    BatchGetFigureClusterRequest,
+    BatchGetFigureClusterResponse,
+    f"Get up to {BATCH_GET_MAX_IDS} figure clusters.",
+)
+UpdateFigureCluster = Operation(
+    "UpdateFigureCluster",
+    UpdateFigureClusterRequest,
+    Response,
+    "Change a figure cluster's Name, CustomId, CustomLabels or Cover (MetaLockVersion is an optimistic lock).",
+)
+
+SORT_FIELDS = ("", "ObjectId", "CreateTime", "UpdateTime", "FaceCount", "ImageCount")
+"""QueryFigureClusters ``Sort`` values this project supports (IMM does not publish the list)."""

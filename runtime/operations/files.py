@@ -1,0 +1,56 @@
+"""File metadata: IndexFileMeta, BatchIndexFileMeta, GetFileMeta."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from runtime.models.file import File
+from runtime.models.inputs import InputFile, Notification
+from runtime.operations import _params as p
+from runtime.operations._base import JSON_STRING, Operation, Request, Response
+from runtime.rules import BATCH_INDEX_MAX_FILES
+
+
+class IndexFileMetaRequest(Request):
+    project_name: str
+    dataset_name: str
+    file: Annotated[InputFile, JSON_STRING]
+    notification: Annotated[Notification | None, JSON_STRING] = None
+    user_data: p.UserData | None = None
+
+
+class BatchIndexFileMetaRequest(Request):
+    project_name: str
+    dataset_name: str
+    files: Annotated[list[InputFile], JSON_STRING, Field(min_length=1, max_length=BATCH_INDEX_MAX_FILES)]
+    notification: Annotated[Notification | None, JSON_STRING] = None
+    user_data: p.UserData | None = None
+
+
+class GetFileMetaRequest(Request):
+    project_name: str
+    dataset_name: str
+    uri: str
+    with_fields: Annotated[list[str] | None, JSON_STRING] = None
+
+
+class IndexFileMetaResponse(Response):
+    event_id: str | None = None
+
+
+class GetFileMetaResponse(Response):
+    files: list[File] | None = None
+
+
+IndexFileMeta = Operation(
+    "IndexFileMeta", IndexFileMetaRequest, IndexFileMetaResponse, "Index one file (asynchronous)."
+)
+BatchIndexFileMeta = Operation(
+    "BatchIndexFileMeta",
+    BatchIndexFileMetaRequest,
+    IndexFileMetaResponse,
+    f"Index up to {BATCH_INDEX_MAX_FILES} files (asynchronous).",
+)
+GetFileMeta = Operation("GetFileMeta", GetFileMetaRequest, GetFileMetaResponse, "Get an indexed file's metadata.")

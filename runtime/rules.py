@@ -1,0 +1,99 @@
+"""IMM's naming rules and limits (2020-09-30 API), defined once.
+
+The client checks them before sending, the emulator enforces them as the service does, and the Pulumi
+components validate their arguments with them. Each check raises ``ValueError`` with a message that names
+the rule; callers add the field name.
+"""
+
+from __future__ import annotations
+
+import re
+
+# ProjectName / DatasetName: 1-128 chars of letters, digits, '-' and '_', starting with a letter or '_'.
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
+NAME_RULE = "1-128 characters: letters, digits, '-' and '_', starting with a letter or '_'"
+DESCRIPTION_MAX = 256
+USER_DATA_MAX_BYTES = 2048
+BATCH_INDEX_MAX_FILES = 100
+BATCH_GET_MAX_IDS = 100
+OSS_URI_PATTERN = re.compile(r"^oss://(?P<bucket>[a-z0-9][a-z0-9-]{1,61}[a-z0-9])(?:/(?P<key>.*))?$")
+OSS_URI_RULE = "oss://<bucket>[/<key>], bucket of 3-63 lowercase letters, digits and '-'"
+
+# Quota parameters: (minimum, maximum, default) as documented for CreateProject/CreateDataset.
+QUOTAS: dict[str, tuple[int, int, int]] = {
+    "ProjectMaxDatasetCount": (1, 1_000_000_000, 1_000_000_000),
+    "DatasetMaxBindCount": (1, 10, 10),
+    "DatasetMaxFileCount": (1, 100_000_000, 100_000_000),
+    "DatasetMaxEntityCount": (1, 2**63 - 1, 10_000_000_000),
+    "DatasetMaxRelationCount": (1, 2**63 - 1, 100_000_000_000),
+    "DatasetMaxTotalFileSize": (1, 2**63 - 1, 90_000_000_000_000_000),
+}
+PROJECT_QUERIES_PER_SECOND = 100
+ENGINE_CONCURRENCY = 100
+DEFAULT_SERVICE_ROLE = "AliyunIMMDefaultRole"
+
+# Page sizes: (maximum, default when 0 or absent).
+PAGE_LIMITS: dict[str, tuple[int, int]] = {
+    "ListProjects": (200, 100),
+    "ListDatasets": (200, 100),
+    "ListBindings": (200, 100),
+    "ListTasks": (100, 100),
+    "QueryFigureClusters": (100, 100),
+}
+
+REGIONS = frozenset(
+    {
+        "cn-qingdao", "cn-beijing", "cn-zhangjiakou", "cn-wulanchabu", "cn-hangzhou", "cn-shanghai",
+        "cn-shenzhen", "cn-guangzhou", "cn-chengdu", "cn-hongkong", "ap-southeast-1", "ap-southeast-5",
+        "ap-southeast-2", "eu-central-1", "eu-west-1", "us-east-1", "us-west-1", "ap-south-1",
+    }
+)  # fmt: skip
+
+
+def check_name(value: str) -> str:
+    """Validate a ProjectName or DatasetName."""
+    if not NAME_PATTERN.match(value):
+        raise ValueError(f"must be {NAME_RULE}; got {value!r}")
+    return value
+
+
+def check_description(value: str) -> str:
+    if not 1 <= len(value) <= DESCRIPTION_MAX:
+        raise ValueError(f"must be 1-{DESCRIPTION_MAX} characters; got {len(value)}")
+    return value
+
+
+def check_user_data(value: str) -> str:
+    if len(value.encode()) > USER_DATA_MAX_BYTES:
+        raise ValueError(f"must be at most {USER_DATA_MAX_BYTES} bytes; got {len(value.encode())}")
+    return value
+
+
+def check_quota(name: str, value: int) -> int:
+    low, high, _ = QUOTAS[name]
+    if not low <= value <= high:
+        raise ValueError(f"must be between {low} and {high}; got {value}")
+    return value
+
+
+def check_oss_uri(value: str, *, object_required: bool = False) -> str:
+    """Validate ``oss://bucket[/prefix]``; with ``object_required`` a non-empty object key is needed."""
+    match = OSS_URI_PATTERN.match(value)
+    if not match or (object_required and not match.group("key")):
+        rule = "oss://<bucket>/<key>" if object_required else OSS_URI_RULE
+        raise ValueError(f"must be {rule}; got {value!r}")
+    return value
+
+
+def check_region(value: str) -> str:
+    if value not in REGIONS:
+        raise ValueError(f"must be an IMM region ({', '.join(sorted(REGIONS))}); got {value!r}")
+    return value
+
+
+def split_oss_uri(uri: str) -> tuple[str, str]:
+    """``oss://bucket/a/b.jpg`` -> (``bucket``, ``a/b.jpg``); the key is empty for a bare bucket."""
+    match = OSS_URI_PATTERN.match(uri)
+    if not match:
+        raise ValueError(f"must be {OSS_URI_RULE}; got {uri!r}")
+    return match.group("bucket"), match.group("key") or ""
