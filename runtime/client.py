@@ -1,0 +1,325 @@
+"""The IMM client: sync and async over one shared core.
+
+One code path for every operation in :mod:`runtime.operations`: encode the request model as query
+parameters, sign (ACS3-HMAC-SHA256 by default, the legacy RPC signature on request), send, retry what is
+worth retrying, and parse the answer into the operation's response model or a typed :class:`ImmError`.
+
+    from runtime.client import ImmClient
+    from runtime.operations.figure_clusters import GetFigureCluster
+
+    with ImmClient(region="cn-hangzhou") as imm:
+        cluster = imm.call(GetFigureCluster, project_name="p", dataset_name="d", object_id="Cluster-...")
+
+Retries: connection errors, timeouts, HTTP 429/5xx and Throttling*/ServiceUnavailable/InternalError codes
+are retried with exponential backoff and full jitter, honouring ``x-acs-retry-after`` (milliseconds). Every
+attempt is signed again with a fresh nonce and date. Other 4xx answers are never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import httpx
+from pydantic import ValidationError
+
+from runtime import __version__
+from runtime.credentials import Credentials, redact, resolve_credentials
+from runtime.errors import (
+    ConfigError,
+    ImmError,
+    ServerError,
+    ThrottlingError,
+    TransportError,
+    is_retryable_code,
+)
+from runtime.operations._base import Operation, Request, Response, parameter_error
+from runtime.signing import API_VERSION, SignatureVersion, auth_for, encode_query
+
+log = logging.getLogger("imm_faces.client")
+
+ReqT = TypeVar("ReqT", bound=Request)
+RespT = TypeVar("RespT", bound=Response)
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+USER_AGENT = f"imm-faces/{__version__} httpx/{httpx.__version__}"
+
+
+def endpoint_url(
+    region: str | None = None, endpoint: str | None = None, network: Literal["public", "vpc"] = "public"
+) -> str:
+    """The base URL: an explicit endpoint (``https://`` added when no scheme is given) or the region's.
+
+    ``imm.<region>.aliyuncs.com`` on the internet, ``imm-vpc.<region>.aliyuncs.com`` inside a VPC.
+    """
+    if endpoint:
+        url = endpoint if "://" in endpoint else f"https://{endpoint}"
+        parsed = httpx.URL(url)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ConfigError(f"endpoint: must be host[:port] or http(s)://host[:port]; got {endpoint!r}")
+        return str(parsed.copy_with(path="/", query=None))
+    if not region:
+        raise ConfigError("region: set a region (e.g. cn-hangzhou) or an explicit endpoint")
+    host = f"imm-vpc.{region}.aliyuncs.com" if network == "vpc" else f"imm.{region}.aliyuncs.com"
+    return f"https://{host}/"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``max_attempts`` counts the first try. Delays (seconds) grow as ``base * 2**n`` up to ``cap``."""
+
+    max_attempts: int = 4
+    base_delay: float = 0.25
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int, retry_after_ms: int | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` starts at 1)."""
+        if retry_after_ms is not None and retry_after_ms > 0:
+            return min(retry_after_ms / 1000.0, 120.0)
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+class _Core:
+    """Everything but I/O: request building, signing setup, response parsing, retry decisions."""
+
+    def __init__(
+        self,
+        *,
+        region: str | None,
+        endpoint: str | None,
+        network: Literal["public", "vpc"],
+        credentials: Credentials | None,
+        signature_version: SignatureVersion,
+        retry: RetryPolicy,
+    ) -> None:
+        self.base_url = endpoint_url(region, endpoint, network)
+        self.credentials = credentials or resolve_credentials()
+        self.auth = auth_for(self.credentials, signature_version)
+        self.retry = retry
+
+    @staticmethod
+    def prepare(op: Operation[ReqT, RespT], request: ReqT | None, params: Mapping[str, Any]) -> ReqT:
+        """The request model, built from keyword parameters when none was given (rules checked here)."""
+        if request is not None:
+            if params:
+                raise TypeError("pass either a request model or keyword parameters, not both")
+            return request
+        try:
+            return op.request.model_validate(params)
+        except ValidationError as exc:
+            raise ConfigError(f"{op.name}: {parameter_error(op.request, exc)}") from None
+
+    def build(self, op: Operation[ReqT, RespT], request: ReqT) -> httpx.Request:
+        """A fresh unsigned request; the auth flow adds nonce, date and signature on every send."""
+        url = httpx.URL(self.base_url).copy_with(query=encode_query(request.to_params()).encode())
+        headers = {
+            "x-acs-action": op.name,
+            "x-acs-version": API_VERSION,
+            "accept": "application/json",
+            "user-agent": USER_AGENT,
+        }
+        return httpx.Request("POST", url, headers=headers)
+
+    def parse(self, op: Operation[ReqT, RespT], response: httpx.Response) -> RespT:
+        body = response.content
+        if response.is_success:
+            try:
+                return op.response.model_validate_json(body)
+            except ValidationError as exc:
+                raise ImmError(
+                    "InvalidResponse",
+                    f"the response does not match {op.response.__name__}: {exc.errors()[0]['msg']}",
+                    status=response.status_code,
+                    request_id=response.headers.get("x-acs-request-id"),
+                    action=op.name,
+                ) from None
+        raise self.error(op, response)
+
+    def error(self, op: Operation[Any, Any], response: httpx.Response) -> ImmError:
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            snippet = response.text[:200].strip() or response.reason_phrase
+            data = {"Code": f"HTTP{response.status_code}", "Message": snippet}
+        code = str(data.get("Code") or data.get("code") or f"HTTP{response.status_code}")
+        message = redact(str(data.get("Message") or data.get("message") or ""), self.credentials)
+        status = response.status_code
+        cls: type[ImmError] = ImmError
+        if status == 429 or code.startswith("Throttling") or response.headers.get("x-acs-retry-after"):
+            cls = ThrottlingError
+        elif status >= 500:
+            cls = ServerError
+        return cls(
+            code,
+            message,
+            status=status,
+            request_id=data.get("RequestId") or data.get("requestId") or response.headers.get("x-acs-request-id"),
+            host_id=data.get("HostId"),
+            recommend=data.get("Recommend"),
+            action=op.name,
+        )
+
+    def retry_delay(self, attempt: int, failure: ImmError | TransportError, response: httpx.Response | None) -> float | None:
+        """Seconds to wait before trying again, or None when this failure must not be retried."""
+        if attempt >= self.retry.max_attempts:
+            return None
+        if isinstance(failure, ImmError) and not (failure.retryable or is_retryable_code(failure.code)):
+            return None
+        retry_after: int | None = None
+        if response is not None:
+            try:
+                retry_after = int(response.headers.get("x-acs-retry-after", ""))
+            except ValueError:
+                retry_after = None
+        return self.retry.delay(attempt, retry_after)
+
+    def transport_error(self, op: Operation[Any, Any], exc: httpx.TransportError) -> TransportError:
+        return TransportError(
+            f"{op.name}: cannot reach {self.base_url} ({exc.__class__.__name__}: {redact(str(exc), self.credentials)})"
+        )
+
+
+class _Base:
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        endpoint: str | None = None,
+        network: Literal["public", "vpc"] = "public",
+        credentials: Credentials | None = None,
+        signature_version: SignatureVersion = "v3",
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._core = _Core(
+            region=region,
+            endpoint=endpoint,
+            network=network,
+            credentials=credentials,
+            signature_version=signature_version,
+            retry=retry or RetryPolicy(),
+        )
+        self._timeout = timeout
+
+    @property
+    def endpoint(self) -> str:
+        return self._core.base_url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self._core.base_url!r}, credentials={self._core.credentials!r})"
+
+
+class ImmClient(_Base):
+    """Synchronous IMM client. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, *, transport: httpx.BaseTransport | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._http = httpx.Client(timeout=self._timeout, transport=transport, trust_env=False)
+
+    def __enter__(self) -> ImmClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def call(self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any) -> RespT:
+        """Invoke ``op`` with a request model or keyword parameters (snake_case); return its response model."""
+        core = self._core
+        prepared = core.prepare(op, request, params)
+        attempt = 0
+        while True:
+            attempt += 1
+            response: httpx.Response | None = None
+            try:
+                response = self._http.send(core.build(op, prepared), auth=core.auth)
+                log.debug("%s attempt %d -> HTTP %d", op.name, attempt, response.status_code)
+                return core.parse(op, response)
+            except httpx.TransportError as exc:
+                failure: ImmError | TransportError = core.transport_error(op, exc)
+            except ImmError as exc:
+                failure = exc
+            delay = core.retry_delay(attempt, failure, response)
+            if delay is None:
+                raise failure
+            log.info("%s attempt %d failed (%s); retrying in %.2fs", op.name, attempt, failure, delay)
+            time.sleep(delay)
+
+    def paginate(
+        self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any
+    ) -> Iterator[Any]:
+        """Yield every item of every page, following NextToken until the service returns none."""
+        if op.page_items is None:
+            raise TypeError(f"{op.name} does not page")
+        current = self._core.prepare(op, request, params)
+        while True:
+            page = self.call(op, current)
+            yield from getattr(page, op.page_items) or []
+            token = getattr(page, "next_token", None)
+            if not token:
+                return
+            current = current.model_copy(update={"next_token": token})
+
+
+class AsyncImmClient(_Base):
+    """Asynchronous IMM client with the same behaviour as :class:`ImmClient`."""
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._http = httpx.AsyncClient(timeout=self._timeout, transport=transport, trust_env=False)
+
+    async def __aenter__(self) -> AsyncImmClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def call(self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any) -> RespT:
+        core = self._core
+        prepared = core.prepare(op, request, params)
+        attempt = 0
+        while True:
+            attempt += 1
+            response: httpx.Response | None = None
+            try:
+                response = await self._http.send(core.build(op, prepared), auth=core.auth)
+                log.debug("%s attempt %d -> HTTP %d", op.name, attempt, response.status_code)
+                return core.parse(op, response)
+            except httpx.TransportError as exc:
+                failure: ImmError | TransportError = core.transport_error(op, exc)
+            except ImmError as exc:
+                failure = exc
+            delay = core.retry_delay(attempt, failure, response)
+            if delay is None:
+                raise failure
+            log.info("%s attempt %d failed (%s); retrying in %.2fs", op.name, attempt, failure, delay)
+            await asyncio.sleep(delay)
+
+    async def paginate(
+        self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any
+    ) -> AsyncIterator[Any]:
+        if op.page_items is None:
+            raise TypeError(f"{op.name} does not page")
+        current = self._core.prepare(op, request, params)
+        while True:
+            page = await self.call(op, current)
+            for item in getattr(page, op.page_items) or []:
+                yield item
+            token = getattr(page, "next_token", None)
+            if not token:
+                return
+            current = current.model_copy(update={"next_token": token})

@@ -1,0 +1,132 @@
+"""Where the AccessKey comes from, and how it is kept out of logs.
+
+Resolution order (first complete set wins):
+
+1. explicit arguments;
+2. ``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` / ``ALIBABA_CLOUD_SECURITY_TOKEN``;
+3. pulumi-alicloud's ``ALICLOUD_ACCESS_KEY`` / ``ALICLOUD_SECRET_KEY`` / ``ALICLOUD_SECURITY_TOKEN``;
+4. the aliyun CLI profile file ``~/.aliyun/config.json`` (modes ``AK`` and ``StsToken``), profile from the
+   ``profile`` argument, else ``ALIBABA_CLOUD_PROFILE``, else the file's ``current``, else ``default``.
+
+When none is complete, :class:`CredentialsNotFound` lists what was tried. The secret and the STS token are
+never part of a repr, a str, a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runtime.errors import ConfigError
+
+CLI_CONFIG_PATH = Path("~/.aliyun/config.json")
+_SUPPORTED_CLI_MODES = ("AK", "StsToken")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An AccessKey pair, optionally with an STS token. ``source`` says where it was found."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    source: str = "explicit arguments"
+
+    def __repr__(self) -> str:
+        sts = ", security_token=<redacted>" if self.security_token else ""
+        return (
+            f"Credentials(access_key_id={self.access_key_id!r}, access_key_secret=<redacted>{sts}, "
+            f"source={self.source!r})"
+        )
+
+    __str__ = __repr__
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values that must never be shown (for redaction filters)."""
+        return tuple(s for s in (self.access_key_secret, self.security_token) if s)
+
+
+class CredentialsNotFound(ConfigError):
+    """No source held a complete AccessKey pair."""
+
+
+def redact(text: str, credentials: Credentials | None) -> str:
+    """Replace any secret of ``credentials`` that appears in ``text``."""
+    if credentials is None:
+        return text
+    for secret in credentials.secrets():
+        text = text.replace(secret, "<redacted>")
+    return text
+
+
+def _from_env(env: Mapping[str, str], names: tuple[str, str, str], label: str) -> Credentials | None:
+    key_id, secret, token = (env.get(n) or None for n in names)
+    if key_id and secret:
+        return Credentials(key_id, secret, token, source=f"environment ({names[0]})")
+    return None
+
+
+def _from_cli_profile(path: Path, profile: str | None, tried: list[str]) -> Credentials | None:
+    label = f"aliyun CLI config {path}"
+    if not path.is_file():
+        tried.append(f"{label}: no such file")
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{label}: not valid JSON ({exc.__class__.__name__})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{label}: expected a JSON object at the top level")
+    name = profile or config.get("current") or "default"
+    profiles = [p for p in config.get("profiles", []) if isinstance(p, dict)]
+    match = next((p for p in profiles if p.get("name") == name), None)
+    if match is None:
+        known = ", ".join(str(p.get("name")) for p in profiles) or "none"
+        tried.append(f"{label}: no profile {name!r} (profiles: {known})")
+        return None
+    mode = match.get("mode", "AK")
+    if mode not in _SUPPORTED_CLI_MODES:
+        tried.append(f"{label}: profile {name!r} has mode {mode!r}; supported: {', '.join(_SUPPORTED_CLI_MODES)}")
+        return None
+    key_id, secret = match.get("access_key_id"), match.get("access_key_secret")
+    token = match.get("sts_token") or None if mode == "StsToken" else None
+    if not (key_id and secret) or (mode == "StsToken" and not token):
+        tried.append(f"{label}: profile {name!r} ({mode}) is incomplete")
+        return None
+    return Credentials(key_id, secret, token, source=f"{label} profile {name!r} ({mode})")
+
+
+def resolve_credentials(
+    access_key_id: str | None = None,
+    access_key_secret: str | None = None,
+    security_token: str | None = None,
+    *,
+    profile: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cli_config: Path | None = None,
+) -> Credentials:
+    """Find credentials in the documented order; raise :class:`CredentialsNotFound` listing what was tried."""
+    env = os.environ if env is None else env
+    tried: list[str] = []
+    if access_key_id or access_key_secret:
+        if access_key_id and access_key_secret:
+            return Credentials(access_key_id, access_key_secret, security_token or None)
+        missing = "access_key_secret" if access_key_id else "access_key_id"
+        raise CredentialsNotFound(f"explicit credentials are incomplete: {missing} is missing")
+    tried.append("explicit arguments: none given")
+    for names in (
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"),
+        ("ALICLOUD_ACCESS_KEY", "ALICLOUD_SECRET_KEY", "ALICLOUD_SECURITY_TOKEN"),
+    ):
+        found = _from_env(env, names, names[0])
+        if found:
+            return found
+        tried.append(f"environment {names[0]} and {names[1]}: not both set")
+    path = cli_config or Path(env.get("ALIBABA_CLOUD_CONFIG_FILE", "") or CLI_CONFIG_PATH).expanduser()
+    found = _from_cli_profile(path, profile or env.get("ALIBABA_CLOUD_PROFILE") or None, tried)
+    if found:
+        return found
+    raise CredentialsNotFound("no Alibaba Cloud credentials found. Tried:\n  - " + "\n  - ".join(tried))

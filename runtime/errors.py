@@ -1,0 +1,103 @@
+"""Errors: what IMM returns, and what this project raises.
+
+:data:`ERRORS` is the one table of IMM error codes this project knows, with the HTTP status and message
+the service uses; the client maps responses with it and the emulator renders errors from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    code: str
+    status: int
+    message: str
+    retryable: bool = False
+
+    def format(self, **values: str) -> str:
+        return self.message.format(**values)
+
+
+_SPECS = (
+    # IMM's own codes (IMM error handling page). ResourceNotFound / ResourceAlreadyExists are 400 there.
+    ErrorSpec("InvalidArgument", 400, "{detail}"),
+    ErrorSpec("MissingParameter", 400, "{detail}"),
+    ErrorSpec("InvalidJSON", 400, "Array parsing error, {parameter}"),
+    ErrorSpec("LimitExceededError", 400, "{detail}"),
+    ErrorSpec("ResourceNotFound", 400, "The specified resource {resource} is not found."),
+    ErrorSpec("ResourceAlreadyExists", 400, "The specified resource {resource} already exists."),
+    ErrorSpec("ResourceNotEmpty", 400, "The specified resource {resource} is not empty: {detail}"),
+    ErrorSpec("MetaLockVersionConflict", 400, "{detail}"),
+    # The API gateway's codes, common to all Alibaba Cloud RPC APIs.
+    ErrorSpec("IncompleteSignature", 400, "The request signature does not conform to Aliyun standards. {detail}"),
+    ErrorSpec("SignatureDoesNotMatch", 400, "Specified signature is not matched with our calculation. {detail}"),
+    ErrorSpec("SignatureNonceUsed", 400, "Specified signature nonce was used already.", retryable=True),
+    ErrorSpec("InvalidTimeStamp.Expired", 400, "Specified time stamp or date value is expired."),
+    ErrorSpec("InvalidTimeStamp.Format", 400, "Specified time stamp or date value is not well formatted."),
+    ErrorSpec("InvalidAccessKeyId.NotFound", 404, "Specified access key is not found."),
+    ErrorSpec("InvalidSecurityToken.Mismatch", 400, "Specified security token does not match the access key."),
+    ErrorSpec("InvalidSignatureMethod", 400, "Specified signature method is not valid."),
+    ErrorSpec("InvalidVersion", 400, "Specified parameter Version is not valid."),
+    ErrorSpec("InvalidAction.NotFound", 404, "Specified api is not found, please check your url and method."),
+    ErrorSpec("Throttling", 429, "Request was denied due to request throttling.", retryable=True),
+    ErrorSpec("InternalError", 500, "The request processing has failed due to some unknown error.", retryable=True),
+    ErrorSpec("ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server.", True),
+)
+ERRORS: dict[str, ErrorSpec] = {spec.code: spec for spec in _SPECS}
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def is_retryable_code(code: str) -> bool:
+    return code.startswith(("Throttling", "ServiceUnavailable", "InternalError")) or code == "SignatureNonceUsed"
+
+
+class ImmFacesError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(ImmFacesError):
+    """Bad configuration, usage or credentials (the CLI exits 2)."""
+
+
+class ImmError(ImmFacesError):
+    """IMM answered with an error. Carries the service's Code, Message, RequestId and HTTP status."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status: int,
+        request_id: str | None = None,
+        host_id: str | None = None,
+        recommend: str | None = None,
+        action: str | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+        self.host_id = host_id
+        self.recommend = recommend
+        self.action = action
+        where = f"{action}: " if action else ""
+        super().__init__(f"{where}{code}: {message} (HTTP {status}, RequestId {request_id or '-'})")
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in RETRYABLE_STATUSES or is_retryable_code(self.code)
+
+
+class ThrottlingError(ImmError):
+    """The service asked the caller to slow down (HTTP 429 or a Throttling* code)."""
+
+
+class ServerError(ImmError):
+    """A 5xx answer."""
+
+
+class TransportError(ImmFacesError):
+    """The service could not be reached (connection refused, timeout, TLS...)."""
