@@ -1,0 +1,1 @@
+"""The ``imm-faces`` command line."""

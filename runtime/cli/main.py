@@ -1,0 +1,80 @@
+"""``imm-faces``: one entry point, sub-commands looked up by name.
+
+Exit codes (every sub-command): 0 ok, 1 a check failed, 2 usage, configuration or credential error,
+130 interrupted. Sub-command modules only declare arguments at import time; heavy imports happen inside
+``run`` so that ``--help`` stays fast. ``runtime`` does not depend on the emulator or the components: their
+sub-commands are found by module path and are available when those packages are installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+from runtime import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# name -> module providing `HELP`, `add_arguments(parser)` and `run(args) -> int`.
+COMMANDS = {
+    "verify": "runtime.cli.verify",
+    "emulator": "emulator.cli",
+    "rehearse": "components.rehearse",
+}
+
+
+class _Command(Protocol):
+    HELP: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _load(name: str) -> _Command | None:
+    try:
+        return importlib.import_module(COMMANDS[name])  # type: ignore[return-value]
+    except ModuleNotFoundError:
+        return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imm-faces",
+        description="Face clustering on Alibaba Cloud IMM: deploy checks and a local emulator.",
+        epilog="Exit codes: 0 ok, 1 a check failed, 2 usage/configuration/credential error.",
+    )
+    parser.add_argument("--version", action="version", version=f"imm-faces {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        if only and name != only:
+            continue  # building only the chosen command keeps start-up small
+        module = _load(name)
+        if module is None:
+            continue
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser(chosen if chosen in COMMANDS else None)
+    args = parser.parse_args(args_list)
+    module = getattr(args, "_module", None)
+    if module is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(module.run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

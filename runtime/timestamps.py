@@ -1,0 +1,31 @@
+"""IMM's RFC3339Nano timestamps (``2022-01-14T10:10:52.83948013+08:00``).
+
+``datetime.fromisoformat`` takes at most six fractional digits; IMM sends up to nine.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+
+_RFC3339 = re.compile(
+    r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d{1,9}))?(?P<tz>Z|[+-]\d{2}:\d{2})$"
+)
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """Parse an RFC3339 timestamp with up to nine fractional digits; raise ValueError otherwise."""
+    match = _RFC3339.match(value)
+    if not match:
+        raise ValueError(f"not an RFC3339 timestamp: {value!r}")
+    frac = (match.group("frac") or "").ljust(6, "0")[:6]
+    tz = "+00:00" if match.group("tz") == "Z" else match.group("tz")
+    return datetime.fromisoformat(f"{match.group('base')}.{frac}{tz}")
+
+
+def now_rfc3339_nano() -> str:
+    """The current UTC time with nanoseconds, as IMM writes CreateTime/UpdateTime."""
+    ns = time.time_ns()
+    base = datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{ns % 1_000_000_000:09d}Z"
