@@ -28,8 +28,8 @@ _SPECS = (
     ErrorSpec("LimitExceededError", 400, "{detail}"),
     ErrorSpec("ResourceNotFound", 400, "The specified resource {resource} is not found."),
     ErrorSpec("ResourceAlreadyExists", 400, "The specified resource {resource} already exists."),
-    ErrorSpec("ResourceNotEmpty", 400, "The specified resource {resource} is not empty: {detail}"),
-    ErrorSpec("MetaLockVersionConflict", 400, "{detail}"),
+    # DeleteProject's documented answer while datasets or bindings remain (IMM's own spelling kept).
+    ErrorSpec("StatusConflict", 400, "Message: cannot delete when sub resoures exist"),
     # The API gateway's codes, common to all Alibaba Cloud RPC APIs.
     ErrorSpec("IncompleteSignature", 400, "The request signature does not conform to Aliyun standards. {detail}"),
     ErrorSpec("SignatureDoesNotMatch", 400, "Specified signature is not matched with our calculation. {detail}"),

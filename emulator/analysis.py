@@ -1,0 +1,101 @@
+"""The face analyzer interface, and the metadata-only analyzer used when no vision extra is installed.
+
+An analyzer turns a photo's bytes into image metadata and face records. The clustering engine only needs
+the records; the real analyzer (dlib, ``imm-faces[vision]``) plugs in here, and tests inject faces with a
+test double of their own.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+FACE_ANALYSIS_UNAVAILABLE = (
+    "face analysis is unavailable in this emulator: install the vision extra (pip install 'imm-faces[vision]')"
+)
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One face found in an image. Boundary is (left, top, width, height) in pixels; ages in years."""
+
+    embedding: npt.NDArray[np.float32]
+    boundary: tuple[int, int, int, int]
+    quality: float
+    sharpness: float = 0.0
+    confidence: float = 1.0
+    age: float | None = None
+    age_sd: float | None = None
+    gender: str | None = None
+    gender_confidence: float | None = None
+    head_pose: tuple[float, float, float] | None = None  # pitch, roll, yaw in degrees
+
+
+@dataclass(frozen=True)
+class ImageAnalysis:
+    media_type: str
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    orientation: int | None = None
+    exif: dict[str, str] = field(default_factory=dict)
+    faces: list[FaceRecord] = field(default_factory=list)
+
+
+class Analyzer(Protocol):
+    """``faces_available`` is False when this analyzer cannot find faces (a task then fails clearly)."""
+
+    faces_available: bool
+
+    def analyze(self, data: bytes, filename: str) -> ImageAnalysis: ...
+
+
+_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+
+
+def image_metadata(data: bytes, filename: str) -> ImageAnalysis:
+    """Size, type, orientation and EXIF of an image (width/height after EXIF orientation); others pass."""
+    from PIL import Image, UnidentifiedImageError
+    from PIL.ExifTags import TAGS
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            exif = img.getexif()
+            orientation = int(exif.get(0x0112, 1) or 1)
+            width, height = img.size
+            if orientation in (5, 6, 7, 8):
+                width, height = height, width
+            tags = {str(TAGS.get(k, k)): str(v)[:200] for k, v in exif.items() if not isinstance(v, bytes)}
+            ctype = _CONTENT_TYPES.get(img.format or "", f"image/{(img.format or 'unknown').lower()}")
+            return ImageAnalysis("image", ctype, width, height, orientation, tags)
+    except (UnidentifiedImageError, OSError):
+        suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+        return ImageAnalysis("other", f"application/{suffix or 'octet-stream'}")
+
+
+def exif_json(exif: dict[str, str]) -> str:
+    """IMM's EXIF field: a JSON text of ``{"Tag": {"value": "..."}}``."""
+    return json.dumps({k: {"value": v} for k, v in sorted(exif.items())}, ensure_ascii=False, separators=(",", ":"))
+
+
+class MetadataAnalyzer:
+    """Reads image metadata only; finds no faces."""
+
+    faces_available = False
+
+    def analyze(self, data: bytes, filename: str) -> ImageAnalysis:
+        return image_metadata(data, filename)
+
+
+def default_analyzer() -> Analyzer:
+    """The best analyzer this installation has: dlib's when the vision extra is installed."""
+    try:
+        from emulator.vision import DlibAnalyzer  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return MetadataAnalyzer()
+    return DlibAnalyzer()  # type: ignore[no-any-return,unused-ignore]

@@ -1,0 +1,317 @@
+"""The emulator's asynchronous work: indexing files, scanning bindings, running clustering tasks.
+
+Indexing runs on a thread pool (one worker per core: face analysis is CPU-bound and releases the GIL in
+dlib/numpy). A clustering task first waits until every file submitted to its dataset before it has been
+indexed, then assigns the new faces incrementally and rewrites the affected figure clusters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer, ImageAnalysis, exif_json
+from emulator.clustering import DEFAULT_THRESHOLD, Centroids, assign
+from emulator.store import Store, Tx
+from runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE
+from runtime.operations.tasks import TASK_FAILED, TASK_SUCCEEDED
+from runtime.rules import split_oss_uri
+from runtime.timestamps import now_rfc3339_nano
+
+log = logging.getLogger("imm_faces.emulator")
+OWNER_ID = "1000000000000000"
+BASE_IMAGES = 3
+SCAN_INTERVAL = 1.0
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: Store,
+        oss_root: Path,
+        analyzer: Analyzer,
+        *,
+        workers: int | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+    ) -> None:
+        self.store = store
+        self.oss_root = oss_root
+        self.analyzer = analyzer
+        self.threshold = threshold
+        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2, thread_name_prefix="imm-index")
+        self._tasks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imm-task")
+        self._pending: dict[tuple[str, str], int] = defaultdict(int)
+        self._idle = threading.Condition()
+        self._seen: dict[tuple[str, str, str], dict[str, tuple[float, int]]] = {}
+        self._stop = threading.Event()
+        self._scanner = threading.Thread(target=self._scan_loop, name="imm-bindings", daemon=True)
+        self._scanner.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._tasks.shutdown(wait=True, cancel_futures=True)
+
+    # ------------------------------------------------------------------ indexing
+
+    def path_of(self, uri: str) -> Path:
+        """``oss://bucket/key`` -> ``<oss-root>/bucket/key`` (never outside the root)."""
+        bucket, key = split_oss_uri(uri)
+        root = self.oss_root.resolve()
+        path = (root / bucket / key).resolve()
+        if root not in path.parents:
+            raise ValueError(f"{uri} escapes the OSS root")
+        return path
+
+    def index(self, project: str, dataset: str, files: list[dict[str, Any]]) -> None:
+        with self._idle:
+            self._pending[(project, dataset)] += len(files)
+        for item in files:
+            self._pool.submit(self._index_one, project, dataset, item)
+
+    def wait_idle(self, project: str, dataset: str, timeout: float | None = None) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending[(project, dataset)] == 0, timeout)
+
+    def _index_one(self, project: str, dataset: str, item: dict[str, Any]) -> None:
+        uri = item["URI"]
+        try:
+            path = self.path_of(uri)
+            data = path.read_bytes()
+            analysis = self.analyzer.analyze(data, path.name)
+            stat = path.stat()
+            self._store_file(project, dataset, item, data, analysis, stat.st_mtime)
+        except FileNotFoundError:
+            # IMM indexes asynchronously: a missing object is not an error of the call; the file simply
+            # never appears (GetFileMeta answers ResourceNotFound) and the failure is logged.
+            log.warning("IndexFileMeta %s: the object does not exist", uri)
+        except Exception:  # one bad file must not stop the indexer
+            log.exception("IndexFileMeta %s failed", uri)
+        finally:
+            with self._idle:
+                self._pending[(project, dataset)] -= 1
+                self._idle.notify_all()
+
+    def _store_file(
+        self, project: str, dataset: str, item: dict[str, Any], data: bytes, analysis: ImageAnalysis, mtime: float
+    ) -> None:
+        uri = item["URI"]
+        now = now_rfc3339_nano()
+        modified = _rfc3339_from_epoch(mtime)
+        faces = [(f"{uuid.uuid4()}", face) for face in analysis.faces]
+        doc: dict[str, Any] = {
+            "OwnerId": OWNER_ID, "ProjectName": project, "DatasetName": dataset, "ObjectType": "file",
+            "ObjectId": hashlib.sha256(uri.encode()).hexdigest(), "URI": uri, "Filename": uri.rsplit("/", 1)[-1],
+            "MediaType": analysis.media_type, "ContentType": analysis.content_type, "Size": len(data),
+            "FileHash": f'"{hashlib.md5(data).hexdigest().upper()}"',  # noqa: S324 - OSS ETag style, not security
+            "ETag": f'"{hashlib.md5(data).hexdigest().upper()}"',  # noqa: S324
+            "FileModifiedTime": modified, "ProduceTime": modified, "CreateTime": now, "UpdateTime": now,
+            "OSSObjectType": "Normal", "OSSStorageClass": "Standard",
+        }  # fmt: skip
+        if analysis.width:
+            doc.update(ImageWidth=analysis.width, ImageHeight=analysis.height, Orientation=analysis.orientation or 1)
+        if analysis.exif:
+            doc["EXIF"] = exif_json(analysis.exif)
+        if analysis.media_type == "image":
+            doc["FigureCount"] = len(faces)
+            doc["Figures"] = [_figure(fid, face) for fid, face in faces]
+        for key in ("CustomId", "CustomLabels", "MediaType", "ContentType", "ProduceTime", "LatLong", "Title"):
+            if item.get(key):
+                doc[key] = item[key]
+        with self.store.tx() as tx:
+            if tx.get("dataset", project, dataset) is None:
+                return  # the dataset was deleted meanwhile
+            old = tx.get("file", project, dataset, uri)
+            if old is not None:
+                doc["CreateTime"] = old.get("CreateTime", now)
+            tx.put("file", doc, project, dataset, uri)
+            tx.replace_faces(project, dataset, uri, [(fid, face.quality, face.embedding) for fid, face in faces])
+
+    # ------------------------------------------------------------------ bindings
+
+    def bind(self, project: str, dataset: str, uri: str) -> None:
+        self._pool.submit(self._scan_binding, project, dataset, uri, True)
+
+    def _scan_binding(self, project: str, dataset: str, uri: str, full: bool) -> None:
+        try:
+            bucket, prefix = split_oss_uri(uri)
+            base = self.oss_root / bucket
+            seen = self._seen.setdefault((project, dataset, uri), {})
+            changed: list[dict[str, Any]] = []
+            if base.is_dir():
+                for path in sorted(base.rglob("*")):
+                    key = path.relative_to(base).as_posix()
+                    if not path.is_file() or not key.startswith(prefix) or key.startswith("."):
+                        continue
+                    stat = path.stat()
+                    signature = (stat.st_mtime, stat.st_size)
+                    if seen.get(key) != signature:
+                        seen[key] = signature
+                        changed.append({"URI": f"oss://{bucket}/{key}"})
+            if changed:
+                self.index(project, dataset, changed)
+            if full:
+                self.wait_idle(project, dataset)
+                with self.store.tx() as tx:
+                    doc = tx.get("binding", project, dataset, uri)
+                    if doc is not None:
+                        reason = "" if base.is_dir() else f"bucket {bucket} does not exist under the OSS root"
+                        doc.update(Phase="IncrementalScanning", Reason=reason, UpdateTime=now_rfc3339_nano())
+                        if reason:
+                            doc["State"] = "Failed"
+                        tx.put("binding", doc, project, dataset, uri)
+        except Exception:
+            log.exception("scanning binding %s failed", uri)
+
+    def _scan_loop(self) -> None:
+        while not self._stop.wait(SCAN_INTERVAL):
+            try:
+                with self.store.tx() as tx:
+                    active = [b for b in tx.scan_kind("binding")
+                              if b.get("Phase") == "IncrementalScanning" and b.get("State") == "Running"]  # fmt: skip
+                for b in active:
+                    self._scan_binding(b["ProjectName"], b["DatasetName"], b["URI"], False)
+            except Exception:  # the store may be closing
+                if self._stop.is_set():
+                    return
+                log.exception("binding scan failed")
+
+    # ------------------------------------------------------------------ clustering tasks
+
+    def cluster(self, project: str, dataset: str, task_id: str) -> None:
+        self._tasks.submit(self._run_clustering, project, dataset, task_id)
+
+    def _run_clustering(self, project: str, dataset: str, task_id: str) -> None:
+        try:
+            self.wait_idle(project, dataset)
+            with self.store.tx() as tx:
+                if tx.get("dataset", project, dataset) is None:
+                    self._finish_in(tx, project, task_id, TASK_FAILED, "ResourceNotFound",
+                                    "The specified resource dataset is not found.")  # fmt: skip
+                    return
+                files = tx.scan("file", project, dataset)
+                images = [doc for _, doc in files if doc.get("MediaType") == "image"]
+                if images and not self.analyzer.faces_available:
+                    self._finish_in(tx, project, task_id, TASK_FAILED, "FaceAnalysisUnavailable",
+                                    FACE_ANALYSIS_UNAVAILABLE)  # fmt: skip
+                    return
+                self._cluster_in(tx, project, dataset)
+                self._finish_in(tx, project, task_id, TASK_SUCCEEDED)
+        except Exception as exc:
+            log.exception("clustering task %s failed", task_id)
+            with self.store.tx() as tx:
+                self._finish_in(tx, project, task_id, TASK_FAILED, "InternalError", f"clustering failed: {exc}")
+
+    @staticmethod
+    def _finish_in(tx: Tx, project: str, task_id: str, status: str, code: str = "", message: str = "") -> None:
+        doc = tx.get("task", project, "", task_id)
+        if doc is None:
+            return
+        doc.update(Status=status, EndTime=now_rfc3339_nano(), Progress=100)
+        if code:
+            doc.update(Code=code, Message=message)
+        tx.put("task", doc, project, "", task_id)
+
+    def _cluster_in(self, tx: Tx, project: str, dataset: str) -> None:
+        _, member_clusters, members = tx.embeddings(project, dataset, assigned=True)
+        new_ids, _, new = tx.embeddings(project, dataset, assigned=False)
+        if not new_ids:
+            return
+        centroids = Centroids.from_members([c or "" for c in member_clusters],
+                                           members if members.size else np.zeros((0, new.shape[1]), np.float32))  # fmt: skip
+        labels = assign(new, centroids, lambda: f"Cluster-{uuid.uuid4()}", self.threshold)
+        tx.assign_faces(project, dataset, dict(zip(new_ids, labels, strict=True)))
+        touched = set(labels)
+        faces = tx.faces(project, dataset)
+        by_uri: dict[str, list[str]] = defaultdict(list)
+        for face in faces:
+            if face.cluster_id in touched:
+                by_uri[face.uri].append(face.figure_id)
+        cluster_of = {face.figure_id: face.cluster_id for face in faces}
+        for uri in by_uri:  # record each face's cluster on its file, as GetFileMeta shows it
+            doc = tx.get("file", project, dataset, uri)
+            if doc is None:
+                continue
+            for fig in doc.get("Figures", []):
+                fig["FigureClusterId"] = cluster_of.get(fig["FigureId"])
+            tx.put("file", doc, project, dataset, uri)
+        for cluster_id in touched:
+            rebuild_cluster(tx, project, dataset, cluster_id)
+
+
+def rebuild_cluster(tx: Tx, project: str, dataset: str, cluster_id: str) -> None:
+    """Recompute a figure cluster's statistics, cover and base images from its faces."""
+    faces = tx.faces(project, dataset, cluster_id=cluster_id)
+    existing = tx.get("cluster", project, dataset, cluster_id) or {}
+    if not faces:
+        tx.delete("cluster", project, dataset, cluster_id)
+        return
+    files = {uri: tx.get("file", project, dataset, uri) for uri in {f.uri for f in faces}}
+    figures = {fig["FigureId"]: fig for doc in files.values() if doc for fig in doc.get("Figures", [])}
+    attrs = [figures[f.figure_id] for f in faces if f.figure_id in figures]
+    ages = [float(a["Age"]) for a in attrs if a.get("Age") is not None]
+    genders = [a["Gender"] for a in attrs if a.get("Gender")]
+    ranked = sorted(faces, key=lambda f: -f.quality)
+    pinned = existing.get("_CoverFigureId")
+    cover_face = next((f for f in faces if f.figure_id == pinned), ranked[0])
+    base: list[dict[str, Any]] = []
+    for face in ranked:
+        doc = files.get(face.uri)
+        if doc and all(b["URI"] != doc["URI"] for b in base):
+            base.append(doc)
+        if len(base) == BASE_IMAGES:
+            break
+    now = now_rfc3339_nano()
+    doc: dict[str, Any] = {
+        "OwnerId": OWNER_ID, "ProjectName": project, "DatasetName": dataset,
+        "ObjectType": FIGURE_CLUSTER_OBJECT_TYPE, "ObjectId": cluster_id,
+        "CreateTime": existing.get("CreateTime", now), "UpdateTime": now,
+        "FaceCount": len(faces),
+        "ImageCount": len({f.uri for f in faces if (files.get(f.uri) or {}).get("MediaType") == "image"}),
+        "VideoCount": 0,
+        "MetaLockVersion": existing.get("MetaLockVersion", 0),
+        "Cover": files.get(cover_face.uri) or {},
+        "BaseImages": base,
+    }  # fmt: skip
+    if ages:
+        doc.update(MinAge=min(ages), MaxAge=max(ages), AverageAge=round(sum(ages) / len(ages), 1))
+    if genders:
+        doc["Gender"] = max(sorted(set(genders)), key=genders.count)
+    for key in ("Name", "CustomId", "CustomLabels", "_CoverFigureId"):
+        if key in existing:
+            doc[key] = existing[key]
+    tx.put("cluster", doc, project, dataset, cluster_id)
+
+
+def _figure(figure_id: str, face: Any) -> dict[str, Any]:
+    left, top, width, height = face.boundary
+    out: dict[str, Any] = {
+        "FigureId": figure_id, "FigureType": "face", "FigureConfidence": round(face.confidence, 4),
+        "Boundary": {"Left": left, "Top": top, "Width": width, "Height": height},
+        "FaceQuality": round(face.quality, 4), "Sharpness": round(face.sharpness, 4),
+    }  # fmt: skip
+    if face.age is not None:
+        out["Age"] = round(face.age)
+        out["AgeSD"] = round(face.age_sd or 0.0, 2)
+    if face.gender:
+        out["Gender"] = face.gender
+        out["GenderConfidence"] = round(face.gender_confidence or 0.0, 4)
+    if face.head_pose is not None:
+        out["HeadPose"] = dict(zip(("Pitch", "Roll", "Yaw"), (round(v, 2) for v in face.head_pose), strict=True))
+    return out
+
+
+def _rfc3339_from_epoch(seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    when = datetime.fromtimestamp(seconds, UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond:06d}000Z"

@@ -1,0 +1,478 @@
+"""IMM's behaviour: one handler per catalog operation, over the store.
+
+Handlers take the operation's request model and return its response model (both from
+``runtime.operations``); the wire layer does the rest. Asynchronous work (indexing, clustering) is handed
+to the job runner, which the service holds as ``jobs``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from emulator.errors import ApiError, already_exists, invalid, not_found
+from emulator.store import Store, Tx
+from runtime import rules
+from runtime.models.figure_cluster import FigureCluster
+from runtime.models.resources import Binding, Dataset, Project, ResponseTag
+from runtime.operations import bindings as b
+from runtime.operations import datasets as d
+from runtime.operations import figure_clusters as fc
+from runtime.operations import files as f
+from runtime.operations import projects as p
+from runtime.operations import tasks as t
+from runtime.operations._base import Request, Response
+from runtime.timestamps import now_rfc3339_nano, parse_rfc3339
+
+OWNER_ID = "1000000000000000"
+MAX_PROJECTS = 100
+
+
+class Jobs(Protocol):
+    """What the service hands off (implemented by :class:`emulator.jobs.JobRunner`)."""
+
+    def index(self, project: str, dataset: str, files: list[dict[str, Any]]) -> None: ...
+    def bind(self, project: str, dataset: str, uri: str) -> None: ...
+    def cluster(self, project: str, dataset: str, task_id: str) -> None: ...
+
+
+def _page_size(op: str, requested: int | None) -> int:
+    maximum, default = rules.PAGE_LIMITS[op]
+    return min(requested or default, maximum)
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def _offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind != "o":
+            raise ValueError(token)
+        return int(value)
+    except ValueError:
+        raise invalid(f"The parameter NextToken is invalid: {token!r}") from None
+
+
+class ImmService:
+    def __init__(self, store: Store, jobs: Jobs) -> None:
+        self.store = store
+        self.jobs = jobs
+        self.handlers: dict[str, Callable[[Any], Response]] = {
+            name: getattr(self, "op_" + "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_"))
+            for name in (
+                "CreateProject", "GetProject", "UpdateProject", "DeleteProject", "ListProjects",
+                "CreateDataset", "GetDataset", "UpdateDataset", "DeleteDataset", "ListDatasets",
+                "CreateBinding", "GetBinding", "DeleteBinding", "ListBindings",
+                "IndexFileMeta", "BatchIndexFileMeta", "GetFileMeta",
+                "CreateFigureClusteringTask", "GetTask", "ListTasks",
+                "QueryFigureClusters", "GetFigureCluster", "BatchGetFigureCluster", "UpdateFigureCluster",
+            )
+        }  # fmt: skip
+
+    def handle(self, name: str, request: Request) -> Response:
+        return self.handlers[name](request)
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _project(tx: Tx, name: str) -> dict[str, Any]:
+        doc = tx.get("project", name)
+        if doc is None:
+            raise not_found("project")
+        return doc
+
+    def _dataset(self, tx: Tx, project: str, dataset: str) -> dict[str, Any]:
+        self._project(tx, project)
+        doc = tx.get("dataset", project, dataset)
+        if doc is None:
+            raise not_found("dataset")
+        return doc
+
+    @staticmethod
+    def _settings(req: Request, names: tuple[str, ...]) -> dict[str, Any]:
+        dumped = req.model_dump(by_alias=True, exclude_none=True, mode="json")
+        return {k: v for k, v in dumped.items() if k in names}
+
+    # ------------------------------------------------------------------ projects
+
+    _PROJECT_FIELDS = ("ServiceRole", "Description", "TemplateId", *rules.QUOTAS)
+    _DATASET_FIELDS = ("Description", "TemplateId", "WorkflowParameters",
+                       *(q for q in rules.QUOTAS if q.startswith("Dataset")))  # fmt: skip
+
+    def op_create_project(self, req: p.CreateProjectRequest) -> p.ProjectResponse:
+        now = now_rfc3339_nano()
+        doc: dict[str, Any] = {
+            "ProjectName": req.project_name,
+            "ServiceRole": rules.DEFAULT_SERVICE_ROLE,
+            "TemplateId": "",
+            "Description": "",
+            "ProjectQueriesPerSecond": rules.PROJECT_QUERIES_PER_SECOND,
+            "EngineConcurrency": rules.ENGINE_CONCURRENCY,
+            **{name: default for name, (_, _, default) in rules.QUOTAS.items()},
+            **self._settings(req, self._PROJECT_FIELDS),
+            "Tags": [ResponseTag(tag_key=tag.key, tag_value=tag.value).to_wire() for tag in req.tag or []],
+            "CreateTime": now,
+            "UpdateTime": now,
+        }
+        with self.store.tx() as tx:
+            if tx.get("project", req.project_name) is not None:
+                raise already_exists("project")
+            if len(tx.scan_kind("project")) >= MAX_PROJECTS:
+                raise ApiError("LimitExceededError", detail="resource count exceeds the limit")
+            tx.put("project", doc, req.project_name)
+        return p.ProjectResponse(project=Project.model_validate(doc))
+
+    def _project_view(self, tx: Tx, doc: dict[str, Any], statistics: bool) -> Project:
+        out = dict(doc)
+        out["DatasetCount"] = tx.count("dataset", doc["ProjectName"], None)
+        if statistics:
+            files = tx.scan("file", doc["ProjectName"], None)
+            out["FileCount"] = len(files)
+            out["TotalFileSize"] = sum(int(fd.get("Size") or 0) for _, fd in files)
+        return Project.model_validate(out)
+
+    def op_get_project(self, req: p.GetProjectRequest) -> p.ProjectResponse:
+        with self.store.tx() as tx:
+            doc = self._project(tx, req.project_name)
+            return p.ProjectResponse(project=self._project_view(tx, doc, bool(req.with_statistics)))
+
+    def op_update_project(self, req: p.UpdateProjectRequest) -> p.ProjectResponse:
+        with self.store.tx() as tx:
+            doc = self._project(tx, req.project_name)
+            doc.update(self._settings(req, self._PROJECT_FIELDS))
+            if req.tag is not None:
+                doc["Tags"] = [ResponseTag(tag_key=tag.key, tag_value=tag.value).to_wire() for tag in req.tag]
+            doc["UpdateTime"] = now_rfc3339_nano()
+            tx.put("project", doc, req.project_name)
+            return p.ProjectResponse(project=self._project_view(tx, doc, False))
+
+    def op_delete_project(self, req: p.DeleteProjectRequest) -> Response:
+        with self.store.tx() as tx:
+            self._project(tx, req.project_name)
+            if tx.count("dataset", req.project_name, None):
+                raise ApiError("StatusConflict")
+            tx.delete_all(req.project_name)
+        return Response()
+
+    def op_list_projects(self, req: p.ListProjectsRequest) -> p.ListProjectsResponse:
+        size = _page_size("ListProjects", req.max_results)
+        wanted = {(tag.key, tag.value) for tag in req.tag or []}
+        with self.store.tx() as tx:
+            rows = [r for r in tx.scan_kind("project") if r["ProjectName"].startswith(req.prefix or "")]
+            if req.next_token:
+                rows = [r for r in rows if r["ProjectName"] >= req.next_token]
+            if wanted:
+                rows = [r for r in rows if wanted <= {(t["TagKey"], t["TagValue"]) for t in r.get("Tags", [])}]
+            page = [self._project_view(tx, r, False) for r in rows[:size]]
+        # NextToken is the first name of the next page (a lexicographic continuation, like IMM's).
+        more = rows[size]["ProjectName"] if len(rows) > size else None
+        return p.ListProjectsResponse(projects=page, next_token=more)
+
+    # ------------------------------------------------------------------ datasets
+
+    def _dataset_view(self, tx: Tx, doc: dict[str, Any], statistics: bool) -> Dataset:
+        out = dict(doc)
+        project, dataset = doc["ProjectName"], doc["DatasetName"]
+        out["BindCount"] = tx.count("binding", project, dataset)
+        if statistics:
+            files = tx.scan("file", project, dataset)
+            out["FileCount"] = len(files)
+            out["TotalFileSize"] = sum(int(fd.get("Size") or 0) for _, fd in files)
+        return Dataset.model_validate(out)
+
+    def op_create_dataset(self, req: d.CreateDatasetRequest) -> d.DatasetResponse:
+        now = now_rfc3339_nano()
+        with self.store.tx() as tx:
+            project = self._project(tx, req.project_name)
+            if tx.get("dataset", req.project_name, req.dataset_name) is not None:
+                raise already_exists("dataset")
+            if tx.count("dataset", req.project_name, None) >= int(project["ProjectMaxDatasetCount"]):
+                raise ApiError("LimitExceededError", detail="resource count exceeds the limit")
+            doc: dict[str, Any] = {
+                "ProjectName": req.project_name,
+                "DatasetName": req.dataset_name,
+                "Description": "",
+                "TemplateId": project.get("TemplateId", ""),
+                **{q: project[q] for q in rules.QUOTAS if q.startswith("Dataset")},
+                **self._settings(req, self._DATASET_FIELDS),
+                "CreateTime": now,
+                "UpdateTime": now,
+            }
+            tx.put("dataset", doc, req.project_name, req.dataset_name)
+            return d.DatasetResponse(dataset=self._dataset_view(tx, doc, False))
+
+    def op_get_dataset(self, req: d.GetDatasetRequest) -> d.DatasetResponse:
+        with self.store.tx() as tx:
+            doc = self._dataset(tx, req.project_name, req.dataset_name)
+            return d.DatasetResponse(dataset=self._dataset_view(tx, doc, bool(req.with_statistics)))
+
+    def op_update_dataset(self, req: d.UpdateDatasetRequest) -> d.DatasetResponse:
+        with self.store.tx() as tx:
+            doc = self._dataset(tx, req.project_name, req.dataset_name)
+            doc.update(self._settings(req, self._DATASET_FIELDS))
+            doc["UpdateTime"] = now_rfc3339_nano()
+            tx.put("dataset", doc, req.project_name, req.dataset_name)
+            return d.DatasetResponse(dataset=self._dataset_view(tx, doc, False))
+
+    def op_delete_dataset(self, req: d.DeleteDatasetRequest) -> Response:
+        with self.store.tx() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+            tx.delete_all(req.project_name, req.dataset_name)  # bindings, files, faces, clusters
+            tx.delete("dataset", req.project_name, req.dataset_name)
+        return Response()
+
+    def op_list_datasets(self, req: d.ListDatasetsRequest) -> d.ListDatasetsResponse:
+        size = _page_size("ListDatasets", req.max_results)
+        with self.store.tx() as tx:
+            self._project(tx, req.project_name)
+            rows = tx.scan("dataset", req.project_name, None, by="dataset", prefix=req.prefix or "",
+                           after=None, limit=None)  # fmt: skip
+            if req.next_token:
+                rows = [(k, doc) for k, doc in rows if k >= req.next_token]
+            page = [self._dataset_view(tx, doc, False) for _, doc in rows[:size]]
+        return d.ListDatasetsResponse(datasets=page, next_token=rows[size][0] if len(rows) > size else None)
+
+    # ------------------------------------------------------------------ bindings
+
+    def op_create_binding(self, req: b.CreateBindingRequest) -> b.BindingResponse:
+        now = now_rfc3339_nano()
+        with self.store.tx() as tx:
+            dataset = self._dataset(tx, req.project_name, req.dataset_name)
+            if tx.get("binding", req.project_name, req.dataset_name, req.uri) is not None:
+                raise already_exists("binding")
+            if tx.count("binding", req.project_name, req.dataset_name) >= int(dataset["DatasetMaxBindCount"]):
+                raise ApiError("LimitExceededError", detail="resource count exceeds the limit")
+            doc = Binding(
+                project_name=req.project_name, dataset_name=req.dataset_name, uri=req.uri, state="Running",
+                phase="FullScanning", reason="", create_time=now, update_time=now,
+            ).to_wire()  # fmt: skip
+            tx.put("binding", doc, req.project_name, req.dataset_name, req.uri)
+        self.jobs.bind(req.project_name, req.dataset_name, req.uri)
+        return b.BindingResponse(binding=Binding.model_validate(doc))
+
+    def op_get_binding(self, req: b.BindingRequest) -> b.BindingResponse:
+        with self.store.tx() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+            doc = tx.get("binding", req.project_name, req.dataset_name, req.uri)
+        if doc is None:
+            raise not_found("binding")
+        return b.BindingResponse(binding=Binding.model_validate(doc))
+
+    def op_delete_binding(self, req: b.BindingRequest) -> Response:
+        with self.store.tx() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+            if not tx.delete("binding", req.project_name, req.dataset_name, req.uri):
+                raise not_found("binding")
+        return Response()
+
+    def op_list_bindings(self, req: b.ListBindingsRequest) -> b.ListBindingsResponse:
+        size = _page_size("ListBindings", req.max_results)
+        with self.store.tx() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+            rows = tx.scan("binding", req.project_name, req.dataset_name)
+        if req.next_token:
+            rows = [(k, doc) for k, doc in rows if k >= req.next_token]
+        return b.ListBindingsResponse(
+            bindings=[Binding.model_validate(doc) for _, doc in rows[:size]],
+            next_token=rows[size][0] if len(rows) > size else None,
+        )
+
+    # ------------------------------------------------------------------ files
+
+    def _index(self, project: str, dataset: str, files: list[dict[str, Any]]) -> f.IndexFileMetaResponse:
+        with self.store.tx() as tx:
+            self._dataset(tx, project, dataset)
+        self.jobs.index(project, dataset, files)
+        return f.IndexFileMetaResponse(event_id=f"{uuid.uuid4().hex[:3].upper()}-{uuid.uuid4().hex[:24]}")
+
+    def op_index_file_meta(self, req: f.IndexFileMetaRequest) -> f.IndexFileMetaResponse:
+        return self._index(req.project_name, req.dataset_name, [req.file.to_wire()])
+
+    def op_batch_index_file_meta(self, req: f.BatchIndexFileMetaRequest) -> f.IndexFileMetaResponse:
+        return self._index(req.project_name, req.dataset_name, [x.to_wire() for x in req.files])
+
+    def op_get_file_meta(self, req: f.GetFileMetaRequest) -> f.GetFileMetaResponse:
+        with self.store.tx() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+            doc = tx.get("file", req.project_name, req.dataset_name, req.uri)
+        if doc is None:
+            raise not_found("file")
+        if req.with_fields:
+            doc = {k: v for k, v in doc.items() if k in set(req.with_fields) | {"URI"}}
+        return f.GetFileMetaResponse.model_validate({"Files": [doc]})
+
+    # ------------------------------------------------------------------ tasks
+
+    def op_create_figure_clustering_task(self, req: t.CreateFigureClusteringTaskRequest) -> t.CreateTaskResponse:
+        task_id = f"{t.FACE_CLUSTERING}-{uuid.uuid4()}"
+        event_id = f"{uuid.uuid4().hex[:3].upper()}-{uuid.uuid4().hex[:24]}"
+        with self.store.tx() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+            doc = {
+                "TaskId": task_id, "TaskType": t.FACE_CLUSTERING, "Status": t.TASK_RUNNING,
+                "StartTime": now_rfc3339_nano(), "Progress": 0, "EventId": event_id,
+                "Tags": req.tags or {}, "UserData": req.user_data or "", "ProjectName": req.project_name,
+                "TaskRequestDefinition": json.dumps(req.to_params(), ensure_ascii=False),
+            }  # fmt: skip
+            if not req.tags:
+                doc.pop("Tags")
+            tx.put("task", doc, req.project_name, "", task_id)
+        self.jobs.cluster(req.project_name, req.dataset_name, task_id)
+        return t.CreateTaskResponse(task_id=task_id, event_id=event_id)
+
+    @staticmethod
+    def _task_view(doc: dict[str, Any], definition: bool) -> dict[str, Any]:
+        out = {k: v for k, v in doc.items() if k not in ("EventId", "ProjectName", "TaskRequestDefinition")}
+        if definition:
+            out["TaskRequestDefinition"] = doc.get("TaskRequestDefinition")
+        return out
+
+    def op_get_task(self, req: t.GetTaskRequest) -> t.GetTaskResponse:
+        with self.store.tx() as tx:
+            self._project(tx, req.project_name)
+            doc = tx.get("task", req.project_name, "", req.task_id)
+        if doc is None or doc["TaskType"] != req.task_type:
+            raise not_found("task")
+        view = self._task_view(doc, bool(req.request_definition))
+        return t.GetTaskResponse.model_validate(
+            {**view, "ProjectName": req.project_name, "EventId": doc.get("EventId")}
+        )
+
+    def op_list_tasks(self, req: t.ListTasksRequest) -> t.ListTasksResponse:
+        size = _page_size("ListTasks", req.max_results)
+        with self.store.tx() as tx:
+            self._project(tx, req.project_name)
+            rows = [doc for _, doc in tx.scan("task", req.project_name, "")]
+        if req.task_types:
+            rows = [r for r in rows if r["TaskType"] in req.task_types]
+        if req.status:
+            rows = [r for r in rows if r["Status"] == req.status]
+        for field, window in (("StartTime", req.start_time_range), ("EndTime", req.end_time_range)):
+            if window:
+                rows = [r for r in rows if _within(r.get(field), window.start, window.end)]
+        if req.tag_selector:
+            rows = [r for r in rows if _labels_match(r.get("Tags") or {}, req.tag_selector)]
+        sort = req.sort or "TaskId"
+        rows.sort(key=lambda r: (r.get(sort) or "", r["TaskId"]), reverse=req.order == "desc")
+        start = _offset(req.next_token)
+        page = rows[start : start + size]
+        return t.ListTasksResponse.model_validate({
+            "ProjectName": req.project_name,
+            "Tasks": [self._task_view(r, bool(req.request_definition)) for r in page],
+            "NextToken": _token(start + size) if len(rows) > start + size else None,
+            "MaxResults": str(size),
+        })  # fmt: skip
+
+    # ------------------------------------------------------------------ figure clusters
+
+    def _cluster(self, tx: Tx, project: str, dataset: str, object_id: str) -> dict[str, Any]:
+        doc = tx.get("cluster", project, dataset, object_id)
+        if doc is None:
+            raise not_found("FigureCluster")
+        return doc
+
+    @staticmethod
+    def _cluster_view(doc: dict[str, Any], *, base_images: bool) -> FigureCluster:
+        out = {k: v for k, v in doc.items() if not k.startswith("_") and (k != "BaseImages" or base_images)}
+        return FigureCluster.model_validate(out)
+
+    def op_query_figure_clusters(self, req: fc.QueryFigureClustersRequest) -> fc.QueryFigureClustersResponse:
+        size = _page_size("QueryFigureClusters", req.max_results)
+        sort = req.sort or "ObjectId"
+        if sort not in fc.SORT_FIELDS:
+            raise invalid(f"The parameter Sort is invalid: must be one of {', '.join(fc.SORT_FIELDS[1:])}")
+        with self.store.tx() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+            rows = [doc for _, doc in tx.scan("cluster", req.project_name, req.dataset_name)]
+        for field, window in (("CreateTime", req.create_time_range), ("UpdateTime", req.update_time_range)):
+            if window:
+                rows = [r for r in rows if _within(r.get(field), window.start, window.end)]
+        if req.custom_labels:
+            rows = [r for r in rows if _labels_match(r.get("CustomLabels") or {}, req.custom_labels)]
+        def order_key(r: dict[str, Any]) -> tuple[Any, str]:
+            value = r.get(sort)
+            if sort.endswith("Time"):
+                value = parse_rfc3339(value) if value else None
+            return (value if value is not None else "", r["ObjectId"])
+        rows.sort(key=order_key, reverse=req.order == "desc")
+        start = _offset(req.next_token)
+        page = rows[start : start + size]
+        return fc.QueryFigureClustersResponse(
+            figure_clusters=[self._cluster_view(r, base_images=False) for r in page],
+            next_token=_token(start + size) if len(rows) > start + size else None,
+            total_count=len(rows) if req.with_total_count else None,
+        )
+
+    def op_get_figure_cluster(self, req: fc.GetFigureClusterRequest) -> fc.FigureClusterResponse:
+        with self.store.tx() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+            doc = self._cluster(tx, req.project_name, req.dataset_name, req.object_id)
+        return fc.FigureClusterResponse(figure_cluster=self._cluster_view(doc, base_images=True))
+
+    def op_batch_get_figure_cluster(self, req: fc.BatchGetFigureClusterRequest) -> fc.BatchGetFigureClusterResponse:
+        with self.store.tx() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+            docs = [tx.get("cluster", req.project_name, req.dataset_name, oid) for oid in req.object_ids]
+        return fc.BatchGetFigureClusterResponse(
+            figure_clusters=[self._cluster_view(doc, base_images=False) for doc in docs if doc is not None]
+        )
+
+    def op_update_figure_cluster(self, req: fc.UpdateFigureClusterRequest) -> Response:
+        change = req.figure_cluster
+        with self.store.tx() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+            doc = self._cluster(tx, req.project_name, req.dataset_name, change.object_id)
+            current = int(doc.get("MetaLockVersion", 0))
+            if change.meta_lock_version is not None and change.meta_lock_version != current:
+                # The service's code for a stale lock is not published; InvalidArgument is its generic 400.
+                raise invalid(
+                    f"MetaLockVersion mismatch: the cluster is at version {current}, "
+                    f"the request expected {change.meta_lock_version}"
+                )
+            for attr, key in (("name", "Name"), ("custom_id", "CustomId"), ("custom_labels", "CustomLabels")):
+                value = getattr(change, attr)
+                if value is not None:
+                    doc[key] = value
+            if change.cover is not None and change.cover.figures:
+                figure_id = change.cover.figures[0].figure_id
+                face = next((r for r in tx.faces(req.project_name, req.dataset_name, cluster_id=change.object_id)
+                             if r.figure_id == figure_id), None)  # fmt: skip
+                if face is None:
+                    raise invalid(f"The parameter FigureCluster.Cover.Figures.0.FigureId is invalid: "
+                                  f"{figure_id!r} is not a face of {change.object_id}")  # fmt: skip
+                cover = tx.get("file", req.project_name, req.dataset_name, face.uri)
+                if cover is not None:
+                    doc["Cover"] = cover
+                    doc["_CoverFigureId"] = figure_id  # pins the cover against re-clustering (never rendered)
+            doc["MetaLockVersion"] = current + 1
+            doc["UpdateTime"] = now_rfc3339_nano()
+            tx.put("cluster", doc, req.project_name, req.dataset_name, change.object_id)
+        return Response()
+
+
+def _within(value: str | None, start: str | None, end: str | None) -> bool:
+    if not value:
+        return False
+    when = parse_rfc3339(value)
+    try:
+        return (not start or when >= parse_rfc3339(start)) and (not end or when <= parse_rfc3339(end))
+    except ValueError:
+        raise invalid("The time range is invalid: Start and End must be RFC3339 timestamps") from None
+
+
+def _labels_match(labels: dict[str, Any], expression: str) -> bool:
+    """A small label query: ``key=value`` terms joined by ``and`` (values may be quoted)."""
+    for term in expression.replace(" AND ", " and ").split(" and "):
+        key, sep, value = term.strip().partition("=")
+        if not sep:
+            raise invalid(f"The parameter CustomLabels is invalid: expected key=value terms; got {term!r}")
+        if str(labels.get(key.strip())) != value.strip().strip("'\""):
+            return False
+    return True

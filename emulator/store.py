@@ -1,0 +1,201 @@
+"""The emulator's state in SQLite (WAL, synchronous=FULL: an acknowledged write survives a hard kill).
+
+Resources are stored as their wire documents (the JSON a Get returns), keyed by kind, project, dataset
+and a per-kind key, so rendering a response is reading a row. Faces, which the clustering engine scans in
+bulk, have a table of their own with the embedding as a float32 blob.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL, project TEXT NOT NULL, dataset TEXT NOT NULL, key TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (kind, project, dataset, key)
+);
+CREATE TABLE IF NOT EXISTS faces (
+    project TEXT NOT NULL, dataset TEXT NOT NULL, figure_id TEXT NOT NULL,
+    uri TEXT NOT NULL, cluster_id TEXT, quality REAL NOT NULL, embedding BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (project, dataset, figure_id)
+);
+CREATE INDEX IF NOT EXISTS faces_by_uri ON faces (project, dataset, uri);
+CREATE INDEX IF NOT EXISTS faces_by_cluster ON faces (project, dataset, cluster_id);
+"""
+
+
+@dataclass(frozen=True)
+class FaceRow:
+    figure_id: str
+    uri: str
+    cluster_id: str | None
+    quality: float
+
+
+class Tx:
+    """Operations inside one transaction (see :meth:`Store.tx`)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+
+    def get(self, kind: str, project: str, dataset: str = "", key: str = "") -> dict[str, Any] | None:
+        row = self._c.execute(
+            "SELECT doc FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?",
+            (kind, project, dataset, key),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, kind: str, doc: dict[str, Any], project: str, dataset: str = "", key: str = "") -> None:
+        self._c.execute(
+            "INSERT OR REPLACE INTO resources (kind, project, dataset, key, doc) VALUES (?,?,?,?,?)",
+            (kind, project, dataset, key, json.dumps(doc, ensure_ascii=False)),
+        )
+
+    def delete(self, kind: str, project: str, dataset: str = "", key: str = "") -> bool:
+        cur = self._c.execute(
+            "DELETE FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?", (kind, project, dataset, key)
+        )
+        return cur.rowcount > 0
+
+    def delete_all(self, project: str, dataset: str | None = None) -> None:
+        """Remove everything under a project (or one of its datasets), faces included."""
+        if dataset is None:
+            self._c.execute("DELETE FROM resources WHERE project=?", (project,))
+            self._c.execute("DELETE FROM faces WHERE project=?", (project,))
+        else:
+            self._c.execute("DELETE FROM resources WHERE project=? AND dataset=? AND kind!='dataset'", (project, dataset))
+            self._c.execute("DELETE FROM faces WHERE project=? AND dataset=?", (project, dataset))
+
+    def scan(
+        self,
+        kind: str,
+        project: str,
+        dataset: str | None = "",
+        *,
+        after: str | None = None,
+        prefix: str = "",
+        limit: int | None = None,
+        by: str = "key",
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Rows of one kind ordered by ``by`` (``key``, or ``dataset`` for datasets), as (key, doc)."""
+        column = "dataset" if by == "dataset" else "key"
+        sql = f"SELECT {column}, doc FROM resources WHERE kind=? AND project=?"  # noqa: S608 - column is fixed
+        args: list[Any] = [kind, project]
+        if dataset is not None and by != "dataset":
+            sql += " AND dataset=?"
+            args.append(dataset)
+        if after is not None:
+            sql += f" AND {column} > ?"
+            args.append(after)
+        if prefix:
+            sql += f" AND substr({column}, 1, ?) = ?"
+            args += [len(prefix), prefix]
+        sql += f" ORDER BY {column}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [(k, json.loads(d)) for k, d in self._c.execute(sql, args)]
+
+    def scan_kind(self, kind: str) -> list[dict[str, Any]]:
+        """Every document of a kind, ordered by project, dataset and key."""
+        rows = self._c.execute(
+            "SELECT doc FROM resources WHERE kind=? ORDER BY project, dataset, key", (kind,)
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def count(self, kind: str, project: str, dataset: str | None = "") -> int:
+        if dataset is None:
+            row = self._c.execute("SELECT count(*) FROM resources WHERE kind=? AND project=?", (kind, project))
+        else:
+            row = self._c.execute(
+                "SELECT count(*) FROM resources WHERE kind=? AND project=? AND dataset=?", (kind, project, dataset)
+            )
+        return int(row.fetchone()[0])
+
+    # -- faces
+
+    def replace_faces(
+        self, project: str, dataset: str, uri: str, faces: list[tuple[str, float, npt.NDArray[np.float32]]]
+    ) -> None:
+        """Store the faces of one file, replacing what an earlier analysis of it found."""
+        self._c.execute("DELETE FROM faces WHERE project=? AND dataset=? AND uri=?", (project, dataset, uri))
+        seq = self._c.execute("SELECT coalesce(max(seq), 0) FROM faces").fetchone()[0]
+        self._c.executemany(
+            "INSERT INTO faces (project, dataset, figure_id, uri, cluster_id, quality, embedding, seq)"
+            " VALUES (?,?,?,?,NULL,?,?,?)",
+            [
+                (project, dataset, fid, uri, float(q), np.asarray(e, dtype=np.float32).tobytes(), seq + i + 1)
+                for i, (fid, q, e) in enumerate(faces)
+            ],
+        )
+
+    def faces(self, project: str, dataset: str, *, cluster_id: str | None = None) -> list[FaceRow]:
+        sql = "SELECT figure_id, uri, cluster_id, quality FROM faces WHERE project=? AND dataset=?"
+        args: list[Any] = [project, dataset]
+        if cluster_id is not None:
+            sql += " AND cluster_id=?"
+            args.append(cluster_id)
+        return [FaceRow(*row) for row in self._c.execute(sql + " ORDER BY seq", args)]
+
+    def embeddings(
+        self, project: str, dataset: str, *, assigned: bool
+    ) -> tuple[list[str], list[str | None], npt.NDArray[np.float32]]:
+        """(figure ids, cluster ids, n x d matrix) of assigned or unassigned faces, in arrival order."""
+        cond = "cluster_id IS NOT NULL" if assigned else "cluster_id IS NULL"
+        rows = self._c.execute(
+            f"SELECT figure_id, cluster_id, embedding FROM faces WHERE project=? AND dataset=? AND {cond}"  # noqa: S608
+            " ORDER BY seq",
+            (project, dataset),
+        ).fetchall()
+        if not rows:
+            return [], [], np.zeros((0, 0), dtype=np.float32)
+        matrix = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
+        return [r[0] for r in rows], [r[1] for r in rows], matrix
+
+    def assign_faces(self, project: str, dataset: str, assignments: dict[str, str]) -> None:
+        self._c.executemany(
+            "UPDATE faces SET cluster_id=? WHERE project=? AND dataset=? AND figure_id=?",
+            [(cid, project, dataset, fid) for fid, cid in assignments.items()],
+        )
+
+
+class Store:
+    """Thread-safe access to the database; ``path`` may be ``:memory:``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.RLock()
+        with self._lock:
+            if self.path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(_SCHEMA)
+
+    @contextmanager
+    def tx(self) -> Iterator[Tx]:
+        """One serialisable transaction: committed on success, rolled back on any exception."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
