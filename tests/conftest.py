@@ -1,0 +1,45 @@
+"""Shared fixtures: a real emulator on a free loopback port, with the sidecar face analyzer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulator.auth import AccessKey
+from emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from runtime.client import ImmClient
+from runtime.credentials import Credentials
+from tests.fakes import SidecarAnalyzer
+
+STS_KEY = AccessKey("STS.emulator-sts-id", "emulator-sts-secret", "emulator-sts-token")
+CREDS = Credentials(DEFAULT_ACCESS_KEY.access_key_id, DEFAULT_ACCESS_KEY.access_key_secret)
+
+for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+    os.environ.pop(proxy, None)  # loopback only; the official SDK honours proxies
+
+
+@pytest.fixture
+def oss_root(tmp_path: Path) -> Path:
+    root = tmp_path / "oss"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def emulator(oss_root: Path, tmp_path: Path) -> Iterator[Emulator]:
+    emu = Emulator(oss_root=oss_root, db=tmp_path / "imm.db", analyzer=SidecarAnalyzer(oss_root),
+                   access_keys=[DEFAULT_ACCESS_KEY, STS_KEY])  # fmt: skip
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def client(emulator: Emulator) -> Iterator[ImmClient]:
+    with ImmClient(endpoint=emulator.endpoint, credentials=CREDS) as c:
+        yield c

@@ -1,0 +1,59 @@
+"""A deployed-looking dataset in the emulator: project, dataset, photos of two people and one empty photo."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from runtime.client import ImmClient
+from runtime.operations import datasets, files, figure_clusters, projects, tasks
+
+PROJECT, DATASET, BUCKET = "faces-project", "faces-dataset", "photos"
+
+
+def wait_task(client: ImmClient, task_id: str, timeout: float = 30) -> tasks.GetTaskResponse:
+    deadline = time.monotonic() + timeout
+    while True:
+        task = client.call(tasks.GetTask, project_name=PROJECT, task_id=task_id, task_type=tasks.FACE_CLUSTERING)
+        if task.status != tasks.TASK_RUNNING or time.monotonic() > deadline:
+            return task
+        time.sleep(0.05)
+
+
+def deploy(client: ImmClient, oss_root: Path, photos: dict[str, list[dict[str, object]]]) -> str:
+    """Create project+dataset, index ``photos`` ({key: faces}), run clustering; return the task id."""
+    from tests.fakes import write_photo
+
+    client.call(projects.CreateProject, project_name=PROJECT)
+    client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name=DATASET)
+    uris = [write_photo(oss_root, BUCKET, key, faces) for key, faces in photos.items()]
+    client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name=DATASET,
+                files=[{"URI": u} for u in uris])  # fmt: skip
+    task_id = client.call(tasks.CreateFigureClusteringTask, project_name=PROJECT, dataset_name=DATASET).task_id
+    assert task_id
+    assert wait_task(client, task_id).status == tasks.TASK_SUCCEEDED
+    return task_id
+
+
+TWO_PEOPLE = {
+    "alice-1.png": [{"person": 1, "quality": 0.7, "age": 30}],
+    "alice-2.png": [{"person": 1, "quality": 0.9, "age": 34}],
+    "bob-1.png": [{"person": 2, "quality": 0.8, "age": 50, "gender": "male"}],
+    "both.png": [{"person": 1, "quality": 0.6, "age": 32}, {"person": 2, "quality": 0.5, "age": 52, "gender": "male"}],
+    "landscape.png": [],
+}
+
+
+def outputs_file(tmp: Path, endpoint: str, task_id: str | None) -> Path:
+    path = tmp / "outputs.json"
+    doc = {"project_name": PROJECT, "dataset_name": DATASET, "region": "cn-hangzhou", "endpoint": endpoint}
+    if task_id:
+        doc["clustering_task_id"] = task_id
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def cluster_ids(client: ImmClient) -> list[str]:
+    return [c.object_id for c in client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT,
+                                                 dataset_name=DATASET)]  # fmt: skip
