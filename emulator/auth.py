@@ -154,16 +154,12 @@ class Authenticator:
         )
         string_to_sign = v3_string_to_sign(canonical)
         if not hmac.compare_digest(v3_signature(key.access_key_secret, string_to_sign), signature):
-            raise ApiError(
-                "SignatureDoesNotMatch", detail=f"server string to sign is:{string_to_sign}"
-            )
+            raise ApiError("SignatureDoesNotMatch", detail=f"server string to sign is:{string_to_sign}")
         _check_time(headers.get("x-acs-date"))
         self._nonce(key_id, headers.get("x-acs-signature-nonce"))
         return Caller(key_id, "v3")
 
-    def _verify_v2(
-        self, method: str, query: list[tuple[str, str]], headers: Mapping[str, str], body: bytes
-    ) -> Caller:
+    def _verify_v2(self, method: str, query: list[tuple[str, str]], headers: Mapping[str, str], body: bytes) -> Caller:
         params = dict(query)
         for name in ("AccessKeyId", "SignatureMethod", "SignatureVersion", "Timestamp"):
             if not params.get(name):
@@ -177,7 +173,8 @@ class Authenticator:
         expected = v2_signature(key.access_key_secret, v2_string_to_sign(method, signed))
         if not hmac.compare_digest(expected, params["Signature"]):
             raise ApiError(
-                "SignatureDoesNotMatch", detail=f"server string to sign is:{v2_string_to_sign(method, signed)}"
+                "SignatureDoesNotMatch",
+                detail=f"server string to sign is:{v2_string_to_sign(method, signed)}",
             )
         _check_time(params["Timestamp"])
         self._nonce(key.access_key_id, params.get("SignatureNonce"))

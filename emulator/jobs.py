@@ -102,7 +102,13 @@ class JobRunner:
                 self._idle.notify_all()
 
     def _store_file(
-        self, project: str, dataset: str, item: dict[str, Any], data: bytes, analysis: ImageAnalysis, mtime: float
+        self,
+        project: str,
+        dataset: str,
+        item: dict[str, Any],
+        data: bytes,
+        analysis: ImageAnalysis,
+        mtime: float,
     ) -> None:
         uri = item["URI"]
         now = now_rfc3339_nano()
@@ -124,7 +130,15 @@ class JobRunner:
         if analysis.media_type == "image":
             doc["FigureCount"] = len(faces)
             doc["Figures"] = [_figure(fid, face) for fid, face in faces]
-        for key in ("CustomId", "CustomLabels", "MediaType", "ContentType", "ProduceTime", "LatLong", "Title"):
+        for key in (
+            "CustomId",
+            "CustomLabels",
+            "MediaType",
+            "ContentType",
+            "ProduceTime",
+            "LatLong",
+            "Title",
+        ):
             if item.get(key):
                 doc[key] = item[key]
         with self.store.tx() as tx:
@@ -226,8 +240,9 @@ class JobRunner:
         new_ids, _, new = tx.embeddings(project, dataset, assigned=False)
         if not new_ids:
             return
-        centroids = Centroids.from_members([c or "" for c in member_clusters],
-                                           members if members.size else np.zeros((0, new.shape[1]), np.float32))  # fmt: skip
+        if not members.size:
+            members = np.zeros((0, new.shape[1]), np.float32)
+        centroids = Centroids.from_members([c or "" for c in member_clusters], members)
         labels = assign(new, centroids, lambda: f"Cluster-{uuid.uuid4()}", self.threshold)
         tx.assign_faces(project, dataset, dict(zip(new_ids, labels, strict=True)))
         touched = set(labels)
@@ -265,13 +280,13 @@ def rebuild_cluster(tx: Tx, project: str, dataset: str, cluster_id: str) -> None
     cover_face = next((f for f in faces if f.figure_id == pinned), ranked[0])
     base: list[dict[str, Any]] = []
     for face in ranked:
-        doc = files.get(face.uri)
-        if doc and all(b["URI"] != doc["URI"] for b in base):
-            base.append(doc)
+        image = files.get(face.uri)
+        if image and all(b["URI"] != image["URI"] for b in base):
+            base.append(image)
         if len(base) == BASE_IMAGES:
             break
     now = now_rfc3339_nano()
-    doc: dict[str, Any] = {
+    cluster: dict[str, Any] = {
         "OwnerId": OWNER_ID, "ProjectName": project, "DatasetName": dataset,
         "ObjectType": FIGURE_CLUSTER_OBJECT_TYPE, "ObjectId": cluster_id,
         "CreateTime": existing.get("CreateTime", now), "UpdateTime": now,
@@ -283,13 +298,13 @@ def rebuild_cluster(tx: Tx, project: str, dataset: str, cluster_id: str) -> None
         "BaseImages": base,
     }  # fmt: skip
     if ages:
-        doc.update(MinAge=min(ages), MaxAge=max(ages), AverageAge=round(sum(ages) / len(ages), 1))
+        cluster.update(MinAge=min(ages), MaxAge=max(ages), AverageAge=round(sum(ages) / len(ages), 1))
     if genders:
-        doc["Gender"] = max(sorted(set(genders)), key=genders.count)
+        cluster["Gender"] = max(sorted(set(genders)), key=genders.count)
     for key in ("Name", "CustomId", "CustomLabels", "_CoverFigureId"):
         if key in existing:
-            doc[key] = existing[key]
-    tx.put("cluster", doc, project, dataset, cluster_id)
+            cluster[key] = existing[key]
+    tx.put("cluster", cluster, project, dataset, cluster_id)
 
 
 def _figure(figure_id: str, face: Any) -> dict[str, Any]:

@@ -396,11 +396,13 @@ class ImmService:
                 rows = [r for r in rows if _within(r.get(field), window.start, window.end)]
         if req.custom_labels:
             rows = [r for r in rows if _labels_match(r.get("CustomLabels") or {}, req.custom_labels)]
+
         def order_key(r: dict[str, Any]) -> tuple[Any, str]:
             value = r.get(sort)
             if sort.endswith("Time"):
                 value = parse_rfc3339(value) if value else None
             return (value if value is not None else "", r["ObjectId"])
+
         rows.sort(key=order_key, reverse=req.order == "desc")
         start = _offset(req.next_token)
         page = rows[start : start + size]

@@ -65,7 +65,8 @@ class Tx:
 
     def delete(self, kind: str, project: str, dataset: str = "", key: str = "") -> bool:
         cur = self._c.execute(
-            "DELETE FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?", (kind, project, dataset, key)
+            "DELETE FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?",
+            (kind, project, dataset, key),
         )
         return cur.rowcount > 0
 
@@ -75,7 +76,9 @@ class Tx:
             self._c.execute("DELETE FROM resources WHERE project=?", (project,))
             self._c.execute("DELETE FROM faces WHERE project=?", (project,))
         else:
-            self._c.execute("DELETE FROM resources WHERE project=? AND dataset=? AND kind!='dataset'", (project, dataset))
+            self._c.execute(
+                "DELETE FROM resources WHERE project=? AND dataset=? AND kind!='dataset'", (project, dataset)
+            )
             self._c.execute("DELETE FROM faces WHERE project=? AND dataset=?", (project, dataset))
 
     def scan(
@@ -120,7 +123,8 @@ class Tx:
             row = self._c.execute("SELECT count(*) FROM resources WHERE kind=? AND project=?", (kind, project))
         else:
             row = self._c.execute(
-                "SELECT count(*) FROM resources WHERE kind=? AND project=? AND dataset=?", (kind, project, dataset)
+                "SELECT count(*) FROM resources WHERE kind=? AND project=? AND dataset=?",
+                (kind, project, dataset),
             )
         return int(row.fetchone()[0])
 

@@ -81,6 +81,4 @@ def create_app(service: ImmService, auth: Authenticator) -> Starlette:
     async def ready(_: HttpRequest) -> Response:
         return JSONResponse({"ready": True, "operations": sorted(CATALOG)})
 
-    return Starlette(
-        routes=[Route(READY_PATH, ready, methods=["GET"]), Route("/", handle, methods=["GET", "POST"])]
-    )
+    return Starlette(routes=[Route(READY_PATH, ready, methods=["GET"]), Route("/", handle, methods=["GET", "POST"])])

@@ -168,7 +168,9 @@ class _Core:
             action=op.name,
         )
 
-    def retry_delay(self, attempt: int, failure: ImmError | TransportError, response: httpx.Response | None) -> float | None:
+    def retry_delay(
+        self, attempt: int, failure: ImmError | TransportError, response: httpx.Response | None
+    ) -> float | None:
         """Seconds to wait before trying again, or None when this failure must not be retried."""
         if attempt >= self.retry.max_attempts:
             return None
@@ -256,9 +258,7 @@ class ImmClient(_Base):
             log.info("%s attempt %d failed (%s); retrying in %.2fs", op.name, attempt, failure, delay)
             time.sleep(delay)
 
-    def paginate(
-        self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any
-    ) -> Iterator[Any]:
+    def paginate(self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any) -> Iterator[Any]:
         """Yield every item of every page, following NextToken until the service returns none."""
         if op.page_items is None:
             raise TypeError(f"{op.name} does not page")

@@ -8,7 +8,7 @@ Resolution order (first complete set wins):
 4. the aliyun CLI profile file ``~/.aliyun/config.json`` (modes ``AK`` and ``StsToken``), profile from the
    ``profile`` argument, else ``ALIBABA_CLOUD_PROFILE``, else the file's ``current``, else ``default``.
 
-When none is complete, :class:`CredentialsNotFound` lists what was tried. The secret and the STS token are
+When none is complete, :class:`CredentialsNotFoundError` lists what was tried. The secret and the STS token are
 never part of a repr, a str, a log line or an exception message.
 """
 
@@ -49,7 +49,7 @@ class Credentials:
         return tuple(s for s in (self.access_key_secret, self.security_token) if s)
 
 
-class CredentialsNotFound(ConfigError):
+class CredentialsNotFoundError(ConfigError):
     """No source held a complete AccessKey pair."""
 
 
@@ -108,14 +108,14 @@ def resolve_credentials(
     env: Mapping[str, str] | None = None,
     cli_config: Path | None = None,
 ) -> Credentials:
-    """Find credentials in the documented order; raise :class:`CredentialsNotFound` listing what was tried."""
+    """Find credentials in the documented order; raise :class:`CredentialsNotFoundError` listing what was tried."""
     env = os.environ if env is None else env
     tried: list[str] = []
     if access_key_id or access_key_secret:
         if access_key_id and access_key_secret:
             return Credentials(access_key_id, access_key_secret, security_token or None)
         missing = "access_key_secret" if access_key_id else "access_key_id"
-        raise CredentialsNotFound(f"explicit credentials are incomplete: {missing} is missing")
+        raise CredentialsNotFoundError(f"explicit credentials are incomplete: {missing} is missing")
     tried.append("explicit arguments: none given")
     for names in (
         ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"),
@@ -129,4 +129,4 @@ def resolve_credentials(
     found = _from_cli_profile(path, profile or env.get("ALIBABA_CLOUD_PROFILE") or None, tried)
     if found:
         return found
-    raise CredentialsNotFound("no Alibaba Cloud credentials found. Tried:\n  - " + "\n  - ".join(tried))
+    raise CredentialsNotFoundError("no Alibaba Cloud credentials found. Tried:\n  - " + "\n  - ".join(tried))

@@ -31,7 +31,8 @@ class StackOutputs(BaseModel):
     dataset_name: str = Field(description="The dataset holding the indexed photos and figure clusters.")
     region: str = Field(description="The region of the project, e.g. cn-hangzhou.")
     endpoint: str | None = Field(
-        default=None, description="A custom IMM endpoint URL (e.g. the local emulator's); absent for the cloud."
+        default=None,
+        description="A custom IMM endpoint URL (e.g. the local emulator's); absent for the cloud.",
     )
     clustering_task_id: str | None = Field(
         default=None, description="The TaskId of the last figure clustering task, when the stack ran one."
@@ -119,5 +120,7 @@ def contract_table() -> str:
     """The contract as a Markdown table (for the README)."""
     rows = ["| key | type | required | meaning |", "|---|---|---|---|"]
     for name, field in StackOutputs.model_fields.items():
-        rows.append(f"| `{name}` | {_contract_type(name)} | {'yes' if field.is_required() else 'no'} | {field.description} |")
+        rows.append(
+            f"| `{name}` | {_contract_type(name)} | {'yes' if field.is_required() else 'no'} | {field.description} |"
+        )
     return "\n".join(rows)

@@ -134,7 +134,6 @@ class _Signer(httpx.Auth):
 class AcsV3Auth(_Signer):
     """Sign requests with ACS3-HMAC-SHA256 (STS tokens supported)."""
 
-
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         creds = self._credentials
         body = request.content
@@ -170,7 +169,6 @@ def v2_signature(secret: str, string_to_sign: str) -> str:
 
 class RpcV2Auth(_Signer):
     """Sign requests with the legacy RPC signature (HMAC-SHA1). The action comes from ``x-acs-action``."""
-
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         creds = self._credentials

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from runtime.client import ImmClient
-from runtime.operations import datasets, files, figure_clusters, projects, tasks
+from runtime.operations import datasets, figure_clusters, files, projects, tasks
 
 PROJECT, DATASET, BUCKET = "faces-project", "faces-dataset", "photos"
 
@@ -40,7 +40,10 @@ TWO_PEOPLE = {
     "alice-1.png": [{"person": 1, "quality": 0.7, "age": 30}],
     "alice-2.png": [{"person": 1, "quality": 0.9, "age": 34}],
     "bob-1.png": [{"person": 2, "quality": 0.8, "age": 50, "gender": "male"}],
-    "both.png": [{"person": 1, "quality": 0.6, "age": 32}, {"person": 2, "quality": 0.5, "age": 52, "gender": "male"}],
+    "both.png": [
+        {"person": 1, "quality": 0.6, "age": 32},
+        {"person": 2, "quality": 0.5, "age": 52, "gender": "male"},
+    ],
     "landscape.png": [],
 }
 

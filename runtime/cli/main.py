@@ -35,7 +35,7 @@ class _Command(Protocol):
 
 def _load(name: str) -> _Command | None:
     try:
-        return importlib.import_module(COMMANDS[name])  # type: ignore[return-value]
+        return importlib.import_module(COMMANDS[name])
     except ModuleNotFoundError:
         return None
 

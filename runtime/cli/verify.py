@@ -24,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--stack", help="Pulumi stack to read (`pulumi stack output --stack NAME`)")
     source.add_argument("--cwd", help="Pulumi project directory (`pulumi --cwd DIR`)")
     source.add_argument(
-        "--outputs", metavar="FILE", help="read outputs from FILE ('-' for stdin), in `pulumi stack output --json` format"
+        "--outputs",
+        metavar="FILE",
+        help="read outputs from FILE ('-' for stdin), in `pulumi stack output --json` format",
     )
     conn = parser.add_argument_group("connection")
     conn.add_argument("--endpoint", help="IMM endpoint URL, overriding the stack's `endpoint` output")
@@ -34,7 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("what to check")
     what.add_argument("--sample", type=_positive, metavar="N", help="check N figure clusters spread over the list")
     what.add_argument(
-        "--cluster-id", action="append", dest="cluster_ids", metavar="ID", help="check this cluster (repeatable)"
+        "--cluster-id",
+        action="append",
+        dest="cluster_ids",
+        metavar="ID",
+        help="check this cluster (repeatable)",
     )
     what.add_argument("--min-clusters", type=int, default=0, metavar="N", help="fail when fewer than N clusters exist")
     what.add_argument("--concurrency", type=_positive, default=8, help="parallel GetFigureCluster calls (default 8)")

@@ -40,10 +40,17 @@ class ListBindingsResponse(Response):
 
 
 CreateBinding = Operation(
-    "CreateBinding", CreateBindingRequest, BindingResponse, "Bind an OSS location: index it, then keep indexing."
+    "CreateBinding",
+    CreateBindingRequest,
+    BindingResponse,
+    "Bind an OSS location: index it, then keep indexing.",
 )
 GetBinding = Operation("GetBinding", BindingRequest, BindingResponse, "Get a binding.")
 DeleteBinding = Operation("DeleteBinding", BindingRequest, Response, "Delete a binding.")
 ListBindings = Operation(
-    "ListBindings", ListBindingsRequest, ListBindingsResponse, "List a dataset's bindings.", page_items="bindings"
+    "ListBindings",
+    ListBindingsRequest,
+    ListBindingsResponse,
+    "List a dataset's bindings.",
+    page_items="bindings",
 )

@@ -63,5 +63,9 @@ GetDataset = Operation("GetDataset", GetDatasetRequest, DatasetResponse, "Get a 
 UpdateDataset = Operation("UpdateDataset", UpdateDatasetRequest, DatasetResponse, "Update a dataset.")
 DeleteDataset = Operation("DeleteDataset", DeleteDatasetRequest, Response, "Delete a dataset.")
 ListDatasets = Operation(
-    "ListDatasets", ListDatasetsRequest, ListDatasetsResponse, "List a project's datasets.", page_items="datasets"
+    "ListDatasets",
+    ListDatasetsRequest,
+    ListDatasetsResponse,
+    "List a project's datasets.",
+    page_items="datasets",
 )

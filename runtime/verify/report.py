@@ -13,7 +13,10 @@ def _cell(value: object, width: int) -> str:
 
 
 def render_text(report: VerifyReport) -> str:
-    lines = [f"imm-faces verify: {report.outputs.project_name}/{report.outputs.dataset_name} at {report.endpoint}", ""]
+    lines = [
+        f"imm-faces verify: {report.outputs.project_name}/{report.outputs.dataset_name} at {report.endpoint}",
+        "",
+    ]
     for name, failure in report.checks:
         lines.append(f"  {'PASS' if failure is None else 'FAIL'}  {name}" + (f": {failure.detail}" if failure else ""))
     if report.clusters:

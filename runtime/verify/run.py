@@ -84,7 +84,7 @@ class VerifyReport:
 Progress = Callable[[int, int], None]
 
 
-async def verify_deployment(
+async def verify_deployment(  # noqa: PLR0915 - one readable sequence of checks
     client: AsyncImmClient,
     outputs: StackOutputs,
     *,
@@ -137,19 +137,31 @@ async def verify_deployment(
         report.total_clusters = len(ids)
     else:
         try:
-            ids = [c.object_id async for c in client.paginate(QueryFigureClusters, project_name=project,
-                                                               dataset_name=dataset, max_results=100)]
+            ids = [
+                c.object_id
+                async for c in client.paginate(
+                    QueryFigureClusters, project_name=project, dataset_name=dataset, max_results=100
+                )
+            ]
         except ImmError as exc:
             _raise_if_access(exc)
-            report.checks.append(("figure clusters can be listed", Failure("dataset", "QueryFigureClusters",
-                                                                           f"{exc.code}: {exc.message}")))
+            report.checks.append(
+                (
+                    "figure clusters can be listed",
+                    Failure("dataset", "QueryFigureClusters", f"{exc.code}: {exc.message}"),
+                )
+            )
             return report
         report.total_clusters = len(ids)
     if min_clusters:
         short = report.total_clusters < min_clusters
         detail = f"found {report.total_clusters}, need at least {min_clusters}"
-        report.checks.append((f"at least {min_clusters} figure clusters",
-                              Failure("dataset", "minimum cluster count", detail) if short else None))
+        report.checks.append(
+            (
+                f"at least {min_clusters} figure clusters",
+                Failure("dataset", "minimum cluster count", detail) if short else None,
+            )
+        )
 
     chosen = pick_sample(ids, sample)
     gate = asyncio.Semaphore(max(1, concurrency))
@@ -160,8 +172,9 @@ async def verify_deployment(
         result = ClusterResult(object_id)
         async with gate:
             try:
-                got = (await client.call(GetFigureCluster, project_name=project, dataset_name=dataset,
-                                         object_id=object_id)).figure_cluster
+                got = (
+                    await client.call(GetFigureCluster, project_name=project, dataset_name=dataset, object_id=object_id)
+                ).figure_cluster
             except ImmError as exc:
                 _raise_if_access(exc)
                 result.failures.append(Failure(object_id, "GetFigureCluster succeeds", f"{exc.code}: {exc.message}"))

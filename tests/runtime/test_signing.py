@@ -150,9 +150,24 @@ def _request(action: str, query: list[tuple[str, str]]) -> httpx.Request:
 @pytest.mark.parametrize(
     ("action", "query", "token", "expected"),
     [
-        ("GetFigureCluster", GET_QUERY, None, "33abddf3b9e40691b2d60ff13d240168e919f57bc345e6735e2a1bcbad8bb814"),
-        ("UpdateFigureCluster", UPDATE_QUERY, None, "7ad4fec744047dff26a3db248e1822a371522c9c61045f04d9ce005c377fdf3b"),
-        ("GetFigureCluster", GET_QUERY, "FAKE-STS-TOKEN", "23f9718e72507e5d3f2b003f0209b58dbad9239b2b4c295d46f393ac1c374d3f"),
+        (
+            "GetFigureCluster",
+            GET_QUERY,
+            None,
+            "33abddf3b9e40691b2d60ff13d240168e919f57bc345e6735e2a1bcbad8bb814",
+        ),
+        (
+            "UpdateFigureCluster",
+            UPDATE_QUERY,
+            None,
+            "7ad4fec744047dff26a3db248e1822a371522c9c61045f04d9ce005c377fdf3b",
+        ),
+        (
+            "GetFigureCluster",
+            GET_QUERY,
+            "FAKE-STS-TOKEN",
+            "23f9718e72507e5d3f2b003f0209b58dbad9239b2b4c295d46f393ac1c374d3f",
+        ),
     ],
 )
 def test_v3_auth_flow_reproduces_vectors(
