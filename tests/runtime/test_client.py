@@ -149,9 +149,9 @@ def test_request_is_signed_and_parameters_travel_in_the_query() -> None:
 
 
 def test_bad_keyword_parameters_are_a_clear_config_error() -> None:
-    with client(httpx.MockTransport(lambda r: httpx.Response(200, json={}))) as imm:
-        with pytest.raises(ConfigError, match="The parameter ProjectName is required"):
-            imm.call(GetProject)
+    ok = httpx.MockTransport(lambda r: httpx.Response(200, json={}))
+    with client(ok) as imm, pytest.raises(ConfigError, match="The parameter ProjectName is required"):
+        imm.call(GetProject)
 
 
 def test_invalid_response_body_is_reported() -> None:
