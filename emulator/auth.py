@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import parse_qsl
 
 from emulator.errors import ApiError
@@ -27,10 +28,6 @@ from runtime.signing import (
 )
 
 CLOCK_SKEW_SECONDS = 15 * 60
-V2_COMMON = frozenset(
-    {"Action", "Format", "Version", "Timestamp", "SignatureNonce", "SignatureMethod", "SignatureVersion",
-     "AccessKeyId", "SecurityToken", "Signature"}
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,6 +45,24 @@ class AccessKey:
         if len(parts) < 2 or not parts[0] or not parts[1]:
             raise ValueError("--access-key must be ID:SECRET[:STS_TOKEN]")
         return cls(parts[0], parts[1], parts[2] if len(parts) == 3 and parts[2] else None)
+
+
+@dataclass
+class IncomingRequest:
+    """What authentication looks at. ``query`` is the decoded URL query; header names are lower-case."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: Mapping[str, str]
+    body: bytes
+
+    @cached_property
+    def form(self) -> list[tuple[str, str]]:
+        """Parameters of an ``application/x-www-form-urlencoded`` body (none for other bodies)."""
+        if self.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return parse_qsl(self.body.decode(), keep_blank_values=True)
+        return []
 
 
 @dataclass(frozen=True)
@@ -107,31 +122,17 @@ class Authenticator:
         if not self._nonces.use(key_id, nonce):
             raise ApiError("SignatureNonceUsed")
 
-    def verify(
-        self,
-        method: str,
-        path: str,
-        query: list[tuple[str, str]],
-        headers: Mapping[str, str],
-        body: bytes,
-    ) -> Caller:
-        """Authenticate a request; ``headers`` must have lower-case names. Raise :class:`ApiError`."""
-        authorization = headers.get("authorization", "")
+    def verify(self, request: IncomingRequest) -> Caller:
+        """Authenticate a request; raise :class:`ApiError` as the gateway would."""
+        authorization = request.headers.get("authorization", "")
         if authorization.startswith("ACS3-"):
-            return self._verify_v3(method, path, query, headers, body, authorization)
-        if any(k == "Signature" for k, _ in query):
-            return self._verify_v2(method, query, headers, body)
+            return self._verify_v3(request, authorization)
+        if any(k == "Signature" for k, _ in request.query):
+            return self._verify_v2(request)
         raise ApiError("IncompleteSignature", detail="No Authorization header and no Signature parameter.")
 
-    def _verify_v3(
-        self,
-        method: str,
-        path: str,
-        query: list[tuple[str, str]],
-        headers: Mapping[str, str],
-        body: bytes,
-        authorization: str,
-    ) -> Caller:
+    def _verify_v3(self, request: IncomingRequest, authorization: str) -> Caller:
+        headers = request.headers
         parsed = parse_v3_authorization(authorization)
         if parsed is None:
             if not authorization.startswith("ACS3-HMAC-SHA256 "):
@@ -147,10 +148,10 @@ class Authenticator:
         if headers.get("x-acs-security-token") and headers.get("x-acs-accesskey-id") != key_id:
             raise ApiError("InvalidSecurityToken.Mismatch")
         payload_hash = headers.get("x-acs-content-sha256", "")
-        if payload_hash != hashlib.sha256(body).hexdigest():
+        if payload_hash != hashlib.sha256(request.body).hexdigest():
             raise ApiError("SignatureDoesNotMatch", detail="x-acs-content-sha256 does not match the body.")
         canonical, _ = v3_canonical_request(
-            method, path, query, {name: headers[name] for name in signed_names}, payload_hash
+            request.method, request.path, request.query, {name: headers[name] for name in signed_names}, payload_hash
         )
         string_to_sign = v3_string_to_sign(canonical)
         if not hmac.compare_digest(v3_signature(key.access_key_secret, string_to_sign), signature):
@@ -159,23 +160,18 @@ class Authenticator:
         self._nonce(key_id, headers.get("x-acs-signature-nonce"))
         return Caller(key_id, "v3")
 
-    def _verify_v2(self, method: str, query: list[tuple[str, str]], headers: Mapping[str, str], body: bytes) -> Caller:
-        params = dict(query)
+    def _verify_v2(self, request: IncomingRequest) -> Caller:
+        params = dict(request.query)
         for name in ("AccessKeyId", "SignatureMethod", "SignatureVersion", "Timestamp"):
             if not params.get(name):
                 raise ApiError("IncompleteSignature", detail=f"The parameter {name} is missing.")
         if params["SignatureMethod"] != "HMAC-SHA1" or params["SignatureVersion"] != "1.0":
             raise ApiError("InvalidSignatureMethod")
         key = self._key(params["AccessKeyId"], params.get("SecurityToken"))
-        signed = [(k, v) for k, v in query if k != "Signature"]
-        if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            signed += parse_qsl(body.decode(), keep_blank_values=True)
-        expected = v2_signature(key.access_key_secret, v2_string_to_sign(method, signed))
-        if not hmac.compare_digest(expected, params["Signature"]):
-            raise ApiError(
-                "SignatureDoesNotMatch",
-                detail=f"server string to sign is:{v2_string_to_sign(method, signed)}",
-            )
+        signed = [(k, v) for k, v in request.query if k != "Signature"] + request.form
+        string_to_sign = v2_string_to_sign(request.method, signed)
+        if not hmac.compare_digest(v2_signature(key.access_key_secret, string_to_sign), params["Signature"]):
+            raise ApiError("SignatureDoesNotMatch", detail=f"server string to sign is:{string_to_sign}")
         _check_time(params["Timestamp"])
         self._nonce(key.access_key_id, params.get("SignatureNonce"))
         return Caller(key.access_key_id, "v2")

@@ -25,7 +25,7 @@ from emulator.store import Store, Tx
 from runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE
 from runtime.operations.tasks import TASK_FAILED, TASK_SUCCEEDED
 from runtime.rules import split_oss_uri
-from runtime.timestamps import now_rfc3339_nano
+from runtime.timestamps import now_rfc3339_nano, rfc3339_nano
 
 log = logging.getLogger("imm_faces.emulator")
 OWNER_ID = "1000000000000000"
@@ -51,7 +51,8 @@ class JobRunner:
         self._tasks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imm-task")
         self._pending: dict[tuple[str, str], int] = defaultdict(int)
         self._idle = threading.Condition()
-        self._seen: dict[tuple[str, str, str], dict[str, tuple[float, int]]] = {}
+        self._seen: dict[tuple[str, str, str], dict[str, tuple[int, int]]] = {}
+        self._seen_lock = threading.Lock()
         self._stop = threading.Event()
         self._scanner = threading.Thread(target=self._scan_loop, name="imm-bindings", daemon=True)
         self._scanner.start()
@@ -88,8 +89,7 @@ class JobRunner:
             path = self.path_of(uri)
             data = path.read_bytes()
             analysis = self.analyzer.analyze(data, path.name)
-            stat = path.stat()
-            self._store_file(project, dataset, item, data, analysis, stat.st_mtime)
+            self._store_file(project, dataset, item, data, analysis, path.stat().st_mtime_ns)
         except FileNotFoundError:
             # IMM indexes asynchronously: a missing object is not an error of the call; the file simply
             # never appears (GetFileMeta answers ResourceNotFound) and the failure is logged.
@@ -108,18 +108,18 @@ class JobRunner:
         item: dict[str, Any],
         data: bytes,
         analysis: ImageAnalysis,
-        mtime: float,
+        mtime_ns: int,
     ) -> None:
         uri = item["URI"]
         now = now_rfc3339_nano()
-        modified = _rfc3339_from_epoch(mtime)
+        modified = rfc3339_nano(mtime_ns)
+        etag = f'"{hashlib.md5(data).hexdigest().upper()}"'  # noqa: S324 - OSS's ETag is an MD5, not security
         faces = [(f"{uuid.uuid4()}", face) for face in analysis.faces]
         doc: dict[str, Any] = {
             "OwnerId": OWNER_ID, "ProjectName": project, "DatasetName": dataset, "ObjectType": "file",
             "ObjectId": hashlib.sha256(uri.encode()).hexdigest(), "URI": uri, "Filename": uri.rsplit("/", 1)[-1],
             "MediaType": analysis.media_type, "ContentType": analysis.content_type, "Size": len(data),
-            "FileHash": f'"{hashlib.md5(data).hexdigest().upper()}"',  # noqa: S324 - OSS ETag style, not security
-            "ETag": f'"{hashlib.md5(data).hexdigest().upper()}"',  # noqa: S324
+            "FileHash": etag, "ETag": etag,
             "FileModifiedTime": modified, "ProduceTime": modified, "CreateTime": now, "UpdateTime": now,
             "OSSObjectType": "Normal", "OSSStorageClass": "Standard",
         }  # fmt: skip
@@ -142,7 +142,7 @@ class JobRunner:
             if item.get(key):
                 doc[key] = item[key]
         with self.store.tx() as tx:
-            if tx.get("dataset", project, dataset) is None:
+            if tx.get("dataset", project, "", dataset) is None:
                 return  # the dataset was deleted meanwhile
             old = tx.get("file", project, dataset, uri)
             if old is not None:
@@ -159,15 +159,15 @@ class JobRunner:
         try:
             bucket, prefix = split_oss_uri(uri)
             base = self.oss_root / bucket
-            seen = self._seen.setdefault((project, dataset, uri), {})
             changed: list[dict[str, Any]] = []
-            if base.is_dir():
-                for path in sorted(base.rglob("*")):
+            with self._seen_lock:  # the first full scan (pool) and the periodic scan (scanner) may overlap
+                seen = self._seen.setdefault((project, dataset, uri), {})
+                for path in sorted(base.rglob("*")) if base.is_dir() else []:
                     key = path.relative_to(base).as_posix()
                     if not path.is_file() or not key.startswith(prefix) or key.startswith("."):
                         continue
                     stat = path.stat()
-                    signature = (stat.st_mtime, stat.st_size)
+                    signature = (stat.st_mtime_ns, stat.st_size)
                     if seen.get(key) != signature:
                         seen[key] = signature
                         changed.append({"URI": f"oss://{bucket}/{key}"})
@@ -208,7 +208,7 @@ class JobRunner:
         try:
             self.wait_idle(project, dataset)
             with self.store.tx() as tx:
-                if tx.get("dataset", project, dataset) is None:
+                if tx.get("dataset", project, "", dataset) is None:
                     self._finish_in(tx, project, task_id, TASK_FAILED, "ResourceNotFound",
                                     "The specified resource dataset is not found.")  # fmt: skip
                     return
@@ -323,10 +323,3 @@ def _figure(figure_id: str, face: Any) -> dict[str, Any]:
     if face.head_pose is not None:
         out["HeadPose"] = dict(zip(("Pitch", "Roll", "Yaw"), (round(v, 2) for v in face.head_pose), strict=True))
     return out
-
-
-def _rfc3339_from_epoch(seconds: float) -> str:
-    from datetime import UTC, datetime
-
-    when = datetime.fromtimestamp(seconds, UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond:06d}000Z"

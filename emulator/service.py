@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from emulator.errors import ApiError, already_exists, invalid, not_found
 from emulator.store import Store, Tx
 from runtime import rules
 from runtime.models.figure_cluster import FigureCluster
+from runtime.models.inputs import TimeRange
 from runtime.models.resources import Binding, Dataset, Project, ResponseTag
+from runtime.operations import CATALOG
 from runtime.operations import bindings as b
 from runtime.operations import datasets as d
 from runtime.operations import figure_clusters as fc
@@ -27,8 +30,7 @@ from runtime.operations import tasks as t
 from runtime.operations._base import Request, Response
 from runtime.timestamps import now_rfc3339_nano, parse_rfc3339
 
-OWNER_ID = "1000000000000000"
-MAX_PROJECTS = 100
+T = TypeVar("T")
 
 
 class Jobs(Protocol):
@@ -44,37 +46,46 @@ def _page_size(op: str, requested: int | None) -> int:
     return min(requested or default, maximum)
 
 
-def _token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+def _key_page(rows: Sequence[tuple[str, T]], token: str | None, size: int) -> tuple[list[T], str | None]:
+    """A page of rows sorted by key. NextToken is the first key of the next page (IMM's List* style)."""
+    if token:
+        rows = [row for row in rows if row[0] >= token]
+    more = rows[size][0] if len(rows) > size else None
+    return [item for _, item in rows[:size]], more
 
 
-def _offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind != "o":
-            raise ValueError(token)
-        return int(value)
-    except ValueError:
-        raise invalid(f"The parameter NextToken is invalid: {token!r}") from None
+def _offset_page(rows: Sequence[T], token: str | None, size: int) -> tuple[list[T], str | None]:
+    """A page of rows in a computed order (sorting, filters): NextToken is an opaque offset."""
+    start = 0
+    if token:
+        try:
+            kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+            if kind != "o":
+                raise ValueError(token)
+            start = int(value)
+        except ValueError:
+            raise invalid(f"The parameter NextToken is invalid: {token!r}") from None
+    end = start + size
+    more = base64.urlsafe_b64encode(f"o:{end}".encode()).decode() if len(rows) > end else None
+    return list(rows[start:end]), more
+
+
+def _event_id() -> str:
+    return f"{uuid.uuid4().hex[:3].upper()}-{uuid.uuid4().hex[:24]}"
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class ImmService:
     def __init__(self, store: Store, jobs: Jobs) -> None:
         self.store = store
         self.jobs = jobs
+        # One handler per catalog operation: ``GetFigureCluster`` is served by ``op_get_figure_cluster``.
         self.handlers: dict[str, Callable[[Any], Response]] = {
-            name: getattr(self, "op_" + "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_"))
-            for name in (
-                "CreateProject", "GetProject", "UpdateProject", "DeleteProject", "ListProjects",
-                "CreateDataset", "GetDataset", "UpdateDataset", "DeleteDataset", "ListDatasets",
-                "CreateBinding", "GetBinding", "DeleteBinding", "ListBindings",
-                "IndexFileMeta", "BatchIndexFileMeta", "GetFileMeta",
-                "CreateFigureClusteringTask", "GetTask", "ListTasks",
-                "QueryFigureClusters", "GetFigureCluster", "BatchGetFigureCluster", "UpdateFigureCluster",
-            )
-        }  # fmt: skip
+            name: getattr(self, f"op_{_snake(name)}") for name in CATALOG
+        }
 
     def handle(self, name: str, request: Request) -> Response:
         return self.handlers[name](request)
@@ -83,28 +94,38 @@ class ImmService:
 
     @staticmethod
     def _project(tx: Tx, name: str) -> dict[str, Any]:
-        doc = tx.get("project", name)
+        doc = tx.get("project", "", "", name)
         if doc is None:
             raise not_found("project")
         return doc
 
     def _dataset(self, tx: Tx, project: str, dataset: str) -> dict[str, Any]:
         self._project(tx, project)
-        doc = tx.get("dataset", project, dataset)
+        doc = tx.get("dataset", project, "", dataset)
         if doc is None:
             raise not_found("dataset")
         return doc
 
+    def _child(self, tx: Tx, kind: str, resource: str, project: str, dataset: str, key: str) -> dict[str, Any]:
+        """A resource inside a dataset (binding, file, figure cluster), or IMM's ResourceNotFound for it."""
+        self._dataset(tx, project, dataset)
+        doc = tx.get(kind, project, dataset, key)
+        if doc is None:
+            raise not_found(resource)
+        return doc
+
     @staticmethod
-    def _settings(req: Request, names: tuple[str, ...]) -> dict[str, Any]:
-        dumped = req.model_dump(by_alias=True, exclude_none=True, mode="json")
-        return {k: v for k, v in dumped.items() if k in names}
+    def _settings(req: Request) -> dict[str, Any]:
+        """The settings a Create/Update request carries: every parameter given except names and tags."""
+        skip = {"ProjectName", "DatasetName", "Tag"}
+        return {k: v for k, v in req.to_wire().items() if k not in skip and v is not None}
+
+    @staticmethod
+    def _file_stats(tx: Tx, project: str, dataset: str | None) -> dict[str, int]:
+        files = tx.scan("file", project, dataset)
+        return {"FileCount": len(files), "TotalFileSize": sum(int(doc.get("Size") or 0) for _, doc in files)}
 
     # ------------------------------------------------------------------ projects
-
-    _PROJECT_FIELDS = ("ServiceRole", "Description", "TemplateId", *rules.QUOTAS)
-    _DATASET_FIELDS = ("Description", "TemplateId", "WorkflowParameters",
-                       *(q for q in rules.QUOTAS if q.startswith("Dataset")))  # fmt: skip
 
     def op_create_project(self, req: p.CreateProjectRequest) -> p.ProjectResponse:
         now = now_rfc3339_nano()
@@ -116,26 +137,23 @@ class ImmService:
             "ProjectQueriesPerSecond": rules.PROJECT_QUERIES_PER_SECOND,
             "EngineConcurrency": rules.ENGINE_CONCURRENCY,
             **{name: default for name, (_, _, default) in rules.QUOTAS.items()},
-            **self._settings(req, self._PROJECT_FIELDS),
+            **self._settings(req),
             "Tags": [ResponseTag(tag_key=tag.key, tag_value=tag.value).to_wire() for tag in req.tag or []],
             "CreateTime": now,
             "UpdateTime": now,
         }
         with self.store.tx() as tx:
-            if tx.get("project", req.project_name) is not None:
+            if tx.get("project", "", "", req.project_name) is not None:
                 raise already_exists("project")
-            if len(tx.scan_kind("project")) >= MAX_PROJECTS:
+            if tx.count("project", "") >= rules.MAX_PROJECTS_PER_REGION:
                 raise ApiError("LimitExceededError", detail="resource count exceeds the limit")
-            tx.put("project", doc, req.project_name)
+            tx.put("project", doc, "", "", req.project_name)
         return p.ProjectResponse(project=Project.model_validate(doc))
 
     def _project_view(self, tx: Tx, doc: dict[str, Any], statistics: bool) -> Project:
-        out = dict(doc)
-        out["DatasetCount"] = tx.count("dataset", doc["ProjectName"], None)
+        out = {**doc, "DatasetCount": tx.count("dataset", doc["ProjectName"])}
         if statistics:
-            files = tx.scan("file", doc["ProjectName"], None)
-            out["FileCount"] = len(files)
-            out["TotalFileSize"] = sum(int(fd.get("Size") or 0) for _, fd in files)
+            out.update(self._file_stats(tx, doc["ProjectName"], None))
         return Project.model_validate(out)
 
     def op_get_project(self, req: p.GetProjectRequest) -> p.ProjectResponse:
@@ -146,54 +164,48 @@ class ImmService:
     def op_update_project(self, req: p.UpdateProjectRequest) -> p.ProjectResponse:
         with self.store.tx() as tx:
             doc = self._project(tx, req.project_name)
-            doc.update(self._settings(req, self._PROJECT_FIELDS))
+            doc.update(self._settings(req))
             if req.tag is not None:
                 doc["Tags"] = [ResponseTag(tag_key=tag.key, tag_value=tag.value).to_wire() for tag in req.tag]
             doc["UpdateTime"] = now_rfc3339_nano()
-            tx.put("project", doc, req.project_name)
+            tx.put("project", doc, "", "", req.project_name)
             return p.ProjectResponse(project=self._project_view(tx, doc, False))
 
     def op_delete_project(self, req: p.DeleteProjectRequest) -> Response:
         with self.store.tx() as tx:
             self._project(tx, req.project_name)
-            if tx.count("dataset", req.project_name, None):
+            if tx.count("dataset", req.project_name):
                 raise ApiError("StatusConflict")
-            tx.delete_all(req.project_name)
+            tx.delete_children(req.project_name)
+            tx.delete("project", "", "", req.project_name)
         return Response()
 
     def op_list_projects(self, req: p.ListProjectsRequest) -> p.ListProjectsResponse:
         size = _page_size("ListProjects", req.max_results)
         wanted = {(tag.key, tag.value) for tag in req.tag or []}
         with self.store.tx() as tx:
-            rows = [r for r in tx.scan_kind("project") if r["ProjectName"].startswith(req.prefix or "")]
-            if req.next_token:
-                rows = [r for r in rows if r["ProjectName"] >= req.next_token]
+            rows = tx.scan("project", "", "", prefix=req.prefix or "")
             if wanted:
-                rows = [r for r in rows if wanted <= {(t["TagKey"], t["TagValue"]) for t in r.get("Tags", [])}]
-            page = [self._project_view(tx, r, False) for r in rows[:size]]
-        # NextToken is the first name of the next page (a lexicographic continuation, like IMM's).
-        more = rows[size]["ProjectName"] if len(rows) > size else None
-        return p.ListProjectsResponse(projects=page, next_token=more)
+                rows = [r for r in rows if wanted <= {(tag["TagKey"], tag["TagValue"]) for tag in r[1].get("Tags", [])}]
+            page, more = _key_page(rows, req.next_token, size)
+            return p.ListProjectsResponse(projects=[self._project_view(tx, r, False) for r in page], next_token=more)
 
     # ------------------------------------------------------------------ datasets
 
     def _dataset_view(self, tx: Tx, doc: dict[str, Any], statistics: bool) -> Dataset:
-        out = dict(doc)
         project, dataset = doc["ProjectName"], doc["DatasetName"]
-        out["BindCount"] = tx.count("binding", project, dataset)
+        out = {**doc, "BindCount": tx.count("binding", project, dataset)}
         if statistics:
-            files = tx.scan("file", project, dataset)
-            out["FileCount"] = len(files)
-            out["TotalFileSize"] = sum(int(fd.get("Size") or 0) for _, fd in files)
+            out.update(self._file_stats(tx, project, dataset))
         return Dataset.model_validate(out)
 
     def op_create_dataset(self, req: d.CreateDatasetRequest) -> d.DatasetResponse:
         now = now_rfc3339_nano()
         with self.store.tx() as tx:
             project = self._project(tx, req.project_name)
-            if tx.get("dataset", req.project_name, req.dataset_name) is not None:
+            if tx.get("dataset", req.project_name, "", req.dataset_name) is not None:
                 raise already_exists("dataset")
-            if tx.count("dataset", req.project_name, None) >= int(project["ProjectMaxDatasetCount"]):
+            if tx.count("dataset", req.project_name) >= int(project["ProjectMaxDatasetCount"]):
                 raise ApiError("LimitExceededError", detail="resource count exceeds the limit")
             doc: dict[str, Any] = {
                 "ProjectName": req.project_name,
@@ -201,11 +213,11 @@ class ImmService:
                 "Description": "",
                 "TemplateId": project.get("TemplateId", ""),
                 **{q: project[q] for q in rules.QUOTAS if q.startswith("Dataset")},
-                **self._settings(req, self._DATASET_FIELDS),
+                **self._settings(req),
                 "CreateTime": now,
                 "UpdateTime": now,
             }
-            tx.put("dataset", doc, req.project_name, req.dataset_name)
+            tx.put("dataset", doc, req.project_name, "", req.dataset_name)
             return d.DatasetResponse(dataset=self._dataset_view(tx, doc, False))
 
     def op_get_dataset(self, req: d.GetDatasetRequest) -> d.DatasetResponse:
@@ -216,28 +228,25 @@ class ImmService:
     def op_update_dataset(self, req: d.UpdateDatasetRequest) -> d.DatasetResponse:
         with self.store.tx() as tx:
             doc = self._dataset(tx, req.project_name, req.dataset_name)
-            doc.update(self._settings(req, self._DATASET_FIELDS))
+            doc.update(self._settings(req))
             doc["UpdateTime"] = now_rfc3339_nano()
-            tx.put("dataset", doc, req.project_name, req.dataset_name)
+            tx.put("dataset", doc, req.project_name, "", req.dataset_name)
             return d.DatasetResponse(dataset=self._dataset_view(tx, doc, False))
 
     def op_delete_dataset(self, req: d.DeleteDatasetRequest) -> Response:
         with self.store.tx() as tx:
             self._dataset(tx, req.project_name, req.dataset_name)
-            tx.delete_all(req.project_name, req.dataset_name)  # bindings, files, faces, clusters
-            tx.delete("dataset", req.project_name, req.dataset_name)
+            tx.delete_children(req.project_name, req.dataset_name)  # bindings, files, faces, clusters
+            tx.delete("dataset", req.project_name, "", req.dataset_name)
         return Response()
 
     def op_list_datasets(self, req: d.ListDatasetsRequest) -> d.ListDatasetsResponse:
         size = _page_size("ListDatasets", req.max_results)
         with self.store.tx() as tx:
             self._project(tx, req.project_name)
-            rows = tx.scan("dataset", req.project_name, None, by="dataset", prefix=req.prefix or "",
-                           after=None, limit=None)  # fmt: skip
-            if req.next_token:
-                rows = [(k, doc) for k, doc in rows if k >= req.next_token]
-            page = [self._dataset_view(tx, doc, False) for _, doc in rows[:size]]
-        return d.ListDatasetsResponse(datasets=page, next_token=rows[size][0] if len(rows) > size else None)
+            page, more = _key_page(tx.scan("dataset", req.project_name, "", prefix=req.prefix or ""),
+                                   req.next_token, size)  # fmt: skip
+            return d.ListDatasetsResponse(datasets=[self._dataset_view(tx, r, False) for r in page], next_token=more)
 
     # ------------------------------------------------------------------ bindings
 
@@ -259,10 +268,7 @@ class ImmService:
 
     def op_get_binding(self, req: b.BindingRequest) -> b.BindingResponse:
         with self.store.tx() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
-            doc = tx.get("binding", req.project_name, req.dataset_name, req.uri)
-        if doc is None:
-            raise not_found("binding")
+            doc = self._child(tx, "binding", "binding", req.project_name, req.dataset_name, req.uri)
         return b.BindingResponse(binding=Binding.model_validate(doc))
 
     def op_delete_binding(self, req: b.BindingRequest) -> Response:
@@ -277,12 +283,8 @@ class ImmService:
         with self.store.tx() as tx:
             self._dataset(tx, req.project_name, req.dataset_name)
             rows = tx.scan("binding", req.project_name, req.dataset_name)
-        if req.next_token:
-            rows = [(k, doc) for k, doc in rows if k >= req.next_token]
-        return b.ListBindingsResponse(
-            bindings=[Binding.model_validate(doc) for _, doc in rows[:size]],
-            next_token=rows[size][0] if len(rows) > size else None,
-        )
+        page, more = _key_page(rows, req.next_token, size)
+        return b.ListBindingsResponse(bindings=[Binding.model_validate(doc) for doc in page], next_token=more)
 
     # ------------------------------------------------------------------ files
 
@@ -290,7 +292,7 @@ class ImmService:
         with self.store.tx() as tx:
             self._dataset(tx, project, dataset)
         self.jobs.index(project, dataset, files)
-        return f.IndexFileMetaResponse(event_id=f"{uuid.uuid4().hex[:3].upper()}-{uuid.uuid4().hex[:24]}")
+        return f.IndexFileMetaResponse(event_id=_event_id())
 
     def op_index_file_meta(self, req: f.IndexFileMetaRequest) -> f.IndexFileMetaResponse:
         return self._index(req.project_name, req.dataset_name, [req.file.to_wire()])
@@ -300,10 +302,7 @@ class ImmService:
 
     def op_get_file_meta(self, req: f.GetFileMetaRequest) -> f.GetFileMetaResponse:
         with self.store.tx() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
-            doc = tx.get("file", req.project_name, req.dataset_name, req.uri)
-        if doc is None:
-            raise not_found("file")
+            doc = self._child(tx, "file", "file", req.project_name, req.dataset_name, req.uri)
         if req.with_fields:
             doc = {k: v for k, v in doc.items() if k in set(req.with_fields) | {"URI"}}
         return f.GetFileMetaResponse.model_validate({"Files": [doc]})
@@ -312,7 +311,7 @@ class ImmService:
 
     def op_create_figure_clustering_task(self, req: t.CreateFigureClusteringTaskRequest) -> t.CreateTaskResponse:
         task_id = f"{t.FACE_CLUSTERING}-{uuid.uuid4()}"
-        event_id = f"{uuid.uuid4().hex[:3].upper()}-{uuid.uuid4().hex[:24]}"
+        event_id = _event_id()
         with self.store.tx() as tx:
             self._dataset(tx, req.project_name, req.dataset_name)
             doc = {
@@ -354,29 +353,20 @@ class ImmService:
             rows = [r for r in rows if r["TaskType"] in req.task_types]
         if req.status:
             rows = [r for r in rows if r["Status"] == req.status]
-        for field, window in (("StartTime", req.start_time_range), ("EndTime", req.end_time_range)):
-            if window:
-                rows = [r for r in rows if _within(r.get(field), window.start, window.end)]
+        rows = _in_windows(rows, {"StartTime": req.start_time_range, "EndTime": req.end_time_range})
         if req.tag_selector:
             rows = [r for r in rows if _labels_match(r.get("Tags") or {}, req.tag_selector)]
         sort = req.sort or "TaskId"
         rows.sort(key=lambda r: (r.get(sort) or "", r["TaskId"]), reverse=req.order == "desc")
-        start = _offset(req.next_token)
-        page = rows[start : start + size]
+        page, more = _offset_page(rows, req.next_token, size)
         return t.ListTasksResponse.model_validate({
             "ProjectName": req.project_name,
             "Tasks": [self._task_view(r, bool(req.request_definition)) for r in page],
-            "NextToken": _token(start + size) if len(rows) > start + size else None,
+            "NextToken": more,
             "MaxResults": str(size),
         })  # fmt: skip
 
     # ------------------------------------------------------------------ figure clusters
-
-    def _cluster(self, tx: Tx, project: str, dataset: str, object_id: str) -> dict[str, Any]:
-        doc = tx.get("cluster", project, dataset, object_id)
-        if doc is None:
-            raise not_found("FigureCluster")
-        return doc
 
     @staticmethod
     def _cluster_view(doc: dict[str, Any], *, base_images: bool) -> FigureCluster:
@@ -391,9 +381,7 @@ class ImmService:
         with self.store.tx() as tx:
             self._dataset(tx, req.project_name, req.dataset_name)
             rows = [doc for _, doc in tx.scan("cluster", req.project_name, req.dataset_name)]
-        for field, window in (("CreateTime", req.create_time_range), ("UpdateTime", req.update_time_range)):
-            if window:
-                rows = [r for r in rows if _within(r.get(field), window.start, window.end)]
+        rows = _in_windows(rows, {"CreateTime": req.create_time_range, "UpdateTime": req.update_time_range})
         if req.custom_labels:
             rows = [r for r in rows if _labels_match(r.get("CustomLabels") or {}, req.custom_labels)]
 
@@ -404,18 +392,16 @@ class ImmService:
             return (value if value is not None else "", r["ObjectId"])
 
         rows.sort(key=order_key, reverse=req.order == "desc")
-        start = _offset(req.next_token)
-        page = rows[start : start + size]
+        page, more = _offset_page(rows, req.next_token, size)
         return fc.QueryFigureClustersResponse(
             figure_clusters=[self._cluster_view(r, base_images=False) for r in page],
-            next_token=_token(start + size) if len(rows) > start + size else None,
+            next_token=more,
             total_count=len(rows) if req.with_total_count else None,
         )
 
     def op_get_figure_cluster(self, req: fc.GetFigureClusterRequest) -> fc.FigureClusterResponse:
         with self.store.tx() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
-            doc = self._cluster(tx, req.project_name, req.dataset_name, req.object_id)
+            doc = self._child(tx, "cluster", "FigureCluster", req.project_name, req.dataset_name, req.object_id)
         return fc.FigureClusterResponse(figure_cluster=self._cluster_view(doc, base_images=True))
 
     def op_batch_get_figure_cluster(self, req: fc.BatchGetFigureClusterRequest) -> fc.BatchGetFigureClusterResponse:
@@ -429,8 +415,7 @@ class ImmService:
     def op_update_figure_cluster(self, req: fc.UpdateFigureClusterRequest) -> Response:
         change = req.figure_cluster
         with self.store.tx() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
-            doc = self._cluster(tx, req.project_name, req.dataset_name, change.object_id)
+            doc = self._child(tx, "cluster", "FigureCluster", req.project_name, req.dataset_name, change.object_id)
             current = int(doc.get("MetaLockVersion", 0))
             if change.meta_lock_version is not None and change.meta_lock_version != current:
                 # The service's code for a stale lock is not published; InvalidArgument is its generic 400.
@@ -459,14 +444,22 @@ class ImmService:
         return Response()
 
 
-def _within(value: str | None, start: str | None, end: str | None) -> bool:
-    if not value:
-        return False
-    when = parse_rfc3339(value)
-    try:
-        return (not start or when >= parse_rfc3339(start)) and (not end or when <= parse_rfc3339(end))
-    except ValueError:
-        raise invalid("The time range is invalid: Start and End must be RFC3339 timestamps") from None
+def _in_windows(rows: list[dict[str, Any]], windows: dict[str, TimeRange | None]) -> list[dict[str, Any]]:
+    """Keep rows whose timestamp fields fall within the given (inclusive, open-ended) time ranges."""
+    for field, window in windows.items():
+        if window is None:
+            continue
+        try:
+            start = parse_rfc3339(window.start) if window.start else None
+            end = parse_rfc3339(window.end) if window.end else None
+        except ValueError:
+            raise invalid(f"The time range for {field} is invalid: Start and End must be RFC3339 timestamps") from None
+        rows = [
+            r for r in rows
+            if r.get(field) and (start is None or parse_rfc3339(r[field]) >= start)
+            and (end is None or parse_rfc3339(r[field]) <= end)
+        ]  # fmt: skip
+    return rows
 
 
 def _labels_match(labels: dict[str, Any], expression: str) -> bool:

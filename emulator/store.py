@@ -1,7 +1,10 @@
 """The emulator's state in SQLite (WAL, synchronous=FULL: an acknowledged write survives a hard kill).
 
-Resources are stored as their wire documents (the JSON a Get returns), keyed by kind, project, dataset
-and a per-kind key, so rendering a response is reading a row. Faces, which the clustering engine scans in
+Resources are stored as their wire documents (the JSON a Get returns), keyed by kind, their parent
+(project, dataset; empty where there is none) and their own name, so rendering a response is reading a row:
+a project is ("project", "", "", name), a dataset ("dataset", project, "", name), a binding or file
+("binding"/"file", project, dataset, URI), a task ("task", project, "", id), a figure cluster
+("cluster", project, dataset, id). Faces, which the clustering engine scans in
 bulk, have a table of their own with the embedding as a float32 blob.
 """
 
@@ -70,62 +73,38 @@ class Tx:
         )
         return cur.rowcount > 0
 
-    def delete_all(self, project: str, dataset: str | None = None) -> None:
+    def delete_children(self, project: str, dataset: str | None = None) -> None:
         """Remove everything under a project (or one of its datasets), faces included."""
         if dataset is None:
             self._c.execute("DELETE FROM resources WHERE project=?", (project,))
             self._c.execute("DELETE FROM faces WHERE project=?", (project,))
         else:
-            self._c.execute(
-                "DELETE FROM resources WHERE project=? AND dataset=? AND kind!='dataset'", (project, dataset)
-            )
+            self._c.execute("DELETE FROM resources WHERE project=? AND dataset=?", (project, dataset))
             self._c.execute("DELETE FROM faces WHERE project=? AND dataset=?", (project, dataset))
 
     def scan(
-        self,
-        kind: str,
-        project: str,
-        dataset: str | None = "",
-        *,
-        after: str | None = None,
-        prefix: str = "",
-        limit: int | None = None,
-        by: str = "key",
+        self, kind: str, project: str, dataset: str | None = "", *, prefix: str = ""
     ) -> list[tuple[str, dict[str, Any]]]:
-        """Rows of one kind ordered by ``by`` (``key``, or ``dataset`` for datasets), as (key, doc)."""
-        column = "dataset" if by == "dataset" else "key"
-        sql = f"SELECT {column}, doc FROM resources WHERE kind=? AND project=?"  # noqa: S608 - column is fixed
+        """(key, doc) of one kind under a parent, ordered by key; ``dataset=None`` spans a project's datasets."""
+        sql = "SELECT key, doc FROM resources WHERE kind=? AND project=?"
         args: list[Any] = [kind, project]
-        if dataset is not None and by != "dataset":
+        if dataset is not None:
             sql += " AND dataset=?"
             args.append(dataset)
-        if after is not None:
-            sql += f" AND {column} > ?"
-            args.append(after)
         if prefix:
-            sql += f" AND substr({column}, 1, ?) = ?"
+            sql += " AND substr(key, 1, ?) = ?"
             args += [len(prefix), prefix]
-        sql += f" ORDER BY {column}"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        return [(k, json.loads(d)) for k, d in self._c.execute(sql, args)]
+        return [(k, json.loads(d)) for k, d in self._c.execute(sql + " ORDER BY key, dataset", args)]
 
     def scan_kind(self, kind: str) -> list[dict[str, Any]]:
-        """Every document of a kind, ordered by project, dataset and key."""
-        rows = self._c.execute(
-            "SELECT doc FROM resources WHERE kind=? ORDER BY project, dataset, key", (kind,)
-        ).fetchall()
+        """Every document of a kind, whatever its parent."""
+        rows = self._c.execute("SELECT doc FROM resources WHERE kind=? ORDER BY project, dataset, key", (kind,))
         return [json.loads(r[0]) for r in rows]
 
-    def count(self, kind: str, project: str, dataset: str | None = "") -> int:
-        if dataset is None:
-            row = self._c.execute("SELECT count(*) FROM resources WHERE kind=? AND project=?", (kind, project))
-        else:
-            row = self._c.execute(
-                "SELECT count(*) FROM resources WHERE kind=? AND project=? AND dataset=?",
-                (kind, project, dataset),
-            )
+    def count(self, kind: str, project: str, dataset: str = "") -> int:
+        row = self._c.execute(
+            "SELECT count(*) FROM resources WHERE kind=? AND project=? AND dataset=?", (kind, project, dataset)
+        )
         return int(row.fetchone()[0])
 
     # -- faces

@@ -14,11 +14,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulator.auth import V2_COMMON, Authenticator
+from emulator.auth import Authenticator, IncomingRequest
 from emulator.errors import ApiError
 from emulator.service import ImmService
 from runtime.operations import CATALOG, ParameterError
@@ -47,27 +48,28 @@ def create_app(service: ImmService, auth: Authenticator) -> Starlette:
         request_id = _request_id()
         host = http.headers.get("host", "localhost")
         try:
-            body = await http.body()
-            query = parse_qsl(http.url.query, keep_blank_values=True)
-            headers = {k.lower(): v for k, v in http.headers.items()}
-            params = dict(query)
-            if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-                params.update(parse_qsl(body.decode(), keep_blank_values=True))
-            auth.verify(http.method, http.url.path, query, headers, body)
-            action = headers.get("x-acs-action") or params.get("Action") or ""
-            version = headers.get("x-acs-version") or params.get("Version") or ""
+            incoming = IncomingRequest(
+                http.method,
+                http.url.path,
+                parse_qsl(http.url.query, keep_blank_values=True),
+                {k.lower(): v for k, v in http.headers.items()},
+                await http.body(),
+            )
+            params = dict(incoming.query + incoming.form)
+            auth.verify(incoming)
+            action = incoming.headers.get("x-acs-action") or params.get("Action") or ""
+            version = incoming.headers.get("x-acs-version") or params.get("Version") or ""
             op = CATALOG.get(action)
             if op is None:
                 raise ApiError("InvalidAction.NotFound")
             if version != API_VERSION:
                 raise ApiError("InvalidVersion")
             try:
-                request = op.request.from_params({k: v for k, v in params.items() if k not in V2_COMMON})
+                # V2's common parameters (Action, Signature...) are not fields of any request: ignored.
+                request = op.request.from_params(params)
             except ParameterError as exc:
                 raise ApiError(exc.code, exc.message) from None
             # The service is synchronous (SQLite); run it off the event loop.
-            from starlette.concurrency import run_in_threadpool
-
             result = await run_in_threadpool(service.handle, op.name, request)
             out = result.model_dump(by_alias=True, exclude_none=True, mode="json")
             return _render({"RequestId": request_id, **out}, 200, request_id)

@@ -22,7 +22,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -37,7 +37,6 @@ from runtime.errors import (
     ServerError,
     ThrottlingError,
     TransportError,
-    is_retryable_code,
 )
 from runtime.operations._base import Operation, Request, Response, parameter_error
 from runtime.signing import API_VERSION, SignatureVersion, auth_for, encode_query
@@ -46,6 +45,9 @@ log = logging.getLogger("imm_faces.client")
 
 ReqT = TypeVar("ReqT", bound=Request)
 RespT = TypeVar("RespT", bound=Response)
+R = TypeVar("R")
+# One call as a coroutine-free state machine, driven by the sync and the async client alike.
+Exchange = Generator[httpx.Request | float, httpx.Response | httpx.TransportError | None, R]
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 USER_AGENT = f"imm-faces/{__version__} httpx/{httpx.__version__}"
@@ -174,7 +176,7 @@ class _Core:
         """Seconds to wait before trying again, or None when this failure must not be retried."""
         if attempt >= self.retry.max_attempts:
             return None
-        if isinstance(failure, ImmError) and not (failure.retryable or is_retryable_code(failure.code)):
+        if isinstance(failure, ImmError) and not failure.retryable:
             return None
         retry_after: int | None = None
         if response is not None:
@@ -188,6 +190,38 @@ class _Core:
         return TransportError(
             f"{op.name}: cannot reach {self.base_url} ({exc.__class__.__name__}: {redact(str(exc), self.credentials)})"
         )
+
+    def exchange(self, op: Operation[ReqT, RespT], request: ReqT) -> Exchange[RespT]:
+        """The whole call without I/O: yields a request to send (answer with the response or the transport
+        error) or a delay in seconds to wait (answer with None); returns the parsed response."""
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = yield self.build(op, request)
+            response = outcome if isinstance(outcome, httpx.Response) else None
+            try:
+                if not isinstance(outcome, httpx.Response):
+                    raise self.transport_error(op, outcome)  # type: ignore[arg-type]  # None is never sent here
+                log.debug("%s attempt %d -> HTTP %d", op.name, attempt, outcome.status_code)
+                return self.parse(op, outcome)
+            except (ImmError, TransportError) as failure:
+                delay = self.retry_delay(attempt, failure, response)
+                if delay is None:
+                    raise
+                log.info("%s attempt %d failed (%s); retrying in %.2fs", op.name, attempt, failure, delay)
+            yield delay
+
+    @staticmethod
+    def next_page(op: Operation[ReqT, RespT], current: ReqT, page: RespT) -> tuple[list[Any], ReqT | None]:
+        """A page's items, and the request for the next page (None after the last)."""
+        token = getattr(page, "next_token", None)
+        items = getattr(page, op.page_items or "") or []
+        return items, current.model_copy(update={"next_token": token}) if token else None
+
+    @staticmethod
+    def check_pages(op: Operation[Any, Any]) -> None:
+        if op.page_items is None:
+            raise TypeError(f"{op.name} does not page")
 
 
 class _Base:
@@ -238,38 +272,29 @@ class ImmClient(_Base):
 
     def call(self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any) -> RespT:
         """Invoke ``op`` with a request model or keyword parameters (snake_case); return its response model."""
-        core = self._core
-        prepared = core.prepare(op, request, params)
-        attempt = 0
-        while True:
-            attempt += 1
-            response: httpx.Response | None = None
-            try:
-                response = self._http.send(core.build(op, prepared), auth=core.auth)
-                log.debug("%s attempt %d -> HTTP %d", op.name, attempt, response.status_code)
-                return core.parse(op, response)
-            except httpx.TransportError as exc:
-                failure: ImmError | TransportError = core.transport_error(op, exc)
-            except ImmError as exc:
-                failure = exc
-            delay = core.retry_delay(attempt, failure, response)
-            if delay is None:
-                raise failure
-            log.info("%s attempt %d failed (%s); retrying in %.2fs", op.name, attempt, failure, delay)
-            time.sleep(delay)
+        steps = self._core.exchange(op, self._core.prepare(op, request, params))
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, float):
+                    time.sleep(step)
+                    step = steps.send(None)
+                    continue
+                try:
+                    outcome: httpx.Response | httpx.TransportError = self._http.send(step, auth=self._core.auth)
+                except httpx.TransportError as exc:
+                    outcome = exc
+                step = steps.send(outcome)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     def paginate(self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any) -> Iterator[Any]:
         """Yield every item of every page, following NextToken until the service returns none."""
-        if op.page_items is None:
-            raise TypeError(f"{op.name} does not page")
-        current = self._core.prepare(op, request, params)
-        while True:
-            page = self.call(op, current)
-            yield from getattr(page, op.page_items) or []
-            token = getattr(page, "next_token", None)
-            if not token:
-                return
-            current = current.model_copy(update={"next_token": token})
+        self._core.check_pages(op)
+        current: ReqT | None = self._core.prepare(op, request, params)
+        while current is not None:
+            items, current = self._core.next_page(op, current, self.call(op, current))
+            yield from items
 
 
 class AsyncImmClient(_Base):
@@ -289,37 +314,28 @@ class AsyncImmClient(_Base):
         await self._http.aclose()
 
     async def call(self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any) -> RespT:
-        core = self._core
-        prepared = core.prepare(op, request, params)
-        attempt = 0
-        while True:
-            attempt += 1
-            response: httpx.Response | None = None
-            try:
-                response = await self._http.send(core.build(op, prepared), auth=core.auth)
-                log.debug("%s attempt %d -> HTTP %d", op.name, attempt, response.status_code)
-                return core.parse(op, response)
-            except httpx.TransportError as exc:
-                failure: ImmError | TransportError = core.transport_error(op, exc)
-            except ImmError as exc:
-                failure = exc
-            delay = core.retry_delay(attempt, failure, response)
-            if delay is None:
-                raise failure
-            log.info("%s attempt %d failed (%s); retrying in %.2fs", op.name, attempt, failure, delay)
-            await asyncio.sleep(delay)
+        steps = self._core.exchange(op, self._core.prepare(op, request, params))
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, float):
+                    await asyncio.sleep(step)
+                    step = steps.send(None)
+                    continue
+                try:
+                    outcome: httpx.Response | httpx.TransportError = await self._http.send(step, auth=self._core.auth)
+                except httpx.TransportError as exc:
+                    outcome = exc
+                step = steps.send(outcome)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     async def paginate(
         self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any
     ) -> AsyncIterator[Any]:
-        if op.page_items is None:
-            raise TypeError(f"{op.name} does not page")
-        current = self._core.prepare(op, request, params)
-        while True:
-            page = await self.call(op, current)
-            for item in getattr(page, op.page_items) or []:
+        self._core.check_pages(op)
+        current: ReqT | None = self._core.prepare(op, request, params)
+        while current is not None:
+            items, current = self._core.next_page(op, current, await self.call(op, current))
+            for item in items:
                 yield item
-            token = getattr(page, "next_token", None)
-            if not token:
-                return
-            current = current.model_copy(update={"next_token": token})

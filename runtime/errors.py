@@ -51,7 +51,11 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def is_retryable_code(code: str) -> bool:
-    return code.startswith(("Throttling", "ServiceUnavailable", "InternalError")) or code == "SignatureNonceUsed"
+    """Whether a failure with this code may succeed when tried again (with a fresh nonce)."""
+    spec = ERRORS.get(code)
+    if spec is not None:
+        return spec.retryable
+    return code.startswith(("Throttling", "ServiceUnavailable", "InternalError"))  # e.g. Throttling.User
 
 
 class ImmFacesError(Exception):

@@ -28,6 +28,7 @@ QUOTAS: dict[str, tuple[int, int, int]] = {
     "DatasetMaxRelationCount": (1, 2**63 - 1, 100_000_000_000),
     "DatasetMaxTotalFileSize": (1, 2**63 - 1, 90_000_000_000_000_000),
 }
+MAX_PROJECTS_PER_REGION = 100  # per account, by default (raised by ticket)
 PROJECT_QUERIES_PER_SECOND = 100
 ENGINE_CONCURRENCY = 100
 DEFAULT_SERVICE_ROLE = "AliyunIMMDefaultRole"

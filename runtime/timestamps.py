@@ -24,8 +24,12 @@ def parse_rfc3339(value: str) -> datetime:
     return datetime.fromisoformat(f"{match.group('base')}.{frac}{tz}")
 
 
+def rfc3339_nano(epoch_ns: int) -> str:
+    """A UTC time given in nanoseconds since the epoch, as IMM writes CreateTime/UpdateTime."""
+    base = datetime.fromtimestamp(epoch_ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{epoch_ns % 1_000_000_000:09d}Z"
+
+
 def now_rfc3339_nano() -> str:
-    """The current UTC time with nanoseconds, as IMM writes CreateTime/UpdateTime."""
-    ns = time.time_ns()
-    base = datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{ns % 1_000_000_000:09d}Z"
+    """The current UTC time with nanoseconds."""
+    return rfc3339_nano(time.time_ns())

@@ -15,7 +15,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from emulator.server import DEFAULT_ACCESS_KEY, Emulator
@@ -23,6 +22,7 @@ from runtime.cli.main import main as imm_faces
 from runtime.client import ImmClient
 from runtime.credentials import Credentials
 from runtime.operations import bindings, datasets, projects, tasks
+from runtime.waiters import wait_for_task
 
 PROJECT, DATASET, BUCKET = "quickstart-project", "quickstart-faces", "quickstart-photos"
 
@@ -43,15 +43,10 @@ def run() -> int:
                 imm.call(projects.CreateProject, project_name=PROJECT, description="imm-faces quickstart")
                 imm.call(datasets.CreateDataset, project_name=PROJECT, dataset_name=DATASET)
                 imm.call(bindings.CreateBinding, project_name=PROJECT, dataset_name=DATASET, uri=f"oss://{BUCKET}")
-                task_id = imm.call(tasks.CreateFigureClusteringTask, project_name=PROJECT, dataset_name=DATASET).task_id
+                created = imm.call(tasks.CreateFigureClusteringTask, project_name=PROJECT, dataset_name=DATASET)
+                task_id = created.task_id or ""
                 step(f"CreateFigureClusteringTask -> {task_id}; waiting for GetTask")
-                deadline = time.monotonic() + 60
-                while True:
-                    task = imm.call(tasks.GetTask, project_name=PROJECT, task_id=task_id,
-                                    task_type=tasks.FACE_CLUSTERING)  # fmt: skip
-                    if task.status != tasks.TASK_RUNNING or time.monotonic() > deadline:
-                        break
-                    time.sleep(0.1)
+                task = wait_for_task(imm, PROJECT, task_id, timeout=60, interval=0.1)
                 step(f"task {task.status}" + (f" ({task.code}: {task.message})" if task.code else ""))
             outputs = work / "outputs.json"
             doc = {"project_name": PROJECT, "dataset_name": DATASET, "region": "cn-hangzhou",

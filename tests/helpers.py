@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from runtime.client import ImmClient
 from runtime.operations import datasets, figure_clusters, files, projects, tasks
+from runtime.waiters import wait_for_task
 
 PROJECT, DATASET, BUCKET = "faces-project", "faces-dataset", "photos"
-
-
-def wait_task(client: ImmClient, task_id: str, timeout: float = 30) -> tasks.GetTaskResponse:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = client.call(tasks.GetTask, project_name=PROJECT, task_id=task_id, task_type=tasks.FACE_CLUSTERING)
-        if task.status != tasks.TASK_RUNNING or time.monotonic() > deadline:
-            return task
-        time.sleep(0.05)
 
 
 def deploy(client: ImmClient, oss_root: Path, photos: dict[str, list[dict[str, object]]]) -> str:
@@ -32,7 +23,7 @@ def deploy(client: ImmClient, oss_root: Path, photos: dict[str, list[dict[str, o
                 files=[{"URI": u} for u in uris])  # fmt: skip
     task_id = client.call(tasks.CreateFigureClusteringTask, project_name=PROJECT, dataset_name=DATASET).task_id
     assert task_id
-    assert wait_task(client, task_id).status == tasks.TASK_SUCCEEDED
+    assert wait_for_task(client, PROJECT, task_id, timeout=30, interval=0.05).status == tasks.TASK_SUCCEEDED
     return task_id
 
 

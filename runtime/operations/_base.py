@@ -45,10 +45,13 @@ class Request(WireModel):
     """Base of every operation's request model."""
 
     _json_params: ClassVar[frozenset[str]] = frozenset()
+    _wire_names: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
+        # Computed once per model: from_params runs on every emulator request.
+        cls._wire_names = frozenset(info.alias or name for name, info in cls.model_fields.items())
         cls._json_params = frozenset(
             info.alias or name
             for name, info in cls.model_fields.items()
@@ -80,9 +83,8 @@ class Request(WireModel):
     def from_params(cls, params: Mapping[str, str]) -> Self:
         """Decode query parameters as the service does; raise :class:`ParameterError` on bad input."""
         data: dict[str, Any] = {}
-        known = {info.alias or name for name, info in cls.model_fields.items()}
         for key, text in params.items():
-            if key not in known:
+            if key not in cls._wire_names:
                 continue  # IMM ignores parameters an operation does not take
             if key in cls._json_params:
                 try:

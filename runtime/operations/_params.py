@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from runtime.rules import check_description, check_name, check_oss_uri, check_quota, check_user_data
+from runtime.rules import PAGE_LIMITS, check_description, check_name, check_oss_uri, check_quota, check_user_data
 
 NewName = Annotated[str, AfterValidator(check_name)]
 """A ProjectName or DatasetName being created: IMM's name rule applies."""
@@ -29,5 +29,6 @@ DatasetMaxRelationCount = Annotated[int, quota("DatasetMaxRelationCount")]
 DatasetMaxTotalFileSize = Annotated[int, quota("DatasetMaxTotalFileSize")]
 
 
-def page_size(maximum: int) -> object:
-    return Field(default=None, ge=0, le=maximum)
+def max_results(operation: str) -> Any:
+    """``MaxResults`` bounds of a paging operation (from :data:`runtime.rules.PAGE_LIMITS`; 0 means default)."""
+    return Field(ge=0, le=PAGE_LIMITS[operation][0])

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
-
 from runtime.models.resources import Binding
 from runtime.operations import _params as p
 from runtime.operations._base import Operation, Request, Response
@@ -26,7 +24,7 @@ class BindingRequest(Request):
 class ListBindingsRequest(Request):
     project_name: str
     dataset_name: str
-    max_results: Annotated[int | None, Field(ge=0, le=200)] = None
+    max_results: Annotated[int | None, p.max_results("ListBindings")] = None
     next_token: str | None = None
 
 

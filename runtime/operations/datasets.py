@@ -44,7 +44,7 @@ class DeleteDatasetRequest(Request):
 
 class ListDatasetsRequest(Request):
     project_name: str
-    max_results: Annotated[int | None, Field(ge=0, le=200)] = None
+    max_results: Annotated[int | None, p.max_results("ListDatasets")] = None
     next_token: str | None = None
     prefix: Annotated[str | None, Field(max_length=128)] = None
 

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from runtime.models.figure_cluster import FigureCluster, FigureClusterForReq
 from runtime.models.inputs import TimeRange
+from runtime.operations import _params as p
 from runtime.operations._base import JSON_STRING, Operation, Request, Response
 from runtime.rules import BATCH_GET_MAX_IDS
 
@@ -15,7 +16,7 @@ from runtime.rules import BATCH_GET_MAX_IDS
 class QueryFigureClustersRequest(Request):
     project_name: str
     dataset_name: str
-    max_results: Annotated[int | None, Field(ge=0, le=100)] = None
+    max_results: Annotated[int | None, p.max_results("QueryFigureClusters")] = None
     next_token: str | None = None
     order: Literal["asc", "desc"] | None = None
     sort: str | None = None

@@ -43,7 +43,7 @@ class DeleteProjectRequest(Request):
 
 
 class ListProjectsRequest(Request):
-    max_results: Annotated[int | None, Field(ge=0, le=200)] = None
+    max_results: Annotated[int | None, p.max_results("ListProjects")] = None
     next_token: str | None = None
     prefix: Annotated[str | None, Field(max_length=128)] = None
     tag: Annotated[list[Tag] | None, JSON_STRING] = None

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
-
 from runtime.models.inputs import Notification, TimeRange
 from runtime.models.resources import TaskInfo
 from runtime.operations import _params as p
@@ -44,7 +42,7 @@ class GetTaskResponse(Response, TaskInfo):
 
 class ListTasksRequest(Request):
     project_name: str
-    max_results: Annotated[int | None, Field(ge=0, le=100)] = None
+    max_results: Annotated[int | None, p.max_results("ListTasks")] = None
     next_token: str | None = None
     order: Literal["asc", "desc"] | None = None
     sort: Literal["TaskId", "StartTime", "EndTime"] | None = None
