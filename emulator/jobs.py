@@ -8,6 +8,7 @@ indexed, then assigns the new faces incrementally and rewrites the affected figu
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -23,7 +24,7 @@ from emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer, ImageAnalysis
 from emulator.clustering import DEFAULT_THRESHOLD, Centroids, assign
 from emulator.store import Store, Tx
 from runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE
-from runtime.operations.tasks import TASK_FAILED, TASK_SUCCEEDED
+from runtime.operations.tasks import TASK_FAILED, TASK_RUNNING, TASK_SUCCEEDED
 from runtime.rules import split_oss_uri
 from runtime.timestamps import now_rfc3339_nano, rfc3339_nano
 
@@ -55,7 +56,23 @@ class JobRunner:
         self._seen_lock = threading.Lock()
         self._stop = threading.Event()
         self._scanner = threading.Thread(target=self._scan_loop, name="imm-bindings", daemon=True)
+        self._resume()
         self._scanner.start()
+
+    def _resume(self) -> None:
+        """Pick up the work a previous process acknowledged but did not finish (it may have been killed):
+        queued index jobs, bindings still in their full scan, clustering tasks still Running."""
+        with self.store.tx() as tx:
+            queued = tx.queued()
+            full_scans = [b for b in tx.scan_kind("binding") if b.get("Phase") == "FullScanning"]
+            running = [t for t in tx.scan_kind("task") if t.get("Status") == TASK_RUNNING]
+        for job_id, project, dataset, item in queued:
+            self._submit_index(project, dataset, item, job_id)
+        for b in full_scans:
+            self.bind(b["ProjectName"], b["DatasetName"], b["URI"])
+        for task in running:
+            dataset = json.loads(task.get("TaskRequestDefinition") or "{}").get("DatasetName", "")
+            self.cluster(task["ProjectName"], dataset, task["TaskId"])
 
     def close(self) -> None:
         self._stop.set()
@@ -74,16 +91,22 @@ class JobRunner:
         return path
 
     def index(self, project: str, dataset: str, files: list[dict[str, Any]]) -> None:
+        """Queue files for indexing; the queue is in the store before this returns (and the call is answered)."""
+        with self.store.tx() as tx:
+            job_ids = tx.enqueue(project, dataset, files)
+        for item, job_id in zip(files, job_ids, strict=True):
+            self._submit_index(project, dataset, item, job_id)
+
+    def _submit_index(self, project: str, dataset: str, item: dict[str, Any], job_id: int) -> None:
         with self._idle:
-            self._pending[(project, dataset)] += len(files)
-        for item in files:
-            self._pool.submit(self._index_one, project, dataset, item)
+            self._pending[(project, dataset)] += 1
+        self._pool.submit(self._index_one, project, dataset, item, job_id)
 
     def wait_idle(self, project: str, dataset: str, timeout: float | None = None) -> bool:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending[(project, dataset)] == 0, timeout)
 
-    def _index_one(self, project: str, dataset: str, item: dict[str, Any]) -> None:
+    def _index_one(self, project: str, dataset: str, item: dict[str, Any], job_id: int) -> None:
         uri = item["URI"]
         try:
             path = self.path_of(uri)
@@ -97,6 +120,8 @@ class JobRunner:
         except Exception:  # one bad file must not stop the indexer
             log.exception("IndexFileMeta %s failed", uri)
         finally:
+            with self.store.tx() as tx:  # done, or failed for good: either way not to be retried
+                tx.dequeue(job_id)
             with self._idle:
                 self._pending[(project, dataset)] -= 1
                 self._idle.notify_all()

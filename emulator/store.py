@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS faces (
 );
 CREATE INDEX IF NOT EXISTS faces_by_uri ON faces (project, dataset, uri);
 CREATE INDEX IF NOT EXISTS faces_by_cluster ON faces (project, dataset, cluster_id);
+CREATE TABLE IF NOT EXISTS index_queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, dataset TEXT NOT NULL, item TEXT NOT NULL
+);
 """
 
 
@@ -146,6 +149,19 @@ class Tx:
             return [], [], np.zeros((0, 0), dtype=np.float32)
         matrix = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
         return [r[0] for r in rows], [r[1] for r in rows], matrix
+
+    def enqueue(self, project: str, dataset: str, items: list[dict[str, Any]]) -> list[int]:
+        """Record files to index (an acknowledged IndexFileMeta survives a crash); returns their job ids."""
+        sql = "INSERT INTO index_queue (project, dataset, item) VALUES (?,?,?)"
+        return [int(self._c.execute(sql, (project, dataset, json.dumps(item))).lastrowid or 0) for item in items]
+
+    def dequeue(self, job_id: int) -> None:
+        self._c.execute("DELETE FROM index_queue WHERE id=?", (job_id,))
+
+    def queued(self) -> list[tuple[int, str, str, dict[str, Any]]]:
+        """Index jobs not yet done, oldest first: (job id, project, dataset, item)."""
+        rows = self._c.execute("SELECT id, project, dataset, item FROM index_queue ORDER BY id")
+        return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     def assign_faces(self, project: str, dataset: str, assignments: dict[str, str]) -> None:
         self._c.executemany(

@@ -1,0 +1,132 @@
+"""How many GetFigureCluster requests per second the emulator sustains on this machine.
+
+    python benchmarks/emulator_get_figure_cluster.py [--seconds 5] [--processes 2] [--threads 4]
+
+The emulator runs as `imm-faces emulator` in its own process on a state file prepared beforehand (two people,
+five photos, clustered). Load comes from client processes, each with several threads, each thread with its own
+signed `ImmClient` (ACS3-HMAC-SHA256, as in production). The peer, measured in the same run against the
+same server process with the same load shape, is the emulator's readiness endpoint: an unsigned GET that
+touches neither authentication nor the store. The ratio is the share of the bare HTTP rate that a full
+GetFigureCluster (signature check, parameter validation, SQLite read, rendering) keeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+
+from emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port, wait_ready
+from emulator.wire import READY_PATH
+from runtime.client import ImmClient, RetryPolicy
+from runtime.credentials import Credentials
+from runtime.operations import figure_clusters
+from tests.fakes import SidecarAnalyzer
+from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy
+
+CREDS = Credentials(DEFAULT_ACCESS_KEY.access_key_id, DEFAULT_ACCESS_KEY.access_key_secret)
+
+
+def prepare(db: Path, oss_root: Path) -> str:
+    """Fill a state file with clustered photos (in-process, fake analyzer); return one cluster id."""
+    with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
+            ImmClient(endpoint=emu.endpoint, credentials=CREDS) as client:  # fmt: skip
+        deploy(client, oss_root, TWO_PEOPLE)
+        return cluster_ids(client)[0]
+
+
+def _load(kind: str, endpoint: str, cluster_id: str, seconds: float, threads: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    counts = [0] * threads
+    errors = [0] * threads
+    deadline = time.monotonic() + seconds
+
+    def worker(i: int) -> None:
+        if kind == "ready":
+            with httpx.Client(trust_env=False) as http:
+                while time.monotonic() < deadline:
+                    ok = http.get(endpoint + READY_PATH).status_code == 200
+                    counts[i] += ok
+                    errors[i] += not ok
+            return
+        with ImmClient(endpoint=endpoint, credentials=CREDS, retry=RetryPolicy(max_attempts=1)) as client:
+            while time.monotonic() < deadline:
+                try:
+                    client.call(figure_clusters.GetFigureCluster, project_name=PROJECT, dataset_name=DATASET,
+                                object_id=cluster_id)  # fmt: skip
+                    counts[i] += 1
+                except Exception:
+                    errors[i] += 1
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    out.put((sum(counts), sum(errors)))
+
+
+def measure(
+    kind: str, endpoint: str, cluster_id: str, seconds: float, processes: int, threads: int
+) -> tuple[float, int]:
+    out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    procs = [mp.Process(target=_load, args=(kind, endpoint, cluster_id, seconds, threads, out))
+             for _ in range(processes)]  # fmt: skip
+    start = time.monotonic()
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = time.monotonic() - start
+    return sum(r[0] for r in results) / elapsed, sum(r[1] for r in results)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--processes", type=int, default=2, help="load-generating processes")
+    parser.add_argument("--threads", type=int, default=4, help="client threads per process")
+    args = parser.parse_args()
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        os.environ.pop(proxy, None)
+
+    with tempfile.TemporaryDirectory(prefix="imm-bench-") as tmp:
+        db, oss_root = Path(tmp) / "state.db", Path(tmp) / "oss"
+        cluster_id = prepare(db, oss_root)
+        port = free_port()
+        server = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
+             "--oss-root", str(oss_root)], stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(endpoint, timeout=60)
+            print(f"cpus={os.cpu_count()} load={args.processes} processes x {args.threads} threads, "
+                  f"{args.seconds:.0f} s per measurement, server: imm-faces emulator (1 process)")  # fmt: skip
+            measure("get", endpoint, cluster_id, 1.0, args.processes, args.threads)  # warm-up
+            rows = []
+            for kind, label in (("ready", "peer: GET /-/ready (unsigned, no store)"),
+                                ("get", "GetFigureCluster (signed V3, SQLite read)")):  # fmt: skip
+                rate, errors = measure(kind, endpoint, cluster_id, args.seconds, args.processes, args.threads)
+                rows.append(rate)
+                print(f"{label:45s} {rate:8.0f} req/s   errors={errors}")
+            print(f"GetFigureCluster / peer ratio: {rows[1] / rows[0]:.2f}")
+        finally:
+            os.kill(server.pid, signal.SIGTERM)
+            server.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

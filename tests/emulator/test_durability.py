@@ -1,0 +1,113 @@
+"""Restart durability: acknowledged writes survive SIGKILL of the `imm-faces emulator` process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from emulator.server import free_port, wait_ready
+from runtime.client import ImmClient
+from runtime.errors import ImmError
+from runtime.operations import datasets, files, projects
+from tests.conftest import CREDS
+from tests.fakes import write_photo
+
+DATASETS = 25
+
+
+@contextmanager
+def emulator_process(db: Path, oss_root: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`imm-faces emulator` in a child process; killed by PID (SIGKILL) on the way out if still alive."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
+         "--oss-root", str(oss_root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(endpoint, timeout=60)
+        yield proc, endpoint
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
+    db, oss_root = tmp_path / "state.db", tmp_path / "oss"
+    photo = write_photo(oss_root, "photos", "kept.png", [])
+    with emulator_process(db, oss_root) as (proc, endpoint), ImmClient(endpoint=endpoint, credentials=CREDS) as c:
+        c.call(projects.CreateProject, project_name="durable", description="before")
+        c.call(projects.UpdateProject, project_name="durable", description="after")
+        for i in range(DATASETS):
+            c.call(datasets.CreateDataset, project_name="durable", dataset_name=f"ds-{i}", description=f"n{i}")
+        c.call(files.IndexFileMeta, project_name="durable", dataset_name="ds-0", file={"URI": photo})
+        # The last write: acknowledged, then the process is killed at once, with no chance to flush or close.
+        c.call(datasets.UpdateDataset, project_name="durable", dataset_name=f"ds-{DATASETS - 1}", description="last")
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(10) == -signal.SIGKILL
+
+    with emulator_process(db, oss_root) as (_, endpoint), ImmClient(endpoint=endpoint, credentials=CREDS) as c:
+        assert c.call(projects.GetProject, project_name="durable").project.description == "after"
+        names = {d.dataset_name: d.description for d in c.paginate(datasets.ListDatasets, project_name="durable")}
+        expected = {f"ds-{i}": f"n{i}" for i in range(DATASETS)} | {f"ds-{DATASETS - 1}": "last"}
+        assert names == expected
+        # The indexing job that was queued before the kill either finished or is picked up again.
+        meta = _wait_file(c, photo)
+        assert meta.uri == photo
+
+
+def _wait_file(client: ImmClient, uri: str) -> files.File:
+    import time
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return client.call(files.GetFileMeta, project_name="durable", dataset_name="ds-0", uri=uri).files[0]
+        except ImmError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_unfinished_work_is_resumed_on_restart(tmp_path: Path) -> None:
+    """A crash between acknowledging IndexFileMeta/CreateFigureClusteringTask and finishing them loses nothing:
+    the next process finds the queued index job and the Running task in the store and completes both."""
+    from emulator.server import Emulator
+    from emulator.store import Store
+    from runtime.operations import tasks
+    from runtime.waiters import wait_for_task
+    from tests.fakes import SidecarAnalyzer
+
+    db, oss_root = tmp_path / "state.db", tmp_path / "oss"
+    photo = write_photo(oss_root, "photos", "queued.png", [{"person": 1, "quality": 0.9}])
+    with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
+            ImmClient(endpoint=emu.endpoint, credentials=CREDS) as c:  # fmt: skip
+        c.call(projects.CreateProject, project_name="durable")
+        c.call(datasets.CreateDataset, project_name="durable", dataset_name="ds-0")
+    # What a killed process leaves behind: the queued job and the task row, written before it answered.
+    store = Store(db)
+    with store.tx() as tx:
+        tx.enqueue("durable", "ds-0", [{"URI": photo}])
+        definition = '{"ProjectName": "durable", "DatasetName": "ds-0"}'
+        tx.put("task", {"TaskId": "FaceClustering-left-running", "TaskType": "FaceClustering", "Status": "Running",
+                        "ProjectName": "durable", "TaskRequestDefinition": definition},
+               "durable", "", "FaceClustering-left-running")  # fmt: skip
+    store.close()
+    with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
+            ImmClient(endpoint=emu.endpoint, credentials=CREDS) as c:  # fmt: skip
+        task = wait_for_task(c, "durable", "FaceClustering-left-running", timeout=30, interval=0.05)
+        assert task.status == tasks.TASK_SUCCEEDED
+        figures = _wait_file(c, photo).figures or []
+        assert len(figures) == 1
+        assert figures[0].figure_cluster_id
+        with emu.store.tx() as tx:
+            assert tx.queued() == []
