@@ -11,7 +11,6 @@ faces with all faces.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -23,13 +22,16 @@ photos of one person measured at most 0.44 apart and of different people at leas
 CHUNK = 1024
 
 
-@dataclass
 class Centroids:
-    """Running cluster centres: ``sums[i] / counts[i]`` is the centroid of cluster ``ids[i]``."""
+    """Running cluster centres: ``sums[i] / counts[i]`` is the centroid of cluster ``ids[i]``.
 
-    ids: list[str]
-    sums: npt.NDArray[np.float64]
-    counts: npt.NDArray[np.int64]
+    Storage grows by doubling, so starting a cluster is amortised O(d), not a copy of every centre.
+    """
+
+    def __init__(self, ids: list[str], sums: npt.NDArray[np.float64], counts: npt.NDArray[np.int64]) -> None:
+        self.ids = ids
+        self._sums = sums
+        self._counts = counts
 
     @classmethod
     def from_members(cls, cluster_ids: list[str], embeddings: npt.NDArray[np.float32]) -> Centroids:
@@ -44,8 +46,30 @@ class Centroids:
             np.add.at(counts, rows, 1)
         return cls(ids, sums, counts)
 
-    def means(self) -> npt.NDArray[np.float64]:
-        return self.sums / np.maximum(self.counts, 1)[:, None]
+    @property
+    def dim(self) -> int:
+        return int(self._sums.shape[1]) if self.ids else 0
+
+    def means(self, start: int = 0) -> npt.NDArray[np.float64]:
+        n = len(self.ids)
+        return self._sums[start:n] / self._counts[start:n, None]
+
+    def add(self, index: int, vec: npt.NDArray[np.float64]) -> None:
+        self._sums[index] += vec
+        self._counts[index] += 1
+
+    def start(self, cluster_id: str, vec: npt.NDArray[np.float64]) -> int:
+        n = len(self.ids)
+        if n == len(self._counts) or self._sums.shape[1] != len(vec):
+            capacity = max(16, 2 * n)
+            sums = np.zeros((capacity, len(vec)))
+            counts = np.zeros(capacity, dtype=np.int64)
+            if n:
+                sums[:n], counts[:n] = self._sums[:n], self._counts[:n]
+            self._sums, self._counts = sums, counts
+        self._sums[n], self._counts[n] = vec, 1
+        self.ids.append(cluster_id)
+        return n
 
 
 def assign(
@@ -54,13 +78,20 @@ def assign(
     new_id: Callable[[], str],
     threshold: float = DEFAULT_THRESHOLD,
 ) -> list[str]:
-    """Assign each new face (rows of ``embeddings``, in arrival order) a cluster id; update ``centroids``."""
+    """Assign each new face (rows of ``embeddings``, in arrival order) a cluster id; update ``centroids``.
+
+    Per chunk of new faces: one (chunk x clusters) distance matrix against the centroids as they were when
+    the chunk began, then, face by face, a comparison with the clusters started inside the chunk. Time is
+    O(faces x clusters x d); memory O(CHUNK x clusters), never faces x faces.
+    """
     labels: list[str] = []
-    for start in range(0, len(embeddings), CHUNK):
-        chunk = embeddings[start : start + CHUNK].astype(np.float64)
+    for begin in range(0, len(embeddings), CHUNK):
+        chunk = embeddings[begin : begin + CHUNK].astype(np.float64)
         known = len(centroids.ids)
-        if known and centroids.sums.shape[1] != chunk.shape[1]:
+        if known and centroids.dim != chunk.shape[1]:
             raise ValueError("embedding dimension differs from the existing clusters'")
+        nearest = np.zeros(len(chunk), dtype=np.int64)
+        best = np.full(len(chunk), np.inf)
         if known:
             means = centroids.means()
             # squared distances via |a|^2 - 2ab + |b|^2: one (chunk x clusters) matrix
@@ -68,23 +99,16 @@ def assign(
             nearest = d2.argmin(1)
             best = np.sqrt(np.maximum(d2[np.arange(len(chunk)), nearest], 0))
         for i, vec in enumerate(chunk):
-            target: int | None = None
-            if known and best[i] < threshold:
-                target = int(nearest[i])
-            # clusters born inside this chunk are not in the matrix above: compare with them directly
-            if len(centroids.ids) > known:
-                fresh = centroids.means()[known:]
+            target: int | None = int(nearest[i]) if best[i] < threshold else None
+            if len(centroids.ids) > known:  # clusters born inside this chunk are not in the matrix above
+                fresh = centroids.means(known)
                 dist = np.sqrt(((fresh - vec) ** 2).sum(1))
                 j = int(dist.argmin())
-                if dist[j] < threshold and (target is None or dist[j] < best[i]):
+                if dist[j] < threshold and dist[j] < best[i]:
                     target = known + j
             if target is None:
-                centroids.ids.append(new_id())
-                centroids.sums = np.vstack([centroids.sums.reshape(-1, len(vec)), vec[None, :]])
-                centroids.counts = np.append(centroids.counts, 1)
-                target = len(centroids.ids) - 1
+                target = centroids.start(new_id(), vec)
             else:
-                centroids.sums[target] += vec
-                centroids.counts[target] += 1
+                centroids.add(target, vec)
             labels.append(centroids.ids[target])
     return labels

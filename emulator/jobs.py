@@ -32,6 +32,7 @@ log = logging.getLogger("imm_faces.emulator")
 OWNER_ID = "1000000000000000"
 BASE_IMAGES = 3
 SCAN_INTERVAL = 1.0
+SCAN_POLL = 0.05
 
 
 class JobRunner:
@@ -229,8 +230,17 @@ class JobRunner:
     def cluster(self, project: str, dataset: str, task_id: str) -> None:
         self._tasks.submit(self._run_clustering, project, dataset, task_id)
 
+    def _full_scans_done(self, project: str, dataset: str) -> None:
+        """Wait while a binding of the dataset is still in its first full scan (its files belong to the task)."""
+        while not self._stop.is_set():
+            with self.store.tx() as tx:
+                if all(b.get("Phase") != "FullScanning" for _, b in tx.scan("binding", project, dataset)):
+                    return
+            self._stop.wait(SCAN_POLL)
+
     def _run_clustering(self, project: str, dataset: str, task_id: str) -> None:
         try:
+            self._full_scans_done(project, dataset)
             self.wait_idle(project, dataset)
             with self.store.tx() as tx:
                 if tx.get("dataset", project, "", dataset) is None:
@@ -341,7 +351,8 @@ def _figure(figure_id: str, face: Any) -> dict[str, Any]:
     }  # fmt: skip
     if face.age is not None:
         out["Age"] = round(face.age)
-        out["AgeSD"] = round(face.age_sd or 0.0, 2)
+    if face.age_sd is not None:
+        out["AgeSD"] = round(face.age_sd, 2)
     if face.gender:
         out["Gender"] = face.gender
         out["GenderConfidence"] = round(face.gender_confidence or 0.0, 4)

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from emulator.sample_photos import write_sample_bucket
 from emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from runtime.cli.main import main as imm_faces
 from runtime.client import ImmClient
@@ -34,7 +35,13 @@ def step(text: str) -> None:
 def run() -> int:
     with tempfile.TemporaryDirectory(prefix="imm-faces-quickstart-") as tmp:
         work = Path(tmp)
-        (work / "oss" / BUCKET).mkdir(parents=True)
+        step("fetching the sample photos (face_recognition 1.3.0 sdist from PyPI, cached after the first run)")
+        sample = write_sample_bucket(work / "oss" / BUCKET)
+        step(
+            f"bucket folder oss://{BUCKET}: {len(sample.keys)} photos, people: "
+            + ", ".join(f"{p} x{len(k)}" for p, k in sample.people.items())
+            + f", {len(sample.no_face)} without a face"
+        )
         with Emulator(db=work / "imm.db", oss_root=work / "oss") as emu:
             step(f"IMM emulator running at {emu.endpoint} (OSS root {emu.oss_root})")
             creds = Credentials(DEFAULT_ACCESS_KEY.access_key_id, DEFAULT_ACCESS_KEY.access_key_secret)
@@ -56,7 +63,7 @@ def run() -> int:
             os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"] = creds.access_key_id
             os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = creds.access_key_secret
             step("imm-faces verify --outputs outputs.json")
-            code = imm_faces(["verify", "--outputs", str(outputs)])
+            code = imm_faces(["verify", "--outputs", str(outputs), "--min-clusters", str(len(sample.people))])
         step(f"done: verify exited {code}; the emulator stopped and its temporary state was removed")
         return code
 

@@ -1,0 +1,185 @@
+"""Real photos, real faces: dlib analysis in the emulator, driven through Alibaba's official SDK.
+
+The photos come from PyPI at test time (``emulator.sample_photos``: the face_recognition 1.3.0 sdist) and are
+cached; none is committed. Seven photos of one person (a PNG, a rotated JPEG with an EXIF orientation, two
+partial faces), two of another (JPEG, WebP) and a landscape with no face.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alibabacloud_imm20200930 import models as m
+from alibabacloud_imm20200930.client import Client
+
+from emulator.analysis import FaceRecord
+from emulator.sample_photos import SampleBucket, write_sample_bucket
+from emulator.server import Emulator
+from emulator.vision import DlibAnalyzer
+from runtime.cli.main import main
+from tests.emulator.test_sdk_conformance import sdk
+
+BUCKET, PREFIX = "photos", "people/"
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> DlibAnalyzer:
+    return DlibAnalyzer()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SampleBucket]:
+    oss_root = tmp_path_factory.mktemp("oss")
+    return oss_root, write_sample_bucket(oss_root / BUCKET, PREFIX)
+
+
+@pytest.fixture(scope="module")
+def real_emulator(photos: tuple[Path, SampleBucket], analyzer: DlibAnalyzer) -> Iterator[Emulator]:
+    with Emulator(oss_root=photos[0], analyzer=analyzer) as emu:
+        yield emu
+
+
+def uri(key: str) -> str:
+    return f"oss://{BUCKET}/{key}"
+
+
+def cluster_dataset(c: Client, dataset: str, keys: list[str]) -> str:
+    c.batch_index_file_meta(m.BatchIndexFileMetaRequest(project_name="faces", dataset_name=dataset,
+                                                        files=[m.InputFile(uri=uri(k)) for k in keys]))  # fmt: skip
+    task_id = c.create_figure_clustering_task(
+        m.CreateFigureClusteringTaskRequest(project_name="faces", dataset_name=dataset)
+    ).body.task_id
+    deadline = time.monotonic() + 120
+    while True:
+        task = c.get_task(m.GetTaskRequest(project_name="faces", task_id=task_id, task_type="FaceClustering")).body
+        if task.status != "Running" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert task.status == "Succeeded", (task.code, task.message)
+    return str(task_id)
+
+
+def clusters_of(c: Client, dataset: str) -> dict[str, m.FigureCluster]:
+    body = c.query_figure_clusters(m.QueryFigureClustersRequest(project_name="faces", dataset_name=dataset)).body
+    return {x.object_id: x for x in body.figure_clusters or []}
+
+
+def figure_clusters_by_key(c: Client, dataset: str, keys: list[str]) -> dict[str, list[str]]:
+    out = {}
+    for key in keys:
+        (meta,) = c.get_file_meta(m.GetFileMetaRequest(project_name="faces", dataset_name=dataset,
+                                                       uri=uri(key))).body.files  # fmt: skip
+        out[key] = [f.figure_cluster_id for f in meta.figures or []]
+    return out
+
+
+def test_one_cluster_per_person_through_the_official_sdk(
+    real_emulator: Emulator, photos: tuple[Path, SampleBucket], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    sample = photos[1]
+    c = sdk(real_emulator)
+    c.create_project(m.CreateProjectRequest(project_name="faces"))
+    c.create_dataset(m.CreateDatasetRequest(project_name="faces", dataset_name="all"))
+    task_id = cluster_dataset(c, "all", sample.keys)
+
+    by_key = figure_clusters_by_key(c, "all", sample.keys)
+    assert by_key["people/landscape.png"] == []
+    people = {person: {cid for k in keys for cid in by_key[k]} for person, keys in sample.people.items()}
+    for person, keys in sample.people.items():
+        assert all(len(by_key[k]) == 1 for k in keys), (person, by_key)
+        assert len(people[person]) == 1, f"{person}'s photos landed in {people[person]}"
+    assert people["obama"] != people["biden"]
+
+    clusters = clusters_of(c, "all")
+    assert set(clusters) == people["obama"] | people["biden"]
+    for person, keys in sample.people.items():
+        (cid,) = people[person]
+        full = c.get_figure_cluster(m.GetFigureClusterRequest(project_name="faces", dataset_name="all",
+                                                              object_id=cid)).body.figure_cluster  # fmt: skip
+        assert (full.face_count, full.image_count, full.video_count) == (len(keys), len(keys), 0)
+        assert full.gender == "male"
+        assert 20 <= full.min_age <= full.average_age <= full.max_age <= 90
+        assert full.cover.uri in {uri(k) for k in keys}
+        (cover_face,) = [f for f in full.cover.figures if f.figure_cluster_id == cid]
+        assert cover_face.face_quality == max(_qualities(c, keys, cid))
+        assert full.meta_lock_version is not None and full.create_time and full.update_time
+
+    # The rotated photo was found only because its EXIF orientation was applied: the face is upright there.
+    (rotated,) = c.get_file_meta(m.GetFileMetaRequest(project_name="faces", dataset_name="all",
+                                                      uri=uri("people/obama-rotated.jpg"))).body.files  # fmt: skip
+    assert (rotated.orientation, rotated.image_width, rotated.image_height) == (8, 910, 1137)
+    webp = c.get_file_meta(m.GetFileMetaRequest(project_name="faces", dataset_name="all",
+                                                uri=uri("people/biden.webp"))).body.files[0]  # fmt: skip
+    assert webp.content_type == "image/webp" and webp.media_type == "image"
+    face = webp.figures[0]
+    assert face.boundary.width > 100 and 0 < face.face_quality <= 1 and 0 <= face.sharpness < 1
+    assert face.head_pose is not None and face.gender == "male" and face.age > 0
+
+    # And the smoke check passes on this deployment.
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"project_name": "faces", "dataset_name": "all", "region": "cn-hangzhou",
+                                   "endpoint": real_emulator.endpoint, "clustering_task_id": task_id}))  # fmt: skip
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "emulator-access-key-id")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "emulator-access-key-secret")
+    assert main(["verify", "--outputs", str(outputs), "--min-clusters", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and report["total_clusters"] == 2
+
+
+def _qualities(c: Client, keys: list[str], cluster_id: str) -> list[float]:
+    out = []
+    for key in keys:
+        (meta,) = c.get_file_meta(m.GetFileMetaRequest(project_name="faces", dataset_name="all",
+                                                       uri=uri(key))).body.files  # fmt: skip
+        out += [f.face_quality for f in meta.figures if f.figure_cluster_id == cluster_id]
+    return out
+
+
+def test_incremental_tasks_keep_cluster_ids(real_emulator: Emulator, photos: tuple[Path, SampleBucket]) -> None:
+    sample = photos[1]
+    c = sdk(real_emulator)
+    if not c.list_projects(m.ListProjectsRequest()).body.projects:
+        c.create_project(m.CreateProjectRequest(project_name="faces"))
+    c.create_dataset(m.CreateDatasetRequest(project_name="faces", dataset_name="grow"))
+    first = [*sample.people["obama"][:3], sample.people["biden"][0]]
+    cluster_dataset(c, "grow", first)
+    before = clusters_of(c, "grow")
+    assert len(before) == 2 and sorted(x.face_count for x in before.values()) == [1, 3]
+
+    cluster_dataset(c, "grow", [k for k in sample.keys if k not in first])
+    after = clusters_of(c, "grow")
+    assert set(after) == set(before)  # new faces joined the existing clusters; no id changed
+    assert sorted(x.face_count for x in after.values()) == sorted(len(v) for v in sample.people.values())
+
+
+def test_a_photo_without_faces_and_a_non_image_give_no_face(analyzer: DlibAnalyzer,
+                                                             photos: tuple[Path, SampleBucket]) -> None:  # fmt: skip
+    oss_root, sample = photos
+    landscape = analyzer.analyze((oss_root / BUCKET / sample.no_face[0]).read_bytes(), "landscape.png")
+    assert (landscape.media_type, landscape.faces) == ("image", [])
+    text = analyzer.analyze(b"not an image", "notes.txt")
+    assert (text.media_type, text.faces) == ("other", [])
+
+
+def test_same_person_is_closer_than_the_threshold(analyzer: DlibAnalyzer, photos: tuple[Path, SampleBucket]) -> None:
+    from emulator.clustering import DEFAULT_THRESHOLD
+
+    oss_root, sample = photos
+    faces: dict[str, list[FaceRecord]] = {
+        person: [analyzer.analyze((oss_root / BUCKET / k).read_bytes(), k).faces[0] for k in keys]
+        for person, keys in sample.people.items()
+    }
+    same = [_distance(a, b) for group in faces.values() for i, a in enumerate(group) for b in group[i + 1 :]]
+    different = [_distance(a, b) for a in faces["obama"] for b in faces["biden"]]
+    assert max(same) < DEFAULT_THRESHOLD < min(different)
+
+
+def _distance(a: FaceRecord, b: FaceRecord) -> float:
+    import numpy as np
+
+    return float(np.linalg.norm(a.embedding - b.embedding))
