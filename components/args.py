@@ -1,0 +1,197 @@
+"""``FaceClusteringArgs``: what a stack says about its face-clustering environment, validated before anything
+is registered. Every rule comes from :mod:`runtime.rules` (IMM's names, limits, URIs and regions); a
+violation raises :class:`ArgsError` naming the field and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from runtime.errors import ConfigError
+from runtime.rules import (
+    QUOTAS,
+    check_description,
+    check_name,
+    check_oss_uri,
+    check_region,
+    split_oss_uri,
+)
+
+RAM_ROLE_NAME = re.compile(r"^[A-Za-z0-9.-]{1,64}$")
+RAM_ROLE_RULE = "1-64 characters: letters, digits, '.' and '-'"
+MNS_TOPIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,255}$")
+MNS_TOPIC_RULE = "1-256 characters: letters, digits and '-', starting with a letter or digit"
+ACCOUNT_ID = re.compile(r"^\d{1,32}$")
+ENDPOINT = re.compile(r"^https?://[^\s/]+(/.*)?$")
+PROJECT_QUOTAS = ("ProjectMaxDatasetCount",)
+DATASET_QUOTAS = tuple(q for q in QUOTAS if q.startswith("Dataset"))
+DEFAULT_TASK_TIMEOUT = 1800.0
+
+
+class ArgsError(ConfigError, ValueError):
+    """A FaceClustering argument breaks a rule. ``field`` names the argument."""
+
+    def __init__(self, field_name: str, rule: str) -> None:
+        super().__init__(f"FaceClusteringArgs.{field_name}: {rule}")
+        self.field = field_name
+        self.rule = rule
+
+
+def derived_name(component: str, suffix: str, *, limit: int = 128) -> str:
+    """An IMM/RAM-safe name from the component's logical name: other characters become '-'."""
+    base = re.sub(r"[^A-Za-z0-9-]+", "-", component).strip("-") or "faces"
+    if not base[0].isalpha():
+        base = "f-" + base
+    return f"{base}-{suffix}"[:limit].rstrip("-")
+
+
+@dataclass(frozen=True)
+class FaceClusteringArgs:
+    """Arguments of :class:`components.FaceClustering`. Only ``region`` is required."""
+
+    region: str
+    """IMM region, e.g. ``cn-hangzhou``."""
+    project_name: str | None = None
+    """IMM project name (default: ``<component>-project``). Changing it replaces the project."""
+    dataset_name: str | None = None
+    """Dataset name (default: ``<component>-faces``). Changing it replaces the dataset."""
+    description: str | None = None
+    """Description of the project and the dataset."""
+    template_id: str | None = None
+    """An IMM workflow template for the project and the dataset."""
+    quotas: Mapping[str, int] = field(default_factory=dict)
+    """IMM quota parameters by their API name: ``ProjectMaxDatasetCount`` goes to the project, the
+    ``Dataset*`` ones to the dataset."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of the IMM project."""
+    oss_locations: Sequence[str] = ()
+    """``oss://bucket[/prefix]`` locations to bind to the dataset (IMM indexes what they hold)."""
+    notification_topic: str | None = None
+    """An MNS topic that receives the clustering task's result."""
+    service_role: str | None = None
+    """An existing RAM role for IMM to assume; when set, no role or policy is created."""
+    account_id: str | None = None
+    """The Alibaba Cloud account id, to name the MNS topic exactly in the role policy (default ``*``)."""
+    manage_project: bool = True
+    """False to add a dataset to a project another component owns (no project, role or policy is created)."""
+    run_clustering: bool = True
+    """Run a figure clustering task after the bindings are created."""
+    clustering_timeout: float = DEFAULT_TASK_TIMEOUT
+    """Seconds the deployment waits for the clustering task."""
+    clustering_triggers: Mapping[str, str] = field(default_factory=dict)
+    """Any change to these values runs the clustering task again (e.g. ``{"photos": "2026-11-24"}``)."""
+    endpoint: str | None = None
+    """An IMM endpoint URL to use instead of the region's (the local emulator's)."""
+
+    def resolved(self, component: str) -> ResolvedArgs:
+        """Validate every field; fill the defaults that depend on the component's name."""
+        return resolve(self, component)
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any]) -> FaceClusteringArgs:
+        """Build from a mapping keyed by field name (unknown keys are an error naming the key)."""
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if key not in known:
+                raise ArgsError(key, f"unknown argument; known: {', '.join(sorted(known))}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ResolvedArgs:
+    region: str
+    project_name: str
+    dataset_name: str
+    description: str | None
+    template_id: str | None
+    project_quotas: dict[str, int]
+    dataset_quotas: dict[str, int]
+    tags: dict[str, str]
+    oss_locations: tuple[str, ...]
+    notification_topic: str | None
+    service_role: str | None
+    account_id: str
+    manage_project: bool
+    run_clustering: bool
+    clustering_timeout: float
+    clustering_triggers: dict[str, str]
+    endpoint: str | None
+    role_name: str
+    policy_name: str
+
+
+def _check(field_name: str, check: Any, value: Any) -> Any:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ArgsError(field_name, str(exc)) from None
+
+
+def _require(field_name: str, ok: bool, rule: str) -> None:
+    if not ok:
+        raise ArgsError(field_name, rule)
+
+
+def resolve(args: FaceClusteringArgs, component: str) -> ResolvedArgs:
+    """The validation and defaulting behind :meth:`FaceClusteringArgs.resolved` (pure)."""
+    _require("region", isinstance(args.region, str), "must be a string")
+    region = _check("region", check_region, args.region)
+    project = _check("project_name", check_name, args.project_name or derived_name(component, "project"))
+    dataset = _check("dataset_name", check_name, args.dataset_name or derived_name(component, "faces"))
+    if args.description is not None:
+        _check("description", check_description, args.description)
+    project_quotas: dict[str, int] = {}
+    dataset_quotas: dict[str, int] = {}
+    for quota, limit in args.quotas.items():
+        _require(f"quotas[{quota!r}]", quota in QUOTAS, f"not an IMM quota; known: {', '.join(QUOTAS)}")
+        _require(f"quotas[{quota!r}]", isinstance(limit, int) and not isinstance(limit, bool), "must be an integer")
+        low, high, _ = QUOTAS[quota]
+        _require(f"quotas[{quota!r}]", low <= limit <= high, f"must be between {low} and {high}; got {limit}")
+        (project_quotas if quota in PROJECT_QUOTAS else dataset_quotas)[quota] = limit
+    for key, value in args.tags.items():
+        _require("tags", isinstance(key, str) and isinstance(value, str) and 0 < len(key) <= 128,
+                 f"keys (1-128 characters) and values must be strings; got {key!r}: {value!r}")  # fmt: skip
+    locations = tuple(args.oss_locations)
+    for i, uri in enumerate(locations):
+        _check(f"oss_locations[{i}]", check_oss_uri, uri)
+        _require(f"oss_locations[{i}]", uri not in locations[:i], f"{uri} is listed twice")
+    max_bind = dataset_quotas.get("DatasetMaxBindCount", QUOTAS["DatasetMaxBindCount"][2])
+    _require("oss_locations", len(locations) <= max_bind,
+             f"at most DatasetMaxBindCount={max_bind} locations; got {len(locations)}")  # fmt: skip
+    if args.notification_topic is not None:
+        _require("notification_topic", bool(MNS_TOPIC_NAME.match(args.notification_topic)),
+                 f"must be {MNS_TOPIC_RULE}; got {args.notification_topic!r}")  # fmt: skip
+    if args.service_role is not None:
+        _require("service_role", bool(RAM_ROLE_NAME.match(args.service_role)),
+                 f"must be {RAM_ROLE_RULE}; got {args.service_role!r}")  # fmt: skip
+    if args.account_id is not None:
+        _require("account_id", bool(ACCOUNT_ID.match(args.account_id)), f"must be digits; got {args.account_id!r}")
+    _require("clustering_timeout", isinstance(args.clustering_timeout, int | float) and args.clustering_timeout > 0,
+             f"must be a positive number of seconds; got {args.clustering_timeout!r}")  # fmt: skip
+    for key, value in args.clustering_triggers.items():
+        _require("clustering_triggers", isinstance(key, str) and isinstance(value, str),
+                 f"keys and values must be strings; got {key!r}: {value!r}")  # fmt: skip
+    if args.endpoint is not None:
+        _require("endpoint", bool(ENDPOINT.match(args.endpoint)), f"must be an http(s) URL; got {args.endpoint!r}")
+    if not args.manage_project:
+        _require("service_role", args.service_role is None,
+                 "only a managed project has a service role (manage_project=False)")  # fmt: skip
+    role_name = derived_name(component, "imm-role", limit=64)
+    return ResolvedArgs(
+        region=region, project_name=project, dataset_name=dataset, description=args.description,
+        template_id=args.template_id, project_quotas=project_quotas, dataset_quotas=dataset_quotas,
+        tags=dict(args.tags), oss_locations=locations, notification_topic=args.notification_topic,
+        service_role=args.service_role, account_id=args.account_id or "*", manage_project=args.manage_project,
+        run_clustering=args.run_clustering, clustering_timeout=float(args.clustering_timeout),
+        clustering_triggers=dict(args.clustering_triggers), endpoint=args.endpoint,
+        role_name=role_name, policy_name=derived_name(component, "imm-policy", limit=128),
+    )  # fmt: skip
+
+
+def oss_resources(uri: str) -> tuple[str, str, str]:
+    """(bucket ARN, object ARN pattern, listing prefix) of one bound location."""
+    bucket, prefix = split_oss_uri(uri)
+    return f"acs:oss:*:*:{bucket}", f"acs:oss:*:*:{bucket}/{prefix}*", prefix

@@ -1,0 +1,131 @@
+"""``FaceClustering``: a working IMM face-clustering environment as one Pulumi component.
+
+Children, all parented to the component:
+
+- ``<name>-role`` (``alicloud.ram.Role``): the role IMM assumes, trusted by ``imm.aliyuncs.com`` only; with
+  ``<name>-policy`` (``alicloud.ram.Policy``, least privilege, see :mod:`components.policies`) and
+  ``<name>-policy-attachment``. Skipped when ``service_role`` names an existing role, or when the project is
+  not managed here.
+- ``<name>-project`` (:class:`~components.providers.project.Project`), unless ``manage_project=False``;
+- ``<name>-dataset`` (:class:`~components.providers.dataset.Dataset`);
+- ``<name>-binding-<n>`` (:class:`~components.providers.binding.Binding`), one per OSS location;
+- ``<name>-clustering`` (:class:`~components.providers.clustering_task.FigureClusteringTask`), after the
+  bindings, when ``run_clustering``.
+
+Its outputs are exactly the stack-outputs contract, :class:`runtime.outputs.StackOutputs`, that
+``imm-faces verify`` reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_alicloud as alicloud
+
+from components.args import FaceClusteringArgs, ResolvedArgs
+from components.policies import service_policy, to_json, trust_policy
+from components.providers import Binding, Dataset, FigureClusteringTask, Project
+from runtime.outputs import StackOutputs
+
+TYPE = "imm-faces:index:FaceClustering"
+
+
+def _snake(quota: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in quota).lstrip("_")
+
+
+class FaceClustering(pulumi.ComponentResource):
+    """An IMM project, dataset, bindings, clustering task and the RAM role IMM uses, as one component."""
+
+    project_name: pulumi.Output[str]
+    dataset_name: pulumi.Output[str]
+    clustering_task_id: pulumi.Output[str | None]
+    service_role: pulumi.Output[str | None]
+    service_role_arn: pulumi.Output[str | None]
+    outputs: dict[str, pulumi.Output[Any]]
+
+    def __init__(self, name: str, args: FaceClusteringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        resolved = args.resolved(name)  # raises ArgsError before anything is registered
+        super().__init__(TYPE, name, None, opts)
+        self.args = resolved
+        child = pulumi.ResourceOptions(parent=self)
+        where = {"region": resolved.region, "endpoint": resolved.endpoint}
+
+        role_name, role_arn, access = self._service_role(name, resolved, child)
+        self.service_role = pulumi.Output.from_input(role_name)
+        self.service_role_arn = pulumi.Output.from_input(role_arn)
+
+        project_deps: list[pulumi.Resource] = list(access)
+        if resolved.manage_project:
+            project = Project(f"{name}-project", {
+                **where, "project_name": resolved.project_name, "service_role": role_name,
+                "description": resolved.description, "template_id": resolved.template_id,
+                "tags": resolved.tags or None,
+                **{_snake(k): v for k, v in resolved.project_quotas.items()},
+            }, pulumi.ResourceOptions(parent=self, depends_on=access))  # fmt: skip
+            project_deps = [project]
+            self.project_name = project.project_name
+        else:
+            self.project_name = pulumi.Output.from_input(resolved.project_name)
+
+        dataset = Dataset(f"{name}-dataset", {
+            **where, "project_name": self.project_name, "dataset_name": resolved.dataset_name,
+            "description": resolved.description, "template_id": resolved.template_id,
+            **{_snake(k): v for k, v in resolved.dataset_quotas.items()},
+        }, pulumi.ResourceOptions(parent=self, depends_on=project_deps))  # fmt: skip
+        self.dataset_name = dataset.dataset_name
+
+        located = {**where, "project_name": self.project_name, "dataset_name": self.dataset_name}
+        bindings = [
+            Binding(f"{name}-binding-{i}", {**located, "uri": uri}, child)
+            for i, uri in enumerate(resolved.oss_locations)
+        ]
+        self.clustering_task_id = pulumi.Output.from_input(None)
+        if resolved.run_clustering:
+            task = FigureClusteringTask(f"{name}-clustering", {
+                **where, "project_name": self.project_name, "dataset_name": self.dataset_name,
+                "timeout": resolved.clustering_timeout, "triggers": resolved.clustering_triggers,
+                "notification_topic": resolved.notification_topic,
+            }, pulumi.ResourceOptions(parent=self, depends_on=[dataset, *bindings]))  # fmt: skip
+            self.clustering_task_id = task.task_id
+
+        self.outputs = {
+            "project_name": self.project_name,
+            "dataset_name": self.dataset_name,
+            "region": pulumi.Output.from_input(resolved.region),
+            "endpoint": pulumi.Output.from_input(resolved.endpoint),
+            "clustering_task_id": self.clustering_task_id,
+            "service_role": self.service_role,
+            "service_role_arn": self.service_role_arn,
+            "binding_uris": pulumi.Output.from_input(list(resolved.oss_locations)),
+        }
+        if set(self.outputs) != set(StackOutputs.model_fields):  # the contract is defined in runtime, once
+            raise pulumi.RunError("FaceClustering outputs drifted from runtime.outputs.StackOutputs")
+        self.register_outputs(self.outputs)
+
+    def _service_role(
+        self, name: str, resolved: ResolvedArgs, child: pulumi.ResourceOptions
+    ) -> tuple[pulumi.Input[str | None], pulumi.Input[str | None], list[pulumi.Resource]]:
+        """(role name, role ARN, resources the project must wait for): created here, or given."""
+        if not resolved.manage_project:
+            return None, None, []
+        if resolved.service_role is not None:
+            return resolved.service_role, None, []
+        role = alicloud.ram.Role(
+            f"{name}-role", role_name=resolved.role_name, assume_role_policy_document=to_json(trust_policy()),
+            description=f"Assumed by IMM for the {resolved.project_name} project (imm-faces).", opts=child,
+        )  # fmt: skip
+        document = service_policy(resolved.oss_locations, resolved.notification_topic, resolved.region,
+                                  resolved.account_id)  # fmt: skip
+        if not document["Statement"]:  # nothing to grant: RAM rejects an empty policy
+            return role.role_name, role.arn, [role]
+        policy = alicloud.ram.Policy(
+            f"{name}-policy", policy_name=resolved.policy_name, policy_document=to_json(document),
+            description=f"What IMM may read and publish for {resolved.project_name} (imm-faces).", opts=child,
+        )  # fmt: skip
+        attachment = alicloud.ram.RolePolicyAttachment(
+            f"{name}-policy-attachment", role_name=role.role_name, policy_name=policy.policy_name,
+            policy_type="Custom", opts=child,
+        )  # fmt: skip
+        return role.role_name, role.arn, [role, policy, attachment]

@@ -1,0 +1,48 @@
+"""The RAM documents of a face-clustering environment (pure functions: tested table by table).
+
+- :func:`trust_policy`: only the IMM service (``imm.aliyuncs.com``) may assume the role.
+- :func:`service_policy`: what IMM needs to do its job here and nothing more: read the objects under each
+  bound location (and list them, limited to the prefix), and publish to the one notification topic. Every
+  action is named; no statement has a wildcard action.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from components.args import oss_resources
+
+IMM_SERVICE = "imm.aliyuncs.com"
+OSS_READ_ACTIONS = ("oss:GetObject", "oss:GetObjectMeta")
+OSS_LIST_ACTION = "oss:ListObjects"
+MNS_PUBLISH_ACTION = "mns:PublishMessage"
+
+
+def trust_policy() -> dict[str, Any]:
+    return {
+        "Version": "1",
+        "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": [IMM_SERVICE]}}],
+    }
+
+
+def service_policy(locations: Sequence[str], topic: str | None, region: str, account_id: str = "*") -> dict[str, Any]:
+    """The role's permissions for ``locations`` (``oss://bucket[/prefix]``) and an optional MNS ``topic``."""
+    statements: list[dict[str, Any]] = []
+    for uri in locations:
+        bucket_arn, objects_arn, prefix = oss_resources(uri)
+        statements.append({"Effect": "Allow", "Action": list(OSS_READ_ACTIONS), "Resource": [objects_arn]})
+        listing: dict[str, Any] = {"Effect": "Allow", "Action": [OSS_LIST_ACTION], "Resource": [bucket_arn]}
+        if prefix:
+            listing["Condition"] = {"StringLike": {"oss:Prefix": [f"{prefix}*"]}}
+        statements.append(listing)
+    if topic:
+        arn = f"acs:mns:{region}:{account_id}:/topics/{topic}/messages"
+        statements.append({"Effect": "Allow", "Action": [MNS_PUBLISH_ACTION], "Resource": [arn]})
+    return {"Version": "1", "Statement": statements}
+
+
+def to_json(document: dict[str, Any]) -> str:
+    """Stable JSON text (sorted keys, no spaces), so an unchanged policy never shows as a diff."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))

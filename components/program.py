@@ -1,0 +1,52 @@
+"""The stack program: stack config -> one ``FaceClustering`` -> the stack outputs. ``__main__.py`` calls
+:func:`run`; ``imm-faces rehearse`` runs the same function under the Pulumi SDK's mocks.
+
+Config keys (schema, types, defaults and descriptions in ``Pulumi.yaml``), in the ``imm-faces`` namespace:
+``region`` (else ``alicloud:region``), ``projectName``, ``datasetName``, ``description``, ``ossLocations``,
+``notificationTopic``, ``serviceRole``, ``accountId``, ``runClustering``, ``clusteringTimeout``,
+``clusteringTrigger``, ``endpoint``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.args import FaceClusteringArgs
+from components.face_clustering import FaceClustering
+
+COMPONENT_NAME = "faces"
+
+
+def args_from_config(config: pulumi.Config, alicloud: pulumi.Config) -> FaceClusteringArgs:
+    region = config.get("region") or alicloud.get("region")
+    if not region:
+        raise pulumi.RunError("set the region: `pulumi config set region cn-hangzhou` (or alicloud:region)")
+    values: dict[str, Any] = {
+        "region": region,
+        "project_name": config.get("projectName"),
+        "dataset_name": config.get("datasetName"),
+        "description": config.get("description"),
+        "oss_locations": config.get_object("ossLocations") or [],
+        "notification_topic": config.get("notificationTopic"),
+        "service_role": config.get("serviceRole"),
+        "account_id": config.get("accountId"),
+        "endpoint": config.get("endpoint"),
+    }
+    if (run_clustering := config.get_bool("runClustering")) is not None:
+        values["run_clustering"] = run_clustering
+    if (timeout := config.get_int("clusteringTimeout")) is not None:
+        values["clustering_timeout"] = timeout
+    if trigger := config.get("clusteringTrigger"):
+        values["clustering_triggers"] = {"config": trigger}
+    return FaceClusteringArgs(**values)
+
+
+def run() -> FaceClustering:
+    """Build the environment from the stack config and export the stack-outputs contract."""
+    args = args_from_config(pulumi.Config(), pulumi.Config("alicloud"))
+    faces = FaceClustering(COMPONENT_NAME, args)
+    for key, value in faces.outputs.items():
+        pulumi.export(key, value)
+    return faces

@@ -1,0 +1,44 @@
+"""The IMM dataset as a dynamic resource: ``pulumi-python:dynamic/imm:Dataset``.
+
+Stable path: state refers to ``components.providers.dataset.DatasetProvider`` by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+from pulumi import dynamic
+
+from components.providers.base import ManagedObjectProvider
+from runtime.operations import datasets
+from runtime.rules import check_description, check_name
+
+QUOTA_PROPS = ("dataset_max_bind_count", "dataset_max_file_count", "dataset_max_entity_count",
+               "dataset_max_relation_count", "dataset_max_total_file_size")  # fmt: skip
+
+
+class DatasetProvider(ManagedObjectProvider):
+    kind = "dataset"
+    replace_on = ("region", "endpoint", "project_name", "dataset_name")
+    update_on = ("description", "template_id", *QUOTA_PROPS)
+    unique = ("project_name", "dataset_name")
+    compatible_on = ("template_id",)
+    validators = {"project_name": check_name, "dataset_name": check_name, "description": check_description}
+    operations = {"create": datasets.CreateDataset, "get": datasets.GetDataset, "update": datasets.UpdateDataset,
+                  "delete": datasets.DeleteDataset}  # fmt: skip
+
+    def identity(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        return {"project_name": props["project_name"], "dataset_name": props["dataset_name"]}
+
+
+class Dataset(dynamic.Resource, module="imm", name="Dataset"):
+    """An IMM dataset in a project."""
+
+    project_name: pulumi.Output[str]
+    dataset_name: pulumi.Output[str]
+    create_time: pulumi.Output[str]
+
+    def __init__(self, name: str, props: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(DatasetProvider(), name, {"create_time": None, "update_time": None, **props}, opts)

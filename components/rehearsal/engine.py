@@ -1,0 +1,103 @@
+"""Run the stack program offline: the Pulumi SDK's mocks stand in for the engine, and every dynamic resource
+is checked and created by the real dynamic-provider host (:mod:`components.rehearsal.host`), in program
+order, against whatever endpoint the program targets (the emulator). Resources of other providers (the
+alicloud RAM role, policy and attachment) cannot be created without the engine and the alicloud plugin:
+they are recorded with their inputs and given the outputs the provider would compute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
+
+from components.rehearsal.host import PROVIDER_KEY, DynamicProviderHost, ProviderCallError
+
+DYNAMIC_PREFIX = "pulumi-python:dynamic"
+STACK_TYPE = "pulumi:pulumi:Stack"
+REHEARSAL_ACCOUNT = "1000000000000000"
+
+
+class RehearsalError(Exception):
+    """A resource failed its check or its creation; the message names it."""
+
+
+@dataclass
+class Created:
+    """One resource the rehearsal registered, in order."""
+
+    type: str
+    name: str
+    urn: str
+    id: str
+    outputs: dict[str, Any]
+    dynamic: bool
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+def recorded_outputs(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """What alicloud would compute for the RAM resources (an ARN), the inputs otherwise."""
+    outs = dict(inputs)
+    if typ == "alicloud:ram/role:Role":
+        outs["arn"] = f"acs:ram::{REHEARSAL_ACCOUNT}:role/{str(inputs.get('roleName', '')).lower()}"
+    return outs
+
+
+class RehearsalMocks(Mocks):
+    def __init__(self, host: DynamicProviderHost, project: str, stack: str,
+                 on_resource: Callable[[Created], None] | None = None) -> None:  # fmt: skip
+        self.host = host
+        self.prefix = f"urn:pulumi:{stack}::{project}"
+        self.created: list[Created] = []
+        self.on_resource = on_resource or (lambda _: None)
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if not args.custom:  # components: nothing to create
+            return None, dict(args.inputs)
+        urn = f"{self.prefix}::{args.typ}::{args.name}"
+        if args.typ.startswith(DYNAMIC_PREFIX):
+            try:
+                inputs, failures = self.host.check(urn, {}, args.inputs)
+                if failures:
+                    reasons = "; ".join(f"{f.property}: {f.reason}" for f in failures)
+                    raise RehearsalError(f"{args.name} ({args.typ}) failed its check: {reasons}")
+                id_, outs = self.host.create(urn, inputs)
+            except ProviderCallError as exc:
+                raise RehearsalError(f"{args.name} ({args.typ}): {exc}") from None
+            done = Created(args.typ, args.name, urn, id_, outs, True)
+        else:
+            outs = recorded_outputs(args.typ, args.inputs)
+            done = Created(args.typ, args.name, urn, f"{args.name}-rehearsal-id", outs, False, dict(args.inputs))
+        self.created.append(done)
+        self.on_resource(done)
+        return done.id, {k: v for k, v in done.outputs.items() if k != PROVIDER_KEY}
+
+    def call(self, args: Any) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+def run_program(program: Callable[[], Any], mocks: RehearsalMocks, *, project: str, stack: str,
+                config: Mapping[str, str]) -> dict[str, Any]:  # fmt: skip
+    """Run ``program`` under the mocks as the language host would, and return the stack outputs: what the
+    root Stack resource registers (its exports, resolved as ``Stack._finish`` does), i.e. what
+    ``pulumi stack output --json`` prints."""
+    from pulumi.runtime.stack import massage
+
+    asyncio.set_event_loop(asyncio.new_event_loop())  # before set_mocks: the SDK binds to this loop
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=MockMonitor(mocks))
+    pulumi.runtime.set_all_config(dict(config))
+    captured: dict[str, Any] = {}
+
+    def deploy() -> pulumi.Output[Any]:
+        program()
+        root = pulumi.runtime.get_root_resource()
+        exports = massage(getattr(root, "outputs", {}), [])
+        return pulumi.Output.from_input(exports).apply(captured.update)
+
+    as_test: Callable[[Callable[[], Any]], Callable[[], None]] = pulumi.runtime.test
+    as_test(deploy)()  # the SDK's own driver: run, then await every output and outstanding registration
+    return captured

