@@ -69,6 +69,9 @@ class FaceClusteringArgs:
     """Tags of the IMM project."""
     oss_locations: Sequence[str] = ()
     """``oss://bucket[/prefix]`` locations to bind to the dataset (IMM indexes what they hold)."""
+    role_locations: Sequence[str] = ()
+    """More ``oss://`` locations the created role may read: those of datasets other components add to this
+    project (``manage_project=False``)."""
     notification_topic: str | None = None
     """An MNS topic that receives the clustering task's result."""
     service_role: str | None = None
@@ -111,6 +114,7 @@ class ResolvedArgs:
     dataset_quotas: dict[str, int]
     tags: dict[str, str]
     oss_locations: tuple[str, ...]
+    role_locations: tuple[str, ...]
     notification_topic: str | None
     service_role: str | None
     account_id: str
@@ -158,6 +162,8 @@ def resolve(args: FaceClusteringArgs, component: str) -> ResolvedArgs:
     for i, uri in enumerate(locations):
         _check(f"oss_locations[{i}]", check_oss_uri, uri)
         _require(f"oss_locations[{i}]", uri not in locations[:i], f"{uri} is listed twice")
+    for i, uri in enumerate(args.role_locations):
+        _check(f"role_locations[{i}]", check_oss_uri, uri)
     max_bind = dataset_quotas.get("DatasetMaxBindCount", QUOTAS["DatasetMaxBindCount"][2])
     _require("oss_locations", len(locations) <= max_bind,
              f"at most DatasetMaxBindCount={max_bind} locations; got {len(locations)}")  # fmt: skip
@@ -183,7 +189,9 @@ def resolve(args: FaceClusteringArgs, component: str) -> ResolvedArgs:
     return ResolvedArgs(
         region=region, project_name=project, dataset_name=dataset, description=args.description,
         template_id=args.template_id, project_quotas=project_quotas, dataset_quotas=dataset_quotas,
-        tags=dict(args.tags), oss_locations=locations, notification_topic=args.notification_topic,
+        tags=dict(args.tags), oss_locations=locations,
+        role_locations=tuple(u for u in args.role_locations if u not in locations),
+        notification_topic=args.notification_topic,
         service_role=args.service_role, account_id=args.account_id or "*", manage_project=args.manage_project,
         run_clustering=args.run_clustering, clustering_timeout=float(args.clustering_timeout),
         clustering_triggers=dict(args.clustering_triggers), endpoint=args.endpoint,

@@ -116,8 +116,8 @@ class FaceClustering(pulumi.ComponentResource):
             f"{name}-role", role_name=resolved.role_name, assume_role_policy_document=to_json(trust_policy()),
             description=f"Assumed by IMM for the {resolved.project_name} project (imm-faces).", opts=child,
         )  # fmt: skip
-        document = service_policy(resolved.oss_locations, resolved.notification_topic, resolved.region,
-                                  resolved.account_id)  # fmt: skip
+        readable = [*resolved.oss_locations, *resolved.role_locations]
+        document = service_policy(readable, resolved.notification_topic, resolved.region, resolved.account_id)
         if not document["Statement"]:  # nothing to grant: RAM rejects an empty policy
             return role.role_name, role.arn, [role]
         policy = alicloud.ram.Policy(

@@ -17,6 +17,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from components.rehearsal.engine import RehearsalMocks
+    from components.rehearsal.host import DynamicProviderHost
+    from emulator.server import Emulator
 
 HELP = "rehearse `pulumi up` + `imm-faces verify` offline, against the emulator with real photos"
 
@@ -35,19 +42,16 @@ def _say(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
-def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear script, step by step
+def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in order, as the user sees them
     import json
     import os
-    import shutil
     import tempfile
     import time
-    from pathlib import Path
 
     from components import program
     from components.rehearsal.engine import RehearsalError, RehearsalMocks, run_program
-    from components.rehearsal.host import PROVIDER_KEY, DynamicProviderHost, ProviderCallError
+    from components.rehearsal.host import DynamicProviderHost, ProviderCallError
     from emulator.analysis import default_analyzer
-    from emulator.sample_photos import SamplePhotosError, write_sample_bucket
     from emulator.server import DEFAULT_ACCESS_KEY, Emulator
     from runtime.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
     from runtime.cli.main import main as imm_faces
@@ -63,20 +67,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear script, 
            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY.access_key_secret}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="imm-faces-rehearsal-") as tmp:
         oss_root = Path(tmp) / "oss"
-        people: dict[str, list[str]] = {}
-        if args.photos:
-            shutil.copytree(args.photos, oss_root / BUCKET / PREFIX)
-            _say(f"photos: {args.photos} -> oss://{BUCKET}/{PREFIX}")
-        else:
-            _say("fetching the sample photos (face_recognition 1.3.0 sdist from PyPI; cached after the first run)")
-            try:
-                sample = write_sample_bucket(oss_root / BUCKET, PREFIX)
-            except SamplePhotosError as exc:
-                print(f"imm-faces rehearse: error: {exc}", file=sys.stderr)
-                return EXIT_FAILED
-            people = sample.people
-            who = ", ".join(f"{len(k)} of {p}" for p, k in people.items())
-            _say(f"oss://{BUCKET}/{PREFIX}: {len(sample.keys)} photos: {who}, {len(sample.no_face)} with no face")
+        people = _stage_photos(args.photos, oss_root)
+        if people is None:
+            return EXIT_FAILED
         analyzer = default_analyzer()
         if not analyzer.faces_available:
             _say("face analysis is unavailable (install imm-faces[vision]); clustering will report it")
@@ -102,7 +95,8 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear script, 
                     outputs = run_program(program.run, mocks, project=PROJECT, stack=STACK, config=config)
                 except (RehearsalError, ProviderCallError) as exc:
                     print(f"imm-faces rehearse: deployment failed: {exc}", file=sys.stderr)
-                    _teardown(mocks, host, emu, args.keep, PROVIDER_KEY)
+                    if not args.keep:
+                        _teardown(mocks, host, emu)
                     return EXIT_FAILED
                 text = json.dumps(outputs, indent=2, sort_keys=True)
                 _say(f"stack outputs (`pulumi stack output --json`):\n{text}")
@@ -117,35 +111,56 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear script, 
                     verify_args += ["--min-clusters", str(len(people))]
                 code = imm_faces(verify_args)
                 if args.keep:
-                    _say(f"--keep: the emulator stays at {emu.endpoint} with everything in it; Ctrl-C to stop")
-                    try:
-                        while True:
-                            time.sleep(3600)
-                    except KeyboardInterrupt:
-                        pass
-                empty = _teardown(mocks, host, emu, False, PROVIDER_KEY)
+                    result = "PASSED" if code == EXIT_OK else "FAILED"
+                    _say(f"rehearsal {result}; --keep: the emulator stays at {emu.endpoint}; Ctrl-C to stop")
+                    _wait_for_interrupt()
+                    return code
+                empty = _teardown(mocks, host, emu)
     verdict = "PASSED" if code == EXIT_OK and empty else "FAILED"
     _say(f"rehearsal {verdict} in {time.monotonic() - started:.1f} s (verify exit {code}; emulator empty: {empty})")
     return EXIT_OK if verdict == "PASSED" else EXIT_FAILED
 
 
-def _teardown(mocks: object, host: object, emu: object, keep: bool, provider_key: str) -> bool:
-    """Delete the dynamic resources in reverse order, as `pulumi destroy` would; True when the emulator is
-    empty afterwards."""
-    from components.rehearsal.engine import RehearsalMocks
-    from components.rehearsal.host import DynamicProviderHost
-    from emulator.server import DEFAULT_ACCESS_KEY, Emulator
+def _wait_for_interrupt() -> None:
+    import time
+
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
+def _stage_photos(photos: str | None, oss_root: Path) -> dict[str, list[str]] | None:
+    """Put the photos in the bucket folder; return who is in them (empty for --photos), None on failure."""
+    import shutil
+
+    from emulator.sample_photos import SamplePhotosError, write_sample_bucket
+
+    if photos:
+        shutil.copytree(photos, oss_root / BUCKET / PREFIX)
+        _say(f"photos: {photos} -> oss://{BUCKET}/{PREFIX}")
+        return {}
+    _say("fetching the sample photos (face_recognition 1.3.0 sdist from PyPI; cached after the first run)")
+    try:
+        sample = write_sample_bucket(oss_root / BUCKET, PREFIX)
+    except SamplePhotosError as exc:
+        print(f"imm-faces rehearse: error: {exc}", file=sys.stderr)
+        return None
+    who = ", ".join(f"{len(k)} of {p}" for p, k in sample.people.items())
+    _say(f"oss://{BUCKET}/{PREFIX}: {len(sample.keys)} photos: {who}, {len(sample.no_face)} with no face")
+    return sample.people
+
+
+def _teardown(mocks: RehearsalMocks, host: DynamicProviderHost, emu: Emulator) -> bool:
+    """Delete what the rehearsal created; True when the emulator holds no project afterwards."""
+    from components.rehearsal.engine import destroy
+    from emulator.server import DEFAULT_ACCESS_KEY
     from runtime.client import ImmClient
     from runtime.credentials import Credentials
     from runtime.operations import projects
 
-    assert isinstance(mocks, RehearsalMocks) and isinstance(host, DynamicProviderHost) and isinstance(emu, Emulator)
-    if keep:
-        return False
-    for r in reversed(mocks.created):
-        if r.dynamic:
-            host.delete(r.urn, r.id, r.outputs)
-            _say(f"deleted {r.type} {r.name}")
+    destroy(mocks, host, lambda r: _say(f"deleted {r.type} {r.name}"))
     creds = Credentials(DEFAULT_ACCESS_KEY.access_key_id, DEFAULT_ACCESS_KEY.access_key_secret)
     with ImmClient(endpoint=emu.endpoint, credentials=creds) as imm:
         left = [p.project_name for p in imm.paginate(projects.ListProjects)]

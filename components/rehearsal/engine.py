@@ -101,3 +101,12 @@ def run_program(program: Callable[[], Any], mocks: RehearsalMocks, *, project: s
     as_test: Callable[[Callable[[], Any]], Callable[[], None]] = pulumi.runtime.test
     as_test(deploy)()  # the SDK's own driver: run, then await every output and outstanding registration
     return captured
+
+
+def destroy(mocks: RehearsalMocks, host: DynamicProviderHost, on_delete: Callable[[Created], None]) -> None:
+    """Delete the dynamic resources in reverse creation order, as `pulumi destroy` does with dependents first."""
+    for created in reversed(mocks.created):
+        if created.dynamic:
+            host.delete(created.urn, created.id, created.outputs)
+            on_delete(created)
+    mocks.created = [c for c in mocks.created if not c.dynamic]

@@ -1,0 +1,140 @@
+"""FaceClustering under the Pulumi SDK's mocks (preview=False, so every apply runs and checks cannot pass
+vacuously): the resource graph and parentage, the RAM documents, validation, and the outputs contract."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
+
+from components import ArgsError, FaceClustering, FaceClusteringArgs
+from runtime.outputs import StackOutputs
+
+ROLE, POLICY, ATTACH = "alicloud:ram/role:Role", "alicloud:ram/policy:Policy", \
+    "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment"  # fmt: skip
+COMPONENT = "imm-faces:index:FaceClustering"
+DYN = "pulumi-python:dynamic/imm:"
+
+
+class Recorder(Mocks):
+    def __init__(self) -> None:
+        self.registered: list[MockResourceArgs] = []
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.registered.append(args)
+        outs = dict(args.inputs)
+        if args.typ == ROLE:
+            outs["arn"] = f"acs:ram::123:role/{args.inputs['roleName']}"
+        if args.typ == f"{DYN}FigureClusteringTask":
+            outs["task_id"] = "FaceClustering-mock"
+        return f"{args.name}-id", outs
+
+    def call(self, args: Any) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+@pytest.fixture
+def mocks() -> Iterator[tuple[Recorder, MockMonitor]]:
+    recorder = Recorder()
+    monitor = MockMonitor(recorder)
+    pulumi.runtime.set_mocks(recorder, project="imm-faces", stack="test", preview=False, monitor=monitor)
+    yield recorder, monitor
+
+
+def deploy(args: FaceClusteringArgs) -> dict[str, Any]:
+    """Build the component and resolve every output (the SDK's test driver awaits them all)."""
+    got: dict[str, Any] = {}
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator,misc]
+    def run() -> pulumi.Output[Any]:
+        faces = FaceClustering("faces", args)
+        return pulumi.Output.all(**faces.outputs).apply(got.update)
+
+    run()
+    return got
+
+
+ARGS = FaceClusteringArgs(region="cn-hangzhou", project_name="prj", dataset_name="ds",
+                          oss_locations=["oss://photos/family/"], notification_topic="faces-done",
+                          account_id="123", clustering_triggers={"photos": "v1"})  # fmt: skip
+
+
+def by_type(recorder: Recorder) -> dict[str, list[MockResourceArgs]]:
+    out: dict[str, list[MockResourceArgs]] = {}
+    for r in recorder.registered:
+        out.setdefault(r.typ, []).append(r)
+    return out
+
+
+def test_graph_and_parentage(mocks: tuple[Recorder, MockMonitor]) -> None:
+    recorder, monitor = mocks
+    outputs = deploy(ARGS)
+    types = sorted(r.typ for r in recorder.registered)
+    assert types == sorted([COMPONENT, ROLE, POLICY, ATTACH, f"{DYN}Project", f"{DYN}Dataset", f"{DYN}Binding",
+                            f"{DYN}FigureClusteringTask"])  # fmt: skip
+    urns = [urn for urn in monitor.get_registered_resources() if "FaceClustering$" in urn]
+    assert len(urns) == len(types) - 1  # every child's URN shows the component as its parent
+    assert outputs["clustering_task_id"] == "FaceClustering-mock"
+    task = by_type(recorder)[f"{DYN}FigureClusteringTask"][0].inputs
+    assert (task["project_name"], task["dataset_name"], task["triggers"]) == ("prj", "ds", {"photos": "v1"})
+    assert task["timeout"] == 1800 and task["notification_topic"] == "faces-done"
+    assert "__provider" in task  # serialized (by reference) at construction
+
+
+def test_role_trust_and_least_privilege(mocks: tuple[Recorder, MockMonitor]) -> None:
+    recorder, _ = mocks
+    outputs = deploy(ARGS)
+    kinds = by_type(recorder)
+    role = kinds[ROLE][0].inputs
+    assert json.loads(role["assumeRolePolicyDocument"])["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["imm.aliyuncs.com"]}}
+    ]
+    policy = json.loads(kinds[POLICY][0].inputs["policyDocument"])
+    actions = [a for s in policy["Statement"] for a in s["Action"]]
+    assert sorted(actions) == ["mns:PublishMessage", "oss:GetObject", "oss:GetObjectMeta", "oss:ListObjects"]
+    resources = [r for s in policy["Statement"] for r in s["Resource"]]
+    assert resources == ["acs:oss:*:*:photos/family/*", "acs:oss:*:*:photos",
+                         "acs:mns:cn-hangzhou:123:/topics/faces-done/messages"]  # fmt: skip
+    attach = kinds[ATTACH][0].inputs
+    assert (attach["roleName"], attach["policyName"], attach["policyType"]) == (
+        role["roleName"],
+        kinds[POLICY][0].inputs["policyName"],
+        "Custom",
+    )
+    project = kinds[f"{DYN}Project"][0].inputs
+    assert project["service_role"] == role["roleName"] == outputs["service_role"]
+    assert outputs["service_role_arn"] == f"acs:ram::123:role/{role['roleName']}"
+
+
+def test_outputs_are_the_runtime_contract(mocks: tuple[Recorder, MockMonitor]) -> None:
+    outputs = deploy(ARGS)
+    assert set(outputs) == set(StackOutputs.model_fields)
+    parsed = StackOutputs.model_validate(outputs)
+    assert (parsed.project_name, parsed.dataset_name, parsed.region) == ("prj", "ds", "cn-hangzhou")
+    assert parsed.binding_uris == ["oss://photos/family/"] and parsed.endpoint is None
+
+
+def test_existing_role_and_unmanaged_project(mocks: tuple[Recorder, MockMonitor]) -> None:
+    recorder, _ = mocks
+    outputs = deploy(FaceClusteringArgs(region="cn-hangzhou", service_role="AliyunIMMDefaultRole",
+                                        run_clustering=False))  # fmt: skip
+    kinds = by_type(recorder)
+    assert ROLE not in kinds and POLICY not in kinds and f"{DYN}FigureClusteringTask" not in kinds
+    assert kinds[f"{DYN}Project"][0].inputs["service_role"] == "AliyunIMMDefaultRole"
+    assert outputs["clustering_task_id"] is None and outputs["project_name"] == "faces-project"
+    recorder.registered.clear()
+    deploy(FaceClusteringArgs(region="cn-hangzhou", project_name="shared", manage_project=False))
+    kinds = by_type(recorder)
+    assert f"{DYN}Project" not in kinds and ROLE not in kinds
+    assert kinds[f"{DYN}Dataset"][0].inputs["project_name"] == "shared"
+
+
+def test_validation_fails_before_anything_is_registered(mocks: tuple[Recorder, MockMonitor]) -> None:
+    recorder, _ = mocks
+    with pytest.raises(ArgsError, match=r"FaceClusteringArgs.oss_locations\[0\]: must be oss://"):
+        FaceClustering("faces", FaceClusteringArgs(region="cn-hangzhou", oss_locations=["http://x"]))
+    assert recorder.registered == []

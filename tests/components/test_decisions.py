@@ -1,0 +1,131 @@
+"""The component's decisions as pure functions, table by table: names, validation, RAM documents, diffs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.args import ArgsError, FaceClusteringArgs, derived_name
+from components.policies import service_policy, to_json, trust_policy
+from components.providers.base import plan_diff
+
+
+@pytest.mark.parametrize(
+    ("component", "suffix", "limit", "expected"),
+    [
+        ("faces", "project", 128, "faces-project"),
+        ("my faces/prod", "faces", 128, "my-faces-prod-faces"),
+        ("2026-photos", "project", 128, "f-2026-photos-project"),
+        ("___", "project", 128, "faces-project"),
+        ("x" * 70, "imm-role", 64, "x" * 64),
+    ],
+)
+def test_derived_names(component: str, suffix: str, limit: int, expected: str) -> None:
+    assert derived_name(component, suffix, limit=limit) == expected
+
+
+OK: dict[str, Any] = {"region": "cn-hangzhou"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "rule"),
+    [
+        ({"region": "mars-1"}, "region", "must be an IMM region"),
+        ({"project_name": "9lives"}, "project_name", "starting with a letter or '_'"),
+        ({"dataset_name": "a" * 129}, "dataset_name", "1-128 characters"),
+        ({"description": ""}, "description", "must be 1-256 characters"),
+        ({"quotas": {"DatasetMaxBindCount": 11}}, "quotas['DatasetMaxBindCount']", "between 1 and 10"),
+        ({"quotas": {"Nope": 1}}, "quotas['Nope']", "not an IMM quota"),
+        ({"quotas": {"DatasetMaxFileCount": "10"}}, "quotas['DatasetMaxFileCount']", "must be an integer"),
+        ({"oss_locations": ["s3://x/y"]}, "oss_locations[0]", "oss://<bucket>"),
+        ({"oss_locations": ["oss://bkt/a/", "oss://bkt/a/"]}, "oss_locations[1]", "listed twice"),
+        ({"oss_locations": [f"oss://bkt/{i}/" for i in range(3)], "quotas": {"DatasetMaxBindCount": 2}},
+         "oss_locations", "at most DatasetMaxBindCount=2"),
+        ({"notification_topic": "bad topic!"}, "notification_topic", "letters, digits and '-'"),
+        ({"service_role": "role with spaces"}, "service_role", "1-64 characters"),
+        ({"account_id": "12ab"}, "account_id", "must be digits"),
+        ({"clustering_timeout": 0}, "clustering_timeout", "positive number of seconds"),
+        ({"clustering_triggers": {"k": 1}}, "clustering_triggers", "must be strings"),
+        ({"endpoint": "127.0.0.1:8080"}, "endpoint", "http(s) URL"),
+        ({"manage_project": False, "service_role": "r"}, "service_role", "only a managed project"),
+    ],
+)  # fmt: skip
+def test_every_rule_names_its_field(changes: dict[str, Any], field: str, rule: str) -> None:
+    with pytest.raises(ArgsError) as err:
+        FaceClusteringArgs(**{**OK, **changes}).resolved("faces")
+    assert err.value.field == field
+    assert rule in err.value.rule
+    assert str(err.value).startswith(f"FaceClusteringArgs.{field}: ")
+
+
+def test_from_config_rejects_unknown_keys() -> None:
+    with pytest.raises(ArgsError, match="unknown argument"):
+        FaceClusteringArgs.from_config({"region": "cn-hangzhou", "bucket": "x"})
+
+
+def test_defaults_and_quota_routing() -> None:
+    resolved = FaceClusteringArgs(
+        region="cn-shanghai", quotas={"ProjectMaxDatasetCount": 3, "DatasetMaxFileCount": 1000}
+    ).resolved("team photos")
+    assert (resolved.project_name, resolved.dataset_name) == ("team-photos-project", "team-photos-faces")
+    assert resolved.project_quotas == {"ProjectMaxDatasetCount": 3}
+    assert resolved.dataset_quotas == {"DatasetMaxFileCount": 1000}
+    assert (resolved.role_name, resolved.account_id) == ("team-photos-imm-role", "*")
+
+
+def test_trust_policy_trusts_only_imm() -> None:
+    (statement,) = trust_policy()["Statement"]
+    assert statement == {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["imm.aliyuncs.com"]}}
+
+
+@pytest.mark.parametrize(
+    ("locations", "topic", "expected_resources"),
+    [
+        ([], None, []),
+        (["oss://photos"], None, [["acs:oss:*:*:photos/*"], ["acs:oss:*:*:photos"]]),
+        (["oss://photos/family/", "oss://archive/2020/"], "faces-done",
+         [["acs:oss:*:*:photos/family/*"], ["acs:oss:*:*:photos"], ["acs:oss:*:*:archive/2020/*"],
+          ["acs:oss:*:*:archive"], ["acs:mns:cn-hangzhou:123:/topics/faces-done/messages"]]),
+    ],
+)  # fmt: skip
+def test_service_policy_is_least_privilege(
+    locations: list[str], topic: str | None, expected_resources: list[list[str]]
+) -> None:
+    doc = service_policy(locations, topic, "cn-hangzhou", "123")
+    assert [s["Resource"] for s in doc["Statement"]] == expected_resources
+    for statement in doc["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert all("*" not in action for action in statement["Action"]), statement  # no wildcard action
+        assert set(statement["Action"]) <= {"oss:GetObject", "oss:GetObjectMeta", "oss:ListObjects",
+                                            "mns:PublishMessage"}  # fmt: skip
+    listings = [s for s in doc["Statement"] if s["Action"] == ["oss:ListObjects"]]
+    for listing, uri in zip(listings, locations, strict=True):
+        prefix = uri.removeprefix("oss://").partition("/")[2]
+        assert listing.get("Condition", {}).get("StringLike", {}).get("oss:Prefix") == (
+            [f"{prefix}*"] if prefix else None
+        )
+
+
+def test_policy_json_is_stable() -> None:
+    a = to_json(service_policy(["oss://bkt/p/"], "t", "cn-hangzhou"))
+    assert a == to_json(service_policy(["oss://bkt/p/"], "t", "cn-hangzhou")) and " " not in a
+
+
+BASE = {"region": "cn-hangzhou", "endpoint": None, "project_name": "p", "description": "a"}
+
+
+@pytest.mark.parametrize(
+    ("news", "changes", "replaces", "delete_first"),
+    [
+        ({}, False, [], False),
+        ({"description": "b"}, True, [], False),
+        ({"project_name": "q"}, True, ["project_name"], False),  # a new name can exist beside the old one
+        ({"region": "cn-shanghai"}, True, ["region"], True),  # same name: the old one must go first
+        ({"endpoint": "http://127.0.0.1:1"}, True, ["endpoint"], True),
+    ],
+)
+def test_plan_diff(news: dict[str, Any], changes: bool, replaces: list[str], delete_first: bool) -> None:
+    plan = plan_diff(BASE, {**BASE, **news}, replace_on=("region", "endpoint", "project_name"),
+                     update_on=("description",), unique=("project_name",))  # fmt: skip
+    assert (plan.changes, plan.replaces, plan.delete_before_replace) == (changes, replaces, delete_first)

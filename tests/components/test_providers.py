@@ -1,0 +1,210 @@
+"""The dynamic providers against a running emulator: lifecycle, adoption, drift, idempotent delete, the
+clustering task's success, failure and timeout; and the serialized provider run by the SDK's real provider
+host in a fresh interpreter."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.dynamic import Config, ConfigureRequest
+from pulumi.dynamic.dynamic import serialize_provider
+
+from components.providers import BindingProvider, ClusteringTaskProvider, DatasetProvider, ProjectProvider
+from components.providers.base import ProviderError
+from components.rehearsal.host import DynamicProviderHost
+from emulator.analysis import ImageAnalysis, MetadataAnalyzer
+from emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from runtime.client import ImmClient
+from runtime.operations import datasets, projects
+from tests.fakes import SidecarAnalyzer, write_photo
+
+CREDS_ENV = {"ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY.access_key_id,
+             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY.access_key_secret}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def credentials_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in CREDS_ENV.items():
+        monkeypatch.setenv(key, value)
+
+
+def where(emulator: Emulator) -> dict[str, Any]:
+    return {"region": "cn-hangzhou", "endpoint": emulator.endpoint}
+
+
+def checked(provider: Any, props: dict[str, Any]) -> dict[str, Any]:
+    result = provider.check({}, props)
+    assert result.failures == []
+    return dict(result.inputs)
+
+
+def test_project_and_dataset_lifecycle(emulator: Emulator, client: ImmClient) -> None:
+    project = ProjectProvider()
+    props = checked(project, {**where(emulator), "project_name": "life", "description": "one",
+                              "project_max_dataset_count": 5.0})  # fmt: skip  # floats, as the engine sends
+    assert props["service_role"] == "AliyunIMMDefaultRole"  # check fills the default
+    created = project.create(props)
+    assert created.id == "life" and created.outs["create_time"]
+    remote = client.call(projects.GetProject, project_name="life").project
+    assert (remote.description, remote.project_max_dataset_count) == ("one", 5)
+
+    news = {**props, "description": "two"}
+    plan = project.diff("life", created.outs, news)
+    assert (plan.changes, plan.replaces) == (True, [])
+    updated = project.update("life", created.outs, news)
+    assert updated.outs["description"] == "two" and updated.outs["project_name"] == "life"  # full outputs kept
+    assert client.call(projects.GetProject, project_name="life").project.description == "two"
+
+    dataset = DatasetProvider()
+    ds_props = checked(dataset, {**where(emulator), "project_name": "life", "dataset_name": "d1"})
+    ds = dataset.create(ds_props)
+    assert ds.id == "life/d1"
+    region_change = dataset.diff(ds.id, ds.outs, {**ds_props, "region": "cn-shanghai"})
+    assert region_change.replaces == ["region"] and region_change.delete_before_replace is True
+
+    dataset.delete(ds.id, ds.outs)
+    dataset.delete(ds.id, ds.outs)  # already gone: still fine
+    project.delete("life", updated.outs)
+    project.delete("life", updated.outs)
+    assert list(client.paginate(projects.ListProjects)) == []
+
+
+def test_check_reports_rule_violations(emulator: Emulator) -> None:
+    result = DatasetProvider().check({}, {**where(emulator), "project_name": "ok", "dataset_name": "no spaces"})
+    assert [(f.property, "letters, digits" in f.reason) for f in result.failures] == [("dataset_name", True)]
+    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # preview: not known yet, so not judged
+    assert BindingProvider().check({}, {**where(emulator), "project_name": "p", "dataset_name": "d",
+                                        "uri": unknown}).failures == []  # fmt: skip
+
+
+def test_adoption_compatible_and_incompatible(emulator: Emulator, client: ImmClient) -> None:
+    client.call(projects.CreateProject, project_name="taken", description="theirs")
+    project = ProjectProvider()
+    adopted = project.create(checked(project, {**where(emulator), "project_name": "taken", "description": "ours"}))
+    assert adopted.id == "taken"
+    assert client.call(projects.GetProject, project_name="taken").project.description == "ours"
+
+    client.call(projects.CreateProject, project_name="other", service_role="SomeoneElsesRole")
+    with pytest.raises(ProviderError, match="already exists and cannot be adopted: service_role is 'SomeoneElsesRole'"):
+        project.create(checked(project, {**where(emulator), "project_name": "other"}))
+    assert client.call(projects.GetProject, project_name="other").project.service_role == "SomeoneElsesRole"
+
+
+def test_read_reports_drift_and_deletion(emulator: Emulator, client: ImmClient) -> None:
+    project = ProjectProvider()
+    created = project.create(checked(project, {**where(emulator), "project_name": "drift", "description": "a"}))
+    client.call(projects.UpdateProject, project_name="drift", description="changed by hand")
+    read = project.read("drift", created.outs)
+    assert read.id == "drift" and read.outs["description"] == "changed by hand"
+    assert project.diff("drift", read.outs, created.outs).changes  # the next `up` puts it back
+    client.call(projects.DeleteProject, project_name="drift")
+    assert project.read("drift", created.outs).id == ""
+
+
+def test_binding_and_clustering_task(emulator: Emulator, client: ImmClient, oss_root: Path) -> None:
+    client.call(projects.CreateProject, project_name="p")
+    client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
+    write_photo(oss_root, "photos", "a.png", [{"person": 1}])
+    write_photo(oss_root, "photos", "b.png", [{"person": 1}, {"person": 2}])
+    binding = BindingProvider()
+    b_props = checked(binding, {**where(emulator), "project_name": "p", "dataset_name": "d", "uri": "oss://photos"})
+    bound = binding.create(b_props)
+    assert bound.outs["state"] and binding.create(b_props).id == bound.id  # adopting the same binding
+
+    task = ClusteringTaskProvider()
+    t_props = checked(task, {**where(emulator), "project_name": "p", "dataset_name": "d", "timeout": 30.0,
+                             "poll_interval": 0.05, "triggers": {"photos": "v1"}})  # fmt: skip
+    ran = task.create(t_props)
+    assert ran.outs["status"] == "Succeeded" and ran.id == ran.outs["task_id"]
+    assert task.read(ran.id, ran.outs).outs["status"] == "Succeeded"
+    rerun = task.diff(ran.id, ran.outs, {**t_props, "triggers": {"photos": "v2"}})
+    assert rerun.replaces == ["triggers"]
+    wait_only = task.diff(ran.id, ran.outs, {**t_props, "timeout": 60.0})
+    assert wait_only.changes and wait_only.replaces == []
+    assert task.update(ran.id, ran.outs, {**t_props, "timeout": 60.0}).outs["task_id"] == ran.id
+    task.delete(ran.id, ran.outs)  # nothing remote
+    binding.delete(bound.id, bound.outs)
+    binding.delete(bound.id, bound.outs)
+
+
+class SlowAnalyzer(SidecarAnalyzer):
+    def analyze(self, data: bytes, filename: str) -> ImageAnalysis:
+        time.sleep(1.5)
+        return super().analyze(data, filename)
+
+
+@pytest.mark.parametrize(
+    ("analyzer", "timeout", "error"),
+    [
+        (MetadataAnalyzer, 30.0, r"Failed: FaceAnalysisUnavailable: face analysis is unavailable"),
+        (SlowAnalyzer, 0.3, r"still Running after 0.3s; raise `timeout`"),
+    ],
+)
+def test_clustering_task_failure_and_timeout(tmp_path: Path, analyzer: type, timeout: float, error: str) -> None:
+    oss_root = tmp_path / "oss"
+    uri = write_photo(oss_root, "photos", "a.png", [{"person": 1}])
+    instance = analyzer(oss_root) if analyzer is SlowAnalyzer else analyzer()
+    with Emulator(oss_root=oss_root, analyzer=instance) as emu, \
+            ImmClient(endpoint=emu.endpoint, credentials=None) as client:  # fmt: skip
+        client.call(projects.CreateProject, project_name="p")
+        client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
+        from runtime.operations import files
+
+        client.call(files.IndexFileMeta, project_name="p", dataset_name="d", file={"URI": uri})
+        task = ClusteringTaskProvider()
+        props = checked(task, {**where(emu), "project_name": "p", "dataset_name": "d", "timeout": timeout,
+                               "poll_interval": 0.05})  # fmt: skip
+        with pytest.raises(ProviderError, match=error):
+            task.create(props)
+
+
+def test_configure_credentials_are_used_and_never_pickled(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in CREDS_ENV:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", "/nonexistent")  # no ~/.aliyun/config.json either
+    provider = ProjectProvider()
+    provider.configure(ConfigureRequest(Config({"alicloud:accessKey": DEFAULT_ACCESS_KEY.access_key_id,
+                                                "alicloud:secretKey": DEFAULT_ACCESS_KEY.access_key_secret},
+                                               "imm-faces")))  # fmt: skip
+    created = provider.create(checked(provider, {**where(emulator), "project_name": "cfg"}))
+    assert created.id == "cfg"
+    serialized = serialize_provider(provider)
+    import base64
+
+    assert DEFAULT_ACCESS_KEY.access_key_secret.encode() not in base64.b64decode(serialized)
+    assert b"components.providers.project" in base64.b64decode(serialized)  # by reference: the stable path
+
+
+@pytest.fixture
+def host() -> Iterator[DynamicProviderHost]:
+    with DynamicProviderHost(env=CREDS_ENV) as h:
+        yield h
+
+
+def test_serialized_provider_runs_in_a_fresh_interpreter(emulator: Emulator, host: DynamicProviderHost,
+                                                         client: ImmClient) -> None:  # fmt: skip
+    """`python -m pulumi.dynamic`, started as the engine starts it, unpickles and runs our providers."""
+    urn = "urn:pulumi:test::imm-faces::pulumi-python:dynamic/imm:Project::faces-project"
+    news = {"__provider": serialize_provider(ProjectProvider()), **where(emulator), "project_name": "fresh",
+            "description": "from the host", "project_max_dataset_count": 3}  # fmt: skip
+    inputs, failures = host.check(urn, {}, news)
+    assert failures == [] and inputs["service_role"] == "AliyunIMMDefaultRole"
+    id_, outs = host.create(urn, inputs)
+    assert (
+        id_ == "fresh" and client.call(projects.GetProject, project_name="fresh").project.description == "from the host"
+    )
+    changes, replaces, _ = host.diff(urn, id_, outs, {**inputs, "description": "updated"})
+    assert changes and replaces == []
+    outs = host.update(urn, id_, outs, {**inputs, "description": "updated"})
+    assert outs["description"] == "updated" and outs["__provider"] == news["__provider"]
+    read_id, read = host.read(urn, id_, outs)
+    assert read_id == "fresh" and read["description"] == "updated"
+    host.delete(urn, id_, outs)
+    host.delete(urn, id_, outs)
+    _, failures = host.check(urn, {}, {**news, "project_name": "no spaces allowed"})
+    assert [f.property for f in failures] == ["project_name"]
+    assert list(client.paginate(projects.ListProjects)) == []
