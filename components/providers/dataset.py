@@ -15,14 +15,16 @@ from components.providers.base import ManagedObjectProvider
 from runtime.operations import datasets
 from runtime.rules import check_description, check_name
 
-QUOTA_PROPS = ("dataset_max_bind_count", "dataset_max_file_count", "dataset_max_entity_count",
-               "dataset_max_relation_count", "dataset_max_total_file_size")  # fmt: skip
+# The settings UpdateDataset takes, straight from the operation's request model (workflow parameters are not
+# managed by this resource).
+SETTINGS = tuple(f for f in datasets.UpdateDatasetRequest.model_fields
+                 if f not in ("project_name", "dataset_name", "workflow_parameters"))  # fmt: skip
 
 
 class DatasetProvider(ManagedObjectProvider):
     kind = "dataset"
     replace_on = ("region", "endpoint", "project_name", "dataset_name")
-    update_on = ("description", "template_id", *QUOTA_PROPS)
+    update_on = SETTINGS
     unique = ("project_name", "dataset_name")
     compatible_on = ("template_id",)
     validators = {"project_name": check_name, "dataset_name": check_name, "description": check_description}

@@ -15,14 +15,15 @@ from components.providers.base import ManagedObjectProvider, settings
 from runtime.operations import projects
 from runtime.rules import DEFAULT_SERVICE_ROLE, check_description, check_name
 
-QUOTA_PROPS = ("project_max_dataset_count", "dataset_max_bind_count", "dataset_max_file_count",
-               "dataset_max_entity_count", "dataset_max_relation_count", "dataset_max_total_file_size")  # fmt: skip
+# The settings UpdateProject takes, straight from the operation's request model ("tag" is a list there; the
+# resource takes a mapping under "tags").
+SETTINGS = tuple(f for f in projects.UpdateProjectRequest.model_fields if f not in ("project_name", "tag"))
 
 
 class ProjectProvider(ManagedObjectProvider):
     kind = "project"
     replace_on = ("region", "endpoint", "project_name")
-    update_on = ("description", "service_role", "template_id", "tags", *QUOTA_PROPS)
+    update_on = (*SETTINGS, "tags")
     unique = ("project_name",)
     compatible_on = ("service_role",)
     defaults = {"service_role": DEFAULT_SERVICE_ROLE}
