@@ -1,6 +1,24 @@
-"""Pulumi components for IMM face clustering: ``FaceClustering`` and the dynamic resources it is made of."""
+"""Pulumi components for IMM face clustering: ``FaceClustering`` and the dynamic resources it is made of.
 
-from components.args import ArgsError, FaceClusteringArgs
-from components.face_clustering import FaceClustering
+The names below load on first use, so ``imm-faces --help`` and the provider host do not pay for importing
+pulumi-alicloud unless they need it.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from components.args import ArgsError, FaceClusteringArgs
+    from components.face_clustering import FaceClustering
+
+_EXPORTS = {"ArgsError": "components.args", "FaceClusteringArgs": "components.args",
+            "FaceClustering": "components.face_clustering"}  # fmt: skip
 __all__ = ["ArgsError", "FaceClustering", "FaceClusteringArgs"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'components' has no attribute {name!r}")
