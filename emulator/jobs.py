@@ -209,8 +209,14 @@ class JobRunner:
                         if reason:
                             doc["State"] = "Failed"
                         tx.put("binding", doc, project, dataset, uri)
-        except Exception:
+        except Exception as exc:
             log.exception("scanning binding %s failed", uri)
+            if full:  # a binding whose first scan failed must not keep clustering tasks waiting for it
+                with self.store.tx() as tx:
+                    doc = tx.get("binding", project, dataset, uri)
+                    if doc is not None:
+                        doc.update(State="Failed", Reason=f"scan failed: {exc}", UpdateTime=now_rfc3339_nano())
+                        tx.put("binding", doc, project, dataset, uri)
 
     def _scan_loop(self) -> None:
         while not self._stop.wait(SCAN_INTERVAL):
@@ -234,7 +240,9 @@ class JobRunner:
         """Wait while a binding of the dataset is still in its first full scan (its files belong to the task)."""
         while not self._stop.is_set():
             with self.store.tx() as tx:
-                if all(b.get("Phase") != "FullScanning" for _, b in tx.scan("binding", project, dataset)):
+                scanning = [b for _, b in tx.scan("binding", project, dataset)
+                            if b.get("Phase") == "FullScanning" and b.get("State") != "Failed"]  # fmt: skip
+                if not scanning:
                     return
             self._stop.wait(SCAN_POLL)
 

@@ -43,7 +43,7 @@ def _load(name: str) -> _Command | None:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imm-faces",
-        description="Face clustering on Alibaba Cloud IMM: post-deploy checks, an offline rehearsal and a local emulator.",
+        description="Face clustering on Alibaba Cloud IMM: smoke checks, an offline rehearsal and a local emulator.",
         epilog="Exit codes: 0 ok, 1 a check failed, 2 usage/configuration/credential error.",
     )
     parser.add_argument("--version", action="version", version=f"imm-faces {__version__}")
