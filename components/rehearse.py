@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from components.rehearsal.engine import RehearsalMocks
@@ -36,13 +36,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true",
                         help="keep the emulator running with everything in it, until Ctrl-C")  # fmt: skip
     parser.add_argument("--photos", metavar="DIR", help="use the photos in DIR instead of the sample photos")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON summary on stdout (steps and the verify report go to stderr)")  # fmt: skip
 
 
-def _say(text: str) -> None:
-    print(f"==> {text}", flush=True)
+class _Progress:
+    """Step lines: on stdout, or on stderr with --json (stdout then carries only the JSON summary)."""
+
+    stream: TextIO = sys.stdout
+
+    def __call__(self, text: str) -> None:
+        print(f"==> {text}", file=self.stream, flush=True)
+
+
+_say = _Progress()
 
 
 def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in order, as the user sees them
+    import contextlib
+    import io
     import json
     import os
     import tempfile
@@ -57,9 +69,10 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in order
     from runtime.cli.main import main as imm_faces
 
     started = time.monotonic()
+    _say.stream = sys.stderr if args.json else sys.stdout
     print("imm-faces rehearse: an OFFLINE rehearsal. The stack program runs under the Pulumi SDK's mocks against a\n"
           "local IMM emulator. Not exercised: the Pulumi engine (state, diff, preview) and the alicloud plugin\n"
-          "(the RAM role and policy are recorded, not created).\n", flush=True)  # fmt: skip
+          "(the RAM role and policy are recorded, not created).\n", file=_say.stream, flush=True)  # fmt: skip
     if args.photos and not Path(args.photos).is_dir():
         print(f"imm-faces rehearse: error: --photos {args.photos}: not a directory", file=sys.stderr)
         return EXIT_USAGE
@@ -109,15 +122,28 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in order
                 verify_args = ["verify", "--outputs", str(out_path)]
                 if people:
                     verify_args += ["--min-clusters", str(len(people))]
-                code = imm_faces(verify_args)
+                if args.json:
+                    captured = io.StringIO()
+                    with contextlib.redirect_stdout(captured):
+                        code = imm_faces([*verify_args, "--json"])
+                    report = json.loads(captured.getvalue() or "null")
+                else:
+                    code, report = imm_faces(verify_args), None
                 if args.keep:
                     result = "PASSED" if code == EXIT_OK else "FAILED"
                     _say(f"rehearsal {result}; --keep: the emulator stays at {emu.endpoint}; Ctrl-C to stop")
                     _wait_for_interrupt()
                     return code
+                created = list(mocks.created)
                 empty = _teardown(mocks, host, emu)
     verdict = "PASSED" if code == EXIT_OK and empty else "FAILED"
-    _say(f"rehearsal {verdict} in {time.monotonic() - started:.1f} s (verify exit {code}; emulator empty: {empty})")
+    seconds = round(time.monotonic() - started, 1)
+    _say(f"rehearsal {verdict} in {seconds} s (verify exit {code}; emulator empty: {empty})")
+    if args.json:
+        resources = [{"type": r.type, "name": r.name, "id": r.id, "created": r.dynamic} for r in created]
+        summary = {"passed": verdict == "PASSED", "seconds": seconds, "outputs": outputs, "resources": resources,
+                   "verify_exit": code, "verify": report, "emulator_empty": empty}  # fmt: skip
+        print(json.dumps(summary, indent=2))
     return EXIT_OK if verdict == "PASSED" else EXIT_FAILED
 
 

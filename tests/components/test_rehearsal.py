@@ -25,19 +25,25 @@ ENV = {"ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY.access_key_id,
 
 def test_rehearse_passes_and_leaves_the_emulator_empty(tmp_path: Path) -> None:
     outputs = tmp_path / "stack-outputs.json"
-    proc = subprocess.run([sys.executable, "-m", "runtime.cli.main", "rehearse", "--outputs", str(outputs)],
+    proc = subprocess.run([sys.executable, "-m", "runtime.cli.main", "rehearse", "--outputs", str(outputs), "--json"],
                           capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    text = proc.stdout
-    assert "OFFLINE rehearsal" in text and "Not exercised: the Pulumi engine" in text
+    steps = proc.stderr  # with --json the steps go to stderr and stdout holds only the summary
+    assert "OFFLINE rehearsal" in steps and "Not exercised: the Pulumi engine" in steps
     for kind in ("Project", "Dataset", "Binding", "FigureClusteringTask"):
-        assert f"created  pulumi-python:dynamic/imm:{kind}" in text
-        assert f"deleted pulumi-python:dynamic/imm:{kind}" in text
-    assert "recorded alicloud:ram/role:Role" in text
-    assert "PASSED: the deployment answers and every check holds." in text
-    assert "emulator is empty" in text and "rehearsal PASSED" in text
+        assert f"created  pulumi-python:dynamic/imm:{kind}" in steps
+        assert f"deleted pulumi-python:dynamic/imm:{kind}" in steps
+    assert "recorded alicloud:ram/role:Role" in steps
+    assert "emulator is empty" in steps and "rehearsal PASSED" in steps
+    summary = json.loads(proc.stdout)
+    assert summary["passed"] and summary["emulator_empty"] and summary["verify_exit"] == 0
+    assert summary["verify"]["passed"] and summary["verify"]["total_clusters"] == 2  # the two people
+    created = {r["type"].rsplit(":", 1)[-1]: r["created"] for r in summary["resources"]}
+    assert created == {"Role": False, "Policy": False, "RolePolicyAttachment": False, "Project": True,
+                       "Dataset": True, "Binding": True, "FigureClusteringTask": True}  # fmt: skip
     stack = parse_outputs(json.loads(outputs.read_text()), str(outputs))
     assert stack.project_name == "rehearsal-faces" and stack.clustering_task_id
+    assert summary["outputs"] == json.loads(outputs.read_text())
     assert "emulator-access-key-secret" not in outputs.read_text()
 
 
