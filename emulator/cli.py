@@ -35,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
     emulator = Emulator(host=args.host, port=args.port, db=args.db, oss_root=args.oss_root, access_keys=keys)
     print(f"IMM emulator listening on {emulator.endpoint}", flush=True)
     print(f"  OSS root: {emulator.oss_root}   state: {args.db}", flush=True)
+    faces = emulator.jobs.analyzer
+    print(f"  face analysis: {type(faces).__name__}" if faces.faces_available
+          else "  face analysis: unavailable (pip install 'imm-faces[vision]')", flush=True)  # fmt: skip
     for key in keys:
         sts = "  ALIBABA_CLOUD_SECURITY_TOKEN=<the STS token given>" if key.security_token else ""
         # The secret is printed only when it is the public, documented default.
