@@ -157,7 +157,7 @@ class ImmService:
         return Project.model_validate(out)
 
     def op_get_project(self, req: p.GetProjectRequest) -> p.ProjectResponse:
-        with self.store.tx() as tx:
+        with self.store.snapshot() as tx:
             doc = self._project(tx, req.project_name)
             return p.ProjectResponse(project=self._project_view(tx, doc, bool(req.with_statistics)))
 
@@ -183,7 +183,7 @@ class ImmService:
     def op_list_projects(self, req: p.ListProjectsRequest) -> p.ListProjectsResponse:
         size = _page_size("ListProjects", req.max_results)
         wanted = {(tag.key, tag.value) for tag in req.tag or []}
-        with self.store.tx() as tx:
+        with self.store.snapshot() as tx:
             rows = tx.scan("project", "", "", prefix=req.prefix or "")
             if wanted:
                 rows = [r for r in rows if wanted <= {(tag["TagKey"], tag["TagValue"]) for tag in r[1].get("Tags", [])}]
@@ -221,7 +221,7 @@ class ImmService:
             return d.DatasetResponse(dataset=self._dataset_view(tx, doc, False))
 
     def op_get_dataset(self, req: d.GetDatasetRequest) -> d.DatasetResponse:
-        with self.store.tx() as tx:
+        with self.store.snapshot() as tx:
             doc = self._dataset(tx, req.project_name, req.dataset_name)
             return d.DatasetResponse(dataset=self._dataset_view(tx, doc, bool(req.with_statistics)))
 
@@ -242,7 +242,7 @@ class ImmService:
 
     def op_list_datasets(self, req: d.ListDatasetsRequest) -> d.ListDatasetsResponse:
         size = _page_size("ListDatasets", req.max_results)
-        with self.store.tx() as tx:
+        with self.store.snapshot() as tx:
             self._project(tx, req.project_name)
             page, more = _key_page(tx.scan("dataset", req.project_name, "", prefix=req.prefix or ""),
                                    req.next_token, size)  # fmt: skip
@@ -267,7 +267,7 @@ class ImmService:
         return b.BindingResponse(binding=Binding.model_validate(doc))
 
     def op_get_binding(self, req: b.BindingRequest) -> b.BindingResponse:
-        with self.store.tx() as tx:
+        with self.store.snapshot() as tx:
             doc = self._child(tx, "binding", "binding", req.project_name, req.dataset_name, req.uri)
         return b.BindingResponse(binding=Binding.model_validate(doc))
 
@@ -280,7 +280,7 @@ class ImmService:
 
     def op_list_bindings(self, req: b.ListBindingsRequest) -> b.ListBindingsResponse:
         size = _page_size("ListBindings", req.max_results)
-        with self.store.tx() as tx:
+        with self.store.snapshot() as tx:
             self._dataset(tx, req.project_name, req.dataset_name)
             rows = tx.scan("binding", req.project_name, req.dataset_name)
         page, more = _key_page(rows, req.next_token, size)
@@ -301,7 +301,7 @@ class ImmService:
         return self._index(req.project_name, req.dataset_name, [x.to_wire() for x in req.files])
 
     def op_get_file_meta(self, req: f.GetFileMetaRequest) -> f.GetFileMetaResponse:
-        with self.store.tx() as tx:
+        with self.store.snapshot() as tx:
             doc = self._child(tx, "file", "file", req.project_name, req.dataset_name, req.uri)
         if req.with_fields:
             doc = {k: v for k, v in doc.items() if k in set(req.with_fields) | {"URI"}}
@@ -334,7 +334,7 @@ class ImmService:
         return out
 
     def op_get_task(self, req: t.GetTaskRequest) -> t.GetTaskResponse:
-        with self.store.tx() as tx:
+        with self.store.snapshot() as tx:
             self._project(tx, req.project_name)
             doc = tx.get("task", req.project_name, "", req.task_id)
         if doc is None or doc["TaskType"] != req.task_type:
@@ -346,7 +346,7 @@ class ImmService:
 
     def op_list_tasks(self, req: t.ListTasksRequest) -> t.ListTasksResponse:
         size = _page_size("ListTasks", req.max_results)
-        with self.store.tx() as tx:
+        with self.store.snapshot() as tx:
             self._project(tx, req.project_name)
             rows = [doc for _, doc in tx.scan("task", req.project_name, "")]
         if req.task_types:
@@ -378,7 +378,7 @@ class ImmService:
         sort = req.sort or "ObjectId"
         if sort not in fc.SORT_FIELDS:
             raise invalid(f"The parameter Sort is invalid: must be one of {', '.join(fc.SORT_FIELDS[1:])}")
-        with self.store.tx() as tx:
+        with self.store.snapshot() as tx:
             self._dataset(tx, req.project_name, req.dataset_name)
             rows = [doc for _, doc in tx.scan("cluster", req.project_name, req.dataset_name)]
         rows = _in_windows(rows, {"CreateTime": req.create_time_range, "UpdateTime": req.update_time_range})
@@ -400,12 +400,12 @@ class ImmService:
         )
 
     def op_get_figure_cluster(self, req: fc.GetFigureClusterRequest) -> fc.FigureClusterResponse:
-        with self.store.tx() as tx:
+        with self.store.snapshot() as tx:
             doc = self._child(tx, "cluster", "FigureCluster", req.project_name, req.dataset_name, req.object_id)
         return fc.FigureClusterResponse(figure_cluster=self._cluster_view(doc, base_images=True))
 
     def op_batch_get_figure_cluster(self, req: fc.BatchGetFigureClusterRequest) -> fc.BatchGetFigureClusterResponse:
-        with self.store.tx() as tx:
+        with self.store.snapshot() as tx:
             self._dataset(tx, req.project_name, req.dataset_name)
             docs = [tx.get("cluster", req.project_name, req.dataset_name, oid) for oid in req.object_ids]
         return fc.BatchGetFigureClusterResponse(

@@ -177,11 +177,36 @@ class Store:
         self.path = str(path)
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         with self._lock:
             if self.path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        """A read-only, consistent view that does not wait for writers: WAL lets each thread read on a
+        connection of its own while a writer (a clustering task, say) holds the write lock. An in-memory
+        database has one connection only, so there this is :meth:`tx`."""
+        if self.path == ":memory:":
+            with self.tx() as tx:
+                yield tx
+            return
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._readers_lock:  # not self._lock: a writer holds that for its whole transaction
+                self._readers.append(conn)
+        conn.execute("BEGIN")
+        try:
+            yield Tx(conn)
+        finally:
+            conn.execute("COMMIT")
 
     @contextmanager
     def tx(self) -> Iterator[Tx]:
@@ -196,5 +221,7 @@ class Store:
             self._conn.execute("COMMIT")
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._readers_lock:
+            for reader in self._readers:
+                reader.close()
             self._conn.close()

@@ -105,3 +105,29 @@ def test_sixteen_clients_for_ten_seconds(emulator: Emulator, client: ImmClient, 
 def _get(c: ImmClient, cluster_id: str) -> FigureCluster:
     return c.call(figure_clusters.GetFigureCluster, project_name=PROJECT, dataset_name=DATASET,
                   object_id=cluster_id).figure_cluster  # fmt: skip
+
+
+def test_reads_do_not_wait_for_a_writer(emulator: Emulator, client: ImmClient) -> None:
+    """A long write transaction (a clustering task over a big dataset, say) does not stall Get/List calls."""
+    from runtime.operations import projects
+
+    client.call(projects.CreateProject, project_name="busy")
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with emulator.store.tx():
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with ImmClient(endpoint=emulator.endpoint, credentials=CREDS, timeout=5.0,
+                       retry=RetryPolicy(max_attempts=1)) as reader:  # fmt: skip
+            assert reader.call(projects.GetProject, project_name="busy").project.project_name == "busy"
+            assert [p.project_name for p in reader.paginate(projects.ListProjects)] == ["busy"]
+        assert not release.is_set()  # the writer still held its transaction while both reads were answered
+    finally:
+        release.set()
+        thread.join(10)
