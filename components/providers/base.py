@@ -177,7 +177,8 @@ class ManagedObjectProvider(ImmProvider):
             raise
 
     def outputs(self, props: Mapping[str, Any], remote: Any) -> dict[str, Any]:
-        seen = self.observed(remote)
+        """The stack's properties plus what IMM reports (nothing yet if a fresh object is not readable yet)."""
+        seen = self.observed(remote) if remote is not None else {}
         return {**props, "create_time": seen.get("create_time"), "update_time": seen.get("update_time")}
 
     def create(self, props: dict[str, Any]) -> CreateResult:

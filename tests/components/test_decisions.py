@@ -141,3 +141,12 @@ def test_quota_arguments_reach_provider_settings() -> None:
     assert set(PROJECT_QUOTAS) | set(DATASET_QUOTAS) == set(QUOTAS)
     assert {_snake(q) for q in PROJECT_QUOTAS} <= set(ProjectProvider.update_on)
     assert {_snake(q) for q in DATASET_QUOTAS} <= set(DatasetProvider.update_on)
+
+
+def test_outputs_before_the_object_is_readable() -> None:
+    """Right after a create, IMM may not show the object yet: outputs keep the stack's properties."""
+    from components.providers import BindingProvider, ProjectProvider
+
+    props = {"region": "cn-hangzhou", "project_name": "p", "tags": {"k": "v"}}
+    assert ProjectProvider().outputs(props, None) == {**props, "create_time": None, "update_time": None}
+    assert BindingProvider().outputs(props, None)["state"] is None
