@@ -30,12 +30,11 @@ import httpx
 from emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port, wait_ready
 from emulator.wire import READY_PATH
 from runtime.client import ImmClient, RetryPolicy
-from runtime.credentials import Credentials
 from runtime.operations import figure_clusters
 from tests.fakes import SidecarAnalyzer
 from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy
 
-CREDS = Credentials(DEFAULT_ACCESS_KEY.access_key_id, DEFAULT_ACCESS_KEY.access_key_secret)
+CREDS = DEFAULT_ACCESS_KEY
 
 
 def prepare(db: Path, oss_root: Path) -> str:

@@ -26,13 +26,10 @@ import pulumi_alicloud as alicloud
 from components.args import FaceClusteringArgs, ResolvedArgs
 from components.policies import service_policy, to_json, trust_policy
 from components.providers import Binding, Dataset, FigureClusteringTask, Project
+from runtime.models.base import snake_name
 from runtime.outputs import StackOutputs
 
 TYPE = "imm-faces:index:FaceClustering"
-
-
-def _snake(quota: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in quota).lstrip("_")
 
 
 class FaceClustering(pulumi.ComponentResource):
@@ -49,6 +46,7 @@ class FaceClustering(pulumi.ComponentResource):
         resolved = args.resolved(name)  # raises ArgsError before anything is registered
         super().__init__(TYPE, name, None, opts)
         self.args = resolved
+        """The validated arguments, defaults filled in (names, role and policy names)."""
         child = pulumi.ResourceOptions(parent=self)
         where = {"region": resolved.region, "endpoint": resolved.endpoint}
 
@@ -62,7 +60,7 @@ class FaceClustering(pulumi.ComponentResource):
                 **where, "project_name": resolved.project_name, "service_role": role_name,
                 "description": resolved.description, "template_id": resolved.template_id,
                 "tags": resolved.tags or None,
-                **{_snake(k): v for k, v in resolved.project_quotas.items()},
+                **{snake_name(k): v for k, v in resolved.project_quotas.items()},
             }, pulumi.ResourceOptions(parent=self, depends_on=access))  # fmt: skip
             project_deps = [project]
             self.project_name = project.project_name
@@ -72,7 +70,7 @@ class FaceClustering(pulumi.ComponentResource):
         dataset = Dataset(f"{name}-dataset", {
             **where, "project_name": self.project_name, "dataset_name": resolved.dataset_name,
             "description": resolved.description, "template_id": resolved.template_id,
-            **{_snake(k): v for k, v in resolved.dataset_quotas.items()},
+            **{snake_name(k): v for k, v in resolved.dataset_quotas.items()},
         }, pulumi.ResourceOptions(parent=self, depends_on=project_deps))  # fmt: skip
         self.dataset_name = dataset.dataset_name
 

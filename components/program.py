@@ -40,7 +40,7 @@ def args_from_config(config: pulumi.Config, alicloud: pulumi.Config) -> FaceClus
         values["clustering_timeout"] = timeout
     if trigger := config.get("clusteringTrigger"):
         values["clustering_triggers"] = {"config": trigger}
-    return FaceClusteringArgs(**values)
+    return FaceClusteringArgs.from_config(values)
 
 
 def run() -> FaceClustering:

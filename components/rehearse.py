@@ -76,8 +76,6 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in order
     if args.photos and not Path(args.photos).is_dir():
         print(f"imm-faces rehearse: error: --photos {args.photos}: not a directory", file=sys.stderr)
         return EXIT_USAGE
-    env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY.access_key_id,
-           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY.access_key_secret}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="imm-faces-rehearsal-") as tmp:
         oss_root = Path(tmp) / "oss"
         people = _stage_photos(args.photos, oss_root)
@@ -97,8 +95,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in order
                 f"{PROJECT}:ossLocations": json.dumps([f"oss://{BUCKET}/{PREFIX}"]),
                 f"{PROJECT}:clusteringTimeout": "600",
             }
-            os.environ.update(env)  # the provider host and verify read credentials from the environment
-            with DynamicProviderHost(env=env) as host:
+            # The provider host (a child process) and verify read credentials from the environment.
+            os.environ.update(DEFAULT_ACCESS_KEY.environment())
+            with DynamicProviderHost() as host:
                 _say(f"dynamic-provider host: `python -m pulumi.dynamic` (pid {host.pid})")
                 mocks = RehearsalMocks(host, PROJECT, STACK, on_resource=lambda r: _say(
                     f"{'created ' if r.dynamic else 'recorded'} {r.type} {r.name}"
@@ -183,12 +182,10 @@ def _teardown(mocks: RehearsalMocks, host: DynamicProviderHost, emu: Emulator) -
     from components.rehearsal.engine import destroy
     from emulator.server import DEFAULT_ACCESS_KEY
     from runtime.client import ImmClient
-    from runtime.credentials import Credentials
     from runtime.operations import projects
 
     destroy(mocks, host, lambda r: _say(f"deleted {r.type} {r.name}"))
-    creds = Credentials(DEFAULT_ACCESS_KEY.access_key_id, DEFAULT_ACCESS_KEY.access_key_secret)
-    with ImmClient(endpoint=emu.endpoint, credentials=creds) as imm:
+    with ImmClient(endpoint=emu.endpoint, credentials=DEFAULT_ACCESS_KEY) as imm:
         left = [p.project_name for p in imm.paginate(projects.ListProjects)]
     _say("emulator is empty: ListProjects returns no project" if not left else f"emulator still holds {left}")
     return not left

@@ -13,11 +13,12 @@ import hmac
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import parse_qsl
 
 from emulator.errors import ApiError
+from runtime.credentials import Credentials
 from runtime.signing import (
     parse_v3_authorization,
     v2_signature,
@@ -30,21 +31,13 @@ from runtime.signing import (
 CLOCK_SKEW_SECONDS = 15 * 60
 
 
-@dataclass(frozen=True)
-class AccessKey:
-    """A key the emulator accepts; with ``security_token`` it behaves as STS credentials."""
-
-    access_key_id: str
-    access_key_secret: str = field(repr=False)
-    security_token: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def parse(cls, text: str) -> AccessKey:
-        """``ID:SECRET[:STS_TOKEN]`` (the ``--access-key`` option)."""
-        parts = text.split(":", 2)
-        if len(parts) < 2 or not parts[0] or not parts[1]:
-            raise ValueError("--access-key must be ID:SECRET[:STS_TOKEN]")
-        return cls(parts[0], parts[1], parts[2] if len(parts) == 3 and parts[2] else None)
+def parse_access_key(text: str) -> Credentials:
+    """``ID:SECRET[:STS_TOKEN]`` (the ``--access-key`` option): a key the emulator accepts; with a token it
+    behaves as STS credentials."""
+    parts = text.split(":", 2)
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise ValueError("--access-key must be ID:SECRET[:STS_TOKEN]")
+    return Credentials(parts[0], parts[1], parts[2] if len(parts) == 3 and parts[2] else None)
 
 
 @dataclass
@@ -104,11 +97,11 @@ def _check_time(text: str | None) -> None:
 
 
 class Authenticator:
-    def __init__(self, keys: Mapping[str, AccessKey]) -> None:
+    def __init__(self, keys: Mapping[str, Credentials]) -> None:
         self._keys = dict(keys)
         self._nonces = NonceCache()
 
-    def _key(self, key_id: str, token: str | None) -> AccessKey:
+    def _key(self, key_id: str, token: str | None) -> Credentials:
         key = self._keys.get(key_id)
         if key is None:
             raise ApiError("InvalidAccessKeyId.NotFound")

@@ -23,12 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from emulator.auth import AccessKey
+    from emulator.auth import parse_access_key
     from emulator.server import DEFAULT_ACCESS_KEY, Emulator
     from runtime.cli.main import EXIT_OK, EXIT_USAGE
+    from runtime.credentials import ENV_NAMES
 
     try:
-        keys = [AccessKey.parse(k) for k in args.access_key] if args.access_key else [DEFAULT_ACCESS_KEY]
+        keys = [parse_access_key(k) for k in args.access_key] if args.access_key else [DEFAULT_ACCESS_KEY]
     except ValueError as exc:
         print(f"imm-faces emulator: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -38,11 +39,11 @@ def run(args: argparse.Namespace) -> int:
     faces = emulator.jobs.analyzer
     print(f"  face analysis: {type(faces).__name__}" if faces.faces_available
           else "  face analysis: unavailable (pip install 'imm-faces[vision]')", flush=True)  # fmt: skip
+    key_id, secret_name, token_name = ENV_NAMES
     for key in keys:
-        sts = "  ALIBABA_CLOUD_SECURITY_TOKEN=<the STS token given>" if key.security_token else ""
+        sts = f"  {token_name}=<the STS token given>" if key.security_token else ""
         # The secret is printed only when it is the public, documented default.
         secret = key.access_key_secret if key == DEFAULT_ACCESS_KEY else "<the secret given>"
-        print(f"  credentials: ALIBABA_CLOUD_ACCESS_KEY_ID={key.access_key_id} "
-              f"ALIBABA_CLOUD_ACCESS_KEY_SECRET={secret}{sts}", flush=True)  # fmt: skip
+        print(f"  credentials: {key_id}={key.access_key_id} {secret_name}={secret}{sts}", flush=True)
     emulator.serve()
     return EXIT_OK

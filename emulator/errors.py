@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.errors import ERRORS
+from runtime.errors import ERRORS, RESOURCE_ALREADY_EXISTS, RESOURCE_NOT_FOUND
 
 
 class ApiError(Exception):
@@ -28,11 +28,11 @@ class ApiError(Exception):
 
 
 def not_found(resource: str) -> ApiError:
-    return ApiError("ResourceNotFound", resource=resource)
+    return ApiError(RESOURCE_NOT_FOUND, resource=resource)
 
 
 def already_exists(resource: str) -> ApiError:
-    return ApiError("ResourceAlreadyExists", resource=resource)
+    return ApiError(RESOURCE_ALREADY_EXISTS, resource=resource)
 
 
 def invalid(detail: str) -> ApiError:

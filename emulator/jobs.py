@@ -22,8 +22,10 @@ import numpy as np
 
 from emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer, ImageAnalysis, exif_json
 from emulator.clustering import DEFAULT_THRESHOLD, Centroids, assign
+from emulator.errors import not_found
 from emulator.store import Store, Tx
 from runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE
+from runtime.models.inputs import InputFile
 from runtime.operations.tasks import TASK_FAILED, TASK_RUNNING, TASK_SUCCEEDED
 from runtime.rules import split_oss_uri
 from runtime.timestamps import now_rfc3339_nano, rfc3339_nano
@@ -33,6 +35,12 @@ OWNER_ID = "1000000000000000"
 BASE_IMAGES = 3
 SCAN_INTERVAL = 1.0
 SCAN_POLL = 0.05
+# What an IndexFileMeta caller may set on a file (InputFile's fields), besides what indexing derives itself.
+USER_FILE_FIELDS = tuple(
+    info.alias or name
+    for name, info in InputFile.model_fields.items()
+    if name not in ("uri", "ossuri", "file_hash", "figures")
+)
 
 
 class JobRunner:
@@ -109,72 +117,30 @@ class JobRunner:
 
     def _index_one(self, project: str, dataset: str, item: dict[str, Any], job_id: int) -> None:
         uri = item["URI"]
+        indexed: tuple[dict[str, Any], list[tuple[str, Any]]] | None = None
         try:
             path = self.path_of(uri)
             data = path.read_bytes()
             analysis = self.analyzer.analyze(data, path.name)
-            self._store_file(project, dataset, item, data, analysis, path.stat().st_mtime_ns)
+            indexed = _file_doc(project, dataset, item, data, analysis, path.stat().st_mtime_ns)
         except FileNotFoundError:
             # IMM indexes asynchronously: a missing object is not an error of the call; the file simply
             # never appears (GetFileMeta answers ResourceNotFound) and the failure is logged.
             log.warning("IndexFileMeta %s: the object does not exist", uri)
         except Exception:  # one bad file must not stop the indexer
             log.exception("IndexFileMeta %s failed", uri)
-        finally:
-            with self.store.tx() as tx:  # done, or failed for good: either way not to be retried
+        try:
+            # One transaction (one fsync): the file and the end of its job, done or failed for good.
+            with self.store.tx() as tx:
+                if indexed is not None:
+                    _put_file(tx, project, dataset, *indexed)
                 tx.dequeue(job_id)
+        except Exception:  # the store may be closing
+            log.exception("IndexFileMeta %s could not be recorded", uri)
+        finally:
             with self._idle:
                 self._pending[(project, dataset)] -= 1
                 self._idle.notify_all()
-
-    def _store_file(
-        self,
-        project: str,
-        dataset: str,
-        item: dict[str, Any],
-        data: bytes,
-        analysis: ImageAnalysis,
-        mtime_ns: int,
-    ) -> None:
-        uri = item["URI"]
-        now = now_rfc3339_nano()
-        modified = rfc3339_nano(mtime_ns)
-        etag = f'"{hashlib.md5(data).hexdigest().upper()}"'  # noqa: S324 - OSS's ETag is an MD5, not security
-        faces = [(f"{uuid.uuid4()}", face) for face in analysis.faces]
-        doc: dict[str, Any] = {
-            "OwnerId": OWNER_ID, "ProjectName": project, "DatasetName": dataset, "ObjectType": "file",
-            "ObjectId": hashlib.sha256(uri.encode()).hexdigest(), "URI": uri, "Filename": uri.rsplit("/", 1)[-1],
-            "MediaType": analysis.media_type, "ContentType": analysis.content_type, "Size": len(data),
-            "FileHash": etag, "ETag": etag,
-            "FileModifiedTime": modified, "ProduceTime": modified, "CreateTime": now, "UpdateTime": now,
-            "OSSObjectType": "Normal", "OSSStorageClass": "Standard",
-        }  # fmt: skip
-        if analysis.width:
-            doc.update(ImageWidth=analysis.width, ImageHeight=analysis.height, Orientation=analysis.orientation or 1)
-        if analysis.exif:
-            doc["EXIF"] = exif_json(analysis.exif)
-        if analysis.media_type == "image":
-            doc["FigureCount"] = len(faces)
-            doc["Figures"] = [_figure(fid, face) for fid, face in faces]
-        for key in (
-            "CustomId",
-            "CustomLabels",
-            "MediaType",
-            "ContentType",
-            "ProduceTime",
-            "LatLong",
-            "Title",
-        ):
-            if item.get(key):
-                doc[key] = item[key]
-        with self.store.tx() as tx:
-            if tx.get("dataset", project, "", dataset) is None:
-                return  # the dataset was deleted meanwhile
-            old = tx.get("file", project, dataset, uri)
-            if old is not None:
-                doc["CreateTime"] = old.get("CreateTime", now)
-            tx.put("file", doc, project, dataset, uri)
-            tx.replace_faces(project, dataset, uri, [(fid, face.quality, face.embedding) for fid, face in faces])
 
     # ------------------------------------------------------------------ bindings
 
@@ -221,7 +187,7 @@ class JobRunner:
     def _scan_loop(self) -> None:
         while not self._stop.wait(SCAN_INTERVAL):
             try:
-                with self.store.tx() as tx:
+                with self.store.snapshot() as tx:
                     active = [b for b in tx.scan_kind("binding")
                               if b.get("Phase") == "IncrementalScanning" and b.get("State") == "Running"]  # fmt: skip
                 for b in active:
@@ -239,7 +205,7 @@ class JobRunner:
     def _full_scans_done(self, project: str, dataset: str) -> None:
         """Wait while a binding of the dataset is still in its first full scan (its files belong to the task)."""
         while not self._stop.is_set():
-            with self.store.tx() as tx:
+            with self.store.snapshot() as tx:  # polled: a read must not take the write lock
                 scanning = [b for _, b in tx.scan("binding", project, dataset)
                             if b.get("Phase") == "FullScanning" and b.get("State") != "Failed"]  # fmt: skip
                 if not scanning:
@@ -252,8 +218,8 @@ class JobRunner:
             self.wait_idle(project, dataset)
             with self.store.tx() as tx:
                 if tx.get("dataset", project, "", dataset) is None:
-                    self._finish_in(tx, project, task_id, TASK_FAILED, "ResourceNotFound",
-                                    "The specified resource dataset is not found.")  # fmt: skip
+                    gone = not_found("dataset")
+                    self._finish_in(tx, project, task_id, TASK_FAILED, gone.code, gone.message)
                     return
                 files = tx.scan("file", project, dataset)
                 images = [doc for _, doc in files if doc.get("MediaType") == "image"]
@@ -304,6 +270,47 @@ class JobRunner:
             tx.put("file", doc, project, dataset, uri)
         for cluster_id in touched:
             rebuild_cluster(tx, project, dataset, cluster_id)
+
+
+def _file_doc(
+    project: str, dataset: str, item: dict[str, Any], data: bytes, analysis: ImageAnalysis, mtime_ns: int
+) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """A file's metadata document as GetFileMeta returns it, and its faces with their new figure ids."""
+    uri = item["URI"]
+    now = now_rfc3339_nano()
+    modified = rfc3339_nano(mtime_ns)
+    etag = f'"{hashlib.md5(data).hexdigest().upper()}"'  # noqa: S324 - OSS's ETag is an MD5, not security
+    faces = [(f"{uuid.uuid4()}", face) for face in analysis.faces]
+    doc: dict[str, Any] = {
+        "OwnerId": OWNER_ID, "ProjectName": project, "DatasetName": dataset, "ObjectType": "file",
+        "ObjectId": hashlib.sha256(uri.encode()).hexdigest(), "URI": uri, "Filename": uri.rsplit("/", 1)[-1],
+        "MediaType": analysis.media_type, "ContentType": analysis.content_type, "Size": len(data),
+        "FileHash": etag, "ETag": etag,
+        "FileModifiedTime": modified, "ProduceTime": modified, "CreateTime": now, "UpdateTime": now,
+        "OSSObjectType": "Normal", "OSSStorageClass": "Standard",
+    }  # fmt: skip
+    if analysis.width:
+        doc.update(ImageWidth=analysis.width, ImageHeight=analysis.height, Orientation=analysis.orientation or 1)
+    if analysis.exif:
+        doc["EXIF"] = exif_json(analysis.exif)
+    if analysis.media_type == "image":
+        doc["FigureCount"] = len(faces)
+        doc["Figures"] = [_figure(fid, face) for fid, face in faces]
+    for key in USER_FILE_FIELDS:
+        if item.get(key):
+            doc[key] = item[key]
+    return doc, faces
+
+
+def _put_file(tx: Tx, project: str, dataset: str, doc: dict[str, Any], faces: list[tuple[str, Any]]) -> None:
+    if tx.get("dataset", project, "", dataset) is None:
+        return  # the dataset was deleted meanwhile
+    uri = doc["URI"]
+    old = tx.get("file", project, dataset, uri)
+    if old is not None:
+        doc["CreateTime"] = old.get("CreateTime", doc["CreateTime"])
+    tx.put("file", doc, project, dataset, uri)
+    tx.replace_faces(project, dataset, uri, [(fid, face.quality, face.embedding) for fid, face in faces])
 
 
 def rebuild_cluster(tx: Tx, project: str, dataset: str, cluster_id: str) -> None:

@@ -13,13 +13,14 @@ import httpx
 import uvicorn
 
 from emulator.analysis import Analyzer, default_analyzer
-from emulator.auth import AccessKey, Authenticator
+from emulator.auth import Authenticator
 from emulator.jobs import JobRunner
 from emulator.service import ImmService
 from emulator.store import Store
 from emulator.wire import READY_PATH, create_app
+from runtime.credentials import Credentials
 
-DEFAULT_ACCESS_KEY = AccessKey("emulator-access-key-id", "emulator-access-key-secret")
+DEFAULT_ACCESS_KEY = Credentials("emulator-access-key-id", "emulator-access-key-secret")
 """Credentials every emulator accepts unless ``--access-key`` replaces them (documented in the README)."""
 
 
@@ -39,7 +40,7 @@ class Emulator:
         port: int = 0,
         db: str | Path = ":memory:",
         oss_root: str | Path | None = None,
-        access_keys: Iterable[AccessKey] = (DEFAULT_ACCESS_KEY,),
+        access_keys: Iterable[Credentials] = (DEFAULT_ACCESS_KEY,),
         analyzer: Analyzer | None = None,
         workers: int | None = None,
     ) -> None:

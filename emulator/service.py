@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
@@ -17,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 from emulator.errors import ApiError, already_exists, invalid, not_found
 from emulator.store import Store, Tx
 from runtime import rules
+from runtime.models.base import snake_name
 from runtime.models.figure_cluster import FigureCluster
 from runtime.models.inputs import TimeRange
 from runtime.models.resources import Binding, Dataset, Project, ResponseTag
@@ -74,17 +74,13 @@ def _event_id() -> str:
     return f"{uuid.uuid4().hex[:3].upper()}-{uuid.uuid4().hex[:24]}"
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 class ImmService:
     def __init__(self, store: Store, jobs: Jobs) -> None:
         self.store = store
         self.jobs = jobs
         # One handler per catalog operation: ``GetFigureCluster`` is served by ``op_get_figure_cluster``.
         self.handlers: dict[str, Callable[[Any], Response]] = {
-            name: getattr(self, f"op_{_snake(name)}") for name in CATALOG
+            name: getattr(self, f"op_{snake_name(name)}") for name in CATALOG
         }
 
     def handle(self, name: str, request: Request) -> Response:

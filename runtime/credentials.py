@@ -23,6 +23,9 @@ from pathlib import Path
 from runtime.errors import ConfigError
 
 CLI_CONFIG_PATH = Path("~/.aliyun/config.json")
+ENV_NAMES = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN")
+"""The environment variables Alibaba's tools read (the SDK, the aliyun CLI, the Terraform provider)."""
+LEGACY_ENV_NAMES = ("ALICLOUD_ACCESS_KEY", "ALICLOUD_SECRET_KEY", "ALICLOUD_SECURITY_TOKEN")
 _SUPPORTED_CLI_MODES = ("AK", "StsToken")
 
 
@@ -43,6 +46,11 @@ class Credentials:
         )
 
     __str__ = __repr__
+
+    def environment(self) -> dict[str, str]:
+        """These credentials as the ``ALIBABA_CLOUD_*`` variables (for a child process that resolves its own)."""
+        values = (self.access_key_id, self.access_key_secret, self.security_token)
+        return {name: value for name, value in zip(ENV_NAMES, values, strict=True) if value}
 
     def secrets(self) -> tuple[str, ...]:
         """The values that must never be shown (for redaction filters)."""
@@ -117,10 +125,7 @@ def resolve_credentials(
         missing = "access_key_secret" if access_key_id else "access_key_id"
         raise CredentialsNotFoundError(f"explicit credentials are incomplete: {missing} is missing")
     tried.append("explicit arguments: none given")
-    for names in (
-        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"),
-        ("ALICLOUD_ACCESS_KEY", "ALICLOUD_SECRET_KEY", "ALICLOUD_SECURITY_TOKEN"),
-    ):
+    for names in (ENV_NAMES, LEGACY_ENV_NAMES):
         found = _from_env(env, names, names[0])
         if found:
             return found

@@ -20,14 +20,17 @@ class ErrorSpec:
         return self.message.format(**values)
 
 
+RESOURCE_NOT_FOUND = "ResourceNotFound"
+RESOURCE_ALREADY_EXISTS = "ResourceAlreadyExists"
+
 _SPECS = (
     # IMM's own codes (IMM error handling page). ResourceNotFound / ResourceAlreadyExists are 400 there.
     ErrorSpec("InvalidArgument", 400, "{detail}"),
     ErrorSpec("MissingParameter", 400, "{detail}"),
     ErrorSpec("InvalidJSON", 400, "Array parsing error, {parameter}"),
     ErrorSpec("LimitExceededError", 400, "{detail}"),
-    ErrorSpec("ResourceNotFound", 400, "The specified resource {resource} is not found."),
-    ErrorSpec("ResourceAlreadyExists", 400, "The specified resource {resource} already exists."),
+    ErrorSpec(RESOURCE_NOT_FOUND, 400, "The specified resource {resource} is not found."),
+    ErrorSpec(RESOURCE_ALREADY_EXISTS, 400, "The specified resource {resource} already exists."),
     # DeleteProject's documented answer while datasets or bindings remain (IMM's own spelling kept).
     ErrorSpec("StatusConflict", 400, "Message: cannot delete when sub resoures exist"),
     # The API gateway's codes, common to all Alibaba Cloud RPC APIs.
@@ -89,6 +92,16 @@ class ImmError(ImmFacesError):
         self.action = action
         where = f"{action}: " if action else ""
         super().__init__(f"{where}{code}: {message} (HTTP {status}, RequestId {request_id or '-'})")
+
+    @property
+    def resource_not_found(self) -> bool:
+        """The project, dataset, binding, file, task or cluster asked for does not exist (codes may carry a
+        suffix, e.g. ``ResourceNotFound.Dataset``). An unknown AccessKey is a 404 too, but not this."""
+        return self.code.startswith(RESOURCE_NOT_FOUND)
+
+    @property
+    def resource_already_exists(self) -> bool:
+        return self.code.startswith(RESOURCE_ALREADY_EXISTS)
 
     @property
     def retryable(self) -> bool:

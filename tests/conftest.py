@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from emulator.auth import AccessKey
 from emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from runtime.client import ImmClient
 from runtime.credentials import Credentials
 from tests.fakes import SidecarAnalyzer
 
-STS_KEY = AccessKey("STS.emulator-sts-id", "emulator-sts-secret", "emulator-sts-token")
-CREDS = Credentials(DEFAULT_ACCESS_KEY.access_key_id, DEFAULT_ACCESS_KEY.access_key_secret)
+STS_KEY = Credentials("STS.emulator-sts-id", "emulator-sts-secret", "emulator-sts-token")
+CREDS = DEFAULT_ACCESS_KEY
 
 for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
     os.environ.pop(proxy, None)  # loopback only; the official SDK honours proxies

@@ -28,6 +28,7 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+from pulumi.runtime import rpc
 
 from runtime.client import ImmClient
 from runtime.credentials import Credentials, resolve_credentials
@@ -35,20 +36,11 @@ from runtime.errors import ImmError
 from runtime.operations._base import Operation
 from runtime.rules import check_region
 
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-"""What an input not yet known looks like in check/diff during a preview (``pulumi.runtime.rpc.UNKNOWN``)."""
-
 CONFIG_KEYS = ("alicloud:accessKey", "alicloud:secretKey", "alicloud:securityToken")
-NOT_FOUND = "ResourceNotFound"
-ALREADY_EXISTS = "ResourceAlreadyExists"
 
 
 class ProviderError(Exception):
     """A deployment step failed; the message is what `pulumi up` shows."""
-
-
-def is_not_found(exc: ImmError) -> bool:
-    return exc.code.startswith(NOT_FOUND) or exc.status == 404
 
 
 def as_int(value: Any) -> Any:
@@ -57,7 +49,8 @@ def as_int(value: Any) -> Any:
 
 
 def known(value: Any) -> bool:
-    return bool(value != UNKNOWN)
+    """False for what an input not yet known looks like in check/diff during a preview."""
+    return bool(value != rpc.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -144,6 +137,8 @@ class ManagedObjectProvider(ImmProvider):
 
     kind: str = ""
     compatible_on: tuple[str, ...] = ()
+    reported: tuple[str, ...] = ("create_time", "update_time")
+    """Outputs that only IMM knows (the resource seeds them with None, so they become attributes)."""
 
     # Hooks: the operations and how props map to request parameters and back.
     def identity(self, props: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,7 +150,7 @@ class ManagedObjectProvider(ImmProvider):
 
     def observed(self, remote: Any) -> dict[str, Any]:
         """The settings as IMM reports them, keyed like the props."""
-        return {k: getattr(remote, k, None) for k in (*self.update_on, "create_time", "update_time")}
+        return {k: getattr(remote, k, None) for k in (*self.update_on, *self.reported)}
 
     operations: Mapping[str, Operation[Any, Any]] = {}
     """The IMM operations behind "create", "get", "update" and "delete"."""
@@ -172,20 +167,25 @@ class ManagedObjectProvider(ImmProvider):
         try:
             return self.call(props, "get", **self.identity(props))
         except ImmError as exc:
-            if is_not_found(exc):
+            if exc.resource_not_found:
                 return None
             raise
 
     def outputs(self, props: Mapping[str, Any], remote: Any) -> dict[str, Any]:
         """The stack's properties plus what IMM reports (nothing yet if a fresh object is not readable yet)."""
         seen = self.observed(remote) if remote is not None else {}
-        return {**props, "create_time": seen.get("create_time"), "update_time": seen.get("update_time")}
+        return {**props, **{k: seen.get(k) for k in self.reported}}
+
+    def drift(self, props: Mapping[str, Any], remote: Any) -> dict[str, Any]:
+        """The settings the stack sets that IMM now reports differently."""
+        seen = self.observed(remote)
+        return {k: seen[k] for k in self.update_on if props.get(k) is not None and seen.get(k) != props[k]}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         try:
             self.call(props, "create", **self.identity(props), **self.parameters(props))
         except ImmError as exc:
-            if not exc.code.startswith(ALREADY_EXISTS):
+            if not exc.resource_already_exists:
                 raise ProviderError(f"creating {self.kind} {self.resource_id(props)}: {exc}") from None
             self._adopt(props)
         return CreateResult(self.resource_id(props), self.outputs(props, self.fetch(props)))
@@ -200,16 +200,15 @@ class ManagedObjectProvider(ImmProvider):
                 f"{self.kind} {self.resource_id(props)} already exists and cannot be adopted: {'; '.join(conflicts)}. "
                 f"Choose another name, or change the stack to match it."
             )
-        self.call(props, "update", **self.identity(props), **self.parameters(props))
+        if "update" in self.operations:  # bring it to the stack's settings (a binding has none to change)
+            self.call(props, "update", **self.identity(props), **self.parameters(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         remote = self.fetch(props)
         if remote is None:
             return ReadResult("", {})
-        seen = self.observed(remote)
-        drifted = {k: seen[k] for k in self.update_on if props.get(k) is not None and k in seen}
-        outs = {**self.outputs(props, remote), **drifted}
-        return ReadResult(id_, outs, {k: v for k, v in outs.items() if k not in ("create_time", "update_time")})
+        outs = {**self.outputs(props, remote), **self.drift(props, remote)}
+        return ReadResult(id_, outs, {k: v for k, v in outs.items() if k not in self.reported})
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         try:
@@ -222,5 +221,5 @@ class ManagedObjectProvider(ImmProvider):
         try:
             self.call(props, "delete", **self.identity(props))
         except ImmError as exc:
-            if not is_not_found(exc):
+            if not exc.resource_not_found:
                 raise ProviderError(f"deleting {self.kind} {self.resource_id(props)}: {exc}") from None

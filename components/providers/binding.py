@@ -28,12 +28,7 @@ class BindingProvider(ManagedObjectProvider):
     def identity(self, props: Mapping[str, Any]) -> dict[str, Any]:
         return {"project_name": props["project_name"], "dataset_name": props["dataset_name"], "uri": props["uri"]}
 
-    def _adopt(self, props: Mapping[str, Any]) -> None:
-        """The same URI bound to the same dataset is the same binding: nothing to reconcile."""
-
-    def outputs(self, props: Mapping[str, Any], remote: Any) -> dict[str, Any]:
-        return {**super().outputs(props, remote), "state": getattr(remote, "state", None),
-                "phase": getattr(remote, "phase", None)}  # fmt: skip
+    reported = ("create_time", "update_time", "state", "phase")
 
 
 class Binding(dynamic.Resource, module="imm", name="Binding"):
@@ -44,5 +39,4 @@ class Binding(dynamic.Resource, module="imm", name="Binding"):
     phase: pulumi.Output[str]
 
     def __init__(self, name: str, props: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        seed = {"create_time": None, "update_time": None, "state": None, "phase": None}
-        super().__init__(BindingProvider(), name, {**seed, **props}, opts)
+        super().__init__(BindingProvider(), name, {**dict.fromkeys(BindingProvider.reported), **props}, opts)

@@ -16,7 +16,7 @@ import pulumi
 from pulumi import dynamic
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.providers.base import ImmProvider, ProviderError, is_not_found
+from components.providers.base import ImmProvider, ProviderError
 from runtime.errors import ImmError
 from runtime.operations import tasks
 from runtime.rules import check_name
@@ -72,7 +72,7 @@ class ClusteringTaskProvider(ImmProvider):
                 task = imm.call(tasks.GetTask, project_name=props["project_name"], task_id=id_,
                                 task_type=tasks.FACE_CLUSTERING)  # fmt: skip
         except ImmError as exc:
-            if is_not_found(exc):
+            if exc.resource_not_found:
                 return ReadResult(id_, props)
             raise
         return ReadResult(id_, {**props, "status": task.status, "start_time": task.start_time,

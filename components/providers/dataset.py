@@ -43,4 +43,4 @@ class Dataset(dynamic.Resource, module="imm", name="Dataset"):
     create_time: pulumi.Output[str]
 
     def __init__(self, name: str, props: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(DatasetProvider(), name, {"create_time": None, "update_time": None, **props}, opts)
+        super().__init__(DatasetProvider(), name, {**dict.fromkeys(DatasetProvider.reported), **props}, opts)

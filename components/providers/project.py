@@ -55,4 +55,4 @@ class Project(dynamic.Resource, module="imm", name="Project"):
     create_time: pulumi.Output[str]
 
     def __init__(self, name: str, props: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(ProjectProvider(), name, {"create_time": None, "update_time": None, **props}, opts)
+        super().__init__(ProjectProvider(), name, {**dict.fromkeys(ProjectProvider.reported), **props}, opts)

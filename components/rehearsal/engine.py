@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pulumi.dynamic.dynamic import PROVIDER_KEY
 from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
 
-from components.rehearsal.host import PROVIDER_KEY, DynamicProviderHost, ProviderCallError
+from components.rehearsal.host import DynamicProviderHost, ProviderCallError
+from emulator.jobs import OWNER_ID  # the account the emulator reports as every object's owner
 
 DYNAMIC_PREFIX = "pulumi-python:dynamic"
-STACK_TYPE = "pulumi:pulumi:Stack"
-REHEARSAL_ACCOUNT = "1000000000000000"
 
 
 class RehearsalError(Exception):
@@ -43,7 +43,7 @@ def recorded_outputs(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """What alicloud would compute for the RAM resources (an ARN), the inputs otherwise."""
     outs = dict(inputs)
     if typ == "alicloud:ram/role:Role":
-        outs["arn"] = f"acs:ram::{REHEARSAL_ACCOUNT}:role/{str(inputs.get('roleName', '')).lower()}"
+        outs["arn"] = f"acs:ram::{OWNER_ID}:role/{str(inputs.get('roleName', '')).lower()}"
     return outs
 
 

@@ -15,32 +15,24 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.protobuf import json_format, struct_pb2
+from pulumi.dynamic import CheckFailure
+from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
-
-PROVIDER_KEY = "__provider"
-SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
 
 
 class ProviderCallError(Exception):
     """The provider host answered with an error (a failed check, or an exception in the provider)."""
 
 
-@dataclass(frozen=True)
-class CheckFailure:
-    property: str
-    reason: str
-
-
 def plain(value: Any) -> Any:
     """Secrets as the engine sends them to a provider that does not accept secrets: the bare value."""
+    if rpc.is_rpc_secret(value):
+        return plain(rpc.unwrap_rpc_secret(value))
     if isinstance(value, dict):
-        if value.get(SECRET_SIG[0]) == SECRET_SIG[1]:
-            return plain(value.get("value"))
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain(v) for v in value]

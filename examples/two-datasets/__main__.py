@@ -20,7 +20,7 @@ family = FaceClustering("family", FaceClusteringArgs(
     oss_locations=family_locations, role_locations=event_locations,
 ))  # fmt: skip
 events = FaceClustering("events", FaceClusteringArgs(
-    region=region, project_name=project, dataset_name="events", endpoint=endpoint,
+    region=region, project_name=family.args.project_name, dataset_name="events", endpoint=endpoint,
     oss_locations=event_locations, manage_project=False,
 ), opts=pulumi.ResourceOptions(depends_on=[family]))  # fmt: skip
 

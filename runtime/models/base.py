@@ -9,6 +9,7 @@ older client and nothing is lost when a response is parsed and dumped again.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
@@ -40,6 +41,12 @@ def wire_name(field_name: str) -> str:
     if field_name in _EXCEPTIONS:
         return _EXCEPTIONS[field_name]
     return "".join(_ACRONYMS.get(part, part[:1].upper() + part[1:]) for part in field_name.split("_"))
+
+
+def snake_name(pascal: str) -> str:
+    """``GetFigureCluster`` -> ``get_figure_cluster``, ``DatasetMaxFileCount`` -> ``dataset_max_file_count``:
+    an operation's or a plain parameter's name as a Python name (acronym names are not round-tripped)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", pascal).lower()
 
 
 # IMM declares many numbers as float (ages, confidences) yet sends integral values as JSON integers

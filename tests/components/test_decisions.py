@@ -134,13 +134,13 @@ def test_plan_diff(news: dict[str, Any], changes: bool, replaces: list[str], del
 def test_quota_arguments_reach_provider_settings() -> None:
     """Every quota the args accept maps to a setting the receiving provider sends to IMM."""
     from components.args import DATASET_QUOTAS, PROJECT_QUOTAS
-    from components.face_clustering import _snake
     from components.providers import DatasetProvider, ProjectProvider
+    from runtime.models.base import snake_name
     from runtime.rules import QUOTAS
 
     assert set(PROJECT_QUOTAS) | set(DATASET_QUOTAS) == set(QUOTAS)
-    assert {_snake(q) for q in PROJECT_QUOTAS} <= set(ProjectProvider.update_on)
-    assert {_snake(q) for q in DATASET_QUOTAS} <= set(DatasetProvider.update_on)
+    assert {snake_name(q) for q in PROJECT_QUOTAS} <= set(ProjectProvider.update_on)
+    assert {snake_name(q) for q in DATASET_QUOTAS} <= set(DatasetProvider.update_on)
 
 
 def test_outputs_before_the_object_is_readable() -> None:

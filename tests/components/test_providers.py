@@ -22,8 +22,7 @@ from runtime.client import ImmClient
 from runtime.operations import datasets, projects
 from tests.fakes import SidecarAnalyzer, write_photo
 
-CREDS_ENV = {"ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY.access_key_id,
-             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY.access_key_secret}  # fmt: skip
+CREDS_ENV = DEFAULT_ACCESS_KEY.environment()
 
 
 @pytest.fixture(autouse=True)
@@ -76,9 +75,10 @@ def test_project_and_dataset_lifecycle(emulator: Emulator, client: ImmClient) ->
 def test_check_reports_rule_violations(emulator: Emulator) -> None:
     result = DatasetProvider().check({}, {**where(emulator), "project_name": "ok", "dataset_name": "no spaces"})
     assert [(f.property, "letters, digits" in f.reason) for f in result.failures] == [("dataset_name", True)]
-    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # preview: not known yet, so not judged
+    from pulumi.runtime.rpc import UNKNOWN  # preview: not known yet, so not judged
+
     assert BindingProvider().check({}, {**where(emulator), "project_name": "p", "dataset_name": "d",
-                                        "uri": unknown}).failures == []  # fmt: skip
+                                        "uri": UNKNOWN}).failures == []  # fmt: skip
 
 
 def test_adoption_compatible_and_incompatible(emulator: Emulator, client: ImmClient) -> None:

@@ -19,8 +19,7 @@ from runtime.outputs import parse_outputs
 from tests.fakes import write_photo
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {"ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY.access_key_id,
-       "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY.access_key_secret}  # fmt: skip
+ENV = DEFAULT_ACCESS_KEY.environment()
 
 
 def test_rehearse_passes_and_leaves_the_emulator_empty(tmp_path: Path) -> None:
