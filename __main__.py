@@ -1,5 +1,5 @@
-"""The Pulumi program (see Pulumi.yaml): everything lives in components.program."""
+"""The Pulumi program (see Pulumi.yaml): everything lives in imm_faces.components.program."""
 
-from components.program import run
+from imm_faces.components.program import run
 
 run()

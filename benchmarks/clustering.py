@@ -3,7 +3,7 @@
     python benchmarks/clustering.py [--sizes 10000 100000] [--faces-per-person 10]
 
 Embeddings are synthetic but shaped like dlib's: 128-d, people about 0.9 apart, photos of one person about
-0.35 apart (what the sample photos measure). Faces arrive shuffled. ``emulator.clustering.assign`` runs
+0.35 apart (what the sample photos measure). Faces arrive shuffled. ``imm_faces.emulator.clustering.assign`` runs
 twice per size: all faces in one task, then the same faces split over ten incremental tasks (ids must stay
 stable). The peer, measured in the same run at the sizes where it fits in memory, is the textbook approach
 the emulator avoids: the full faces x faces distance matrix, thresholded, then connected components.
@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emulator.clustering import DEFAULT_THRESHOLD, Centroids, assign
+from imm_faces.emulator.clustering import DEFAULT_THRESHOLD, Centroids, assign
 
 DIM = 128
 PEER_MAX_FACES = 20_000  # 20k x 20k float32 is 1.6 GB; 100k x 100k would be 40 GB

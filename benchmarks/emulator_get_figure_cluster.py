@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port, wait_ready
-from emulator.wire import READY_PATH
-from runtime.client import ImmClient, RetryPolicy
-from runtime.operations import figure_clusters
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port, wait_ready
+from imm_faces.emulator.wire import READY_PATH
+from imm_faces.runtime.client import ImmClient, RetryPolicy
+from imm_faces.runtime.operations import figure_clusters
 from tests.fakes import SidecarAnalyzer
 from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy
 
@@ -105,7 +105,7 @@ def main() -> int:
         cluster_id = prepare(db, oss_root)
         port = free_port()
         server = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
+            [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
              "--oss-root", str(oss_root)], stdout=subprocess.DEVNULL,
         )  # fmt: skip
         endpoint = f"http://127.0.0.1:{port}"

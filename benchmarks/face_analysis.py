@@ -2,8 +2,8 @@
 
     python benchmarks/face_analysis.py [--rounds 3]
 
-Runs ``emulator.vision.DlibAnalyzer`` over the sample photos (``emulator.sample_photos``: fetched from PyPI
-and cached). The peer for the two-core figure is the same analyzer on one thread in the same run. Then
+Runs ``imm_faces.emulator.vision.DlibAnalyzer`` over the sample photos (``imm_faces.emulator.sample_photos``:
+fetched from PyPI and cached). The peer for the two-core figure is the same analyzer on one thread in the same run. Then
 prints every same-person and different-person embedding distance, against the clustering threshold.
 """
 
@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emulator.clustering import DEFAULT_THRESHOLD
-from emulator.sample_photos import write_sample_bucket
-from emulator.vision import DlibAnalyzer
+from imm_faces.emulator.clustering import DEFAULT_THRESHOLD
+from imm_faces.emulator.sample_photos import write_sample_bucket
+from imm_faces.emulator.vision import DlibAnalyzer
 
 
 def main() -> int:

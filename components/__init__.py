@@ -10,11 +10,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from components.args import ArgsError, FaceClusteringArgs
-    from components.face_clustering import FaceClustering
+    from imm_faces.components.args import ArgsError, FaceClusteringArgs
+    from imm_faces.components.face_clustering import FaceClustering
 
-_EXPORTS = {"ArgsError": "components.args", "FaceClusteringArgs": "components.args",
-            "FaceClustering": "components.face_clustering"}  # fmt: skip
+_EXPORTS = {"ArgsError": "imm_faces.components.args", "FaceClusteringArgs": "imm_faces.components.args",
+            "FaceClustering": "imm_faces.components.face_clustering"}  # fmt: skip
 __all__ = ["ArgsError", "FaceClustering", "FaceClusteringArgs"]
 
 

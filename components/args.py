@@ -1,5 +1,5 @@
 """``FaceClusteringArgs``: what a stack says about its face-clustering environment, validated before anything
-is registered. Every rule comes from :mod:`runtime.rules` (IMM's names, limits, URIs and regions); a
+is registered. Every rule comes from :mod:`imm_faces.runtime.rules` (IMM's names, limits, URIs and regions); a
 violation raises :class:`ArgsError` naming the field and the rule.
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from runtime.errors import ConfigError
-from runtime.rules import (
+from imm_faces.runtime.errors import ConfigError
+from imm_faces.runtime.rules import (
     QUOTAS,
     check_description,
     check_name,

@@ -3,16 +3,16 @@
 Children, all parented to the component:
 
 - ``<name>-role`` (``alicloud.ram.Role``): the role IMM assumes, trusted by ``imm.aliyuncs.com`` only; with
-  ``<name>-policy`` (``alicloud.ram.Policy``, least privilege, see :mod:`components.policies`) and
+  ``<name>-policy`` (``alicloud.ram.Policy``, least privilege, see :mod:`imm_faces.components.policies`) and
   ``<name>-policy-attachment``. Skipped when ``service_role`` names an existing role, or when the project is
   not managed here.
-- ``<name>-project`` (:class:`~components.providers.project.Project`), unless ``manage_project=False``;
-- ``<name>-dataset`` (:class:`~components.providers.dataset.Dataset`);
-- ``<name>-binding-<n>`` (:class:`~components.providers.binding.Binding`), one per OSS location;
-- ``<name>-clustering`` (:class:`~components.providers.clustering_task.FigureClusteringTask`), after the
+- ``<name>-project`` (:class:`~imm_faces.components.providers.project.Project`), unless ``manage_project=False``;
+- ``<name>-dataset`` (:class:`~imm_faces.components.providers.dataset.Dataset`);
+- ``<name>-binding-<n>`` (:class:`~imm_faces.components.providers.binding.Binding`), one per OSS location;
+- ``<name>-clustering`` (:class:`~imm_faces.components.providers.clustering_task.FigureClusteringTask`), after the
   bindings, when ``run_clustering``.
 
-Its outputs are exactly the stack-outputs contract, :class:`runtime.outputs.StackOutputs`, that
+Its outputs are exactly the stack-outputs contract, :class:`imm_faces.runtime.outputs.StackOutputs`, that
 ``imm-faces verify`` reads.
 """
 
@@ -23,11 +23,11 @@ from typing import Any
 import pulumi
 import pulumi_alicloud as alicloud
 
-from components.args import FaceClusteringArgs, ResolvedArgs
-from components.policies import service_policy, to_json, trust_policy
-from components.providers import Binding, Dataset, FigureClusteringTask, Project
-from runtime.models.base import snake_name
-from runtime.outputs import StackOutputs
+from imm_faces.components.args import FaceClusteringArgs, ResolvedArgs
+from imm_faces.components.policies import service_policy, to_json, trust_policy
+from imm_faces.components.providers import Binding, Dataset, FigureClusteringTask, Project
+from imm_faces.runtime.models.base import snake_name
+from imm_faces.runtime.outputs import StackOutputs
 
 TYPE = "imm-faces:index:FaceClustering"
 
@@ -99,7 +99,7 @@ class FaceClustering(pulumi.ComponentResource):
             "binding_uris": pulumi.Output.from_input(list(resolved.oss_locations)),
         }
         if set(self.outputs) != set(StackOutputs.model_fields):  # the contract is defined in runtime, once
-            raise pulumi.RunError("FaceClustering outputs drifted from runtime.outputs.StackOutputs")
+            raise pulumi.RunError("FaceClustering outputs drifted from imm_faces.runtime.outputs.StackOutputs")
         self.register_outputs(self.outputs)
 
     def _service_role(

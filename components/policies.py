@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from components.args import oss_resources
+from imm_faces.components.args import oss_resources
 
 IMM_SERVICE = "imm.aliyuncs.com"
 OSS_READ_ACTIONS = ("oss:GetObject", "oss:GetObjectMeta")

@@ -13,8 +13,8 @@ from typing import Any
 
 import pulumi
 
-from components.args import FaceClusteringArgs
-from components.face_clustering import FaceClustering
+from imm_faces.components.args import FaceClusteringArgs
+from imm_faces.components.face_clustering import FaceClustering
 
 COMPONENT_NAME = "faces"
 

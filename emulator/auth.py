@@ -1,7 +1,7 @@
 """Request authentication, as Alibaba Cloud's API gateway does it.
 
 ACS3-HMAC-SHA256 (``Authorization`` header) and the legacy RPC signature (``Signature`` parameter) are
-both verified with the same functions the client signs with (:mod:`runtime.signing`). STS tokens must
+both verified with the same functions the client signs with (:mod:`imm_faces.runtime.signing`). STS tokens must
 match the key's token; the request time must be within 15 minutes; a nonce is accepted once.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import parse_qsl
 
-from emulator.errors import ApiError
-from runtime.credentials import Credentials
-from runtime.signing import (
+from imm_faces.emulator.errors import ApiError
+from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.signing import (
     parse_v3_authorization,
     v2_signature,
     v2_string_to_sign,

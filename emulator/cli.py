@@ -23,10 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from emulator.auth import parse_access_key
-    from emulator.server import DEFAULT_ACCESS_KEY, Emulator
-    from runtime.cli.main import EXIT_OK, EXIT_USAGE
-    from runtime.credentials import ENV_NAMES
+    from imm_faces.emulator.auth import parse_access_key
+    from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+    from imm_faces.runtime.cli.main import EXIT_OK, EXIT_USAGE
+    from imm_faces.runtime.credentials import ENV_NAMES
 
     try:
         keys = [parse_access_key(k) for k in args.access_key] if args.access_key else [DEFAULT_ACCESS_KEY]

@@ -1,10 +1,10 @@
-"""Errors the emulator answers with, rendered from ``runtime.errors.ERRORS`` (one table for both sides)."""
+"""Errors the emulator answers with, rendered from ``imm_faces.runtime.errors.ERRORS`` (one table for both sides)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from runtime.errors import ERRORS, RESOURCE_ALREADY_EXISTS, RESOURCE_NOT_FOUND
+from imm_faces.runtime.errors import ERRORS, RESOURCE_ALREADY_EXISTS, RESOURCE_NOT_FOUND
 
 
 class ApiError(Exception):

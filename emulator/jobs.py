@@ -20,15 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer, ImageAnalysis, exif_json
-from emulator.clustering import DEFAULT_THRESHOLD, Centroids, assign
-from emulator.errors import not_found
-from emulator.store import Store, Tx
-from runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE
-from runtime.models.inputs import InputFile
-from runtime.operations.tasks import TASK_FAILED, TASK_RUNNING, TASK_SUCCEEDED
-from runtime.rules import split_oss_uri
-from runtime.timestamps import now_rfc3339_nano, rfc3339_nano
+from imm_faces.emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer, ImageAnalysis, exif_json
+from imm_faces.emulator.clustering import DEFAULT_THRESHOLD, Centroids, assign
+from imm_faces.emulator.errors import not_found
+from imm_faces.emulator.store import Store, Tx
+from imm_faces.runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE
+from imm_faces.runtime.models.inputs import InputFile
+from imm_faces.runtime.operations.tasks import TASK_FAILED, TASK_RUNNING, TASK_SUCCEEDED
+from imm_faces.runtime.rules import split_oss_uri
+from imm_faces.runtime.timestamps import now_rfc3339_nano, rfc3339_nano
 
 log = logging.getLogger("imm_faces.emulator")
 OWNER_ID = "1000000000000000"

@@ -12,13 +12,13 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from emulator.analysis import Analyzer, default_analyzer
-from emulator.auth import Authenticator
-from emulator.jobs import JobRunner
-from emulator.service import ImmService
-from emulator.store import Store
-from emulator.wire import READY_PATH, create_app
-from runtime.credentials import Credentials
+from imm_faces.emulator.analysis import Analyzer, default_analyzer
+from imm_faces.emulator.auth import Authenticator
+from imm_faces.emulator.jobs import JobRunner
+from imm_faces.emulator.service import ImmService
+from imm_faces.emulator.store import Store
+from imm_faces.emulator.wire import READY_PATH, create_app
+from imm_faces.runtime.credentials import Credentials
 
 DEFAULT_ACCESS_KEY = Credentials("emulator-access-key-id", "emulator-access-key-secret")
 """Credentials every emulator accepts unless ``--access-key`` replaces them (documented in the README)."""

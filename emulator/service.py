@@ -1,7 +1,7 @@
 """IMM's behaviour: one handler per catalog operation, over the store.
 
 Handlers take the operation's request model and return its response model (both from
-``runtime.operations``); the wire layer does the rest. Asynchronous work (indexing, clustering) is handed
+``imm_faces.runtime.operations``); the wire layer does the rest. Asynchronous work (indexing, clustering) is handed
 to the job runner, which the service holds as ``jobs``.
 """
 
@@ -13,28 +13,28 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from emulator.errors import ApiError, already_exists, invalid, not_found
-from emulator.store import Store, Tx
-from runtime import rules
-from runtime.models.base import snake_name
-from runtime.models.figure_cluster import FigureCluster
-from runtime.models.inputs import TimeRange
-from runtime.models.resources import Binding, Dataset, Project, ResponseTag
-from runtime.operations import CATALOG
-from runtime.operations import bindings as b
-from runtime.operations import datasets as d
-from runtime.operations import figure_clusters as fc
-from runtime.operations import files as f
-from runtime.operations import projects as p
-from runtime.operations import tasks as t
-from runtime.operations._base import Request, Response
-from runtime.timestamps import now_rfc3339_nano, parse_rfc3339
+from imm_faces.emulator.errors import ApiError, already_exists, invalid, not_found
+from imm_faces.emulator.store import Store, Tx
+from imm_faces.runtime import rules
+from imm_faces.runtime.models.base import snake_name
+from imm_faces.runtime.models.figure_cluster import FigureCluster
+from imm_faces.runtime.models.inputs import TimeRange
+from imm_faces.runtime.models.resources import Binding, Dataset, Project, ResponseTag
+from imm_faces.runtime.operations import CATALOG
+from imm_faces.runtime.operations import bindings as b
+from imm_faces.runtime.operations import datasets as d
+from imm_faces.runtime.operations import figure_clusters as fc
+from imm_faces.runtime.operations import files as f
+from imm_faces.runtime.operations import projects as p
+from imm_faces.runtime.operations import tasks as t
+from imm_faces.runtime.operations._base import Request, Response
+from imm_faces.runtime.timestamps import now_rfc3339_nano, parse_rfc3339
 
 T = TypeVar("T")
 
 
 class Jobs(Protocol):
-    """What the service hands off (implemented by :class:`emulator.jobs.JobRunner`)."""
+    """What the service hands off (implemented by :class:`imm_faces.emulator.jobs.JobRunner`)."""
 
     def index(self, project: str, dataset: str, files: list[dict[str, Any]]) -> None: ...
     def bind(self, project: str, dataset: str, uri: str) -> None: ...

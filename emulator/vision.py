@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFilter, ImageOps
 
-from emulator.analysis import FaceRecord, ImageAnalysis, image_metadata
+from imm_faces.emulator.analysis import FaceRecord, ImageAnalysis, image_metadata
 
 DETECT_PIXELS = 1_200_000
 UPSAMPLE = 1

@@ -19,11 +19,11 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulator.auth import Authenticator, IncomingRequest
-from emulator.errors import ApiError
-from emulator.service import ImmService
-from runtime.operations import CATALOG, ParameterError
-from runtime.signing import API_VERSION
+from imm_faces.emulator.auth import Authenticator, IncomingRequest
+from imm_faces.emulator.errors import ApiError
+from imm_faces.emulator.service import ImmService
+from imm_faces.runtime.operations import CATALOG, ParameterError
+from imm_faces.runtime.signing import API_VERSION
 
 log = logging.getLogger("imm_faces.emulator")
 READY_PATH = "/-/ready"

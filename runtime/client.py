@@ -1,11 +1,11 @@
 """The IMM client: sync and async over one shared core.
 
-One code path for every operation in :mod:`runtime.operations`: encode the request model as query
+One code path for every operation in :mod:`imm_faces.runtime.operations`: encode the request model as query
 parameters, sign (ACS3-HMAC-SHA256 by default, the legacy RPC signature on request), send, retry what is
 worth retrying, and parse the answer into the operation's response model or a typed :class:`ImmError`.
 
-    from runtime.client import ImmClient
-    from runtime.operations.figure_clusters import GetFigureCluster
+    from imm_faces.runtime.client import ImmClient
+    from imm_faces.runtime.operations.figure_clusters import GetFigureCluster
 
     with ImmClient(region="cn-hangzhou") as imm:
         cluster = imm.call(GetFigureCluster, project_name="p", dataset_name="d", object_id="Cluster-...")
@@ -29,17 +29,17 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import ValidationError
 
-from runtime import __version__
-from runtime.credentials import Credentials, redact, resolve_credentials
-from runtime.errors import (
+from imm_faces.runtime import __version__
+from imm_faces.runtime.credentials import Credentials, redact, resolve_credentials
+from imm_faces.runtime.errors import (
     ConfigError,
     ImmError,
     ServerError,
     ThrottlingError,
     TransportError,
 )
-from runtime.operations._base import Operation, Request, Response, parameter_error
-from runtime.signing import API_VERSION, SignatureVersion, auth_for, encode_query
+from imm_faces.runtime.operations._base import Operation, Request, Response, parameter_error
+from imm_faces.runtime.signing import API_VERSION, SignatureVersion, auth_for, encode_query
 
 log = logging.getLogger("imm_faces.client")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from runtime.errors import ConfigError
+from imm_faces.runtime.errors import ConfigError
 
 
 class OutputsError(ConfigError):

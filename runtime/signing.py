@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, quote
 
 import httpx
 
-from runtime.credentials import Credentials
+from imm_faces.runtime.credentials import Credentials
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
 API_VERSION = "2020-09-30"

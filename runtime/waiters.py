@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from runtime.client import ImmClient
-from runtime.errors import ImmFacesError
-from runtime.operations.tasks import FACE_CLUSTERING, TASK_RUNNING, GetTask, GetTaskResponse
+from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.errors import ImmFacesError
+from imm_faces.runtime.operations.tasks import FACE_CLUSTERING, TASK_RUNNING, GetTask, GetTaskResponse
 
 
 class TaskTimeoutError(ImmFacesError):

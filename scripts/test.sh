@@ -7,6 +7,6 @@ echo "==> ruff" >&2
 ruff check .
 ruff format --check .
 echo "==> mypy (strict)" >&2
-mypy runtime emulator components
+mypy imm_faces
 echo "==> pytest" >&2
 pytest "$@"

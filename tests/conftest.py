@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator.server import DEFAULT_ACCESS_KEY, Emulator
-from runtime.client import ImmClient
-from runtime.credentials import Credentials
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.credentials import Credentials
 from tests.fakes import SidecarAnalyzer
 
 STS_KEY = Credentials("STS.emulator-sts-id", "emulator-sts-secret", "emulator-sts-token")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from emulator.analysis import FaceRecord, ImageAnalysis, image_metadata
+from imm_faces.emulator.analysis import FaceRecord, ImageAnalysis, image_metadata
 
 
 def person_embedding(person: int, jitter: int = 0) -> np.ndarray:

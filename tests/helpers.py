@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runtime.client import ImmClient
-from runtime.operations import datasets, figure_clusters, files, projects, tasks
-from runtime.waiters import wait_for_task
+from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.operations import datasets, figure_clusters, files, projects, tasks
+from imm_faces.runtime.waiters import wait_for_task
 
 PROJECT, DATASET, BUCKET = "faces-project", "faces-dataset", "photos"
 

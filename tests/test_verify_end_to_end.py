@@ -8,9 +8,9 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from emulator.server import Emulator
-from runtime.cli.main import main
-from runtime.client import ImmClient
+from imm_faces.emulator.server import Emulator
+from imm_faces.runtime.cli.main import main
+from imm_faces.runtime.client import ImmClient
 from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy, outputs_file
 
 

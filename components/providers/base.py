@@ -7,7 +7,7 @@ Rules that keep dynamic providers safe (see docs/ and the Pulumi research notes)
 - Importing these modules has no side effects: no Pulumi config reads, no network, no resources.
 - Credentials never come from inputs or attributes. ``configure()`` (run by the engine's provider host after
   unpickling) reads ``alicloud:accessKey``/``secretKey``/``securityToken`` from the stack config; otherwise
-  :func:`runtime.credentials.resolve_credentials` reads the environment and ``~/.aliyun/config.json``.
+  :func:`imm_faces.runtime.credentials.resolve_credentials` reads the environment and ``~/.aliyun/config.json``.
   The configured credentials are dropped when the provider is pickled.
 - The engine passes numbers as floats: :func:`as_int` casts before calling IMM.
 """
@@ -30,11 +30,11 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime import rpc
 
-from runtime.client import ImmClient
-from runtime.credentials import Credentials, resolve_credentials
-from runtime.errors import ImmError
-from runtime.operations._base import Operation
-from runtime.rules import check_region
+from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.credentials import Credentials, resolve_credentials
+from imm_faces.runtime.errors import ImmError
+from imm_faces.runtime.operations._base import Operation
+from imm_faces.runtime.rules import check_region
 
 CONFIG_KEYS = ("alicloud:accessKey", "alicloud:secretKey", "alicloud:securityToken")
 

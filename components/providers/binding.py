@@ -1,7 +1,7 @@
 """A dataset's binding to an OSS location as a dynamic resource: ``pulumi-python:dynamic/imm:Binding``.
 
 A binding has nothing to update: any change replaces it. Stable path:
-``components.providers.binding.BindingProvider``.
+``imm_faces.components.providers.binding.BindingProvider``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-from components.providers.base import ManagedObjectProvider
-from runtime.operations import bindings
-from runtime.rules import check_name, check_oss_uri
+from imm_faces.components.providers.base import ManagedObjectProvider
+from imm_faces.runtime.operations import bindings
+from imm_faces.runtime.rules import check_name, check_oss_uri
 
 
 class BindingProvider(ManagedObjectProvider):

@@ -4,7 +4,7 @@
 Failed task fails the deployment with IMM's Code and Message. A change of ``triggers`` (or of what the task
 runs on) replaces the resource, which runs the task again. ``delete`` does nothing remote: a task is a past
 event, and the figure clusters it made belong to the dataset. Stable path:
-``components.providers.clustering_task.ClusteringTaskProvider``.
+``imm_faces.components.providers.clustering_task.ClusteringTaskProvider``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import pulumi
 from pulumi import dynamic
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.providers.base import ImmProvider, ProviderError
-from runtime.errors import ImmError
-from runtime.operations import tasks
-from runtime.rules import check_name
-from runtime.waiters import TaskTimeoutError, wait_for_task
+from imm_faces.components.providers.base import ImmProvider, ProviderError
+from imm_faces.runtime.errors import ImmError
+from imm_faces.runtime.operations import tasks
+from imm_faces.runtime.rules import check_name
+from imm_faces.runtime.waiters import TaskTimeoutError, wait_for_task
 
 DEFAULT_TIMEOUT = 1800.0
 POLL_INTERVAL = 2.0

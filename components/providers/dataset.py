@@ -1,6 +1,6 @@
 """The IMM dataset as a dynamic resource: ``pulumi-python:dynamic/imm:Dataset``.
 
-Stable path: state refers to ``components.providers.dataset.DatasetProvider`` by name.
+Stable path: state refers to ``imm_faces.components.providers.dataset.DatasetProvider`` by name.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-from components.providers.base import ManagedObjectProvider
-from runtime.operations import datasets
-from runtime.rules import check_description, check_name
+from imm_faces.components.providers.base import ManagedObjectProvider
+from imm_faces.runtime.operations import datasets
+from imm_faces.runtime.rules import check_description, check_name
 
 # The settings UpdateDataset takes, straight from the operation's request model (workflow parameters are not
 # managed by this resource).

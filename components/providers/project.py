@@ -1,6 +1,6 @@
 """The IMM project (2020-09-30 API) as a dynamic resource: ``pulumi-python:dynamic/imm:Project``.
 
-Stable path: state refers to ``components.providers.project.ProjectProvider`` by name.
+Stable path: state refers to ``imm_faces.components.providers.project.ProjectProvider`` by name.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-from components.providers.base import ManagedObjectProvider, settings
-from runtime.operations import projects
-from runtime.rules import DEFAULT_SERVICE_ROLE, check_description, check_name
+from imm_faces.components.providers.base import ManagedObjectProvider, settings
+from imm_faces.runtime.operations import projects
+from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE, check_description, check_name
 
 # The settings UpdateProject takes, straight from the operation's request model ("tag" is a list there; the
 # resource takes a mapping under "tags").

@@ -1,5 +1,5 @@
 """Run the stack program offline: the Pulumi SDK's mocks stand in for the engine, and every dynamic resource
-is checked and created by the real dynamic-provider host (:mod:`components.rehearsal.host`), in program
+is checked and created by the real dynamic-provider host (:mod:`imm_faces.components.rehearsal.host`), in program
 order, against whatever endpoint the program targets (the emulator). Resources of other providers (the
 alicloud RAM role, policy and attachment) cannot be created without the engine and the alicloud plugin:
 they are recorded with their inputs and given the outputs the provider would compute.
@@ -16,8 +16,8 @@ import pulumi
 from pulumi.dynamic.dynamic import PROVIDER_KEY
 from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
 
-from components.rehearsal.host import DynamicProviderHost, ProviderCallError
-from emulator.jobs import OWNER_ID  # the account the emulator reports as every object's owner
+from imm_faces.components.rehearsal.host import DynamicProviderHost, ProviderCallError
+from imm_faces.emulator.jobs import OWNER_ID  # the account the emulator reports as every object's owner
 
 DYNAMIC_PREFIX = "pulumi-python:dynamic"
 

@@ -6,7 +6,7 @@ second adds a dataset to that project (``manage_project=False``) once the first 
 
 import pulumi
 
-from components import FaceClustering, FaceClusteringArgs
+from imm_faces.components import FaceClustering, FaceClusteringArgs
 
 config = pulumi.Config()
 region = config.get("region") or "cn-hangzhou"

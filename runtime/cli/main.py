@@ -14,15 +14,15 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol
 
-from runtime import __version__
+from imm_faces.runtime import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # name -> module providing `HELP`, `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS = {
-    "verify": "runtime.cli.verify",
-    "emulator": "emulator.cli",
-    "rehearse": "components.rehearse",
+    "verify": "imm_faces.runtime.cli.verify",
+    "emulator": "imm_faces.emulator.cli",
+    "rehearse": "imm_faces.components.rehearse",
 }
 
 

@@ -51,13 +51,13 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    from runtime.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-    from runtime.client import AsyncImmClient
-    from runtime.credentials import resolve_credentials
-    from runtime.errors import ConfigError, ImmError, TransportError
-    from runtime.outputs import read_outputs_file, read_stack_outputs
-    from runtime.verify.report import render_text
-    from runtime.verify.run import verify_deployment
+    from imm_faces.runtime.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+    from imm_faces.runtime.client import AsyncImmClient
+    from imm_faces.runtime.credentials import resolve_credentials
+    from imm_faces.runtime.errors import ConfigError, ImmError, TransportError
+    from imm_faces.runtime.outputs import read_outputs_file, read_stack_outputs
+    from imm_faces.runtime.verify.report import render_text
+    from imm_faces.runtime.verify.run import verify_deployment
 
     def progress(done: int, total: int) -> None:
         sys.stderr.write(f"\rchecked {done}/{total} figure clusters")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.models.base import Number, WireModel
-from runtime.models.file import File
+from imm_faces.runtime.models.base import Number, WireModel
+from imm_faces.runtime.models.file import File
 
 FIGURE_CLUSTER_OBJECT_TYPE = "figure-cluster"
 
@@ -14,7 +14,7 @@ class FigureCluster(WireModel):
     """A figure cluster as GetFigureCluster / BatchGetFigureCluster / QueryFigureClusters return it.
 
     Times are RFC3339Nano strings (nine fractional digits, which ``datetime`` cannot parse directly; see
-    :func:`runtime.timestamps.parse_rfc3339`). Ages are in years.
+    :func:`imm_faces.runtime.timestamps.parse_rfc3339`). Ages are in years.
     """
 
     owner_id: str | None = None

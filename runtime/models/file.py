@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.models.base import Number, WireModel
+from imm_faces.runtime.models.base import Number, WireModel
 
 
 class PointInt64(WireModel):

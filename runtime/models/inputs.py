@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
-from runtime.models.base import WireModel
-from runtime.models.file import Address, Label
-from runtime.rules import check_oss_uri
+from imm_faces.runtime.models.base import WireModel
+from imm_faces.runtime.models.file import Address, Label
+from imm_faces.runtime.rules import check_oss_uri
 
 
 class Tag(WireModel):

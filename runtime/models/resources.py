@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.models.base import WireModel
+from imm_faces.runtime.models.base import WireModel
 
 
 class ResponseTag(WireModel):

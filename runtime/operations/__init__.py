@@ -1,7 +1,7 @@
 """IMM's 2020-09-30 operations used by this project: the one catalog.
 
 Look an operation up by name in :data:`CATALOG`, or import it from its module
-(``runtime.operations.figure_clusters.GetFigureCluster``). Adding an operation is adding one entry to its
+(``imm_faces.runtime.operations.figure_clusters.GetFigureCluster``). Adding an operation is adding one entry to its
 module and to this list; the client, the emulator and the docs all read it from here.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.operations import bindings, datasets, figure_clusters, files, projects, tasks
-from runtime.operations._base import JSON_STRING, Operation, ParameterError, Request, Response
+from imm_faces.runtime.operations import bindings, datasets, figure_clusters, files, projects, tasks
+from imm_faces.runtime.operations._base import JSON_STRING, Operation, ParameterError, Request, Response
 
 _ALL: tuple[Operation[Any, Any], ...] = (
     projects.CreateProject,

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import ValidationError
 
-from runtime.models.base import WireModel
+from imm_faces.runtime.models.base import WireModel
 
 
 class _JsonString:

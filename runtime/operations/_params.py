@@ -6,7 +6,14 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from runtime.rules import PAGE_LIMITS, check_description, check_name, check_oss_uri, check_quota, check_user_data
+from imm_faces.runtime.rules import (
+    PAGE_LIMITS,
+    check_description,
+    check_name,
+    check_oss_uri,
+    check_quota,
+    check_user_data,
+)
 
 NewName = Annotated[str, AfterValidator(check_name)]
 """A ProjectName or DatasetName being created: IMM's name rule applies."""
@@ -17,7 +24,7 @@ OssLocation = Annotated[str, AfterValidator(check_oss_uri)]
 
 
 def quota(name: str) -> object:
-    """A validator for one of IMM's quota parameters (bounds from :data:`runtime.rules.QUOTAS`)."""
+    """A validator for one of IMM's quota parameters (bounds from :data:`imm_faces.runtime.rules.QUOTAS`)."""
     return AfterValidator(lambda v: check_quota(name, v))
 
 
@@ -30,5 +37,5 @@ DatasetMaxTotalFileSize = Annotated[int, quota("DatasetMaxTotalFileSize")]
 
 
 def max_results(operation: str) -> Any:
-    """``MaxResults`` bounds of a paging operation (from :data:`runtime.rules.PAGE_LIMITS`; 0 means default)."""
+    """``MaxResults`` bounds of a paging operation (:data:`imm_faces.runtime.rules.PAGE_LIMITS`; 0: default)."""
     return Field(ge=0, le=PAGE_LIMITS[operation][0])

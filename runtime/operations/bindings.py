@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from runtime.models.resources import Binding
-from runtime.operations import _params as p
-from runtime.operations._base import Operation, Request, Response
+from imm_faces.runtime.models.resources import Binding
+from imm_faces.runtime.operations import _params as p
+from imm_faces.runtime.operations._base import Operation, Request, Response
 
 
 class CreateBindingRequest(Request):

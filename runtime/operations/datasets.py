@@ -6,9 +6,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from runtime.models.resources import Dataset, WorkflowParameter
-from runtime.operations import _params as p
-from runtime.operations._base import JSON_STRING, Operation, Request, Response
+from imm_faces.runtime.models.resources import Dataset, WorkflowParameter
+from imm_faces.runtime.operations import _params as p
+from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
 
 
 class _DatasetSettings(Request):

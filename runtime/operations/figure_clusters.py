@@ -6,11 +6,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from runtime.models.figure_cluster import FigureCluster, FigureClusterForReq
-from runtime.models.inputs import TimeRange
-from runtime.operations import _params as p
-from runtime.operations._base import JSON_STRING, Operation, Request, Response
-from runtime.rules import BATCH_GET_MAX_IDS
+from imm_faces.runtime.models.figure_cluster import FigureCluster, FigureClusterForReq
+from imm_faces.runtime.models.inputs import TimeRange
+from imm_faces.runtime.operations import _params as p
+from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
+from imm_faces.runtime.rules import BATCH_GET_MAX_IDS
 
 
 class QueryFigureClustersRequest(Request):

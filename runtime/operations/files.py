@@ -6,11 +6,11 @@ from typing import Annotated
 
 from pydantic import Field
 
-from runtime.models.file import File
-from runtime.models.inputs import InputFile, Notification
-from runtime.operations import _params as p
-from runtime.operations._base import JSON_STRING, Operation, Request, Response
-from runtime.rules import BATCH_INDEX_MAX_FILES
+from imm_faces.runtime.models.file import File
+from imm_faces.runtime.models.inputs import InputFile, Notification
+from imm_faces.runtime.operations import _params as p
+from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
+from imm_faces.runtime.rules import BATCH_INDEX_MAX_FILES
 
 
 class IndexFileMetaRequest(Request):

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from pydantic import Field
 
-from runtime.models.inputs import Tag
-from runtime.models.resources import Project
-from runtime.operations import _params as p
-from runtime.operations._base import JSON_STRING, Operation, Request, Response
+from imm_faces.runtime.models.inputs import Tag
+from imm_faces.runtime.models.resources import Project
+from imm_faces.runtime.operations import _params as p
+from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
 
 
 class _ProjectSettings(Request):

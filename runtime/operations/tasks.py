@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from runtime.models.inputs import Notification, TimeRange
-from runtime.models.resources import TaskInfo
-from runtime.operations import _params as p
-from runtime.operations._base import JSON_STRING, Operation, Request, Response
+from imm_faces.runtime.models.inputs import Notification, TimeRange
+from imm_faces.runtime.models.resources import TaskInfo
+from imm_faces.runtime.operations import _params as p
+from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
 
 FACE_CLUSTERING = "FaceClustering"
 """GetTask's TaskType for tasks made by CreateFigureClusteringTask (not "FigureClustering")."""

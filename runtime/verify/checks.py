@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE, FigureCluster
-from runtime.outputs import StackOutputs
-from runtime.timestamps import parse_rfc3339
+from imm_faces.runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE, FigureCluster
+from imm_faces.runtime.outputs import StackOutputs
+from imm_faces.runtime.timestamps import parse_rfc3339
 
 
 @dataclass(frozen=True)

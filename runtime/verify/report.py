@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime.verify.run import VerifyReport
+from imm_faces.runtime.verify.run import VerifyReport
 
 _MAX_ROWS = 50
 

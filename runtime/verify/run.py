@@ -7,14 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.client import AsyncImmClient
-from runtime.errors import ConfigError, ImmError
-from runtime.operations.datasets import GetDataset
-from runtime.operations.figure_clusters import GetFigureCluster, QueryFigureClusters
-from runtime.operations.projects import GetProject
-from runtime.operations.tasks import FACE_CLUSTERING, TASK_SUCCEEDED, GetTask
-from runtime.outputs import StackOutputs
-from runtime.verify.checks import ClusterResult, Failure, check_cluster, pick_sample
+from imm_faces.runtime.client import AsyncImmClient
+from imm_faces.runtime.errors import ConfigError, ImmError
+from imm_faces.runtime.operations.datasets import GetDataset
+from imm_faces.runtime.operations.figure_clusters import GetFigureCluster, QueryFigureClusters
+from imm_faces.runtime.operations.projects import GetProject
+from imm_faces.runtime.operations.tasks import FACE_CLUSTERING, TASK_SUCCEEDED, GetTask
+from imm_faces.runtime.outputs import StackOutputs
+from imm_faces.runtime.verify.checks import ClusterResult, Failure, check_cluster, pick_sample
 
 DEFAULT_CONCURRENCY = 8
 

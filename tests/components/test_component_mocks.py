@@ -11,8 +11,8 @@ import pulumi
 import pytest
 from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
 
-from components import ArgsError, FaceClustering, FaceClusteringArgs
-from runtime.outputs import StackOutputs
+from imm_faces.components import ArgsError, FaceClustering, FaceClusteringArgs
+from imm_faces.runtime.outputs import StackOutputs
 
 ROLE, POLICY, ATTACH = "alicloud:ram/role:Role", "alicloud:ram/policy:Policy", \
     "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment"  # fmt: skip

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from components.args import ArgsError, FaceClusteringArgs, derived_name
-from components.policies import service_policy, to_json, trust_policy
-from components.providers.base import plan_diff
+from imm_faces.components.args import ArgsError, FaceClusteringArgs, derived_name
+from imm_faces.components.policies import service_policy, to_json, trust_policy
+from imm_faces.components.providers.base import plan_diff
 
 
 @pytest.mark.parametrize(
@@ -133,10 +133,10 @@ def test_plan_diff(news: dict[str, Any], changes: bool, replaces: list[str], del
 
 def test_quota_arguments_reach_provider_settings() -> None:
     """Every quota the args accept maps to a setting the receiving provider sends to IMM."""
-    from components.args import DATASET_QUOTAS, PROJECT_QUOTAS
-    from components.providers import DatasetProvider, ProjectProvider
-    from runtime.models.base import snake_name
-    from runtime.rules import QUOTAS
+    from imm_faces.components.args import DATASET_QUOTAS, PROJECT_QUOTAS
+    from imm_faces.components.providers import DatasetProvider, ProjectProvider
+    from imm_faces.runtime.models.base import snake_name
+    from imm_faces.runtime.rules import QUOTAS
 
     assert set(PROJECT_QUOTAS) | set(DATASET_QUOTAS) == set(QUOTAS)
     assert {snake_name(q) for q in PROJECT_QUOTAS} <= set(ProjectProvider.update_on)
@@ -145,7 +145,7 @@ def test_quota_arguments_reach_provider_settings() -> None:
 
 def test_outputs_before_the_object_is_readable() -> None:
     """Right after a create, IMM may not show the object yet: outputs keep the stack's properties."""
-    from components.providers import BindingProvider, ProjectProvider
+    from imm_faces.components.providers import BindingProvider, ProjectProvider
 
     props = {"region": "cn-hangzhou", "project_name": "p", "tags": {"k": "v"}}
     assert ProjectProvider().outputs(props, None) == {**props, "create_time": None, "update_time": None}

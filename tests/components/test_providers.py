@@ -13,13 +13,13 @@ import pytest
 from pulumi.dynamic import Config, ConfigureRequest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from components.providers import BindingProvider, ClusteringTaskProvider, DatasetProvider, ProjectProvider
-from components.providers.base import ProviderError
-from components.rehearsal.host import DynamicProviderHost
-from emulator.analysis import ImageAnalysis, MetadataAnalyzer
-from emulator.server import DEFAULT_ACCESS_KEY, Emulator
-from runtime.client import ImmClient
-from runtime.operations import datasets, projects
+from imm_faces.components.providers import BindingProvider, ClusteringTaskProvider, DatasetProvider, ProjectProvider
+from imm_faces.components.providers.base import ProviderError
+from imm_faces.components.rehearsal.host import DynamicProviderHost
+from imm_faces.emulator.analysis import ImageAnalysis, MetadataAnalyzer
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.operations import datasets, projects
 from tests.fakes import SidecarAnalyzer, write_photo
 
 CREDS_ENV = DEFAULT_ACCESS_KEY.environment()
@@ -152,7 +152,7 @@ def test_clustering_task_failure_and_timeout(tmp_path: Path, analyzer: type, tim
             ImmClient(endpoint=emu.endpoint, credentials=None) as client:  # fmt: skip
         client.call(projects.CreateProject, project_name="p")
         client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
-        from runtime.operations import files
+        from imm_faces.runtime.operations import files
 
         client.call(files.IndexFileMeta, project_name="p", dataset_name="d", file={"URI": uri})
         task = ClusteringTaskProvider()
@@ -176,7 +176,7 @@ def test_configure_credentials_are_used_and_never_pickled(emulator: Emulator, mo
     import base64
 
     assert DEFAULT_ACCESS_KEY.access_key_secret.encode() not in base64.b64decode(serialized)
-    assert b"components.providers.project" in base64.b64decode(serialized)  # by reference: the stable path
+    assert b"imm_faces.components.providers.project" in base64.b64decode(serialized)  # by reference: the stable path
 
 
 @pytest.fixture
@@ -213,10 +213,10 @@ def test_serialized_provider_runs_in_a_fresh_interpreter(emulator: Emulator, hos
 @pytest.mark.parametrize(
     ("provider", "path"),
     [
-        (ProjectProvider, b"components.providers.project"),
-        (DatasetProvider, b"components.providers.dataset"),
-        (BindingProvider, b"components.providers.binding"),
-        (ClusteringTaskProvider, b"components.providers.clustering_task"),
+        (ProjectProvider, b"imm_faces.components.providers.project"),
+        (DatasetProvider, b"imm_faces.components.providers.dataset"),
+        (BindingProvider, b"imm_faces.components.providers.binding"),
+        (ClusteringTaskProvider, b"imm_faces.components.providers.clustering_task"),
     ],
 )
 def test_providers_pickle_by_reference(provider: type, path: bytes) -> None:

@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components.rehearsal.engine import RehearsalMocks, destroy, run_program
-from components.rehearsal.host import DynamicProviderHost
-from emulator.server import DEFAULT_ACCESS_KEY, Emulator
-from runtime.client import ImmClient
-from runtime.operations import datasets, projects
-from runtime.outputs import parse_outputs
+from imm_faces.components.rehearsal.engine import RehearsalMocks, destroy, run_program
+from imm_faces.components.rehearsal.host import DynamicProviderHost
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.operations import datasets, projects
+from imm_faces.runtime.outputs import parse_outputs
 from tests.fakes import write_photo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,8 +24,14 @@ ENV = DEFAULT_ACCESS_KEY.environment()
 
 def test_rehearse_passes_and_leaves_the_emulator_empty(tmp_path: Path) -> None:
     outputs = tmp_path / "stack-outputs.json"
-    proc = subprocess.run([sys.executable, "-m", "runtime.cli.main", "rehearse", "--outputs", str(outputs), "--json"],
-                          capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "imm_faces.runtime.cli.main", "rehearse", "--outputs", str(outputs), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     steps = proc.stderr  # with --json the steps go to stderr and stdout holds only the summary
     assert "OFFLINE rehearsal" in steps and "Not exercised: the Pulumi engine" in steps
@@ -47,7 +53,7 @@ def test_rehearse_passes_and_leaves_the_emulator_empty(tmp_path: Path) -> None:
 
 
 def test_rehearse_usage_error() -> None:
-    proc = subprocess.run([sys.executable, "-m", "runtime.cli.main", "rehearse", "--photos", "/nonexistent"],
+    proc = subprocess.run([sys.executable, "-m", "imm_faces.runtime.cli.main", "rehearse", "--photos", "/nonexistent"],
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert proc.returncode == 2 and "not a directory" in proc.stderr
 

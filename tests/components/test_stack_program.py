@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.program import args_from_config
+from imm_faces.components.program import args_from_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TYPES = {"string", "boolean", "integer", "array"}

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from emulator.analysis import MetadataAnalyzer, default_analyzer
-from emulator.server import Emulator
-from runtime.client import ImmClient
-from runtime.operations import datasets, files, projects, tasks
-from runtime.waiters import wait_for_task
+from imm_faces.emulator.analysis import MetadataAnalyzer, default_analyzer
+from imm_faces.emulator.server import Emulator
+from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.operations import datasets, files, projects, tasks
+from imm_faces.runtime.waiters import wait_for_task
 from tests.conftest import CREDS
 from tests.fakes import write_photo
 
 
 def test_default_analyzer_without_the_vision_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "emulator.vision", None)  # as if dlib were not installed
+    monkeypatch.setitem(sys.modules, "imm_faces.emulator.vision", None)  # as if dlib were not installed
     assert isinstance(default_analyzer(), MetadataAnalyzer)
 
 

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from emulator.clustering import CHUNK, DEFAULT_THRESHOLD, Centroids, assign
+from imm_faces.emulator.clustering import CHUNK, DEFAULT_THRESHOLD, Centroids, assign
 
 
 def people(n_people: int, per_person: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:

@@ -7,11 +7,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from emulator.server import Emulator
-from runtime.client import ImmClient, RetryPolicy
-from runtime.errors import ImmError
-from runtime.models.figure_cluster import FigureCluster
-from runtime.operations import datasets, figure_clusters
+from imm_faces.emulator.server import Emulator
+from imm_faces.runtime.client import ImmClient, RetryPolicy
+from imm_faces.runtime.errors import ImmError
+from imm_faces.runtime.models.figure_cluster import FigureCluster
+from imm_faces.runtime.operations import datasets, figure_clusters
 from tests.conftest import CREDS
 from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy
 
@@ -109,7 +109,7 @@ def _get(c: ImmClient, cluster_id: str) -> FigureCluster:
 
 def test_reads_do_not_wait_for_a_writer(emulator: Emulator, client: ImmClient) -> None:
     """A long write transaction (a clustering task over a big dataset, say) does not stall Get/List calls."""
-    from runtime.operations import projects
+    from imm_faces.runtime.operations import projects
 
     client.call(projects.CreateProject, project_name="busy")
     holding, release = threading.Event(), threading.Event()

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from emulator.server import free_port, wait_ready
-from runtime.client import ImmClient
-from runtime.errors import ImmError
-from runtime.operations import datasets, files, projects
+from imm_faces.emulator.server import free_port, wait_ready
+from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.errors import ImmError
+from imm_faces.runtime.operations import datasets, files, projects
 from tests.conftest import CREDS
 from tests.fakes import write_photo
 
@@ -25,7 +25,7 @@ def emulator_process(db: Path, oss_root: Path) -> Iterator[tuple[subprocess.Pope
     """`imm-faces emulator` in a child process; killed by PID (SIGKILL) on the way out if still alive."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
+        [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
          "--oss-root", str(oss_root)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -81,10 +81,10 @@ def _wait_file(client: ImmClient, uri: str) -> files.File:
 def test_unfinished_work_is_resumed_on_restart(tmp_path: Path) -> None:
     """A crash between acknowledging IndexFileMeta/CreateFigureClusteringTask and finishing them loses nothing:
     the next process finds the queued index job and the Running task in the store and completes both."""
-    from emulator.server import Emulator
-    from emulator.store import Store
-    from runtime.operations import tasks
-    from runtime.waiters import wait_for_task
+    from imm_faces.emulator.server import Emulator
+    from imm_faces.emulator.store import Store
+    from imm_faces.runtime.operations import tasks
+    from imm_faces.runtime.waiters import wait_for_task
     from tests.fakes import SidecarAnalyzer
 
     db, oss_root = tmp_path / "state.db", tmp_path / "oss"

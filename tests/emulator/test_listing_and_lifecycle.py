@@ -7,11 +7,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runtime.client import ImmClient, RetryPolicy
-from runtime.credentials import Credentials
-from runtime.errors import ImmError
-from runtime.operations import bindings, datasets, figure_clusters, projects, tasks
-from runtime.waiters import TaskTimeoutError, wait_for_task
+from imm_faces.runtime.client import ImmClient, RetryPolicy
+from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.errors import ImmError
+from imm_faces.runtime.operations import bindings, datasets, figure_clusters, projects, tasks
+from imm_faces.runtime.waiters import TaskTimeoutError, wait_for_task
 from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, deploy
 
 

@@ -1,6 +1,6 @@
 """Real photos, real faces: dlib analysis in the emulator, driven through Alibaba's official SDK.
 
-The photos come from PyPI at test time (``emulator.sample_photos``: the face_recognition 1.3.0 sdist) and are
+The photos come from PyPI at test time (``imm_faces.emulator.sample_photos``: the face_recognition 1.3.0 sdist) and are
 cached; none is committed. Seven photos of one person (a PNG, a rotated JPEG with an EXIF orientation, two
 partial faces), two of another (JPEG, WebP) and a landscape with no face.
 """
@@ -16,11 +16,11 @@ import pytest
 from alibabacloud_imm20200930 import models as m
 from alibabacloud_imm20200930.client import Client
 
-from emulator.analysis import FaceRecord
-from emulator.sample_photos import SampleBucket, write_sample_bucket
-from emulator.server import Emulator
-from emulator.vision import DlibAnalyzer
-from runtime.cli.main import main
+from imm_faces.emulator.analysis import FaceRecord
+from imm_faces.emulator.sample_photos import SampleBucket, write_sample_bucket
+from imm_faces.emulator.server import Emulator
+from imm_faces.emulator.vision import DlibAnalyzer
+from imm_faces.runtime.cli.main import main
 from tests.emulator.test_sdk_conformance import sdk
 
 BUCKET, PREFIX = "photos", "people/"
@@ -167,7 +167,7 @@ def test_a_photo_without_faces_and_a_non_image_give_no_face(analyzer: DlibAnalyz
 
 
 def test_same_person_is_closer_than_the_threshold(analyzer: DlibAnalyzer, photos: tuple[Path, SampleBucket]) -> None:
-    from emulator.clustering import DEFAULT_THRESHOLD
+    from imm_faces.emulator.clustering import DEFAULT_THRESHOLD
 
     oss_root, sample = photos
     faces: dict[str, list[FaceRecord]] = {

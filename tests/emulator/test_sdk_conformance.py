@@ -15,7 +15,7 @@ from alibabacloud_imm20200930.client import Client
 from alibabacloud_tea_openapi import models as open_api_models
 from Tea.exceptions import TeaException
 
-from emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from tests.conftest import STS_KEY
 from tests.fakes import write_photo
 from tests.helpers import TWO_PEOPLE
@@ -125,9 +125,9 @@ def _strip(doc: Any) -> Any:
 
 
 def test_responses_parse_into_sdk_models_with_no_field_dropped(emulator: Emulator, oss_root: Path) -> None:
-    from runtime.client import ImmClient
-    from runtime.operations import CATALOG
-    from runtime.waiters import wait_for_task
+    from imm_faces.runtime.client import ImmClient
+    from imm_faces.runtime.operations import CATALOG
+    from imm_faces.runtime.waiters import wait_for_task
     from tests.conftest import CREDS
 
     c = sdk(emulator)

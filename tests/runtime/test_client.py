@@ -9,11 +9,11 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from runtime.client import AsyncImmClient, ImmClient, RetryPolicy, endpoint_url
-from runtime.credentials import Credentials
-from runtime.errors import ConfigError, ImmError, ServerError, ThrottlingError, TransportError
-from runtime.operations.figure_clusters import GetFigureCluster, QueryFigureClusters
-from runtime.operations.projects import GetProject
+from imm_faces.runtime.client import AsyncImmClient, ImmClient, RetryPolicy, endpoint_url
+from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.errors import ConfigError, ImmError, ServerError, ThrottlingError, TransportError
+from imm_faces.runtime.operations.figure_clusters import GetFigureCluster, QueryFigureClusters
+from imm_faces.runtime.operations.projects import GetProject
 
 CREDS = Credentials("AKID", "TOPSECRET-VALUE", "STS-TOKEN-VALUE")
 FAST = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0)
@@ -45,7 +45,7 @@ def test_retries_throttling_and_5xx_with_a_fresh_nonce_each_time() -> None:
 
 def test_honours_retry_after_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr("runtime.client.time.sleep", slept.append)
+    monkeypatch.setattr("imm_faces.runtime.client.time.sleep", slept.append)
     answers = iter([error(429, "Throttling", {"x-acs-retry-after": "1500"}), httpx.Response(200, json={})])
     with client(httpx.MockTransport(lambda r: next(answers))) as imm:
         imm.call(GetProject, project_name="p")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.credentials import CredentialsNotFoundError, resolve_credentials
+from imm_faces.runtime.credentials import CredentialsNotFoundError, resolve_credentials
 
 ALIBABA = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "ali-id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "ali-secret"}
 ALICLOUD = {"ALICLOUD_ACCESS_KEY": "old-id", "ALICLOUD_SECRET_KEY": "old-secret", "ALICLOUD_SECURITY_TOKEN": "tok"}

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime.models.base import wire_name
-from runtime.models.figure_cluster import FigureCluster
-from runtime.models.file import File
-from runtime.operations import CATALOG
-from runtime.operations.figure_clusters import FigureClusterResponse
+from imm_faces.runtime.models.base import wire_name
+from imm_faces.runtime.models.figure_cluster import FigureCluster
+from imm_faces.runtime.models.file import File
+from imm_faces.runtime.operations import CATALOG
+from imm_faces.runtime.operations.figure_clusters import FigureClusterResponse
 
 SAMPLE = Path(__file__).parent.parent / "data" / "GetFigureCluster.sample-response.json"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.outputs import OutputsError, load_outputs_json, read_outputs_file, read_stack_outputs
+from imm_faces.runtime.outputs import OutputsError, load_outputs_json, read_outputs_file, read_stack_outputs
 
 GOOD = {"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "endpoint": "http://127.0.0.1:1",
         "clustering_task_id": "t", "extra_key": [1, 2]}  # fmt: skip

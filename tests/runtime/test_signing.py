@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from runtime.credentials import Credentials
-from runtime.signing import (
+from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.signing import (
     EMPTY_SHA256,
     AcsV3Auth,
     RpcV2Auth,
