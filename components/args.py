@@ -5,6 +5,7 @@ violation raises :class:`ArgsError` naming the field and the rule.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -22,6 +23,8 @@ from imm_faces.runtime.rules import (
 
 RAM_ROLE_NAME = re.compile(r"^[A-Za-z0-9.-]{1,64}$")
 RAM_ROLE_RULE = "1-64 characters: letters, digits, '.' and '-'"
+RAM_POLICY_NAME = re.compile(r"^[A-Za-z0-9-]{1,128}$")
+RAM_POLICY_RULE = "1-128 characters: letters, digits and '-'"
 MNS_TOPIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,255}$")
 MNS_TOPIC_RULE = "1-256 characters: letters, digits and '-', starting with a letter or digit"
 ACCOUNT_ID = re.compile(r"^\d{1,32}$")
@@ -29,6 +32,8 @@ ENDPOINT = re.compile(r"^https?://[^\s/]+(/.*)?$")
 PROJECT_QUOTAS = ("ProjectMaxDatasetCount",)
 DATASET_QUOTAS = tuple(q for q in QUOTAS if q.startswith("Dataset"))
 DEFAULT_TASK_TIMEOUT = 1800.0
+DEFAULT_SCAN_TIMEOUT = 3600.0
+NAME_HASH_LENGTH = 8
 
 
 class ArgsError(ConfigError, ValueError):
@@ -40,12 +45,33 @@ class ArgsError(ConfigError, ValueError):
         self.rule = rule
 
 
-def derived_name(component: str, suffix: str, *, limit: int = 128) -> str:
-    """An IMM/RAM-safe name from the component's logical name: other characters become '-'."""
-    base = re.sub(r"[^A-Za-z0-9-]+", "-", component).strip("-") or "faces"
+@dataclass(frozen=True)
+class NameScope:
+    """Where default physical names come from: the Pulumi project and stack the component is deployed in.
+
+    Default names are ``<project>-<stack>-<component>-<suffix>``, so two stacks (or two Pulumi projects) in
+    one account never pick the same IMM project, dataset, RAM role or policy name.
+    """
+
+    project: str
+    stack: str
+
+
+def derived_name(component: str, suffix: str, *, scope: NameScope | None = None, limit: int = 128) -> str:
+    """An IMM/RAM-safe default name: ``[<project>-<stack>-]<component>-<suffix>``, other characters as '-'.
+
+    A name longer than ``limit`` keeps its start and ends with a hash of the whole name, so two long names
+    that differ only at the end still differ.
+    """
+    parts = [scope.project, scope.stack, component] if scope else [component]
+    base = "-".join(p for p in (re.sub(r"[^A-Za-z0-9-]+", "-", part).strip("-") for part in parts) if p) or "faces"
     if not base[0].isalpha():
         base = "f-" + base
-    return f"{base}-{suffix}"[:limit].rstrip("-")
+    name = f"{base}-{suffix}"
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:NAME_HASH_LENGTH]
+    return f"{name[: limit - NAME_HASH_LENGTH - 1].rstrip('-')}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -55,9 +81,20 @@ class FaceClusteringArgs:
     region: str
     """IMM region, e.g. ``cn-hangzhou``."""
     project_name: str | None = None
-    """IMM project name (default: ``<component>-project``). Changing it replaces the project."""
+    """IMM project name (default: ``<pulumi project>-<stack>-<component>-project``). Changing it replaces the
+    project."""
     dataset_name: str | None = None
-    """Dataset name (default: ``<component>-faces``). Changing it replaces the dataset."""
+    """Dataset name (default: ``<pulumi project>-<stack>-<component>-faces``). Changing it replaces it."""
+    role_name: str | None = None
+    """Name of the RAM role created for IMM (default: ``<pulumi project>-<stack>-<component>-imm-role``)."""
+    policy_name: str | None = None
+    """Name of the RAM policy created for that role (default: ``...-<component>-imm-policy``)."""
+    adopt_existing: bool = False
+    """Take over an IMM project, dataset or binding of the same name that already exists (created outside this
+    stack). Off by default: creating an object that exists fails and says so. An adopted object is kept when
+    the stack is destroyed unless ``delete_adopted``."""
+    delete_adopted: bool = False
+    """Delete adopted objects too when the stack is destroyed (or the resource replaced)."""
     description: str | None = None
     """Description of the project and the dataset."""
     template_id: str | None = None
@@ -84,14 +121,17 @@ class FaceClusteringArgs:
     """Run a figure clustering task after the bindings are created."""
     clustering_timeout: float = DEFAULT_TASK_TIMEOUT
     """Seconds the deployment waits for the clustering task."""
+    scan_timeout: float = DEFAULT_SCAN_TIMEOUT
+    """Seconds each binding waits for IMM's first full scan of its location (the clustering task runs after
+    it, on what was indexed)."""
     clustering_triggers: Mapping[str, str] = field(default_factory=dict)
     """Any change to these values runs the clustering task again (e.g. ``{"photos": "2026-11-24"}``)."""
     endpoint: str | None = None
     """An IMM endpoint URL to use instead of the region's (the local emulator's)."""
 
-    def resolved(self, component: str) -> ResolvedArgs:
-        """Validate every field; fill the defaults that depend on the component's name."""
-        return resolve(self, component)
+    def resolved(self, component: str, scope: NameScope | None = None) -> ResolvedArgs:
+        """Validate every field; fill the defaults that depend on the component's name and ``scope``."""
+        return resolve(self, component, scope)
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> FaceClusteringArgs:
@@ -121,10 +161,13 @@ class ResolvedArgs:
     manage_project: bool
     run_clustering: bool
     clustering_timeout: float
+    scan_timeout: float
     clustering_triggers: dict[str, str]
     endpoint: str | None
     role_name: str
     policy_name: str
+    adopt_existing: bool
+    delete_adopted: bool
 
 
 def _check(field_name: str, check: Any, value: Any) -> Any:
@@ -139,12 +182,12 @@ def _require(field_name: str, ok: bool, rule: str) -> None:
         raise ArgsError(field_name, rule)
 
 
-def resolve(args: FaceClusteringArgs, component: str) -> ResolvedArgs:
+def resolve(args: FaceClusteringArgs, component: str, scope: NameScope | None = None) -> ResolvedArgs:  # noqa: PLR0912
     """The validation and defaulting behind :meth:`FaceClusteringArgs.resolved` (pure)."""
     _require("region", isinstance(args.region, str), "must be a string")
     region = _check("region", check_region, args.region)
-    project = _check("project_name", check_name, args.project_name or derived_name(component, "project"))
-    dataset = _check("dataset_name", check_name, args.dataset_name or derived_name(component, "faces"))
+    project = _check("project_name", check_name, args.project_name or derived_name(component, "project", scope=scope))
+    dataset = _check("dataset_name", check_name, args.dataset_name or derived_name(component, "faces", scope=scope))
     if args.description is not None:
         _check("description", check_description, args.description)
     project_quotas: dict[str, int] = {}
@@ -175,8 +218,17 @@ def resolve(args: FaceClusteringArgs, component: str) -> ResolvedArgs:
                  f"must be {RAM_ROLE_RULE}; got {args.service_role!r}")  # fmt: skip
     if args.account_id is not None:
         _require("account_id", bool(ACCOUNT_ID.match(args.account_id)), f"must be digits; got {args.account_id!r}")
-    _require("clustering_timeout", isinstance(args.clustering_timeout, int | float) and args.clustering_timeout > 0,
-             f"must be a positive number of seconds; got {args.clustering_timeout!r}")  # fmt: skip
+    for name in ("clustering_timeout", "scan_timeout"):
+        value = getattr(args, name)
+        _require(name, isinstance(value, int | float) and not isinstance(value, bool) and value > 0,
+                 f"must be a positive number of seconds; got {value!r}")  # fmt: skip
+    role_name = args.role_name or derived_name(component, "imm-role", scope=scope, limit=64)
+    policy_name = args.policy_name or derived_name(component, "imm-policy", scope=scope, limit=128)
+    _require("role_name", bool(RAM_ROLE_NAME.match(role_name)), f"must be {RAM_ROLE_RULE}; got {role_name!r}")
+    _require("policy_name", bool(RAM_POLICY_NAME.match(policy_name)),
+             f"must be {RAM_POLICY_RULE}; got {policy_name!r}")  # fmt: skip
+    for name in ("adopt_existing", "delete_adopted", "manage_project", "run_clustering"):
+        _require(name, isinstance(getattr(args, name), bool), f"must be true or false; got {getattr(args, name)!r}")
     for key, value in args.clustering_triggers.items():
         _require("clustering_triggers", isinstance(key, str) and isinstance(value, str),
                  f"keys and values must be strings; got {key!r}: {value!r}")  # fmt: skip
@@ -185,7 +237,6 @@ def resolve(args: FaceClusteringArgs, component: str) -> ResolvedArgs:
     if not args.manage_project:
         _require("service_role", args.service_role is None,
                  "only a managed project has a service role (manage_project=False)")  # fmt: skip
-    role_name = derived_name(component, "imm-role", limit=64)
     return ResolvedArgs(
         region=region, project_name=project, dataset_name=dataset, description=args.description,
         template_id=args.template_id, project_quotas=project_quotas, dataset_quotas=dataset_quotas,
@@ -194,8 +245,9 @@ def resolve(args: FaceClusteringArgs, component: str) -> ResolvedArgs:
         notification_topic=args.notification_topic,
         service_role=args.service_role, account_id=args.account_id or "*", manage_project=args.manage_project,
         run_clustering=args.run_clustering, clustering_timeout=float(args.clustering_timeout),
-        clustering_triggers=dict(args.clustering_triggers), endpoint=args.endpoint,
-        role_name=role_name, policy_name=derived_name(component, "imm-policy", limit=128),
+        scan_timeout=float(args.scan_timeout), clustering_triggers=dict(args.clustering_triggers),
+        endpoint=args.endpoint, role_name=role_name, policy_name=policy_name,
+        adopt_existing=args.adopt_existing, delete_adopted=args.delete_adopted,
     )  # fmt: skip
 
 

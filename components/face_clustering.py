@@ -10,7 +10,12 @@ Children, all parented to the component:
 - ``<name>-dataset`` (:class:`~imm_faces.components.providers.dataset.Dataset`);
 - ``<name>-binding-<n>`` (:class:`~imm_faces.components.providers.binding.Binding`), one per OSS location;
 - ``<name>-clustering`` (:class:`~imm_faces.components.providers.clustering_task.FigureClusteringTask`), after the
-  bindings, when ``run_clustering``.
+  bindings' first full scans, when ``run_clustering``. It never inherits ``protect`` from the component: a
+  clustering run is an event, and re-running it (a change of ``clustering_triggers``) is a replace that a
+  protected component must still allow. Deleting it deletes nothing in IMM.
+
+Default physical names are qualified with the Pulumi project and stack (:class:`~imm_faces.components.args.NameScope`),
+so stacks never collide; objects that already exist are never taken over unless ``adopt_existing``.
 
 Its outputs are exactly the stack-outputs contract, :class:`imm_faces.runtime.outputs.StackOutputs`, that
 ``imm-faces verify`` reads.
@@ -23,7 +28,7 @@ from typing import Any
 import pulumi
 import pulumi_alicloud as alicloud
 
-from imm_faces.components.args import FaceClusteringArgs, ResolvedArgs
+from imm_faces.components.args import FaceClusteringArgs, NameScope, ResolvedArgs
 from imm_faces.components.policies import service_policy, to_json, trust_policy
 from imm_faces.components.providers import Binding, Dataset, FigureClusteringTask, Project
 from imm_faces.runtime.models.base import snake_name
@@ -43,12 +48,14 @@ class FaceClustering(pulumi.ComponentResource):
     outputs: dict[str, pulumi.Output[Any]]
 
     def __init__(self, name: str, args: FaceClusteringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        resolved = args.resolved(name)  # raises ArgsError before anything is registered
+        scope = NameScope(pulumi.get_project(), pulumi.get_stack())
+        resolved = args.resolved(name, scope)  # raises ArgsError before anything is registered
         super().__init__(TYPE, name, None, opts)
         self.args = resolved
         """The validated arguments, defaults filled in (names, role and policy names)."""
         child = pulumi.ResourceOptions(parent=self)
         where = {"region": resolved.region, "endpoint": resolved.endpoint}
+        owned = {"adopt": resolved.adopt_existing, "delete_adopted": resolved.delete_adopted}
 
         role_name, role_arn, access = self._service_role(name, resolved, child)
         self.service_role = pulumi.Output.from_input(role_name)
@@ -57,7 +64,7 @@ class FaceClustering(pulumi.ComponentResource):
         project_deps: list[pulumi.Resource] = list(access)
         if resolved.manage_project:
             project = Project(f"{name}-project", {
-                **where, "project_name": resolved.project_name, "service_role": role_name,
+                **where, **owned, "project_name": resolved.project_name, "service_role": role_name,
                 "description": resolved.description, "template_id": resolved.template_id,
                 "tags": resolved.tags or None,
                 **{snake_name(k): v for k, v in resolved.project_quotas.items()},
@@ -68,31 +75,34 @@ class FaceClustering(pulumi.ComponentResource):
             self.project_name = pulumi.Output.from_input(resolved.project_name)
 
         dataset = Dataset(f"{name}-dataset", {
-            **where, "project_name": self.project_name, "dataset_name": resolved.dataset_name,
+            **where, **owned, "project_name": self.project_name, "dataset_name": resolved.dataset_name,
             "description": resolved.description, "template_id": resolved.template_id,
             **{snake_name(k): v for k, v in resolved.dataset_quotas.items()},
         }, pulumi.ResourceOptions(parent=self, depends_on=project_deps))  # fmt: skip
         self.dataset_name = dataset.dataset_name
 
         located = {**where, "project_name": self.project_name, "dataset_name": self.dataset_name}
+        scanned = {**located, **owned, "scan_timeout": resolved.scan_timeout}
         bindings = [
-            Binding(f"{name}-binding-{i}", {**located, "uri": uri}, child)
+            Binding(f"{name}-binding-{i}", {**scanned, "uri": uri}, child)
             for i, uri in enumerate(resolved.oss_locations)
         ]
         self.clustering_task_id = pulumi.Output.from_input(None)
         if resolved.run_clustering:
-            task = FigureClusteringTask(f"{name}-clustering", {
+            task_name = f"{name}-clustering"
+            task = FigureClusteringTask(task_name, {
                 **where, "project_name": self.project_name, "dataset_name": self.dataset_name,
                 "timeout": resolved.clustering_timeout, "triggers": resolved.clustering_triggers,
                 "notification_topic": resolved.notification_topic,
-            }, pulumi.ResourceOptions(parent=self, depends_on=[dataset, *bindings]))  # fmt: skip
+                "owner": f"{scope.project}/{scope.stack}/{task_name}",
+            }, pulumi.ResourceOptions(parent=self, depends_on=[dataset, *bindings], protect=False))  # fmt: skip
             self.clustering_task_id = task.task_id
 
         self.outputs = {
             "project_name": self.project_name,
             "dataset_name": self.dataset_name,
             "region": pulumi.Output.from_input(resolved.region),
-            "endpoint": pulumi.Output.from_input(resolved.endpoint),
+            "endpoint": dataset.endpoint,  # what the resources were created against
             "clustering_task_id": self.clustering_task_id,
             "service_role": self.service_role,
             "service_role_arn": self.service_role_arn,

@@ -2,9 +2,9 @@
 :func:`run`; ``imm-faces rehearse`` runs the same function under the Pulumi SDK's mocks.
 
 Config keys (schema, types, defaults and descriptions in ``Pulumi.yaml``), in the ``imm-faces`` namespace:
-``region`` (else ``alicloud:region``), ``projectName``, ``datasetName``, ``description``, ``ossLocations``,
-``notificationTopic``, ``serviceRole``, ``accountId``, ``runClustering``, ``clusteringTimeout``,
-``clusteringTrigger``, ``endpoint``.
+``region`` (else ``alicloud:region``), ``projectName``, ``datasetName``, ``roleName``, ``policyName``,
+``description``, ``ossLocations``, ``notificationTopic``, ``serviceRole``, ``accountId``, ``adoptExisting``,
+``deleteAdopted``, ``runClustering``, ``clusteringTimeout``, ``scanTimeout``, ``clusteringTrigger``, ``endpoint``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ def args_from_config(config: pulumi.Config, alicloud: pulumi.Config) -> FaceClus
         "region": region,
         "project_name": config.get("projectName"),
         "dataset_name": config.get("datasetName"),
+        "role_name": config.get("roleName"),
+        "policy_name": config.get("policyName"),
         "description": config.get("description"),
         "oss_locations": config.get_object("ossLocations") or [],
         "notification_topic": config.get("notificationTopic"),
@@ -34,10 +36,13 @@ def args_from_config(config: pulumi.Config, alicloud: pulumi.Config) -> FaceClus
         "account_id": config.get("accountId"),
         "endpoint": config.get("endpoint"),
     }
-    if (run_clustering := config.get_bool("runClustering")) is not None:
-        values["run_clustering"] = run_clustering
-    if (timeout := config.get_int("clusteringTimeout")) is not None:
-        values["clustering_timeout"] = timeout
+    for key, field in (("runClustering", "run_clustering"), ("adoptExisting", "adopt_existing"),
+                       ("deleteAdopted", "delete_adopted")):  # fmt: skip
+        if (flag := config.get_bool(key)) is not None:
+            values[field] = flag
+    for key, field in (("clusteringTimeout", "clustering_timeout"), ("scanTimeout", "scan_timeout")):
+        if (seconds := config.get_int(key)) is not None:
+            values[field] = seconds
     if trigger := config.get("clusteringTrigger"):
         values["clustering_triggers"] = {"config": trigger}
     return FaceClusteringArgs.from_config(values)

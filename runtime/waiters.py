@@ -1,4 +1,4 @@
-"""Waiting for IMM's asynchronous tasks to finish."""
+"""Waiting for IMM's asynchronous work: a task to finish, a binding's first full scan to end."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import time
 
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.errors import ImmFacesError
+from imm_faces.runtime.models.resources import Binding
+from imm_faces.runtime.operations.bindings import GetBinding
 from imm_faces.runtime.operations.tasks import FACE_CLUSTERING, TASK_RUNNING, GetTask, GetTaskResponse
 
 
@@ -34,3 +36,43 @@ def wait_for_task(
         if time.monotonic() >= deadline:
             raise TaskTimeoutError(f"task {task_id} is still {task.status} after {timeout:g}s")
         time.sleep(interval)
+
+
+BINDING_FULL_SCAN = "FullScanning"
+BINDING_FAILED_STATES = frozenset({"Failed", "Stopped", "Deleted"})
+"""Binding states in which the first full scan will not finish by itself (GetBinding's ``State``)."""
+
+
+class BindingScanError(ImmFacesError):
+    """A binding's first full scan failed, stopped, or did not finish in time."""
+
+
+def wait_for_full_scan(
+    client: ImmClient,
+    project_name: str,
+    dataset_name: str,
+    uri: str,
+    *,
+    timeout: float,
+    interval: float = 0.2,
+    max_interval: float = 5.0,
+) -> Binding:
+    """Poll GetBinding until the binding has left its first full scan (``Phase`` is no longer FullScanning):
+    what was in the location is then indexed, and a clustering task started afterwards sees it. Polls back off
+    from ``interval`` to ``max_interval`` seconds. Raises :class:`BindingScanError` when the binding enters a
+    state it will not leave by itself, or when ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        binding = client.call(GetBinding, project_name=project_name, dataset_name=dataset_name, uri=uri).binding
+        if binding is None:
+            raise BindingScanError(f"binding {uri} of {project_name}/{dataset_name}: GetBinding returned no binding")
+        if binding.state in BINDING_FAILED_STATES:
+            raise BindingScanError(f"binding {uri} of {project_name}/{dataset_name} is {binding.state}"
+                                   + (f": {binding.reason}" if binding.reason else ""))  # fmt: skip
+        if binding.phase != BINDING_FULL_SCAN:
+            return binding
+        if time.monotonic() >= deadline:
+            raise BindingScanError(f"binding {uri} of {project_name}/{dataset_name} is still {binding.phase} "
+                                   f"after {timeout:g}s")  # fmt: skip
+        time.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
+        interval = min(interval * 2, max_interval)

@@ -48,6 +48,13 @@ def as_int(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+def positive_seconds(value: Any) -> float:
+    """A check validator for a duration input."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"must be a positive number of seconds; got {value!r}")
+    return float(value)
+
+
 def known(value: Any) -> bool:
     """False for what an input not yet known looks like in check/diff during a preview."""
     return bool(value != rpc.UNKNOWN)
@@ -125,14 +132,30 @@ def settings(props: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
     return {k: as_int(props[k]) for k in names if props.get(k) is not None}
 
 
-class ManagedObjectProvider(ImmProvider):
-    """An IMM object with a unique name and settings that Update can change (a project, a dataset).
+OWNERSHIP = ("adopt", "delete_adopted")
+"""Inputs that say who owns a managed object: they change what the stack may do with it, never IMM."""
 
-    - ``create`` creates it; when it already exists it is *adopted* if compatible (``compatible_on``: the
+
+def adoption_refused(kind: str, resource_id: str) -> str:
+    """What ``pulumi up`` says when the object to create already exists and the stack may not take it over."""
+    return (
+        f"{kind} {resource_id} already exists and this stack did not create it; it was left untouched. Choose "
+        f"another name, or take it over explicitly: adopt_existing=True in FaceClusteringArgs (stack config "
+        f"`adoptExisting: true`). An adopted {kind} is kept when the stack is destroyed unless "
+        f"delete_adopted=True (`deleteAdopted: true`)."
+    )
+
+
+class ManagedObjectProvider(ImmProvider):
+    """An IMM object with a unique name and settings that Update can change (a project, a dataset, a binding).
+
+    - ``create`` creates it. When it already exists it is taken over only with the ``adopt`` input (never
+      silently: another stack or a person may own it), and only if compatible (``compatible_on``: the
       properties the stack sets must already match, because changing them would change how someone else's
-      object behaves) and brought to the stack's settings with Update; otherwise it fails and says why.
+      object behaves); it is then brought to the stack's settings with Update and recorded as ``adopted``.
     - ``read`` reports drift of the settings the stack sets, and an empty id when the object is gone.
-    - ``update`` applies the settings; ``delete`` succeeds when the object is already gone.
+    - ``update`` applies the settings; ``delete`` succeeds when the object is already gone, and keeps an
+      adopted object unless ``delete_adopted``.
     """
 
     kind: str = ""
@@ -181,14 +204,24 @@ class ManagedObjectProvider(ImmProvider):
         seen = self.observed(remote)
         return {k: seen[k] for k in self.update_on if props.get(k) is not None and seen.get(k) != props[k]}
 
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        plan = plan_diff(olds, news, replace_on=self.replace_on, update_on=(*self.update_on, *OWNERSHIP),
+                         unique=self.unique)  # fmt: skip
+        return DiffResult(changes=plan.changes, replaces=plan.replaces,
+                          delete_before_replace=plan.delete_before_replace)  # fmt: skip
+
     def create(self, props: dict[str, Any]) -> CreateResult:
+        adopted = False
         try:
             self.call(props, "create", **self.identity(props), **self.parameters(props))
         except ImmError as exc:
             if not exc.resource_already_exists:
                 raise ProviderError(f"creating {self.kind} {self.resource_id(props)}: {exc}") from None
+            if not props.get("adopt"):
+                raise ProviderError(adoption_refused(self.kind, self.resource_id(props))) from None
             self._adopt(props)
-        return CreateResult(self.resource_id(props), self.outputs(props, self.fetch(props)))
+            adopted = True
+        return CreateResult(self.resource_id(props), {**self.outputs(props, self.fetch(props)), "adopted": adopted})
 
     def _adopt(self, props: Mapping[str, Any]) -> None:
         remote = self.fetch(props)
@@ -210,14 +243,17 @@ class ManagedObjectProvider(ImmProvider):
         outs = {**self.outputs(props, remote), **self.drift(props, remote)}
         return ReadResult(id_, outs, {k: v for k, v in outs.items() if k not in self.reported})
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        try:
-            self.call(news, "update", **self.identity(news), **self.parameters(news))
-        except ImmError as exc:
-            raise ProviderError(f"updating {self.kind} {self.resource_id(news)}: {exc}") from None
-        return UpdateResult(self.outputs(news, self.fetch(news)))
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        if "update" in self.operations:  # a binding has no settings: only its ownership inputs can change
+            try:
+                self.call(news, "update", **self.identity(news), **self.parameters(news))
+            except ImmError as exc:
+                raise ProviderError(f"updating {self.kind} {self.resource_id(news)}: {exc}") from None
+        return UpdateResult({**self.outputs(news, self.fetch(news)), "adopted": bool(olds.get("adopted"))})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
+        if props.get("adopted") and not props.get("delete_adopted"):
+            return  # taken over from outside the stack: it outlives the stack unless the user said otherwise
         try:
             self.call(props, "delete", **self.identity(props))
         except ImmError as exc:

@@ -1,14 +1,19 @@
 """A figure clustering run as a dynamic resource: ``pulumi-python:dynamic/imm:FigureClusteringTask``.
 
 ``create`` starts CreateFigureClusteringTask and waits (GetTask) until it ends or ``timeout`` seconds pass; a
-Failed task fails the deployment with IMM's Code and Message. A change of ``triggers`` (or of what the task
-runs on) replaces the resource, which runs the task again. ``delete`` does nothing remote: a task is a past
-event, and the figure clusters it made belong to the dataset. Stable path:
+Failed task fails the deployment with IMM's Code and Message. Each task carries the resource's identity in its
+``Tags`` (:data:`OWNER_TAG`: a digest of ``owner`` and of everything that makes the run what it is), so a
+create that finds a task of the same resource still Running (ListTasks) waits for that one instead of starting
+another: a deployment that timed out, or was interrupted, resumes the same task on the next ``pulumi up``.
+A change of ``triggers`` (or of what the task runs on) replaces the resource, which runs the task again.
+``delete`` does nothing remote: a task is a past event, and the figure clusters it made belong to the dataset. Stable path:
 ``imm_faces.components.providers.clustering_task.ClusteringTaskProvider``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +21,8 @@ import pulumi
 from pulumi import dynamic
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from imm_faces.components.providers.base import ImmProvider, ProviderError
+from imm_faces.components.providers.base import ImmProvider, ProviderError, positive_seconds
+from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.errors import ImmError
 from imm_faces.runtime.operations import tasks
 from imm_faces.runtime.rules import check_name
@@ -25,12 +31,16 @@ from imm_faces.runtime.waiters import TaskTimeoutError, wait_for_task
 DEFAULT_TIMEOUT = 1800.0
 POLL_INTERVAL = 2.0
 RESULT_PROPS = ("task_id", "status", "start_time", "end_time")
+OWNER_TAG = "imm-faces-resource"
+"""The task tag that names the resource a task was started for (a digest: see :func:`owner_digest`)."""
+IDENTITY_PROPS = ("owner", "project_name", "dataset_name", "triggers", "notification_topic")
 
 
-def _positive(value: Any) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"must be a positive number of seconds; got {value!r}")
-    return float(value)
+def owner_digest(props: Mapping[str, Any]) -> str:
+    """Who started a task and for what: the resource's ``owner`` (Pulumi project, stack and resource name) and
+    the inputs that make a run different. Two runs of one resource with the same inputs share it."""
+    identity = json.dumps({k: props.get(k) for k in IDENTITY_PROPS}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
 class ClusteringTaskProvider(ImmProvider):
@@ -38,24 +48,22 @@ class ClusteringTaskProvider(ImmProvider):
     update_on = ("timeout", "poll_interval")
     unique = ()
     defaults = {"timeout": DEFAULT_TIMEOUT, "poll_interval": POLL_INTERVAL, "triggers": {}}
-    validators = {"project_name": check_name, "dataset_name": check_name, "timeout": _positive,
-                  "poll_interval": _positive}  # fmt: skip
+    validators = {"project_name": check_name, "dataset_name": check_name, "timeout": positive_seconds,
+                  "poll_interval": positive_seconds}  # fmt: skip
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         project, dataset = props["project_name"], props["dataset_name"]
-        params: dict[str, Any] = {"project_name": project, "dataset_name": dataset}
-        if props.get("notification_topic"):
-            params["notification"] = {"MNS": {"TopicName": props["notification_topic"]}}
-        if props.get("triggers"):
-            params["tags"] = dict(props["triggers"])  # the task records why it ran
+        owner = owner_digest(props)
         with self.client(props) as imm:
             try:
-                task_id = imm.call(tasks.CreateFigureClusteringTask, **params).task_id or ""
+                task_id = self._running_task(imm, project, owner) or self._start(imm, props, owner)
                 task = wait_for_task(imm, project, task_id, timeout=float(props["timeout"]),
                                      interval=float(props["poll_interval"]))  # fmt: skip
             except TaskTimeoutError as exc:
-                raise ProviderError(f"figure clustering on {project}/{dataset}: {exc}; raise `timeout` or check "
-                                    "the task with GetTask") from None  # fmt: skip
+                raise ProviderError(f"figure clustering on {project}/{dataset}: {exc}. The task goes on in IMM; "
+                                    f"the next `pulumi up` waits for this same task (it is tagged "
+                                    f"{OWNER_TAG}={owner}) instead of starting another. Raise `timeout` to wait "
+                                    "longer.") from None  # fmt: skip
             except ImmError as exc:
                 raise ProviderError(f"figure clustering on {project}/{dataset}: {exc}") from None
         if task.status != tasks.TASK_SUCCEEDED:
@@ -64,6 +72,25 @@ class ClusteringTaskProvider(ImmProvider):
         outs = {**props, "task_id": task_id, "status": task.status, "start_time": task.start_time,
                 "end_time": task.end_time}  # fmt: skip
         return CreateResult(task_id, outs)
+
+    @staticmethod
+    def _running_task(imm: ImmClient, project: str, owner: str) -> str | None:
+        """The TaskId of a task this resource started that is still Running, if any (the newest)."""
+        running = [
+            t for t in imm.paginate(tasks.ListTasks, project_name=project, task_types=[tasks.FACE_CLUSTERING],
+                                    status=tasks.TASK_RUNNING, tag_selector=f"{OWNER_TAG}={owner}")
+            if (t.tags or {}).get(OWNER_TAG) == owner  # checked here too: the selector's syntax is IMM's
+        ]  # fmt: skip
+        running.sort(key=lambda t: t.start_time or "")
+        return running[-1].task_id if running else None
+
+    @staticmethod
+    def _start(imm: ImmClient, props: Mapping[str, Any], owner: str) -> str:
+        params: dict[str, Any] = {"project_name": props["project_name"], "dataset_name": props["dataset_name"]}
+        if props.get("notification_topic"):
+            params["notification"] = {"MNS": {"TopicName": props["notification_topic"]}}
+        params["tags"] = {**dict(props.get("triggers") or {}), OWNER_TAG: owner}  # why it ran, and for whom
+        return imm.call(tasks.CreateFigureClusteringTask, **params).task_id or ""
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """The task's current record; when IMM no longer has it (tasks expire), the stored record stands."""

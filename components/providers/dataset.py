@@ -40,6 +40,7 @@ class Dataset(dynamic.Resource, module="imm", name="Dataset"):
 
     project_name: pulumi.Output[str]
     dataset_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str | None]
     create_time: pulumi.Output[str]
 
     def __init__(self, name: str, props: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:

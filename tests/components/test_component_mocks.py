@@ -125,7 +125,7 @@ def test_existing_role_and_unmanaged_project(mocks: tuple[Recorder, MockMonitor]
     kinds = by_type(recorder)
     assert ROLE not in kinds and POLICY not in kinds and f"{DYN}FigureClusteringTask" not in kinds
     assert kinds[f"{DYN}Project"][0].inputs["service_role"] == "AliyunIMMDefaultRole"
-    assert outputs["clustering_task_id"] is None and outputs["project_name"] == "faces-project"
+    assert outputs["clustering_task_id"] is None and outputs["project_name"] == "imm-faces-test-faces-project"
     recorder.registered.clear()
     deploy(FaceClusteringArgs(region="cn-hangzhou", project_name="shared", manage_project=False))
     kinds = by_type(recorder)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from imm_faces.components.args import ArgsError, FaceClusteringArgs, derived_name
+from imm_faces.components.args import ArgsError, FaceClusteringArgs, NameScope, derived_name
 from imm_faces.components.policies import service_policy, to_json, trust_policy
 from imm_faces.components.providers.base import plan_diff
 
@@ -18,11 +18,30 @@ from imm_faces.components.providers.base import plan_diff
         ("my faces/prod", "faces", 128, "my-faces-prod-faces"),
         ("2026-photos", "project", 128, "f-2026-photos-project"),
         ("___", "project", 128, "faces-project"),
-        ("x" * 70, "imm-role", 64, "x" * 64),
     ],
 )
 def test_derived_names(component: str, suffix: str, limit: int, expected: str) -> None:
     assert derived_name(component, suffix, limit=limit) == expected
+
+
+def test_default_names_are_qualified_by_project_and_stack() -> None:
+    """Two stacks (or two Pulumi projects) in one account never pick the same physical name by default."""
+    names = {
+        (scope, suffix): derived_name("faces", suffix, scope=scope, limit=64)
+        for scope in (NameScope("imm-faces", "dev"), NameScope("imm-faces", "prod"), NameScope("other", "dev"))
+        for suffix in ("project", "faces", "imm-role", "imm-policy")
+    }
+    assert names[(NameScope("imm-faces", "dev"), "imm-role")] == "imm-faces-dev-faces-imm-role"
+    assert len(set(names.values())) == len(names)
+
+
+def test_long_names_keep_their_difference_within_the_limit() -> None:
+    """Truncation must not make two long names equal: the end is a hash of the whole name."""
+    a = derived_name("x" * 70 + "a", "imm-role", limit=64)
+    b = derived_name("x" * 70 + "b", "imm-role", limit=64)
+    assert len(a) == len(b) == 64 and a != b and a.startswith("x" * 40)
+    scoped = derived_name("faces", "imm-role", scope=NameScope("p" * 40, "s" * 40), limit=64)
+    assert len(scoped) <= 64 and scoped != derived_name("faces", "imm-role", scope=NameScope("p" * 40, "s" * 41))
 
 
 OK: dict[str, Any] = {"region": "cn-hangzhou"}
@@ -49,6 +68,10 @@ OK: dict[str, Any] = {"region": "cn-hangzhou"}
         ({"clustering_triggers": {"k": 1}}, "clustering_triggers", "must be strings"),
         ({"endpoint": "127.0.0.1:8080"}, "endpoint", "http(s) URL"),
         ({"manage_project": False, "service_role": "r"}, "service_role", "only a managed project"),
+        ({"role_name": "role/x"}, "role_name", "1-64 characters"),
+        ({"policy_name": "p.x"}, "policy_name", "1-128 characters: letters, digits and '-'"),
+        ({"scan_timeout": -1}, "scan_timeout", "positive number of seconds"),
+        ({"adopt_existing": "yes"}, "adopt_existing", "true or false"),
     ],
 )  # fmt: skip
 def test_every_rule_names_its_field(changes: dict[str, Any], field: str, rule: str) -> None:
@@ -67,11 +90,16 @@ def test_from_config_rejects_unknown_keys() -> None:
 def test_defaults_and_quota_routing() -> None:
     resolved = FaceClusteringArgs(
         region="cn-shanghai", quotas={"ProjectMaxDatasetCount": 3, "DatasetMaxFileCount": 1000}
-    ).resolved("team photos")
-    assert (resolved.project_name, resolved.dataset_name) == ("team-photos-project", "team-photos-faces")
+    ).resolved("team photos", NameScope("acme", "prod"))
+    assert (resolved.project_name, resolved.dataset_name) == ("acme-prod-team-photos-project",
+                                                              "acme-prod-team-photos-faces")  # fmt: skip
     assert resolved.project_quotas == {"ProjectMaxDatasetCount": 3}
     assert resolved.dataset_quotas == {"DatasetMaxFileCount": 1000}
-    assert (resolved.role_name, resolved.account_id) == ("team-photos-imm-role", "*")
+    assert (resolved.role_name, resolved.policy_name) == ("acme-prod-team-photos-imm-role",
+                                                          "acme-prod-team-photos-imm-policy")  # fmt: skip
+    assert resolved.account_id == "*" and not resolved.adopt_existing and not resolved.delete_adopted
+    explicit = FaceClusteringArgs(region="cn-shanghai", role_name="r1", policy_name="p1").resolved("x")
+    assert (explicit.role_name, explicit.policy_name) == ("r1", "p1")
 
 
 def test_trust_policy_trusts_only_imm() -> None:

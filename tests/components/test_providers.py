@@ -19,7 +19,7 @@ from imm_faces.components.rehearsal.host import DynamicProviderHost
 from imm_faces.emulator.analysis import ImageAnalysis, MetadataAnalyzer
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from imm_faces.runtime.client import ImmClient
-from imm_faces.runtime.operations import datasets, projects
+from imm_faces.runtime.operations import bindings, datasets, files, projects, tasks
 from tests.fakes import SidecarAnalyzer, write_photo
 
 CREDS_ENV = DEFAULT_ACCESS_KEY.environment()
@@ -81,16 +81,47 @@ def test_check_reports_rule_violations(emulator: Emulator) -> None:
                                         "uri": UNKNOWN}).failures == []  # fmt: skip
 
 
-def test_adoption_compatible_and_incompatible(emulator: Emulator, client: ImmClient) -> None:
+def test_existing_objects_are_never_taken_over_silently(emulator: Emulator, client: ImmClient) -> None:
+    """Stack B pointed at stack A's project: B's create fails naming the opt-in, and A's object is untouched."""
+    client.call(projects.CreateProject, project_name="theirs", description="A's project")
+    client.call(datasets.CreateDataset, project_name="theirs", dataset_name="d", description="A's dataset")
+    for provider, props in (
+        (ProjectProvider(), {"project_name": "theirs", "description": "B's"}),
+        (DatasetProvider(), {"project_name": "theirs", "dataset_name": "d", "description": "B's"}),
+    ):
+        with pytest.raises(ProviderError) as err:
+            provider.create(checked(provider, {**where(emulator), **props}))
+        assert "already exists and this stack did not create it" in str(err.value)
+        assert "adopt_existing=True" in str(err.value) and "adoptExisting" in str(err.value)
+    assert client.call(projects.GetProject, project_name="theirs").project.description == "A's project"
+    dataset = client.call(datasets.GetDataset, project_name="theirs", dataset_name="d").dataset
+    assert dataset.description == "A's dataset"
+
+
+def test_adoption_is_explicit_and_kept_on_delete(emulator: Emulator, client: ImmClient) -> None:
     client.call(projects.CreateProject, project_name="taken", description="theirs")
     project = ProjectProvider()
-    adopted = project.create(checked(project, {**where(emulator), "project_name": "taken", "description": "ours"}))
-    assert adopted.id == "taken"
+    props = checked(project, {**where(emulator), "project_name": "taken", "description": "ours", "adopt": True})
+    adopted = project.create(props)
+    assert adopted.id == "taken" and adopted.outs["adopted"] is True
     assert client.call(projects.GetProject, project_name="taken").project.description == "ours"
+    project.delete(adopted.id, adopted.outs)  # destroy: an adopted object outlives the stack
+    assert client.call(projects.GetProject, project_name="taken").project.project_name == "taken"
+    opted = project.diff(adopted.id, adopted.outs, {**props, "delete_adopted": True})
+    assert opted.changes and opted.replaces == []  # recorded by an update, so destroy sees it
+    updated = project.update(adopted.id, adopted.outs, {**props, "delete_adopted": True})
+    assert updated.outs["adopted"] is True
+    project.delete(adopted.id, updated.outs)
+    assert list(client.paginate(projects.ListProjects)) == []
+
+    mine = project.create(checked(project, {**where(emulator), "project_name": "mine", "adopt": True}))
+    assert mine.outs["adopted"] is False  # created, not adopted: destroy deletes it
+    project.delete(mine.id, mine.outs)
+    assert list(client.paginate(projects.ListProjects)) == []
 
     client.call(projects.CreateProject, project_name="other", service_role="SomeoneElsesRole")
     with pytest.raises(ProviderError, match="already exists and cannot be adopted: service_role is 'SomeoneElsesRole'"):
-        project.create(checked(project, {**where(emulator), "project_name": "other"}))
+        project.create(checked(project, {**where(emulator), "project_name": "other", "adopt": True}))
     assert client.call(projects.GetProject, project_name="other").project.service_role == "SomeoneElsesRole"
 
 
@@ -113,11 +144,16 @@ def test_binding_and_clustering_task(emulator: Emulator, client: ImmClient, oss_
     binding = BindingProvider()
     b_props = checked(binding, {**where(emulator), "project_name": "p", "dataset_name": "d", "uri": "oss://photos"})
     bound = binding.create(b_props)
-    assert bound.outs["state"] and binding.create(b_props).id == bound.id  # adopting the same binding
+    assert bound.outs["phase"] == "IncrementalScanning" and bound.outs["adopted"] is False  # first scan done
+    with pytest.raises(ProviderError, match="already exists and this stack did not create it"):
+        binding.create(b_props)  # another stack binding the same location
+    for name in ("a.png", "b.png"):  # indexed before create returned: what the task depends on is there
+        meta = client.call(files.GetFileMeta, project_name="p", dataset_name="d", uri=f"oss://photos/{name}")
+        assert meta.files and meta.files[0].figures
 
     task = ClusteringTaskProvider()
     t_props = checked(task, {**where(emulator), "project_name": "p", "dataset_name": "d", "timeout": 30.0,
-                             "poll_interval": 0.05, "triggers": {"photos": "v1"}})  # fmt: skip
+                             "poll_interval": 0.05, "triggers": {"photos": "v1"}, "owner": "p/s/c"})  # fmt: skip
     ran = task.create(t_props)
     assert ran.outs["status"] == "Succeeded" and ran.id == ran.outs["task_id"]
     assert task.read(ran.id, ran.outs).outs["status"] == "Succeeded"
@@ -131,35 +167,64 @@ def test_binding_and_clustering_task(emulator: Emulator, client: ImmClient, oss_
     binding.delete(bound.id, bound.outs)
 
 
+def test_binding_whose_first_scan_fails_fails_the_deployment_and_is_undone(emulator: Emulator,
+                                                                         client: ImmClient) -> None:  # fmt: skip
+    client.call(projects.CreateProject, project_name="p")
+    client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
+    binding = BindingProvider()
+    props = checked(binding, {**where(emulator), "project_name": "p", "dataset_name": "d", "uri": "oss://no-bucket/x/"})
+    with pytest.raises(ProviderError) as err:
+        binding.create(props)
+    assert "first full scan did not finish" in str(err.value) and "is Failed" in str(err.value)
+    assert "deleted again" in str(err.value)
+    left = client.call(bindings.ListBindings, project_name="p", dataset_name="d").bindings
+    assert not left  # nothing half-made for the next `up` to trip over
+
+
 class SlowAnalyzer(SidecarAnalyzer):
     def analyze(self, data: bytes, filename: str) -> ImageAnalysis:
         time.sleep(1.5)
         return super().analyze(data, filename)
 
 
-@pytest.mark.parametrize(
-    ("analyzer", "timeout", "error"),
-    [
-        (MetadataAnalyzer, 30.0, r"Failed: FaceAnalysisUnavailable: face analysis is unavailable"),
-        (SlowAnalyzer, 0.3, r"still Running after 0.3s; raise `timeout`"),
-    ],
-)
-def test_clustering_task_failure_and_timeout(tmp_path: Path, analyzer: type, timeout: float, error: str) -> None:
+def test_clustering_task_failure_names_imm_code(tmp_path: Path) -> None:
     oss_root = tmp_path / "oss"
     uri = write_photo(oss_root, "photos", "a.png", [{"person": 1}])
-    instance = analyzer(oss_root) if analyzer is SlowAnalyzer else analyzer()
-    with Emulator(oss_root=oss_root, analyzer=instance) as emu, \
+    with Emulator(oss_root=oss_root, analyzer=MetadataAnalyzer()) as emu, \
             ImmClient(endpoint=emu.endpoint, credentials=None) as client:  # fmt: skip
         client.call(projects.CreateProject, project_name="p")
         client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
-        from imm_faces.runtime.operations import files
-
         client.call(files.IndexFileMeta, project_name="p", dataset_name="d", file={"URI": uri})
         task = ClusteringTaskProvider()
-        props = checked(task, {**where(emu), "project_name": "p", "dataset_name": "d", "timeout": timeout,
-                               "poll_interval": 0.05})  # fmt: skip
-        with pytest.raises(ProviderError, match=error):
+        props = checked(task, {**where(emu), "project_name": "p", "dataset_name": "d", "poll_interval": 0.05})
+        with pytest.raises(ProviderError, match=r"Failed: FaceAnalysisUnavailable: face analysis is unavailable"):
             task.create(props)
+
+
+def test_timed_out_task_is_resumed_not_started_again(tmp_path: Path) -> None:
+    """A create that times out leaves its task running in IMM; the next create waits for that same task."""
+    oss_root = tmp_path / "oss"
+    uris = [write_photo(oss_root, "photos", f"{i}.png", [{"person": 1}]) for i in range(2)]
+    with Emulator(oss_root=oss_root, analyzer=SlowAnalyzer(oss_root)) as emu, \
+            ImmClient(endpoint=emu.endpoint, credentials=None) as client:  # fmt: skip
+        client.call(projects.CreateProject, project_name="p")
+        client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
+        client.call(files.BatchIndexFileMeta, project_name="p", dataset_name="d", files=[{"URI": u} for u in uris])
+        task = ClusteringTaskProvider()
+        props = checked(task, {**where(emu), "project_name": "p", "dataset_name": "d", "timeout": 0.3,
+                               "poll_interval": 0.05, "owner": "imm-faces/dev/faces-clustering"})  # fmt: skip
+        with pytest.raises(ProviderError) as err:
+            task.create(props)
+        (first,) = client.call(tasks.ListTasks, project_name="p").tasks or []
+        assert first.task_id in str(err.value) and "the next `pulumi up` waits for this same task" in str(err.value)
+        with pytest.raises(ProviderError) as other:  # another stack's resource never waits on this one's task
+            task.create({**props, "owner": "imm-faces/prod/faces-clustering", "timeout": 0.01})
+        assert first.task_id not in str(other.value)
+        resumed = task.create({**props, "timeout": 60.0})
+        assert resumed.id == first.task_id and resumed.outs["status"] == "Succeeded"
+        assert len(client.call(tasks.ListTasks, project_name="p").tasks or []) == 2
+        again = task.create({**props, "timeout": 60.0})  # nothing running any more: a new run
+        assert again.id != first.task_id
 
 
 def test_configure_credentials_are_used_and_never_pickled(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
