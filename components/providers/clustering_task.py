@@ -6,8 +6,8 @@ Failed task fails the deployment with IMM's Code and Message. Each task carries 
 create that finds a task of the same resource still Running (ListTasks) waits for that one instead of starting
 another: a deployment that timed out, or was interrupted, resumes the same task on the next ``pulumi up``.
 A change of ``triggers`` (or of what the task runs on) replaces the resource, which runs the task again.
-``delete`` does nothing remote: a task is a past event, and the figure clusters it made belong to the dataset. Stable path:
-``imm_faces.components.providers.clustering_task.ClusteringTaskProvider``.
+``delete`` does nothing remote: a task is a past event, and the figure clusters it made belong to the dataset.
+Stable path: ``imm_faces.components.providers.clustering_task.ClusteringTaskProvider``.
 """
 
 from __future__ import annotations
