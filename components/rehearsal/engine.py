@@ -20,6 +20,7 @@ from imm_faces.components.rehearsal.host import DynamicProviderHost, ProviderCal
 from imm_faces.emulator.jobs import OWNER_ID  # the account the emulator reports as every object's owner
 
 DYNAMIC_PREFIX = "pulumi-python:dynamic"
+IMM_TYPE_PREFIX = f"{DYNAMIC_PREFIX}/imm:"
 
 
 class RehearsalError(Exception):
@@ -48,20 +49,34 @@ def recorded_outputs(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class RehearsalMocks(Mocks):
+    """The engine's part: register resources in program order; dynamic ones go through the provider host.
+
+    ``endpoint``, when given, is where every IMM resource is created whatever the program says (a rehearsal
+    never reaches the cloud); ``before_create`` sees each IMM resource's inputs first (the rehearsal puts the
+    sample photos where a binding points)."""
+
     def __init__(self, host: DynamicProviderHost, project: str, stack: str,
-                 on_resource: Callable[[Created], None] | None = None) -> None:  # fmt: skip
+                 on_resource: Callable[[Created], None] | None = None, *, endpoint: str | None = None,
+                 before_create: Callable[[str, dict[str, Any]], None] | None = None) -> None:  # fmt: skip
         self.host = host
         self.prefix = f"urn:pulumi:{stack}::{project}"
         self.created: list[Created] = []
         self.on_resource = on_resource or (lambda _: None)
+        self.endpoint = endpoint
+        self.before_create = before_create or (lambda _typ, _inputs: None)
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if not args.custom:  # components: nothing to create
             return None, dict(args.inputs)
         urn = f"{self.prefix}::{args.typ}::{args.name}"
         if args.typ.startswith(DYNAMIC_PREFIX):
+            news = dict(args.inputs)
+            if args.typ.startswith(IMM_TYPE_PREFIX):
+                if self.endpoint is not None:
+                    news["endpoint"] = self.endpoint
+                self.before_create(args.typ.removeprefix(IMM_TYPE_PREFIX), news)
             try:
-                inputs, failures = self.host.check(urn, {}, args.inputs)
+                inputs, failures = self.host.check(urn, {}, news)
                 if failures:
                     reasons = "; ".join(f"{f.property}: {f.reason}" for f in failures)
                     raise RehearsalError(f"{args.name} ({args.typ}) failed its check: {reasons}")

@@ -52,10 +52,13 @@ def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
 class DynamicProviderHost:
     """One ``python -m pulumi.dynamic`` process; ``close()`` stops it by PID."""
 
-    def __init__(self, config: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, config: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
+                 cwd: str | os.PathLike[str] | None = None) -> None:  # fmt: skip
+        """``env`` is the whole environment of the host (default: this process's); ``cwd`` is where it starts,
+        as the engine starts it in the project directory (which ``-m`` puts first on its ``sys.path``)."""
         self._proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.dynamic"], stdout=subprocess.PIPE,
-            env={**os.environ, **(env or {})},
+            env=dict(os.environ if env is None else env), cwd=cwd,
         )  # fmt: skip
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline().decode().strip()

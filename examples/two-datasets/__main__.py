@@ -10,7 +10,7 @@ from imm_faces.components import FaceClustering, FaceClusteringArgs
 
 config = pulumi.Config()
 region = config.get("region") or "cn-hangzhou"
-project = config.get("projectName") or "photo-library"
+project = config.get("projectName")  # default: <project>-<stack>-family-project, owned by this stack
 endpoint = config.get("endpoint")
 family_locations = config.get_object("familyLocations") or []
 event_locations = config.get_object("eventLocations") or []

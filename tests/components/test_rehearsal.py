@@ -1,37 +1,51 @@
-"""`imm-faces rehearse` end to end, and the examples/ program run the same way (mocks + the real
-dynamic-provider host + the emulator)."""
+"""`imm-faces rehearse` end to end (its own emulator, a shared one, a consumer's program, SIGTERM, the user's
+credentials), and the examples/ program run the same way (mocks + the real dynamic-provider host + the
+emulator)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from imm_faces.components.rehearsal.engine import RehearsalMocks, destroy, run_program
 from imm_faces.components.rehearsal.host import DynamicProviderHost
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.runtime.cli import extras
+from imm_faces.runtime.cli.main import main as imm_faces
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import datasets, projects
 from imm_faces.runtime.outputs import parse_outputs
+from tests.emulator.test_durability import emulator_process
 from tests.fakes import write_photo
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = DEFAULT_ACCESS_KEY.environment()
+CLI = [sys.executable, "-m", "imm_faces.runtime.cli.main"]
+USER_IDENTITY = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-user-own-key", "ALICLOUD_PROFILE": "prod",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "user-own-secret", "ALIBABA_CLOUD_SECURITY_TOKEN": "user-sts-token",
+}  # fmt: skip
+
+
+def rehearse(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "rehearse", *args], capture_output=True, text=True, timeout=600, check=False,
+                          cwd=cwd, env={**os.environ, **(env or {})})  # fmt: skip
 
 
 def test_rehearse_passes_and_leaves_the_emulator_empty(tmp_path: Path) -> None:
+    """With the user's own Alibaba Cloud identity in the environment: it must never reach the emulator."""
     outputs = tmp_path / "stack-outputs.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "imm_faces.runtime.cli.main", "rehearse", "--outputs", str(outputs), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        cwd=tmp_path,
-    )
+    proc = rehearse("--outputs", str(outputs), "--json", cwd=tmp_path, env=USER_IDENTITY)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     steps = proc.stderr  # with --json the steps go to stderr and stdout holds only the summary
     assert "OFFLINE rehearsal" in steps and "Not exercised: the Pulumi engine" in steps
@@ -39,43 +53,179 @@ def test_rehearse_passes_and_leaves_the_emulator_empty(tmp_path: Path) -> None:
         assert f"created  pulumi-python:dynamic/imm:{kind}" in steps
         assert f"deleted pulumi-python:dynamic/imm:{kind}" in steps
     assert "recorded alicloud:ram/role:Role" in steps
-    assert "emulator is empty" in steps and "rehearsal PASSED" in steps
+    assert "nothing the rehearsal made is left" in steps and "rehearsal PASSED" in steps
     summary = json.loads(proc.stdout)
     assert summary["passed"] and summary["emulator_empty"] and summary["verify_exit"] == 0
-    assert summary["verify"]["passed"] and summary["verify"]["total_clusters"] == 2  # the two people
+    report = summary["verify"]["outputs"]
+    assert report["passed"] and report["total_clusters"] >= 1
+    assert "--min-clusters 1" in steps  # obama: 7 photos; biden: 2, fewer than IMM's three for a group
     created = {r["type"].rsplit(":", 1)[-1]: r["created"] for r in summary["resources"]}
     assert created == {"Role": False, "Policy": False, "RolePolicyAttachment": False, "Project": True,
                        "Dataset": True, "Binding": True, "FigureClusteringTask": True}  # fmt: skip
     stack = parse_outputs(json.loads(outputs.read_text()), str(outputs))
-    assert stack.project_name == "rehearsal-faces" and stack.clustering_task_id
+    assert stack.project_name == "imm-faces-rehearsal-faces-project" and stack.clustering_task_id
+    assert stack.service_role == "imm-faces-rehearsal-faces-imm-role"
     assert summary["outputs"] == json.loads(outputs.read_text())
-    assert "emulator-access-key-secret" not in outputs.read_text()
+    everything = proc.stdout + proc.stderr + outputs.read_text()
+    assert "emulator-access-key-secret" not in everything
+    assert not any(value in everything for value in USER_IDENTITY.values())
 
 
-def test_rehearse_usage_error() -> None:
-    proc = subprocess.run([sys.executable, "-m", "imm_faces.runtime.cli.main", "rehearse", "--photos", "/nonexistent"],
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
-    assert proc.returncode == 2 and "not a directory" in proc.stderr
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--photos", "/nonexistent"], "not a directory"),
+        (["--endpoint", "http://127.0.0.1:1"], "--endpoint and --oss-root go together"),
+        (["--program", "/nonexistent"], "no __main__.py there"),
+        (["--config", "novalue"], "must be KEY=VALUE"),
+    ],
+)
+def test_rehearse_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = rehearse(*args, cwd=tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
 
 
-def test_the_two_datasets_example(emulator: Emulator, client: ImmClient, oss_root: Path) -> None:
+def test_missing_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = extras.metadata.version
+
+    def version(name: str) -> str:
+        if name in ("numpy", "uvicorn"):
+            raise extras.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(extras.metadata, "version", version)
+    assert imm_faces(["rehearse"]) == 2
+    err = capsys.readouterr().err
+    assert "missing: numpy, uvicorn" in err and "pip install 'imm-faces[emulator,pulumi]'" in err
+
+
+@pytest.fixture
+def shared_emulator(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    oss_root = tmp_path / "shared-oss"
+    oss_root.mkdir()
+    with emulator_process(tmp_path / "shared.db", oss_root) as (_, endpoint):
+        yield endpoint, oss_root
+
+
+def test_two_stacks_share_an_emulator_and_never_touch_each_other(
+    tmp_path: Path, shared_emulator: tuple[str, Path]
+) -> None:
+    """Default config, stacks dev and prod, one emulator: no collision. A third stack pointed at dev's project
+    fails, naming the opt-in, and leaves dev's project as it was."""
+    endpoint, oss_root = shared_emulator
+    shared = ["--endpoint", endpoint, "--oss-root", str(oss_root), "--keep"]
+    for stack in ("dev", "prod"):
+        proc = rehearse(*shared, "--stack", stack, "--json", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert json.loads(proc.stdout)["outputs"]["project_name"] == f"imm-faces-{stack}-faces-project"
+    intruder = rehearse(*shared, "--stack", "intruder", "--config", "projectName=imm-faces-dev-faces-project",
+                        "--config", "description=taken over", cwd=tmp_path)  # fmt: skip
+    assert intruder.returncode == 1
+    assert "imm-faces-dev-faces-project already exists and this stack did not create it" in intruder.stderr
+    assert "adopt_existing=True" in intruder.stderr
+    with ImmClient(endpoint=endpoint, credentials=DEFAULT_ACCESS_KEY) as imm:
+        names = sorted(p.project_name or "" for p in imm.paginate(projects.ListProjects))
+        assert names == ["imm-faces-dev-faces-project", "imm-faces-prod-faces-project"]
+        dev = imm.call(projects.GetProject, project_name="imm-faces-dev-faces-project").project
+        assert dev.description == "imm-faces offline rehearsal"  # not rewritten by the intruder
+        roles = {p.project_name: p.service_role for p in imm.paginate(projects.ListProjects)}
+        assert len(set(roles.values())) == 2  # each stack its own role name
+
+
+CONSUMER_PROGRAM = """
+import pulumi
+from imm_faces.components import FaceClustering, FaceClusteringArgs
+
+import components  # the consumer's own package of the same name
+import runtime  # and module
+
+config = pulumi.Config()
+faces = FaceClustering(components.PREFIX, FaceClusteringArgs(
+    region="cn-hangzhou", oss_locations=[config.require("photos")],
+    endpoint="https://imm.cn-hangzhou.aliyuncs.com",  # a rehearsal never goes there
+))
+pulumi.export("faces", faces.outputs)
+pulumi.export("runtime", runtime.NAME)
+"""
+
+
+def write_consumer(root: Path) -> Path:
+    """A consumer's Pulumi project with its own `components/` package, `runtime.py` and `emulator/`, the most
+    common layout of Pulumi repositories: none of them may shadow imm-faces."""
+    (root / "components").mkdir(parents=True)
+    (root / "components" / "__init__.py").write_text('PREFIX = "photos"\n')
+    (root / "emulator").mkdir()
+    (root / "emulator" / "__init__.py").write_text('raise ImportError("the consumer\'s own emulator package")\n')
+    (root / "runtime.py").write_text('NAME = "consumer runtime"\n')
+    (root / "Pulumi.yaml").write_text("name: consumer-photos\nruntime: python\n")
+    (root / "__main__.py").write_text(CONSUMER_PROGRAM)
+    return root
+
+
+def test_rehearse_a_consumer_program_next_to_its_own_components_folder(tmp_path: Path) -> None:
+    consumer = write_consumer(tmp_path / "consumer")
+    proc = rehearse("--program", str(consumer), "--stack", "staging", "--config", "photos=oss://family-photos/2026/",
+                    "--json", cwd=consumer)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["project"] == "consumer-photos" and summary["outputs"]["runtime"] == "consumer runtime"
+    faces = summary["outputs"]["faces"]
+    assert faces["project_name"] == "consumer-photos-staging-photos-project"
+    assert faces["endpoint"].startswith("http://127.0.0.1:")  # the emulator, not the program's endpoint
+    assert summary["verify"]["faces"]["passed"] and summary["emulator_empty"]
+    assert f"started in {consumer}" in proc.stderr
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen([*CLI, "rehearse"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path, env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
+    assert proc.stdout is not None
+    host_pid, lines = None, []
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:  # until the deployment is under way
+        lines.append(line)
+        if match := re.search(r"dynamic-provider host: .*\(pid (\d+)", line):
+            host_pid = int(match.group(1))
+        if "created  pulumi-python:dynamic/imm:Dataset" in line or time.monotonic() > deadline:
+            break
+    assert host_pid is not None, "".join(lines)
+    assert list(scratch.glob("imm-faces-rehearsal-*"))  # the rehearsal's temporary directory
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted: deleting what the rehearsal created" in out + err
+    assert "Traceback" not in err
+    with pytest.raises(ProcessLookupError):
+        os.kill(host_pid, 0)  # the provider host is gone
+    assert list(scratch.glob("imm-faces-rehearsal-*")) == []  # and so is the temporary directory
+
+
+def test_the_two_datasets_example(emulator: Emulator, client: ImmClient, oss_root: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     write_photo(oss_root, "family", "a.png", [{"person": 1}])
     write_photo(oss_root, "events", "b.png", [{"person": 2}])
-    os.environ.update(ENV)
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
     config = {
         "faces-two-datasets:endpoint": emulator.endpoint,
         "faces-two-datasets:familyLocations": json.dumps(["oss://family"]),
         "faces-two-datasets:eventLocations": json.dumps(["oss://events"]),
     }
-    with DynamicProviderHost(env=ENV) as host:
+    with DynamicProviderHost(env={**os.environ, **ENV}) as host:
         mocks = RehearsalMocks(host, "faces-two-datasets", "test")
         outputs = run_program(lambda: runpy.run_path(str(ROOT / "examples" / "two-datasets" / "__main__.py")),
                               mocks, project="faces-two-datasets", stack="test", config=config)  # fmt: skip
-        assert outputs["family"]["project_name"] == outputs["events"]["project_name"] == "photo-library"
+        project = "faces-two-datasets-test-family-project"
+        assert outputs["family"]["project_name"] == outputs["events"]["project_name"] == project
         assert (outputs["family"]["dataset_name"], outputs["events"]["dataset_name"]) == ("family", "events")
         assert outputs["events"]["service_role"] is None and outputs["family"]["service_role"]
-        assert [p.project_name for p in client.paginate(projects.ListProjects)] == ["photo-library"]
-        names = sorted(d.dataset_name for d in client.paginate(datasets.ListDatasets, project_name="photo-library"))
+        assert [p.project_name for p in client.paginate(projects.ListProjects)] == [project]
+        names = sorted(d.dataset_name for d in client.paginate(datasets.ListDatasets, project_name=project))
         assert names == ["events", "family"]
         policy = next(c for c in mocks.created if c.type == "alicloud:ram/policy:Policy")
         assert "acs:oss:*:*:events/*" in policy.inputs["policyDocument"]  # the role may read both datasets
