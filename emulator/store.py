@@ -163,6 +163,34 @@ class Tx:
         rows = self._c.execute("SELECT id, project, dataset, item FROM index_queue ORDER BY id")
         return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
+    def file_faces(self, project: str, dataset: str, uri: str) -> list[tuple[FaceRow, npt.NDArray[np.float32]]]:
+        """The faces stored for one file, with their embeddings, in arrival order."""
+        rows = self._c.execute(
+            "SELECT figure_id, uri, cluster_id, quality, embedding FROM faces"
+            " WHERE project=? AND dataset=? AND uri=? ORDER BY seq",
+            (project, dataset, uri),
+        ).fetchall()
+        return [(FaceRow(*r[:4]), np.frombuffer(r[4], dtype=np.float32)) for r in rows]
+
+    def put_file_faces(
+        self,
+        project: str,
+        dataset: str,
+        uri: str,
+        faces: list[tuple[str, str | None, float, npt.NDArray[np.float32]]],
+    ) -> None:
+        """Replace the faces of one file by (figure id, cluster id or None, quality, embedding) rows."""
+        self._c.execute("DELETE FROM faces WHERE project=? AND dataset=? AND uri=?", (project, dataset, uri))
+        seq = self._c.execute("SELECT coalesce(max(seq), 0) FROM faces").fetchone()[0]
+        self._c.executemany(
+            "INSERT INTO faces (project, dataset, figure_id, uri, cluster_id, quality, embedding, seq)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (project, dataset, fid, uri, cid, float(q), np.asarray(e, dtype=np.float32).tobytes(), seq + i + 1)
+                for i, (fid, cid, q, e) in enumerate(faces)
+            ],
+        )
+
     def assign_faces(self, project: str, dataset: str, assignments: dict[str, str]) -> None:
         self._c.executemany(
             "UPDATE faces SET cluster_id=? WHERE project=? AND dataset=? AND figure_id=?",
