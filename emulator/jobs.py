@@ -22,6 +22,7 @@ from imm_faces.emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer, Ima
 from imm_faces.emulator.clustering import DEFAULT_THRESHOLD
 from imm_faces.emulator.errors import not_found
 from imm_faces.emulator.figures import OWNER_ID, cluster_pending, record_file_faces
+from imm_faces.emulator.oss import list_bucket, object_path
 from imm_faces.emulator.store import Store, Tx
 from imm_faces.runtime.models.inputs import InputFile
 from imm_faces.runtime.operations.tasks import TASK_FAILED, TASK_RUNNING, TASK_SUCCEEDED
@@ -88,12 +89,7 @@ class JobRunner:
 
     def path_of(self, uri: str) -> Path:
         """``oss://bucket/key`` -> ``<oss-root>/bucket/key`` (never outside the root)."""
-        bucket, key = split_oss_uri(uri)
-        root = self.oss_root.resolve()
-        path = (root / bucket / key).resolve()
-        if root not in path.parents:
-            raise ValueError(f"{uri} escapes the OSS root")
-        return path
+        return object_path(self.oss_root, uri)
 
     def index(self, project: str, dataset: str, files: list[dict[str, Any]]) -> None:
         """Queue files for indexing; the queue is in the store before this returns (and the call is answered)."""
@@ -146,15 +142,10 @@ class JobRunner:
     def _scan_binding(self, project: str, dataset: str, uri: str, full: bool) -> None:
         try:
             bucket, prefix = split_oss_uri(uri)
-            base = self.oss_root / bucket
             changed: list[dict[str, Any]] = []
             with self._seen_lock:  # the first full scan (pool) and the periodic scan (scanner) may overlap
                 seen = self._seen.setdefault((project, dataset, uri), {})
-                for path in sorted(base.rglob("*")) if base.is_dir() else []:
-                    key = path.relative_to(base).as_posix()
-                    if not path.is_file() or not key.startswith(prefix) or key.startswith("."):
-                        continue
-                    stat = path.stat()
+                for key, stat in sorted((list_bucket(self.oss_root, bucket, prefix) or {}).items()):
                     signature = (stat.st_mtime_ns, stat.st_size)
                     if seen.get(key) != signature:
                         seen[key] = signature
@@ -166,7 +157,8 @@ class JobRunner:
                 with self.store.tx() as tx:
                     doc = tx.get("binding", project, dataset, uri)
                     if doc is not None:
-                        reason = "" if base.is_dir() else f"bucket {bucket} does not exist under the OSS root"
+                        exists = list_bucket(self.oss_root, bucket, prefix) is not None
+                        reason = "" if exists else f"bucket {bucket} does not exist under the OSS root"
                         doc.update(Phase="IncrementalScanning", Reason=reason, UpdateTime=now_rfc3339_nano())
                         if reason:
                             doc["State"] = "Failed"

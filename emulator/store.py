@@ -39,6 +39,10 @@ CREATE INDEX IF NOT EXISTS faces_by_cluster ON faces (project, dataset, cluster_
 CREATE TABLE IF NOT EXISTS index_queue (
     id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, dataset TEXT NOT NULL, item TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS nonces (
+    key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (key_id, nonce)
+);
 """
 
 
@@ -196,6 +200,21 @@ class Tx:
             "UPDATE faces SET cluster_id=? WHERE project=? AND dataset=? AND figure_id=?",
             [(cid, project, dataset, fid) for fid, cid in assignments.items()],
         )
+
+
+    # -- signature nonces (the gateway accepts a nonce once within the clock-skew window, across restarts)
+
+    def add_nonces(self, rows: list[tuple[str, str, float]]) -> None:
+        """Record used (key id, nonce, expiry as epoch seconds) rows."""
+        self._c.executemany("INSERT OR IGNORE INTO nonces (key_id, nonce, expires) VALUES (?,?,?)", rows)
+
+    def live_nonces(self, now: float) -> list[tuple[str, str, float]]:
+        """The nonces still within their window at ``now`` (epoch seconds)."""
+        return list(self._c.execute("SELECT key_id, nonce, expires FROM nonces WHERE expires >= ?", (now,)))
+
+    def prune_nonces(self, now: float) -> None:
+        """Forget nonces whose window has passed (their requests are rejected by their timestamp anyway)."""
+        self._c.execute("DELETE FROM nonces WHERE expires < ?", (now,))
 
 
 class Store:
