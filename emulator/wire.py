@@ -38,7 +38,7 @@ MAX_JSON_DEPTH = 32
 # Bodies up to this size are verified on the event loop (microseconds); larger ones on a worker thread.
 INLINE_BODY_BYTES = 64 * 1024
 # Operations that only read state: the others must not run before their nonce is durable.
-READ_ONLY_PREFIXES = ("Get", "List", "Query", "BatchGet")
+READ_ONLY_PREFIXES = ("Get", "List", "Query", "BatchGet", "SimpleQuery", "Search")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
