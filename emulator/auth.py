@@ -2,7 +2,13 @@
 
 ACS3-HMAC-SHA256 (``Authorization`` header) and the legacy RPC signature (``Signature`` parameter) are
 both verified with the same functions the client signs with (:mod:`imm_faces.runtime.signing`). STS tokens must
-match the key's token; the request time must be within 15 minutes; a nonce is accepted once.
+match the key's token; the request time must be within 15 minutes; a nonce is accepted once within that
+window, across restarts (:class:`NonceLedger` keeps them in the SQLite store).
+
+What the signature covers is what the wire layer executes: V3 signs the method, path, query, every ``x-acs-*``
+header (``x-acs-action`` and ``x-acs-version`` included), ``host``, the body's SHA-256, and here also the
+``content-type`` when the body is read as a form; V2 signs the query and form parameters (``Action`` and
+``Version`` among them), never a header.
 """
 
 from __future__ import annotations
@@ -10,16 +16,19 @@ from __future__ import annotations
 import calendar
 import hashlib
 import hmac
+import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import parse_qsl
 
 from imm_faces.emulator.errors import ApiError
+from imm_faces.emulator.store import Store
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.signing import (
+    FORM_CONTENT_TYPE,
     parse_v3_authorization,
     v2_signature,
     v2_string_to_sign,
@@ -28,16 +37,32 @@ from imm_faces.runtime.signing import (
     v3_string_to_sign,
 )
 
+log = logging.getLogger("imm_faces.emulator")
 CLOCK_SKEW_SECONDS = 15 * 60
+# Ours, not IMM's: at most this many parameters in a query or a form body (the SDK sends a dozen or two).
+MAX_PARAMETERS = 256
+NONCE_FLUSH_SECONDS = 0.2
 
 
 def parse_access_key(text: str) -> Credentials:
     """``ID:SECRET[:STS_TOKEN]`` (the ``--access-key`` option): a key the emulator accepts; with a token it
-    behaves as STS credentials."""
-    parts = text.split(":", 2)
+    behaves as STS credentials. The error never repeats the text (it holds a secret)."""
+    parts = text.strip().split(":", 2)
     if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise ValueError("--access-key must be ID:SECRET[:STS_TOKEN]")
+        raise ValueError("an access key must be ID:SECRET[:STS_TOKEN]")
     return Credentials(parts[0], parts[1], parts[2] if len(parts) == 3 and parts[2] else None)
+
+
+def parse_params(text: str, where: str) -> list[tuple[str, str]]:
+    """Decode ``a=1&b=2`` (percent-encoded UTF-8) strictly: bad encoding is IMM's format error, not a crash."""
+    try:
+        return parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_PARAMETERS)
+    except UnicodeDecodeError:
+        raise ApiError("InvalidParameter.Format", detail=f"The {where} is not percent-encoded UTF-8.") from None
+    except ValueError:
+        raise ApiError(
+            "InvalidParameter.Format", detail=f"The {where} has more than {MAX_PARAMETERS} parameters."
+        ) from None
 
 
 @dataclass
@@ -50,12 +75,20 @@ class IncomingRequest:
     headers: Mapping[str, str]
     body: bytes
 
+    @property
+    def is_form(self) -> bool:
+        return self.headers.get("content-type", "").lower().startswith(FORM_CONTENT_TYPE)
+
     @cached_property
     def form(self) -> list[tuple[str, str]]:
         """Parameters of an ``application/x-www-form-urlencoded`` body (none for other bodies)."""
-        if self.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            return parse_qsl(self.body.decode(), keep_blank_values=True)
-        return []
+        if not self.is_form or not self.body:
+            return []
+        try:
+            text = self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError("InvalidParameter.Format", detail="The form body is not UTF-8.") from None
+        return parse_params(text, "form body")
 
 
 @dataclass(frozen=True)
@@ -64,67 +97,152 @@ class Caller:
     signature_version: str
 
 
-class NonceCache:
-    """Nonces seen within the skew window (older ones cannot be replayed: their timestamp is expired)."""
+class NonceLedger:
+    """Nonces seen within their window, kept in memory (the check) and in the store (across restarts).
 
-    def __init__(self, window: float = 2 * CLOCK_SKEW_SECONDS) -> None:
-        self._seen: dict[str, float] = {}
+    A nonce is checked and recorded in memory at once; rows reach SQLite in batches every
+    :data:`NONCE_FLUSH_SECONDS` from a thread of its own, so a read never waits for the store's writer (a long
+    clustering transaction may hold it). :meth:`flush` writes them synchronously: the wire layer calls it before
+    any operation that changes state, so a write request can never run twice, even across a hard kill. Only a
+    read accepted in the last fraction of a second before a kill (never a clean stop) could be accepted again.
+    """
+
+    def __init__(self, store: Store | None = None) -> None:
+        self._store = store
+        self._seen: dict[tuple[str, str], float] = {}
+        self._pending: list[tuple[str, str, float]] = []
         self._lock = threading.Lock()
-        self._window = window
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._last_prune = 0.0
+        self._thread: threading.Thread | None = None
+        if store is not None:
+            now = time.time()
+            with store.tx() as tx:
+                tx.prune_nonces(now)
+                live = tx.live_nonces(now)
+            self._seen = {(key_id, nonce): expires for key_id, nonce, expires in live}
+            self._thread = threading.Thread(target=self._run, name="imm-nonces", daemon=True)
+            self._thread.start()
 
-    def use(self, key_id: str, nonce: str) -> bool:
-        now = time.monotonic()
+    def use(self, key_id: str, nonce: str, expires: float) -> bool:
+        """Record a nonce valid until ``expires`` (epoch seconds); False when it was used already."""
+        key = (key_id, nonce)
         with self._lock:
-            if len(self._seen) > 100_000:
-                cutoff = now - self._window
-                self._seen = {k: t for k, t in self._seen.items() if t > cutoff}
-            key = f"{key_id}\0{nonce}"
             if key in self._seen:
                 return False
-            self._seen[key] = now
+            self._seen[key] = expires
+            self._pending.append((key_id, nonce, expires))
             return True
 
+    def flush(self) -> None:
+        """Write the nonces recorded so far to the store (one transaction)."""
+        if self._store is None:
+            return
+        with self._flush_lock:  # batches reach the store in order, and never twice
+            with self._lock:
+                rows, self._pending = self._pending, []
+            if not rows:
+                return
+            try:
+                with self._store.tx() as tx:
+                    tx.add_nonces(rows)
+            except BaseException:
+                with self._lock:
+                    self._pending[:0] = rows
+                raise
 
-def _check_time(text: str | None) -> None:
+    def _prune(self) -> None:
+        now = time.time()
+        if now - self._last_prune < 60:
+            return
+        self._last_prune = now
+        with self._lock:
+            self._seen = {k: t for k, t in self._seen.items() if t >= now}
+        if self._store is not None:
+            with self._store.tx() as tx:
+                tx.prune_nonces(now)
+
+    def _run(self) -> None:
+        while not self._stop.wait(NONCE_FLUSH_SECONDS):
+            try:
+                self.flush()
+                self._prune()
+            except Exception:  # the store may be closing; the next round retries
+                if self._stop.is_set():
+                    return
+                log.exception("recording signature nonces failed")
+
+    def close(self) -> None:
+        """Stop the background writer and write what is pending (call before closing the store)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.flush()
+
+
+def _check_time(text: str | None) -> float:
+    """The request time (epoch seconds), which must be within the skew window."""
     if not text:
         raise ApiError("IncompleteSignature", detail="The request date is missing.")
     try:
         when = calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ApiError("InvalidTimeStamp.Format") from None
     if abs(time.time() - when) > CLOCK_SKEW_SECONDS:
         raise ApiError("InvalidTimeStamp.Expired")
+    return float(when)
+
+
+def _unique(pairs: Iterable[tuple[str, str]], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ApiError("InvalidParameter.Format", detail=f"The {what} {key} is given more than once.")
+        out[key] = value
+    return out
 
 
 class Authenticator:
-    def __init__(self, keys: Mapping[str, Credentials]) -> None:
+    def __init__(self, keys: Mapping[str, Credentials], nonces: NonceLedger | None = None) -> None:
         self._keys = dict(keys)
-        self._nonces = NonceCache()
+        self.nonces = nonces or NonceLedger()
 
     def _key(self, key_id: str, token: str | None) -> Credentials:
         key = self._keys.get(key_id)
         if key is None:
             raise ApiError("InvalidAccessKeyId.NotFound")
-        if (key.security_token or None) != (token or None):
+        if not hmac.compare_digest((key.security_token or "").encode(), (token or "").encode()):
             raise ApiError("InvalidSecurityToken.Mismatch")
         return key
 
-    def _nonce(self, key_id: str, nonce: str | None) -> None:
+    def _nonce(self, key_id: str, nonce: str | None, when: float) -> None:
         if not nonce:
             raise ApiError("IncompleteSignature", detail="The signature nonce is missing.")
-        if not self._nonces.use(key_id, nonce):
+        # A request dated ``when`` is accepted until ``when + skew``: the nonce must be remembered that long.
+        if not self.nonces.use(key_id, nonce, when + CLOCK_SKEW_SECONDS):
             raise ApiError("SignatureNonceUsed")
 
-    def verify(self, request: IncomingRequest) -> Caller:
-        """Authenticate a request; raise :class:`ApiError` as the gateway would."""
-        authorization = request.headers.get("authorization", "")
-        if authorization.startswith("ACS3-"):
-            return self._verify_v3(request, authorization)
+    @staticmethod
+    def signed_by(request: IncomingRequest) -> str | None:
+        """Which signature the request claims (``v3``, ``v2``), or None: it can be rejected before its body is read."""
+        if request.headers.get("authorization", "").startswith("ACS3-"):
+            return "v3"
         if any(k == "Signature" for k, _ in request.query):
+            return "v2"
+        return None
+
+    def verify(self, request: IncomingRequest) -> tuple[Caller, dict[str, str]]:
+        """Authenticate a request as the gateway would (raise :class:`ApiError`); return the caller and the
+        request's parameters (query and form), every one of them covered by the signature."""
+        version = self.signed_by(request)
+        if version == "v3":
+            return self._verify_v3(request, request.headers["authorization"])
+        if version == "v2":
             return self._verify_v2(request)
         raise ApiError("IncompleteSignature", detail="No Authorization header and no Signature parameter.")
 
-    def _verify_v3(self, request: IncomingRequest, authorization: str) -> Caller:
+    def _verify_v3(self, request: IncomingRequest, authorization: str) -> tuple[Caller, dict[str, str]]:
         headers = request.headers
         parsed = parse_v3_authorization(authorization)
         if parsed is None:
@@ -133,6 +251,8 @@ class Authenticator:
             raise ApiError("IncompleteSignature", detail="The Authorization header is malformed.")
         key_id, signed_names, signature = parsed
         required = {"host"} | {name for name in headers if name.startswith("x-acs-")}
+        if request.body and request.is_form:
+            required.add("content-type")  # it decides whether the body's bytes are parameters
         if missing := sorted(required - set(signed_names)):
             raise ApiError("IncompleteSignature", detail=f"Headers not signed: {', '.join(missing)}.")
         if any(name not in headers for name in signed_names):
@@ -147,24 +267,26 @@ class Authenticator:
             request.method, request.path, request.query, {name: headers[name] for name in signed_names}, payload_hash
         )
         string_to_sign = v3_string_to_sign(canonical)
-        if not hmac.compare_digest(v3_signature(key.access_key_secret, string_to_sign), signature):
+        if not hmac.compare_digest(v3_signature(key.access_key_secret, string_to_sign).encode(), signature.encode()):
             raise ApiError("SignatureDoesNotMatch", detail=f"server string to sign is:{string_to_sign}")
-        _check_time(headers.get("x-acs-date"))
-        self._nonce(key_id, headers.get("x-acs-signature-nonce"))
-        return Caller(key_id, "v3")
+        when = _check_time(headers.get("x-acs-date"))
+        params = _unique(request.query + request.form, "parameter")
+        self._nonce(key_id, headers.get("x-acs-signature-nonce"), when)
+        return Caller(key_id, "v3"), params
 
-    def _verify_v2(self, request: IncomingRequest) -> Caller:
-        params = dict(request.query)
+    def _verify_v2(self, request: IncomingRequest) -> tuple[Caller, dict[str, str]]:
+        params = _unique(request.query + request.form, "parameter")
         for name in ("AccessKeyId", "SignatureMethod", "SignatureVersion", "Timestamp"):
             if not params.get(name):
                 raise ApiError("IncompleteSignature", detail=f"The parameter {name} is missing.")
         if params["SignatureMethod"] != "HMAC-SHA1" or params["SignatureVersion"] != "1.0":
             raise ApiError("InvalidSignatureMethod")
         key = self._key(params["AccessKeyId"], params.get("SecurityToken"))
-        signed = [(k, v) for k, v in request.query if k != "Signature"] + request.form
+        signed = [(k, v) for k, v in params.items() if k != "Signature"]
         string_to_sign = v2_string_to_sign(request.method, signed)
-        if not hmac.compare_digest(v2_signature(key.access_key_secret, string_to_sign), params["Signature"]):
+        expected = v2_signature(key.access_key_secret, string_to_sign).encode()
+        if not hmac.compare_digest(expected, params["Signature"].encode()):
             raise ApiError("SignatureDoesNotMatch", detail=f"server string to sign is:{string_to_sign}")
-        _check_time(params["Timestamp"])
-        self._nonce(key.access_key_id, params.get("SignatureNonce"))
-        return Caller(key.access_key_id, "v2")
+        when = _check_time(params["Timestamp"])
+        self._nonce(key.access_key_id, params.get("SignatureNonce"), when)
+        return Caller(key.access_key_id, "v2"), params

@@ -1,10 +1,23 @@
-"""``imm-faces emulator``: run a local IMM until interrupted."""
+"""``imm-faces emulator``: run a local IMM until interrupted.
+
+Accepted keys come from ``--access-key`` (visible to every local user in ``ps``), ``--access-key-file`` (one
+``ID:SECRET[:STS_TOKEN]`` a line, ``#`` comments) and ``$IMM_FACES_EMULATOR_ACCESS_KEYS`` (the same, separated by
+commas or whitespace); all that are given are accepted; with none, the documented default key. A start-up
+problem (state file, OSS root, port, keys) is one line naming it and its fix, exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+from imm_faces.runtime.credentials import Credentials
 
 HELP = "run a local IMM emulator (127.0.0.1 by default)"
+KEYS_ENV = "IMM_FACES_EMULATOR_ACCESS_KEYS"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,24 +29,72 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--access-key",
         action="append",
         metavar="ID:SECRET[:STS_TOKEN]",
-        help="accepted credentials (repeatable; default: the documented emulator key)",
+        help=f"accepted credentials (repeatable; visible in ps: prefer --access-key-file or ${KEYS_ENV})",
+    )
+    parser.add_argument(
+        "--access-key-file",
+        metavar="PATH",
+        help=f"file of accepted credentials, one ID:SECRET[:STS_TOKEN] a line (also: ${KEYS_ENV})",
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    import sys
+class KeySourceError(ValueError):
+    """A key source is unusable (the message never contains a secret)."""
 
+
+def load_keys(args: argparse.Namespace, environ: dict[str, str] | os._Environ[str]) -> list[Credentials]:
+    """Every key given on the command line, in the key file and in the environment (in that order)."""
     from imm_faces.emulator.auth import parse_access_key
-    from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+
+    keys: list[Credentials] = []
+    for i, text in enumerate(args.access_key or [], 1):
+        try:
+            keys.append(parse_access_key(text))
+        except ValueError as exc:
+            raise KeySourceError(f"--access-key #{i}: {exc}") from None
+    if args.access_key_file:
+        path = Path(args.access_key_file)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise KeySourceError(f"--access-key-file {path} cannot be read ({reason})") from None
+        for n, line in enumerate(lines, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            try:
+                keys.append(parse_access_key(line))
+            except ValueError as exc:
+                raise KeySourceError(f"--access-key-file {path}, line {n}: {exc}") from None
+    for i, text in enumerate(re.split(r"[\s,]+", environ.get(KEYS_ENV, "").strip()), 1):
+        if text:
+            try:
+                keys.append(parse_access_key(text))
+            except ValueError as exc:
+                raise KeySourceError(f"${KEYS_ENV}, key #{i}: {exc}") from None
+    return keys
+
+
+def run(args: argparse.Namespace) -> int:
+    from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, StartupError
     from imm_faces.runtime.cli.main import EXIT_OK, EXIT_USAGE
     from imm_faces.runtime.credentials import ENV_NAMES
 
-    try:
-        keys = [parse_access_key(k) for k in args.access_key] if args.access_key else [DEFAULT_ACCESS_KEY]
-    except ValueError as exc:
-        print(f"imm-faces emulator: error: {exc}", file=sys.stderr)
+    def fail(message: str) -> int:
+        print(f"imm-faces emulator: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    emulator = Emulator(host=args.host, port=args.port, db=args.db, oss_root=args.oss_root, access_keys=keys)
+
+    try:
+        keys = load_keys(args, os.environ) or [DEFAULT_ACCESS_KEY]
+    except KeySourceError as exc:
+        return fail(f"{exc}")
+    if not 0 <= args.port <= 65535:
+        return fail(f"--port {args.port} is not a port number; give 0-65535 (0 picks a free one)")
+    try:
+        emulator = Emulator(host=args.host, port=args.port, db=args.db, oss_root=args.oss_root, access_keys=keys)
+    except StartupError as exc:
+        return fail(f"{exc.problem}; {exc.fix}")
+    # The socket is bound and listening at this point: clients that connect now are served once the loop runs.
     print(f"IMM emulator listening on {emulator.endpoint}", flush=True)
     print(f"  OSS root: {emulator.oss_root}   state: {args.db}", flush=True)
     faces = emulator.jobs.analyzer

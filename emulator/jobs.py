@@ -18,21 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from imm_faces.emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer, ImageAnalysis, exif_json
-from imm_faces.emulator.clustering import DEFAULT_THRESHOLD, Centroids, assign
+from imm_faces.emulator.clustering import DEFAULT_THRESHOLD
 from imm_faces.emulator.errors import not_found
+from imm_faces.emulator.figures import OWNER_ID, cluster_pending, record_file_faces
+from imm_faces.emulator.oss import list_bucket, object_path
 from imm_faces.emulator.store import Store, Tx
-from imm_faces.runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE
 from imm_faces.runtime.models.inputs import InputFile
 from imm_faces.runtime.operations.tasks import TASK_FAILED, TASK_RUNNING, TASK_SUCCEEDED
 from imm_faces.runtime.rules import split_oss_uri
 from imm_faces.runtime.timestamps import now_rfc3339_nano, rfc3339_nano
 
 log = logging.getLogger("imm_faces.emulator")
-OWNER_ID = "1000000000000000"
-BASE_IMAGES = 3
 SCAN_INTERVAL = 1.0
 SCAN_POLL = 0.05
 # What an IndexFileMeta caller may set on a file (InputFile's fields), besides what indexing derives itself.
@@ -92,12 +89,7 @@ class JobRunner:
 
     def path_of(self, uri: str) -> Path:
         """``oss://bucket/key`` -> ``<oss-root>/bucket/key`` (never outside the root)."""
-        bucket, key = split_oss_uri(uri)
-        root = self.oss_root.resolve()
-        path = (root / bucket / key).resolve()
-        if root not in path.parents:
-            raise ValueError(f"{uri} escapes the OSS root")
-        return path
+        return object_path(self.oss_root, uri)
 
     def index(self, project: str, dataset: str, files: list[dict[str, Any]]) -> None:
         """Queue files for indexing; the queue is in the store before this returns (and the call is answered)."""
@@ -150,15 +142,10 @@ class JobRunner:
     def _scan_binding(self, project: str, dataset: str, uri: str, full: bool) -> None:
         try:
             bucket, prefix = split_oss_uri(uri)
-            base = self.oss_root / bucket
             changed: list[dict[str, Any]] = []
             with self._seen_lock:  # the first full scan (pool) and the periodic scan (scanner) may overlap
                 seen = self._seen.setdefault((project, dataset, uri), {})
-                for path in sorted(base.rglob("*")) if base.is_dir() else []:
-                    key = path.relative_to(base).as_posix()
-                    if not path.is_file() or not key.startswith(prefix) or key.startswith("."):
-                        continue
-                    stat = path.stat()
+                for key, stat in sorted((list_bucket(self.oss_root, bucket, prefix) or {}).items()):
                     signature = (stat.st_mtime_ns, stat.st_size)
                     if seen.get(key) != signature:
                         seen[key] = signature
@@ -170,7 +157,8 @@ class JobRunner:
                 with self.store.tx() as tx:
                     doc = tx.get("binding", project, dataset, uri)
                     if doc is not None:
-                        reason = "" if base.is_dir() else f"bucket {bucket} does not exist under the OSS root"
+                        exists = list_bucket(self.oss_root, bucket, prefix) is not None
+                        reason = "" if exists else f"bucket {bucket} does not exist under the OSS root"
                         doc.update(Phase="IncrementalScanning", Reason=reason, UpdateTime=now_rfc3339_nano())
                         if reason:
                             doc["State"] = "Failed"
@@ -245,31 +233,7 @@ class JobRunner:
         tx.put("task", doc, project, "", task_id)
 
     def _cluster_in(self, tx: Tx, project: str, dataset: str) -> None:
-        _, member_clusters, members = tx.embeddings(project, dataset, assigned=True)
-        new_ids, _, new = tx.embeddings(project, dataset, assigned=False)
-        if not new_ids:
-            return
-        if not members.size:
-            members = np.zeros((0, new.shape[1]), np.float32)
-        centroids = Centroids.from_members([c or "" for c in member_clusters], members)
-        labels = assign(new, centroids, lambda: f"Cluster-{uuid.uuid4()}", self.threshold)
-        tx.assign_faces(project, dataset, dict(zip(new_ids, labels, strict=True)))
-        touched = set(labels)
-        faces = tx.faces(project, dataset)
-        by_uri: dict[str, list[str]] = defaultdict(list)
-        for face in faces:
-            if face.cluster_id in touched:
-                by_uri[face.uri].append(face.figure_id)
-        cluster_of = {face.figure_id: face.cluster_id for face in faces}
-        for uri in by_uri:  # record each face's cluster on its file, as GetFileMeta shows it
-            doc = tx.get("file", project, dataset, uri)
-            if doc is None:
-                continue
-            for fig in doc.get("Figures", []):
-                fig["FigureClusterId"] = cluster_of.get(fig["FigureId"])
-            tx.put("file", doc, project, dataset, uri)
-        for cluster_id in touched:
-            rebuild_cluster(tx, project, dataset, cluster_id)
+        cluster_pending(tx, project, dataset, self.threshold)
 
 
 def _file_doc(
@@ -309,52 +273,7 @@ def _put_file(tx: Tx, project: str, dataset: str, doc: dict[str, Any], faces: li
     old = tx.get("file", project, dataset, uri)
     if old is not None:
         doc["CreateTime"] = old.get("CreateTime", doc["CreateTime"])
-    tx.put("file", doc, project, dataset, uri)
-    tx.replace_faces(project, dataset, uri, [(fid, face.quality, face.embedding) for fid, face in faces])
-
-
-def rebuild_cluster(tx: Tx, project: str, dataset: str, cluster_id: str) -> None:
-    """Recompute a figure cluster's statistics, cover and base images from its faces."""
-    faces = tx.faces(project, dataset, cluster_id=cluster_id)
-    existing = tx.get("cluster", project, dataset, cluster_id) or {}
-    if not faces:
-        tx.delete("cluster", project, dataset, cluster_id)
-        return
-    files = {uri: tx.get("file", project, dataset, uri) for uri in {f.uri for f in faces}}
-    figures = {fig["FigureId"]: fig for doc in files.values() if doc for fig in doc.get("Figures", [])}
-    attrs = [figures[f.figure_id] for f in faces if f.figure_id in figures]
-    ages = [float(a["Age"]) for a in attrs if a.get("Age") is not None]
-    genders = [a["Gender"] for a in attrs if a.get("Gender")]
-    ranked = sorted(faces, key=lambda f: -f.quality)
-    pinned = existing.get("_CoverFigureId")
-    cover_face = next((f for f in faces if f.figure_id == pinned), ranked[0])
-    base: list[dict[str, Any]] = []
-    for face in ranked:
-        image = files.get(face.uri)
-        if image and all(b["URI"] != image["URI"] for b in base):
-            base.append(image)
-        if len(base) == BASE_IMAGES:
-            break
-    now = now_rfc3339_nano()
-    cluster: dict[str, Any] = {
-        "OwnerId": OWNER_ID, "ProjectName": project, "DatasetName": dataset,
-        "ObjectType": FIGURE_CLUSTER_OBJECT_TYPE, "ObjectId": cluster_id,
-        "CreateTime": existing.get("CreateTime", now), "UpdateTime": now,
-        "FaceCount": len(faces),
-        "ImageCount": len({f.uri for f in faces if (files.get(f.uri) or {}).get("MediaType") == "image"}),
-        "VideoCount": 0,
-        "MetaLockVersion": existing.get("MetaLockVersion", 0),
-        "Cover": files.get(cover_face.uri) or {},
-        "BaseImages": base,
-    }  # fmt: skip
-    if ages:
-        cluster.update(MinAge=min(ages), MaxAge=max(ages), AverageAge=round(sum(ages) / len(ages), 1))
-    if genders:
-        cluster["Gender"] = max(sorted(set(genders)), key=genders.count)
-    for key in ("Name", "CustomId", "CustomLabels", "_CoverFigureId"):
-        if key in existing:
-            cluster[key] = existing[key]
-    tx.put("cluster", cluster, project, dataset, cluster_id)
+    record_file_faces(tx, project, dataset, doc, [face.embedding for _, face in faces])
 
 
 def _figure(figure_id: str, face: Any) -> dict[str, Any]:

@@ -1,19 +1,31 @@
-"""Run the emulator: in-process (tests, ``imm-faces rehearse``) or as ``imm-faces emulator``."""
+"""Run the emulator: in-process (tests, ``imm-faces rehearse``) or as ``imm-faces emulator``.
+
+Start-up problems (an unusable ``--db`` or ``--oss-root``, a port in use) raise :class:`StartupError`, which
+names the problem and the fix, before anything is served; the listening socket is bound before the emulator
+says it listens.
+"""
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 import socket
+import sqlite3
 import tempfile
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import h11
 import httpx
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from imm_faces.emulator.analysis import Analyzer, default_analyzer
-from imm_faces.emulator.auth import Authenticator
+from imm_faces.emulator.auth import Authenticator, NonceLedger
+from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.jobs import JobRunner
 from imm_faces.emulator.service import ImmService
 from imm_faces.emulator.store import Store
@@ -21,7 +33,17 @@ from imm_faces.emulator.wire import READY_PATH, create_app
 from imm_faces.runtime.credentials import Credentials
 
 DEFAULT_ACCESS_KEY = Credentials("emulator-access-key-id", "emulator-access-key-secret")
-"""Credentials every emulator accepts unless ``--access-key`` replaces them (documented in the README)."""
+"""Credentials every emulator accepts unless others are given (documented in the README)."""
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class StartupError(Exception):
+    """The emulator cannot start: ``problem`` says what is wrong, ``fix`` what to do about it."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}; {fix}")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -30,8 +52,109 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (0 picks a free port)."""
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise StartupError(f"--host {host} is not an address of this machine ({exc.strerror})",
+                           "give an IP address or a resolvable name, e.g. 127.0.0.1") from None  # fmt: skip
+    sock = socket.socket(info[0], socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(info[4])
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fix = "stop what uses it, or choose another --port (0 picks a free one)"
+            raise StartupError(f"port {port} on {host} is already in use", fix) from None
+        if exc.errno == errno.EACCES:
+            raise StartupError(f"not allowed to listen on port {port}",
+                               "choose a port above 1023 (0 picks a free one)") from None  # fmt: skip
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                           "check --host and --port") from None  # fmt: skip
+    return sock
+
+
+def open_store(db: str | Path) -> Store:
+    """Open (or create) the state database, or explain why it cannot be used."""
+    if str(db) == ":memory:":
+        return Store(db)
+    path = Path(db)
+    if path.is_dir():
+        raise StartupError(f"--db {path} is a directory", "give the path of a file (it is created when missing)")
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise StartupError(f"--db {path}: the directory {parent} does not exist",
+                           f"create it (mkdir -p {parent}) or choose another path")  # fmt: skip
+    if path.exists():
+        if not path.is_file():
+            raise StartupError(f"--db {path} is not a regular file", "give the path of a SQLite file")
+        with path.open("rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+        if header and header != SQLITE_HEADER:
+            raise StartupError(f"--db {path} is not a SQLite database",
+                               "give another path, or move the file away to start with an empty state")  # fmt: skip
+    store: Store | None = None
+    try:
+        check = sqlite3.connect(path)
+        try:
+            row = check.execute("PRAGMA quick_check(1)").fetchone()
+        finally:
+            check.close()
+        if row is None or row[0] != "ok":
+            raise sqlite3.DatabaseError(str(row[0] if row else "no answer"))
+        store = Store(path)
+        with store.tx() as tx:  # a write: a read-only file or directory fails here, not on the first request
+            tx.prune_nonces(0)
+    except sqlite3.Error as exc:
+        if store is not None:
+            store.close()
+        text = str(exc)
+        if "readonly" in text or "read-only" in text or "unable to open" in text or "disk I/O" in text:
+            raise StartupError(f"--db {path} cannot be written ({text})",
+                               f"make the file and its directory {parent} writable (SQLite writes a -wal file "
+                               "beside it), or choose another path") from None  # fmt: skip
+        fix = "restore it from a copy, or move it away to start with an empty state"
+        raise StartupError(f"--db {path} is corrupt or truncated ({text})", fix) from None
+    return store
+
+
+def prepare_oss_root(root: str | Path) -> Path:
+    """The directory standing in for OSS: created when missing; it must be a readable directory."""
+    path = Path(root)
+    if path.exists() and not path.is_dir():
+        raise StartupError(f"--oss-root {path} is a file, not a directory",
+                           "give a directory (it is created when missing)")  # fmt: skip
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"--oss-root {path} cannot be created ({exc.strerror})",
+                           "create the directory yourself, or give one under a writable parent") from None  # fmt: skip
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise StartupError(f"--oss-root {path} cannot be read", f"allow reading it (chmod u+rx {path})")
+    return path
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, answering a request it cannot parse with an IMM error body."""
+
+    def send_400_response(self, msg: str) -> None:
+        body = ApiError("InvalidParameter.Format", detail="The HTTP request is malformed.").body("-", "-")
+        data = json.dumps(body, separators=(",", ":")).encode()
+        headers = [(b"content-type", b"application/json;charset=utf-8"), (b"connection", b"close"),
+                   (b"content-length", str(len(data)).encode())]  # fmt: skip
+        self.transport.write(self.conn.send(h11.Response(status_code=400, headers=headers, reason=b"Bad Request")))
+        self.transport.write(self.conn.send(h11.Data(data=data)) or b"")
+        self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
+        self.transport.close()
+
+
 class Emulator:
-    """An IMM emulator bound to ``host:port`` (port 0 picks a free one). ``start()`` returns when ready."""
+    """An IMM emulator bound to ``host:port`` (port 0 picks a free one). ``start()`` returns when ready.
+
+    Raises :class:`StartupError` when the database, the OSS root or the port cannot be used."""
 
     def __init__(
         self,
@@ -45,33 +168,41 @@ class Emulator:
         workers: int | None = None,
     ) -> None:
         self.host = host
-        self.port = port or free_port(host)
         self._tmp = None if oss_root else tempfile.TemporaryDirectory(prefix="imm-oss-")
-        self.oss_root = Path(oss_root or self._tmp.name)  # type: ignore[union-attr]
-        self.oss_root.mkdir(parents=True, exist_ok=True)
+        self.oss_root = prepare_oss_root(oss_root or self._tmp.name)  # type: ignore[union-attr]
         self.keys = {k.access_key_id: k for k in access_keys}
-        self.store = Store(db)
+        self.store = open_store(db)
+        try:
+            self._socket = listen(host, port)
+        except StartupError:
+            self.store.close()
+            raise
+        self.port = int(self._socket.getsockname()[1])
         self.jobs = JobRunner(self.store, self.oss_root, analyzer or default_analyzer(), workers=workers)
         self.service = ImmService(self.store, self.jobs)
-        self.app = create_app(self.service, Authenticator(self.keys))
+        self.auth = Authenticator(self.keys, NonceLedger(self.store))
+        self.app = create_app(self.service, self.auth)
         config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,
-                                lifespan="off")  # fmt: skip
+                                lifespan="off", http=_Protocol, ws="none")  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def serve(self) -> None:
         """Serve in the calling thread until interrupted."""
         try:
-            self._server.run()
+            self._server.run(sockets=[self._socket])
         finally:
             self.close()
 
     def start(self, timeout: float = 10.0) -> Emulator:
-        self._thread = threading.Thread(target=self._server.run, name="imm-emulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        name="imm-emulator", daemon=True)  # fmt: skip
         self._thread.start()
         wait_ready(self.endpoint, timeout)
         return self
@@ -83,7 +214,12 @@ class Emulator:
         self.close()
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._socket.close()
         self.jobs.close()
+        self.auth.nonces.close()
         self.store.close()
         if self._tmp is not None:
             self._tmp.cleanup()

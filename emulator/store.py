@@ -39,6 +39,10 @@ CREATE INDEX IF NOT EXISTS faces_by_cluster ON faces (project, dataset, cluster_
 CREATE TABLE IF NOT EXISTS index_queue (
     id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, dataset TEXT NOT NULL, item TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS nonces (
+    key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (key_id, nonce)
+);
 """
 
 
@@ -163,11 +167,54 @@ class Tx:
         rows = self._c.execute("SELECT id, project, dataset, item FROM index_queue ORDER BY id")
         return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
+    def file_faces(self, project: str, dataset: str, uri: str) -> list[tuple[FaceRow, npt.NDArray[np.float32]]]:
+        """The faces stored for one file, with their embeddings, in arrival order."""
+        rows = self._c.execute(
+            "SELECT figure_id, uri, cluster_id, quality, embedding FROM faces"
+            " WHERE project=? AND dataset=? AND uri=? ORDER BY seq",
+            (project, dataset, uri),
+        ).fetchall()
+        return [(FaceRow(*r[:4]), np.frombuffer(r[4], dtype=np.float32)) for r in rows]
+
+    def put_file_faces(
+        self,
+        project: str,
+        dataset: str,
+        uri: str,
+        faces: list[tuple[str, str | None, float, npt.NDArray[np.float32]]],
+    ) -> None:
+        """Replace the faces of one file by (figure id, cluster id or None, quality, embedding) rows."""
+        self._c.execute("DELETE FROM faces WHERE project=? AND dataset=? AND uri=?", (project, dataset, uri))
+        seq = self._c.execute("SELECT coalesce(max(seq), 0) FROM faces").fetchone()[0]
+        self._c.executemany(
+            "INSERT INTO faces (project, dataset, figure_id, uri, cluster_id, quality, embedding, seq)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (project, dataset, fid, uri, cid, float(q), np.asarray(e, dtype=np.float32).tobytes(), seq + i + 1)
+                for i, (fid, cid, q, e) in enumerate(faces)
+            ],
+        )
+
     def assign_faces(self, project: str, dataset: str, assignments: dict[str, str]) -> None:
         self._c.executemany(
             "UPDATE faces SET cluster_id=? WHERE project=? AND dataset=? AND figure_id=?",
             [(cid, project, dataset, fid) for fid, cid in assignments.items()],
         )
+
+
+    # -- signature nonces (the gateway accepts a nonce once within the clock-skew window, across restarts)
+
+    def add_nonces(self, rows: list[tuple[str, str, float]]) -> None:
+        """Record used (key id, nonce, expiry as epoch seconds) rows."""
+        self._c.executemany("INSERT OR IGNORE INTO nonces (key_id, nonce, expires) VALUES (?,?,?)", rows)
+
+    def live_nonces(self, now: float) -> list[tuple[str, str, float]]:
+        """The nonces still within their window at ``now`` (epoch seconds)."""
+        return list(self._c.execute("SELECT key_id, nonce, expires FROM nonces WHERE expires >= ?", (now,)))
+
+    def prune_nonces(self, now: float) -> None:
+        """Forget nonces whose window has passed (their requests are rejected by their timestamp anyway)."""
+        self._c.execute("DELETE FROM nonces WHERE expires < ?", (now,))
 
 
 class Store:

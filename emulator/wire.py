@@ -1,86 +1,213 @@
 """The wire layer: an ASGI app that turns HTTP into catalog operations and back.
 
-Thin and generic (the operation catalog describes every call): merge query and form parameters,
-authenticate, find the operation by ``x-acs-action`` or ``Action``, decode the request model, call the
-service, render the response model. Every error is IMM's JSON error body with its HTTP status.
+Thin and generic (the operation catalog describes every call), and in the gateway's order: route and method
+first, then authentication before any other work (a request that claims no signature is answered before its
+body is read), then the operation, taken only from what the signature covers, then its parameters, then the
+service. Every answer that is not 2xx is IMM's JSON error body with a ``Code``; nothing a client sends makes
+a 5xx. The body is read with a size limit enforced while it streams in, and a large one is verified and parsed
+on a worker thread, so a hostile upload cannot stall other clients.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
 
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request as HttpRequest
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from anyio import to_thread
 
-from imm_faces.emulator.auth import Authenticator, IncomingRequest
+from imm_faces.emulator.auth import Authenticator, IncomingRequest, parse_params
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.service import ImmService
-from imm_faces.runtime.operations import CATALOG, ParameterError
+from imm_faces.runtime.operations import CATALOG, Operation, ParameterError, Request
 from imm_faces.runtime.signing import API_VERSION
 
 log = logging.getLogger("imm_faces.emulator")
 READY_PATH = "/-/ready"
-_JSON = "application/json;charset=utf-8"
+_JSON = b"application/json;charset=utf-8"
+
+# Ours, not IMM's (it documents no body limit; its SDK sends every parameter in the query and an empty
+# body): a body larger than this is refused with RequestEntityTooLarge as soon as its size is known.
+MAX_BODY_BYTES = 1024 * 1024
+# Ours: JSON parameters (Files, FigureCluster, Tags...) nest a few levels; deeper is refused before parsing,
+# so that neither the JSON parser nor pydantic's serializer reaches its recursion limit.
+MAX_JSON_DEPTH = 32
+# Bodies up to this size are verified on the event loop (microseconds); larger ones on a worker thread.
+INLINE_BODY_BYTES = 64 * 1024
+# Operations that only read state: the others must not run before their nonce is durable.
+READ_ONLY_PREFIXES = ("Get", "List", "Query", "BatchGet", "SimpleQuery", "Search")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_JSON_TOKENS = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
 
 
 def _request_id() -> str:
     return str(uuid.uuid4()).upper()
 
 
-def _render(body: dict[str, Any], status: int, request_id: str) -> Response:
-    return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-        status_code=status,
-        media_type=_JSON,
-        headers={"x-acs-request-id": request_id},
-    )
+def nests_deeper_than(text: str, limit: int) -> bool:
+    """Whether a JSON text nests arrays and objects deeper than ``limit``, found in one linear pass without
+    parsing it (no recursion). Brackets inside strings do not count; a stray backslash outside a string makes
+    the text invalid JSON, which the parser rejects at that point, so what follows it is never reached."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = deepest = 0
+    in_string = False
+    for mark in _JSON_TOKENS.findall(text):
+        if mark[0] == "\\":
+            continue
+        if mark == '"':
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif mark in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest > limit
 
 
-def create_app(service: ImmService, auth: Authenticator) -> Starlette:
-    async def handle(http: HttpRequest) -> Response:
+def _check_nesting(params: dict[str, str]) -> None:
+    for name, value in params.items():
+        if value.lstrip()[:1] in ("[", "{") and nests_deeper_than(value, MAX_JSON_DEPTH):
+            raise ApiError("InvalidJSON", f"The parameter {name} nests deeper than {MAX_JSON_DEPTH} levels.")
+
+
+def _one(header: str | None, param: str | None, name: str) -> str:
+    """The action or version: from the signed header or the signed parameter; both given must agree."""
+    if header and param and header != param:
+        raise ApiError("SignatureDoesNotMatch", detail=f"The header and the parameter {name} differ.")
+    return header or param or ""
+
+
+def _decode(request: IncomingRequest, auth: Authenticator) -> tuple[Operation[Any, Any], Request]:
+    """Authenticate, then find the operation and decode its parameters (all from what the signature covers)."""
+    caller, params = auth.verify(request)
+    if caller.signature_version == "v3":
+        # Every x-acs-* header is signed (verify checks), and so are the query and the body.
+        action = _one(request.headers.get("x-acs-action"), params.get("Action"), "Action")
+        version = _one(request.headers.get("x-acs-version"), params.get("Version"), "Version")
+    else:
+        # V2 signs parameters only: headers may repeat them (the official SDK sends both) but never decide.
+        action, version = params.get("Action", ""), params.get("Version", "")
+        _one(request.headers.get("x-acs-action"), action, "Action")
+        _one(request.headers.get("x-acs-version"), version, "Version")
+    op = CATALOG.get(action)
+    if op is None:
+        raise ApiError("InvalidAction.NotFound")
+    if version != API_VERSION:
+        raise ApiError("InvalidVersion")
+    _check_nesting(params)
+    try:
+        # V2's common parameters (Action, Signature...) are not fields of any request: ignored.
+        return op, op.request.from_params(params)
+    except ParameterError as exc:
+        raise ApiError(exc.code, exc.message) from None
+    except RecursionError:
+        raise ApiError("InvalidJSON", "A parameter nests too deeply.") from None
+
+
+class _RejectError(Exception):
+    """Answer with this error and close the connection (the rest of the request is not read)."""
+
+    def __init__(self, error: ApiError) -> None:
+        self.error = error
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and int(value) > MAX_BODY_BYTES:  # h11 checked it is a number
+            raise _RejectError(ApiError("RequestEntityTooLarge", limit=str(MAX_BODY_BYTES)))
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _RejectError(ApiError("InvalidParameter.Format", detail="The request ended early."))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _RejectError(ApiError("RequestEntityTooLarge", limit=str(MAX_BODY_BYTES)))
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def create_app(service: ImmService, auth: Authenticator) -> ASGIApp:
+    ready_document = {"ready": True, "operations": sorted(CATALOG)}
+
+    async def respond(send: Send, status: int, body: bytes, request_id: str, *extra: tuple[bytes, bytes]) -> None:
+        headers = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode()),
+                   (b"x-acs-request-id", request_id.encode()), *extra]  # fmt: skip
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def render(body: dict[str, Any]) -> bytes:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan is off and websockets are not served
+            return
         request_id = _request_id()
-        host = http.headers.get("host", "localhost")
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            # Several values of one header would make what was signed ambiguous.
+            headers[name] = raw_value.decode("latin-1") if name not in headers else "\0"
+        host = headers.get("host", "localhost")
+        method, path = scope["method"], scope["path"]
+        extra: tuple[tuple[bytes, bytes], ...] = ((b"connection", b"close"),)  # until the body is read
         try:
-            incoming = IncomingRequest(
-                http.method,
-                http.url.path,
-                parse_qsl(http.url.query, keep_blank_values=True),
-                {k.lower(): v for k, v in http.headers.items()},
-                await http.body(),
-            )
-            params = dict(incoming.query + incoming.form)
-            auth.verify(incoming)
-            action = incoming.headers.get("x-acs-action") or params.get("Action") or ""
-            version = incoming.headers.get("x-acs-version") or params.get("Version") or ""
-            op = CATALOG.get(action)
-            if op is None:
+            if path == READY_PATH:
+                if method not in ("GET", "HEAD"):
+                    extra += ((b"allow", b"GET"),)
+                    raise ApiError("UnsupportedHTTPMethod", method=method[:32])
+                await respond(send, 200, render(ready_document), request_id)
+                return
+            if path != "/":
                 raise ApiError("InvalidAction.NotFound")
-            if version != API_VERSION:
-                raise ApiError("InvalidVersion")
-            try:
-                # V2's common parameters (Action, Signature...) are not fields of any request: ignored.
-                request = op.request.from_params(params)
-            except ParameterError as exc:
-                raise ApiError(exc.code, exc.message) from None
-            # The service is synchronous (SQLite); run it off the event loop.
-            result = await run_in_threadpool(service.handle, op.name, request)
-            out = result.model_dump(by_alias=True, exclude_none=True, mode="json")
-            return _render({"RequestId": request_id, **out}, 200, request_id)
+            if method not in ("GET", "POST"):
+                extra += ((b"allow", b"GET, POST"),)
+                raise ApiError("UnsupportedHTTPMethod", method=method[:32])
+            query = parse_params(scope["query_string"].decode("latin-1"), "query string")
+            incoming = IncomingRequest(method, path, query, headers, b"")
+            if auth.signed_by(incoming) is None:  # nothing to authenticate: refuse before reading the body
+                raise _RejectError(ApiError("IncompleteSignature",
+                                       detail="No Authorization header and no Signature parameter."))  # fmt: skip
+            incoming.body = await _read_body(scope, receive)
+            extra = ()
+            if len(incoming.body) > INLINE_BODY_BYTES:
+                op, request = await to_thread.run_sync(_decode, incoming, auth)
+            else:
+                op, request = _decode(incoming, auth)
+            result = await to_thread.run_sync(_execute, service, auth, op, request)
+            await respond(send, 200, render({"RequestId": request_id, **result}), request_id)
         except ApiError as exc:
-            return _render(exc.body(request_id, host), exc.status, request_id)
+            await respond(send, exc.status, render(exc.body(request_id, host)), request_id, *extra)
+        except _RejectError as exc:
+            body = render(exc.error.body(request_id, host))
+            await respond(send, exc.error.status, body, request_id, (b"connection", b"close"))
         except Exception:
             log.exception("internal error")
             err = ApiError("InternalError")
-            return _render(err.body(request_id, host), err.status, request_id)
+            await respond(send, err.status, render(err.body(request_id, host)), request_id)
 
-    async def ready(_: HttpRequest) -> Response:
-        return JSONResponse({"ready": True, "operations": sorted(CATALOG)})
+    return app
 
-    return Starlette(routes=[Route(READY_PATH, ready, methods=["GET"]), Route("/", handle, methods=["GET", "POST"])])
+
+def _execute(service: ImmService, auth: Authenticator, op: Operation[Any, Any], request: Request) -> dict[str, Any]:
+    """Run an operation (synchronous: SQLite) on a worker thread and render its response model."""
+    if not op.name.startswith(READ_ONLY_PREFIXES):
+        auth.nonces.flush()  # a state change must never be replayable, even after a hard kill
+    result = service.handle(op.name, request)
+    out: dict[str, Any] = result.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return out

@@ -13,6 +13,10 @@ worth retrying, and parse the answer into the operation's response model or a ty
 Retries: connection errors, timeouts, HTTP 429/5xx and Throttling*/ServiceUnavailable/InternalError codes
 are retried with exponential backoff and full jitter, honouring ``x-acs-retry-after`` (milliseconds). Every
 attempt is signed again with a fresh nonce and date. Other 4xx answers are never retried.
+
+Deadline: ``deadline=SECONDS`` bounds everything the client does from its creation. Each attempt's timeout
+is cut to the time left, and a retry or a server-requested back-off that would pass the deadline is not
+waited for: the call raises :class:`~imm_faces.runtime.errors.DeadlineExceededError` naming the last failure.
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ from imm_faces.runtime import __version__
 from imm_faces.runtime.credentials import Credentials, redact, resolve_credentials
 from imm_faces.runtime.errors import (
     ConfigError,
+    DeadlineExceededError,
     ImmError,
     ServerError,
     ThrottlingError,
     TransportError,
 )
 from imm_faces.runtime.operations._base import Operation, Request, Response, parameter_error
+from imm_faces.runtime.redaction import REDACTOR, install_library_filters
 from imm_faces.runtime.signing import API_VERSION, SignatureVersion, auth_for, encode_query
 
 log = logging.getLogger("imm_faces.client")
@@ -100,11 +106,21 @@ class _Core:
         credentials: Credentials | None,
         signature_version: SignatureVersion,
         retry: RetryPolicy,
+        timeout: httpx.Timeout,
+        deadline: float | None,
     ) -> None:
         self.base_url = endpoint_url(region, endpoint, network)
         self.credentials = credentials or resolve_credentials()
+        REDACTOR.add(self.credentials.secrets())
+        install_library_filters()
         self.auth = auth_for(self.credentials, signature_version)
         self.retry = retry
+        self.timeout = timeout.as_dict()
+        self.deadline_at = None if deadline is None else time.monotonic() + deadline
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (None without one)."""
+        return None if self.deadline_at is None else self.deadline_at - time.monotonic()
 
     @staticmethod
     def prepare(op: Operation[ReqT, RespT], request: ReqT | None, params: Mapping[str, Any]) -> ReqT:
@@ -127,7 +143,12 @@ class _Core:
             "accept": "application/json",
             "user-agent": USER_AGENT,
         }
-        return httpx.Request("POST", url, headers=headers)
+        outgoing = httpx.Request("POST", url, headers=headers)
+        left = self.remaining()
+        if left is not None:
+            cut = {k: (left if v is None else min(v, left)) for k, v in self.timeout.items()}
+            outgoing.extensions["timeout"] = cut
+        return outgoing
 
     def parse(self, op: Operation[ReqT, RespT], response: httpx.Response) -> RespT:
         body = response.content
@@ -191,12 +212,23 @@ class _Core:
             f"{op.name}: cannot reach {self.base_url} ({exc.__class__.__name__}: {redact(str(exc), self.credentials)})"
         )
 
+    def out_of_time(
+        self, op: Operation[Any, Any], failure: Exception | None, wait: float = 0.0
+    ) -> DeadlineExceededError:
+        last = f"; last failure: {failure}" if failure else ""
+        when = f"would pass before the next attempt (due in {wait:.2f} s)" if wait else "passed"
+        return DeadlineExceededError(f"{op.name}: the deadline {when}{last}", failure)
+
     def exchange(self, op: Operation[ReqT, RespT], request: ReqT) -> Exchange[RespT]:
         """The whole call without I/O: yields a request to send (answer with the response or the transport
         error) or a delay in seconds to wait (answer with None); returns the parsed response."""
         attempt = 0
+        failure: ImmError | TransportError | None = None
         while True:
             attempt += 1
+            left = self.remaining()
+            if left is not None and left <= 0:
+                raise self.out_of_time(op, failure)
             outcome = yield self.build(op, request)
             response = outcome if isinstance(outcome, httpx.Response) else None
             try:
@@ -204,11 +236,18 @@ class _Core:
                     raise self.transport_error(op, outcome)  # type: ignore[arg-type]  # None is never sent here
                 log.debug("%s attempt %d -> HTTP %d", op.name, attempt, outcome.status_code)
                 return self.parse(op, outcome)
-            except (ImmError, TransportError) as failure:
-                delay = self.retry_delay(attempt, failure, response)
+            except (ImmError, TransportError) as exc:
+                failure = exc
+                delay = self.retry_delay(attempt, exc, response)
                 if delay is None:
+                    left = self.remaining()
+                    if left is not None and left <= 0 and isinstance(exc, TransportError):
+                        raise self.out_of_time(op, exc) from None  # the attempt was cut by the deadline
                     raise
-                log.info("%s attempt %d failed (%s); retrying in %.2fs", op.name, attempt, failure, delay)
+                left = self.remaining()
+                if left is not None and delay >= left:
+                    raise self.out_of_time(op, exc, delay) from None
+                log.info("%s attempt %d failed (%s); retrying in %.2fs", op.name, attempt, exc, delay)
             yield delay
 
     @staticmethod
@@ -235,7 +274,9 @@ class _Base:
         signature_version: SignatureVersion = "v3",
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        deadline: float | None = None,
     ) -> None:
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._core = _Core(
             region=region,
             endpoint=endpoint,
@@ -243,8 +284,9 @@ class _Base:
             credentials=credentials,
             signature_version=signature_version,
             retry=retry or RetryPolicy(),
+            timeout=self._timeout,
+            deadline=deadline,
         )
-        self._timeout = timeout
 
     @property
     def endpoint(self) -> str:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from imm_faces.runtime.errors import ConfigError
+from imm_faces.runtime.redaction import MASK, secret_forms
 
 CLI_CONFIG_PATH = Path("~/.aliyun/config.json")
 ENV_NAMES = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN")
@@ -29,17 +30,68 @@ LEGACY_ENV_NAMES = ("ALICLOUD_ACCESS_KEY", "ALICLOUD_SECRET_KEY", "ALICLOUD_SECU
 _SUPPORTED_CLI_MODES = ("AK", "StsToken")
 
 
-@dataclass(frozen=True)
 class Credentials:
-    """An AccessKey pair, optionally with an STS token. ``source`` says where it was found."""
+    """An AccessKey pair, optionally with an STS token. ``source`` says where it was found.
+
+    Immutable and comparable. The secret and the token are never shown: not by ``repr``/``str``, and
+    ``vars()``, ``dataclasses.asdict`` and ``pickle`` refuse the object (it has no ``__dict__``, is not a
+    dataclass, and cannot be pickled), so a secret cannot leave through a debugger dump or a serialised state.
+    """
+
+    __slots__ = ("_secret", "_token", "access_key_id", "source")
 
     access_key_id: str
-    access_key_secret: str = field(repr=False)
-    security_token: str | None = field(default=None, repr=False)
-    source: str = "explicit arguments"
+    source: str
+    _secret: _Hidden
+    _token: _Hidden | None
+
+    def __init__(
+        self,
+        access_key_id: str,
+        access_key_secret: str,
+        security_token: str | None = None,
+        source: str = "explicit arguments",
+    ) -> None:
+        set_ = object.__setattr__
+        set_(self, "access_key_id", access_key_id)
+        set_(self, "_secret", _Hidden(access_key_secret))
+        set_(self, "_token", _Hidden(security_token) if security_token else None)
+        set_(self, "source", source)
+
+    @property
+    def access_key_secret(self) -> str:
+        return self._secret.value
+
+    @property
+    def security_token(self) -> str | None:
+        return self._token.value if self._token else None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Credentials are immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Credentials are immutable; cannot delete {name!r}")
+
+    def _key(self) -> tuple[str, str, str | None, str]:
+        return (self.access_key_id, self.access_key_secret, self.security_token, self.source)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Credentials) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("Credentials cannot be pickled: they hold a secret (resolve them again where needed)")
+
+    def __copy__(self) -> Credentials:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: object) -> Credentials:
+        return self
 
     def __repr__(self) -> str:
-        sts = ", security_token=<redacted>" if self.security_token else ""
+        sts = ", security_token=<redacted>" if self._token else ""
         return (
             f"Credentials(access_key_id={self.access_key_id!r}, access_key_secret=<redacted>{sts}, "
             f"source={self.source!r})"
@@ -57,16 +109,34 @@ class Credentials:
         return tuple(s for s in (self.access_key_secret, self.security_token) if s)
 
 
+class _Hidden:
+    """A secret string whose repr, str and pickle never reveal it (read it with ``.value``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a secret cannot be pickled")
+
+
 class CredentialsNotFoundError(ConfigError):
     """No source held a complete AccessKey pair."""
 
 
 def redact(text: str, credentials: Credentials | None) -> str:
-    """Replace any secret of ``credentials`` that appears in ``text``."""
+    """Replace any secret of ``credentials`` that appears in ``text``, in any of its :func:`secret_forms`."""
     if credentials is None:
         return text
     for secret in credentials.secrets():
-        text = text.replace(secret, "<redacted>")
+        for form in sorted(secret_forms(secret), key=len, reverse=True):  # longest first: no partial leftovers
+            text = text.replace(form, MASK)
     return text
 
 

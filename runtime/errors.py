@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from imm_faces.runtime.redaction import REDACTOR
+
 
 @dataclass(frozen=True)
 class ErrorSpec:
@@ -44,6 +46,14 @@ _SPECS = (
     ErrorSpec("InvalidSignatureMethod", 400, "Specified signature method is not valid."),
     ErrorSpec("InvalidVersion", 400, "Specified parameter Version is not valid."),
     ErrorSpec("InvalidAction.NotFound", 404, "Specified api is not found, please check your url and method."),
+    ErrorSpec("InvalidParameter.Format", 400, "Specified parameter format is not valid. {detail}"),
+    # Inferred (the gateway's wording for these is not documented): a method or a body the API never takes.
+    ErrorSpec("UnsupportedHTTPMethod", 405, "Specified HTTP method {method} is not supported; use POST or GET."),
+    ErrorSpec("RequestEntityTooLarge", 413, "The request body exceeds {limit} bytes."),
+    ErrorSpec("InvalidParameter.Format", 400, "Specified parameter format is not valid. {detail}"),
+    # Inferred (the gateway's wording for these is not documented): a method or a body the API never takes.
+    ErrorSpec("UnsupportedHTTPMethod", 405, "Specified HTTP method {method} is not supported; use POST or GET."),
+    ErrorSpec("RequestEntityTooLarge", 413, "The request body exceeds {limit} bytes."),
     ErrorSpec("Throttling", 429, "Request was denied due to request throttling.", retryable=True),
     ErrorSpec("InternalError", 500, "The request processing has failed due to some unknown error.", retryable=True),
     ErrorSpec("ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server.", True),
@@ -62,7 +72,11 @@ def is_retryable_code(code: str) -> bool:
 
 
 class ImmFacesError(Exception):
-    """Base of every error this project raises on purpose."""
+    """Base of every error this project raises on purpose. Its text never holds a secret a client was given:
+    string arguments pass through the process-wide redactor when the error is made."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(REDACTOR(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(ImmFacesError):
@@ -84,14 +98,14 @@ class ImmError(ImmFacesError):
         action: str | None = None,
     ) -> None:
         self.code = code
-        self.message = message
+        self.message = REDACTOR(message)
         self.status = status
         self.request_id = request_id
         self.host_id = host_id
         self.recommend = recommend
         self.action = action
         where = f"{action}: " if action else ""
-        super().__init__(f"{where}{code}: {message} (HTTP {status}, RequestId {request_id or '-'})")
+        super().__init__(f"{where}{code}: {self.message} (HTTP {status}, RequestId {request_id or '-'})")
 
     @property
     def resource_not_found(self) -> bool:
@@ -118,3 +132,13 @@ class ServerError(ImmError):
 
 class TransportError(ImmFacesError):
     """The service could not be reached (connection refused, timeout, TLS...)."""
+
+
+class DeadlineExceededError(ImmFacesError):
+    """The caller's total time budget ran out (a request, a retry or a server-requested back-off would pass it).
+
+    ``last_failure`` is the error that was being retried, if any."""
+
+    def __init__(self, message: str, last_failure: Exception | None = None) -> None:
+        super().__init__(message)
+        self.last_failure = last_failure

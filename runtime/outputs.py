@@ -1,7 +1,9 @@
 """The stack-outputs contract: what a deployed stack exports and ``imm-faces verify`` reads.
 
-Defined once here. The Pulumi component exports exactly these keys; the verify command reads them from
-``pulumi stack output --json --show-secrets`` or from a file (or stdin) in that same format.
+Defined once here. The Pulumi component exports exactly these keys, at the top level or nested under one
+output (``pulumi.export("faces", faces.outputs)``); the verify command reads them from ``pulumi stack output
+--json`` (again with ``--show-secrets`` only when a contract field is secret) or from a file (or stdin) in that
+same format. Keys outside the contract are kept (``StackOutputs.model_extra``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,53 @@ def _contract_type(name: str) -> str:
     return "list of strings" if "list[str]" in annotation else "string"
 
 
+SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - a placeholder, not a password
+"""What ``pulumi stack output --json`` prints for a secret output without ``--show-secrets``."""
+
+
+def _is_contract(value: Any) -> bool:
+    return isinstance(value, dict) and "project_name" in value
+
+
+def select_outputs(document: Any, key_path: str | None, source: str) -> Any:
+    """The object holding the contract: ``key_path`` (dotted, e.g. ``faces`` or ``prod.faces``) inside the
+    document; without one, the document itself, or its only nested contract object (a stack that exports
+    ``faces = FaceClustering(...).outputs``). Errors name the key and what is there instead."""
+    if key_path is not None:
+        node: Any = document
+        walked: list[str] = []
+        for part in key_path.split("."):
+            if not part:
+                raise OutputsError(f"--output-key {key_path!r}: empty segment (use dots between keys, e.g. a.b)")
+            if not isinstance(node, dict) or part not in node:
+                where = ".".join(walked) or "the top level"
+                keys = ", ".join(sorted(node)) if isinstance(node, dict) else f"not an object but {_json_type(node)}"
+                raise OutputsError(f"{source}: no output {'.'.join([*walked, part])!r} ({where} has: {keys or 'none'})")
+            node = node[part]
+            walked.append(part)
+        return node
+    if not isinstance(document, dict) or "project_name" in document:
+        return document
+    nested = sorted(k for k, v in document.items() if _is_contract(v))
+    if len(nested) == 1:
+        return document[nested[0]]
+    if nested:
+        raise OutputsError(
+            f"{source}: the outputs hold several figure clustering deployments ({', '.join(nested)}); "
+            f"choose one with --output-key"
+        )
+    return document
+
+
+def secret_fields(document: Any) -> list[str]:
+    """Contract fields shown as ``[secret]`` (the whole object, or some of its keys)."""
+    if document == SECRET_PLACEHOLDER:
+        return ["(the whole object)"]
+    if not isinstance(document, dict):
+        return []
+    return [k for k in StackOutputs.model_fields if document.get(k) == SECRET_PLACEHOLDER]
+
+
 def parse_outputs(document: Any, source: str) -> StackOutputs:
     """Validate a decoded outputs document; errors name the key and what was expected."""
     if not isinstance(document, dict):
@@ -74,18 +123,29 @@ def parse_outputs(document: Any, source: str) -> StackOutputs:
         ) from None
 
 
-def load_outputs_json(text: str, source: str) -> StackOutputs:
+def _decode(text: str, source: str) -> Any:
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except ValueError as exc:
         raise OutputsError(f"{source}: not valid JSON ({exc})") from None
-    return parse_outputs(document, source)
 
 
-def read_outputs_file(path: str) -> StackOutputs:
+def load_outputs_json(text: str, source: str, key_path: str | None = None) -> StackOutputs:
+    """Parse a ``pulumi stack output --json`` document; ``key_path`` selects nested outputs."""
+    selected = select_outputs(_decode(text, source), key_path, source)
+    where = f"{source} at {key_path!r}" if key_path else source
+    hidden = secret_fields(selected)
+    if hidden:
+        raise OutputsError(f"{where}: {', '.join(hidden)} shown as [secret]; the outputs contract holds no secret, "
+                           "so export them in the clear, or pass the output of `pulumi stack output --json "
+                           "--show-secrets`")  # fmt: skip
+    return parse_outputs(selected, where)
+
+
+def read_outputs_file(path: str, key_path: str | None = None) -> StackOutputs:
     """Read outputs from a file, or from standard input when ``path`` is ``-``."""
     if path == "-":
-        return load_outputs_json(sys.stdin.read(), "standard input")
+        return load_outputs_json(sys.stdin.read(), "standard input", key_path)
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -93,27 +153,69 @@ def read_outputs_file(path: str) -> StackOutputs:
         raise OutputsError(f"{path}: no such outputs file") from None
     except OSError as exc:
         raise OutputsError(f"{path}: cannot read ({exc.strerror})") from None
-    return load_outputs_json(text, path)
+    return load_outputs_json(text, path, key_path)
 
 
-def read_stack_outputs(stack: str | None = None, cwd: str | None = None, pulumi: str = "pulumi") -> StackOutputs:
-    """Run ``pulumi stack output --json --show-secrets`` (with ``--stack``/``--cwd``) and parse it."""
-    exe = shutil.which(pulumi)
-    if exe is None:
-        raise OutputsError(
-            "the Pulumi CLI is not on PATH; install it, or pass --outputs FILE with the output of "
-            "`pulumi stack output --json --show-secrets`"
-        )
-    cmd = [exe, "stack", "output", "--json", "--show-secrets", "--non-interactive"]
-    if stack:
-        cmd += ["--stack", stack]
-    if cwd:
-        cmd += ["--cwd", cwd]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)  # noqa: S603
-    if proc.returncode != 0:
-        detail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
-        raise OutputsError(f"pulumi stack output failed: {detail}")
-    return load_outputs_json(proc.stdout, f"stack {stack or '(current)'}")
+class PulumiCli:
+    """The few Pulumi CLI commands verify runs, for one stack (``--stack``/``--cwd``)."""
+
+    def __init__(self, stack: str | None = None, cwd: str | None = None, pulumi: str = "pulumi") -> None:
+        exe = shutil.which(pulumi)
+        if exe is None:
+            raise OutputsError(
+                "the Pulumi CLI is not on PATH; install it, or pass --outputs FILE with the output of "
+                "`pulumi stack output --json`"
+            )
+        self.exe, self.stack = exe, stack
+        self.where = [*(["--stack", stack] if stack else []), *(["--cwd", cwd] if cwd else [])]
+        self.label = f"stack {stack or '(current)'}"
+
+    def run(self, *args: str) -> str:
+        cmd = [self.exe, *args, "--non-interactive", *self.where]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)  # noqa: S603
+        if proc.returncode != 0:
+            detail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+            raise OutputsError(f"pulumi {' '.join(args[:2])} failed: {detail}")
+        return proc.stdout
+
+    def outputs(self, key_path: str | None = None) -> StackOutputs:
+        """``pulumi stack output --json``; again with ``--show-secrets`` only when a contract field is secret."""
+        document = _decode(self.run("stack", "output", "--json"), self.label)
+        selected = select_outputs(document, key_path, self.label)
+        if secret_fields(selected):
+            document = _decode(self.run("stack", "output", "--json", "--show-secrets"), self.label)
+            selected = select_outputs(document, key_path, self.label)
+        return parse_outputs(selected, f"{self.label} at {key_path!r}" if key_path else self.label)
+
+    def credentials_config(self) -> tuple[str, str, str | None] | None:
+        """(accessKey, secretKey, securityToken) from the stack's ``alicloud:*`` config, when both keys are set.
+        ``pulumi config --json`` lists the keys without secret values; each secret one is then read alone
+        with ``pulumi config get`` (never ``--show-secrets``, which would print every secret of the stack)."""
+        config = _decode(self.run("config", "--json"), f"{self.label} config")
+        if not isinstance(config, dict):
+            return None
+        values: list[str | None] = []
+        for key in ALICLOUD_CONFIG_KEYS:
+            entry = config.get(key)
+            if not isinstance(entry, dict):
+                values.append(None)
+            elif not entry.get("secret") and isinstance(entry.get("value"), str):
+                values.append(entry["value"])
+            else:  # a secret: its value is not in the listing
+                values.append(self.run("config", "get", key).rstrip("\n") or None)
+        key_id, secret, token = values
+        return (key_id, secret, token) if key_id and secret else None
+
+
+ALICLOUD_CONFIG_KEYS = ("alicloud:accessKey", "alicloud:secretKey", "alicloud:securityToken")
+"""pulumi-alicloud's credential settings, which ``pulumi up`` uses."""
+
+
+def read_stack_outputs(
+    stack: str | None = None, cwd: str | None = None, pulumi: str = "pulumi", key_path: str | None = None
+) -> StackOutputs:
+    """The outputs of a stack through the Pulumi CLI (see :meth:`PulumiCli.outputs`)."""
+    return PulumiCli(stack, cwd, pulumi).outputs(key_path)
 
 
 def contract_table() -> str:

@@ -98,3 +98,27 @@ def split_oss_uri(uri: str) -> tuple[str, str]:
     if not match:
         raise ValueError(f"must be {OSS_URI_RULE}; got {uri!r}")
     return match.group("bucket"), match.group("key") or ""
+
+
+# Face groups (figure clusters). IMM's image FAQ ("Why does face clustering fail to group face images?"): a
+# group is created only when the dataset holds at least FACE_GROUP_MIN_GOOD_FACES face images of one person
+# whose face is larger than FACE_GROUP_MIN_SIDE x FACE_GROUP_MIN_SIDE pixels, with |Pitch|, |Roll| and |Yaw| of
+# HeadPose all under FACE_GROUP_MAX_POSE degrees and FaceQuality over FACE_GROUP_MIN_QUALITY; once a group
+# exists, faces that miss these criteria may still join it.
+FACE_GROUP_MIN_GOOD_FACES = 3
+FACE_GROUP_MIN_SIDE = 75
+FACE_GROUP_MAX_POSE = 30.0
+FACE_GROUP_MIN_QUALITY = 0.8
+
+
+def is_good_face(width: float, height: float, pose: tuple[float, float, float] | None, quality: float) -> bool:
+    """Whether a face counts towards starting a face group (the criteria above; all strict inequalities).
+
+    A face without a HeadPose is not counted (the rule cannot be checked)."""
+    return (
+        width > FACE_GROUP_MIN_SIDE
+        and height > FACE_GROUP_MIN_SIDE
+        and pose is not None
+        and all(abs(angle) < FACE_GROUP_MAX_POSE for angle in pose)
+        and quality > FACE_GROUP_MIN_QUALITY
+    )

@@ -1,14 +1,17 @@
 """Test doubles. The fake analyzer lives here, in tests/ only: it reads faces from a sidecar JSON file.
 
 A "photo" in these tests is a small real PNG plus ``<name>.faces.json`` listing its faces: an embedding
-seed (faces with the same seed are the same person) and a quality. Embeddings are deterministic unit
-vectors, so same-person faces are ~0.05 apart and different people ~1.4 apart.
+seed (faces with the same seed are the same person) and optionally a quality (default 0.9), a box side in
+pixels (``size``, default 100) and a head pose (``pose``: [pitch, roll, yaw], default frontal), so by default
+a face is "good" by IMM's rule for starting a face group. Embeddings are deterministic unit vectors (the same
+in every process: no ``hash()``), so same-person faces are ~0.05 apart and different people ~1.4 apart.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +40,9 @@ class SidecarAnalyzer:
         if sidecars:
             for i, face in enumerate(json.loads(sidecars[0].read_text())):
                 faces.append(FaceRecord(
-                    embedding=person_embedding(face["person"], jitter=hash((filename, i)) % 1000),
-                    boundary=(10 * i, 5, 40, 50), quality=face.get("quality", 0.8), sharpness=0.5,
+                    embedding=person_embedding(face["person"], jitter=zlib.crc32(f"{filename}/{i}".encode()) % 1000),
+                    boundary=(10 + 120 * i, 5, face.get("size", 100), face.get("size", 100)),
+                    quality=face.get("quality", 0.9), sharpness=0.5, head_pose=tuple(face.get("pose", (0.0, 0.0, 0.0))),
                     age=face.get("age", 30), age_sd=3, gender=face.get("gender", "female"), gender_confidence=0.9,
                 ))  # fmt: skip
         return ImageAnalysis(meta.media_type, meta.content_type, meta.width, meta.height, meta.orientation,

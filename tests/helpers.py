@@ -28,12 +28,16 @@ def deploy(client: ImmClient, oss_root: Path, photos: dict[str, list[dict[str, o
 
 
 TWO_PEOPLE = {
+    # IMM starts a face group only from three "good" faces of one person (the fakes' faces are good by default:
+    # 100 px, frontal, quality 0.9); alice-1 (quality 0.7) is not good and joins Alice's group once it exists.
     "alice-1.png": [{"person": 1, "quality": 0.7, "age": 30}],
     "alice-2.png": [{"person": 1, "quality": 0.9, "age": 34}],
-    "bob-1.png": [{"person": 2, "quality": 0.8, "age": 50, "gender": "male"}],
+    "alice-3.png": [{"person": 1, "quality": 0.85, "age": 31}],
+    "bob-1.png": [{"person": 2, "quality": 0.85, "age": 50, "gender": "male"}],
+    "bob-2.png": [{"person": 2, "quality": 0.9, "age": 51, "gender": "male"}],
     "both.png": [
-        {"person": 1, "quality": 0.6, "age": 32},
-        {"person": 2, "quality": 0.5, "age": 52, "gender": "male"},
+        {"person": 1, "quality": 0.95, "age": 32},
+        {"person": 2, "quality": 0.82, "age": 52, "gender": "male"},
     ],
     "landscape.png": [],
 }

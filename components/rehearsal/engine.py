@@ -17,7 +17,7 @@ from pulumi.dynamic.dynamic import PROVIDER_KEY
 from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
 
 from imm_faces.components.rehearsal.host import DynamicProviderHost, ProviderCallError
-from imm_faces.emulator.jobs import OWNER_ID  # the account the emulator reports as every object's owner
+from imm_faces.emulator.figures import OWNER_ID  # the account the emulator reports as every object's owner
 
 DYNAMIC_PREFIX = "pulumi-python:dynamic"
 IMM_TYPE_PREFIX = f"{DYNAMIC_PREFIX}/imm:"

@@ -1,61 +1,340 @@
-"""The clustering engine on its own: threshold, incremental stability, chunk boundaries, bad input."""
+"""Face clustering: the engine on its own (rms test, IMM's three-good-faces rule, incremental ids), then the
+figure-cluster lifecycle over the store (index, cluster, re-index, delete, merge) with the invariant checked
+after every change, then the issue's re-index scenario through the emulator."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
-from imm_faces.emulator.clustering import CHUNK, DEFAULT_THRESHOLD, Centroids, assign
+from imm_faces.emulator import figures
+from imm_faces.emulator.analysis import FaceRecord, ImageAnalysis
+from imm_faces.emulator.clustering import CHUNK, DEFAULT_THRESHOLD, ClusterStats, assign
+from imm_faces.emulator.jobs import _file_doc, _put_file
+from imm_faces.emulator.store import Store, Tx
+from imm_faces.runtime import rules
+from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.operations import figure_clusters, files, tasks
+from imm_faces.runtime.waiters import wait_for_task
+from tests.fakes import write_photo
+from tests.helpers import BUCKET, DATASET, PROJECT, deploy
+
+F32 = npt.NDArray[np.float32]
+DIM = 128
+SIGMA = 0.4 / np.sqrt(2 * DIM)  # faces of one person ~0.4 apart (dlib: 0.27-0.59)
 
 
-def people(n_people: int, per_person: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(scale=0.9 / 16, size=(n_people, 128))  # ~0.9 apart, like different people
-    truth = rng.permutation(np.arange(n_people * per_person) % n_people)
-    faces = centres[truth] + rng.normal(scale=0.35 / 16, size=(len(truth), 128))  # ~0.35 apart within
-    return faces.astype(np.float32), truth
+def centres(n: int, seed: int = 3) -> F32:
+    """People ~0.9 apart (dlib: different people 0.66-0.96)."""
+    return np.random.default_rng(seed).normal(scale=0.9 / np.sqrt(2 * DIM), size=(n, DIM)).astype(np.float32)
 
 
-def ids() -> itertools.count[int]:
-    return itertools.count()
+def photos_of(centre: F32, n: int, seed: int) -> F32:
+    return (centre + np.random.default_rng(seed).normal(scale=SIGMA, size=(n, DIM))).astype(np.float32)
+
+
+def namer(prefix: str = "c") -> Callable[[], str]:
+    counter = itertools.count()
+    return lambda: f"{prefix}{next(counter)}"
+
+
+def empty() -> ClusterStats:
+    return ClusterStats.from_members([], np.zeros((0, DIM), np.float32))
+
+
+# ---------------------------------------------------------------------------------------------- the engine
+
+
+def test_rms_is_the_root_mean_square_distance_to_the_members() -> None:
+    rng = np.random.default_rng(1)
+    members = rng.normal(size=(7, DIM)).astype(np.float32)
+    stats = ClusterStats.from_members(["a"] * 4 + ["b"] * 3, members)
+    x = rng.normal(size=(2, DIM))
+    brute = [[np.mean(((members[s].astype(np.float64) - xi) ** 2).sum(1)) for s in (slice(0, 4), slice(4, 7))]
+             for xi in x]  # fmt: skip
+    assert np.allclose(stats.rms2(x), brute)
+
+
+def test_a_group_needs_three_good_faces() -> None:
+    (a,) = centres(1)
+    faces = photos_of(a, 4, seed=5)
+    stats = empty()
+    assert assign(faces[:2], stats, namer()) == [None, None]  # two good faces: still pending
+    labels = assign(faces[:3], stats, namer())  # the pending two are offered again with a third
+    assert labels == ["c0", "c0", "c0"] and len(stats) == 1
+    assert assign(faces[3:], stats, namer("d")) == ["c0"]  # later faces join
+
+
+def test_faces_that_are_not_good_join_a_group_but_never_start_one() -> None:
+    (a,) = centres(1)
+    faces = photos_of(a, 7, seed=6)
+    good = np.array([False, False, False, False, True, True, True])
+    stats = empty()
+    assert assign(faces[:4], stats, namer(), good=good[:4]) == [None] * 4  # four, none good: no group
+    assert assign(faces[:6], stats, namer(), good=good[:6]) == [None] * 6  # two good are not enough
+    labels = assign(faces, stats, namer(), good=good)  # the third good face starts it; the rest join
+    assert labels == ["c0"] * 7
+    assert assign(photos_of(a, 1, seed=7), stats, namer("d"), good=np.array([False])) == ["c0"]
+
+
+def test_threshold_is_on_the_rms_not_on_the_distance_to_the_mean() -> None:
+    # Three members at distance s from their mean, pairwise orthogonal offsets: variance = s^2.
+    s = 0.3
+    offsets = np.zeros((3, DIM))
+    offsets[0, 0], offsets[1, 1], offsets[2, 2] = s, s, s
+    offsets -= offsets.mean(0)
+    members = offsets.astype(np.float32)
+    variance = float((offsets**2).sum(1).mean())
+
+    def probe(rms: float) -> list[str | None]:
+        stats = ClusterStats.from_members(["c"] * 3, members)
+        x = np.zeros((1, DIM), np.float32)
+        x[0, 10] = np.sqrt(rms**2 - variance)  # orthogonal to the offsets: |x - mean|^2 + variance = rms^2
+        return assign(x, stats, namer("n"), good=np.array([False]))
+
+    assert probe(0.95 * DEFAULT_THRESHOLD) == ["c"]
+    assert probe(1.05 * DEFAULT_THRESHOLD) == [None]
+    # Within the threshold of the mean, but not in rms: a centroid test would take it.
+    near_mean = np.sqrt(DEFAULT_THRESHOLD**2 - variance) * 1.1
+    assert near_mean < DEFAULT_THRESHOLD and probe(float(np.sqrt(near_mean**2 + variance))) == [None]
+
+
+def test_pending_faces_are_not_absorbed_by_a_strangers_group() -> None:
+    rng = np.random.default_rng(9)
+    b = centres(1, seed=11)[0]
+    # A look-alike of B: 0.6 from B's centre, a bit over the threshold in rms from B's photos.
+    direction = rng.normal(size=DIM)
+    a = (b + 0.6 * direction / np.linalg.norm(direction)).astype(np.float32)
+    stats = empty()
+    a_faces = photos_of(a, 2, seed=12)
+    labels = assign(np.vstack([a_faces, photos_of(b, 5, seed=13)]), stats, namer())
+    assert labels[:2] == [None, None] and labels[2:] == ["c0"] * 5
+    assert assign(a_faces, stats, namer("d")) == [None, None]  # offered again to a bigger B: still not B's
 
 
 def test_each_person_one_cluster_across_chunk_boundaries() -> None:
-    faces, truth = people(CHUNK // 2, 5)  # 2.5 chunks; clusters are born in every chunk
-    counter = ids()
-    labels = assign(faces, Centroids.from_members([], faces[:0]), lambda: f"c{next(counter)}")
-    mapping = {}
+    people = CHUNK // 2
+    rng = np.random.default_rng(4)
+    truth = rng.permutation(np.arange(people * 5) % people)
+    faces = (centres(people)[truth] + rng.normal(scale=SIGMA * 0.8, size=(len(truth), DIM))).astype(np.float32)
+    labels = assign(faces, empty(), namer())
+    mapping: dict[str | None, int] = {}
     for label, person in zip(labels, truth.tolist(), strict=True):
+        assert label is not None
         assert mapping.setdefault(label, person) == person  # no cluster mixes two people
-    assert len(mapping) == CHUNK // 2  # and no person is split
+    assert len(mapping) == people  # and no person is split
 
 
-def test_incremental_assignment_keeps_existing_ids() -> None:
-    faces, _ = people(20, 4)
-    counter = ids()
-    centroids = Centroids.from_members([], faces[:0])
-    first = assign(faces[:40], centroids, lambda: f"c{next(counter)}")
-    # A later task starts from the stored members, as the emulator does.
-    rebuilt = Centroids.from_members(first, faces[:40])
-    second = assign(faces[40:], rebuilt, lambda: f"c{next(counter)}")
-    assert set(rebuilt.ids[: len(set(first))]) == set(first)
-    assert set(second) <= set(rebuilt.ids)
-    together = assign(faces, Centroids.from_members([], faces[:0]), lambda: f"d{next(counter)}")
-    assert len(set(first) | set(second)) == len(set(together))
+def test_incremental_tasks_keep_ids_and_match_one_task() -> None:
+    rng = np.random.default_rng(8)
+    truth = rng.permutation(np.arange(20 * 6) % 20)
+    faces = (centres(20)[truth] + rng.normal(scale=SIGMA * 0.8, size=(len(truth), DIM))).astype(np.float32)
+    stats = empty()
+    first = assign(faces[:60], stats, namer())
+    before = list(stats.ids)
+    pending = [i for i, label in enumerate(first) if label is None]
+    # The next task: the stored members rebuild the stats; pending faces are offered again before new ones.
+    members = [(i, label) for i, label in enumerate(first) if label is not None]
+    rebuilt = ClusterStats.from_members([label for _, label in members], faces[[i for i, _ in members]])
+    second = assign(faces[pending + list(range(60, len(faces)))], rebuilt, namer("d"))
+    assert rebuilt.ids[: len(before)] == sorted(before)  # existing ids kept
+    assert None not in second
+    together = assign(faces, empty(), namer("e"))
+    assert len(set(rebuilt.ids)) == len(set(together)) == 20
 
 
-def test_threshold_decides() -> None:
-    a = np.zeros((1, 4), np.float32)
-    near = a + np.float32(DEFAULT_THRESHOLD * 0.9 / 2)  # |near - a| = 0.9 x threshold
-    far = a - np.float32(DEFAULT_THRESHOLD * 1.1 / 2)  # beyond the threshold from a, and from a+near
-    counter = ids()
-    labels = assign(np.vstack([a, near, far]), Centroids.from_members([], a[:0]), lambda: f"c{next(counter)}")
-    assert labels == ["c0", "c0", "c1"]
-
-
-def test_dimension_mismatch_is_an_error() -> None:
-    centroids = Centroids.from_members(["x"], np.zeros((1, 128), np.float32))
+def test_bad_input_is_an_error() -> None:
+    stats = ClusterStats.from_members(["x"], np.zeros((1, DIM), np.float32))
     with pytest.raises(ValueError, match="dimension"):
-        assign(np.zeros((1, 64), np.float32), centroids, lambda: "new")
+        assign(np.zeros((1, 64), np.float32), stats, namer())
+    with pytest.raises(ValueError, match="one flag per embedding"):
+        assign(np.zeros((2, DIM), np.float32), stats, namer(), good=np.array([True]))
+
+
+def test_the_good_face_rule_is_strict_on_every_criterion() -> None:
+    side, pose, quality = rules.FACE_GROUP_MIN_SIDE, rules.FACE_GROUP_MAX_POSE, rules.FACE_GROUP_MIN_QUALITY
+    assert rules.is_good_face(side + 1, side + 1, (0, 0, 0), quality + 0.01)
+    assert not rules.is_good_face(side, side + 1, (0, 0, 0), quality + 0.01)
+    assert not rules.is_good_face(side + 1, side, (0, 0, 0), quality + 0.01)
+    for k in range(3):
+        angles = [0.0, 0.0, 0.0]
+        angles[k] = -pose
+        assert not rules.is_good_face(side + 1, side + 1, (angles[0], angles[1], angles[2]), quality + 0.01)
+        angles[k] = pose - 0.1
+        assert rules.is_good_face(side + 1, side + 1, (angles[0], angles[1], angles[2]), quality + 0.01)
+    assert not rules.is_good_face(side + 1, side + 1, (0, 0, 0), quality)
+    assert not rules.is_good_face(side + 1, side + 1, None, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------- the lifecycle
+
+P, D = "p", "d"
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    s = Store(":memory:")
+    with s.tx() as tx:
+        tx.put("dataset", {"ProjectName": P, "DatasetName": D}, P, "", D)
+    yield s
+    s.close()
+
+
+PEOPLE = centres(4, seed=21)
+
+
+def face(person: int, shot: int, *, good: bool = True, age: float = 30, left: int = 0) -> FaceRecord:
+    vec = photos_of(PEOPLE[person], 1, seed=1000 * person + shot)[0]
+    side = 100 if good else 60
+    return FaceRecord(embedding=vec, boundary=(left, 10, side, side), quality=0.9, age=age, head_pose=(0, 0, 0))
+
+
+def index(tx: Tx, name: str, *faces: FaceRecord) -> str:
+    """Index a file as the emulator's indexer does (same document builder, same store path)."""
+    uri = f"oss://b/{name}"
+    analysis = ImageAnalysis("image", "image/png", 640, 480, 1, {}, list(faces))
+    _put_file(tx, P, D, *_file_doc(P, D, {"URI": uri}, name.encode(), analysis, 0))
+    return uri
+
+
+def consistent(tx: Tx) -> dict[str, dict[str, object]]:
+    assert figures.check_invariants(tx, P, D) == []
+    return dict(tx.scan("cluster", P, D))
+
+
+def cluster_of(tx: Tx, uri: str) -> list[str | None]:
+    doc = tx.get("file", P, D, uri) or {}
+    return [fig.get("FigureClusterId") for fig in doc.get("Figures", [])]
+
+
+def test_index_cluster_reindex_keeps_ids_and_user_fields(store: Store) -> None:
+    with store.tx() as tx:
+        uris = [index(tx, f"a{k}.png", face(0, k, age=30 + k)) for k in range(3)]
+        uris.append(index(tx, "b0.png", face(1, 0)))  # one photo of person 1: pending, no group
+        uris.append(index(tx, "pair.png", face(0, 3, good=False), face(2, 0, left=300)))
+        assert consistent(tx) == {}  # indexing alone groups nothing
+        figures.cluster_pending(tx, P, D)
+        clusters = consistent(tx)
+        (cid,) = clusters
+        assert clusters[cid]["FaceCount"] == 4 and clusters[cid]["ImageCount"] == 4
+        assert (clusters[cid]["MinAge"], clusters[cid]["MaxAge"]) == (30, 32)
+        assert cluster_of(tx, uris[3]) == [None] and cluster_of(tx, uris[4]) == [cid, None]
+        doc = clusters[cid]
+        doc.update(Name="Ann", CustomId="ann-1", CustomLabels={"k": "v"}, MetaLockVersion=3)
+        tx.put("cluster", doc, P, D, cid)
+        before = {uri: [f["FigureId"] for f in (tx.get("file", P, D, uri) or {})["Figures"]] for uri in uris}
+
+        # The same files indexed again: the analysis gives new figure ids; the faces are the same faces.
+        for k in range(3):
+            index(tx, f"a{k}.png", face(0, k, age=30 + k))
+        index(tx, "b0.png", face(1, 0))
+        index(tx, "pair.png", face(0, 3, good=False), face(2, 0, left=300))
+        after = consistent(tx)
+        assert set(after) == {cid}  # no ghost cluster, no new cluster
+        assert {uri: [f["FigureId"] for f in (tx.get("file", P, D, uri) or {})["Figures"]] for uri in uris} == before
+        figures.cluster_pending(tx, P, D)
+        after = consistent(tx)
+        assert set(after) == {cid} and after[cid]["FaceCount"] == 4
+        for key, value in (("Name", "Ann"), ("CustomId", "ann-1"), ("CustomLabels", {"k": "v"}),
+                           ("MetaLockVersion", 3)):  # fmt: skip
+            assert after[cid][key] == value
+
+
+def test_reindex_that_loses_a_face_shrinks_then_removes_its_cluster(store: Store) -> None:
+    with store.tx() as tx:
+        uris = [index(tx, f"a{k}.png", face(0, k)) for k in range(3)]
+        figures.cluster_pending(tx, P, D)
+        (cid,) = consistent(tx)
+        index(tx, "a0.png", face(3, 0))  # the photo was replaced: another person now
+        clusters = consistent(tx)
+        assert clusters[cid]["FaceCount"] == 2 and cluster_of(tx, uris[0]) == [None]
+        index(tx, "a1.png")  # no face any more
+        index(tx, "a2.png")
+        assert consistent(tx) == {}
+
+
+def test_delete_updates_counts_ages_and_cover_then_removes_the_cluster(store: Store) -> None:
+    with store.tx() as tx:
+        uris = [index(tx, f"a{k}.png", face(0, k, age=20 + 10 * k)) for k in range(3)]
+        figures.cluster_pending(tx, P, D)
+        (cid,) = consistent(tx)
+        doc = tx.get("cluster", P, D, cid) or {}
+        cover_uri = doc["Cover"]["URI"]
+        doc["_CoverFigureId"] = (tx.get("file", P, D, cover_uri) or {})["Figures"][0]["FigureId"]
+        tx.put("cluster", doc, P, D, cid)
+        assert figures.forget_file_faces(tx, P, D, cover_uri) == {cid}
+        tx.delete("file", P, D, cover_uri)
+        left = [u for u in uris if u != cover_uri]
+        clusters = consistent(tx)
+        ages = sorted(20 + 10 * uris.index(u) for u in left)
+        assert clusters[cid]["FaceCount"] == 2 and (clusters[cid]["MinAge"], clusters[cid]["MaxAge"]) == tuple(ages)
+        assert clusters[cid]["Cover"]["URI"] in left and "_CoverFigureId" not in clusters[cid]
+        for uri in left:
+            figures.forget_file_faces(tx, P, D, uri)
+            tx.delete("file", P, D, uri)
+        assert consistent(tx) == {}
+
+
+def test_merge_moves_every_face_and_keeps_the_target(store: Store) -> None:
+    with store.tx() as tx:
+        for person in (0, 1):
+            for k in range(3):
+                index(tx, f"p{person}-{k}.png", face(person, k))
+        figures.cluster_pending(tx, P, D)
+        clusters = consistent(tx)
+        assert len(clusters) == 2
+        source, target = sorted(clusters)
+        assert figures.merge_clusters(tx, P, D, source, target) == 3
+        clusters = consistent(tx)
+        assert set(clusters) == {target} and clusters[target]["FaceCount"] == 6
+
+
+def test_check_invariants_reports_each_kind_of_drift(store: Store) -> None:
+    with store.tx() as tx:
+        uris = [index(tx, f"a{k}.png", face(0, k)) for k in range(3)]
+        figures.cluster_pending(tx, P, D)
+        (cid,) = consistent(tx)
+        ghost = {**(tx.get("cluster", P, D, cid) or {}), "ObjectId": "ghost"}
+        tx.put("cluster", ghost, P, D, "ghost")
+        doc = tx.get("cluster", P, D, cid) or {}
+        doc.update(ImageCount=5, Cover={"URI": "oss://b/elsewhere.png"})
+        tx.put("cluster", doc, P, D, cid)
+        file_doc = tx.get("file", P, D, uris[0]) or {}
+        file_doc["Figures"][0]["FigureClusterId"] = "gone"
+        tx.put("file", file_doc, P, D, uris[0])
+        problems = "\n".join(figures.check_invariants(tx, P, D))
+    assert "ghost: FaceCount 3, the files hold 0" in problems
+    assert f"{cid}: ImageCount 5" in problems and f"{cid}: cover oss://b/elsewhere.png" in problems
+    assert "names cluster gone, which does not exist" in problems and "its face record" in problems
+
+
+# ---------------------------------------------------------------------------------------------- through the emulator
+
+
+def test_reindexing_through_the_emulator_leaves_no_ghost_clusters(
+    emulator: object, client: ImmClient, oss_root: Path
+) -> None:
+    photos: dict[str, list[dict[str, object]]] = {f"p{p}-{k}.png": [{"person": p}] for p in range(4) for k in range(3)}
+    photos["single.png"] = [{"person": 9}]  # seen once: never a group
+    photos["group.png"] = [{"person": 0}, {"person": 1}, {"person": 8}]
+    deploy(client, oss_root, photos)
+    listed = list(client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET))
+    assert sorted(c.face_count for c in listed) == [3, 3, 4, 4]
+    first = {c.object_id for c in listed}
+    client.call(figure_clusters.UpdateFigureCluster, project_name=PROJECT, dataset_name=DATASET,
+                figure_cluster={"ObjectId": min(first), "Name": "kept"})  # fmt: skip
+    uris = [write_photo(oss_root, BUCKET, key, faces) for key, faces in photos.items()]
+    client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name=DATASET,
+                files=[{"URI": u} for u in uris])  # fmt: skip
+    task_id = client.call(tasks.CreateFigureClusteringTask, project_name=PROJECT, dataset_name=DATASET).task_id
+    assert task_id and wait_for_task(client, PROJECT, task_id, timeout=30, interval=0.05).status == "Succeeded"
+    again = list(client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET))
+    assert {c.object_id for c in again} == first and sorted(c.face_count for c in again) == [3, 3, 4, 4]
+    assert next(c for c in again if c.object_id == min(first)).name == "kept"
+    with emulator.store.tx() as tx:  # type: ignore[attr-defined]
+        assert figures.check_invariants(tx, PROJECT, DATASET) == []

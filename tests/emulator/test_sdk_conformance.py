@@ -81,7 +81,7 @@ def test_full_flow_through_the_official_sdk(emulator: Emulator, oss_root: Path, 
             m.GetFigureClusterRequest(project_name="p1", dataset_name="d1", object_id=x.object_id)
         )
         counts.add((full.body.figure_cluster.face_count, full.body.figure_cluster.image_count))
-    assert counts == {(3, 3), (2, 2)}  # alice: 3 photos; bob: 2 photos
+    assert counts == {(4, 4), (3, 3)}  # alice: 4 photos; bob: 3 photos
     batch = c.batch_get_figure_cluster(
         m.BatchGetFigureClusterRequest(
             project_name="p1", dataset_name="d1", object_ids=[x.object_id for x in clusters.figure_clusters]

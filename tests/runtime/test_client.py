@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from urllib.parse import parse_qsl
 
 import httpx
@@ -11,7 +12,14 @@ import pytest
 
 from imm_faces.runtime.client import AsyncImmClient, ImmClient, RetryPolicy, endpoint_url
 from imm_faces.runtime.credentials import Credentials
-from imm_faces.runtime.errors import ConfigError, ImmError, ServerError, ThrottlingError, TransportError
+from imm_faces.runtime.errors import (
+    ConfigError,
+    DeadlineExceededError,
+    ImmError,
+    ServerError,
+    ThrottlingError,
+    TransportError,
+)
 from imm_faces.runtime.operations.figure_clusters import GetFigureCluster, QueryFigureClusters
 from imm_faces.runtime.operations.projects import GetProject
 
@@ -174,3 +182,73 @@ def test_endpoints(region: str | None, endpoint: str | None, network: str, expec
 def test_no_region_no_endpoint_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="region"):
         endpoint_url(None, None)
+
+
+def test_deadline_bounds_server_back_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server asking for a 600 s back-off on every answer: the call fails at once with the deadline, naming
+    the last failure, instead of sleeping (sync and async alike)."""
+    slept: list[float] = []
+    monkeypatch.setattr("imm_faces.runtime.client.time.sleep", slept.append)
+
+    def busy(request: httpx.Request) -> httpx.Response:
+        return error(503, "ServiceUnavailable", {"x-acs-retry-after": "600000"})
+
+    with ImmClient(endpoint="http://imm.test", credentials=CREDS, transport=httpx.MockTransport(busy),
+                   deadline=30) as imm, pytest.raises(DeadlineExceededError) as exc:  # fmt: skip
+        imm.call(GetProject, project_name="p")
+    assert slept == []
+    assert "next attempt (due in 120.00 s)" in str(exc.value) and "ServiceUnavailable" in str(exc.value)
+    assert isinstance(exc.value.last_failure, ImmError) and exc.value.last_failure.status == 503
+
+    async def go() -> None:
+        async with AsyncImmClient(endpoint="http://imm.test", credentials=CREDS, deadline=30,
+                                  transport=httpx.MockTransport(busy)) as imm:  # fmt: skip
+            await imm.call(GetProject, project_name="p")
+
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceededError):
+        asyncio.run(go())
+    assert time.monotonic() - started < 5
+
+
+def test_deadline_allows_back_off_that_fits_and_cuts_each_attempt_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("imm_faces.runtime.client.time.sleep", slept.append)
+    timeouts: list[dict[str, float]] = []
+    answers = iter([error(429, "Throttling", {"x-acs-retry-after": "1500"}), httpx.Response(200, json={})])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"])
+        return next(answers)
+
+    with ImmClient(endpoint="http://imm.test", credentials=CREDS, transport=httpx.MockTransport(handler),
+                   timeout=30.0, deadline=10) as imm:  # fmt: skip
+        imm.call(GetProject, project_name="p")
+    assert slept == [1.5]
+    assert all(0 < v <= 10 for t in timeouts for v in t.values())  # 30 s per request, cut to what is left
+
+
+def test_no_attempt_starts_after_the_deadline() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(200, json={})
+
+    with ImmClient(endpoint="http://imm.test", credentials=CREDS, transport=httpx.MockTransport(handler),
+                   deadline=0.05) as imm:  # fmt: skip
+        imm.call(GetProject, project_name="p")
+        time.sleep(0.06)
+        with pytest.raises(DeadlineExceededError):
+            imm.call(GetProject, project_name="p")
+    assert calls == 1
+
+
+def test_v2_sts_request_url_is_redacted_in_httpx_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    with ImmClient(endpoint="http://imm.test", credentials=CREDS, signature_version="v2",
+                   transport=httpx.MockTransport(lambda r: httpx.Response(200, json={}))) as imm:  # fmt: skip
+        imm.call(GetProject, project_name="p")
+    assert "HTTP Request" in caplog.text and "SecurityToken=" in caplog.text
+    assert "STS-TOKEN-VALUE" not in caplog.text

@@ -65,3 +65,32 @@ def test_half_explicit_credentials_are_an_error() -> None:
 def test_repr_hides_secret_and_token() -> None:
     creds = resolve_credentials(env=ALICLOUD, cli_config=Path("/nonexistent"))
     assert "old-secret" not in repr(creds) and "tok" not in repr(creds).replace("token", "")
+
+
+def test_no_secret_through_repr_asdict_vars_pickle_or_copy() -> None:
+    import copy
+    import dataclasses
+    import pickle
+
+    from imm_faces.runtime.credentials import Credentials
+
+    creds = Credentials("AKID", "the-secret-value", "the-sts-token")
+    for show in (repr, str, lambda c: f"{c}", lambda c: f"{c!r}"):
+        text = show(creds)
+        assert "the-secret-value" not in text and "the-sts-token" not in text and "AKID" in text
+    with pytest.raises(TypeError):
+        vars(creds)
+    with pytest.raises(TypeError):
+        dataclasses.asdict(creds)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(creds)
+    assert copy.deepcopy(creds) == creds and copy.copy(creds) is creds
+    assert "the-secret-value" not in repr([getattr(creds, s) for s in type(creds).__slots__])
+    with pytest.raises(AttributeError):
+        creds.access_key_secret = "x"  # type: ignore[misc]
+    # still usable: values, equality, hashing
+    assert (creds.access_key_secret, creds.security_token) == ("the-secret-value", "the-sts-token")
+    assert creds == Credentials("AKID", "the-secret-value", "the-sts-token")
+    assert creds != Credentials("AKID", "other", "the-sts-token")
+    assert len({creds, Credentials("AKID", "the-secret-value", "the-sts-token")}) == 1
+    assert Credentials("a", "b").security_token is None

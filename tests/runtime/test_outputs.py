@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from imm_faces.runtime.outputs import OutputsError, load_outputs_json, read_outputs_file, read_stack_outputs
+from imm_faces.runtime.outputs import (
+    OutputsError,
+    PulumiCli,
+    load_outputs_json,
+    read_outputs_file,
+    read_stack_outputs,
+)
 
 GOOD = {"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "endpoint": "http://127.0.0.1:1",
         "clustering_task_id": "t", "extra_key": [1, 2]}  # fmt: skip
@@ -19,6 +26,9 @@ def test_good_document_and_unknown_keys_kept(tmp_path: Path) -> None:
     path.write_text(json.dumps(GOOD))
     out = read_outputs_file(str(path))
     assert (out.project_name, out.endpoint, out.clustering_task_id) == ("p", "http://127.0.0.1:1", "t")
+    assert out.model_extra == {"extra_key": [1, 2]}  # keys outside the contract are kept, unchanged
+    nested = read_outputs_file(str(path), None)
+    assert nested == out
 
 
 def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,12 +61,95 @@ def test_pulumi_cli_absent_is_explained(monkeypatch: pytest.MonkeyPatch) -> None
         read_stack_outputs("dev")
 
 
-def test_pulumi_cli_is_called_with_stack_and_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = tmp_path / "pulumi"
-    log = tmp_path / "args"
-    fake.write_text(f"#!/bin/sh\necho \"$@\" > {log}\necho '{json.dumps(GOOD)}'\n")
+def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: dict[str, object]) -> Path:
+    """A `pulumi` on PATH that logs each call's arguments (one line per call) and prints the JSON answer for
+    the first words it was called with ("stack output", "stack output --show-secrets", "config", "config get X")."""
+    fake, log = tmp_path / "pulumi", tmp_path / "calls"
+    table = tmp_path / "answers.json"
+    table.write_text(json.dumps(answers))
+    fake.write_text(f"""#!{sys.executable}
+import json, sys
+args = sys.argv[1:]
+open({str(log)!r}, "a").write(" ".join(args) + "\\n")
+words = [a for a in args if a not in ("--json", "--non-interactive")]
+cut = words.index("--stack") if "--stack" in words else len(words)
+cut = min(cut, words.index("--cwd") if "--cwd" in words else len(words))
+key = " ".join(words[:cut])
+answers = json.load(open({str(table)!r}))
+if key not in answers:
+    print("error: no such thing: " + key, file=sys.stderr)
+    sys.exit(255)
+value = answers[key]
+print(value if isinstance(value, str) else json.dumps(value))
+""")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
+    return log
+
+
+def test_pulumi_cli_is_called_with_stack_and_cwd_and_without_show_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = fake_pulumi(tmp_path, monkeypatch, {"stack output": GOOD})
     assert read_stack_outputs("dev", "/infra").project_name == "p"
-    assert log.read_text().split() == ["stack", "output", "--json", "--show-secrets", "--non-interactive",
+    assert log.read_text().split() == ["stack", "output", "--json", "--non-interactive",
                                        "--stack", "dev", "--cwd", "/infra"]  # fmt: skip
+
+
+def test_show_secrets_only_when_a_contract_field_is_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hidden = {"faces": {**GOOD, "endpoint": "[secret]"}, "db_password": "[secret]"}
+    shown = {"faces": GOOD, "db_password": "hunter2"}
+    log = fake_pulumi(tmp_path, monkeypatch, {"stack output": hidden, "stack output --show-secrets": shown})
+    assert read_stack_outputs("dev", key_path="faces").endpoint == "http://127.0.0.1:1"
+    assert [line.split()[:3] for line in log.read_text().splitlines()] == [
+        ["stack", "output", "--json"], ["stack", "output", "--json"]]  # fmt: skip
+    assert "--show-secrets" in log.read_text().splitlines()[1]
+    # a secret output outside the contract never causes --show-secrets
+    log.unlink()
+    fake_pulumi(tmp_path, monkeypatch, {"stack output": {"faces": GOOD, "db_password": "[secret]"}})
+    read_stack_outputs("dev", key_path="faces")
+    assert "--show-secrets" not in log.read_text()
+
+
+def test_stack_config_credentials_read_secret_keys_one_by_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = {"alicloud:accessKey": {"value": "AKID", "secret": False}, "alicloud:secretKey": {"secret": True},
+              "other:password": {"secret": True}}  # fmt: skip
+    log = fake_pulumi(tmp_path, monkeypatch, {"config": config, "config get alicloud:secretKey": "s3cret"})
+    assert PulumiCli("dev").credentials_config() == ("AKID", "s3cret", None)
+    calls = log.read_text()
+    assert "config get alicloud:secretKey" in calls
+    assert "--show-secrets" not in calls and "other:password" not in calls
+    fake_pulumi(tmp_path, monkeypatch, {"config": {"alicloud:accessKey": {"value": "AKID", "secret": False}}})
+    assert PulumiCli("dev").credentials_config() is None
+
+
+def test_pulumi_failure_names_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_pulumi(tmp_path, monkeypatch, {})
+    with pytest.raises(OutputsError, match="pulumi stack output failed: error: no such thing"):
+        read_stack_outputs("dev")
+
+
+NESTED = {"family": {**GOOD, "dataset_name": "fam"}, "events": {**GOOD, "dataset_name": "ev"}, "note": "x"}
+
+
+def test_output_key_selects_nested_outputs() -> None:
+    text = json.dumps({"prod": NESTED})
+    assert load_outputs_json(text, "o.json", "prod.family").dataset_name == "fam"
+    assert load_outputs_json(json.dumps(NESTED), "o.json", "events").dataset_name == "ev"
+    # the README's reuse example: one nested deployment is found without --output-key
+    assert load_outputs_json(json.dumps({"faces": GOOD, "url": "x"}), "o.json").project_name == "p"
+
+
+@pytest.mark.parametrize(
+    ("document", "key", "message"),
+    [(NESTED, None, "several figure clustering deployments \\(events, family\\); choose one with --output-key"),
+     (NESTED, "fam", "no output 'fam' \\(the top level has: events, family, note\\)"),
+     (NESTED, "note.x", "no output 'note.x' \\(note has: not an object but a string\\)"),
+     (NESTED, "family.", "empty segment"),
+     ({"faces": {**GOOD, "project_name": "[secret]"}}, "faces", "project_name shown as \\[secret\\]"),
+     ({"faces": "[secret]"}, "faces", "the whole object\\) shown as \\[secret\\]"),
+     ({"x": {"dataset_name": "d"}}, "x", "o.json at 'x': required output 'project_name' is missing")],
+)  # fmt: skip
+def test_output_key_errors_name_the_key(document: object, key: str | None, message: str) -> None:
+    with pytest.raises(OutputsError, match=message):
+        load_outputs_json(json.dumps(document), "o.json", key)
