@@ -138,3 +138,46 @@ def test_validation_fails_before_anything_is_registered(mocks: tuple[Recorder, M
     with pytest.raises(ArgsError, match=r"FaceClusteringArgs.oss_locations\[0\]: must be oss://"):
         FaceClustering("faces", FaceClusteringArgs(region="cn-hangzhou", oss_locations=["http://x"]))
     assert recorder.registered == []
+
+
+class ProtectRecordingMonitor(MockMonitor):
+    """The mock monitor, also recording each registration's ``protect`` flag as the engine would receive it."""
+
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self.protect: dict[str, bool] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+        self.protect[request.name] = bool(request.protect)
+        return super().RegisterResource(request)
+
+
+def test_protect_reaches_every_child_but_the_clustering_run() -> None:
+    """`protect=True` on the component must not block the documented re-run of the task (a replace)."""
+    recorder = Recorder()
+    monitor = ProtectRecordingMonitor(recorder)
+    pulumi.runtime.set_mocks(recorder, project="imm-faces", stack="prod", preview=False, monitor=monitor)
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator,misc]
+    def run() -> None:
+        FaceClustering("faces", ARGS, pulumi.ResourceOptions(protect=True))
+
+    run()
+    assert monitor.protect.pop("faces-clustering") is False
+    assert monitor.protect and all(monitor.protect.values()), monitor.protect  # project, dataset, role, ...
+
+
+def test_ownership_and_ordering_inputs(mocks: tuple[Recorder, MockMonitor]) -> None:
+    recorder, _ = mocks
+    deploy(FaceClusteringArgs(region="cn-hangzhou", oss_locations=["oss://aaa/x/", "oss://bbb/"], adopt_existing=True,
+                              scan_timeout=120, role_name="team-role"))  # fmt: skip
+    kinds = by_type(recorder)
+    for kind in ("Project", "Dataset", "Binding"):
+        for r in kinds[f"{DYN}{kind}"]:
+            assert (r.inputs["adopt"], r.inputs["delete_adopted"]) == (True, False), kind
+    assert [b.inputs["scan_timeout"] for b in kinds[f"{DYN}Binding"]] == [120, 120]
+    task = kinds[f"{DYN}FigureClusteringTask"][0]
+    assert task.inputs["owner"] == "imm-faces/test/faces-clustering"  # who the task is tagged for
+    assert kinds[ROLE][0].inputs["roleName"] == "team-role"
+    assert kinds[POLICY][0].inputs["policyName"] == "imm-faces-test-faces-imm-policy"
+    assert kinds[f"{DYN}Dataset"][0].inputs["dataset_name"] == "imm-faces-test-faces-faces"
