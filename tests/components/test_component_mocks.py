@@ -147,7 +147,7 @@ class ProtectRecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.protect: dict[str, bool] = {}
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+    def RegisterResource(self, request: Any) -> Any:
         self.protect[request.name] = bool(request.protect)
         return super().RegisterResource(request)
 
