@@ -201,7 +201,6 @@ class Tx:
             [(cid, project, dataset, fid) for fid, cid in assignments.items()],
         )
 
-
     # -- signature nonces (the gateway accepts a nonce once within the clock-skew window, across restarts)
 
     def add_nonces(self, rows: list[tuple[str, str, float]]) -> None:
