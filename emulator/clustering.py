@@ -26,14 +26,18 @@ never faces x faces.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from imm_faces.runtime.rules import FACE_GROUP_MIN_GOOD_FACES
 
-DEFAULT_THRESHOLD = 0.5
-"""Root-mean-square distance under which a face belongs with a cluster's members."""
+DEFAULT_THRESHOLD = 0.55
+"""Root-mean-square distance under which a face belongs with a cluster's members. dlib puts photos of one
+person ~0.27-0.59 apart and different people ~0.66-0.96 (the sample photos: at most 0.43 and at least 0.79);
+the rms of a face to its own person's photos is about their typical distance, so 0.55 takes nearly all of a
+person's photos and no stranger's. ``benchmarks/clustering.py`` shows the trade-off on 20,000 faces."""
 
 CHUNK = 256
 
@@ -85,6 +89,11 @@ class ClusterStats:
         out: F64 = (x**2).sum(1)[:, None] - 2 * x @ means.T + (self._squares[sel] / n)[None, :]
         return np.maximum(out, 0.0)
 
+    def mean_and_spread(self, index: int) -> tuple[F64, float]:
+        """A cluster's mean and the mean squared norm of its members (rms2(x) = |x|^2 - 2 x.mean + spread)."""
+        n = float(self._counts[index])
+        return self._sums[index] / n, float(self._squares[index]) / n
+
     def add(self, index: int, vec: F64) -> None:
         self._sums[index] += vec
         self._counts[index] += 1
@@ -109,32 +118,55 @@ class ClusterStats:
 
 
 class _Pending:
-    """Faces waiting for a cluster: their embeddings, whether they are good, their position in the input."""
+    """Faces waiting for a cluster: embeddings (float32) and squared norms, whether each is good and still
+    waiting, and its position in the input. Rows keep their index until :meth:`compact` (between chunks)."""
 
     def __init__(self, dim: int) -> None:
-        self.vecs = np.zeros((64, dim))
+        self.vecs = np.zeros((64, dim), np.float32)
+        self.norms = np.zeros(64)
         self.good = np.zeros(64, dtype=bool)
         self.alive = np.zeros(64, dtype=bool)
         self.position = np.zeros(64, dtype=np.int64)
         self.size = 0
 
-    def add(self, vec: F64, good: bool, position: int) -> int:
-        if self.size == len(self.alive):  # compact the dead, then grow if still full
+    def _resize(self, rows: npt.NDArray[np.intp], capacity: int) -> None:
+        n = len(rows)
+        for name in ("vecs", "norms", "good", "alive", "position"):
+            old = getattr(self, name)
+            new = np.zeros((capacity, *old.shape[1:]), old.dtype)
+            new[:n] = old[rows]
+            setattr(self, name, new)
+        self.size = n
+
+    def compact(self) -> None:
+        """Drop the faces that found a cluster (row indices change)."""
+        if self.size and self.alive[: self.size].sum() < self.size // 2:
             keep = np.flatnonzero(self.alive[: self.size])
-            capacity = max(64, 2 * len(keep))
-            vecs, flags, alive, pos = np.zeros((capacity, self.vecs.shape[1])), np.zeros(capacity, bool), \
-                np.zeros(capacity, bool), np.zeros(capacity, np.int64)  # fmt: skip
-            vecs[: len(keep)], flags[: len(keep)], pos[: len(keep)] = (
-                self.vecs[keep],
-                self.good[keep],
-                self.position[keep],
-            )
-            alive[: len(keep)] = True
-            self.vecs, self.good, self.alive, self.position, self.size = vecs, flags, alive, pos, len(keep)
+            self._resize(keep, max(64, 2 * len(keep)))
+
+    def add(self, vec: F64, good: bool, position: int) -> int:
+        if self.size == len(self.alive):
+            self._resize(np.arange(self.size), 2 * self.size)
         k = self.size
-        self.vecs[k], self.good[k], self.alive[k], self.position[k] = vec, good, True, position
+        self.vecs[k], self.norms[k], self.good[k], self.alive[k], self.position[k] = (
+            vec,
+            vec @ vec,
+            good,
+            True,
+            position,
+        )
         self.size += 1
         return k
+
+    def d2(self, vec: F64, dots: npt.NDArray[np.floating[Any]] | None, upto: int) -> F64:
+        """Squared distances from ``vec`` to every row; ``dots`` (rows @ vec) is precomputed up to ``upto``."""
+        out = np.empty(self.size)
+        if upto:
+            assert dots is not None
+            out[:upto] = dots[:upto]
+        if self.size > upto:
+            out[upto:] = self.vecs[upto : self.size] @ vec.astype(np.float32)
+        return np.maximum(self.norms[: self.size] - 2 * out + float(vec @ vec), 0.0)
 
 
 def assign(
@@ -158,106 +190,116 @@ def assign(
         raise ValueError("good must have one flag per embedding")
     limit = threshold**2
     labels: list[int | None] = [None] * n
-    pending = _Pending(embeddings.shape[1] if embeddings.ndim == 2 else 0)
+    dim = embeddings.shape[1] if embeddings.ndim == 2 else 0
+    pending = _Pending(dim)
     for begin in range(0, n, CHUNK):
         chunk = embeddings[begin : begin + CHUNK].astype(np.float64)
         known = len(stats)
         stale = stats.rms2(chunk) if known else np.zeros((len(chunk), 0))
-        touched: list[int] = []  # clusters changed (or born) in this chunk: their stale column is void
+        touched = _Touched(dim)  # clusters changed (or born) in this chunk: their stale column is void
+        pending.compact()
+        waiting = pending.size  # rows whose dot products with the chunk are computed in one product
+        dots = pending.vecs[:waiting] @ chunk.astype(np.float32).T if waiting else None
         for i, vec in enumerate(chunk):
             position = begin + i
-            target = _best(stats, vec, stale[i], touched, limit)
+            target, best = -1, limit
+            if known:
+                j = int(stale[i].argmin())
+                if stale[i, j] < best:
+                    target, best = j, float(stale[i, j])
+            j, fresh = touched.nearest(vec)
+            if fresh < best:
+                target = j
             if target >= 0:
                 stats.add(target, vec)
                 labels[position] = target
-                if target < known and target not in touched:
-                    touched.append(target)
+                if target < known and target not in touched.row:
                     stale[i + 1 :, target] = np.inf
+                touched.update(stats, target)
                 continue
             slot = pending.add(vec, bool(good_flags[position]), position)
-            if good_flags[position]:
-                born = _start_group(pending, slot, stats, new_id, limit, min_good, labels)
-                if born >= 0:
-                    touched.append(born)
+            if not good_flags[position]:
+                continue
+            d2 = pending.d2(vec, None if dots is None else dots[:, i], waiting)
+            group = _seed_group(pending, slot, d2, limit, min_good)
+            if group is not None:
+                index = stats.start(new_id(), pending.vecs[group].astype(np.float64))
+                pending.alive[group] = False
+                for k in group:
+                    labels[int(pending.position[k])] = index
+                _absorb(pending, stats, index, vec, d2, limit, labels)
+                touched.update(stats, index)
     ids = stats.ids
     return [None if label is None else ids[label] for label in labels]
 
 
-def _best(stats: ClusterStats, vec: F64, stale: F64, touched: list[int], limit: float) -> int:
-    """The cluster with the smallest rms to ``vec`` if under the limit, else -1. ``stale`` holds the squared
-    rms to the clusters as they were when the chunk began (void for ``touched``, which are computed afresh)."""
-    target, best = -1, limit
-    if len(stale):
-        j = int(stale.argmin())
-        if stale[j] < best:
-            target, best = j, float(stale[j])
-    if touched:
-        fresh = stats.rms2(vec[None, :], np.array(touched))[0]
-        j = int(fresh.argmin())
-        if fresh[j] < best:
-            target = touched[j]
-    return target
+class _Touched:
+    """The clusters changed in the current chunk (each face changes at most one), with their means and
+    spreads kept current, so the rms of a face to them is one small product."""
+
+    def __init__(self, dim: int) -> None:
+        self.row: dict[int, int] = {}
+        self.index: list[int] = []
+        self.means = np.zeros((CHUNK, dim))
+        self.spreads = np.zeros(CHUNK)
+
+    def update(self, stats: ClusterStats, index: int) -> None:
+        r = self.row.setdefault(index, len(self.index))
+        if r == len(self.index):
+            self.index.append(index)
+        self.means[r], self.spreads[r] = stats.mean_and_spread(index)
+
+    def nearest(self, vec: F64) -> tuple[int, float]:
+        """(cluster index, squared rms) of the touched cluster nearest to ``vec``; (-1, inf) when none."""
+        t = len(self.index)
+        if not t:
+            return -1, float("inf")
+        rms2 = float(vec @ vec) - 2 * (self.means[:t] @ vec) + self.spreads[:t]
+        j = int(rms2.argmin())
+        return self.index[j], float(rms2[j])
 
 
-def _start_group(
-    pending: _Pending,
-    slot: int,
-    stats: ClusterStats,
-    new_id: Callable[[], str],
-    limit: float,
-    min_good: int,
-    labels: list[int | None],
-) -> int:
-    """Start a cluster from pending good face ``slot`` and its close pending good faces when there are
-    enough; it then absorbs the pending faces close to it. Returns the new cluster's index, or -1."""
-    group = _seed_group(pending, slot, limit, min_good)
-    if group is None:
-        return -1
-    index = stats.start(new_id(), pending.vecs[group])
-    pending.alive[group] = False
-    for k in group:
-        labels[int(pending.position[k])] = index
-    _absorb(pending, stats, index, limit, labels)
-    return index
-
-
-def _seed_group(pending: _Pending, slot: int, limit: float, min_good: int) -> npt.NDArray[np.intp] | None:
-    """Pending good faces that can start a cluster with face ``slot``: nearest first, each within the
-    threshold (in rms) of those chosen before it; ``None`` when fewer than ``min_good``."""
-    candidates = np.flatnonzero(pending.alive[: pending.size] & pending.good[: pending.size])
-    if len(candidates) < min_good:
-        return None
-    vec = pending.vecs[slot]
-    d2 = ((pending.vecs[candidates] - vec) ** 2).sum(1)
-    near = candidates[d2 < limit]
+def _seed_group(pending: _Pending, slot: int, d2: F64, limit: float, min_good: int) -> npt.NDArray[np.intp] | None:
+    """Pending good faces that can start a cluster with face ``slot`` (``d2``: its squared distance to every
+    pending row): nearest first, each within the threshold (in rms) of those chosen before it; ``None`` when
+    fewer than ``min_good``."""
+    near = np.flatnonzero((d2 < limit) & pending.alive[: pending.size] & pending.good[: pending.size])
     if len(near) < min_good:  # includes the face itself
         return None
-    near = near[np.argsort(((pending.vecs[near] - vec) ** 2).sum(1), kind="stable")]
+    near = near[np.argsort(d2[near], kind="stable")]
+    vec = pending.vecs[slot].astype(np.float64)
     chosen = [slot]
     total, squares = vec.copy(), float(vec @ vec)
     for k in near:
         if k == slot:
             continue
-        x = pending.vecs[k]
+        x = pending.vecs[k].astype(np.float64)
         size = len(chosen)
-        rms2 = float(x @ x) - 2 * float(x @ total) / size + squares / size
-        if rms2 < limit:
+        if float(x @ x) - 2 * float(x @ total) / size + squares / size < limit:
             chosen.append(int(k))
             total += x
             squares += float(x @ x)
     return np.array(chosen) if len(chosen) >= min_good else None
 
 
-def _absorb(pending: _Pending, stats: ClusterStats, index: int, limit: float, labels: list[int | None]) -> None:
-    """A new cluster takes the pending faces (good or not) whose rms to it is under the threshold, nearest first."""
-    alive = np.flatnonzero(pending.alive[: pending.size])
-    if not len(alive):
+def _absorb(
+    pending: _Pending, stats: ClusterStats, index: int, seed: F64, d2: F64, limit: float, labels: list[int | None]
+) -> None:
+    """A new cluster takes the pending faces (good or not) whose rms to it is under the threshold, nearest
+    first, each checked against the cluster as it has grown. ``d2`` holds the squared distances from the
+    face that seeded it: rms(x)^2 = |x - mean|^2 + variance < T^2 implies |x - seed| < T + |mean - seed|,
+    so only the faces within that radius are examined."""
+    mean, spread = stats.mean_and_spread(index)
+    radius = np.sqrt(limit) + float(np.linalg.norm(mean - seed))
+    near = np.flatnonzero((d2 < radius**2) & pending.alive[: len(d2)])
+    if not len(near):
         return
-    which = np.array([index])
-    d2 = stats.rms2(pending.vecs[alive], which)[:, 0]
-    for k in alive[np.argsort(d2, kind="stable")][np.sort(d2) < limit]:
-        x = pending.vecs[k]
-        if stats.rms2(x[None, :], which)[0, 0] < limit:
+    rms2 = pending.norms[near] - 2 * (pending.vecs[near] @ mean) + spread
+    order = np.argsort(rms2, kind="stable")
+    for k in near[order][rms2[order] < limit]:
+        x = pending.vecs[k].astype(np.float64)
+        mean, spread = stats.mean_and_spread(index)
+        if float(x @ x) - 2 * float(x @ mean) + spread < limit:
             stats.add(index, x)
             pending.alive[k] = False
             labels[int(pending.position[k])] = index

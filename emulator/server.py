@@ -59,7 +59,9 @@ def listen(host: str, port: int) -> socket.socket:
     except socket.gaierror as exc:
         raise StartupError(f"--host {host} is not an address of this machine ({exc.strerror})",
                            "give an IP address or a resolvable name, e.g. 127.0.0.1") from None  # fmt: skip
-    sock = socket.socket(info[0], socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP (not 0): asyncio disables Nagle (TCP_NODELAY) only on such sockets, and without
+    # it every keep-alive response waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(info[0], socket.SOCK_STREAM, info[2] or socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(info[4])

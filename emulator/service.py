@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from imm_faces.emulator import query as sq
 from imm_faces.emulator.errors import ApiError, already_exists, invalid, not_found
 from imm_faces.emulator.store import Store, Tx
 from imm_faces.runtime import rules
@@ -26,6 +27,7 @@ from imm_faces.runtime.operations import datasets as d
 from imm_faces.runtime.operations import figure_clusters as fc
 from imm_faces.runtime.operations import files as f
 from imm_faces.runtime.operations import projects as p
+from imm_faces.runtime.operations import query as q
 from imm_faces.runtime.operations import tasks as t
 from imm_faces.runtime.operations._base import Request, Response
 from imm_faces.runtime.timestamps import now_rfc3339_nano, parse_rfc3339
@@ -36,9 +38,12 @@ T = TypeVar("T")
 class Jobs(Protocol):
     """What the service hands off (implemented by :class:`imm_faces.emulator.jobs.JobRunner`)."""
 
-    def index(self, project: str, dataset: str, files: list[dict[str, Any]]) -> None: ...
+    def index(self, project: str, dataset: str, files: list[dict[str, Any]]) -> list[int]: ...
     def bind(self, project: str, dataset: str, uri: str) -> None: ...
     def cluster(self, project: str, dataset: str, task_id: str) -> None: ...
+    def merge(self, project: str, dataset: str, task_id: str, sources: list[str], target: str) -> None: ...
+    def remove_files(self, tx: Tx, project: str, dataset: str, uris: list[str]) -> None: ...
+    def search_image(self, project: str, dataset: str, uri: str) -> list[fc.FigureClusterMatch]: ...
 
 
 def _page_size(op: str, requested: int | None) -> int:
@@ -63,6 +68,8 @@ def _offset_page(rows: Sequence[T], token: str | None, size: int) -> tuple[list[
             if kind != "o":
                 raise ValueError(token)
             start = int(value)
+            if start < 0:
+                raise ValueError(token)
         except ValueError:
             raise invalid(f"The parameter NextToken is invalid: {token!r}") from None
     end = start + size
@@ -303,6 +310,41 @@ class ImmService:
             doc = {k: v for k, v in doc.items() if k in set(req.with_fields) | {"URI"}}
         return f.GetFileMetaResponse.model_validate({"Files": [doc]})
 
+    def _delete(self, project: str, dataset: str, uris: list[str]) -> Response:
+        # Inferred: deleting a file the dataset does not hold succeeds (the docs do not say; a delete is
+        # idempotent, and a batch is not failed by one URI that is already gone).
+        with self.store.tx() as tx:
+            self._dataset(tx, project, dataset)
+            self.jobs.remove_files(tx, project, dataset, list(dict.fromkeys(uris)))
+        return Response()
+
+    def op_delete_file_meta(self, req: f.DeleteFileMetaRequest) -> Response:
+        return self._delete(req.project_name, req.dataset_name, [req.uri])
+
+    def op_batch_delete_file_meta(self, req: f.BatchDeleteFileMetaRequest) -> Response:
+        return self._delete(req.project_name, req.dataset_name, req.uris)
+
+    def op_simple_query(self, req: q.SimpleQueryRequest) -> q.SimpleQueryResponse:
+        with self.store.snapshot() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+            docs = [doc for _, doc in tx.scan("file", req.project_name, req.dataset_name)]
+        try:
+            matched = [doc for doc in docs if sq.matches(req.query, doc)]
+        except sq.QueryError as exc:
+            raise invalid(f"The parameter Query is invalid: {exc}") from None
+        total = None if req.without_total_hits else len(matched)
+        if req.aggregations:  # documented: only the aggregations are returned, not the files
+            groups = req.max_results or rules.PAGE_LIMITS["SimpleQuery"][1]
+            return q.SimpleQueryResponse(
+                aggregations=[sq.aggregate(matched, spec, groups) for spec in req.aggregations], total_hits=total
+            )
+        # Inferred: without Sort, files come in URI order (the docs only say pages follow NextToken).
+        ordered = sq.sort_files(matched, req.sort_keys())
+        page, more = _offset_page(ordered, req.next_token, _page_size("SimpleQuery", req.max_results))
+        if req.with_fields:
+            page = [sq.project(doc, req.with_fields) for doc in page]
+        return q.SimpleQueryResponse.model_validate({"Files": page, "NextToken": more, "TotalHits": total})
+
     # ------------------------------------------------------------------ tasks
 
     def op_create_figure_clustering_task(self, req: t.CreateFigureClusteringTaskRequest) -> t.CreateTaskResponse:
@@ -310,17 +352,45 @@ class ImmService:
         event_id = _event_id()
         with self.store.tx() as tx:
             self._dataset(tx, req.project_name, req.dataset_name)
-            doc = {
-                "TaskId": task_id, "TaskType": t.FACE_CLUSTERING, "Status": t.TASK_RUNNING,
-                "StartTime": now_rfc3339_nano(), "Progress": 0, "EventId": event_id,
-                "Tags": req.tags or {}, "UserData": req.user_data or "", "ProjectName": req.project_name,
-                "TaskRequestDefinition": json.dumps(req.to_params(), ensure_ascii=False),
-            }  # fmt: skip
-            if not req.tags:
-                doc.pop("Tags")
-            tx.put("task", doc, req.project_name, "", task_id)
+            tx.put("task", self._task_doc(req, task_id, t.FACE_CLUSTERING, event_id), req.project_name, "", task_id)
         self.jobs.cluster(req.project_name, req.dataset_name, task_id)
         return t.CreateTaskResponse(task_id=task_id, event_id=event_id)
+
+    def op_create_figure_clusters_merging_task(
+        self, req: t.CreateFigureClustersMergingTaskRequest
+    ) -> t.CreateTaskResponse:
+        sources = req.sources()
+        if not sources:
+            raise ApiError("MissingParameter", detail="The parameter From or Froms is required but not provided.")
+        if req.to in sources:
+            raise invalid(f"The parameter To is invalid: {req.to!r} is also a source (From/Froms)")
+        task_id = f"{t.FIGURE_CLUSTERS_MERGING}-{uuid.uuid4()}"
+        event_id = _event_id()
+        with self.store.tx() as tx:
+            # Inferred: unknown clusters are refused when the task is created (the docs do not say when).
+            for cluster_id in [req.to, *sources]:
+                self._child(tx, "cluster", "FigureCluster", req.project_name, req.dataset_name, cluster_id)
+            tx.put("task", self._task_doc(req, task_id, t.FIGURE_CLUSTERS_MERGING, event_id), req.project_name,
+                   "", task_id)  # fmt: skip
+        self.jobs.merge(req.project_name, req.dataset_name, task_id, sources, req.to)
+        return t.CreateTaskResponse(task_id=task_id, event_id=event_id)
+
+    @staticmethod
+    def _task_doc(
+        req: t.CreateFigureClusteringTaskRequest | t.CreateFigureClustersMergingTaskRequest,
+        task_id: str,
+        task_type: str,
+        event_id: str,
+    ) -> dict[str, Any]:
+        doc = {
+            "TaskId": task_id, "TaskType": task_type, "Status": t.TASK_RUNNING,
+            "StartTime": now_rfc3339_nano(), "Progress": 0, "EventId": event_id,
+            "Tags": req.tags or {}, "UserData": req.user_data or "", "ProjectName": req.project_name,
+            "TaskRequestDefinition": json.dumps(req.to_params(), ensure_ascii=False),
+        }  # fmt: skip
+        if not req.tags:
+            doc.pop("Tags")
+        return doc
 
     @staticmethod
     def _task_view(doc: dict[str, Any], definition: bool) -> dict[str, Any]:
@@ -438,6 +508,15 @@ class ImmService:
             doc["UpdateTime"] = now_rfc3339_nano()
             tx.put("cluster", doc, req.project_name, req.dataset_name, change.object_id)
         return Response()
+
+    def op_search_image_figure_cluster(
+        self, req: fc.SearchImageFigureClusterRequest
+    ) -> fc.SearchImageFigureClusterResponse:
+        with self.store.snapshot() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+        return fc.SearchImageFigureClusterResponse(
+            clusters=self.jobs.search_image(req.project_name, req.dataset_name, req.source_uri)
+        )
 
 
 def _in_windows(rows: list[dict[str, Any]], windows: dict[str, TimeRange | None]) -> list[dict[str, Any]]:

@@ -162,6 +162,17 @@ class Tx:
     def dequeue(self, job_id: int) -> None:
         self._c.execute("DELETE FROM index_queue WHERE id=?", (job_id,))
 
+    def finish_job(self, job_id: int) -> bool:
+        """End an index job; False when it was no longer queued (cancelled by a delete of its file)."""
+        return self._c.execute("DELETE FROM index_queue WHERE id=?", (job_id,)).rowcount > 0
+
+    def drop_queued(self, project: str, dataset: str, uris: list[str]) -> None:
+        """Cancel the queued index jobs of these files (their files were deleted from the dataset)."""
+        self._c.executemany(
+            "DELETE FROM index_queue WHERE project=? AND dataset=? AND json_extract(item, '$.URI')=?",
+            [(project, dataset, uri) for uri in uris],
+        )
+
     def queued(self) -> list[tuple[int, str, str, dict[str, Any]]]:
         """Index jobs not yet done, oldest first: (job id, project, dataset, item)."""
         rows = self._c.execute("SELECT id, project, dataset, item FROM index_queue ORDER BY id")

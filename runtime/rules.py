@@ -16,6 +16,10 @@ DESCRIPTION_MAX = 256
 USER_DATA_MAX_BYTES = 2048
 BATCH_INDEX_MAX_FILES = 100
 BATCH_GET_MAX_IDS = 100
+BATCH_DELETE_MAX_URIS = 100  # BatchDeleteFileMeta URIs
+MERGE_MAX_FROMS = 100  # CreateFigureClustersMergingTask Froms
+SIMPLE_QUERY_MAX_GROUPS = 2000  # SimpleQuery MaxResults when Aggregations are given
+SIMPLE_QUERY_MAX_SORT_FIELDS = 5
 OSS_URI_PATTERN = re.compile(r"^oss://(?P<bucket>[a-z0-9][a-z0-9-]{1,61}[a-z0-9])(?:/(?P<key>.*))?$")
 OSS_URI_RULE = "oss://<bucket>[/<key>], bucket of 3-63 lowercase letters, digits and '-'"
 
@@ -40,6 +44,7 @@ PAGE_LIMITS: dict[str, tuple[int, int]] = {
     "ListBindings": (200, 100),
     "ListTasks": (100, 100),
     "QueryFigureClusters": (100, 100),
+    "SimpleQuery": (100, 100),
 }
 
 REGIONS = frozenset(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from imm_faces.runtime.client import ImmClient
-from imm_faces.runtime.operations import datasets, figure_clusters, files, projects, tasks
+from imm_faces.runtime.operations import datasets, figure_clusters, files, projects, query, tasks
 from imm_faces.runtime.waiters import wait_for_task
 
 PROJECT, DATASET, BUCKET = "faces-project", "faces-dataset", "photos"
@@ -21,10 +22,19 @@ def deploy(client: ImmClient, oss_root: Path, photos: dict[str, list[dict[str, o
     uris = [write_photo(oss_root, BUCKET, key, faces) for key, faces in photos.items()]
     client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name=DATASET,
                 files=[{"URI": u} for u in uris])  # fmt: skip
+    wait_indexed(client, PROJECT, DATASET, len(uris))  # a task clusters what is indexed when it runs, as IMM's
     task_id = client.call(tasks.CreateFigureClusteringTask, project_name=PROJECT, dataset_name=DATASET).task_id
     assert task_id
     assert wait_for_task(client, PROJECT, task_id, timeout=30, interval=0.05).status == tasks.TASK_SUCCEEDED
     return task_id
+
+
+def wait_indexed(client: ImmClient, project: str, dataset: str, count: int, timeout: float = 30) -> None:
+    """Wait until the dataset holds ``count`` files (SimpleQuery's TotalHits): indexing is asynchronous."""
+    deadline = time.monotonic() + timeout
+    while (client.call(query.SimpleQuery, project_name=project, dataset_name=dataset).total_hits or 0) < count:
+        assert time.monotonic() < deadline, f"{project}/{dataset}: fewer than {count} files after {timeout:g}s"
+        time.sleep(0.02)
 
 
 TWO_PEOPLE = {

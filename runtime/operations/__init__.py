@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from imm_faces.runtime.operations import bindings, datasets, figure_clusters, files, projects, tasks
+from imm_faces.runtime.operations import bindings, datasets, figure_clusters, files, projects, query, tasks
 from imm_faces.runtime.operations._base import JSON_STRING, Operation, ParameterError, Request, Response
 
 _ALL: tuple[Operation[Any, Any], ...] = (
@@ -30,13 +30,18 @@ _ALL: tuple[Operation[Any, Any], ...] = (
     files.IndexFileMeta,
     files.BatchIndexFileMeta,
     files.GetFileMeta,
+    files.DeleteFileMeta,
+    files.BatchDeleteFileMeta,
+    query.SimpleQuery,
     tasks.CreateFigureClusteringTask,
+    tasks.CreateFigureClustersMergingTask,
     tasks.GetTask,
     tasks.ListTasks,
     figure_clusters.QueryFigureClusters,
     figure_clusters.GetFigureCluster,
     figure_clusters.BatchGetFigureCluster,
     figure_clusters.UpdateFigureCluster,
+    figure_clusters.SearchImageFigureCluster,
 )
 
 CATALOG: dict[str, Operation[Any, Any]] = {op.name: op for op in _ALL}

@@ -1,12 +1,15 @@
-"""Figure clusters: QueryFigureClusters, GetFigureCluster, BatchGetFigureCluster, UpdateFigureCluster."""
+"""Figure clusters: QueryFigureClusters, GetFigureCluster, BatchGetFigureCluster, UpdateFigureCluster,
+SearchImageFigureCluster."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from imm_faces.runtime.models.base import Number, WireModel
 from imm_faces.runtime.models.figure_cluster import FigureCluster, FigureClusterForReq
+from imm_faces.runtime.models.file import Boundary
 from imm_faces.runtime.models.inputs import TimeRange
 from imm_faces.runtime.operations import _params as p
 from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
@@ -58,6 +61,25 @@ class UpdateFigureClusterRequest(Request):
     figure_cluster: Annotated[FigureClusterForReq, JSON_STRING]
 
 
+class SearchImageFigureClusterRequest(Request):
+    project_name: str
+    dataset_name: str
+    source_uri: str
+    credential_config: Annotated[dict[str, Any] | None, JSON_STRING] = None
+
+
+class FigureClusterMatch(WireModel):
+    """A face of the searched image and the figure cluster it belongs to (similarity 0-1)."""
+
+    boundary: Boundary | None = None
+    cluster_id: str | None = None
+    similarity: Number | None = None
+
+
+class SearchImageFigureClusterResponse(Response):
+    clusters: list[FigureClusterMatch] | None = None
+
+
 QueryFigureClusters = Operation(
     "QueryFigureClusters",
     QueryFigureClustersRequest,
@@ -79,6 +101,13 @@ UpdateFigureCluster = Operation(
     UpdateFigureClusterRequest,
     Response,
     "Change a figure cluster's Name, CustomId, CustomLabels or Cover (MetaLockVersion is an optimistic lock).",
+)
+
+SearchImageFigureCluster = Operation(
+    "SearchImageFigureCluster",
+    SearchImageFigureClusterRequest,
+    SearchImageFigureClusterResponse,
+    "Which figure clusters the faces in an image belong to (boundary and similarity per face).",
 )
 
 SORT_FIELDS = ("", "ObjectId", "CreateTime", "UpdateTime", "FaceCount", "ImageCount")

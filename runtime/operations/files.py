@@ -1,4 +1,4 @@
-"""File metadata: IndexFileMeta, BatchIndexFileMeta, GetFileMeta."""
+"""File metadata: IndexFileMeta, BatchIndexFileMeta, GetFileMeta, DeleteFileMeta, BatchDeleteFileMeta."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from imm_faces.runtime.models.file import File
 from imm_faces.runtime.models.inputs import InputFile, Notification
 from imm_faces.runtime.operations import _params as p
 from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
-from imm_faces.runtime.rules import BATCH_INDEX_MAX_FILES
+from imm_faces.runtime.rules import BATCH_DELETE_MAX_URIS, BATCH_INDEX_MAX_FILES
 
 
 class IndexFileMetaRequest(Request):
@@ -36,6 +36,18 @@ class GetFileMetaRequest(Request):
     with_fields: Annotated[list[str] | None, JSON_STRING] = None
 
 
+class DeleteFileMetaRequest(Request):
+    project_name: str
+    dataset_name: str
+    uri: str
+
+
+class BatchDeleteFileMetaRequest(Request):
+    project_name: str
+    dataset_name: str
+    uris: Annotated[list[str], JSON_STRING, Field(alias="URIs", min_length=1, max_length=BATCH_DELETE_MAX_URIS)]
+
+
 class IndexFileMetaResponse(Response):
     event_id: str | None = None
 
@@ -54,3 +66,15 @@ BatchIndexFileMeta = Operation(
     f"Index up to {BATCH_INDEX_MAX_FILES} files (asynchronous).",
 )
 GetFileMeta = Operation("GetFileMeta", GetFileMetaRequest, GetFileMetaResponse, "Get an indexed file's metadata.")
+DeleteFileMeta = Operation(
+    "DeleteFileMeta",
+    DeleteFileMetaRequest,
+    Response,
+    "Remove a file's metadata from a dataset (its faces leave their figure clusters).",
+)
+BatchDeleteFileMeta = Operation(
+    "BatchDeleteFileMeta",
+    BatchDeleteFileMetaRequest,
+    Response,
+    f"Remove up to {BATCH_DELETE_MAX_URIS} files' metadata from a dataset.",
+)

@@ -16,11 +16,12 @@ from pulumi.dynamic.dynamic import serialize_provider
 from imm_faces.components.providers import BindingProvider, ClusteringTaskProvider, DatasetProvider, ProjectProvider
 from imm_faces.components.providers.base import ProviderError
 from imm_faces.components.rehearsal.host import DynamicProviderHost
-from imm_faces.emulator.analysis import ImageAnalysis, MetadataAnalyzer
+from imm_faces.emulator.analysis import MetadataAnalyzer
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import bindings, datasets, files, projects, tasks
 from tests.fakes import SidecarAnalyzer, write_photo
+from tests.helpers import wait_indexed
 
 CREDS_ENV = DEFAULT_ACCESS_KEY.environment()
 
@@ -181,10 +182,16 @@ def test_binding_whose_first_scan_fails_fails_the_deployment_and_is_undone(emula
     assert not left  # nothing half-made for the next `up` to trip over
 
 
-class SlowAnalyzer(SidecarAnalyzer):
-    def analyze(self, data: bytes, filename: str) -> ImageAnalysis:
-        time.sleep(1.5)
-        return super().analyze(data, filename)
+def slow_clustering(emu: Emulator, seconds: float = 1.5) -> None:
+    """Make the emulator's clustering tasks take ``seconds`` longer (they cluster what is indexed, without
+    waiting for anything, so they are quick otherwise); the delay is before the task's transaction."""
+    run = emu.jobs._run_clustering
+
+    def slow(*args: Any) -> None:
+        time.sleep(seconds)
+        run(*args)
+
+    emu.jobs._run_clustering = slow  # type: ignore[method-assign]
 
 
 def test_clustering_task_failure_names_imm_code(tmp_path: Path) -> None:
@@ -195,6 +202,7 @@ def test_clustering_task_failure_names_imm_code(tmp_path: Path) -> None:
         client.call(projects.CreateProject, project_name="p")
         client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
         client.call(files.IndexFileMeta, project_name="p", dataset_name="d", file={"URI": uri})
+        wait_indexed(client, "p", "d", 1)  # a task clusters what is indexed when it runs
         task = ClusteringTaskProvider()
         props = checked(task, {**where(emu), "project_name": "p", "dataset_name": "d", "poll_interval": 0.05})
         with pytest.raises(ProviderError, match=r"Failed: FaceAnalysisUnavailable: face analysis is unavailable"):
@@ -205,8 +213,9 @@ def test_timed_out_task_is_resumed_not_started_again(tmp_path: Path) -> None:
     """A create that times out leaves its task running in IMM; the next create waits for that same task."""
     oss_root = tmp_path / "oss"
     uris = [write_photo(oss_root, "photos", f"{i}.png", [{"person": 1}]) for i in range(2)]
-    with Emulator(oss_root=oss_root, analyzer=SlowAnalyzer(oss_root)) as emu, \
+    with Emulator(oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
             ImmClient(endpoint=emu.endpoint, credentials=None) as client:  # fmt: skip
+        slow_clustering(emu)
         client.call(projects.CreateProject, project_name="p")
         client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
         client.call(files.BatchIndexFileMeta, project_name="p", dataset_name="d", files=[{"URI": u} for u in uris])

@@ -14,6 +14,7 @@ from imm_faces.runtime.operations import datasets, files, projects, tasks
 from imm_faces.runtime.waiters import wait_for_task
 from tests.conftest import CREDS
 from tests.fakes import write_photo
+from tests.helpers import wait_indexed
 
 
 def test_default_analyzer_without_the_vision_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,6 +29,7 @@ def test_indexing_works_and_the_task_fails_clearly(tmp_path: Path) -> None:
         c.call(projects.CreateProject, project_name="p")
         c.call(datasets.CreateDataset, project_name="p", dataset_name="d")
         c.call(files.IndexFileMeta, project_name="p", dataset_name="d", file={"URI": uri})
+        wait_indexed(c, "p", "d", 1)  # a task clusters what is indexed when it runs
         task_id = c.call(tasks.CreateFigureClusteringTask, project_name="p", dataset_name="d").task_id or ""
         task = wait_for_task(c, "p", task_id, timeout=30, interval=0.05)
         assert (task.status, task.code) == ("Failed", "FaceAnalysisUnavailable")

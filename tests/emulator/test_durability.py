@@ -80,23 +80,23 @@ def _wait_file(client: ImmClient, uri: str) -> files.File:
 
 def test_unfinished_work_is_resumed_on_restart(tmp_path: Path) -> None:
     """A crash between acknowledging IndexFileMeta/CreateFigureClusteringTask and finishing them loses nothing:
-    the next process finds the queued index job and the Running task in the store and completes both."""
+    the next process finds the queued index jobs and the Running task in the store and completes them."""
     from imm_faces.emulator.server import Emulator
     from imm_faces.emulator.store import Store
-    from imm_faces.runtime.operations import tasks
+    from imm_faces.runtime.operations import figure_clusters, tasks
     from imm_faces.runtime.waiters import wait_for_task
     from tests.fakes import SidecarAnalyzer
 
     db, oss_root = tmp_path / "state.db", tmp_path / "oss"
-    photo = write_photo(oss_root, "photos", "queued.png", [{"person": 1, "quality": 0.9}])
+    photos = [write_photo(oss_root, "photos", f"queued-{i}.png", [{"person": 1, "quality": 0.9}]) for i in range(3)]
     with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
             ImmClient(endpoint=emu.endpoint, credentials=CREDS) as c:  # fmt: skip
         c.call(projects.CreateProject, project_name="durable")
         c.call(datasets.CreateDataset, project_name="durable", dataset_name="ds-0")
-    # What a killed process leaves behind: the queued job and the task row, written before it answered.
+    # What a killed process leaves behind: the queued jobs and the task row, written before it answered.
     store = Store(db)
     with store.tx() as tx:
-        tx.enqueue("durable", "ds-0", [{"URI": photo}])
+        tx.enqueue("durable", "ds-0", [{"URI": photo} for photo in photos])
         definition = '{"ProjectName": "durable", "DatasetName": "ds-0"}'
         tx.put("task", {"TaskId": "FaceClustering-left-running", "TaskType": "FaceClustering", "Status": "Running",
                         "ProjectName": "durable", "TaskRequestDefinition": definition},
@@ -106,8 +106,12 @@ def test_unfinished_work_is_resumed_on_restart(tmp_path: Path) -> None:
             ImmClient(endpoint=emu.endpoint, credentials=CREDS) as c:  # fmt: skip
         task = wait_for_task(c, "durable", "FaceClustering-left-running", timeout=30, interval=0.05)
         assert task.status == tasks.TASK_SUCCEEDED
-        figures = _wait_file(c, photo).figures or []
-        assert len(figures) == 1
-        assert figures[0].figure_cluster_id
+        assert all(len(_wait_file(c, photo).figures or []) == 1 for photo in photos)
         with emu.store.tx() as tx:
             assert tx.queued() == []
+        # The resumed task clustered what was indexed when it ran (as IMM's tasks do); the next one groups all.
+        again = c.call(tasks.CreateFigureClusteringTask, project_name="durable", dataset_name="ds-0").task_id or ""
+        assert wait_for_task(c, "durable", again, timeout=30, interval=0.05).status == tasks.TASK_SUCCEEDED
+        (group,) = c.paginate(figure_clusters.QueryFigureClusters, project_name="durable", dataset_name="ds-0")
+        assert group.face_count == 3
+        assert all((_wait_file(c, photo).figures or [])[0].figure_cluster_id == group.object_id for photo in photos)

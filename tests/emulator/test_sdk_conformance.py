@@ -6,6 +6,7 @@ Both signature versions and STS; responses must parse into the SDK's own models 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,24 @@ def sdk(emulator: Emulator, version: str = "v3", sts: bool = False) -> Client:
     return Client(config)
 
 
+def wait_indexed(c: Client, project: str, dataset: str, uris: list[str], since: str, timeout: float = 120) -> None:
+    """Poll SimpleQuery (through the SDK) until each of ``uris`` is indexed at ``since`` (RFC3339) or later:
+    indexing is asynchronous, and a clustering task, as IMM's, clusters what is indexed when it runs."""
+    deadline = time.monotonic() + timeout
+    query = m.SimpleQuery(operation="and", sub_queries=[
+        m.SimpleQuery(operation="or", sub_queries=[m.SimpleQuery(field="URI", operation="eq", value=u) for u in uris]),
+        m.SimpleQuery(field="UpdateTime", operation="gte", value=since),
+    ])  # fmt: skip
+    req = m.SimpleQueryRequest(project_name=project, dataset_name=dataset, query=query, max_results=1)
+    while (c.simple_query(req).body.total_hits or 0) < len(set(uris)):
+        assert time.monotonic() < deadline, f"{project}/{dataset}: {uris} not all indexed after {timeout:g}s"
+        time.sleep(0.05)
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
 def no_field_dropped(response: Any, raw_keys: set[str] | None = None) -> None:
     """The SDK model's to_map() holds everything the body held (compared as JSON)."""
     body = response.body.to_map()
@@ -56,8 +75,10 @@ def test_full_flow_through_the_official_sdk(emulator: Emulator, oss_root: Path, 
         == 1000
     )
     uris = [write_photo(oss_root, "bkt", key, faces) for key, faces in TWO_PEOPLE.items()]
+    since = now_rfc3339()
     c.batch_index_file_meta(m.BatchIndexFileMetaRequest(project_name="p1", dataset_name="d1",
                                                         files=[m.InputFile(uri=u) for u in uris]))  # fmt: skip
+    wait_indexed(c, "p1", "d1", uris, since)
     task = c.create_figure_clustering_task(m.CreateFigureClusteringTaskRequest(project_name="p1", dataset_name="d1",
                                                                                tags={"t": "v"})).body  # fmt: skip
     for _ in range(200):
@@ -134,8 +155,10 @@ def test_responses_parse_into_sdk_models_with_no_field_dropped(emulator: Emulato
     c.create_project(m.CreateProjectRequest(project_name="p1"))
     c.create_dataset(m.CreateDatasetRequest(project_name="p1", dataset_name="d1"))
     uris = [write_photo(oss_root, "bkt", key, faces) for key, faces in TWO_PEOPLE.items()]
+    since = now_rfc3339()
     c.batch_index_file_meta(m.BatchIndexFileMetaRequest(project_name="p1", dataset_name="d1",
                                                         files=[m.InputFile(uri=u) for u in uris]))  # fmt: skip
+    wait_indexed(c, "p1", "d1", uris, since)
     req = m.CreateFigureClusteringTaskRequest(project_name="p1", dataset_name="d1")
     task_id = c.create_figure_clustering_task(req).body.task_id
     with ImmClient(endpoint=emulator.endpoint, credentials=CREDS) as imm:

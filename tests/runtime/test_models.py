@@ -69,6 +69,9 @@ def test_catalog_json_parameters_match_the_sdk() -> None:
         "ListTasks": {"TaskTypes", "StartTimeRange", "EndTimeRange"},
         "QueryFigureClusters": {"CreateTimeRange", "UpdateTimeRange"},
         "BatchGetFigureCluster": {"ObjectIds"}, "UpdateFigureCluster": {"FigureCluster"},
+        "BatchDeleteFileMeta": {"URIs"}, "SimpleQuery": {"Aggregations", "Query", "WithFields"},
+        "CreateFigureClustersMergingTask": {"Froms", "Notification", "Tags"},
+        "SearchImageFigureCluster": {"CredentialConfig"},
     }  # fmt: skip
     for name, op in CATALOG.items():
         assert op.json_params == expected.get(name, set()), name
