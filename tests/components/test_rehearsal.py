@@ -25,8 +25,8 @@ from imm_faces.runtime.cli.main import main as imm_faces
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import datasets, projects
 from imm_faces.runtime.outputs import parse_outputs
-from tests.emulator.test_durability import emulator_process
 from tests.fakes import write_photo
+from tests.processes import emulator_process
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = DEFAULT_ACCESS_KEY.environment()

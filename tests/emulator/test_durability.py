@@ -4,41 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from imm_faces.emulator.server import free_port, wait_ready
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.errors import ImmError
 from imm_faces.runtime.operations import datasets, files, projects
 from tests.conftest import CREDS
 from tests.fakes import write_photo
+from tests.processes import emulator_process
 
 DATASETS = 25
-
-
-@contextmanager
-def emulator_process(db: Path, oss_root: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`imm-faces emulator` in a child process; killed by PID (SIGKILL) on the way out if still alive."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
-         "--oss-root", str(oss_root)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(endpoint, timeout=60)
-        yield proc, endpoint
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-        assert proc.stderr is not None
-        proc.stderr.close()
 
 
 def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
