@@ -24,6 +24,7 @@ from imm_faces.runtime.operations import datasets, projects, tasks
 from imm_faces.runtime.signing import FORM_CONTENT_TYPE, encode_query
 from tests.conftest import CREDS, STS_KEY
 from tests.emulator.signing_kit import send, v2, v3, with_body, with_query
+from tests.fakes import SidecarAnalyzer
 
 PROJECT, DATASET = "door", "d"
 TARGET = {"ProjectName": PROJECT, "DatasetName": DATASET}
@@ -33,7 +34,8 @@ TARGET = {"ProjectName": PROJECT, "DatasetName": DATASET}
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """One emulator for the tests that leave its state as they found it (the project and dataset below)."""
     tmp = tmp_path_factory.mktemp("door")
-    emu = Emulator(db=tmp / "imm.db", oss_root=tmp / "oss", access_keys=[CREDS, STS_KEY]).start()
+    emu = Emulator(db=tmp / "imm.db", oss_root=tmp / "oss", access_keys=[CREDS, STS_KEY], analyzer=SidecarAnalyzer(tmp))
+    emu.start()
     try:
         with ImmClient(endpoint=emu.endpoint, credentials=CREDS) as c:
             c.call(projects.CreateProject, project_name=PROJECT)
@@ -224,7 +226,7 @@ def test_tampering_is_refused(door: Emulator, client: ImmClient, case: str) -> N
 
 def test_a_nonce_is_accepted_once_even_across_restarts(oss_root: Path, tmp_path: Path) -> None:
     db = tmp_path / "replay.db"
-    emu = Emulator(db=db, oss_root=oss_root).start()
+    emu = Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)).start()
     port = emu.port
     try:
         with ImmClient(endpoint=emu.endpoint, credentials=CREDS) as imm:
@@ -240,7 +242,8 @@ def test_a_nonce_is_accepted_once_even_across_restarts(oss_root: Path, tmp_path:
                 imm.call(datasets.DeleteDataset, project_name=PROJECT, dataset_name=name)
     finally:
         emu.stop()
-    emu = Emulator(db=db, oss_root=oss_root, port=port).start()  # same port: V3 signs the host
+    emu = Emulator(db=db, oss_root=oss_root, port=port, analyzer=SidecarAnalyzer(oss_root))
+    emu.start()  # same port: V3 signs the host
     try:
         for request in (created, legacy, read):
             assert code_of(send(request)) == (400, "SignatureNonceUsed")
@@ -343,6 +346,16 @@ def test_deep_json_is_an_imm_error(door: Emulator, depth: int, where: str) -> No
     status, body = send(request)
     assert (status, body["Code"]) == (400, "InvalidJSON")
     assert "nests deeper" in str(body["Message"])
+
+
+def test_deeply_nested_labels_are_an_imm_error(door: Emulator) -> None:
+    # What measured a 500: a File whose CustomLabels nest 300 deep passes validation, then pydantic cannot
+    # serialise it ("Maximum serialization depth exceeded").
+    labels = '{"a":' * 300 + '"x"' + "}" * 300
+    file = f'{{"URI":"oss://bucket/a.jpg","CustomLabels":{labels}}}'
+    params = {**TARGET, "File": file}
+    request = v3(door.endpoint, "IndexFileMeta", {}, body=encode_query(params).encode(), content_type=FORM_CONTENT_TYPE)
+    assert code_of(send(request)) == (400, "InvalidJSON")
 
 
 def test_json_within_the_depth_limit_is_decoded(door: Emulator) -> None:
