@@ -113,7 +113,7 @@ def open_store(db: str | Path) -> Store:
     except sqlite3.Error as exc:
         if store is not None:
             store.close()
-        text = str(exc)
+        text = " ".join(str(exc).split())  # quick_check's report spans lines
         if "readonly" in text or "read-only" in text or "unable to open" in text or "disk I/O" in text:
             raise StartupError(f"--db {path} cannot be written ({text})",
                                f"make the file and its directory {parent} writable (SQLite writes a -wal file "
