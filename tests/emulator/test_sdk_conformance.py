@@ -17,7 +17,9 @@ from alibabacloud_tea_openapi import models as open_api_models
 from Tea.exceptions import TeaException
 
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
-from tests.conftest import STS_KEY
+from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.operations import CATALOG
+from tests.conftest import CREDS, STS_KEY
 from tests.fakes import write_photo
 from tests.helpers import TWO_PEOPLE
 
@@ -219,3 +221,129 @@ def test_resource_errors_as_the_service_spells_them(emulator: Emulator) -> None:
     with pytest.raises(TeaException) as busy:
         c.delete_project(m.DeleteProjectRequest(project_name="p1"))
     assert busy.value.code == "StatusConflict"
+
+
+def _invariants(emulator: Emulator, project: str, dataset: str) -> list[str]:
+    from imm_faces.emulator.figures import check_invariants
+
+    with emulator.store.snapshot() as tx:
+        return check_invariants(tx, project, dataset)
+
+
+def _run_task(c: Client, task_id: str, task_type: str) -> m.GetTaskResponseBody:
+    for _ in range(200):
+        body = c.get_task(m.GetTaskRequest(project_name="p1", task_id=task_id, task_type=task_type)).body
+        if body.status != "Running":
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"task {task_id} still Running")
+
+
+@pytest.mark.parametrize("version", ["v3", "v2"])
+def test_query_merge_search_and_delete_through_the_official_sdk(
+    emulator: Emulator, oss_root: Path, version: str
+) -> None:
+    """SimpleQuery, SearchImageFigureCluster, CreateFigureClustersMergingTask, DeleteFileMeta and
+    BatchDeleteFileMeta, sent by the SDK's own request models and read back into its response models."""
+    c = sdk(emulator, version)
+    c.create_project(m.CreateProjectRequest(project_name="p1"))
+    c.create_dataset(m.CreateDatasetRequest(project_name="p1", dataset_name="d1"))
+    uris = {key: write_photo(oss_root, "bkt", key, faces) for key, faces in TWO_PEOPLE.items()}
+    since = now_rfc3339()
+    c.batch_index_file_meta(m.BatchIndexFileMetaRequest(project_name="p1", dataset_name="d1",
+                                                        files=[m.InputFile(uri=u) for u in uris.values()]))  # fmt: skip
+    wait_indexed(c, "p1", "d1", list(uris.values()), since)
+    task = c.create_figure_clustering_task(m.CreateFigureClusteringTaskRequest(project_name="p1", dataset_name="d1"))
+    assert _run_task(c, task.body.task_id, "FaceClustering").status == "Succeeded"
+
+    def cluster_of(key: str) -> str:
+        meta = c.get_file_meta(m.GetFileMetaRequest(project_name="p1", dataset_name="d1", uri=uris[key])).body
+        return str(meta.files[0].figures[0].figure_cluster_id)
+
+    alice, bob = cluster_of("alice-2.png"), cluster_of("bob-2.png")
+    assert alice and bob and alice != bob
+
+    # SimpleQuery: the images of a face group (the IMM FAQ's way), sorted, paged, with chosen fields.
+    in_alice = m.SimpleQuery(field="Figures.FigureClusterId", operation="eq", value=alice)
+    page = {"project_name": "p1", "dataset_name": "d1", "query": in_alice, "sort": "Filename", "order": "asc",
+            "max_results": 3}  # fmt: skip
+    first = c.simple_query(m.SimpleQueryRequest(**page, with_fields=["URI", "Filename"])).body
+    assert first.total_hits == 4 and first.next_token
+    assert [f.filename for f in first.files] == ["alice-1.png", "alice-2.png", "alice-3.png"]
+    assert all(not f.figures and f.size is None for f in first.files)  # only the fields asked for
+    rest = c.simple_query(m.SimpleQueryRequest(**page, next_token=first.next_token)).body
+    assert [f.filename for f in rest.files] == ["both.png"] and not rest.next_token
+    assert {fig.figure_cluster_id for fig in rest.files[0].figures} == {alice, bob}
+    both = m.SimpleQuery(operation="and", sub_queries=[
+        in_alice, m.SimpleQuery(operation="not", sub_queries=[m.SimpleQuery(field="Filename", operation="prefix",
+                                                                             value="alice-")])])  # fmt: skip
+    only = c.simple_query(m.SimpleQueryRequest(project_name="p1", dataset_name="d1", query=both,
+                                               without_total_hits=True)).body  # fmt: skip
+    assert [f.uri for f in only.files] == [uris["both.png"]] and only.total_hits is None
+    groups = c.simple_query(m.SimpleQueryRequest(project_name="p1", dataset_name="d1", aggregations=[
+        m.SimpleQueryRequestAggregations(field="Figures.FigureClusterId", operation="group"),
+        m.SimpleQueryRequestAggregations(field="FigureCount", operation="sum")])).body  # fmt: skip
+    assert not groups.files
+    assert {(g.value, g.count) for g in groups.aggregations[0].groups} == {(alice, 4), (bob, 3)}
+    assert groups.aggregations[1].value == 7  # faces in all the photos: alice 4, bob 3
+    with ImmClient(endpoint=emulator.endpoint, credentials=CREDS) as imm:  # the SDK's model kept every field
+        ours = imm.call(CATALOG["SimpleQuery"], project_name="p1", dataset_name="d1",
+                        query={"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": bob})  # fmt: skip
+        theirs = c.simple_query(m.SimpleQueryRequest(project_name="p1", dataset_name="d1",
+                                                     query=m.SimpleQuery(field="Figures.FigureClusterId",
+                                                                         operation="eq", value=bob)))  # fmt: skip
+        assert _strip(theirs.body.to_map()) == _strip(ours.to_wire())
+
+    # SearchImageFigureCluster: the faces of a photo and the groups they belong to.
+    found = c.search_image_figure_cluster(m.SearchImageFigureClusterRequest(
+        project_name="p1", dataset_name="d1", source_uri=uris["both.png"])).body  # fmt: skip
+    assert found.request_id and {x.cluster_id for x in found.clusters} == {alice, bob}
+    assert all(0 < x.similarity <= 1 and x.boundary.width > 0 for x in found.clusters)
+    none = c.search_image_figure_cluster(m.SearchImageFigureClusterRequest(
+        project_name="p1", dataset_name="d1", source_uri=uris["landscape.png"])).body  # fmt: skip
+    assert not none.clusters
+
+    # CreateFigureClustersMergingTask: bob's group into alice's; a task in GetTask and ListTasks.
+    for bad, code in ((m.CreateFigureClustersMergingTaskRequest(project_name="p1", dataset_name="d1", from_=bob,
+                                                                froms=[bob], to=alice), "InvalidArgument"),
+                      (m.CreateFigureClustersMergingTaskRequest(project_name="p1", dataset_name="d1", from_=alice,
+                                                                to=alice), "InvalidArgument"),
+                      (m.CreateFigureClustersMergingTaskRequest(project_name="p1", dataset_name="d1",
+                                                                froms=["Cluster-none"], to=alice), "ResourceNotFound"),
+                      (m.CreateFigureClustersMergingTaskRequest(project_name="p1", dataset_name="d1", to=alice),
+                       "MissingParameter")):  # fmt: skip
+        with pytest.raises(TeaException) as err:
+            c.create_figure_clusters_merging_task(bad)
+        assert err.value.code == code, bad.to_map()
+    merge = c.create_figure_clusters_merging_task(m.CreateFigureClustersMergingTaskRequest(
+        project_name="p1", dataset_name="d1", froms=[bob], to=alice, tags={"why": "same person"})).body  # fmt: skip
+    assert merge.task_id and merge.event_id
+    done = _run_task(c, merge.task_id, "FigureClustersMerging")
+    assert (done.status, done.task_type, done.tags) == ("Succeeded", "FigureClustersMerging", {"why": "same person"})
+    listed = c.list_tasks(m.ListTasksRequest(project_name="p1", task_types=["FigureClustersMerging"])).body.tasks
+    assert [t.task_id for t in listed] == [merge.task_id]
+    left = c.query_figure_clusters(m.QueryFigureClustersRequest(project_name="p1", dataset_name="d1")).body
+    assert [(x.object_id, x.face_count, x.image_count) for x in left.figure_clusters] == [(alice, 7, 6)]
+    moved = c.get_file_meta(m.GetFileMetaRequest(project_name="p1", dataset_name="d1", uri=uris["bob-1.png"]))
+    assert moved.body.files[0].figures[0].figure_cluster_id == alice
+    assert _invariants(emulator, "p1", "d1") == []
+
+    # DeleteFileMeta and BatchDeleteFileMeta: the group shrinks, then goes with its last image.
+    c.delete_file_meta(m.DeleteFileMetaRequest(project_name="p1", dataset_name="d1", uri=uris["both.png"]))
+    with pytest.raises(TeaException) as gone:
+        c.get_file_meta(m.GetFileMetaRequest(project_name="p1", dataset_name="d1", uri=uris["both.png"]))
+    assert gone.value.code == "ResourceNotFound"
+    shrunk = c.get_figure_cluster(m.GetFigureClusterRequest(project_name="p1", dataset_name="d1", object_id=alice))
+    assert (shrunk.body.figure_cluster.face_count, shrunk.body.figure_cluster.image_count) == (5, 5)
+    assert shrunk.body.figure_cluster.cover.uri != uris["both.png"]
+    assert _invariants(emulator, "p1", "d1") == []
+    c.delete_file_meta(m.DeleteFileMetaRequest(project_name="p1", dataset_name="d1", uri=uris["both.png"]))  # again
+    rest_uris = [u for k, u in uris.items() if k != "both.png"]
+    c.batch_delete_file_meta(m.BatchDeleteFileMetaRequest(project_name="p1", dataset_name="d1", uris=rest_uris))
+    left = c.query_figure_clusters(m.QueryFigureClustersRequest(project_name="p1", dataset_name="d1")).body
+    assert not left.figure_clusters
+    assert c.simple_query(m.SimpleQueryRequest(project_name="p1", dataset_name="d1")).body.total_hits == 0
+    with pytest.raises(TeaException) as too_many:
+        too = [f"oss://bkt/{i}.png" for i in range(101)]
+        c.batch_delete_file_meta(m.BatchDeleteFileMetaRequest(project_name="p1", dataset_name="d1", uris=too))
+    assert too_many.value.code == "InvalidArgument" and "URIs" in too_many.value.message
