@@ -10,6 +10,9 @@ from imm_faces.runtime.models.resources import Binding
 from imm_faces.runtime.operations.bindings import GetBinding
 from imm_faces.runtime.operations.tasks import FACE_CLUSTERING, TASK_RUNNING, GetTask, GetTaskResponse
 
+FIRST_POLL = 0.2
+"""Seconds before the second look at a task or a binding; later polls back off from there."""
+
 
 class TaskTimeoutError(ImmFacesError):
     """A task was still Running when the wait gave up."""
@@ -26,16 +29,19 @@ def wait_for_task(
 ) -> GetTaskResponse:
     """Poll GetTask until the task is no longer Running; return its final state (Succeeded or Failed).
 
-    ``timeout`` and ``interval`` are in seconds. Raises :class:`TaskTimeoutError` when time runs out.
+    ``timeout`` and ``interval`` are in seconds: polls start at a fifth of a second (a small task is done
+    almost at once) and back off to ``interval``. Raises :class:`TaskTimeoutError` when time runs out.
     """
     deadline = time.monotonic() + timeout
+    pause = min(FIRST_POLL, interval)
     while True:
         task = client.call(GetTask, project_name=project_name, task_id=task_id, task_type=task_type)
         if task.status != TASK_RUNNING:
             return task
         if time.monotonic() >= deadline:
             raise TaskTimeoutError(f"task {task_id} is still {task.status} after {timeout:g}s")
-        time.sleep(interval)
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+        pause = min(pause * 2, interval)
 
 
 BINDING_FULL_SCAN = "FullScanning"
@@ -54,7 +60,7 @@ def wait_for_full_scan(
     uri: str,
     *,
     timeout: float,
-    interval: float = 0.2,
+    interval: float = FIRST_POLL,
     max_interval: float = 5.0,
 ) -> Binding:
     """Poll GetBinding until the binding has left its first full scan (``Phase`` is no longer FullScanning):

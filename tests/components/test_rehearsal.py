@@ -8,6 +8,7 @@ import json
 import os
 import re
 import runpy
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,6 +103,17 @@ def test_missing_extra_says_what_to_install(
     assert "missing: numpy, uvicorn" in err and "pip install 'imm-faces[emulator,pulumi]'" in err
 
 
+@pytest.fixture(scope="module")
+def three_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three photos of one person: the fewest from which IMM forms a face group (quicker than all ten)."""
+    from imm_faces.emulator.sample_photos import fetch_photos
+
+    folder = tmp_path_factory.mktemp("three-photos")
+    for name in ("obama.jpg", "obama2.jpg", "32bit.png"):
+        shutil.copyfile(fetch_photos() / name, folder / name)
+    return folder
+
+
 @pytest.fixture
 def shared_emulator(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     oss_root = tmp_path / "shared-oss"
@@ -111,16 +123,18 @@ def shared_emulator(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_two_stacks_share_an_emulator_and_never_touch_each_other(
-    tmp_path: Path, shared_emulator: tuple[str, Path]
+    tmp_path: Path, shared_emulator: tuple[str, Path], three_photos: Path
 ) -> None:
     """Default config, stacks dev and prod, one emulator: no collision. A third stack pointed at dev's project
     fails, naming the opt-in, and leaves dev's project as it was."""
     endpoint, oss_root = shared_emulator
-    shared = ["--endpoint", endpoint, "--oss-root", str(oss_root), "--keep"]
+    shared = ["--endpoint", endpoint, "--oss-root", str(oss_root), "--keep", "--photos", str(three_photos)]
     for stack in ("dev", "prod"):
         proc = rehearse(*shared, "--stack", stack, "--json", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        assert json.loads(proc.stdout)["outputs"]["project_name"] == f"imm-faces-{stack}-faces-project"
+        summary = json.loads(proc.stdout)
+        assert summary["outputs"]["project_name"] == f"imm-faces-{stack}-faces-project"
+        assert summary["verify"]["outputs"]["total_clusters"] == 1
     intruder = rehearse(*shared, "--stack", "intruder", "--config", "projectName=imm-faces-dev-faces-project",
                         "--config", "description=taken over", cwd=tmp_path)  # fmt: skip
     assert intruder.returncode == 1
@@ -165,10 +179,10 @@ def write_consumer(root: Path) -> Path:
     return root
 
 
-def test_rehearse_a_consumer_program_next_to_its_own_components_folder(tmp_path: Path) -> None:
+def test_rehearse_a_consumer_program_next_to_its_own_components_folder(tmp_path: Path, three_photos: Path) -> None:
     consumer = write_consumer(tmp_path / "consumer")
     proc = rehearse("--program", str(consumer), "--stack", "staging", "--config", "photos=oss://family-photos/2026/",
-                    "--json", cwd=consumer)  # fmt: skip
+                    "--photos", str(three_photos), "--json", cwd=consumer)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
     assert summary["project"] == "consumer-photos" and summary["outputs"]["runtime"] == "consumer runtime"
