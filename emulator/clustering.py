@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from imm_faces.runtime.rules import FACE_GROUP_MIN_GOOD_FACES
 
@@ -78,21 +79,25 @@ class ClusterStats:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def counts(self) -> npt.NDArray[np.int64]:
-        return self._counts[: len(self.ids)].copy()
-
     def rms2(self, x: F64, which: npt.NDArray[np.intp] | slice | None = None) -> F64:
         """Mean squared distance of each row of ``x`` to the members of each cluster (rows x clusters)."""
         sel = slice(0, len(self.ids)) if which is None else which
         n = self._counts[sel].astype(np.float64)
-        means = self._sums[sel] / n[:, None]
-        out: F64 = (x**2).sum(1)[:, None] - 2 * x @ means.T + (self._squares[sel] / n)[None, :]
+        means = (self._sums[sel] / n[:, None]).astype(np.float32)
+        # The product in float32 (twice as fast; its rounding, ~1e-7, is far below any distance that matters).
+        cross = (x.astype(np.float32) @ means.T).astype(np.float64)
+        out: F64 = (x**2).sum(1)[:, None] - 2 * cross + (self._squares[sel] / n)[None, :]
         return np.maximum(out, 0.0)
 
     def mean_and_spread(self, index: int) -> tuple[F64, float]:
         """A cluster's mean and the mean squared norm of its members (rms2(x) = |x|^2 - 2 x.mean + spread)."""
         n = float(self._counts[index])
         return self._sums[index] / n, float(self._squares[index]) / n
+
+    def add_many(self, indices: npt.NDArray[np.intp], vecs: F64) -> None:
+        np.add.at(self._sums, indices, vecs)
+        np.add.at(self._counts, indices, 1)
+        np.add.at(self._squares, indices, (vecs**2).sum(1))
 
     def add(self, index: int, vec: F64) -> None:
         self._sums[index] += vec
@@ -188,39 +193,58 @@ def assign(
     good_flags = np.ones(n, dtype=bool) if good is None else np.asarray(good, dtype=bool)
     if len(good_flags) != n:
         raise ValueError("good must have one flag per embedding")
-    limit = threshold**2
+    # The products here are small: a second BLAS thread only spins, and stalls when the cores are busy.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _assign(embeddings, stats, new_id, threshold**2, good_flags, min_good)
+
+
+def _assign(
+    embeddings: npt.NDArray[np.float32],
+    stats: ClusterStats,
+    new_id: Callable[[], str],
+    limit: float,
+    good_flags: npt.NDArray[np.bool_],
+    min_good: int,
+) -> list[str | None]:
+    n = len(embeddings)
     labels: list[int | None] = [None] * n
     dim = embeddings.shape[1] if embeddings.ndim == 2 else 0
     pending = _Pending(dim)
     for begin in range(0, n, CHUNK):
         chunk = embeddings[begin : begin + CHUNK].astype(np.float64)
-        known = len(stats)
-        stale = stats.rms2(chunk) if known else np.zeros((len(chunk), 0))
-        touched = _Touched(dim)  # clusters changed (or born) in this chunk: their stale column is void
+        touched = _Touched(dim, 2 * len(chunk))  # clusters changed (or born) in this chunk, kept current
+        joins = np.zeros(len(chunk), dtype=bool)
+        if len(stats):
+            # Faces that a cluster takes as the clusters were when the chunk began join it all at once.
+            rms2 = stats.rms2(chunk)
+            nearest = rms2.argmin(1)
+            joins = rms2[np.arange(len(chunk)), nearest] < limit
+            rows = np.flatnonzero(joins)
+            stats.add_many(nearest[rows], chunk[rows])
+            for row in rows.tolist():
+                labels[begin + row] = int(nearest[row])
+            for index in np.unique(nearest[rows]).tolist():
+                touched.update(stats, index)
+        # The others, in order: they can only join a cluster changed since (the rest were over the threshold),
+        # or wait, or with other waiting good faces start one. Their distances to the faces already waiting
+        # come from one product (good faces only: only they look for partners).
         pending.compact()
-        waiting = pending.size  # rows whose dot products with the chunk are computed in one product
-        dots = pending.vecs[:waiting] @ chunk.astype(np.float32).T if waiting else None
-        for i, vec in enumerate(chunk):
-            position = begin + i
-            target, best = -1, limit
-            if known:
-                j = int(stale[i].argmin())
-                if stale[i, j] < best:
-                    target, best = j, float(stale[i, j])
-            j, fresh = touched.nearest(vec)
-            if fresh < best:
-                target = j
-            if target >= 0:
+        waiting = pending.size
+        seeking = good_flags[begin : begin + CHUNK] & ~joins
+        column = np.cumsum(seeking) - 1
+        dots = pending.vecs[:waiting] @ chunk[seeking].astype(np.float32).T if waiting and seeking.any() else None
+        for i in np.flatnonzero(~joins).tolist():
+            vec, position = chunk[i], begin + i
+            target, rms = touched.nearest(vec)
+            if rms < limit:
                 stats.add(target, vec)
                 labels[position] = target
-                if target < known and target not in touched.row:
-                    stale[i + 1 :, target] = np.inf
                 touched.update(stats, target)
                 continue
             slot = pending.add(vec, bool(good_flags[position]), position)
-            if not good_flags[position]:
+            if not seeking[i]:
                 continue
-            d2 = pending.d2(vec, None if dots is None else dots[:, i], waiting)
+            d2 = pending.d2(vec, None if dots is None else dots[:, column[i]], waiting)
             group = _seed_group(pending, slot, d2, limit, min_good)
             if group is not None:
                 index = stats.start(new_id(), pending.vecs[group].astype(np.float64))
@@ -237,11 +261,11 @@ class _Touched:
     """The clusters changed in the current chunk (each face changes at most one), with their means and
     spreads kept current, so the rms of a face to them is one small product."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, capacity: int) -> None:
         self.row: dict[int, int] = {}
         self.index: list[int] = []
-        self.means = np.zeros((CHUNK, dim))
-        self.spreads = np.zeros(CHUNK)
+        self.means = np.zeros((capacity, dim))
+        self.spreads = np.zeros(capacity)
 
     def update(self, stats: ClusterStats, index: int) -> None:
         r = self.row.setdefault(index, len(self.index))

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from imm_faces.runtime.rules import split_oss_uri
 
+MAX_DEPTH = 64  # folders below a bucket, links included (ours: bounds what links can multiply)
+
 
 class OutsideRootError(ValueError):
     """An OSS URI that would resolve to a path outside the OSS root."""
@@ -34,8 +36,7 @@ def object_path(root: Path, uri: str) -> Path:
 def list_bucket(root: Path, bucket: str, prefix: str = "") -> dict[str, os.stat_result] | None:
     """The objects of a bucket whose keys start with ``prefix``: key -> stat of the file it resolves to; None
     when the bucket does not exist or its directory resolves outside ``root``. Hidden names (``.``-prefixed
-    files and folders) are skipped. Links are followed only inside ``root``, and each real directory is walked
-    once (a link cycle ends)."""
+    files and folders) are skipped. Links are followed only inside ``root``."""
     base = root.resolve()
     bucket_dir = (base / bucket).resolve()
     if not _inside(base, bucket_dir) or bucket_dir == base or not bucket_dir.is_dir():
@@ -45,10 +46,11 @@ def list_bucket(root: Path, bucket: str, prefix: str = "") -> dict[str, os.stat_
     found: dict[str, os.stat_result] = {}
     if ".." in folder.split("/") or not _inside(base, start):
         return found  # a key never names a parent directory
-    visited = {start}
-    pending = [(start, folder)]
+    # A folder reached through a link is listed under that name too (as the files would be read); a folder is
+    # never entered again below itself, so a link cycle ends.
+    pending: list[tuple[Path, str, frozenset[Path]]] = [(start, folder, frozenset({start}))]
     while pending:
-        directory, key_prefix = pending.pop()
+        directory, key_prefix, ancestors = pending.pop()
         try:
             entries = list(os.scandir(directory))
         except OSError:
@@ -65,9 +67,8 @@ def list_bucket(root: Path, bucket: str, prefix: str = "") -> dict[str, os.stat_
             except (OSError, RuntimeError):  # a dangling link, a loop
                 continue
             if stat.S_ISDIR(info.st_mode):
-                if real not in visited:
-                    visited.add(real)
-                    pending.append((real, f"{key}/"))
+                if real not in ancestors and len(ancestors) < MAX_DEPTH:
+                    pending.append((real, f"{key}/", ancestors | {real}))
             elif stat.S_ISREG(info.st_mode) and key.startswith(prefix):
                 found[key] = info
     return found

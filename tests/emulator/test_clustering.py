@@ -107,14 +107,18 @@ def test_threshold_is_on_the_rms_not_on_the_distance_to_the_mean() -> None:
 def test_pending_faces_are_not_absorbed_by_a_strangers_group() -> None:
     rng = np.random.default_rng(9)
     b = centres(1, seed=11)[0]
-    # A look-alike of B: 0.6 from B's centre, a bit over the threshold in rms from B's photos.
     direction = rng.normal(size=DIM)
-    a = (b + 0.6 * direction / np.linalg.norm(direction)).astype(np.float32)
+    a = (b + 0.52 * direction / np.linalg.norm(direction)).astype(np.float32)  # a look-alike of B, seen twice
+    a_faces = (a + np.random.default_rng(12).normal(scale=SIGMA / 4, size=(2, DIM))).astype(np.float32)
+    b_faces = photos_of(b, 10, seed=13)
     stats = empty()
-    a_faces = photos_of(a, 2, seed=12)
-    labels = assign(np.vstack([a_faces, photos_of(b, 5, seed=13)]), stats, namer())
-    assert labels[:2] == [None, None] and labels[2:] == ["c0"] * 5
-    assert assign(a_faces, stats, namer("d")) == [None, None]  # offered again to a bigger B: still not B's
+    labels = assign(np.vstack([a_faces, b_faces]), stats, namer())
+    assert labels == [None, None] + ["c0"] * 10
+    # A's faces are nearer than the threshold to B's mean (a centroid test would take them), but not in rms.
+    members = b_faces.astype(np.float64)
+    assert (np.linalg.norm(a_faces - members.mean(0), axis=1) < DEFAULT_THRESHOLD).all()
+    assert (np.sqrt(stats.rms2(a_faces.astype(np.float64))[:, 0]) > DEFAULT_THRESHOLD).all()
+    assert assign(a_faces, stats, namer("d")) == [None, None]  # offered again to the grown group: still pending
 
 
 def test_each_person_one_cluster_across_chunk_boundaries() -> None:
@@ -217,8 +221,11 @@ def test_index_cluster_reindex_keeps_ids_and_user_fields(store: Store) -> None:
         uris = [index(tx, f"a{k}.png", face(0, k, age=30 + k)) for k in range(3)]
         uris.append(index(tx, "b0.png", face(1, 0)))  # one photo of person 1: pending, no group
         uris.append(index(tx, "pair.png", face(0, 3, good=False), face(2, 0, left=300)))
+        # Person 3: three photos, but one face is too small (60 px): two good faces start no group.
+        small = [index(tx, f"c{k}.png", face(3, k, good=k > 0)) for k in range(3)]
         assert consistent(tx) == {}  # indexing alone groups nothing
         figures.cluster_pending(tx, P, D)
+        assert [cluster_of(tx, u) for u in small] == [[None]] * 3
         clusters = consistent(tx)
         (cid,) = clusters
         assert clusters[cid]["FaceCount"] == 4 and clusters[cid]["ImageCount"] == 4
