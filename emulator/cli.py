@@ -76,8 +76,13 @@ def load_keys(args: argparse.Namespace, environ: dict[str, str] | os._Environ[st
 
 
 def run(args: argparse.Namespace) -> int:
-    from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, StartupError
+    from imm_faces.runtime.cli.extras import missing_extras
     from imm_faces.runtime.cli.main import EXIT_OK, EXIT_USAGE
+
+    if problem := missing_extras("emulator", "emulator"):
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, StartupError
     from imm_faces.runtime.credentials import ENV_NAMES
 
     def fail(message: str) -> int:

@@ -101,6 +101,8 @@ def test_missing_extra_says_what_to_install(
     assert imm_faces(["rehearse"]) == 2
     err = capsys.readouterr().err
     assert "missing: numpy, uvicorn" in err and "pip install 'imm-faces[emulator,pulumi]'" in err
+    assert imm_faces(["emulator"]) == 2
+    assert "pip install 'imm-faces[emulator]'" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
