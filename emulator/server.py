@@ -27,8 +27,10 @@ from imm_faces.emulator.analysis import Analyzer, default_analyzer
 from imm_faces.emulator.auth import Authenticator, NonceLedger
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.jobs import JobRunner
+from imm_faces.emulator.oss_get import OssObjects
 from imm_faces.emulator.service import ImmService
 from imm_faces.emulator.store import Store
+from imm_faces.emulator.sts import StsService
 from imm_faces.emulator.wire import READY_PATH, create_app
 from imm_faces.runtime.credentials import Credentials
 
@@ -183,7 +185,8 @@ class Emulator:
         self.jobs = JobRunner(self.store, self.oss_root, analyzer or default_analyzer(), workers=workers)
         self.service = ImmService(self.store, self.jobs)
         self.auth = Authenticator(self.keys, NonceLedger(self.store))
-        self.app = create_app(self.service, self.auth)
+        self.sts = StsService(self.auth)  # STS 2015-04-01 (emulator/sts.py)
+        self.app = create_app(self.service, self.auth, OssObjects(self.oss_root, self.keys), self.sts)
         config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,
                                 lifespan="off", http=_Protocol, ws="none")  # fmt: skip
         self._server = uvicorn.Server(config)

@@ -21,7 +21,9 @@ from anyio import to_thread
 
 from imm_faces.emulator.auth import Authenticator, IncomingRequest, parse_params
 from imm_faces.emulator.errors import ApiError
+from imm_faces.emulator.oss_get import OssObjects
 from imm_faces.emulator.service import ImmService
+from imm_faces.emulator.sts import StsService
 from imm_faces.runtime.operations import CATALOG, Operation, ParameterError, Request
 from imm_faces.runtime.signing import API_VERSION
 
@@ -142,7 +144,10 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def create_app(service: ImmService, auth: Authenticator) -> ASGIApp:
+def create_app(
+    service: ImmService, auth: Authenticator, oss: OssObjects | None = None, sts: StsService | None = None
+) -> ASGIApp:
+    """The IMM API at ``/``; with ``oss``, also OSS-signed (V4) object reads at ``/<bucket>/<key>``."""
     ready_document = {"ready": True, "operations": sorted(CATALOG)}
 
     async def respond(send: Send, status: int, body: bytes, request_id: str, *extra: tuple[bytes, bytes]) -> None:
@@ -201,7 +206,8 @@ def create_app(service: ImmService, auth: Authenticator) -> ASGIApp:
             err = ApiError("InternalError")
             await respond(send, err.status, render(err.body(request_id, host)), request_id)
 
-    return app
+    routed = app if sts is None else sts.route(app, _request_id)  # STS 2015-04-01 on the same port
+    return routed if oss is None else oss.route(routed, _request_id)
 
 
 def _execute(service: ImmService, auth: Authenticator, op: Operation[Any, Any], request: Request) -> dict[str, Any]:

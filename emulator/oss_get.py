@@ -1,0 +1,271 @@
+"""OSS-style reads of the objects under ``--oss-root``: ``GET /<bucket>/<key>`` (path-style), signed with OSS
+signature V4 and checked as OSS checks it, so that code reading photos (``imm-faces verify --html``) is the same
+for the emulator and the cloud.
+
+What is served: GET and HEAD of one object, for a request signed with the emulator's keys, either presigned
+(``x-oss-signature-version=OSS4-HMAC-SHA256`` and the other ``x-oss-*`` query parameters) or in the
+``Authorization: OSS4-HMAC-SHA256 ...`` header. The signature is computed with the runtime's functions
+(:mod:`imm_faces.runtime.oss_signing`); a presigned URL is refused after its ``x-oss-expires``, a header-signed
+request outside a 15-minute clock skew; an STS key needs its token. Nothing is served without a signature
+(no public-read), nothing outside the root (:func:`imm_faces.emulator.oss.object_path`), no hidden name.
+Errors are OSS's XML bodies (``Code``, ``Message``, ``RequestId``, ``HostId``) with OSS's codes and statuses.
+
+Not served (inferred scope, not OSS's): listing, writes, ranges, conditional requests, V1 signatures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import mimetypes
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from anyio import to_thread
+
+from imm_faces.emulator.oss import OutsideRootError, object_path
+from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.oss_signing import (
+    ALGORITHM,
+    MAX_EXPIRES_SECONDS,
+    PRODUCT,
+    Q_ADDITIONAL,
+    Q_CREDENTIAL,
+    Q_DATE,
+    Q_EXPIRES,
+    Q_SIGNATURE,
+    Q_TOKEN,
+    Q_VERSION,
+    TERMINATOR,
+    canonical_request,
+    parse_timestamp,
+    signature,
+    split_query,
+)
+
+CLOCK_SKEW_SECONDS = 15 * 60
+
+# OSS's error codes, statuses and messages for what this route can refuse.
+ERRORS: dict[str, tuple[int, str]] = {
+    "AccessDenied": (403, "AccessDenied"),
+    "InvalidAccessKeyId": (403, "The OSS Access Key Id you provided does not exist in our records."),
+    "InvalidSecurityToken": (403, "The security token you provided is invalid."),
+    "SignatureDoesNotMatch": (
+        403, "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method.",
+    ),
+    "RequestTimeTooSkewed": (403, "The difference between the request time and the current time is too large."),
+    "InvalidArgument": (400, "Invalid argument."),
+    "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
+    "NoSuchBucket": (404, "The specified bucket does not exist."),
+    "NoSuchKey": (404, "The specified key does not exist."),
+}  # fmt: skip
+
+
+class OssError(Exception):
+    def __init__(self, code: str, detail: str | None = None) -> None:
+        self.code = code
+        self.status, message = ERRORS[code]
+        self.message = detail or message
+        super().__init__(f"{code}: {self.message}")
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytes = b""
+
+
+def claims(query_string: str, headers: Mapping[str, str]) -> bool:
+    """Whether a request is OSS-signed (V4): the wire layer routes it here rather than to IMM."""
+    return Q_VERSION in query_string.lower() or headers.get("authorization", "").startswith(ALGORITHM + " ")
+
+
+def _error(exc: OssError, request_id: str, host: str, head: bool) -> Answer:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n'
+        f"  <Code>{escape(exc.code)}</Code>\n  <Message>{escape(exc.message)}</Message>\n"
+        f"  <RequestId>{escape(request_id)}</RequestId>\n  <HostId>{escape(host)}</HostId>\n</Error>\n"
+    ).encode()
+    headers = [(b"content-type", b"application/xml"), (b"content-length", str(len(body)).encode()),
+               (b"x-oss-request-id", request_id.encode()), (b"x-oss-ec", exc.code.encode())]  # fmt: skip
+    if exc.code == "MethodNotAllowed":
+        headers.append((b"allow", b"GET, HEAD"))
+    return Answer(exc.status, headers, b"" if head else body)
+
+
+def _parse_authorization(value: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in value[len(ALGORITHM) :].split(","):
+        name, sep, text = part.strip().partition("=")
+        if not sep or name in fields:
+            raise OssError("InvalidArgument", "The Authorization header is malformed.")
+        fields[name] = text
+    if "Credential" not in fields or "Signature" not in fields:
+        raise OssError("InvalidArgument", "The Authorization header needs Credential and Signature.")
+    return fields
+
+
+@dataclass
+class _Signed:
+    """What a request says about its signature, from the query (presigned) or the Authorization header."""
+
+    credential: str
+    when: str
+    signature: str
+    additional: list[str]
+    token: str | None
+    pairs: list[tuple[str, str]]  # the decoded query pairs the signature covers
+    expires: str | None  # presigned only
+
+
+def _signed_parts(query_string: str, headers: Mapping[str, str]) -> _Signed:
+    try:
+        pairs = split_query(query_string)
+    except UnicodeDecodeError:
+        raise OssError("InvalidArgument", "The query string is not percent-encoded UTF-8.") from None
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name.lower().startswith("x-oss-") and name in params:
+            raise OssError("InvalidArgument", f"The parameter {name} is given twice.")
+        params[name] = value
+    if Q_VERSION not in params:
+        fields = _parse_authorization(headers.get("authorization", ""))
+        additional = [h for h in fields.get("AdditionalHeaders", "").split(";") if h]
+        return _Signed(fields["Credential"], headers.get("x-oss-date", ""), fields["Signature"], additional,
+                       headers.get("x-oss-security-token"), pairs, None)  # fmt: skip
+    if params[Q_VERSION] != ALGORITHM:
+        raise OssError("InvalidArgument", f"{Q_VERSION} must be {ALGORITHM}.")
+    missing = [q for q in (Q_CREDENTIAL, Q_DATE, Q_EXPIRES, Q_SIGNATURE) if not params.get(q)]
+    if missing:
+        raise OssError("AccessDenied", f"The presigned URL lacks {', '.join(missing)}.")
+    additional = [h for h in params.get(Q_ADDITIONAL, "").split(";") if h]
+    covered = [(k, v) for k, v in pairs if k != Q_SIGNATURE]
+    return _Signed(params[Q_CREDENTIAL], params[Q_DATE], params[Q_SIGNATURE], additional, params.get(Q_TOKEN),
+                   covered, params[Q_EXPIRES])  # fmt: skip
+
+
+def _check_time(expires_text: str | None, signed_at: float, now: float) -> None:
+    """A presigned URL is good from its x-oss-date (give or take the skew) for x-oss-expires seconds; a
+    header-signed request within the skew of now."""
+    if expires_text is None:
+        if abs(now - signed_at) > CLOCK_SKEW_SECONDS:
+            raise OssError("RequestTimeTooSkewed")
+        return
+    expires = int(expires_text) if expires_text.isdigit() else -1
+    if not 1 <= expires <= MAX_EXPIRES_SECONDS:
+        raise OssError("InvalidArgument", f"{Q_EXPIRES} must be 1-{MAX_EXPIRES_SECONDS} seconds.")
+    if now > signed_at + expires:
+        raise OssError("AccessDenied", "Request has expired.")
+    if signed_at > now + CLOCK_SKEW_SECONDS:
+        raise OssError("RequestTimeTooSkewed")
+
+
+class OssObjects:
+    """Serves ``root``'s objects to requests signed with one of ``keys``."""
+
+    def __init__(self, root: Path, keys: Mapping[str, Credentials]) -> None:
+        self.root = root
+        self.keys = dict(keys)
+
+    def answer(
+        self,
+        method: str,
+        path: str,
+        query_string: str,
+        headers: Mapping[str, str],
+        request_id: str,
+        host: str,
+        now: float | None = None,
+    ) -> Answer:
+        head = method == "HEAD"
+        try:
+            if method not in ("GET", "HEAD"):
+                raise OssError("MethodNotAllowed")
+            bucket, _, key = path.lstrip("/").partition("/")
+            self._authenticate(method, bucket, key, query_string, headers, time.time() if now is None else now)
+            return self._object(bucket, key, request_id, head)
+        except OssError as exc:
+            return _error(exc, request_id, host, head)
+
+    def route(self, app: Any, request_id: Callable[[], str]) -> Any:
+        """An ASGI app serving OSS-signed requests for ``/<bucket>/<key>`` here and everything else with ``app``
+        (an unsigned request for such a path stays ``app``'s: IMM's unknown path)."""
+
+        async def routed(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http" or scope["path"] in ("/", "/-/ready"):
+                await app(scope, receive, send)
+                return
+            headers: dict[str, str] = {}
+            for raw_name, raw_value in scope["headers"]:
+                name = raw_name.decode("latin-1").lower()
+                headers[name] = raw_value.decode("latin-1") if name not in headers else "\0"  # ambiguous: never signed
+            query = scope["query_string"].decode("latin-1")
+            if not claims(query, headers):
+                await app(scope, receive, send)
+                return
+            rid = request_id()
+            answer = await to_thread.run_sync(self.answer, scope["method"], scope["path"], query, headers, rid,
+                                              headers.get("host", "localhost"))  # fmt: skip
+            await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+            await send({"type": "http.response.body", "body": answer.body})
+
+        return routed
+
+    def _authenticate(
+        self, method: str, bucket: str, key: str, query_string: str, headers: Mapping[str, str], now: float
+    ) -> None:
+        signed = _signed_parts(query_string, headers)
+        parts = signed.credential.split("/")
+        if len(parts) != 5 or parts[3] != PRODUCT or parts[4] != TERMINATOR or not parts[2]:
+            raise OssError("InvalidArgument", f"The credential must be <AccessKeyId>/<date>/<region>/oss/{TERMINATOR}.")
+        key_id, date, region = parts[0], parts[1], parts[2]
+        try:
+            signed_at = parse_timestamp(signed.when).timestamp()
+        except ValueError:
+            raise OssError("InvalidArgument", "x-oss-date must be a yyyymmddThhmmssZ time.") from None
+        if date != signed.when[:8]:
+            raise OssError("InvalidArgument", "The credential's date is not the date of x-oss-date.")
+        _check_time(signed.expires, signed_at, now)
+        creds = self.keys.get(key_id)
+        if creds is None:
+            raise OssError("InvalidAccessKeyId")
+        if not hmac.compare_digest((creds.security_token or "").encode(), (signed.token or "").encode()):
+            raise OssError("InvalidSecurityToken")
+        canonical = canonical_request(method, bucket or None, key or None, signed.pairs, headers, signed.additional)
+        expected = signature(creds.access_key_secret, signed.when, region, canonical)
+        if not hmac.compare_digest(expected.encode(), signed.signature.encode("utf-8", "replace")):
+            raise OssError("SignatureDoesNotMatch")
+
+    def _object(self, bucket: str, key: str, request_id: str, head: bool) -> Answer:
+        if not bucket or not key or key.endswith("/"):
+            raise OssError("InvalidArgument", "Only an object can be read here (GET /<bucket>/<key>).")
+        if any(part.startswith(".") for part in (bucket, *key.split("/"))):
+            raise OssError("NoSuchKey")  # hidden names are not objects (as in listing)
+        bucket_dir = (self.root / bucket).resolve()
+        if not bucket_dir.is_dir() or self.root.resolve() not in bucket_dir.parents:
+            raise OssError("NoSuchBucket")
+        try:
+            path = object_path(self.root, f"oss://{bucket}/{key}")
+            data = path.read_bytes()
+            info = path.stat()
+        except (OutsideRootError, ValueError, OSError):  # outside, a directory, unreadable, vanished
+            raise OssError("NoSuchKey") from None
+        etag = '"' + hashlib.md5(data).hexdigest().upper() + '"'  # noqa: S324 - OSS's ETag is an MD5
+        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        headers = [
+            (b"content-type", content_type.encode()),
+            (b"content-length", str(len(data)).encode()),
+            (b"etag", etag.encode()),
+            (b"last-modified", formatdate(info.st_mtime, usegmt=True).encode()),
+            (b"x-oss-request-id", request_id.encode()),
+            (b"x-oss-object-type", b"Normal"),
+            (b"cache-control", b"private"),
+        ]
+        return Answer(200, headers, b"" if head else data)
