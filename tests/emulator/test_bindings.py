@@ -6,6 +6,7 @@ analyzer that takes a little time per photo, so scans, index jobs and tasks real
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -178,3 +179,37 @@ def test_a_delete_cancels_an_index_job_still_queued(tmp_path: Path) -> None:
         assert emu.jobs.wait_idle(PROJECT, "d", timeout=30)
         got = client.call(query.SimpleQuery, project_name=PROJECT, dataset_name="d", with_fields=["URI"])
         assert sorted(f.uri or "" for f in got.files or []) == uris[:2]
+
+
+def test_a_merging_task_left_running_is_resumed_on_restart(tmp_path: Path) -> None:
+    """A merge acknowledged but not done when the process died (its task row says Running) is done by the next."""
+    from imm_faces.emulator.store import Store
+
+    oss_root, db = tmp_path / "oss", tmp_path / "imm.db"
+    people(oss_root, "a/", person=1)
+    people(oss_root, "b/", person=2)
+    with running(oss_root, db, delay=0.0) as (_, client):
+        client.call(projects.CreateProject, project_name=PROJECT)
+        client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name="d")
+        client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name="d",
+                    files=[{"URI": f"oss://{BUCKET}/{k}/p{p}-{i}.png"} for k, p in (("a", 1), ("b", 2))
+                           for i in range(3)])  # fmt: skip
+        until("six photos are indexed", lambda: file_count(client, "d") == 6)
+        assert cluster(client, "d") == [3, 3]
+        source, target = sorted(c.object_id or "" for c in client.paginate(
+            figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name="d"))  # fmt: skip
+    store = Store(db)
+    request = tasks.CreateFigureClustersMergingTaskRequest(project_name=PROJECT, dataset_name="d", from_=source,
+                                                           to=target)  # fmt: skip
+    task_id = "FigureClustersMerging-left"
+    row = {"TaskId": task_id, "TaskType": tasks.FIGURE_CLUSTERS_MERGING, "Status": "Running",
+           "ProjectName": PROJECT, "TaskRequestDefinition": json.dumps(request.to_params())}  # fmt: skip
+    with store.tx() as tx:  # what CreateFigureClustersMergingTask had written before the process was killed
+        tx.put("task", row, PROJECT, "", task_id)
+    store.close()
+    with running(oss_root, db, delay=0.0) as (_, client):
+        done = wait_for_task(client, PROJECT, task_id, timeout=30, interval=0.05,
+                             task_type=tasks.FIGURE_CLUSTERS_MERGING)  # fmt: skip
+        assert done.status == "Succeeded"
+        (merged,) = client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name="d")
+        assert (merged.object_id, merged.face_count) == (target, 6)
