@@ -358,7 +358,11 @@ class JobRunner:
             raise invalid(f"The parameter SourceURI is invalid: {uri!r} is not a readable OSS object") from None
         if not self.analyzer.faces_available:
             raise invalid(FACE_ANALYSIS_UNAVAILABLE)
-        faces = self.analyzer.analyze(data, path.name).faces
+        try:
+            faces = self.analyzer.analyze(data, path.name).faces
+        except Exception:  # an object the analyzer cannot read is the caller's input, not a server fault
+            log.exception("SearchImageFigureCluster %s: analysis failed", uri)
+            raise invalid(f"The parameter SourceURI is invalid: {uri!r} is not an image that can be analysed") from None
         with self.store.snapshot() as tx:
             _, member_clusters, members = tx.embeddings(project, dataset, assigned=True)
         if not faces or not member_clusters:
