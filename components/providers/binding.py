@@ -15,50 +15,17 @@ from typing import Any
 
 import pulumi
 from pulumi import dynamic
-from pulumi.dynamic import CreateResult
 
-from imm_faces.components.providers.base import ManagedObjectProvider, ProviderError, positive_seconds
-from imm_faces.runtime.errors import ImmError
-from imm_faces.runtime.operations import bindings
-from imm_faces.runtime.rules import check_name, check_oss_uri
-from imm_faces.runtime.waiters import BindingScanError, wait_for_full_scan
+from imm_faces.components.providers.base import ManagedObjectProvider
+from imm_faces.components.providers.core import DEFAULT_SCAN_TIMEOUT, BindingCrud
 
-DEFAULT_SCAN_TIMEOUT = 3600.0
+__all__ = ["DEFAULT_SCAN_TIMEOUT", "Binding", "BindingProvider"]
 
 
 class BindingProvider(ManagedObjectProvider):
-    kind = "binding"
-    replace_on = ("region", "endpoint", "project_name", "dataset_name", "uri")
-    update_on = ()
-    unique = ("project_name", "dataset_name", "uri")
-    defaults = {"scan_timeout": DEFAULT_SCAN_TIMEOUT}
-    validators = {"project_name": check_name, "dataset_name": check_name, "uri": check_oss_uri,
-                  "scan_timeout": positive_seconds}  # fmt: skip
-    operations = {"create": bindings.CreateBinding, "get": bindings.GetBinding, "delete": bindings.DeleteBinding}
-    reported = ("create_time", "update_time", "state", "phase")
+    """The dynamic provider: an adapter to :class:`~imm_faces.components.providers.core.BindingCrud`."""
 
-    def identity(self, props: Mapping[str, Any]) -> dict[str, Any]:
-        return {"project_name": props["project_name"], "dataset_name": props["dataset_name"], "uri": props["uri"]}
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        created = super().create(props)
-        timeout = float(props.get("scan_timeout") or DEFAULT_SCAN_TIMEOUT)
-        try:
-            with self.client(props) as imm:
-                scanned = wait_for_full_scan(imm, **self.identity(props), timeout=timeout)
-        except (BindingScanError, ImmError) as exc:
-            undo = "" if created.outs and created.outs.get("adopted") else self._undo(props)
-            raise ProviderError(f"binding {props['uri']}: the first full scan did not finish: {exc}.{undo} "
-                                f"Check the role's OSS access, or raise `scan_timeout`.") from None  # fmt: skip
-        return CreateResult(created.id, {**(created.outs or {}), "state": scanned.state, "phase": scanned.phase})
-
-    def _undo(self, props: Mapping[str, Any]) -> str:
-        """Delete the binding this create made (the deployment records nothing): the next `up` starts over."""
-        try:
-            self.call(props, "delete", **self.identity(props))
-        except ImmError as exc:
-            return f" The binding was created and could not be deleted again ({exc.code}): delete it by hand."
-        return " The binding was deleted again; the next `pulumi up` creates it anew."
+    crud = BindingCrud
 
 
 class Binding(dynamic.Resource, module="imm", name="Binding"):

@@ -12,27 +12,16 @@ import pulumi
 from pulumi import dynamic
 
 from imm_faces.components.providers.base import ManagedObjectProvider
-from imm_faces.runtime.operations import datasets
-from imm_faces.runtime.rules import check_description, check_name
+from imm_faces.components.providers.core import DATASET_SETTINGS as SETTINGS
+from imm_faces.components.providers.core import DatasetCrud
 
-# The settings UpdateDataset takes, straight from the operation's request model (workflow parameters are not
-# managed by this resource).
-SETTINGS = tuple(f for f in datasets.UpdateDatasetRequest.model_fields
-                 if f not in ("project_name", "dataset_name", "workflow_parameters"))  # fmt: skip
+__all__ = ["SETTINGS", "Dataset", "DatasetProvider"]
 
 
 class DatasetProvider(ManagedObjectProvider):
-    kind = "dataset"
-    replace_on = ("region", "endpoint", "project_name", "dataset_name")
-    update_on = SETTINGS
-    unique = ("project_name", "dataset_name")
-    compatible_on = ("template_id",)
-    validators = {"project_name": check_name, "dataset_name": check_name, "description": check_description}
-    operations = {"create": datasets.CreateDataset, "get": datasets.GetDataset, "update": datasets.UpdateDataset,
-                  "delete": datasets.DeleteDataset}  # fmt: skip
+    """The dynamic provider: an adapter to :class:`~imm_faces.components.providers.core.DatasetCrud`."""
 
-    def identity(self, props: Mapping[str, Any]) -> dict[str, Any]:
-        return {"project_name": props["project_name"], "dataset_name": props["dataset_name"]}
+    crud = DatasetCrud
 
 
 class Dataset(dynamic.Resource, module="imm", name="Dataset"):

@@ -11,39 +11,17 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-from imm_faces.components.providers.base import ManagedObjectProvider, settings
-from imm_faces.runtime.operations import projects
-from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE, check_description, check_name
+from imm_faces.components.providers.base import ManagedObjectProvider
+from imm_faces.components.providers.core import PROJECT_SETTINGS as SETTINGS
+from imm_faces.components.providers.core import ProjectCrud
 
-# The settings UpdateProject takes, straight from the operation's request model ("tag" is a list there; the
-# resource takes a mapping under "tags").
-SETTINGS = tuple(f for f in projects.UpdateProjectRequest.model_fields if f not in ("project_name", "tag"))
+__all__ = ["SETTINGS", "Project", "ProjectProvider"]
 
 
 class ProjectProvider(ManagedObjectProvider):
-    kind = "project"
-    replace_on = ("region", "endpoint", "project_name")
-    update_on = (*SETTINGS, "tags")
-    unique = ("project_name",)
-    compatible_on = ("service_role",)
-    defaults = {"service_role": DEFAULT_SERVICE_ROLE}
-    validators = {"project_name": check_name, "description": check_description}
-    operations = {"create": projects.CreateProject, "get": projects.GetProject, "update": projects.UpdateProject,
-                  "delete": projects.DeleteProject}  # fmt: skip
+    """The dynamic provider: an adapter to :class:`~imm_faces.components.providers.core.ProjectCrud`."""
 
-    def identity(self, props: Mapping[str, Any]) -> dict[str, Any]:
-        return {"project_name": props["project_name"]}
-
-    def parameters(self, props: Mapping[str, Any]) -> dict[str, Any]:
-        params = settings(props, [k for k in self.update_on if k != "tags"])
-        if props.get("tags"):
-            params["tag"] = [{"Key": k, "Value": v} for k, v in sorted(props["tags"].items())]
-        return params
-
-    def observed(self, remote: Any) -> dict[str, Any]:
-        seen = super().observed(remote)
-        seen["tags"] = {t.tag_key: t.tag_value for t in remote.tags or []} or None
-        return seen
+    crud = ProjectCrud
 
 
 class Project(dynamic.Resource, module="imm", name="Project"):

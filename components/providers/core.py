@@ -1,0 +1,564 @@
+"""The CRUD core of the IMM resources: one implementation behind both the Python dynamic providers
+(``project.py``, ``dataset.py``, ``binding.py``, ``clustering_task.py``) and the ``imm`` provider plugin
+(``plugin.py``).
+
+Plain Python: inputs and outputs are dicts keyed by snake_case property names, results are small dataclasses,
+failures are exceptions (:class:`ProviderError`; :class:`PartialCreateError` when the object exists but its
+creation did not finish). No pulumi import: each front end translates to its own protocol.
+
+- Credentials never come from inputs: a core object is made with the credentials its front end resolved
+  (``alicloud:*`` stack config for the dynamic providers, the plugin's provider config), or resolves them with
+  :func:`imm_faces.runtime.credentials.resolve_credentials` when it first calls IMM.
+- The engine passes numbers as floats: :func:`as_int` casts before calling IMM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.credentials import Credentials, resolve_credentials
+from imm_faces.runtime.errors import ImmError
+from imm_faces.runtime.operations import bindings, datasets, projects, tasks
+from imm_faces.runtime.operations._base import Operation
+from imm_faces.runtime.rules import (
+    DEFAULT_SERVICE_ROLE,
+    check_description,
+    check_name,
+    check_oss_uri,
+    check_region,
+)
+from imm_faces.runtime.waiters import BindingScanError, TaskTimeoutError, wait_for_full_scan, wait_for_task
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+"""How an input not yet known during a preview arrives (the value of ``pulumi.runtime.rpc.UNKNOWN``; a test
+checks they are the same)."""
+
+
+class ProviderError(Exception):
+    """A deployment step failed; the message is what `pulumi up` shows."""
+
+
+class PartialCreateError(ProviderError):
+    """The object exists remotely but its creation did not finish (e.g. a clustering task still running when the
+    wait timed out). The plugin records it (``resource_id`` and ``outputs``) as partially created, so the next
+    `up` resumes it with an update; the dynamic providers cannot record it and fail like any other error."""
+
+    def __init__(self, message: str, resource_id: str, outputs: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.resource_id = resource_id
+        self.outputs = dict(outputs)
+
+
+def as_int(value: Any) -> Any:
+    """The engine turns integers into floats; IMM wants integers back."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def positive_seconds(value: Any) -> float:
+    """A check validator for a duration input."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"must be a positive number of seconds; got {value!r}")
+    return float(value)
+
+
+def known(value: Any) -> bool:
+    """False for what an input not yet known looks like in check/diff during a preview."""
+    return bool(value != UNKNOWN)
+
+
+@dataclass(frozen=True)
+class DiffPlan:
+    changes: bool
+    replaces: list[str]
+    delete_before_replace: bool
+    changed: list[str] = field(default_factory=list)
+    """Every property that changed (the replacing ones included), in declaration order."""
+
+
+def plan_diff(
+    olds: Mapping[str, Any], news: Mapping[str, Any], *, replace_on: Sequence[str], update_on: Sequence[str],
+    unique: Sequence[str],
+) -> DiffPlan:  # fmt: skip
+    """Which properties changed, which of them force a replacement, and whether the old object must go first
+    (it must when the names that are unique remotely stay the same: the new one could not be created)."""
+    changed = [k for k in (*replace_on, *update_on) if olds.get(k) != news.get(k)]
+    replaces = [k for k in replace_on if k in changed]
+    same_names = all(olds.get(k) == news.get(k) for k in unique)
+    return DiffPlan(bool(changed), replaces, bool(replaces) and same_names, changed)
+
+
+def settings(props: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """The IMM request parameters among ``props`` (unset ones left out; numbers cast back to int)."""
+    return {k: as_int(props[k]) for k in names if props.get(k) is not None}
+
+
+OWNERSHIP = ("adopt", "delete_adopted")
+"""Inputs that say who owns a managed object: they change what the stack may do with it, never IMM."""
+
+
+def adoption_refused(kind: str, resource_id: str) -> str:
+    """What ``pulumi up`` says when the object to create already exists and the stack may not take it over."""
+    return (
+        f"{kind} {resource_id} already exists and this stack did not create it; it was left untouched. Choose "
+        f"another name, or take it over explicitly: adopt_existing=True in FaceClusteringArgs (stack config "
+        f"`adoptExisting: true`). An adopted {kind} is kept when the stack is destroyed unless "
+        f"delete_adopted=True (`deleteAdopted: true`)."
+    )
+
+
+@dataclass(frozen=True)
+class Created:
+    id: str
+    outs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a read found: ``id`` is empty when the object is gone; ``inputs`` are the inputs that would
+    produce it (what `pulumi import` and refresh record), or None where the front end keeps its own."""
+
+    id: str
+    outs: dict[str, Any]
+    inputs: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    property: str
+    reason: str
+
+
+class ImmCrud:
+    """Base of the IMM resources' logic. Subclasses set the property tables and implement the CRUD methods."""
+
+    kind: str = ""
+    replace_on: tuple[str, ...] = ("region", "endpoint", "project_name")
+    update_on: tuple[str, ...] = ()
+    unique: tuple[str, ...] = ("project_name",)
+    defaults: Mapping[str, Any] = {}
+    validators: Mapping[str, Callable[[Any], Any]] = {}
+    id_parts: tuple[str, ...] = ()
+    """The properties an id is made of, joined by '/' (the last may itself contain '/')."""
+
+    def __init__(self, credentials: Credentials | None = None,
+                 resolve: Callable[[], Credentials] = resolve_credentials) -> None:  # fmt: skip
+        self.credentials = credentials
+        self._resolve = resolve
+
+    def client(self, props: Mapping[str, Any]) -> ImmClient:
+        return ImmClient(region=props.get("region"), endpoint=props.get("endpoint") or None,
+                         credentials=self.credentials or self._resolve())  # fmt: skip
+
+    def check(self, news: Mapping[str, Any]) -> tuple[dict[str, Any], list[Failure]]:
+        inputs = {**self.defaults, **{k: v for k, v in news.items() if v is not None}}
+        failures = []
+        for prop, validate in {"region": check_region, **self.validators}.items():
+            value = inputs.get(prop)
+            if value is None or not known(value):
+                continue
+            try:
+                validate(value)
+            except (ValueError, TypeError) as exc:
+                failures.append(Failure(prop, str(exc)))
+        return inputs, failures
+
+    def diff(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffPlan:
+        return plan_diff(olds, news, replace_on=self.replace_on, update_on=self.update_on, unique=self.unique)
+
+    def identity_from_id(self, id_: str) -> dict[str, Any]:
+        """The identity properties an id names (how `pulumi import` ids are read)."""
+        parts = id_.split("/", len(self.id_parts) - 1)
+        if len(parts) != len(self.id_parts) or not all(parts):
+            raise ProviderError(f"{self.kind} id {id_!r}: expected {'/'.join(f'<{p}>' for p in self.id_parts)}")
+        return dict(zip(self.id_parts, parts, strict=True))
+
+    def import_(self, id_: str, where: Mapping[str, Any]) -> Observed:
+        """Read an object by id alone (`pulumi import`): its settings become the inputs."""
+        raise NotImplementedError
+
+    def create(self, props: dict[str, Any]) -> Created:
+        raise NotImplementedError
+
+    def read(self, id_: str, props: dict[str, Any]) -> Observed:
+        raise NotImplementedError
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class ManagedObject(ImmCrud):
+    """An IMM object with a unique name and settings that Update can change (a project, a dataset, a binding).
+
+    - ``create`` creates it. When it already exists it is taken over only with the ``adopt`` input (never
+      silently: another stack or a person may own it), and only if compatible (``compatible_on``: the
+      properties the stack sets must already match, because changing them would change how someone else's
+      object behaves); it is then brought to the stack's settings with Update and recorded as ``adopted``.
+    - ``read`` reports drift of the settings the stack sets, and an empty id when the object is gone.
+    - ``update`` applies the settings; ``delete`` succeeds when the object is already gone, and keeps an
+      adopted object unless ``delete_adopted``.
+    """
+
+    compatible_on: tuple[str, ...] = ()
+    reported: tuple[str, ...] = ("create_time", "update_time")
+    """Outputs that only IMM knows (the dynamic resources seed them with None, so they become attributes)."""
+    operations: Mapping[str, Operation[Any, Any]] = {}
+    """The IMM operations behind "create", "get", "update" and "delete"."""
+
+    # Hooks: how props map to request parameters and back.
+    def identity(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: props[k] for k in self.id_parts}
+
+    def parameters(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        """Create/Update parameters besides the identity."""
+        return settings(props, self.update_on)
+
+    def observed(self, remote: Any) -> dict[str, Any]:
+        """The settings as IMM reports them, keyed like the props."""
+        return {k: getattr(remote, k, None) for k in (*self.update_on, *self.reported)}
+
+    def call(self, props: Mapping[str, Any], verb: str, **params: Any) -> Any:
+        with self.client(props) as imm:
+            response = imm.call(self.operations[verb], **params)
+        return getattr(response, self.kind) if verb == "get" else response
+
+    def resource_id(self, props: Mapping[str, Any]) -> str:
+        return "/".join(str(v) for v in self.identity(props).values())
+
+    def fetch(self, props: Mapping[str, Any]) -> Any | None:
+        try:
+            return self.call(props, "get", **self.identity(props))
+        except ImmError as exc:
+            if exc.resource_not_found:
+                return None
+            raise
+
+    def outputs(self, props: Mapping[str, Any], remote: Any) -> dict[str, Any]:
+        """The stack's properties plus what IMM reports (nothing yet if a fresh object is not readable yet)."""
+        seen = self.observed(remote) if remote is not None else {}
+        return {**props, **{k: seen.get(k) for k in self.reported}}
+
+    def drift(self, props: Mapping[str, Any], remote: Any) -> dict[str, Any]:
+        """The settings the stack sets that IMM now reports differently."""
+        seen = self.observed(remote)
+        return {k: seen[k] for k in self.update_on if props.get(k) is not None and seen.get(k) != props[k]}
+
+    def diff(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffPlan:
+        return plan_diff(olds, news, replace_on=self.replace_on, update_on=(*self.update_on, *OWNERSHIP),
+                         unique=self.unique)  # fmt: skip
+
+    def create(self, props: dict[str, Any]) -> Created:
+        adopted = False
+        try:
+            self.call(props, "create", **self.identity(props), **self.parameters(props))
+        except ImmError as exc:
+            if not exc.resource_already_exists:
+                raise ProviderError(f"creating {self.kind} {self.resource_id(props)}: {exc}") from None
+            if not props.get("adopt"):
+                raise ProviderError(adoption_refused(self.kind, self.resource_id(props))) from None
+            self._adopt(props)
+            adopted = True
+        return Created(self.resource_id(props), {**self.outputs(props, self.fetch(props)), "adopted": adopted})
+
+    def _adopt(self, props: Mapping[str, Any]) -> None:
+        remote = self.fetch(props)
+        seen = self.observed(remote) if remote is not None else {}
+        conflicts = [f"{k} is {seen.get(k)!r}, the stack wants {props[k]!r}" for k in self.compatible_on
+                     if props.get(k) is not None and seen.get(k) != props.get(k)]  # fmt: skip
+        if conflicts:
+            raise ProviderError(
+                f"{self.kind} {self.resource_id(props)} already exists and cannot be adopted: {'; '.join(conflicts)}. "
+                f"Choose another name, or change the stack to match it."
+            )
+        if "update" in self.operations:  # bring it to the stack's settings (a binding has none to change)
+            self.call(props, "update", **self.identity(props), **self.parameters(props))
+
+    def read(self, id_: str, props: dict[str, Any]) -> Observed:
+        remote = self.fetch(props)
+        if remote is None:
+            return Observed("", {})
+        outs = {**self.outputs(props, remote), **self.drift(props, remote)}
+        return Observed(id_, outs, {k: v for k, v in outs.items() if k not in self.reported})
+
+    def import_(self, id_: str, where: Mapping[str, Any]) -> Observed:
+        """The object as IMM has it, its settings taken as the stack's: an imported object is owned by the
+        stack like one it created (`pulumi destroy` deletes it; ``retainOnDelete`` keeps it)."""
+        props = {**{k: v for k, v in where.items() if v is not None}, **self.identity_from_id(id_)}
+        remote = self.fetch(props)
+        if remote is None:
+            return Observed("", {})
+        seen = self.observed(remote)
+        inputs = {**props, **{k: seen[k] for k in self.update_on if seen.get(k) is not None}}
+        inputs, _ = self.check(inputs)  # defaults filled as a create would have them
+        return Observed(id_, {**self.outputs(inputs, remote), "adopted": False}, inputs)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        if "update" in self.operations:  # a binding has no settings: only its ownership inputs can change
+            try:
+                self.call(news, "update", **self.identity(news), **self.parameters(news))
+            except ImmError as exc:
+                raise ProviderError(f"updating {self.kind} {self.resource_id(news)}: {exc}") from None
+        return {**self.outputs(news, self.fetch(news)), "adopted": bool(olds.get("adopted"))}
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        if props.get("adopted") and not props.get("delete_adopted"):
+            return  # taken over from outside the stack: it outlives the stack unless the user said otherwise
+        try:
+            self.call(props, "delete", **self.identity(props))
+        except ImmError as exc:
+            if not exc.resource_not_found:
+                raise ProviderError(f"deleting {self.kind} {self.resource_id(props)}: {exc}") from None
+
+
+# --- the project ------------------------------------------------------------------------------------------
+
+PROJECT_SETTINGS = tuple(f for f in projects.UpdateProjectRequest.model_fields if f not in ("project_name", "tag"))
+"""The settings UpdateProject takes, straight from the operation's request model ("tag" is a list there; the
+resource takes a mapping under "tags")."""
+
+
+class ProjectCrud(ManagedObject):
+    kind = "project"
+    replace_on = ("region", "endpoint", "project_name")
+    update_on = (*PROJECT_SETTINGS, "tags")
+    unique = ("project_name",)
+    id_parts = ("project_name",)
+    compatible_on = ("service_role",)
+    defaults = {"service_role": DEFAULT_SERVICE_ROLE}
+    validators = {"project_name": check_name, "description": check_description}
+    operations = {"create": projects.CreateProject, "get": projects.GetProject, "update": projects.UpdateProject,
+                  "delete": projects.DeleteProject}  # fmt: skip
+
+    def parameters(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        params = settings(props, [k for k in self.update_on if k != "tags"])
+        if props.get("tags"):
+            params["tag"] = [{"Key": k, "Value": v} for k, v in sorted(props["tags"].items())]
+        return params
+
+    def observed(self, remote: Any) -> dict[str, Any]:
+        seen = super().observed(remote)
+        seen["tags"] = {t.tag_key: t.tag_value for t in remote.tags or []} or None
+        return seen
+
+
+# --- the dataset ------------------------------------------------------------------------------------------
+
+DATASET_SETTINGS = tuple(f for f in datasets.UpdateDatasetRequest.model_fields
+                         if f not in ("project_name", "dataset_name", "workflow_parameters"))  # fmt: skip
+"""The settings UpdateDataset takes, straight from the operation's request model (workflow parameters are not
+managed by this resource)."""
+
+
+class DatasetCrud(ManagedObject):
+    kind = "dataset"
+    replace_on = ("region", "endpoint", "project_name", "dataset_name")
+    update_on = DATASET_SETTINGS
+    unique = ("project_name", "dataset_name")
+    id_parts = ("project_name", "dataset_name")
+    compatible_on = ("template_id",)
+    validators = {"project_name": check_name, "dataset_name": check_name, "description": check_description}
+    operations = {"create": datasets.CreateDataset, "get": datasets.GetDataset, "update": datasets.UpdateDataset,
+                  "delete": datasets.DeleteDataset}  # fmt: skip
+
+
+# --- the binding ------------------------------------------------------------------------------------------
+
+DEFAULT_SCAN_TIMEOUT = 3600.0
+
+
+class BindingCrud(ManagedObject):
+    """``create`` binds the location and waits (GetBinding) until IMM's first full scan of it has finished, so
+    that what depends on the binding (the clustering task) sees the location's photos indexed. A scan that
+    fails, stops or outlasts ``scan_timeout`` fails the deployment; a binding this create made is then deleted
+    again, so the next `up` starts over cleanly. A binding has nothing to update: a change of location
+    replaces it."""
+
+    kind = "binding"
+    replace_on = ("region", "endpoint", "project_name", "dataset_name", "uri")
+    update_on = ()
+    unique = ("project_name", "dataset_name", "uri")
+    id_parts = ("project_name", "dataset_name", "uri")
+    defaults = {"scan_timeout": DEFAULT_SCAN_TIMEOUT}
+    validators = {"project_name": check_name, "dataset_name": check_name, "uri": check_oss_uri,
+                  "scan_timeout": positive_seconds}  # fmt: skip
+    operations = {"create": bindings.CreateBinding, "get": bindings.GetBinding, "delete": bindings.DeleteBinding}
+    reported = ("create_time", "update_time", "state", "phase")
+
+    def create(self, props: dict[str, Any]) -> Created:
+        created = super().create(props)
+        timeout = float(props.get("scan_timeout") or DEFAULT_SCAN_TIMEOUT)
+        try:
+            with self.client(props) as imm:
+                scanned = wait_for_full_scan(imm, **self.identity(props), timeout=timeout)
+        except (BindingScanError, ImmError) as exc:
+            undone, undo = (True, "") if created.outs.get("adopted") else self._undo(props)
+            message = (f"binding {props['uri']}: the first full scan did not finish: {exc}.{undo} "
+                       f"Check the role's OSS access, or raise `scan_timeout`.")  # fmt: skip
+            if not undone:  # it exists and could not be deleted: the plugin records it, so it is not lost
+                raise PartialCreateError(message, created.id, created.outs) from None
+            raise ProviderError(message) from None
+        return Created(created.id, {**created.outs, "state": scanned.state, "phase": scanned.phase})
+
+    def _undo(self, props: Mapping[str, Any]) -> tuple[bool, str]:
+        """Delete the binding this create made (the deployment records nothing): the next `up` starts over."""
+        try:
+            self.call(props, "delete", **self.identity(props))
+        except ImmError as exc:
+            return False, f" The binding was created and could not be deleted again ({exc.code}): delete it by hand."
+        return True, " The binding was deleted again; the next `pulumi up` creates it anew."
+
+
+# --- the figure clustering task ---------------------------------------------------------------------------
+
+DEFAULT_TASK_TIMEOUT = 1800.0
+POLL_INTERVAL = 2.0
+RESULT_PROPS = ("task_id", "status", "start_time", "end_time")
+OWNER_TAG = "imm-faces-resource"
+"""The task tag that names the resource a task was started for (a digest: see :func:`owner_digest`)."""
+IDENTITY_PROPS = ("owner", "project_name", "dataset_name", "triggers", "notification_topic")
+
+
+def owner_digest(props: Mapping[str, Any]) -> str:
+    """Who started a task and for what: the resource's ``owner`` (Pulumi project, stack and resource name) and
+    the inputs that make a run different. Two runs of one resource with the same inputs share it."""
+    identity = json.dumps({k: props.get(k) for k in IDENTITY_PROPS}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+class ClusteringTaskCrud(ImmCrud):
+    """``create`` starts CreateFigureClusteringTask and waits (GetTask) until it ends or ``timeout`` seconds
+    pass; a Failed task fails the deployment with IMM's Code and Message. Each task carries the resource's
+    identity in its ``Tags`` (:data:`OWNER_TAG`), so a create that finds a task of the same resource still
+    Running (ListTasks) waits for that one instead of starting another. A create that times out raises
+    :class:`PartialCreateError` naming the task: the plugin records it and its next update waits for that task;
+    the dynamic provider records nothing and its next create finds the task by its tag. A change of
+    ``triggers`` (or of what the task runs on) replaces the resource, which runs the task again. ``delete``
+    does nothing remote: a task is a past event, and the figure clusters it made belong to the dataset."""
+
+    kind = "figure clustering task"
+    replace_on = ("region", "endpoint", "project_name", "dataset_name", "triggers", "notification_topic")
+    update_on = ("timeout", "poll_interval")
+    unique = ()
+    id_parts = ("project_name", "task_id")
+    defaults = {"timeout": DEFAULT_TASK_TIMEOUT, "poll_interval": POLL_INTERVAL, "triggers": {}}
+    validators = {"project_name": check_name, "dataset_name": check_name, "timeout": positive_seconds,
+                  "poll_interval": positive_seconds}  # fmt: skip
+
+    def create(self, props: dict[str, Any]) -> Created:
+        owner = owner_digest(props)
+        with self.client(props) as imm:
+            try:
+                task_id = self._running_task(imm, props["project_name"], owner) or self._start(imm, props, owner)
+            except ImmError as exc:
+                raise ProviderError(f"figure clustering on {props['project_name']}/{props['dataset_name']}: "
+                                    f"{exc}") from None  # fmt: skip
+            return Created(task_id, self._wait(imm, props, task_id, owner))
+
+    def _wait(self, imm: ImmClient, props: Mapping[str, Any], task_id: str, owner: str) -> dict[str, Any]:
+        project, dataset = props["project_name"], props["dataset_name"]
+        try:
+            task = wait_for_task(imm, project, task_id, timeout=float(props["timeout"]),
+                                 interval=float(props["poll_interval"]))  # fmt: skip
+        except TaskTimeoutError as exc:
+            raise PartialCreateError(
+                f"figure clustering on {project}/{dataset}: {exc}. The task goes on in IMM; the next `pulumi up` "
+                f"waits for this same task (it is tagged {OWNER_TAG}={owner}) instead of starting another. Raise "
+                "`timeout` to wait longer.",
+                task_id, {**props, "task_id": task_id, "status": tasks.TASK_RUNNING, "start_time": None,
+                          "end_time": None},
+            ) from None  # fmt: skip
+        except ImmError as exc:
+            raise ProviderError(f"figure clustering on {project}/{dataset}: {exc}") from None
+        if task.status != tasks.TASK_SUCCEEDED:
+            raise ProviderError(f"figure clustering task {task_id} on {project}/{dataset} {task.status}: "
+                                f"{task.code}: {task.message}")  # fmt: skip
+        return {**props, "task_id": task_id, "status": task.status, "start_time": task.start_time,
+                "end_time": task.end_time}  # fmt: skip
+
+    @staticmethod
+    def _running_task(imm: ImmClient, project: str, owner: str) -> str | None:
+        """The TaskId of a task this resource started that is still Running, if any (the newest)."""
+        running = [
+            t for t in imm.paginate(tasks.ListTasks, project_name=project, task_types=[tasks.FACE_CLUSTERING],
+                                    status=tasks.TASK_RUNNING, tag_selector=f"{OWNER_TAG}={owner}")
+            if (t.tags or {}).get(OWNER_TAG) == owner  # checked here too: the selector's syntax is IMM's
+        ]  # fmt: skip
+        running.sort(key=lambda t: t.start_time or "")
+        return running[-1].task_id if running else None
+
+    @staticmethod
+    def _start(imm: ImmClient, props: Mapping[str, Any], owner: str) -> str:
+        params: dict[str, Any] = {"project_name": props["project_name"], "dataset_name": props["dataset_name"]}
+        if props.get("notification_topic"):
+            params["notification"] = {"MNS": {"TopicName": props["notification_topic"]}}
+        params["tags"] = {**dict(props.get("triggers") or {}), OWNER_TAG: owner}  # why it ran, and for whom
+        return imm.call(tasks.CreateFigureClusteringTask, **params).task_id or ""
+
+    @staticmethod
+    def task_id(id_: str) -> str:
+        """A resource id is the TaskId, or ``<project>/<TaskId>`` when it was imported."""
+        return id_.rsplit("/", 1)[-1]
+
+    def _get(self, props: Mapping[str, Any], task_id: str, **params: Any) -> Any | None:
+        try:
+            with self.client(props) as imm:
+                return imm.call(tasks.GetTask, project_name=props["project_name"], task_id=task_id,
+                                task_type=tasks.FACE_CLUSTERING, **params)  # fmt: skip
+        except ImmError as exc:
+            if exc.resource_not_found:
+                return None
+            raise
+
+    def read(self, id_: str, props: dict[str, Any]) -> Observed:
+        """The task's current record; when IMM no longer has it (tasks expire), the stored record stands."""
+        task = self._get(props, self.task_id(id_))
+        if task is None:
+            return Observed(id_, props, {k: v for k, v in props.items() if k not in RESULT_PROPS})
+        outs = {**props, "status": task.status, "start_time": task.start_time, "end_time": task.end_time}
+        return Observed(id_, outs, {k: v for k, v in outs.items() if k not in RESULT_PROPS})
+
+    def import_(self, id_: str, where: Mapping[str, Any]) -> Observed:
+        """A past task by ``<project>/<TaskId>``: its dataset and triggers (its tags but ours) become inputs."""
+        ids = self.identity_from_id(id_)
+        props = {**{k: v for k, v in where.items() if v is not None}, "project_name": ids["project_name"]}
+        task = self._get(props, ids["task_id"], request_definition=True)
+        if task is None:
+            return Observed("", {})
+        try:  # the request that started it (a JSON string): which dataset, which notification topic
+            definition = json.loads(task.task_request_definition or "{}")
+        except ValueError:
+            definition = {}
+        if not isinstance(definition, dict):
+            definition = {}
+        notification = definition.get("Notification")
+        if isinstance(notification, str):
+            try:
+                notification = json.loads(notification)
+            except ValueError:
+                notification = None
+        topic = ((notification or {}).get("MNS") or {}).get("TopicName") if isinstance(notification, dict) else None
+        triggers = {k: v for k, v in (task.tags or {}).items() if k != OWNER_TAG}
+        inputs, _ = self.check(
+            {**props, "dataset_name": definition.get("DatasetName"), "triggers": triggers, "notification_topic": topic}
+        )
+        outs = {**inputs, "task_id": task.task_id, "status": task.status, "start_time": task.start_time,
+                "end_time": task.end_time}  # fmt: skip
+        return Observed(id_, outs, inputs)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        """Only the waiting settings changed: nothing to run, keep the last run's record. A run recorded as
+        still Running (a create that timed out, recorded by the plugin) is waited for again: the resume."""
+        if olds.get("status") == tasks.TASK_RUNNING and olds.get("task_id"):
+            with self.client(news) as imm:
+                return self._wait(imm, news, str(olds["task_id"]), owner_digest(news))
+        return {**news, **{k: olds.get(k) for k in RESULT_PROPS}}
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None
