@@ -112,6 +112,26 @@ def matches(query: SimpleQuery | None, doc: Any, scope: str = "") -> bool:
     return _leaf(query, doc, field)
 
 
+CLUSTER_FIELD = "Figures.FigureClusterId"
+
+
+def clusters_required(query: SimpleQuery | None) -> set[str] | None:
+    """The FigureClusterIds of which a matching file must hold at least one, when the query says so (an ``eq``
+    on ``Figures.FigureClusterId``, under ``and`` or an ``or`` of such); None when it does not restrict them.
+    Lets the service read only those files (through the faces' cluster index) instead of every file."""
+    if query is None:
+        return None
+    if query.operation == "eq" and query.field == CLUSTER_FIELD:
+        return {query.value or ""}
+    subs = [clusters_required(s) for s in query.sub_queries or []]
+    if query.operation == "and":  # each known constraint holds; the narrowest one selects the candidates
+        known = [s for s in subs if s is not None]
+        return min(known, key=len) if known else None
+    if query.operation == "or" and subs and all(s is not None for s in subs):
+        return set().union(*[s for s in subs if s is not None])
+    return None
+
+
 def _relative(field: str, scope: str) -> str:
     """Inside ``nested`` on ``Figures``, ``Figures.Age`` names the element's ``Age``."""
     if scope and field.startswith(scope + "."):

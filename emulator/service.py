@@ -325,9 +325,15 @@ class ImmService:
         return self._delete(req.project_name, req.dataset_name, req.uris)
 
     def op_simple_query(self, req: q.SimpleQueryRequest) -> q.SimpleQueryResponse:
+        clusters = sq.clusters_required(req.query)
         with self.store.snapshot() as tx:
             self._dataset(tx, req.project_name, req.dataset_name)
-            docs = [doc for _, doc in tx.scan("file", req.project_name, req.dataset_name)]
+            if clusters is None:
+                docs = [doc for _, doc in tx.scan("file", req.project_name, req.dataset_name)]
+            else:  # only the files with a face in those clusters can match: read just them
+                uris = tx.uris_in_clusters(req.project_name, req.dataset_name, clusters)
+                found = [tx.get("file", req.project_name, req.dataset_name, uri) for uri in uris]
+                docs = [doc for doc in found if doc is not None]
         try:
             matched = [doc for doc in docs if sq.matches(req.query, doc)]
         except sq.QueryError as exc:

@@ -162,6 +162,17 @@ class Tx:
     def dequeue(self, job_id: int) -> None:
         self._c.execute("DELETE FROM index_queue WHERE id=?", (job_id,))
 
+    def uris_in_clusters(self, project: str, dataset: str, cluster_ids: set[str]) -> list[str]:
+        """The files holding a face of any of these clusters (by the faces' cluster index), in URI order."""
+        found: set[str] = set()
+        for cluster_id in cluster_ids:
+            rows = self._c.execute(
+                "SELECT DISTINCT uri FROM faces WHERE project=? AND dataset=? AND cluster_id=?",
+                (project, dataset, cluster_id),
+            )
+            found.update(r[0] for r in rows)
+        return sorted(found)
+
     def finish_job(self, job_id: int) -> bool:
         """End an index job; False when it was no longer queued (cancelled by a delete of its file)."""
         return self._c.execute("DELETE FROM index_queue WHERE id=?", (job_id,)).rowcount > 0

@@ -72,6 +72,41 @@ def test_operators(node: dict[str, Any], expected: list[str]) -> None:
     assert uris(q(**node)) == expected
 
 
+@pytest.mark.parametrize(
+    ("node", "expected"),
+    [
+        ({"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-2"}, {"Cluster-2"}),
+        ({"Operation": "or", "SubQueries": [
+            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
+            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-2"}]},
+         {"Cluster-1", "Cluster-2"}),
+        # Both must hold (for any faces): a.jpg has one face in each, so the candidates are one cluster's files
+        # (not the files of clusters in both sets, which is none).
+        ({"Operation": "and", "SubQueries": [
+            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
+            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-2"}]}, {"Cluster-1"}),
+        ({"Operation": "and", "SubQueries": [
+            {"Field": "Size", "Operation": "gt", "Value": "1"},
+            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"}]}, {"Cluster-1"}),
+        ({"Operation": "or", "SubQueries": [
+            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
+            {"Field": "Size", "Operation": "gt", "Value": "1"}]}, None),
+        ({"Operation": "not", "SubQueries": [
+            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"}]}, None),
+        ({"Field": "Figures.FigureClusterId", "Operation": "prefix", "Value": "Cluster-"}, None),
+    ],
+)  # fmt: skip
+def test_cluster_constraints_select_candidate_files_without_losing_matches(
+    node: dict[str, Any], expected: set[str] | None
+) -> None:
+    query_ = q(**node)
+    assert sq.clusters_required(query_) == expected
+    if expected is not None:  # every file the query matches holds a face of one of the candidate clusters
+        for doc in DOCS:
+            if sq.matches(query_, doc):
+                assert expected & set(sq.values(doc, "Figures.FigureClusterId"))
+
+
 def test_sorting_puts_missing_fields_last_and_breaks_ties_by_uri() -> None:
     by_size = sq.sort_files(DOCS, [("Size", True), ("Filename", False)])
     assert [d["Filename"] for d in by_size] == ["a.jpg", "b.jpg", "c.txt"]
