@@ -207,6 +207,15 @@ class Authenticator:
     def __init__(self, keys: Mapping[str, Credentials], nonces: NonceLedger | None = None) -> None:
         self._keys = dict(keys)
         self.nonces = nonces or NonceLedger()
+        self._issue_lock = threading.Lock()
+
+    def issue(self, key: Credentials) -> None:
+        """Accept temporary credentials (issued by the emulator's STS) until their ``expiration``."""
+        with self._issue_lock:
+            now = time.time()
+            kept = {k: v for k, v in self._keys.items() if v.expiration is None or v.expiration > now - 3600}
+            kept[key.access_key_id] = key
+            self._keys = kept  # one assignment: readers see the old or the new table, never half of one
 
     def _key(self, key_id: str, token: str | None) -> Credentials:
         key = self._keys.get(key_id)
@@ -214,6 +223,8 @@ class Authenticator:
             raise ApiError("InvalidAccessKeyId.NotFound")
         if not hmac.compare_digest((key.security_token or "").encode(), (token or "").encode()):
             raise ApiError("InvalidSecurityToken.Mismatch")
+        if key.expiration is not None and time.time() >= key.expiration:
+            raise ApiError("InvalidSecurityToken.Expired")
         return key
 
     def _nonce(self, key_id: str, nonce: str | None, when: float) -> None:

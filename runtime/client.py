@@ -34,7 +34,7 @@ import httpx
 from pydantic import ValidationError
 
 from imm_faces.runtime import __version__
-from imm_faces.runtime.credentials import Credentials, redact, resolve_credentials
+from imm_faces.runtime.credentials import CredentialSource, redact, resolve_provider
 from imm_faces.runtime.errors import (
     ConfigError,
     DeadlineExceededError,
@@ -103,14 +103,14 @@ class _Core:
         region: str | None,
         endpoint: str | None,
         network: Literal["public", "vpc"],
-        credentials: Credentials | None,
+        credentials: CredentialSource | None,
         signature_version: SignatureVersion,
         retry: RetryPolicy,
         timeout: httpx.Timeout,
         deadline: float | None,
     ) -> None:
         self.base_url = endpoint_url(region, endpoint, network)
-        self.credentials = credentials or resolve_credentials()
+        self.credentials = credentials or resolve_provider()  # temporary ones are fetched on first use
         REDACTOR.add(self.credentials.secrets())
         install_library_filters()
         self.auth = auth_for(self.credentials, signature_version)
@@ -270,7 +270,7 @@ class _Base:
         region: str | None = None,
         endpoint: str | None = None,
         network: Literal["public", "vpc"] = "public",
-        credentials: Credentials | None = None,
+        credentials: CredentialSource | None = None,
         signature_version: SignatureVersion = "v3",
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,

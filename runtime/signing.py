@@ -12,18 +12,19 @@ Every attempt gets a fresh nonce and date, because the service rejects a reused 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import parse_qsl, quote
 
 import httpx
 
-from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.credentials import CredentialSource
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
 API_VERSION = "2020-09-30"
@@ -114,11 +115,15 @@ def _v3_signed_header_names(headers: httpx.Headers) -> list[str]:
 
 
 class _Signer(httpx.Auth):
-    """Holds the credentials; a fixed ``clock`` and ``nonce`` make signatures reproducible in tests."""
+    """Holds the credentials; a fixed ``clock`` and ``nonce`` make signatures reproducible in tests.
+
+    ``credentials`` is a fixed set or a source of temporary ones: every request is signed with what the source
+    gives at that moment, so credentials refreshed during a long wait are used by the next request. An async
+    client refreshes them on a worker thread, never on the event loop."""
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: CredentialSource,
         *,
         clock: Callable[[], datetime] | None = None,
         nonce: Callable[[], str] = new_nonce,
@@ -130,12 +135,18 @@ class _Signer(httpx.Auth):
     def _timestamp(self) -> str:
         return utc_timestamp(self._clock() if self._clock else None)
 
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self._credentials.due():
+            await asyncio.to_thread(self._credentials.get)  # a refresh is blocking I/O
+        for signed in self.auth_flow(request):
+            yield signed
+
 
 class AcsV3Auth(_Signer):
     """Sign requests with ACS3-HMAC-SHA256 (STS tokens supported)."""
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        creds = self._credentials
+        creds = self._credentials.get()
         body = request.content
         request.headers["x-acs-date"] = self._timestamp()
         request.headers["x-acs-signature-nonce"] = self._nonce()
@@ -171,7 +182,7 @@ class RpcV2Auth(_Signer):
     """Sign requests with the legacy RPC signature (HMAC-SHA1). The action comes from ``x-acs-action``."""
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        creds = self._credentials
+        creds = self._credentials.get()
         params = dict(parse_qsl(request.url.query.decode(), keep_blank_values=True))
         params.update(
             Action=request.headers["x-acs-action"],
@@ -193,5 +204,5 @@ class RpcV2Auth(_Signer):
         yield request
 
 
-def auth_for(credentials: Credentials, version: SignatureVersion) -> httpx.Auth:
+def auth_for(credentials: CredentialSource, version: SignatureVersion) -> httpx.Auth:
     return RpcV2Auth(credentials) if version == "v2" else AcsV3Auth(credentials)

@@ -19,6 +19,7 @@ def cli_config(tmp_path: Path, current: str = "default") -> Path:
         {"name": "default", "mode": "AK", "access_key_id": "cli-id", "access_key_secret": "cli-secret"},
         {"name": "sts", "mode": "StsToken", "access_key_id": "STS.id", "access_key_secret": "s", "sts_token": "t"},
         {"name": "role", "mode": "RamRoleArn", "access_key_id": "x", "access_key_secret": "y"},
+        {"name": "sso", "mode": "CloudSSO", "cloud_sso_sign_in_url": "https://signin.example"},
     ]}))  # fmt: skip
     return path
 
@@ -51,7 +52,9 @@ def test_nothing_found_lists_every_source_tried(tmp_path: Path) -> None:
 
 def test_unsupported_mode_and_missing_profile_are_explained(tmp_path: Path) -> None:
     cfg = cli_config(tmp_path)
-    with pytest.raises(CredentialsNotFoundError, match="mode 'RamRoleArn'"):
+    with pytest.raises(CredentialsNotFoundError, match=r"mode 'CloudSSO' is not supported .*needs a browser"):
+        resolve_credentials(env={}, cli_config=cfg, profile="sso")
+    with pytest.raises(CredentialsNotFoundError, match=r"\(RamRoleArn\) is incomplete: ram_role_arn not set"):
         resolve_credentials(env={}, cli_config=cfg, profile="role")
     with pytest.raises(CredentialsNotFoundError, match="no profile 'nope'"):
         resolve_credentials(env={}, cli_config=cfg, profile="nope")

@@ -1,0 +1,343 @@
+"""A local STS (2015-04-01) and a stand-in for the ECS metadata service, so every credential flow runs on loopback.
+
+:class:`StsService` answers ``AssumeRole``, ``AssumeRoleWithOIDC`` and ``GetCallerIdentity`` on the emulator's
+own port (the wire layer routes requests whose ``Version`` is 2015-04-01 here). Signed requests are checked by
+the same :class:`~imm_faces.emulator.auth.Authenticator` as IMM's (signature, clock skew, nonce reuse), and the
+credentials it issues are registered with it: IMM then accepts them until their ``Expiration`` and answers
+``InvalidSecurityToken.Expired`` after. Request and response models are the client's
+(:mod:`imm_faces.runtime.sts`).
+
+What is ours, not STS's (the emulator has no RAM): any role ARN may be assumed by any known caller, as if every
+role trusted it, except that a role listed in ``external_ids`` requires that ExternalId (STS's ``NoPermission``
+otherwise). An OIDC token must be a JWT whose ``iss``, ``sub``, ``aud`` and ``exp`` are present and ``exp`` is
+in the future; its signature is not verified (there is no identity provider to fetch keys from), and the
+provider ARN must be in the role's account. Issued credentials live in memory: a restart forgets them.
+``max_duration`` (tests only) caps their lifetime below STS's 900-second minimum, to exercise refreshing.
+
+:class:`MetadataStandIn` serves ``PUT /latest/api/token`` (IMDSv2), ``/latest/meta-data/ram/security-credentials/``
+and ``/<role>``, and a credentials-URI document at ``/credentials``, on a loopback port of its own. Only tests
+start it; the runtime reaches it only through ``resolve_provider(metadata_url=...)``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from anyio import to_thread
+
+from imm_faces.emulator.auth import Authenticator, IncomingRequest, parse_params
+from imm_faces.emulator.errors import ApiError
+from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.operations import ParameterError
+from imm_faces.runtime.sts import (
+    ANONYMOUS,
+    MAX_DURATION,
+    STS_OPERATIONS,
+    STS_VERSION,
+    AssumedRoleUser,
+    AssumeRoleRequest,
+    AssumeRoleResponse,
+    AssumeRoleWithOIDCRequest,
+    AssumeRoleWithOIDCResponse,
+    GetCallerIdentityResponse,
+    MetadataCredentials,
+    OIDCTokenInfo,
+    StsCredentials,
+    account_of,
+    format_expiration,
+)
+
+log = logging.getLogger("imm_faces.emulator")
+EMULATOR_ACCOUNT_ID = "1000000000000001"
+"""The account the emulator's own access keys belong to (GetCallerIdentity)."""
+DEFAULT_ECS_ROLE = "imm-faces-ecs-role"
+# Which parameter error becomes which STS code (STS names the parameter in the code).
+_PARAMETER_CODES = {
+    "RoleArn": "InvalidParameter.RoleArn",
+    "RoleSessionName": "InvalidParameter.RoleSessionName",
+    "DurationSeconds": "InvalidParameter.DurationSeconds",
+    "OIDCProviderArn": "InvalidParameter.OIDCProviderArn",
+    "ExternalId": "InvalidParameter.ExternalId",
+}
+
+
+def is_sts_request(query: list[tuple[str, str]], headers: Mapping[str, str]) -> bool:
+    """Whether a request is for STS: its ``Version`` (query or ``x-acs-version``) is 2015-04-01."""
+    return headers.get("x-acs-version") == STS_VERSION or any(k == "Version" and v == STS_VERSION for k, v in query)
+
+
+@dataclass(frozen=True)
+class Identity:
+    account_id: str
+    arn: str
+    identity_type: str
+    principal_id: str
+    role_id: str | None = None
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ApiError("AuthenticationFail.OIDCToken.Invalid", detail="It is not a JWT.")
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        raise ApiError("AuthenticationFail.OIDCToken.Invalid", detail="Its payload is not JSON.") from None
+    if not isinstance(claims, dict) or not all(claims.get(k) for k in ("iss", "sub", "aud", "exp")):
+        raise ApiError("AuthenticationFail.OIDCToken.Invalid", detail="iss, sub, aud and exp are required.")
+    return claims
+
+
+class StsService:
+    def __init__(self, auth: Authenticator, *, account_id: str = EMULATOR_ACCOUNT_ID,
+                 external_ids: Mapping[str, str] | None = None) -> None:  # fmt: skip
+        self.auth = auth
+        self.account_id = account_id
+        self.external_ids = dict(external_ids or {})
+        self.max_duration: float | None = None
+        self._identities: dict[str, tuple[Identity, float]] = {}  # issued key id -> (who, expires)
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------------------------------- wire entry
+
+    def route(self, app: Any, request_id: Callable[[], str]) -> Any:
+        """An ASGI app answering STS requests (``POST``/``GET /`` with Version 2015-04-01) and passing every
+        other request to ``app``. Same front-door rules as IMM's: one value per header, strict parameter
+        decoding, the body size limit, error bodies with a ``Code``, never a 5xx for what a client sends."""
+        from imm_faces.emulator.wire import MAX_BODY_BYTES
+
+        async def sts_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            raw_query = scope.get("query_string", b"").decode("latin-1") if scope["type"] == "http" else ""
+            headers: dict[str, str] = {}
+            for raw_name, raw_value in scope.get("headers", []):
+                name = raw_name.decode("latin-1").lower()
+                headers[name] = raw_value.decode("latin-1") if name not in headers else "\0"
+            wanted = scope["type"] == "http" and scope["path"] == "/" and scope["method"] in ("GET", "POST")
+            if not wanted or not (f"Version={STS_VERSION}" in raw_query or headers.get("x-acs-version") == STS_VERSION):
+                await app(scope, receive, send)
+                return
+            rid = request_id()
+            status, body = 200, b""
+            try:
+                query = parse_params(raw_query, "query string")
+                if not is_sts_request(query, headers):
+                    await app(scope, receive, send)
+                    return
+                chunks: list[bytes] = []
+                size, more = 0, True
+                while more:
+                    message = await receive()
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise ApiError("RequestEntityTooLarge", limit=str(MAX_BODY_BYTES))
+                    chunks.append(chunk)
+                    more = message.get("more_body", False) and message["type"] == "http.request"
+                incoming = IncomingRequest(scope["method"], "/", query, headers, b"".join(chunks))
+                result = await to_thread.run_sync(self.handle, incoming)
+                body = json.dumps({"RequestId": rid, **result}).encode()
+            except ApiError as exc:
+                status, body = exc.status, json.dumps(exc.body(rid, headers.get("host", "localhost"))).encode()
+            except Exception:
+                log.exception("internal error (STS)")
+                err = ApiError("InternalError")
+                status, body = err.status, json.dumps(err.body(rid, headers.get("host", "localhost"))).encode()
+            response_headers = [
+                (b"content-type", b"application/json;charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-acs-request-id", rid.encode()),
+            ]
+            await send({"type": "http.response.start", "status": status, "headers": response_headers})
+            await send({"type": "http.response.body", "body": body})
+
+        return sts_app
+
+    def handle(self, request: IncomingRequest) -> dict[str, Any]:
+        """Authenticate (unless the action is anonymous), decode with the runtime's models, answer."""
+        action = request.headers.get("x-acs-action") or dict(request.query).get("Action", "")
+        if action in ANONYMOUS:
+            params = dict(request.query + request.form)
+            caller = None
+        else:
+            signed, params = self.auth.verify(request)
+            caller = signed.access_key_id
+            action = params.get("Action") or request.headers.get("x-acs-action", "")
+        op = STS_OPERATIONS.get(action)
+        if op is None:
+            raise ApiError("InvalidAction.NotFound")
+        try:
+            decoded = op.request.from_params(params)
+        except ParameterError as exc:
+            raise ApiError(_PARAMETER_CODES.get(exc.parameter, exc.code), detail=exc.message) from None
+        if isinstance(decoded, AssumeRoleWithOIDCRequest):
+            answer: Any = self.assume_role_with_oidc(decoded)
+        elif isinstance(decoded, AssumeRoleRequest):
+            answer = self.assume_role(decoded, caller or "")
+        else:
+            answer = self.caller_identity(caller or "")
+        out: dict[str, Any] = answer.model_dump(by_alias=True, exclude_none=True, mode="json")
+        return out
+
+    # ---------------------------------------------------------------------------------------- operations
+
+    def identity(self, key_id: str) -> Identity:
+        with self._lock:
+            found = self._identities.get(key_id)
+        if found is not None:
+            return found[0]
+        return Identity(self.account_id, f"acs:ram::{self.account_id}:root", "Account", self.account_id)
+
+    def caller_identity(self, key_id: str) -> GetCallerIdentityResponse:
+        who = self.identity(key_id)
+        return GetCallerIdentityResponse(account_id=who.account_id, user_id=who.principal_id, arn=who.arn,
+                                         identity_type=who.identity_type, principal_id=who.principal_id,
+                                         role_id=who.role_id)  # fmt: skip
+
+    def assume_role(self, request: AssumeRoleRequest, caller: str) -> AssumeRoleResponse:
+        required = self.external_ids.get(request.role_arn)
+        if required is not None and request.external_id != required:
+            raise ApiError("NoPermission", detail="The ExternalId does not match the role's trust policy.")
+        creds, user = self.issue(request.role_arn, request.role_session_name, request.duration_seconds)
+        return AssumeRoleResponse(credentials=creds, assumed_role_user=user)
+
+    def assume_role_with_oidc(self, request: AssumeRoleWithOIDCRequest) -> AssumeRoleWithOIDCResponse:
+        claims = _jwt_claims(request.oidc_token)
+        if float(claims["exp"]) <= time.time():
+            raise ApiError("AuthenticationFail.OIDCToken.Expired")
+        if account_of(request.oidc_provider_arn) != account_of(request.role_arn):
+            raise ApiError("InvalidParameter.OIDCProviderArn", detail="It is not in the role's account.")
+        creds, user = self.issue(request.role_arn, request.role_session_name, request.duration_seconds)
+        audience = claims["aud"] if isinstance(claims["aud"], str) else ",".join(map(str, claims["aud"]))
+        info = OIDCTokenInfo(subject=str(claims["sub"]), issuer=str(claims["iss"]), client_ids=audience)
+        return AssumeRoleWithOIDCResponse(credentials=creds, assumed_role_user=user, oidc_token_info=info)
+
+    def issue(self, role_arn: str, session: str, duration: int | None) -> tuple[StsCredentials, AssumedRoleUser]:
+        """New temporary credentials for ``role_arn``, accepted by IMM (and STS) until they expire."""
+        lifetime = float(min(duration or 3600, MAX_DURATION))
+        if self.max_duration is not None:
+            lifetime = min(lifetime, self.max_duration)
+        expires = float(int(time.time() + lifetime))  # whole seconds: what Expiration tells the client
+        key = Credentials(f"STS.{secrets.token_hex(12)}", secrets.token_urlsafe(30), secrets.token_urlsafe(192),
+                          source=f"emulator STS ({role_arn})", expiration=expires)  # fmt: skip
+        account = account_of(role_arn) or self.account_id
+        role_name = role_arn.rsplit("/", 1)[-1]
+        role_id = str(abs(hash(role_arn)) % 10**18)
+        principal = f"{role_id}:{session}"
+        identity = Identity(account, f"acs:ram::{account}:assumed-role/{role_name}/{session}", "AssumedRoleUser",
+                            principal, role_id)  # fmt: skip
+        with self._lock:
+            now = time.time()
+            self._identities = {k: v for k, v in self._identities.items() if v[1] > now}
+            self._identities[key.access_key_id] = (identity, expires)
+        self.auth.issue(key)
+        creds = StsCredentials(
+            access_key_id=key.access_key_id,
+            access_key_secret=key.access_key_secret,
+            security_token=key.security_token or "",
+            expiration=format_expiration(expires),
+        )
+        return creds, AssumedRoleUser(arn=identity.arn, assumed_role_id=principal)
+
+
+# -------------------------------------------------------------------------------------------- ECS metadata
+
+
+class MetadataStandIn:
+    """The ECS metadata service's credential endpoints on ``127.0.0.1`` (tests only), issuing credentials of
+    ``role_name`` in the emulator's account through ``sts``. ``imdsv1=False`` answers 401 without a token,
+    as an instance with IMDSv1 disabled does. ``token_requests`` and ``v1_requests`` count what clients did."""
+
+    def __init__(self, sts: StsService, *, role_name: str = DEFAULT_ECS_ROLE, imdsv1: bool = True,
+                 host: str = "127.0.0.1") -> None:  # fmt: skip
+        self.sts = sts
+        self.role_name = role_name
+        self.imdsv1 = imdsv1
+        self.token_requests = 0
+        self.v1_requests = 0
+        self.credential_requests = 0
+        self._tokens: dict[str, float] = {}
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet: the bodies hold secrets
+                return
+
+            def _send(self, status: int, body: str, content_type: str = "text/plain") -> None:
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PUT(self) -> None:
+                ttl = self.headers.get("X-aliyun-ecs-metadata-token-ttl-seconds", "")
+                if self.path != "/latest/api/token" or not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
+                    self._send(400, "bad token request")
+                    return
+                stand_in.token_requests += 1
+                token = secrets.token_urlsafe(24)
+                stand_in._tokens[token] = time.time() + int(ttl)
+                self._send(200, token)
+
+            def do_GET(self) -> None:
+                token = self.headers.get("X-aliyun-ecs-metadata-token")
+                if token is not None and stand_in._tokens.get(token, 0) < time.time():
+                    self._send(401, "invalid token")
+                    return
+                if token is None:
+                    if not stand_in.imdsv1 and self.path != "/credentials":
+                        self._send(401, "IMDSv1 is disabled")
+                        return
+                    stand_in.v1_requests += 1
+                base = "/latest/meta-data/ram/security-credentials/"
+                if self.path == base:
+                    self._send(200, stand_in.role_name)
+                elif self.path in (base + stand_in.role_name, "/credentials"):
+                    stand_in.credential_requests += 1
+                    self._send(200, stand_in.document(), "application/json")
+                else:
+                    self._send(404, "not found")
+
+        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def document(self) -> str:
+        role_arn = f"acs:ram::{self.sts.account_id}:role/{self.role_name}"
+        creds, _ = self.sts.issue(role_arn, "ecs-instance", None)
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        doc = MetadataCredentials(code="Success", last_updated=now, **creds.model_dump())
+        return json.dumps(doc.model_dump(by_alias=True, exclude_none=True, mode="json"))
+
+    def start(self) -> MetadataStandIn:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="ecs-metadata", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def __enter__(self) -> MetadataStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
