@@ -213,3 +213,28 @@ def test_a_merging_task_left_running_is_resumed_on_restart(tmp_path: Path) -> No
         assert done.status == "Succeeded"
         (merged,) = client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name="d")
         assert (merged.object_id, merged.face_count) == (target, 6)
+
+
+def test_a_full_scan_killed_midway_resumes_in_the_next_process(tmp_path: Path) -> None:
+    """SIGKILL while a binding is in its first full scan: the next process on the same database finishes it."""
+    import os
+    import signal
+
+    from tests.processes import emulator_process
+
+    oss_root, db = tmp_path / "oss", tmp_path / "imm.db"
+    folder = oss_root / BUCKET / "many"
+    folder.mkdir(parents=True)
+    for i in range(400):
+        (folder / f"{i:03}.txt").write_text(f"note {i}")
+    uri = f"oss://{BUCKET}/many/"
+    with emulator_process(db, oss_root) as (proc, endpoint), ImmClient(endpoint=endpoint, credentials=CREDS) as c:
+        c.call(projects.CreateProject, project_name=PROJECT)
+        c.call(datasets.CreateDataset, project_name=PROJECT, dataset_name="d")
+        c.call(bindings.CreateBinding, project_name=PROJECT, dataset_name="d", uri=uri)
+        assert phase(c, "d", uri)[0] == "FullScanning"
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(10) == -signal.SIGKILL
+    with emulator_process(db, oss_root) as (_, endpoint), ImmClient(endpoint=endpoint, credentials=CREDS) as c:
+        until("the scan ends in the new process", lambda: phase(c, "d", uri) == ("IncrementalScanning", "Running"))
+        assert file_count(c, "d") == 400
