@@ -450,6 +450,8 @@ class ImmService:
         sort = req.sort or "ObjectId"
         if sort not in fc.SORT_FIELDS:
             raise invalid(f"The parameter Sort is invalid: must be one of {', '.join(fc.SORT_FIELDS[1:])}")
+        if sort == "ObjectId" and not (req.create_time_range or req.update_time_range or req.custom_labels):
+            return self._query_clusters_by_id(req, size)
         with self.store.snapshot() as tx:
             self._dataset(tx, req.project_name, req.dataset_name)
             rows = [doc for _, doc in tx.scan("cluster", req.project_name, req.dataset_name)]
@@ -469,6 +471,22 @@ class ImmService:
             figure_clusters=[self._cluster_view(r, base_images=False) for r in page],
             next_token=more,
             total_count=len(rows) if req.with_total_count else None,
+        )
+
+    def _query_clusters_by_id(self, req: fc.QueryFigureClustersRequest, size: int) -> fc.QueryFigureClustersResponse:
+        """The default order (ObjectId) without filters: page over the keys and decode only the page's documents,
+        so a page costs O(page), not O(clusters). Same order and NextToken as the general path."""
+        with self.store.snapshot() as tx:
+            self._dataset(tx, req.project_name, req.dataset_name)
+            keys = tx.keys("cluster", req.project_name, req.dataset_name)
+            if req.order == "desc":
+                keys.reverse()
+            page_keys, more = _offset_page(keys, req.next_token, size)
+            docs = [tx.get("cluster", req.project_name, req.dataset_name, k) for k in page_keys]
+        return fc.QueryFigureClustersResponse(
+            figure_clusters=[self._cluster_view(d, base_images=False) for d in docs if d is not None],
+            next_token=more,
+            total_count=len(keys) if req.with_total_count else None,
         )
 
     def op_get_figure_cluster(self, req: fc.GetFigureClusterRequest) -> fc.FigureClusterResponse:

@@ -103,6 +103,13 @@ class Tx:
             args += [len(prefix), prefix]
         return [(k, json.loads(d)) for k, d in self._c.execute(sql + " ORDER BY key, dataset", args)]
 
+    def keys(self, kind: str, project: str, dataset: str = "") -> list[str]:
+        """The keys of one kind under a parent, ordered (no document is decoded)."""
+        rows = self._c.execute(
+            "SELECT key FROM resources WHERE kind=? AND project=? AND dataset=? ORDER BY key", (kind, project, dataset)
+        )
+        return [r[0] for r in rows]
+
     def scan_kind(self, kind: str) -> list[dict[str, Any]]:
         """Every document of a kind, whatever its parent."""
         rows = self._c.execute("SELECT doc FROM resources WHERE kind=? ORDER BY project, dataset, key", (kind,))

@@ -21,6 +21,9 @@ from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 MASK = "<redacted>"
+MIN_SECRET_LENGTH = 8
+"""Shorter values are not registered: blanking every "b" of every message would make errors unreadable, and
+real secrets are long (an AccessKey secret has 30 characters, an STS token hundreds)."""
 _LOWER_HEX = re.compile(r"%[0-9A-F]{2}")
 # A SecurityToken query parameter, its '=' raw or percent-encoded once or twice, up to the next separator.
 _TOKEN_PARAM = re.compile(r"(SecurityToken(?:=|%3D|%253D))(?:(?!%26|%2526)[^&\s\"'<>,;)\]])+", re.IGNORECASE)
@@ -52,7 +55,7 @@ class Redactor:
         self._lock = threading.Lock()
 
     def add(self, secrets: Iterable[str]) -> None:
-        new = {s for s in secrets if s} - self._secrets
+        new = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH} - self._secrets
         if not new:
             return
         with self._lock:

@@ -16,6 +16,7 @@ DESCRIPTION_MAX = 256
 USER_DATA_MAX_BYTES = 2048
 BATCH_INDEX_MAX_FILES = 100
 BATCH_GET_MAX_IDS = 100
+TASK_RETENTION_DAYS = 7  # IMM keeps asynchronous task records (GetTask/ListTasks) this long
 BATCH_DELETE_MAX_URIS = 100  # BatchDeleteFileMeta URIs
 MERGE_MAX_FROMS = 100  # CreateFigureClustersMergingTask Froms
 SIMPLE_QUERY_MAX_GROUPS = 2000  # SimpleQuery MaxResults when Aggregations are given

@@ -1,16 +1,27 @@
-"""`imm-faces verify` against a running emulator: passes on a healthy deployment, exit 1 on tampering."""
+"""`imm-faces verify` against a running emulator: every rule fails on the tampering it exists for, the healthy
+deployment passes, and the CI outputs (JSON, JUnit, GitHub) carry the same check ids."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
+from xml.etree import ElementTree as ET
 
+import httpx
 import pytest
 
 from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.cli.main import main
-from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.client import AsyncImmClient, ImmClient
+from imm_faces.runtime.operations import figure_clusters
+from imm_faces.runtime.outputs import StackOutputs
+from imm_faces.runtime.verify.run import verify_deployment
+from tests.conftest import CREDS
 from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy, outputs_file
 
 
@@ -26,47 +37,348 @@ def deployment(
     """Two people clustered in the emulator, their stack outputs on disk, credentials in the environment."""
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "emulator-access-key-id")
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "emulator-access-key-secret")
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     task_id = deploy(client, oss_root, TWO_PEOPLE)
     return Deployment(task_id, outputs_file(tmp_path, emulator.endpoint, task_id))
 
 
-def tamper(emulator: Emulator, kind: str, dataset: str, key: str, **changes: Any) -> None:
-    """Change a stored document behind the API's back."""
+def tamper(emulator: Emulator, kind: str, dataset: str, key: str, **changes: Any) -> dict[str, Any]:
+    """Change a stored document behind the API's back (a value of None removes the field)."""
     with emulator.store.tx() as tx:
         doc = tx.get(kind, PROJECT, dataset, key)
         assert doc is not None
         doc.update(changes)
+        doc = {k: v for k, v in doc.items() if v is not None}
         tx.put(kind, doc, PROJECT, dataset, key)
+        return doc
 
 
-def test_verify_passes_then_fails_when_a_cluster_is_tampered_with(
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    code = main(["verify", *args, "--json", "--quiet"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def statuses(report: dict[str, Any]) -> dict[str, str]:
+    return {c["id"]: c["status"] for c in report["checks"]}
+
+
+def failed(report: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(f["check"], f["subject"]) for f in report["failures"]}
+
+
+def test_healthy_deployment_passes_with_few_requests(
+    client: ImmClient, deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = run_json(capsys, "--outputs", str(deployment.outputs), "--min-clusters", "2")
+    assert code == 0 and report["passed"] and report["schema_version"] == 1
+    assert report["total_clusters"] == 2 and set(report["failures"]) == set()
+    assert {s for s in statuses(report).values()} == {"passed"}
+    ids = set(cluster_ids(client))
+    assert {c["object_id"] for c in report["clusters"]} == ids
+    cov = report["coverage"]
+    assert (cov["listed"], cov["bulk_checked"], cov["get_checked"], cov["files_checked_clusters"]) == (2, 2, 2, 2)
+    assert cov["requests"]["BatchGetFigureCluster"] == 1 and cov["requests"]["QueryFigureClusters"] == 1
+    # the consistency checks ran and compared real things
+    by_id = {c["id"]: c for c in report["checks"]}
+    assert by_id["consistency.face_count"]["checked"] == 2 and by_id["consistency.no_orphans"]["checked"] == 2
+
+
+def test_sample_bounds_the_per_cluster_requests(deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = run_json(capsys, "--outputs", str(deployment.outputs), "--sample", "1")
+    assert code == 0
+    cov = report["coverage"]
+    assert cov["sample"] == 1 and cov["get_checked"] == 1 and cov["requests"]["GetFigureCluster"] == 1
+    assert cov["files_checked_clusters"] == 1 and cov["bulk_checked"] == 2  # every cluster still in bulk
+    assert "1 fetched with GetFigureCluster (sample 1, suspects 0)" in _text(deployment, "--sample", "1", capsys=capsys)
+
+
+def _text(deployment: Deployment, *args: str, capsys: pytest.CaptureFixture[str]) -> str:
+    main(["verify", "--outputs", str(deployment.outputs), "--quiet", *args])
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("changes", "check"),
+    [({"FaceCount": 0}, "cluster.face_count"),
+     ({"ImageCount": 0}, "cluster.image_count"),
+     ({"ObjectType": "file"}, "cluster.object_type"),
+     ({"ProjectName": "elsewhere"}, "cluster.project"),
+     ({"DatasetName": "elsewhere"}, "cluster.dataset"),
+     ({"Cover": None}, "cluster.cover"),
+     ({"CreateTime": "last tuesday"}, "cluster.timestamps"),
+     ({"MinAge": 99.0}, "cluster.ages")],
+)  # fmt: skip
+def test_each_tampered_field_fails_its_check(
+    emulator: Emulator, client: ImmClient, deployment: Deployment, capsys: pytest.CaptureFixture[str],
+    changes: dict[str, Any], check: str,
+) -> None:  # fmt: skip
+    victim = cluster_ids(client)[0]
+    tamper(emulator, "cluster", DATASET, victim, **changes)
+    code, report = run_json(capsys, "--outputs", str(deployment.outputs))
+    assert code == 1 and not report["passed"]
+    assert (check, victim) in failed(report) and statuses(report)[check] == "failed"
+    detail = next(f["detail"] for f in report["failures"] if f["check"] == check)
+    assert "QueryFigureClusters" in detail and "GetFigureCluster" in detail  # every view that shows it
+
+
+def test_counts_that_disagree_with_the_files(
     emulator: Emulator, client: ImmClient, deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    outputs = deployment.outputs
-    assert main(["verify", "--outputs", str(outputs), "--json", "--min-clusters", "2"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["passed"] and report["total_clusters"] == 2 and report["checked_clusters"] == 2
+    """FaceCount and ImageCount of 5 pass the >= 1 rules; the files say otherwise."""
+    victim = cluster_ids(client)[0]
+    tamper(emulator, "cluster", DATASET, victim, FaceCount=5, ImageCount=5)
+    code, report = run_json(capsys, "--outputs", str(deployment.outputs))
+    assert code == 1
+    assert failed(report) == {("consistency.face_count", victim), ("consistency.image_count", victim)}
+    details = [f["detail"] for f in report["failures"]]
+    assert any("ImageCount + VideoCount is 5, but" in d for d in details)  # the whole-dataset aggregation
+    assert any(d.startswith("FaceCount 5, but") for d in details)  # the sample's files
 
-    # Tamper: make one cluster claim zero faces, straight in the emulator's store.
+
+def test_a_cover_that_is_not_one_of_its_faces(
+    emulator: Emulator, client: ImmClient, deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = cluster_ids(client)
+    with emulator.store.tx() as tx:
+        others = tx.get("cluster", PROJECT, DATASET, second)
+    assert others is not None
+    got = client.call(figure_clusters.GetFigureCluster, project_name=PROJECT, dataset_name=DATASET, object_id=first)
+    own = {f.uri for f in (got.figure_cluster.base_images or [])} if got.figure_cluster else set()
+    foreign = next(b for b in others["BaseImages"] if b["URI"] not in own)
+    tamper(emulator, "cluster", DATASET, first, Cover=foreign)
+    code, report = run_json(capsys, "--outputs", str(deployment.outputs))
+    assert code == 1 and failed(report) == {("consistency.cover", first)}
+
+
+def test_files_naming_a_missing_cluster(
+    emulator: Emulator, client: ImmClient, deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ghost = cluster_ids(client)[0]
+    with emulator.store.tx() as tx:
+        assert tx.delete("cluster", PROJECT, DATASET, ghost)
+    code, report = run_json(capsys, "--outputs", str(deployment.outputs))
+    assert code == 1 and ("consistency.no_orphans", ghost) in failed(report)
+    assert report["total_clusters"] == 1
+
+
+def test_empty_dataset_fails_unless_allowed(
+    emulator: Emulator, client: ImmClient, deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with emulator.store.tx() as tx:
+        for object_id in cluster_ids(client):
+            tx.delete("cluster", PROJECT, DATASET, object_id)
+        for key, _ in tx.scan("file", PROJECT, DATASET):
+            tx.delete("file", PROJECT, DATASET, key)
+    code, report = run_json(capsys, "--outputs", str(deployment.outputs))
+    assert code == 1 and failed(report) == {("clusters.not_empty", "dataset")}
+    code, report = run_json(capsys, "--outputs", str(deployment.outputs), "--allow-empty")
+    note = {"check": "clusters.not_empty", "note": "the dataset has no figure cluster (allowed by --allow-empty)"}
+    assert code == 0 and note in report["notes"]
+
+
+def test_task_record_past_retention_is_a_note(
+    emulator: Emulator, deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with emulator.store.tx() as tx:
+        assert tx.delete("task", PROJECT, "", deployment.task_id)
+    code, report = run_json(capsys, "--outputs", str(deployment.outputs))
+    assert code == 0 and statuses(report)["task.succeeded"] == "passed"
+    (note,) = [n["note"] for n in report["notes"] if n["check"] == "task.succeeded"]
+    assert deployment.task_id in note and "7 days" in note
+
+
+def test_a_failed_task_fails(emulator: Emulator, deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+    tamper(emulator, "task", "", deployment.task_id, Status="Failed", Code="InternalError", Message="boom")
+    assert main(["verify", "--outputs", str(deployment.outputs), "--quiet"]) == 1
+    assert "status Failed (InternalError: boom)" in capsys.readouterr().out
+
+
+def test_too_few_clusters_and_unknown_cluster_ids(deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = run_json(capsys, "--outputs", str(deployment.outputs), "--min-clusters", "3")
+    assert code == 1 and failed(report) == {("clusters.min_count", "dataset")}
+    code, report = run_json(capsys, "--outputs", str(deployment.outputs), "--cluster-id", "Cluster-nope")
+    assert code == 1 and failed(report) == {("cluster.exists", "Cluster-nope")}
+    assert next(f["detail"] for f in report["failures"]).startswith("GetFigureCluster: ResourceNotFound")
+
+
+class _BulkLies(httpx.AsyncBaseTransport):
+    """Forwards to the emulator; one operation's answer is altered for one cluster (BatchGetFigureCluster's by
+    default)."""
+
+    def __init__(self, victim: str, action: str = "BatchGetFigureCluster", **changes: Any) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.victim, self.action, self.changes = victim, action, changes
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        body = await response.aread()
+        if request.headers.get("x-acs-action") == self.action:
+            doc = json.loads(body)
+            clusters = doc.get("FigureClusters") or [doc.get("FigureCluster") or {}]
+            for cluster in clusters:
+                if cluster.get("ObjectId") == self.victim:
+                    cluster.update(self.changes)
+            body = json.dumps(doc).encode()
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-length"]
+        return httpx.Response(response.status_code, headers=headers, content=body)
+
+
+def verify_through(emulator: Emulator, transport: httpx.AsyncBaseTransport, **kwargs: Any) -> Any:
+    outputs = StackOutputs(project_name=PROJECT, dataset_name=DATASET, region="cn-hangzhou")
+
+    async def go() -> Any:
+        async with AsyncImmClient(endpoint=emulator.endpoint, credentials=CREDS, transport=transport) as imm:
+            return await verify_deployment(imm, outputs, **kwargs)
+
+    return asyncio.run(go())
+
+
+def test_a_bulk_view_that_disagrees_is_fetched_with_the_seed_api(
+    emulator: Emulator, client: ImmClient, deployment: Deployment
+) -> None:
+    ids = cluster_ids(client)
+    victim = ids[1]  # not in a sample of 1 (the first position)
+    report = verify_through(emulator, _BulkLies(victim, FaceCount=99), sample=1)
+    assert report.coverage.sample == 1 and report.coverage.suspects == 1
+    assert report.coverage.requests["GetFigureCluster"] == 2
+    (failure,) = report.failures
+    assert (failure.check, failure.subject) == ("cluster.views_agree", victim)
+    assert failure.detail.startswith("BatchGetFigureCluster vs GetFigureCluster: face_count: 99 !=")
+
+
+@pytest.mark.parametrize("action", ["BatchGetFigureCluster", "GetFigureCluster"])
+def test_an_answer_for_another_cluster_fails_object_id(
+    emulator: Emulator, client: ImmClient, deployment: Deployment, action: str
+) -> None:
+    victim = cluster_ids(client)[0]
+    report = verify_through(emulator, _BulkLies(victim, action, ObjectId="Cluster-impostor"))
+    assert "cluster.object_id" in {f.check for f in report.failures}
+    assert report.check("cluster.object_id").status == "failed"
+
+
+def test_a_cluster_changing_during_the_check_is_a_note(
+    emulator: Emulator, client: ImmClient, deployment: Deployment
+) -> None:
+    victim = cluster_ids(client)[0]
+    report = verify_through(emulator, _BulkLies(victim, FaceCount=99, UpdateTime="2030-01-01T00:00:00Z"))
+    assert report.passed
+    assert any(check == "cluster.views_agree" and victim in note for check, note in report.notes)
+
+
+def test_bulk_absent_cluster_is_a_suspect(emulator: Emulator, client: ImmClient, deployment: Deployment) -> None:
+    class Drops(_BulkLies):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await super().handle_async_request(request)
+            if request.headers.get("x-acs-action") != "BatchGetFigureCluster":
+                return response
+            doc = json.loads(response.content)
+            doc["FigureClusters"] = [c for c in doc["FigureClusters"] if c["ObjectId"] != self.victim]
+            return httpx.Response(200, json=doc)
+
+    victim = cluster_ids(client)[1]
+    report = verify_through(emulator, Drops(victim), sample=1)
+    assert report.passed and report.coverage.suspects == 1 and report.coverage.get_checked == 2
+
+
+def test_nested_outputs_of_reusing_stacks(
+    emulator: Emulator, deployment: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    contract = json.loads(deployment.outputs.read_text())
+    reuse = tmp_path / "reuse.json"  # the README's reuse example: pulumi.export("faces", faces.outputs)
+    reuse.write_text(json.dumps({"faces": contract, "bucket": "photos"}))
+    assert main(["verify", "--outputs", str(reuse), "--quiet"]) == 0
+    two = tmp_path / "two.json"  # examples/two-datasets: family and events
+    two.write_text(json.dumps({"family": contract, "events": {**contract, "dataset_name": "events"}}))
+    assert main(["verify", "--outputs", str(two), "--quiet"]) == 2
+    assert "choose one with --output-key" in capsys.readouterr().err
+    assert main(["verify", "--outputs", str(two), "--output-key", "family", "--quiet"]) == 0
+    assert main(["verify", "--outputs", str(two), "--output-key", "events", "--quiet"]) == 1  # no such dataset
+    capsys.readouterr()
+
+
+def test_junit_xml_and_github_actions(
+    emulator: Emulator, client: ImmClient, deployment: Deployment, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
     victim = cluster_ids(client)[0]
     tamper(emulator, "cluster", DATASET, victim, FaceCount=0)
-    assert main(["verify", "--outputs", str(outputs)]) == 1
-    text = capsys.readouterr().out
-    assert f"{victim}: FaceCount >= 1: got 0" in text and "FAILED" in text
+    summary, junit = tmp_path / "summary.md", tmp_path / "junit.xml"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert main(["verify", "--outputs", str(deployment.outputs), "--junit-xml", str(junit), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"::error title=imm-faces verify cluster.face_count::{victim}: got 0" in err
+    assert "| ❌ | `cluster.face_count` |" in summary.read_text()
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert cases["cluster.face_count"].find("failure") is not None
+    assert cases["project.exists"].find("failure") is None
 
 
-def test_verify_fails_when_too_few_clusters_or_unknown_cluster(
-    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+def test_progress_lines_on_a_non_tty(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    outputs = deployment.outputs
-    assert main(["verify", "--outputs", str(outputs), "--min-clusters", "3"]) == 1
-    assert "found 2, need at least 3" in capsys.readouterr().out
-    assert main(["verify", "--outputs", str(outputs), "--cluster-id", "Cluster-nope", "--json"]) == 1
-    report = json.loads(capsys.readouterr().out)
-    assert report["clusters"][0]["failures"][0]["detail"].startswith("ResourceNotFound")
+    monkeypatch.setattr("imm_faces.runtime.cli.verify.PROGRESS_INTERVAL", 0.0)
+    assert main(["verify", "--outputs", str(deployment.outputs)]) == 0
+    assert "verify: listing 2/2" in capsys.readouterr().err
+    assert main(["verify", "--outputs", str(deployment.outputs), "--quiet"]) == 0
+    assert "verify:" not in capsys.readouterr().err
 
 
-def test_verify_exit_2_for_config_and_credential_errors(
+@pytest.fixture
+def always_busy() -> Iterator[str]:
+    """A server answering every request 503 with x-acs-retry-after: 600000 (ten minutes)."""
+
+    class Busy(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.dumps({"RequestId": "R", "Code": "ServiceUnavailable", "Message": "busy"}).encode()
+            self.send_response(503)
+            self.send_header("x-acs-retry-after", "600000")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_deadline_bounds_server_back_off(
+    always_busy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "busy-id")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "busy-0123456789")
+    outputs = outputs_file(tmp_path, always_busy, None)
+    started = time.monotonic()
+    code, report = run_json(capsys, "--outputs", str(outputs), "--deadline", "3")
+    assert time.monotonic() - started < 10
+    assert code == 1 and statuses(report)["verify.deadline"] == "failed"
+    assert "ServiceUnavailable" in next(f["detail"] for f in report["failures"] if f["check"] == "verify.deadline")
+
+
+def test_usage_errors_name_the_flag_and_rule_with_verifys_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    for args, message in ((["--sample", "abc"], "argument --sample: must be a whole number of at least 1; got 'abc'"),
+                          (["--sample", "0"], "argument --sample: must be at least 1; got 0"),
+                          (["--deadline", "-1"], "argument --deadline: must be a number of seconds greater than 0"),
+                          (["--concurrency", "x"], "argument --concurrency: must be a whole number"),
+                          (["--bogus"], "unrecognized arguments: --bogus")):  # fmt: skip
+        with pytest.raises(SystemExit) as usage:
+            main(["verify", *args])
+        err = capsys.readouterr().err
+        assert usage.value.code == 2 and message in err and "usage: imm-faces verify" in err, args
+
+
+def test_config_and_credential_errors_exit_2(
     emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     outputs = outputs_file(tmp_path, emulator.endpoint, None)
@@ -75,16 +387,18 @@ def test_verify_exit_2_for_config_and_credential_errors(
     assert main(["verify", "--outputs", str(outputs)]) == 2
     err = capsys.readouterr().err
     assert "SignatureDoesNotMatch" in err and "wrong-secret-value" not in err and "Traceback" not in err
+    assert "the identity needs imm:GetProject" in err or "imm:GetDataset" in err
     assert main(["verify", "--outputs", str(tmp_path / "missing.json")]) == 2
     assert "no such outputs file" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as usage:
-        main(["verify", "--sample", "0"])
-    assert usage.value.code == 2
 
 
-def test_verify_reports_a_failed_task(
-    emulator: Emulator, deployment: Deployment, capsys: pytest.CaptureFixture[str]
-) -> None:
-    tamper(emulator, "task", "", deployment.task_id, Status="Failed", Code="InternalError", Message="boom")
-    assert main(["verify", "--outputs", str(deployment.outputs)]) == 1
-    assert "status Failed (InternalError: boom)" in capsys.readouterr().out
+def test_help_imports_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    heavy = "{'httpx', 'pydantic', 'pulumi', 'anyio'}"
+    code = ("import sys; from imm_faces.runtime.cli.main import main\n"
+            "try:\n    main(['verify', '--help'])\nexcept SystemExit:\n    pass\n"
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy}))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

@@ -1,25 +1,68 @@
 """``imm-faces verify``: the post-deploy smoke check.
 
 Reads a stack's outputs (from the Pulumi CLI, a file, or stdin), then checks that the project and dataset
-exist, that the clustering task succeeded, and that every figure cluster (or a sample) is well formed.
+exist, that the clustering task succeeded, that every figure cluster is well formed (list and bulk views, the
+seed API on a sample and on suspects) and that the clusters agree with the files that name them.
+
+Only argument declarations run at import time: ``imm-faces verify --help`` imports nothing heavy.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
 
-HELP = "check a deployed stack: project, dataset, clustering task and every figure cluster"
+HELP = "check a deployed stack: project, dataset, clustering task, every figure cluster and its files"
+EPILOG = (
+    "Exit codes: 0 every check passed; 1 a check failed (or the deadline passed); 2 usage, configuration or "
+    "credential error. With GITHUB_ACTIONS=true, failures become annotations and a step summary is written."
+)
+DEFAULT_SAMPLE = 25  # keep equal to runtime.verify.run.DEFAULT_SAMPLE (not imported here: start-up stays light)
+DEFAULT_CONCURRENCY = 8
+DEFAULT_DEADLINE = 600.0
+PROGRESS_INTERVAL = 5.0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+def _whole(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}; got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}; got {value}")
+    return value
+
+
+def positive(text: str) -> int:
+    return _whole(text, 1)
+
+
+def count(text: str) -> int:
+    return _whole(text, 0)
+
+
+def sample_size(text: str) -> int | None:
+    """A positive whole number, or ``all`` (None: every cluster)."""
+    return None if text.strip().lower() == "all" else _whole(text, 1)
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds greater than 0; got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds greater than 0; got {text!r}")
     return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
     source = parser.add_argument_group("where the stack outputs come from (default: the current Pulumi stack)")
     source.add_argument("--stack", help="Pulumi stack to read (`pulumi stack output --stack NAME`)")
     source.add_argument("--cwd", help="Pulumi project directory (`pulumi --cwd DIR`)")
@@ -28,50 +71,175 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="read outputs from FILE ('-' for stdin), in `pulumi stack output --json` format",
     )
+    source.add_argument(
+        "--output-key",
+        metavar="PATH",
+        help="the outputs are nested under this key (dotted path, e.g. faces or prod.faces); "
+        "default: the top level, or its only nested deployment",
+    )
     conn = parser.add_argument_group("connection")
     conn.add_argument("--endpoint", help="IMM endpoint URL, overriding the stack's `endpoint` output")
     conn.add_argument("--profile", help="aliyun CLI profile in ~/.aliyun/config.json (default: ALIBABA_CLOUD_PROFILE)")
     conn.add_argument("--signature-version", choices=("v3", "v2"), default="v3", help="request signature (default v3)")
-    conn.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
-    what = parser.add_argument_group("what to check")
-    what.add_argument("--sample", type=_positive, metavar="N", help="check N figure clusters spread over the list")
-    what.add_argument(
-        "--cluster-id",
-        action="append",
-        dest="cluster_ids",
-        metavar="ID",
-        help="check this cluster (repeatable)",
+    conn.add_argument("--timeout", type=seconds, default=30.0, metavar="SECONDS", help="per request (default 30)")
+    conn.add_argument(
+        "--deadline",
+        type=seconds,
+        default=DEFAULT_DEADLINE,
+        metavar="SECONDS",
+        help=f"total time for the whole check, retries and server back-off included (default {DEFAULT_DEADLINE:.0f})",
     )
-    what.add_argument("--min-clusters", type=int, default=0, metavar="N", help="fail when fewer than N clusters exist")
-    what.add_argument("--concurrency", type=_positive, default=8, help="parallel GetFigureCluster calls (default 8)")
-    parser.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+    what = parser.add_argument_group("what to check")
+    what.add_argument(
+        "--sample",
+        type=sample_size,
+        default=DEFAULT_SAMPLE,
+        metavar="N|all",
+        help=f"clusters fetched one by one and checked against their files (default {DEFAULT_SAMPLE}); every "
+        "cluster is always checked in the list and bulk views",
+    )
+    what.add_argument(
+        "--cluster-id", action="append", dest="cluster_ids", metavar="ID", help="check this cluster (repeatable)"
+    )
+    what.add_argument(
+        "--min-clusters", type=count, default=0, metavar="N", help="fail when fewer than N clusters exist"
+    )
+    what.add_argument("--allow-empty", action="store_true", help="pass when the dataset has no figure cluster")
+    what.add_argument(
+        "--no-consistency", dest="consistency", action="store_false", help="skip the checks against files (SimpleQuery)"
+    )
+    what.add_argument(
+        "--concurrency", type=positive, default=DEFAULT_CONCURRENCY, metavar="N",
+        help=f"requests in flight (default {DEFAULT_CONCURRENCY})",
+    )  # fmt: skip
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    out.add_argument("--junit-xml", metavar="FILE", help="write a JUnit XML report (one test case per check id)")
+    out.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    out.add_argument("--debug", action="store_true", help="log every library at DEBUG on stderr (secrets redacted)")
+
+
+class Progress:
+    """On a terminal, one line rewritten in place; elsewhere (CI logs), a line every few seconds."""
+
+    def __init__(self, stream: TextIO, interval: float = PROGRESS_INTERVAL) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.interval = interval
+        self.last = time.monotonic()
+        self.shown = False
+
+    def __call__(self, phase: str, done: int, total: int | None) -> None:
+        text = f"verify: {phase} {done}" + (f"/{total}" if total else "")
+        if self.tty:
+            self.stream.write(f"\r{text}\033[K")
+            self.shown = True
+        else:
+            now = time.monotonic()
+            if now - self.last < self.interval:
+                return
+            self.last = now
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+@contextmanager
+def _logging(debug: bool) -> Iterator[None]:
+    """Log to stderr through a redacting handler (every library's records pass it) while verify runs."""
+    import logging
+
+    from imm_faces.runtime.redaction import RedactingFilter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def _credentials(args: argparse.Namespace, pulumi: Any) -> Any:
+    """The usual chain; when reading a stack and the chain finds nothing, the stack's ``alicloud:*`` config."""
+    from imm_faces.runtime.credentials import Credentials, CredentialsNotFoundError, resolve_credentials
+
+    try:
+        return resolve_credentials(profile=args.profile)
+    except CredentialsNotFoundError as exc:
+        if pulumi is None:
+            raise
+        found = pulumi.credentials_config()
+        if found is None:
+            raise CredentialsNotFoundError(
+                f"{exc}\n  - {pulumi.label} config alicloud:accessKey and alicloud:secretKey: not both set"
+            ) from None
+        key_id, secret, token = found
+        return Credentials(key_id, secret, token, source=f"{pulumi.label} config (alicloud:accessKey)")
+
+
+def _write_outputs(args: argparse.Namespace, report: Any) -> None:
+    import json
+
+    from imm_faces.runtime.verify.report import github_annotations, github_summary, render_junit, render_text
+
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(render_text(report))
+    if args.junit_xml:
+        with open(args.junit_xml, "w", encoding="utf-8") as f:  # noqa: PTH123 - a user path, written once
+            f.write(render_junit(report))
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in github_annotations(report):
+            print(line, file=sys.stderr)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as f:  # noqa: PTH123
+                f.write(github_summary(report))
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    import json
 
     from imm_faces.runtime.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-    from imm_faces.runtime.client import AsyncImmClient
-    from imm_faces.runtime.credentials import resolve_credentials
-    from imm_faces.runtime.errors import ConfigError, ImmError, TransportError
-    from imm_faces.runtime.outputs import read_outputs_file, read_stack_outputs
-    from imm_faces.runtime.verify.report import render_text
-    from imm_faces.runtime.verify.run import verify_deployment
+    from imm_faces.runtime.errors import ConfigError, ImmError, ImmFacesError, TransportError
+    from imm_faces.runtime.redaction import REDACTOR
 
-    def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\rchecked {done}/{total} figure clusters")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+    progress = None if args.quiet else Progress(sys.stderr, PROGRESS_INTERVAL)
+
+    def error(kind: str, text: str, code: int) -> int:
+        if progress:
+            progress.close()
+        print(f"imm-faces verify: {kind}: {REDACTOR(text)}", file=sys.stderr)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            print(f"::error title=imm-faces verify::{REDACTOR(text).replace(chr(10), '%0A')}", file=sys.stderr)
+        return code
 
     async def go() -> int:
-        outputs = read_outputs_file(args.outputs) if args.outputs else read_stack_outputs(args.stack, args.cwd)
-        creds = resolve_credentials(profile=args.profile)
-        endpoint = args.endpoint or outputs.endpoint
+        from imm_faces.runtime.client import AsyncImmClient
+        from imm_faces.runtime.outputs import PulumiCli, read_outputs_file
+        from imm_faces.runtime.verify.run import verify_deployment
+
+        pulumi = None
+        if args.outputs:
+            outputs = read_outputs_file(args.outputs, args.output_key)
+        else:
+            pulumi = PulumiCli(args.stack, args.cwd)
+            outputs = pulumi.outputs(args.output_key)
+        creds = _credentials(args, pulumi)
         async with AsyncImmClient(
-            region=outputs.region, endpoint=endpoint, credentials=creds,
-            signature_version=args.signature_version, timeout=args.timeout,
+            region=outputs.region, endpoint=args.endpoint or outputs.endpoint, credentials=creds,
+            signature_version=args.signature_version, timeout=args.timeout, deadline=args.deadline,
         ) as client:  # fmt: skip
             report = await verify_deployment(
                 client,
@@ -80,19 +248,30 @@ def run(args: argparse.Namespace) -> int:
                 sample=args.sample,
                 concurrency=args.concurrency,
                 min_clusters=args.min_clusters,
-                progress=progress if sys.stderr.isatty() and not args.json else None,
+                allow_empty=args.allow_empty,
+                consistency=args.consistency,
+                progress=progress,
             )
-        if args.json:
-            print(json.dumps(report.to_json(), indent=2))
-        else:
-            print(render_text(report))
+        if progress:
+            progress.close()
+        _write_outputs(args, report)
         return EXIT_OK if report.passed else EXIT_FAILED
 
     try:
-        return asyncio.run(go())
+        with _logging(args.debug):
+            return asyncio.run(go())
     except (ConfigError, TransportError) as exc:
-        print(f"imm-faces verify: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error("error", str(exc), EXIT_USAGE)
     except ImmError as exc:  # an unexpected service error outside any single check
-        print(f"imm-faces verify: IMM error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return error("IMM error", str(exc), EXIT_FAILED)
+    except ImmFacesError as exc:
+        return error("error", str(exc), EXIT_FAILED)
+    except OSError as exc:  # e.g. the --junit-xml file cannot be written
+        return error("error", f"{exc.filename or ''}: {exc.strerror or exc}", EXIT_USAGE)
+    except Exception as exc:  # a bug in verify: never a raw traceback (its locals could hold a secret)
+        import traceback
+
+        detail = f"{exc.__class__.__name__}: {exc}"
+        if args.debug:
+            detail += "\n" + "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
+        return error("internal error (please report it)", detail, EXIT_USAGE)

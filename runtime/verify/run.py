@@ -1,193 +1,391 @@
-"""Run the smoke check against a deployment: project, dataset, task, then every figure cluster."""
+"""Run the smoke check against a deployment.
+
+What runs (n clusters, s the sample), with requests in flight up to ``concurrency``:
+
+1. GetProject, GetDataset and GetTask (when the outputs name a task; a record gone after IMM's retention is a
+   note, not a failure), together.
+2. Every cluster: the QueryFigureClusters pages (100 clusters each, every field but BaseImages; the first asks
+   for the total count) and, for each page as it arrives, one BatchGetFigureCluster of its ids. Both views are
+   checked and compared: about n/50 requests instead of n.
+3. GetFigureCluster (the seed API) on every cluster of the sample, started as soon as the listing reaches it,
+   and on every cluster whose bulk view looks wrong (a broken rule, a disagreement with the list, or absent).
+4. Consistency with the files (SimpleQuery, :mod:`.consistency`), started alongside the listing.
+
+Everything is judged once all answers are in; the report says what was checked and how much (:class:`Coverage`).
+One total deadline (the client's) bounds it all: when it passes, the report so far fails ``verify.deadline``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from imm_faces.runtime.client import AsyncImmClient
-from imm_faces.runtime.errors import ConfigError, ImmError
+from imm_faces.runtime.errors import DeadlineExceededError, ImmError
+from imm_faces.runtime.models.figure_cluster import FigureCluster
 from imm_faces.runtime.operations.datasets import GetDataset
-from imm_faces.runtime.operations.figure_clusters import GetFigureCluster, QueryFigureClusters
+from imm_faces.runtime.operations.figure_clusters import (
+    BatchGetFigureCluster,
+    GetFigureCluster,
+    QueryFigureClusters,
+)
 from imm_faces.runtime.operations.projects import GetProject
 from imm_faces.runtime.operations.tasks import FACE_CLUSTERING, TASK_SUCCEEDED, GetTask
 from imm_faces.runtime.outputs import StackOutputs
-from imm_faces.runtime.verify.checks import ClusterResult, Failure, check_cluster, pick_sample
+from imm_faces.runtime.rules import BATCH_GET_MAX_IDS, PAGE_LIMITS, TASK_RETENTION_DAYS
+from imm_faces.runtime.verify.base import (
+    SCHEMA_VERSION,
+    VIEW_API,
+    AccessError,
+    ClusterRecord,
+    Coverage,
+    Progress,
+    VerifyReport,
+    View,
+    gather_all,
+    raise_if_access,
+)
+from imm_faces.runtime.verify.checks import CHECKS, VIEW_RULES, Failure, check_cluster, disagreements, sample_positions
+from imm_faces.runtime.verify.consistency import Consistency
+
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_SAMPLE", "SCHEMA_VERSION", "AccessError", "ClusterRecord", "Coverage",
+           "VerifyReport", "verify_deployment"]  # fmt: skip
 
 DEFAULT_CONCURRENCY = 8
-
-# Errors that mean the caller cannot talk to IMM at all: a configuration problem, not a failed check.
-_ACCESS_CODES = (
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "IncompleteSignature",
-    "InvalidSecurityToken",
-    "InvalidTimeStamp",
-    "Forbidden",
-    "NoPermission",
-)
+DEFAULT_SAMPLE = 25
+LIST_PAGE = PAGE_LIMITS["QueryFigureClusters"][0]
 
 
-class AccessError(ConfigError):
-    """IMM refused the credentials or the request could not be authenticated."""
+class _Run:
+    def __init__(
+        self, client: AsyncImmClient, outputs: StackOutputs, concurrency: int, progress: Progress | None
+    ) -> None:
+        self.client = client
+        self.outputs = outputs
+        self.project, self.dataset = outputs.project_name, outputs.dataset_name
+        self.report = VerifyReport(client.endpoint, outputs)
+        self.gate = asyncio.Semaphore(max(1, concurrency))
+        self.progress = progress
+        self.listed: dict[str, FigureCluster] = {}
+        self.bulk: dict[str, FigureCluster] = {}
+        self.got: dict[str, FigureCluster] = {}
+        self.get_errors: dict[str, str] = {}
+        self.bulk_failed: set[str] = set()
+        self.pending: list[asyncio.Task[None]] = []
+        self.chosen: list[str] = []
+
+    async def call(self, op: Any, **params: Any) -> Any:
+        requests = self.report.coverage.requests
+        requests[op.name] = requests.get(op.name, 0) + 1
+        async with self.gate:
+            return await self.client.call(op, project_name=self.project, **params)
+
+    def tick(self, phase: str, done: int, total: int | None) -> None:
+        if self.progress:
+            self.progress(phase, done, total)
+
+    def spawn(self, work: Awaitable[None]) -> None:
+        self.pending.append(asyncio.ensure_future(work))
+
+    async def drain(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            await gather_all(batch)
+
+    def cancel_pending(self) -> None:
+        for task in self.pending:
+            task.cancel()
+        self.pending = []
+
+    # ------------------------------------------------------------------ the deployment
+
+    async def probe(self, check_id: str, subject: str, probe: Callable[[], Awaitable[str | None]]) -> bool:
+        try:
+            detail = await probe()
+        except ImmError as exc:
+            raise_if_access(exc, self.project)
+            detail = f"{exc.code}: {exc.message}"
+        if detail:
+            self.report.fail(Failure(check_id, subject, detail))
+            return False
+        self.report.passed_one(check_id)
+        return True
+
+    async def project_exists(self) -> str | None:
+        got = (await self.call(GetProject)).project
+        return None if got and got.project_name == self.project else f"GetProject returned {got and got.project_name!r}"
+
+    async def dataset_exists(self) -> str | None:
+        got = (await self.call(GetDataset, dataset_name=self.dataset)).dataset
+        if got and got.dataset_name == self.dataset and got.project_name in (None, self.project):
+            return None
+        return f"GetDataset returned {got and got.dataset_name!r}"
+
+    async def task(self) -> bool:
+        task_id = self.outputs.clustering_task_id
+        if not task_id:
+            self.report.skip(["task.succeeded"], "the outputs name no clustering task")
+            return True
+        try:
+            task = await self.call(GetTask, task_id=task_id, task_type=FACE_CLUSTERING)
+        except ImmError as exc:
+            raise_if_access(exc, self.project)
+            if exc.resource_not_found:
+                self.report.passed_one("task.succeeded")
+                self.report.note("task.succeeded", f"task {task_id} has no record any more: IMM keeps task records "
+                                 f"{TASK_RETENTION_DAYS} days; its clusters are checked below")  # fmt: skip
+                return True
+            self.report.fail(Failure("task.succeeded", f"task {task_id}", f"{exc.code}: {exc.message}"))
+            return False
+        if task.status == TASK_SUCCEEDED:
+            self.report.passed_one("task.succeeded")
+            return True
+        reason = f" ({task.code}: {task.message})" if task.code else ""
+        self.report.fail(Failure("task.succeeded", f"task {task_id}", f"status {task.status}{reason}"))
+        return False
+
+    # ------------------------------------------------------------------ fetching
+
+    async def list_all(self, sample: int | None, on_chosen: Callable[[str], None]) -> bool:
+        """Every QueryFigureClusters page; a bulk cross-check per page and the sample's fetches start as pages
+        arrive. False when the listing failed."""
+        token: str | None = None
+        positions: set[int] | None = None
+        try:
+            while True:
+                page = await self.call(QueryFigureClusters, dataset_name=self.dataset, max_results=LIST_PAGE,
+                                       next_token=token, with_total_count=True if token is None else None)  # fmt: skip
+                if positions is None and page.total_count is not None:
+                    positions = sample_positions(page.total_count, sample)
+                ids: list[str] = []
+                for cluster in page.figure_clusters or []:
+                    object_id = cluster.object_id or ""
+                    if object_id in self.listed:
+                        self.report.fail(Failure("clusters.listable", object_id, "listed twice (paging is unstable)"))
+                        continue
+                    if positions is not None and len(self.listed) in positions:
+                        on_chosen(object_id)
+                    self.listed[object_id] = cluster
+                    ids.append(object_id)
+                if ids:
+                    self.spawn(self.fetch_bulk(ids))
+                self.tick("listing", len(self.listed), page.total_count)
+                token = page.next_token
+                if not token:
+                    break
+        except ImmError as exc:
+            raise_if_access(exc, self.project)
+            self.report.fail(Failure("clusters.listable", "dataset", f"{exc.code}: {exc.message}"))
+            return False
+        self.report.passed_one("clusters.listable")
+        if positions is None:  # the service gave no total: choose the sample now
+            listed = list(self.listed)
+            for position in sorted(sample_positions(len(listed), sample)):
+                on_chosen(listed[position])
+        return True
+
+    async def fetch_bulk(self, ids: list[str]) -> None:
+        try:
+            answer = await self.call(BatchGetFigureCluster, dataset_name=self.dataset, object_ids=ids)
+        except ImmError as exc:
+            raise_if_access(exc, self.project)
+            self.bulk_failed.update(ids)  # no bulk view: each becomes a suspect, fetched with GetFigureCluster
+            return
+        for cluster in answer.figure_clusters or []:
+            if cluster.object_id in ids:
+                self.bulk[cluster.object_id] = cluster
+            else:
+                detail = f"BatchGetFigureCluster returned {cluster.object_id!r}, which was not asked for"
+                self.report.fail(Failure("cluster.object_id", str(cluster.object_id), detail))
+        self.tick("bulk", len(self.bulk), len(self.listed) or None)
+
+    async def fetch_one(self, object_id: str) -> None:
+        try:
+            got = (await self.call(GetFigureCluster, dataset_name=self.dataset, object_id=object_id)).figure_cluster
+        except ImmError as exc:
+            raise_if_access(exc, self.project)
+            self.get_errors[object_id] = f"GetFigureCluster: {exc.code}: {exc.message}"
+            return
+        if got is None:
+            self.get_errors[object_id] = "GetFigureCluster returned no FigureCluster"
+        else:
+            self.got[object_id] = got
+        self.tick("get", len(self.got), None)
+
+    def suspects(self) -> list[str]:
+        """Clusters whose bulk view is absent, breaks a rule, or disagrees with the list."""
+        out = []
+        for object_id, listed in self.listed.items():
+            bulk = self.bulk.get(object_id)
+            if bulk is None or check_cluster(bulk, object_id, self.outputs) or disagreements(listed, bulk):
+                out.append(object_id)
+        return out
+
+    # ------------------------------------------------------------------ judging
+
+    def record(self, object_id: str) -> ClusterRecord:
+        return self.report.clusters.setdefault(object_id, ClusterRecord(object_id))
+
+    def judge_views(self, object_id: str) -> None:
+        """Every rule on every view of one cluster (a rule broken in several views is one failure naming them),
+        existence, and the views agreeing with one another."""
+        record = self.record(object_id)
+        found: list[tuple[View, FigureCluster | None]] = [
+            ("list", self.listed.get(object_id)),
+            ("bulk", self.bulk.get(object_id)),
+            ("get", self.got.get(object_id)),
+        ]
+        views = [(view, got) for view, got in found if got is not None]
+        record.views = [v for v, _ in views]
+        if object_id in self.bulk_failed:
+            record.views.append("bulk failed")
+        if object_id in self.get_errors:
+            record.failures.append(Failure("cluster.exists", object_id, self.get_errors[object_id]))
+        elif views:
+            self.report.passed_one("cluster.exists")
+        if views:
+            latest = views[-1][1]
+            record.name, record.face_count, record.image_count = latest.name, latest.face_count, latest.image_count
+            hits: dict[tuple[str, str], list[str]] = {}
+            for view, cluster in views:
+                for f in check_cluster(cluster, object_id, self.outputs):
+                    hits.setdefault((f.check, f.detail), []).append(VIEW_API[view])
+            broken = {check for check, _ in hits}
+            self.report.passed_one(*(c for c in VIEW_RULES if c not in broken))
+            for (check, detail), apis in hits.items():
+                record.failures.append(Failure(check, object_id, f"{detail} (in {', '.join(apis)})"))
+            self.judge_agreement(object_id, views)
+        for failure in record.failures:
+            self.report.fail(failure)
+
+    def judge_agreement(self, object_id: str, views: list[tuple[View, FigureCluster]]) -> None:
+        """Each view against the seed API's (GetFigureCluster) when fetched, else against the list's."""
+        record = self.record(object_id)
+        reference_view, reference = views[-1] if views[-1][0] == "get" else views[0]
+        for view, other in views:
+            if view == reference_view:
+                continue
+            differ = disagreements(other, reference)
+            if not differ:
+                self.report.passed_one("cluster.views_agree")
+            elif other.update_time != reference.update_time:
+                self.report.note("cluster.views_agree", f"{object_id} changed while it was checked "
+                                 f"({VIEW_API[view]} and {VIEW_API[reference_view]} differ in UpdateTime)")  # fmt: skip
+            else:
+                detail = f"{VIEW_API[view]} vs {VIEW_API[reference_view]}: {'; '.join(differ)}"
+                record.failures.append(Failure("cluster.views_agree", object_id, detail))
+
+    def not_empty(self, allow_empty: bool) -> None:
+        if self.listed:
+            self.report.passed_one("clusters.not_empty")
+        elif allow_empty:
+            self.report.passed_one("clusters.not_empty")
+            self.report.note("clusters.not_empty", "the dataset has no figure cluster (allowed by --allow-empty)")
+        else:
+            detail = "no figure cluster found: nothing was clustered (use --allow-empty if that is expected)"
+            self.report.fail(Failure("clusters.not_empty", "dataset", detail))
+
+    def min_count(self, minimum: int) -> None:
+        if not minimum:
+            self.report.skip(["clusters.min_count"], "--min-clusters not given")
+        elif self.report.total_clusters < minimum:
+            detail = f"found {self.report.total_clusters}, need at least {minimum}"
+            self.report.fail(Failure("clusters.min_count", "dataset", detail))
+        else:
+            self.report.passed_one("clusters.min_count")
 
 
-def _raise_if_access(exc: ImmError) -> None:
-    if exc.code.startswith(_ACCESS_CODES):
-        raise AccessError(f"IMM rejected the credentials: {exc}") from None
-
-
-@dataclass
-class VerifyReport:
-    endpoint: str
-    outputs: StackOutputs
-    checks: list[tuple[str, Failure | None]] = field(default_factory=list)
-    clusters: list[ClusterResult] = field(default_factory=list)
-    total_clusters: int = 0
-
-    @property
-    def failures(self) -> list[Failure]:
-        found = [f for _, f in self.checks if f is not None]
-        return found + [f for c in self.clusters for f in c.failures]
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "endpoint": self.endpoint,
-            "project_name": self.outputs.project_name,
-            "dataset_name": self.outputs.dataset_name,
-            "checks": [{"check": name, "passed": f is None, **({"detail": f.detail} if f else {})}
-                       for name, f in self.checks],
-            "total_clusters": self.total_clusters,
-            "checked_clusters": len(self.clusters),
-            "clusters": [
-                {
-                    "object_id": c.object_id,
-                    "name": c.name,
-                    "face_count": c.face_count,
-                    "image_count": c.image_count,
-                    "passed": c.passed,
-                    "failures": [{"rule": f.rule, "detail": f.detail} for f in c.failures],
-                }
-                for c in self.clusters
-            ],
-            "failures": [str(f) for f in self.failures],
-        }  # fmt: skip
-
-
-Progress = Callable[[int, int], None]
-
-
-async def verify_deployment(  # noqa: PLR0915 - one readable sequence of checks
+async def verify_deployment(
     client: AsyncImmClient,
     outputs: StackOutputs,
     *,
     cluster_ids: list[str] | None = None,
-    sample: int | None = None,
+    sample: int | None = DEFAULT_SAMPLE,
     concurrency: int = DEFAULT_CONCURRENCY,
     min_clusters: int = 0,
+    allow_empty: bool = False,
+    consistency: bool = True,
     progress: Progress | None = None,
 ) -> VerifyReport:
-    """Check a deployment end to end; raise :class:`AccessError` when IMM refuses the credentials."""
-    report = VerifyReport(client.endpoint, outputs)
-    project, dataset = outputs.project_name, outputs.dataset_name
+    """Check a deployment end to end (see the module doc). ``sample`` bounds the GetFigureCluster and file
+    consistency checks (None: every cluster). Raises :class:`AccessError` when IMM refuses the credentials;
+    a passed deadline is a failed ``verify.deadline`` check in a partial report."""
+    started = time.monotonic()
+    run = _Run(client, outputs, concurrency, progress)
+    report = run.report
+    try:
+        await _checks(run, cluster_ids, sample, min_clusters, allow_empty, consistency)
+    except DeadlineExceededError as exc:
+        run.cancel_pending()
+        report.fail(Failure("verify.deadline", "verify", f"stopped before every check ran: {exc}"))
+    except BaseException:
+        run.cancel_pending()
+        raise
+    else:
+        report.passed_one("verify.deadline")
+    report.seconds = time.monotonic() - started
+    return report
 
-    async def check(name: str, subject: str, probe: Callable[[], Any]) -> bool:
-        try:
-            detail = await probe()
-        except ImmError as exc:
-            _raise_if_access(exc)
-            detail = f"{exc.code}: {exc.message}"
-        report.checks.append((name, Failure(subject, name, detail) if detail else None))
-        return not detail
 
-    async def project_exists() -> str | None:
-        got = (await client.call(GetProject, project_name=project)).project
-        return None if got and got.project_name == project else f"GetProject returned {got and got.project_name!r}"
+async def _checks(
+    run: _Run, cluster_ids: list[str] | None, sample: int | None, min_clusters: int, allow_empty: bool,
+    consistency: bool,
+) -> None:  # fmt: skip
+    report = run.report
+    cluster_checks = [c for c in CHECKS if c.startswith(("clusters.", "cluster.", "consistency."))]
+    _, dataset_ok, _ = await gather_all([
+        run.probe("project.exists", "project", run.project_exists),
+        run.probe("dataset.exists", "dataset", run.dataset_exists),
+        run.task(),
+    ])  # fmt: skip
+    if not dataset_ok:
+        report.skip(cluster_checks, "the dataset is not there")
+        return
+    files = Consistency(run.call, report, run.tick) if consistency else None
+    if files is None:
+        report.skip([c for c in CHECKS if c.startswith("consistency.")], "--no-consistency given")
+    elif not cluster_ids:
+        run.spawn(files.fetch_groups())
 
-    async def dataset_exists() -> str | None:
-        got = (await client.call(GetDataset, project_name=project, dataset_name=dataset)).dataset
-        if got and got.dataset_name == dataset and got.project_name in (None, project):
-            return None
-        return f"GetDataset returned {got and got.dataset_name!r}"
-
-    async def task_succeeded() -> str | None:
-        task = await client.call(
-            GetTask, project_name=project, task_id=outputs.clustering_task_id, task_type=FACE_CLUSTERING
-        )
-        if task.status == TASK_SUCCEEDED:
-            return None
-        reason = f" ({task.code}: {task.message})" if task.code else ""
-        return f"status {task.status}{reason}"
-
-    await check(f"project {project} exists", "project", project_exists)
-    if not await check(f"dataset {dataset} exists", "dataset", dataset_exists):
-        return report
-    if outputs.clustering_task_id:
-        await check(f"clustering task {outputs.clustering_task_id} succeeded", "task", task_succeeded)
+    def chosen(object_id: str) -> None:
+        run.chosen.append(object_id)
+        run.spawn(run.fetch_one(object_id))
+        if files is not None:
+            files.want(object_id, run.spawn)
 
     if cluster_ids:
         ids = list(dict.fromkeys(cluster_ids))
+        report.skip(["clusters.listable", "clusters.not_empty", "consistency.no_orphans"], "--cluster-id given")
+        for i in range(0, len(ids), BATCH_GET_MAX_IDS):
+            run.spawn(run.fetch_bulk(ids[i : i + BATCH_GET_MAX_IDS]))
+        for object_id in ids:  # every requested cluster is fetched with the seed API
+            chosen(object_id)
         report.total_clusters = len(ids)
     else:
-        try:
-            ids = [
-                c.object_id
-                async for c in client.paginate(
-                    QueryFigureClusters, project_name=project, dataset_name=dataset, max_results=100
-                )
-            ]
-        except ImmError as exc:
-            _raise_if_access(exc)
-            report.checks.append(
-                (
-                    "figure clusters can be listed",
-                    Failure("dataset", "QueryFigureClusters", f"{exc.code}: {exc.message}"),
-                )
-            )
-            return report
-        report.total_clusters = len(ids)
-    if min_clusters:
-        short = report.total_clusters < min_clusters
-        detail = f"found {report.total_clusters}, need at least {min_clusters}"
-        report.checks.append(
-            (
-                f"at least {min_clusters} figure clusters",
-                Failure("dataset", "minimum cluster count", detail) if short else None,
-            )
-        )
+        if not await run.list_all(sample, chosen):
+            run.cancel_pending()
+            report.skip([c for c in cluster_checks if c != "clusters.listable"], "the clusters could not be listed")
+            return
+        report.total_clusters = len(run.listed)
+        run.not_empty(allow_empty)
+    if files is not None:
+        files.flush(run.spawn)
+    await run.drain()
 
-    chosen = pick_sample(ids, sample)
-    gate = asyncio.Semaphore(max(1, concurrency))
-    done = 0
+    in_sample = set(run.chosen)
+    suspects = [i for i in run.suspects() if i not in in_sample]
+    for object_id in suspects:
+        run.spawn(run.fetch_one(object_id))
+    await run.drain()
 
-    async def fetch(object_id: str) -> ClusterResult:
-        nonlocal done
-        result = ClusterResult(object_id)
-        async with gate:
-            try:
-                got = (
-                    await client.call(GetFigureCluster, project_name=project, dataset_name=dataset, object_id=object_id)
-                ).figure_cluster
-            except ImmError as exc:
-                _raise_if_access(exc)
-                result.failures.append(Failure(object_id, "GetFigureCluster succeeds", f"{exc.code}: {exc.message}"))
-                got = None
-        if got is not None:
-            result.name, result.face_count, result.image_count = got.name, got.face_count, got.image_count
-            result.failures.extend(check_cluster(got, object_id, outputs))
-        elif not result.failures:
-            result.failures.append(Failure(object_id, "GetFigureCluster returns a FigureCluster", "none returned"))
-        done += 1
-        if progress:
-            progress(done, len(chosen))
-        return result
-
-    report.clusters = list(await asyncio.gather(*(fetch(i) for i in chosen)))
-    return report
+    for object_id in dict.fromkeys([*run.listed, *run.chosen]):
+        run.judge_views(object_id)
+    run.min_count(min_clusters)
+    coverage = report.coverage
+    coverage.listed, coverage.bulk_checked, coverage.get_checked = len(run.listed), len(run.bulk), len(run.got)
+    coverage.sample, coverage.suspects = len(run.chosen), len(suspects)
+    if files is not None:
+        views = {**run.listed, **run.bulk, **run.got}
+        files.judge(views, complete_listing=not cluster_ids)

@@ -42,6 +42,12 @@ def test_security_token_parameter_is_blanked_even_when_unknown() -> None:
     assert "CAIStok" not in redact(header)
 
 
+def test_short_values_are_not_treated_as_secrets() -> None:
+    redact = Redactor()
+    redact.add(["b", "secret", "a-real-secret-value"])
+    assert redact("a bob keeps a secret, not a-real-secret-value") == f"a bob keeps a secret, not {MASK}"
+
+
 def test_errors_are_redacted_when_made() -> None:
     from imm_faces.runtime.redaction import REDACTOR
 

@@ -1,0 +1,253 @@
+"""`imm-faces verify` on 1,000 figure clusters against the loop a user would write with Alibaba's SDK.
+
+    python benchmarks/verify.py [--clusters 1000] [--rounds 3] [--threads 8]
+
+The emulator runs as `imm-faces emulator` in its own process, on a state file written beforehand: a project and
+dataset made through the API, then N clusters of three photos each (one face per photo) written straight into
+the store, cloned from a cluster and files the emulator produced itself (so documents have their real size).
+
+Contenders, measured in this process in alternating rounds (wall time and this process's CPU time, which
+counts every thread; the server's CPU is not counted for anyone):
+
+* ``sdk sequential``: alibabacloud-imm20200930's client paging QueryFigureClusters (100 per page), then
+  GetFigureCluster for every cluster, one at a time (the naive loop);
+* ``sdk threaded``: the same, GetFigureCluster from as many threads as verify keeps requests in flight
+  (``--threads``, default verify's 8; a client per thread);
+* ``verify``: ``verify_deployment`` as the CLI runs it (default sample 25, file consistency included), which
+  checks strictly more than both loops.
+
+Then, once, the CLI itself in a fresh interpreter (``imm-faces verify --outputs FILE --json``: start-up
+included), and the start-up of ``imm-faces verify --help`` with ``python -X importtime``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port, wait_ready
+from imm_faces.runtime.client import AsyncImmClient, ImmClient
+from imm_faces.runtime.outputs import StackOutputs
+from imm_faces.runtime.verify.run import DEFAULT_CONCURRENCY, verify_deployment
+from tests.fakes import SidecarAnalyzer
+from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy
+
+CREDS = DEFAULT_ACCESS_KEY
+
+
+def prepare(db: Path, oss_root: Path, clusters: int) -> None:
+    """A real small deployment, then ``clusters`` clones of its first cluster (3 files, 1 face each)."""
+    with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
+            ImmClient(endpoint=emu.endpoint, credentials=CREDS) as client:  # fmt: skip
+        deploy(client, oss_root, TWO_PEOPLE)
+        seed = cluster_ids(client)[0]
+        with emu.store.tx() as tx:
+            template = tx.get("cluster", PROJECT, DATASET, seed)
+            assert template is not None
+            file_template = template["Cover"]
+            figure = next(f for f in file_template["Figures"] if f.get("FigureClusterId") == seed)
+            for key, _ in tx.scan("cluster", PROJECT, DATASET):
+                tx.delete("cluster", PROJECT, DATASET, key)
+            for key, _ in tx.scan("file", PROJECT, DATASET):
+                tx.delete("file", PROJECT, DATASET, key)
+            for n in range(clusters):
+                cluster_id = f"Cluster-{uuid.UUID(int=n + 1)}"
+                files = []
+                for k in range(3):
+                    uri = f"oss://photos/bench/{n:05d}-{k}.png"
+                    doc = copy.deepcopy(file_template)
+                    fig = {**copy.deepcopy(figure), "FigureId": str(uuid.uuid4()), "FigureClusterId": cluster_id}
+                    doc.update(URI=uri, Filename=uri.rsplit("/", 1)[-1], ObjectId=uuid.uuid4().hex,
+                               Figures=[fig], FigureCount=1)  # fmt: skip
+                    tx.put("file", doc, PROJECT, DATASET, uri)
+                    files.append(doc)
+                cluster = copy.deepcopy(template)
+                cluster.update(ObjectId=cluster_id, FaceCount=3, ImageCount=3, VideoCount=0, Cover=files[0],
+                               BaseImages=files)  # fmt: skip
+                cluster.pop("_CoverFigureId", None)
+                tx.put("cluster", cluster, PROJECT, DATASET, cluster_id)
+
+
+def sdk_client(endpoint: str) -> Any:
+    from alibabacloud_imm20200930.client import Client
+    from alibabacloud_tea_openapi.models import Config
+
+    host = endpoint.removeprefix("http://").rstrip("/")
+    return Client(Config(endpoint=host, protocol="http", access_key_id=CREDS.access_key_id,
+                         access_key_secret=CREDS.access_key_secret))  # fmt: skip
+
+
+def sdk_list(client: Any) -> list[str]:
+    from alibabacloud_imm20200930 import models
+
+    ids: list[str] = []
+    token = None
+    while True:
+        req = models.QueryFigureClustersRequest(project_name=PROJECT, dataset_name=DATASET, max_results=100,
+                                                next_token=token)  # fmt: skip
+        body = client.query_figure_clusters(req).body
+        ids += [c.object_id for c in body.figure_clusters or []]
+        token = body.next_token
+        if not token:
+            return ids
+
+
+def sdk_get(client: Any, object_id: str) -> bool:
+    from alibabacloud_imm20200930 import models
+
+    req = models.GetFigureClusterRequest(project_name=PROJECT, dataset_name=DATASET, object_id=object_id)
+    cluster = client.get_figure_cluster(req).body.figure_cluster
+    return bool(cluster and cluster.object_id == object_id and (cluster.face_count or 0) >= 1)
+
+
+def sdk_sequential(endpoint: str, _threads: int) -> int:
+    client = sdk_client(endpoint)
+    return sum(sdk_get(client, i) for i in sdk_list(client))
+
+
+def sdk_threaded(endpoint: str, threads: int) -> int:
+    local = threading.local()
+
+    def get(object_id: str) -> bool:
+        if not hasattr(local, "client"):
+            local.client = sdk_client(endpoint)
+        return sdk_get(local.client, object_id)
+
+    ids = sdk_list(sdk_client(endpoint))
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(get, ids))
+
+
+def run_verify(endpoint: str, threads: int) -> int:
+    outputs = StackOutputs(project_name=PROJECT, dataset_name=DATASET, region="cn-hangzhou", endpoint=endpoint)
+
+    async def go() -> int:
+        async with AsyncImmClient(endpoint=endpoint, credentials=CREDS, deadline=600) as client:
+            report = await verify_deployment(client, outputs, concurrency=threads)
+        assert report.passed, [str(f) for f in report.failures[:5]]
+        global LAST_REQUESTS  # noqa: PLW0603 - shown once after the rounds
+        LAST_REQUESTS = sum(report.coverage.requests.values())
+        return report.total_clusters
+
+    return asyncio.run(go())
+
+
+LAST_REQUESTS = 0
+
+
+def measure(fn: Callable[[str, int], int], endpoint: str, threads: int) -> tuple[float, float, int]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    count = fn(endpoint, threads)
+    return time.perf_counter() - wall, time.process_time() - cpu, count
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cli(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": CREDS.access_key_id,
+           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": CREDS.access_key_secret}  # fmt: skip
+    before, wall = children_cpu(), time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "imm_faces.runtime.cli.main", *args],  # noqa: S603
+                          capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    return time.perf_counter() - wall, children_cpu() - before, proc
+
+
+def startup() -> None:
+    wall, _, _ = cli(["verify", "--help"])
+    cmd = [sys.executable, "-X", "importtime", "-m", "imm_faces.runtime.cli.main", "verify", "--help"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)  # noqa: S603
+    rows = [line.split("|") for line in proc.stderr.splitlines() if line.startswith("import time:")][1:]
+    modules = [r[2].strip() for r in rows]
+    total_us = sum(int(r[0].split(":")[1]) for r in rows)
+    heavy = [m for m in modules if m.split(".")[0] in ("pulumi", "httpx", "pydantic", "numpy", "starlette")]
+    print(f"imm-faces verify --help: {wall * 1000:.0f} ms wall; -X importtime: {len(modules)} modules, "
+          f"{total_us / 1000:.1f} ms self time; heavy modules imported: {heavy or 'none'}")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clusters", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=DEFAULT_CONCURRENCY, help="verify's concurrency and the "
+                        "threaded SDK loop's threads")  # fmt: skip
+    args = parser.parse_args()
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        os.environ.pop(proxy, None)
+
+    with tempfile.TemporaryDirectory(prefix="imm-bench-") as tmp:
+        db, oss_root = Path(tmp) / "state.db", Path(tmp) / "oss"
+        oss_root.mkdir()
+        started = time.perf_counter()
+        prepare(db, oss_root, args.clusters)
+        print(f"prepared {args.clusters} clusters ({3 * args.clusters} files) in {time.perf_counter() - started:.1f} s")
+        port = free_port()
+        server = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
+             "--oss-root", str(oss_root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(endpoint, timeout=60)
+            contenders: dict[str, Callable[[str, int], int]] = {
+                "sdk sequential": sdk_sequential,
+                f"sdk threaded ({args.threads})": sdk_threaded,
+                f"verify (concurrency {args.threads})": run_verify,
+            }
+            for fn in contenders.values():  # warm-up: imports, connections, server caches
+                fn(endpoint, args.threads)
+            results: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
+            for _ in range(args.rounds):
+                for name, fn in contenders.items():
+                    wall, cpu, count = measure(fn, endpoint, args.threads)
+                    assert count == args.clusters, f"{name} saw {count} clusters"
+                    results[name].append((wall, cpu))
+            print(f"cpus={os.cpu_count()} clusters={args.clusters} rounds={args.rounds} (medians; client CPU only)")
+            medians = {n: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
+                       for n, r in results.items()}  # fmt: skip
+            base_wall, base_cpu = medians["sdk sequential"]
+            for name, (wall, cpu) in medians.items():
+                print(
+                    f"  {name:28s} {wall:6.2f} s wall {cpu:6.2f} s CPU   "
+                    f"{base_wall / wall:5.1f}x faster, {base_cpu / cpu:4.1f}x less CPU than the sequential loop"
+                )
+            print(f"  verify made {LAST_REQUESTS} requests; each SDK loop {args.clusters + -(-args.clusters // 100)}")
+
+            out = Path(tmp) / "outputs.json"
+            out.write_text(json.dumps({"project_name": PROJECT, "dataset_name": DATASET, "region": "cn-hangzhou",
+                                       "endpoint": endpoint}))  # fmt: skip
+            wall, cpu, proc = cli(["verify", "--outputs", str(out), "--json", "--quiet"])
+            report = json.loads(proc.stdout)
+            print(
+                f"  imm-faces verify CLI (fresh interpreter): {wall:.2f} s wall {cpu:.2f} s CPU, exit "
+                f"{proc.returncode}, passed={report['passed']}, {report['total_clusters']} clusters"
+            )
+            startup()
+        finally:
+            os.kill(server.pid, signal.SIGTERM)
+            server.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

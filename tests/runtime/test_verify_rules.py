@@ -1,0 +1,205 @@
+"""verify's rules, one by one (each test fails when its rule is removed or flipped), and the report formats."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from imm_faces.runtime.models.figure_cluster import FigureCluster
+from imm_faces.runtime.models.file import File
+from imm_faces.runtime.outputs import StackOutputs
+from imm_faces.runtime.verify.base import SCHEMA_VERSION, ClusterRecord, VerifyReport
+from imm_faces.runtime.verify.checks import (
+    CHECKS,
+    VIEW_RULES,
+    Failure,
+    check_against_files,
+    check_cluster,
+    disagreements,
+    sample_positions,
+)
+from imm_faces.runtime.verify.report import github_annotations, github_summary, render_junit, render_text
+
+OUTPUTS = StackOutputs(project_name="p", dataset_name="d", region="cn-hangzhou")
+CID = "Cluster-1"
+SAMPLE = json.loads((Path(__file__).parents[1] / "data" / "GetFigureCluster.sample-response.json").read_text())
+
+
+def cluster(**changes: Any) -> FigureCluster:
+    doc = {**SAMPLE["FigureCluster"], "ProjectName": "p", "DatasetName": "d", "ObjectId": CID, **changes}
+    return FigureCluster.model_validate({k: v for k, v in doc.items() if v is not None})
+
+
+def test_a_good_cluster_breaks_no_rule() -> None:
+    assert check_cluster(cluster(), CID, OUTPUTS) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "check", "detail"),
+    [({"ObjectType": "file"}, "cluster.object_type", "got 'file'"),
+     ({"ObjectId": "Cluster-2"}, "cluster.object_id", "got 'Cluster-2'"),
+     ({"ProjectName": "other"}, "cluster.project", "expected 'p', got 'other'"),
+     ({"DatasetName": "other"}, "cluster.dataset", "expected 'd', got 'other'"),
+     ({"FaceCount": 0}, "cluster.face_count", "got 0"),
+     ({"FaceCount": None}, "cluster.face_count", "got None"),
+     ({"ImageCount": 0}, "cluster.image_count", "got 0"),
+     ({"Cover": None}, "cluster.cover", "no Cover"),
+     ({"Cover": {"URI": ""}}, "cluster.cover", "Cover.URI is empty"),
+     ({"CreateTime": "yesterday"}, "cluster.timestamps", "CreateTime: got 'yesterday'"),
+     ({"UpdateTime": None}, "cluster.timestamps", "UpdateTime: got None"),
+     ({"MinAge": 50}, "cluster.ages", "got 50 / 26 / 44"),
+     ({"MaxAge": 20}, "cluster.ages", "got 12 / 26 / 20")],
+)  # fmt: skip
+def test_each_rule_fails_alone(changes: dict[str, Any], check: str, detail: str) -> None:
+    assert check_cluster(cluster(**changes), CID, OUTPUTS) == [Failure(check, CID, detail)]
+    assert check in VIEW_RULES
+
+
+def test_boundaries_that_hold() -> None:
+    assert check_cluster(cluster(FaceCount=1, ImageCount=1, MinAge=26, MaxAge=26), CID, OUTPUTS) == []
+    assert check_cluster(cluster(MinAge=None), CID, OUTPUTS) == []  # ages are checked only when all are present
+
+
+def test_every_check_id_is_stable_and_described() -> None:
+    assert all(re.fullmatch(r"[a-z]+\.[a-z_]+", c) and CHECKS[c] for c in CHECKS)
+    assert set(VIEW_RULES) <= set(CHECKS)
+
+
+def test_disagreements_name_the_fields() -> None:
+    assert disagreements(cluster(), cluster()) == []
+    assert disagreements(cluster(), cluster(FaceCount=4)) == ["face_count: 3 != 4"]
+    other_cover = {**SAMPLE["FigureCluster"]["Cover"], "URI": "oss://b/other.jpg"}
+    assert disagreements(cluster(), cluster(Cover=other_cover)) == [
+        "Cover.URI: 'oss://examplebucket/sampleobject.jpg' != 'oss://b/other.jpg'"]  # fmt: skip
+    # BaseImages is only in GetFigureCluster's answer: its absence elsewhere is no disagreement
+    assert disagreements(cluster(BaseImages=None), cluster()) == []
+
+
+def image(uri: str, *cluster_ids: str | None, media: str = "image") -> File:
+    figures = [{"FigureId": f"f{i}", "FigureClusterId": c} for i, c in enumerate(cluster_ids)]
+    return File.model_validate({"URI": uri, "MediaType": media, "Figures": figures})
+
+
+COVER = "oss://examplebucket/sampleobject.jpg"
+
+
+def test_counts_and_cover_against_files() -> None:
+    files = [image(COVER, CID, "Cluster-x"), image("oss://b/2.jpg", CID, CID), image("oss://b/3.jpg", "Cluster-x")]
+    good = cluster(FaceCount=3, ImageCount=2)
+    assert check_against_files(good, files, CID) == []
+    assert [f.check for f in check_against_files(cluster(FaceCount=4, ImageCount=2), files, CID)] == [
+        "consistency.face_count"]  # fmt: skip
+    assert [f.check for f in check_against_files(cluster(FaceCount=3, ImageCount=3), files, CID)] == [
+        "consistency.image_count"]  # fmt: skip
+    elsewhere = {**SAMPLE["FigureCluster"]["Cover"], "URI": "oss://b/3.jpg"}  # holds only another cluster's face
+    failures = check_against_files(cluster(FaceCount=3, ImageCount=2, Cover=elsewhere), files, CID)
+    expected = ("consistency.cover", "Cover 'oss://b/3.jpg' holds none of its faces")
+    assert [(f.check, f.detail) for f in failures] == [expected]
+    # a video naming the cluster counts its faces, not as an image
+    with_video = [*files, image("oss://b/v.mp4", CID, media="video")]
+    assert [f.check for f in check_against_files(cluster(FaceCount=4, ImageCount=2), with_video, CID)] == []
+
+
+def test_sample_positions_spread_and_bounds() -> None:
+    assert sample_positions(10, 5) == {0, 2, 4, 6, 8}
+    assert sample_positions(3, 25) == {0, 1, 2} and sample_positions(3, None) == {0, 1, 2}
+    assert sample_positions(1000, 25) == {i * 40 for i in range(25)}
+    assert sample_positions(0, 5) == set() and sample_positions(5, 0) == set()
+
+
+def report_with_failures() -> VerifyReport:
+    report = VerifyReport("http://imm.test/", OUTPUTS)
+    report.passed_one("project.exists", "dataset.exists")
+    report.fail(Failure("cluster.face_count", "Cluster-a", "got 0 (in QueryFigureClusters)"))
+    report.fail(Failure("consistency.cover", "Cluster-b", "Cover 'oss://b/1,2:3.jpg' holds none\nof its faces 100%"))
+    report.note("task.succeeded", "task t has no record any more")
+    report.passed_one("task.succeeded")
+    report.skip(["clusters.min_count"], "--min-clusters not given")
+    report.clusters["Cluster-a"] = ClusterRecord("Cluster-a", failures=[report.failures[0]])
+    return report
+
+
+def test_json_has_schema_version_and_stable_check_ids_in_catalog_order() -> None:
+    doc = report_with_failures().to_json()
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["passed"] is False
+    ids = [c["id"] for c in doc["checks"]]
+    assert ids == [c for c in CHECKS if c in ids]  # catalog order, whatever order they ran in
+    by_id = {c["id"]: c for c in doc["checks"]}
+    assert by_id["cluster.face_count"]["status"] == "failed" and by_id["project.exists"]["status"] == "passed"
+    assert by_id["clusters.min_count"] == {**by_id["clusters.min_count"], "status": "skipped",
+                                           "skipped": "--min-clusters not given"}  # fmt: skip
+    assert doc["notes"] == [{"check": "task.succeeded", "note": "task t has no record any more"}]
+    assert {"check": "cluster.face_count", "subject": "Cluster-a", "detail": "got 0 (in QueryFigureClusters)"} in (
+        doc["failures"])  # fmt: skip
+
+
+def test_junit_xml_one_case_per_check() -> None:
+    root = ET.fromstring(render_junit(report_with_failures()))
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("failures") == "2" and suite.get("skipped") == "1"
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert set(cases) == {"project.exists", "dataset.exists", "task.succeeded", "clusters.min_count",
+                          "cluster.face_count", "consistency.cover"}  # fmt: skip
+    failure = cases["cluster.face_count"].find("failure")
+    assert failure is not None and "Cluster-a: got 0" in (failure.get("message") or "")
+    assert cases["project.exists"].find("failure") is None
+    assert cases["clusters.min_count"].find("skipped") is not None
+    assert "note: task t has no record" in (cases["task.succeeded"].findtext("system-out") or "")
+
+
+def test_github_annotations_escape_and_cap() -> None:
+    lines = github_annotations(report_with_failures())
+    assert lines[0] == "::error title=imm-faces verify cluster.face_count::Cluster-a: got 0 (in QueryFigureClusters)"
+    assert lines[1] == ("::error title=imm-faces verify consistency.cover::Cluster-b: Cover 'oss://b/1,2:3.jpg' "
+                        "holds none%0Aof its faces 100%25")  # fmt: skip
+    assert lines[2] == "::notice title=imm-faces verify task.succeeded::task t has no record any more"
+    many = VerifyReport("http://imm.test/", OUTPUTS)
+    for i in range(60):
+        many.fail(Failure("cluster.cover", f"C{i}", "no Cover"))
+    errors = [line for line in github_annotations(many) if line.startswith("::error")]
+    assert len(errors) == 51 and "10 more failures" in errors[-1]
+
+
+def test_step_summary_and_text_name_checks_and_failures() -> None:
+    report = report_with_failures()
+    summary = github_summary(report)
+    assert "imm-faces verify FAILED" in summary and "| ❌ | `cluster.face_count` |" in summary
+    assert "| ✅ | `project.exists` |" in summary and "Cluster-a: got 0" in summary
+    text = render_text(report)
+    assert "FAIL  cluster.face_count" in text and "PASS  project.exists" in text and "SKIP  clusters.min_count" in text
+    assert "note: task t has no record any more" in text and text.rstrip().endswith("of its faces 100%")
+    passed = VerifyReport("http://imm.test/", OUTPUTS)
+    passed.passed_one("project.exists")
+    assert "PASSED" in render_text(passed) and "imm-faces verify passed" in github_summary(passed)
+
+
+def test_progress_lines_on_a_non_tty_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imm_faces.runtime.cli import verify as cli
+
+    clock = iter([0.0, 1.0, 6.0, 7.0, 12.0])
+    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
+    out = io.StringIO()
+    progress = cli.Progress(out, interval=5.0)  # created at t=0
+    for done in (1, 2, 3, 4):  # at t=1, 6, 7, 12
+        progress("listing", done * 100, 1000)
+    assert out.getvalue().splitlines() == ["verify: listing 200/1000", "verify: listing 400/1000"]
+
+
+def test_progress_on_a_tty_rewrites_one_line() -> None:
+    from imm_faces.runtime.cli import verify as cli
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    progress = cli.Progress(out)
+    progress("get", 3, None)
+    progress.close()
+    assert out.getvalue() == "\rverify: get 3\x1b[K\r\x1b[K"
