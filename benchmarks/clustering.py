@@ -290,7 +290,7 @@ def main() -> int:
         rng = np.random.default_rng(args.seed + n)
         print(f"  {'':40s} {'wall':>9s} {'CPU':>9s} {'peak':>9s}")
         line("ideal under IMM's rule (upper bound)", scores(ideal(faces), faces.truth))
-        got: dict[str, tuple[dict[str, float], float]] = {}
+        got: dict[str, tuple[dict[str, float], float, float]] = {}
         runs: list[tuple[str, Callable[[], Labels]]] = [
             (ENGINE, partial(engine, faces)),
             (f"engine, IMM rule, {INCREMENTAL_TASKS} incremental tasks", partial(engine_incremental, faces)),
@@ -300,20 +300,21 @@ def main() -> int:
             runs += [(CW, partial(chinese_whispers, faces)), (HDBSCAN, partial(hdbscan, faces))]
         for name, fn in runs:
             labels, elapsed, used, peak = measure(fn)
-            got[name] = (scores(labels, faces.truth), elapsed)
+            got[name] = (scores(labels, faces.truth), elapsed, used)
             line(name, got[name][0], (elapsed, used, peak))
             if name in (CW, HDBSCAN):
-                got[name + RULED] = (scores(imm_rule(labels, faces.good), faces.truth), elapsed)
+                got[name + RULED] = (scores(imm_rule(labels, faces.good), faces.truth), elapsed, used)
                 line(name + RULED, got[name + RULED][0])
         spread = [scores(engine(faces, rng.permutation(n)), faces.truth) for _ in range(args.shuffles)]
         for key in ("bcubed", "pairwise") if spread else ():
             values = [s[key] for s in spread]
             print(f"  engine, IMM rule, {args.shuffles} other orders: {key} F1 {min(values):.4f}-{max(values):.4f}")
         if HDBSCAN in got:
-            (ours, t_ours), (peer, t_peer) = got[ENGINE], got[HDBSCAN + RULED]
+            (ours, t_ours, cpu_ours), (peer, t_peer, cpu_peer) = got[ENGINE], got[HDBSCAN + RULED]
             print(
                 f"  engine vs HDBSCAN, both under IMM's rule: BCubed F1 {ours['bcubed'] - peer['bcubed']:+.4f}, "
-                f"pairwise F1 {ours['pairwise'] - peer['pairwise']:+.4f}; {t_peer / t_ours:.1f}x faster"
+                f"pairwise F1 {ours['pairwise'] - peer['pairwise']:+.4f}; {t_peer / t_ours:.1f}x faster "
+                f"(wall-clock), {cpu_peer / max(cpu_ours, 1e-9):.1f}x less CPU"
             )
             off, raw = got[ENGINE_OFF][0], got[HDBSCAN][0]
             print(
