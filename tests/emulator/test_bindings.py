@@ -238,3 +238,23 @@ def test_a_full_scan_killed_midway_resumes_in_the_next_process(tmp_path: Path) -
     with emulator_process(db, oss_root) as (_, endpoint), ImmClient(endpoint=endpoint, credentials=CREDS) as c:
         until("the scan ends in the new process", lambda: phase(c, "d", uri) == ("IncrementalScanning", "Running"))
         assert file_count(c, "d") == 400
+
+
+def test_a_deleted_binding_is_no_longer_scanned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "SCAN_INTERVAL", 0.05)
+    oss_root = tmp_path / "oss"
+    people(oss_root, "x/", person=1, photos=1)
+    uri = f"oss://{BUCKET}/x/"
+    with running(oss_root, tmp_path / "imm.db", delay=0.0) as (emu, client):
+        client.call(projects.CreateProject, project_name=PROJECT)
+        client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name="d")
+        client.call(bindings.CreateBinding, project_name=PROJECT, dataset_name="d", uri=uri)
+        until("the scan ends", lambda: phase(client, "d", uri)[0] == "IncrementalScanning")
+        people(oss_root, "x/", person=2, photos=1)
+        until("a new object is indexed", lambda: file_count(client, "d") == 4)
+        client.call(bindings.DeleteBinding, project_name=PROJECT, dataset_name="d", uri=uri)
+        people(oss_root, "x/", person=3, photos=1)
+        (oss_root / BUCKET / "x" / "p1-0.png").unlink()
+        time.sleep(0.5)  # ten scan intervals
+        assert emu.jobs.wait_idle(PROJECT, "d", timeout=10)
+        assert file_count(client, "d") == 4  # neither the new object indexed nor the removed one forgotten
