@@ -402,3 +402,86 @@ def test_help_imports_nothing_heavy() -> None:
             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy}))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+STS_SECRET = "sts+Secret/Value=Of&30%chars"
+STS_TOKEN = "CAIS+sts/Token==With%2BEvery&Char"
+
+
+def every_encoding(secret: str) -> list[str]:
+    import base64
+    import re
+    from urllib.parse import quote, quote_plus
+
+    once = quote(secret, safe="")
+    lower = re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), once)
+    raw = secret.encode()
+    return [secret, once, quote(once, safe=""), quote_plus(secret), quote(quote_plus(secret), safe=""), lower,
+            quote(lower, safe=""), base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("="),
+            json.dumps(secret)[1:-1]]  # fmt: skip
+
+
+def test_no_secret_in_any_output_in_any_encoding(
+    oss_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """V2 signature + STS token (the token travels in the query): stdout, stderr with every library at DEBUG,
+    the JSON, JUnit and step-summary reports, an IMM error echoing the string to sign, and a traceback with
+    locals, all grepped for the secret and the token in every encoding."""
+    from imm_faces.runtime.credentials import Credentials
+    from tests.conftest import CREDS as DEFAULT
+    from tests.fakes import SidecarAnalyzer
+
+    sts = Credentials("STS.verify-key-id", STS_SECRET, STS_TOKEN)
+    emu = Emulator(oss_root=oss_root, db=tmp_path / "imm.db", analyzer=SidecarAnalyzer(oss_root),
+                   access_keys=[DEFAULT, sts])  # fmt: skip
+    emu.start()
+    try:
+        with ImmClient(endpoint=emu.endpoint, credentials=sts, signature_version="v2") as imm:
+            task_id = deploy(imm, oss_root, TWO_PEOPLE)
+            victim = cluster_ids(imm)[0]
+        tamper(emu, "cluster", DATASET, victim, FaceCount=0)  # failures in every report
+        outputs = outputs_file(tmp_path, emu.endpoint, task_id)
+        junit, summary = tmp_path / "junit.xml", tmp_path / "summary.md"
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", sts.access_key_id)
+        monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", STS_TOKEN)
+        monkeypatch.setenv("GITHUB_ACTIONS", "true")
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+        base = ["verify", "--outputs", str(outputs), "--signature-version", "v2", "--debug"]
+        texts: list[str] = []
+
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", STS_SECRET)
+        assert main([*base, "--json", "--junit-xml", str(junit)]) == 1
+        out = capsys.readouterr()
+        assert "HTTP Request: POST" in out.err and "SecurityToken=" in out.err  # httpx logged each URL
+        texts += [out.out, out.err]
+        assert main(base) == 1
+        texts += list(capsys.readouterr())
+
+        # a wrong secret: the emulator answers SignatureDoesNotMatch with the string it signed, which holds the
+        # token percent-encoded twice
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", STS_SECRET + "-wrong")
+        assert main(base) == 2
+        out = capsys.readouterr()
+        assert "SignatureDoesNotMatch" in out.err
+        texts += [out.out, out.err]
+
+        # a bug inside verify, with --debug: the traceback and its locals (requests, credentials) are printed
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", STS_SECRET)
+
+        def broken(self: Any, object_id: str) -> None:
+            request = httpx.Request("POST", f"{emu.endpoint}/?SecurityToken={STS_TOKEN}")
+            secret = STS_SECRET
+            raise RuntimeError(f"boom {request.url} {secret}")
+
+        monkeypatch.setattr("imm_faces.runtime.verify.run._Run.judge_views", broken)
+        assert main(base) == 2
+        out = capsys.readouterr()
+        assert "internal error" in out.err and "Traceback" in out.err and "request =" in out.err
+        texts += [out.out, out.err, junit.read_text(), summary.read_text()]
+    finally:
+        emu.stop()
+    everything = "\n".join(texts)
+    for secret in (STS_SECRET, STS_TOKEN):
+        for form in every_encoding(secret):
+            assert form not in everything, form
+    assert "<redacted>" in everything
