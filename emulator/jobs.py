@@ -209,7 +209,11 @@ class JobRunner:
         if seen is None:  # first pass in this process: what the dataset already holds counts as seen
             with self.store.snapshot() as tx:
                 docs = tx.scan("file", project, dataset, prefix=base_uri + prefix)
-            seen = {k[len(base_uri) :]: (d.get("FileModifiedTime", ""), int(d.get("Size") or 0)) for k, d in docs}
+            seen = {
+                k[len(base_uri) :]: (d.get("FileModifiedTime", ""), int(d.get("Size") or 0))
+                for k, d in docs
+                if not any(part.startswith(".") for part in k[len(base_uri) :].split("/"))  # never listed
+            }
             self._seen[ident] = seen
         changed = [key for key, signature in objects.items() if seen.get(key) != signature]
         gone = [key for key in seen if key not in objects]
