@@ -10,9 +10,9 @@ import pytest
 from imm_faces.runtime.client import ImmClient, RetryPolicy
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.errors import ImmError
-from imm_faces.runtime.operations import bindings, datasets, figure_clusters, projects, tasks
+from imm_faces.runtime.operations import bindings, datasets, figure_clusters, files, projects, tasks
 from imm_faces.runtime.waiters import TaskTimeoutError, wait_for_task
-from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, deploy
+from tests.helpers import BUCKET, DATASET, PROJECT, TWO_PEOPLE, deploy, wait_indexed
 
 
 def test_list_projects_pages_by_name_with_prefix_and_tags(client: ImmClient) -> None:
@@ -71,6 +71,35 @@ def test_delete_dataset_then_project_removes_everything(client: ImmClient, oss_r
     assert client.call(projects.ListProjects).projects in (None, [])
     with pytest.raises(ImmError, match="The specified resource project is not found"):
         client.call(projects.GetProject, project_name=PROJECT)
+
+
+def test_deleting_files_touches_only_their_dataset_and_updates_the_statistics(
+    client: ImmClient, oss_root: Path
+) -> None:
+    deploy(client, oss_root, TWO_PEOPLE)
+    client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name="copy")
+    uris = [f"oss://{BUCKET}/{key}" for key in TWO_PEOPLE]
+    client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name="copy", files=[{"URI": u} for u in uris])
+    wait_indexed(client, PROJECT, "copy", len(uris))
+    alice = [u for u in uris if "alice" in u]
+    client.call(files.BatchDeleteFileMeta, project_name=PROJECT, dataset_name=DATASET, uris=alice)
+
+    def stats(dataset: str) -> tuple[int | None, int | None]:
+        got = client.call(datasets.GetDataset, project_name=PROJECT, dataset_name=dataset, with_statistics=True)
+        assert got.dataset is not None
+        return got.dataset.file_count, got.dataset.total_file_size
+
+    (count, size), (copy_count, copy_size) = stats(DATASET), stats("copy")
+    assert count == len(uris) - 3 and copy_count == len(uris) and size is not None and copy_size is not None
+    assert size < copy_size
+    project = client.call(projects.GetProject, project_name=PROJECT, with_statistics=True).project
+    assert project is not None and project.file_count == 2 * len(uris) - 3
+    for uri in alice:  # still in the other dataset
+        assert client.call(files.GetFileMeta, project_name=PROJECT, dataset_name="copy", uri=uri).files
+    # Alice's group keeps the face of the photo with both people: one face, one image.
+    left = {c.face_count for c in client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT,
+                                                  dataset_name=DATASET)}  # fmt: skip
+    assert left == {1, 3}
 
 
 def test_wait_for_task_gives_up_after_the_timeout() -> None:
