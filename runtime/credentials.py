@@ -269,6 +269,40 @@ class RefreshingCredentials:
         return f"RefreshingCredentials(source={self.source!r})"
 
 
+class LazyCredentials:
+    """A source chosen on first use by ``choose`` (e.g. :func:`resolve_provider` with given settings), so that
+    work that never calls the service (a preview's check and diff) never needs credentials. A failure to choose
+    is raised by that first use, and again by the next (nothing is cached but success)."""
+
+    __slots__ = ("_choose", "_lock", "_source")
+
+    def __init__(self, choose: Callable[[], CredentialSource]) -> None:
+        self._choose = choose
+        self._source: CredentialSource | None = None
+        self._lock = threading.Lock()
+
+    def _chosen(self) -> CredentialSource:
+        with self._lock:
+            if self._source is None:
+                self._source = self._choose()
+            return self._source
+
+    def get(self) -> Credentials:
+        return self._chosen().get()
+
+    def due(self) -> bool:
+        return self._source is None or self._source.due()
+
+    def secrets(self) -> tuple[str, ...]:
+        return self._source.secrets() if self._source is not None else ()
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("credentials cannot be pickled: they hold a secret (resolve them again where needed)")
+
+    def __repr__(self) -> str:
+        return f"LazyCredentials(source={getattr(self._source, 'source', 'not chosen yet')!r})"
+
+
 def redact(text: str, credentials: CredentialSource | None) -> str:
     """Replace any secret of ``credentials`` that appears in ``text``, in any of its :func:`secret_forms`."""
     if credentials is None:

@@ -9,9 +9,15 @@ Rules that keep dynamic providers safe (see docs/ and the Pulumi research notes)
   (``__provider``): their module paths and class names are a stable API. Never move or rename them.
 - Importing these modules has no side effects: no Pulumi config reads, no network, no resources.
 - Credentials never come from inputs or attributes. ``configure()`` (run by the engine's provider host after
-  unpickling) reads ``alicloud:accessKey``/``secretKey``/``securityToken`` from the stack config; otherwise
-  :func:`imm_faces.runtime.credentials.resolve_credentials` reads the environment and ``~/.aliyun/config.json``.
+  unpickling) reads pulumi-alicloud's settings from the stack config (``alicloud:accessKey``/``secretKey``/
+  ``securityToken``, ``profile``, ``assumeRole``, ``assumeRoleWithOidc``, ``ecsRoleName``, ``credentialsUri``...)
+  and hands them to the one credential chain (:func:`imm_faces.runtime.credentials.resolve_provider`, which
+  also reads the environment and ``~/.aliyun/config.json``), chosen on first use and refreshed before expiry.
   The configured credentials are dropped when the provider is pickled.
+- The engine gives a dynamic provider the stack's config only from Pulumi CLI v3.139.0 on (pulumi PR #17673).
+  A provider records which ``alicloud:*`` credential settings the program saw (names only, never values);
+  when configure() then receives none of the stack's namespaced keys, the engine is older and the provider
+  fails with the minimum version instead of silently using other credentials (and maybe another account).
 """
 
 from __future__ import annotations
@@ -44,7 +50,15 @@ from imm_faces.components.providers.core import (
     positive_seconds,
     settings,
 )
-from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.credentials import (
+    CONFIG_KEYS,
+    CredentialSettings,
+    CredentialSource,
+    LazyCredentials,
+    config_keys_present,
+    resolve_provider,
+)
+from imm_faces.runtime.errors import ConfigError
 
 __all__ = [
     "CONFIG_KEYS",
@@ -62,10 +76,21 @@ __all__ = [
     "settings",
 ]
 
-CONFIG_KEYS = ("alicloud:accessKey", "alicloud:secretKey", "alicloud:securityToken")
+MIN_PULUMI_CLI = "v3.139.0"
+"""The first Pulumi CLI that passes the stack's config to a dynamic provider's configure() (pulumi PR #17673)."""
 TABLES = ("kind", "replace_on", "update_on", "unique", "defaults", "validators", "compatible_on", "reported",
           "operations")  # fmt: skip
 """The core's property tables, mirrored on each provider class (read by the resources and the tests)."""
+
+
+def _program_config_keys() -> tuple[str, ...]:
+    """The credential settings (names) of the stack config the program sees; () outside a program."""
+    from pulumi.runtime.config import get_config
+
+    try:
+        return config_keys_present(get_config)
+    except Exception:  # e.g. a malformed PULUMI_CONFIG: the check is then skipped, never the resource
+        return ()
 
 
 class ImmProvider(ResourceProvider):
@@ -85,7 +110,9 @@ class ImmProvider(ResourceProvider):
                 setattr(cls, table, getattr(cls.crud, table))
 
     def __init__(self) -> None:
-        self._credentials: Credentials | None = None
+        self._credentials: CredentialSource | None = None
+        # Runs where the resource is declared (the program): which credential settings the stack has, by name.
+        self._stack_config_keys: tuple[str, ...] = _program_config_keys()
 
     # Credentials configured in the provider process must never travel with the pickle.
     def __getstate__(self) -> dict[str, Any]:
@@ -96,12 +123,26 @@ class ImmProvider(ResourceProvider):
         self._credentials = None
 
     def configure(self, req: ConfigureRequest) -> None:
-        access_key, secret, token = (req.config.get(k) for k in CONFIG_KEYS)
-        if access_key and secret:
-            self._credentials = Credentials(str(access_key), str(secret), str(token) if token else None)
+        # pulumi.dynamic.Config has no way to list its keys but its _props; without them the check is skipped.
+        received = getattr(req.config, "_props", None)
+        expected = getattr(self, "_stack_config_keys", ())  # absent from pickles made before it existed
+        if expected and isinstance(received, Mapping) and not any(":" in str(k) for k in received):
+            raise ProviderError(
+                f"this Pulumi CLI did not pass the stack's configuration to the imm-faces providers, so the "
+                f"stack's {', '.join(expected)} cannot be used (other credentials, maybe of another account, would "
+                f"be). Dynamic providers receive the stack's config from Pulumi CLI {MIN_PULUMI_CLI} on (pulumi PR "
+                f"#17673): upgrade the CLI (`pulumi version`)."
+            )
+        try:
+            settings = CredentialSettings.from_config(req.config.get, "stack config")
+        except ConfigError as exc:
+            raise ProviderError(str(exc)) from None
+        self._credentials = LazyCredentials(lambda: resolve_provider(settings=settings))
 
     def core(self) -> ImmCrud:
         """The CRUD core, with the credentials configured here (made per call: it is never pickled)."""
+        if self._credentials is None:  # configure() was not called (tests, or an engine without Configure)
+            self._credentials = LazyCredentials(resolve_provider)
         return self.crud(self._credentials)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:

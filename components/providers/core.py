@@ -8,7 +8,7 @@ creation did not finish). No pulumi import: each front end translates to its own
 
 - Credentials never come from inputs: a core object is made with the credentials its front end resolved
   (``alicloud:*`` stack config for the dynamic providers, the plugin's provider config), or resolves them with
-  :func:`imm_faces.runtime.credentials.resolve_credentials` when it first calls IMM.
+  :func:`imm_faces.runtime.credentials.resolve_provider` when it first calls IMM.
 - The engine passes numbers as floats: :func:`as_int` casts before calling IMM.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imm_faces.runtime.client import ImmClient
-from imm_faces.runtime.credentials import Credentials, resolve_credentials
+from imm_faces.runtime.credentials import CredentialSource, resolve_provider
 from imm_faces.runtime.errors import ImmError
 from imm_faces.runtime.operations import bindings, datasets, projects, tasks
 from imm_faces.runtime.operations._base import Operation
@@ -145,8 +145,8 @@ class ImmCrud:
     id_parts: tuple[str, ...] = ()
     """The properties an id is made of, joined by '/' (the last may itself contain '/')."""
 
-    def __init__(self, credentials: Credentials | None = None,
-                 resolve: Callable[[], Credentials] = resolve_credentials) -> None:  # fmt: skip
+    def __init__(self, credentials: CredentialSource | None = None,
+                 resolve: Callable[[], CredentialSource] = resolve_provider) -> None:  # fmt: skip
         self.credentials = credentials
         self._resolve = resolve
 
