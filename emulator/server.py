@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import h11
@@ -31,7 +32,7 @@ from imm_faces.emulator.oss_get import OssObjects
 from imm_faces.emulator.service import ImmService
 from imm_faces.emulator.store import Store
 from imm_faces.emulator.sts import StsService
-from imm_faces.emulator.wire import READY_PATH, create_app
+from imm_faces.emulator.wire import READY_PATH, REQUEST_THREADS, create_app
 from imm_faces.runtime.credentials import Credentials
 
 DEFAULT_ACCESS_KEY = Credentials("emulator-access-key-id", "emulator-access-key-secret")
@@ -186,7 +187,9 @@ class Emulator:
         self.service = ImmService(self.store, self.jobs)
         self.auth = Authenticator(self.keys, NonceLedger(self.store))
         self.sts = StsService(self.auth)  # STS 2015-04-01 (emulator/sts.py)
-        self.app = create_app(self.service, self.auth, OssObjects(self.oss_root, self.keys), self.sts)
+        self._requests = ThreadPoolExecutor(max_workers=REQUEST_THREADS, thread_name_prefix="imm-request")
+        self.app = create_app(self.service, self.auth, OssObjects(self.oss_root, self.keys), self.sts,
+                              executor=self._requests)  # fmt: skip
         config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,
                                 lifespan="off", http=_Protocol, ws="none")  # fmt: skip
         self._server = uvicorn.Server(config)
@@ -223,6 +226,7 @@ class Emulator:
             return
         self._closed = True
         self._socket.close()
+        self._requests.shutdown(wait=True)
         self.jobs.close()
         self.auth.nonces.close()
         self.store.close()
