@@ -117,6 +117,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--junit-xml", metavar="FILE", help="write a JUnit XML report (one test case per check id)")
     out.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     out.add_argument("--debug", action="store_true", help="log every library at DEBUG on stderr (secrets redacted)")
+    from imm_faces.runtime.report.cli import add_arguments as add_report_arguments  # argparse only
+
+    add_report_arguments(parser)  # --html FILE and its options (runtime/report/cli.py)
 
 
 class Progress:
@@ -252,6 +255,11 @@ def run(args: argparse.Namespace) -> int:
                 consistency=args.consistency,
                 progress=progress,
             )
+            if args.html:
+                from imm_faces.runtime.report.cli import write_report
+
+                await write_report(args, client, report, creds, outputs.region, args.endpoint or outputs.endpoint,
+                                   progress)  # fmt: skip
         if progress:
             progress.close()
         _write_outputs(args, report)

@@ -1,0 +1,96 @@
+"""The report's options on ``imm-faces verify`` (and ``imm-faces rehearse``), and writing the page.
+
+Only argument declarations run at import time; everything else is imported when a report is made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+DEFAULT_LINK_EXPIRY = 24 * 3600  # keep equal to collect.DEFAULT_LINK_EXPIRY (not imported: start-up stays light)
+DEFAULT_PHOTOS = 8
+DEFAULT_MAX_CLUSTERS = 1000
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("HTML report of the clusters")
+    group.add_argument("--html", metavar="FILE", help="write a self-contained HTML page of the checked clusters")
+    pictures = group.add_mutually_exclusive_group()
+    pictures.add_argument(
+        "--embed", dest="embed", action="store_true", default=None,
+        help="embed thumbnails in the page (needs imm-faces[report]; the default on a non-Alibaba endpoint)",
+    )  # fmt: skip
+    pictures.add_argument(
+        "--links", dest="embed", action="store_false",
+        help="link the photos with OSS presigned URLs instead (the default on Alibaba Cloud)",
+    )  # fmt: skip
+    group.add_argument(
+        "--link-expiry", type=_count, default=DEFAULT_LINK_EXPIRY, metavar="SECONDS",
+        help=f"how long presigned links work (default {DEFAULT_LINK_EXPIRY}, at most 604800: OSS's limit)",
+    )  # fmt: skip
+    group.add_argument(
+        "--photos-per-cluster", type=_count, default=DEFAULT_PHOTOS, metavar="N",
+        help=f"member photos shown per cluster (default {DEFAULT_PHOTOS})",
+    )  # fmt: skip
+    group.add_argument(
+        "--html-max-clusters", type=_count, default=DEFAULT_MAX_CLUSTERS, metavar="N",
+        help=f"clusters shown, failed ones first, then the largest (default {DEFAULT_MAX_CLUSTERS})",
+    )  # fmt: skip
+    group.add_argument(
+        "--oss-endpoint", metavar="URL",
+        help="read photos path-style from this OSS-compatible endpoint (default: the region's OSS endpoint, or "
+        "the IMM endpoint when it is not Alibaba Cloud's, e.g. the emulator)",
+    )  # fmt: skip
+
+
+async def write_report(
+    args: argparse.Namespace,
+    client: Any,
+    verify: Any,
+    credentials: Any,
+    region: str,
+    imm_endpoint: str | None,
+    progress: Any = None,
+) -> None:
+    """Make the page for ``verify`` (a VerifyReport) and write it to ``args.html``. Raises ``ReportError``
+    (usage: exit 2) when it cannot be made as asked, OSError when the file cannot be written."""
+    from pathlib import Path
+
+    from imm_faces.runtime.report.collect import ReportError, ReportOptions, collect
+    from imm_faces.runtime.report.html import render
+    from imm_faces.runtime.report.images import oss_endpoint_for, pillow_available
+
+    oss_endpoint = args.oss_endpoint.rstrip("/") if args.oss_endpoint else oss_endpoint_for(imm_endpoint)
+    embed = args.embed
+    if embed is None:  # not asked: thumbnails off Alibaba Cloud (the emulator), links on it
+        embed = oss_endpoint is not None
+        if embed and not pillow_available():
+            embed = False
+            print("imm-faces verify: the report links the photos; for embedded thumbnails: "
+                  "pip install 'imm-faces[report]'", file=sys.stderr)  # fmt: skip
+    elif embed and not pillow_available():
+        raise ReportError("--embed needs Pillow: pip install 'imm-faces[report]'")
+    options = ReportOptions(embed=embed, link_expiry=args.link_expiry, photos_per_cluster=args.photos_per_cluster,
+                            max_clusters=args.html_max_clusters)  # fmt: skip
+    data = await collect(client, verify, options, credentials=credentials, region=region, oss_endpoint=oss_endpoint,
+                         progress=progress)  # fmt: skip
+    page = render(data)
+    target = Path(args.html)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(page, encoding="utf-8")
+    partial.replace(target)
+    if progress is not None and hasattr(progress, "close"):
+        progress.close()
+    print(f"imm-faces verify: wrote {target} ({len(data.cards)} clusters, {len(page) // 1024} KiB)", file=sys.stderr)

@@ -1,0 +1,189 @@
+"""``imm-faces verify --html``: the page, its pictures (read from the emulator through signed OSS GETs), and the
+page in a real browser (headless Chromium; skipped, saying why, when none is installed)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from imm_faces.runtime.cli.main import main
+from imm_faces.runtime.report.images import PHOTO_HEIGHT_PX, cover_crop
+from tests.conftest import CREDS, STS_KEY
+from tests.helpers import DATASET, PROJECT
+from tests.report.browser import Browser, find_chromium
+from tests.report.conftest import FACE_COLOURS, ROTATED, SIZE, Drawn, face_box
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", CREDS.access_key_id)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", CREDS.access_key_secret)
+    monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+
+
+def tamper_cluster(drawn: Drawn, object_id: str, **changes: object) -> None:
+    with drawn.emulator.store.tx() as tx:
+        doc = tx.get("cluster", PROJECT, DATASET, object_id)
+        assert doc is not None
+        doc.update(changes)
+        tx.put("cluster", doc, PROJECT, DATASET, object_id)
+
+
+def verify_html(drawn: Drawn, page: Path, *extra: str) -> int:
+    return main(["verify", "--outputs", str(drawn.outputs), "--quiet", "--sample", "all", "--html", str(page), *extra])
+
+
+def card_html(page: str, object_id: str) -> str:
+    start = page.rindex("<article", 0, page.index(f'data-id="{object_id}"'))
+    end = page.find("<article", start + 1)
+    return page[start : end if end > 0 else len(page)]
+
+
+def picture(src: str) -> Image.Image:
+    assert src.startswith("data:image/jpeg;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB")
+
+
+def near(pixel: object, colour: tuple[int, int, int], tolerance: int = 40) -> bool:
+    assert isinstance(pixel, tuple)
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=False))
+
+
+def test_page_shows_every_cluster_its_checks_and_faces(drawn: Drawn, tmp_path: Path) -> None:
+    tamper_cluster(drawn, drawn.bob, FaceCount=5, ImageCount=5)  # the files say 3: consistency fails for Bob
+    page_path = tmp_path / "report.html"
+    assert verify_html(drawn, page_path) == 1  # verify's own verdict is unchanged by --html
+    page = page_path.read_text()
+    assert page.count('<article class="card') == 2 and 'data-count="2"' in page
+    bob, alice = card_html(page, drawn.bob), card_html(page, drawn.alice)
+    assert 'class="card fail"' in bob and "consistency.face_count" in bob and 'role="alert"' in bob
+    assert 'class="card pass"' in alice and "Every check passed" in alice
+    assert page.index(drawn.bob) < page.index(drawn.alice)  # failed clusters first
+    # Name and CustomId as set, escaped; FaceCount, ImageCount, gender, ages.
+    assert "Alice &lt;b&gt;&amp;" in alice and "<b>&" not in alice and "emp-0042" in alice
+    assert "Faces <b>4</b>" in alice and "Images <b>4</b>" in alice and "female" in alice and "30–34" in alice
+    assert "Faces <b>5</b>" in bob and "male" in bob
+    # Every image has alt text; the strip marks this cluster's faces only (both.png: one box in each card).
+    images = re.findall(r"<img ([^>]*)>", page)
+    assert images and all(re.search(r'alt="[^"]{8,}"', i) for i in images)
+    both = [m for m in re.findall(r"<li>.*?</li>", alice) if "both.png" in m]
+    assert len(both) == 1 and both[0].count('class="box"') == 1
+    # The summary: counts and the size histogram (two clusters of 3-4 faces once Bob says 5: one and one).
+    assert (
+        re.search(r"<b>2</b>found", page) and re.search(r"<b>1</b>passed", page) and re.search(r"<b>1</b>failed", page)
+    )
+    assert re.search(r'<th scope="row">3-4</th>.*?<td class="n">1</td>', page)
+    assert re.search(r'<th scope="row">5-9</th>.*?<td class="n">1</td>', page)
+    # Self-contained: pictures are data: URIs, the policy allows nothing else, no secret anywhere.
+    assert "img-src data:;" in page and "http://127.0.0.1" not in page.split("<body>", 1)[1].split("<main", 1)[1]
+    assert CREDS.access_key_secret not in page and "x-oss-signature" not in page
+
+
+def test_the_cover_is_cut_from_the_upright_photo(drawn: Drawn, tmp_path: Path) -> None:
+    """Bob's best face is on a photo stored turned a quarter (EXIF Orientation 6): the cover crop and the box on
+    its thumbnail must land on the face, which they miss if the orientation is ignored."""
+    page_path = tmp_path / "report.html"
+    assert verify_html(drawn, page_path) == 0
+    bob = card_html(page_path.read_text(), drawn.bob)
+    cover_src = re.search(r'<div class="cover"><img src="([^"]+)" alt="Cover face of', bob)
+    assert cover_src, bob[:500]
+    cover = picture(cover_src.group(1))
+    left, top, w, h = face_box(0)
+    x0, y0, x1, _y1 = cover_crop((left, top, w, h), *SIZE)
+    scale = cover.width / (x1 - x0)
+    centre = (round((left + w / 2 - x0) * scale), round((top + h / 2 - y0 + 20) * scale))  # the cheek, not an eye
+    assert near(cover.getpixel(centre), FACE_COLOURS[2]), cover.getpixel(centre)
+    thumb_html = next(m for m in re.findall(r"<li>.*?</li>", bob) if ROTATED in m)
+    thumb = picture(re.search(r'src="([^"]+)"', thumb_html).group(1))  # type: ignore[union-attr]
+    assert thumb.height == PHOTO_HEIGHT_PX and thumb.width > thumb.height  # upright: wider than high
+    box = re.search(r"left:([\d.]+)%;top:([\d.]+)%;width:([\d.]+)%;height:([\d.]+)%", thumb_html)
+    assert box
+    bl, bt, bw, bh = (float(v) / 100 for v in box.groups())
+    cheek = (round((bl + bw / 2) * thumb.width), round((bt + bh * 0.7) * thumb.height))
+    assert near(thumb.getpixel(cheek), FACE_COLOURS[2]), thumb.getpixel(cheek)
+
+
+def test_links_are_presigned_and_expire_as_stated(drawn: Drawn, tmp_path: Path) -> None:
+    page_path = tmp_path / "links.html"
+    assert verify_html(drawn, page_path, "--links", "--link-expiry", "600") == 0
+    page = page_path.read_text()
+    srcs = [s.replace("&amp;", "&") for s in re.findall(r'<img src="([^"]+)"', page)]
+    assert srcs and all(s.startswith(drawn.emulator.endpoint + "/photos/") for s in srcs)
+    assert all("x-oss-expires=600" in s and "x-oss-signature=" in s for s in srcs)
+    assert f"img-src data: {drawn.emulator.endpoint}" in page and "valid until" in page
+    for src in set(srcs):
+        got = httpx.get(src, trust_env=False)
+        assert got.status_code == 200 and Image.open(io.BytesIO(got.content)).width > 0
+        unsigned = httpx.get(src.split("?", 1)[0], trust_env=False)
+        assert unsigned.status_code == 404  # the objects are not public
+
+
+def test_temporary_credentials_never_go_into_links(
+    drawn: Drawn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", STS_KEY.access_key_id)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", STS_KEY.access_key_secret)
+    monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", STS_KEY.security_token or "")
+    page_path = tmp_path / "sts.html"
+    assert verify_html(drawn, page_path, "--links") == 2
+    err = capsys.readouterr().err
+    assert "temporary (STS)" in err and "--embed" in err and not page_path.exists()
+    assert verify_html(drawn, page_path) == 0  # embedded thumbnails: the token stays out of the page
+    assert STS_KEY.security_token and STS_KEY.security_token not in page_path.read_text()
+
+
+def test_a_photo_that_cannot_be_read_is_named_not_fatal(drawn: Drawn, oss_root: Path, tmp_path: Path) -> None:
+    (oss_root / "photos" / "alice-3.png").write_bytes(b"not an image any more")
+    (oss_root / "photos" / "bob-1.png").unlink()
+    page_path = tmp_path / "report.html"
+    verify_html(drawn, page_path, "--no-consistency")
+    page = page_path.read_text()
+    assert "not an image Pillow can read" in card_html(page, drawn.alice)
+    assert "NoSuchKey" in card_html(page, drawn.bob)
+    assert page.count('<article class="card') == 2
+
+
+def test_browser_loads_the_page_decodes_every_thumbnail_and_keys_move(drawn: Drawn, tmp_path: Path) -> None:
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium to run the page in: install it (Debian: apt-get install -y chromium)")
+    tamper_cluster(drawn, drawn.bob, FaceCount=5, ImageCount=5)
+    page_path = tmp_path / "report.html"
+    assert verify_html(drawn, page_path) == 1
+    with Browser(chromium) as browser:
+        browser.open(page_path.as_uri())
+        decoded = browser.evaluate(
+            "Promise.all([...document.images].map(i => i.decode().then(() => [i.naturalWidth, i.alt],"
+            " () => [0, i.alt])))"
+        )
+        assert decoded and all(width > 0 and alt for width, alt in decoded), decoded
+        counts = browser.evaluate(
+            "[document.querySelectorAll('article.card').length, +document.getElementById('clusters').dataset.count,"
+            " document.querySelectorAll('article.card.fail').length]"
+        )
+        assert counts == [2, 2, 1]
+        # Nothing but the page itself and its data: pictures was requested.
+        assert all(u.startswith(("file:", "data:")) for u in browser.requested_urls()), browser.requested_urls()
+        active = "document.activeElement && document.activeElement.id"
+        browser.key("j", "KeyJ", 74)
+        assert browser.evaluate(active) == "c0"
+        browser.key("ArrowDown", "ArrowDown", 40)
+        assert browser.evaluate(active) == "c1"
+        browser.key("k", "KeyK", 75)
+        assert browser.evaluate(active) == "c0"
+        shot = browser.screenshot(tmp_path / "report.png")
+        browser.key("f", "KeyF", 70)  # failed only
+        visible = "[...document.querySelectorAll('article.card')].filter(c => c.offsetParent !== null).length"
+        assert browser.evaluate(visible) == 1
+        browser.key("Escape", "Escape", 27)
+        assert browser.evaluate(visible) == 2
+    print(f"\nscreenshot of the report: {shot}")
+    with Image.open(shot) as img:
+        assert img.width == 1280 and img.height > 600
