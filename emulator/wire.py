@@ -37,7 +37,8 @@ MAX_BODY_BYTES = 1024 * 1024
 # Ours: JSON parameters (Files, FigureCluster, Tags...) nest a few levels; deeper is refused before parsing,
 # so that neither the JSON parser nor pydantic's serializer reaches its recursion limit.
 MAX_JSON_DEPTH = 32
-# Bodies up to this size are verified on the event loop (microseconds); larger ones on a worker thread.
+# Requests whose body and query together are up to this size are verified and decoded on the event loop
+# (microseconds); larger ones on a worker thread.
 INLINE_BODY_BYTES = 64 * 1024
 # Threads that run operations (as many as anyio's default): a write waiting for the store's lock holds one.
 REQUEST_THREADS = 40
@@ -207,7 +208,7 @@ def create_app(
             incoming.body = await _read_body(scope, receive)
             extra = ()
             loop = asyncio.get_running_loop()
-            if len(incoming.body) > INLINE_BODY_BYTES:
+            if len(incoming.body) + len(scope["query_string"]) > INLINE_BODY_BYTES:
                 op, request = await loop.run_in_executor(pool, _decode, incoming, auth)
             else:
                 op, request = _decode(incoming, auth)
