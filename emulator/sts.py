@@ -178,7 +178,8 @@ class StsService:
         try:
             decoded = op.request.from_params(params)
         except ParameterError as exc:
-            raise ApiError(_PARAMETER_CODES.get(exc.parameter, exc.code), detail=exc.message) from None
+            code = exc.code if exc.code == "MissingParameter" else _PARAMETER_CODES.get(exc.parameter, exc.code)
+            raise ApiError(code, detail=exc.message) from None
         if isinstance(decoded, AssumeRoleWithOIDCRequest):
             answer: Any = self.assume_role_with_oidc(decoded)
         elif isinstance(decoded, AssumeRoleRequest):
