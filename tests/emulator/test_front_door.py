@@ -75,7 +75,7 @@ def test_v2_an_unsigned_action_header_cannot_change_the_operation(door: Emulator
     # What the official SDK sends (the header repeating the signed Action) and no header at all both work.
     assert send(v2(door.endpoint, "GetDataset", TARGET, header_action="GetDataset"))[0] == 200
     status, body = send(v2(door.endpoint, "GetDataset", TARGET))
-    assert status == 200 and body["Dataset"]["DatasetName"] == DATASET  # type: ignore[index]
+    assert status == 200 and body["Dataset"]["DatasetName"] == DATASET
 
 
 def test_v3_the_action_header_must_be_signed(door: Emulator, client: ImmClient) -> None:
@@ -433,7 +433,7 @@ def test_a_large_hostile_body_does_not_stall_other_clients(door: Emulator, clien
     hostile += [threading.Thread(target=near_limit) for _ in range(4)]
     for t in hostile:
         t.start()
-    latencies = []
+    latencies: list[float] = []
     while any(t.is_alive() for t in hostile) and len(latencies) < 2000:
         started = time.monotonic()
         client.call(projects.ListProjects)
