@@ -43,6 +43,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
+
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port, wait_ready
 from imm_faces.runtime.client import AsyncImmClient, ImmClient
 from imm_faces.runtime.outputs import StackOutputs
@@ -54,7 +56,8 @@ CREDS = DEFAULT_ACCESS_KEY
 
 
 def prepare(db: Path, oss_root: Path, clusters: int) -> None:
-    """A real small deployment, then ``clusters`` clones of its first cluster (3 files, 1 face each)."""
+    """A real small deployment, then ``clusters`` clones of its first cluster (3 files, 1 face each): file and
+    cluster documents and the faces index (which SimpleQuery uses for cluster ids), as the emulator keeps them."""
     with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
             ImmClient(endpoint=emu.endpoint, credentials=CREDS) as client:  # fmt: skip
         deploy(client, oss_root, TWO_PEOPLE)
@@ -68,6 +71,8 @@ def prepare(db: Path, oss_root: Path, clusters: int) -> None:
                 tx.delete("cluster", PROJECT, DATASET, key)
             for key, _ in tx.scan("file", PROJECT, DATASET):
                 tx.delete("file", PROJECT, DATASET, key)
+                tx.put_file_faces(PROJECT, DATASET, key, [])
+            embedding = np.zeros(128, dtype=np.float32)
             for n in range(clusters):
                 cluster_id = f"Cluster-{uuid.UUID(int=n + 1)}"
                 files = []
@@ -78,6 +83,7 @@ def prepare(db: Path, oss_root: Path, clusters: int) -> None:
                     doc.update(URI=uri, Filename=uri.rsplit("/", 1)[-1], ObjectId=uuid.uuid4().hex,
                                Figures=[fig], FigureCount=1)  # fmt: skip
                     tx.put("file", doc, PROJECT, DATASET, uri)
+                    tx.put_file_faces(PROJECT, DATASET, uri, [(fig["FigureId"], cluster_id, 0.9, embedding)])
                     files.append(doc)
                 cluster = copy.deepcopy(template)
                 cluster.update(ObjectId=cluster_id, FaceCount=3, ImageCount=3, VideoCount=0, Cover=files[0],

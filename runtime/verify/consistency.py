@@ -5,9 +5,9 @@
   cluster), and each cluster's count must be its ImageCount + VideoCount. IMM returns at most
   :data:`~imm_faces.runtime.rules.SIMPLE_QUERY_MAX_GROUPS` groups (most files first); beyond that the report
   says so, and only the clusters it returned are compared.
-* The sample: the files naming each sampled cluster (every page; one ``or`` query per
-  :data:`CLUSTERS_PER_QUERY` clusters), so FaceCount is the number of faces naming it, ImageCount the number of
-  images holding them, and the Cover one of those images.
+* The sample: the files naming each sampled cluster (every page; one ``or`` query for the sampled clusters of
+  each listed page, at most :data:`CLUSTERS_PER_QUERY` at a time), so FaceCount is the number of faces naming
+  it, ImageCount the number of images holding them, and the Cover one of those images.
 
 Fetching starts while the clusters are still being listed; :meth:`Consistency.judge` runs at the end.
 """

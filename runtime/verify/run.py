@@ -148,7 +148,9 @@ class _Run:
 
     # ------------------------------------------------------------------ fetching
 
-    async def list_all(self, sample: int | None, on_chosen: Callable[[str], None]) -> bool:
+    async def list_all(
+        self, sample: int | None, on_chosen: Callable[[str], None], after_page: Callable[[], None]
+    ) -> bool:
         """Every QueryFigureClusters page; a bulk cross-check per page and the sample's fetches start as pages
         arrive. False when the listing failed."""
         token: str | None = None
@@ -171,6 +173,7 @@ class _Run:
                     ids.append(object_id)
                 if ids:
                     self.spawn(self.fetch_bulk(ids))
+                after_page()
                 self.tick("listing", len(self.listed), page.total_count)
                 token = page.next_token
                 if not token:
@@ -364,7 +367,12 @@ async def _checks(
             chosen(object_id)
         report.total_clusters = len(ids)
     else:
-        if not await run.list_all(sample, chosen):
+
+        def after_page() -> None:
+            if files is not None:
+                files.flush(run.spawn)  # the sampled clusters of this page: their files are fetched now
+
+        if not await run.list_all(sample, chosen, after_page):
             run.cancel_pending()
             report.skip([c for c in cluster_checks if c != "clusters.listable"], "the clusters could not be listed")
             return
