@@ -1,0 +1,367 @@
+# ruff: noqa: N802  (gRPC method names are the protocol's)
+"""The ``imm`` resource provider plugin: the IMM resources for every Pulumi language, over the engine's gRPC
+provider interface (``pulumirpc.ResourceProvider``).
+
+The engine starts it as ``pulumi-resource-imm [--logtostderr] [-v=N] [--tracing EP] <engine address>`` (or,
+for the ``provider/`` folder with its ``PulumiPlugin.yaml``, as ``python provider/ ...``); it listens on a free
+loopback port and prints that port on the first line of stdout, which the engine reads.
+
+Resources (see :mod:`imm_faces.components.providers.schema`): ``imm:index:Project``, ``Dataset``, ``Binding`` and
+``FigureClusteringTask``, each served by its CRUD core (:mod:`imm_faces.components.providers.core`), the same
+code as the Python dynamic providers. What this module adds is only the protocol:
+
+- names: the schema's camelCase properties to the core's snake_case and back (map values are left alone);
+- secrets: an input sent as a secret comes back as a secret in every output and Read answer (with
+  ``acceptSecrets`` the engine does not mark them again); unknowns (previews) are left to the core, which
+  never judges them;
+- Check fills ``region``/``endpoint`` from the provider config and a task's ``owner`` from its URN;
+- Read with an id only is `pulumi import` (the core's ``import_``); a missing object answers an empty
+  ReadResponse, which the engine takes as gone;
+- a :class:`~imm_faces.components.providers.core.PartialCreateError` aborts Create/Update with a
+  ``pulumirpc.ErrorResourceInitFailed`` detail: the engine keeps the object in state with its error and updates
+  it on the next `up` (a clustering task that outlasted its timeout is then waited for again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc, status_pb2
+
+from imm_faces.components.providers.core import (
+    UNKNOWN,
+    ClusteringTaskCrud,
+    ImmCrud,
+    ManagedObject,
+    PartialCreateError,
+    ProviderError,
+)
+from imm_faces.components.providers.schema import BY_TOKEN, CONFIG, ResourceSpec, camel, package_schema, snake
+from imm_faces.runtime.credentials import Credentials, resolve_credentials
+from imm_faces.runtime.errors import ImmFacesError
+from imm_faces.runtime.rules import check_region
+
+SECRET_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig
+REGION_ENV = ("ALIBABA_CLOUD_REGION", "ALICLOUD_REGION")
+T = TypeVar("T")
+
+
+def package_version() -> str:
+    try:
+        return version("imm-faces")
+    except PackageNotFoundError:  # pragma: no cover - running from a checkout without an install
+        return "0.0.0"
+
+
+# --- values -----------------------------------------------------------------------------------------------
+
+
+def _unwrap(value: Any) -> tuple[Any, bool]:
+    """A wire value without its secret markers, and whether it held any."""
+    if isinstance(value, dict):
+        if value.get(SECRET_KEY) == SECRET_SIG:
+            inner, _ = _unwrap(value.get("value"))
+            return inner, True
+        pairs = {k: _unwrap(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        items = [_unwrap(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+def from_struct(struct: struct_pb2.Struct) -> tuple[dict[str, Any], set[str]]:
+    """Engine properties as core props (snake_case) and the names of those that were secret."""
+    props, secret = {}, set()
+    for key, raw in json_format.MessageToDict(struct).items():
+        value, is_secret = _unwrap(raw)
+        props[snake(key)] = value
+        if is_secret:
+            secret.add(snake(key))
+    return props, secret
+
+
+def to_struct(props: Mapping[str, Any], secret: set[str] = frozenset()) -> struct_pb2.Struct:  # type: ignore[assignment]
+    out = struct_pb2.Struct()
+    out.update({camel(k): ({SECRET_KEY: SECRET_SIG, "value": v} if k in secret and v is not None else v)
+                for k, v in props.items()})  # fmt: skip
+    return out
+
+
+def resource_type(urn: str) -> str:
+    """``urn:pulumi:stack::project::parent$imm:index:Project::name`` -> ``imm:index:Project``."""
+    return urn.split("::")[2].rsplit("$", maxsplit=1)[-1]
+
+
+def owner_from_urn(urn: str) -> str:
+    """``<project>/<stack>/<resource name>``, as the Python component names a task's owner."""
+    head, project, _type, name = urn.split("::", 3)
+    return f"{project}/{head.rsplit(':', 1)[-1]}/{name}"
+
+
+class InitFailedError(Exception):
+    """A PartialCreateError on its way to the engine as ErrorResourceInitFailed."""
+
+    def __init__(self, error: PartialCreateError, inputs: Mapping[str, Any], secret: set[str]) -> None:
+        super().__init__(str(error))
+        self.error, self.inputs, self.secret = error, inputs, secret
+
+    def status(self) -> grpc.Status:
+        detail = provider_pb2.ErrorResourceInitFailed(
+            id=self.error.resource_id, properties=to_struct(self.error.outputs, self.secret),
+            reasons=[str(self.error)], inputs=to_struct(self.inputs, self.secret),
+        )  # fmt: skip
+        rich = status_pb2.Status(code=grpc.StatusCode.UNKNOWN.value[0], message=str(self.error))
+        rich.details.add().Pack(detail)
+        return _Status(
+            grpc.StatusCode.UNKNOWN, str(self.error), (("grpc-status-details-bin", rich.SerializeToString()),)
+        )
+
+
+class _Status(grpc.Status):  # type: ignore[misc]
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, bytes], ...]) -> None:
+        self.code, self.details, self.trailing_metadata = code, details, trailing_metadata
+
+
+# --- the provider -----------------------------------------------------------------------------------------
+
+
+class Config:
+    """The provider configuration (``imm:*``), credentials resolved through the runtime's chain when first used."""
+
+    def __init__(self, values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> None:
+        values = {k: v for k, v in (values or {}).items() if v not in (None, "")}
+        env = os.environ if env is None else env
+        self.region: str | None = values.get("region") or next((env[n] for n in REGION_ENV if env.get(n)), None)
+        self.endpoint: str | None = values.get("endpoint")
+        self._explicit = (values.get("access_key"), values.get("secret_key"), values.get("security_token"))
+        self._profile: str | None = values.get("profile")
+
+    def credentials(self) -> Credentials:
+        key, secret, token = self._explicit
+        return resolve_credentials(key, secret, token, profile=self._profile)
+
+    def where(self) -> dict[str, Any]:
+        return {"region": self.region, "endpoint": self.endpoint}
+
+
+class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
+    def __init__(self, engine: str | None = None) -> None:
+        self.engine = engine
+        self.version = package_version()
+        self.config = Config()
+        self._schema = json.dumps(package_schema(self.version))
+
+    def core(self, urn: str) -> tuple[ResourceSpec, ImmCrud]:
+        spec = BY_TOKEN.get(resource_type(urn))
+        if spec is None:
+            raise ProviderError(f"unknown resource type {resource_type(urn)!r}; this provider serves "
+                                f"{', '.join(sorted(BY_TOKEN))}")  # fmt: skip
+        return spec, spec.crud(resolve=self.config.credentials)
+
+    @staticmethod
+    async def _run(context: grpc.aio.ServicerContext, fn: Callable[[], T]) -> T:
+        """Run blocking core work off the event loop; a failure becomes the RPC's error, its message shown."""
+        try:
+            return await asyncio.to_thread(fn)
+        except InitFailedError as exc:
+            await context.abort_with_status(exc.status())
+        except (ProviderError, ImmFacesError) as exc:
+            await context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- plugin and provider configuration
+
+    async def GetPluginInfo(self, request: empty_pb2.Empty, context: Any) -> plugin_pb2.PluginInfo:
+        return plugin_pb2.PluginInfo(version=self.version)
+
+    async def GetSchema(self, request: provider_pb2.GetSchemaRequest, context: Any) -> provider_pb2.GetSchemaResponse:
+        return provider_pb2.GetSchemaResponse(schema=self._schema)
+
+    async def CheckConfig(self, request: provider_pb2.CheckRequest, context: Any) -> provider_pb2.CheckResponse:
+        news, _ = from_struct(request.news)
+        failures = []
+        known = {p.name for p in CONFIG} | {"version"}
+        for key in sorted(set(news) - known):
+            failures.append(provider_pb2.CheckFailure(property=camel(key), reason="not a setting of the imm provider"))
+        region = news.get("region")
+        if region and region != UNKNOWN:
+            try:
+                check_region(region)
+            except ValueError as exc:
+                failures.append(provider_pb2.CheckFailure(property="region", reason=str(exc)))
+        return provider_pb2.CheckResponse(inputs=request.news, failures=failures)
+
+    async def DiffConfig(self, request: provider_pb2.DiffRequest, context: Any) -> provider_pb2.DiffResponse:
+        olds, _ = from_struct(request.olds)
+        news, _ = from_struct(request.news)
+        changed = sorted(camel(k) for k in set(olds) | set(news) if olds.get(k) != news.get(k) and k != "version")
+        return provider_pb2.DiffResponse(
+            changes=provider_pb2.DiffResponse.DIFF_SOME if changed else provider_pb2.DiffResponse.DIFF_NONE,
+            diffs=changed,
+        )
+
+    async def Configure(self, request: provider_pb2.ConfigureRequest, context: Any) -> provider_pb2.ConfigureResponse:
+        if request.HasField("args"):
+            values, _ = from_struct(request.args)
+        else:  # older engines: "imm:config:region" -> "region"
+            values = {snake(k.rsplit(":", 1)[-1]): v for k, v in request.variables.items()}
+        self.config = Config(values)
+        return provider_pb2.ConfigureResponse(acceptSecrets=True, supportsPreview=True, acceptResources=False,
+                                              acceptOutputs=False)  # fmt: skip
+
+    # --- resources
+
+    async def Check(self, request: provider_pb2.CheckRequest, context: Any) -> provider_pb2.CheckResponse:
+        spec, core = await self._resolve(request.urn, context)
+        news, secret = from_struct(request.news)
+        failures = [provider_pb2.CheckFailure(property=camel(k), reason=f"not an input of {spec.token}")
+                    for k in sorted(set(news) - spec.input_names())]  # fmt: skip
+        news = {k: v for k, v in news.items() if k in spec.input_names()}
+        for key, value in self.config.where().items():
+            if news.get(key) is None and value is not None:
+                news[key] = value
+        if isinstance(core, ClusteringTaskCrud) and not news.get("owner"):
+            news["owner"] = owner_from_urn(request.urn)
+        inputs, problems = core.check(news)
+        failures += [provider_pb2.CheckFailure(property=camel(f.property), reason=f.reason) for f in problems]
+        if inputs.get("region") is None:
+            reason = "no region: set the provider's `imm:region` (or ALIBABA_CLOUD_REGION) or this input"
+            failures.append(provider_pb2.CheckFailure(property="region", reason=reason))
+        return provider_pb2.CheckResponse(inputs=to_struct(inputs, secret), failures=failures)
+
+    async def Diff(self, request: provider_pb2.DiffRequest, context: Any) -> provider_pb2.DiffResponse:
+        _, core = await self._resolve(request.urn, context)
+        olds, _ = from_struct(request.olds)
+        news, _ = from_struct(request.news)
+        plan = core.diff(olds, news)
+        kind = provider_pb2.PropertyDiff
+        detailed = {camel(k): kind(kind=kind.UPDATE_REPLACE if k in plan.replaces else kind.UPDATE, inputDiff=True)
+                    for k in plan.changed}  # fmt: skip
+        return provider_pb2.DiffResponse(
+            changes=provider_pb2.DiffResponse.DIFF_SOME if plan.changes else provider_pb2.DiffResponse.DIFF_NONE,
+            replaces=[camel(k) for k in plan.replaces], deleteBeforeReplace=plan.delete_before_replace,
+            diffs=[camel(k) for k in plan.changed], detailedDiff=detailed, hasDetailedDiff=True,
+        )  # fmt: skip
+
+    @staticmethod
+    def _unknown_outputs(spec: ResourceSpec, props: Mapping[str, Any]) -> dict[str, Any]:
+        """What a preview says: the inputs as given, everything IMM decides not known yet."""
+        return {**{p.name: UNKNOWN for p in spec.outputs}, **props}
+
+    async def Create(self, request: provider_pb2.CreateRequest, context: Any) -> provider_pb2.CreateResponse:
+        spec, core = await self._resolve(request.urn, context)
+        props, secret = from_struct(request.properties)
+        if request.preview:
+            return provider_pb2.CreateResponse(properties=to_struct(self._unknown_outputs(spec, props), secret))
+
+        def create() -> Any:
+            try:
+                return core.create(props)
+            except PartialCreateError as exc:
+                raise InitFailedError(exc, props, secret) from None
+
+        created = await self._run(context, create)
+        return provider_pb2.CreateResponse(id=created.id, properties=to_struct(created.outs, secret))
+
+    async def Read(self, request: provider_pb2.ReadRequest, context: Any) -> provider_pb2.ReadResponse:
+        spec, core = await self._resolve(request.urn, context)
+        props, secret = from_struct(request.properties)
+        inputs, secret_inputs = from_struct(request.inputs)
+        secret |= secret_inputs
+        if not props and not inputs:  # `pulumi import`: the id is all there is
+            seen = await self._run(context, lambda: core.import_(request.id, self.config.where()))
+        else:
+            seen = await self._run(context, lambda: core.read(request.id, props or inputs))
+        if not seen.id:
+            return provider_pb2.ReadResponse()  # gone: no id, no properties
+        new_inputs = {k: v for k, v in (seen.inputs or inputs).items() if k in spec.input_names()}
+        return provider_pb2.ReadResponse(id=seen.id, properties=to_struct(seen.outs, secret),
+                                         inputs=to_struct(new_inputs, secret))  # fmt: skip
+
+    async def Update(self, request: provider_pb2.UpdateRequest, context: Any) -> provider_pb2.UpdateResponse:
+        spec, core = await self._resolve(request.urn, context)
+        olds, _ = from_struct(request.olds)
+        news, secret = from_struct(request.news)
+        if request.preview:
+            kept = {p.name: olds.get(p.name, UNKNOWN) for p in spec.outputs}
+            if isinstance(core, ManagedObject):
+                kept.update({k: UNKNOWN for k in core.reported if k != "create_time"})
+            return provider_pb2.UpdateResponse(properties=to_struct({**kept, **news}, secret))
+
+        def update() -> dict[str, Any]:
+            try:
+                return core.update(request.id, olds, news)
+            except PartialCreateError as exc:
+                raise InitFailedError(exc, news, secret) from None
+
+        outs = await self._run(context, update)
+        return provider_pb2.UpdateResponse(properties=to_struct(outs, secret))
+
+    async def Delete(self, request: provider_pb2.DeleteRequest, context: Any) -> empty_pb2.Empty:
+        _, core = await self._resolve(request.urn, context)
+        props, _ = from_struct(request.properties)
+        await self._run(context, lambda: core.delete(request.id, props))
+        return empty_pb2.Empty()
+
+    async def Cancel(self, request: empty_pb2.Empty, context: Any) -> empty_pb2.Empty:
+        return empty_pb2.Empty()
+
+    async def _resolve(self, urn: str, context: grpc.aio.ServicerContext) -> tuple[ResourceSpec, ImmCrud]:
+        try:
+            return self.core(urn)
+        except ProviderError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --- the process ------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The engine's command line: ``[--logtostderr] [-v=N] [--tracing EP] <engine address>`` (the SDK's own
+    parser takes a ``--tracing`` endpoint for the engine address, so this one is ours)."""
+    parser = argparse.ArgumentParser(prog="pulumi-resource-imm", description="The imm Pulumi resource provider.")
+    parser.add_argument("engine", nargs="?", default=None, help="the Pulumi engine's gRPC address")
+    parser.add_argument("--logtostderr", action="store_true")
+    parser.add_argument("--logflow", action="store_true")
+    parser.add_argument("-v", "--verbose", default=None)
+    parser.add_argument("--tracing", default=None)
+    parser.add_argument("--root", default=None)
+    args, _unknown = parser.parse_known_args(argv)
+    return args
+
+
+async def serve(engine: str | None, announce: Callable[[int], None]) -> None:
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)])
+    provider_pb2_grpc.add_ResourceProviderServicer_to_server(ImmResourceProvider(engine), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    announce(port)
+    await server.wait_for_termination()
+
+
+def _announce(port: int) -> None:
+    sys.stdout.write(f"{port}\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.engine, _announce))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The schema the plugin's GetSchema returns: valid against Pulumi's package metaschema, secrets marked, and the
+same defaults, replacement rules and inputs as the Python path (the CRUD core and FaceClusteringArgs).
+
+``data/pulumi-package-metaschema.json`` is pulumi/pulumi's ``pkg/codegen/schema/pulumi.json`` (Apache-2.0),
+the document the engine and `pulumi package` validate schemas with; see ``data/README.md``."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+from imm_faces.components import args
+from imm_faces.components.providers.core import OWNERSHIP, BindingCrud, ClusteringTaskCrud, ProjectCrud
+from imm_faces.components.providers.schema import BY_TOKEN, camel
+from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE
+
+METASCHEMA = Path(__file__).parent / "data" / "pulumi-package-metaschema.json"
+
+
+@pytest.fixture
+def schema(plugin: provider_pb2_grpc.ResourceProviderStub) -> dict[str, Any]:
+    return json.loads(plugin.GetSchema(provider_pb2.GetSchemaRequest(version=0)).schema)  # type: ignore[no-any-return]
+
+
+def validator() -> jsonschema.Draft202012Validator:
+    # The metaschema's patterns name groups the ECMAScript/Go way, (?<name>...); Python's re spells it (?P<name>...).
+    meta = json.loads(METASCHEMA.read_text(encoding="utf-8").replace("(?<", "(?P<"))
+    jsonschema.Draft202012Validator.check_schema(meta)
+    return jsonschema.Draft202012Validator(meta)
+
+
+def test_schema_validates_against_pulumis_metaschema(schema: dict[str, Any]) -> None:
+    errors = [f"{e.json_path}: {e.message[:200]}" for e in validator().iter_errors(schema)]
+    assert errors == []
+    broken = copy.deepcopy(schema)  # the check is live: a wrong type or token is caught
+    broken["resources"]["imm:index:Project"]["inputProperties"]["projectName"]["type"] = "text"
+    broken["resources"]["imm-Project"] = broken["resources"]["imm:index:Project"]
+    assert len(list(validator().iter_errors(broken))) >= 2
+    assert sorted(schema["resources"]) == sorted(BY_TOKEN)
+
+
+def test_credentials_are_secret_and_config_mirrors_alicloud(schema: dict[str, Any]) -> None:
+    variables = schema["config"]["variables"]
+    assert set(variables) == {"region", "accessKey", "secretKey", "securityToken", "profile", "endpoint"}
+    assert {k for k, v in variables.items() if v.get("secret")} == {"accessKey", "secretKey", "securityToken"}
+    assert schema["provider"]["inputProperties"] == variables
+    assert all(v["description"] for v in variables.values())
+
+
+def test_same_defaults_and_rules_as_the_python_path(schema: dict[str, Any]) -> None:
+    resources = schema["resources"]
+    project = resources["imm:index:Project"]["inputProperties"]
+    assert project["serviceRole"]["default"] == DEFAULT_SERVICE_ROLE == ProjectCrud.defaults["service_role"]
+    binding = resources["imm:index:Binding"]["inputProperties"]
+    assert binding["scanTimeout"]["default"] == args.DEFAULT_SCAN_TIMEOUT == BindingCrud.defaults["scan_timeout"]
+    task = resources["imm:index:FigureClusteringTask"]["inputProperties"]
+    assert task["timeout"]["default"] == args.DEFAULT_TASK_TIMEOUT == ClusteringTaskCrud.defaults["timeout"]
+    for token, spec in BY_TOKEN.items():
+        resource = resources[token]
+        inputs = resource["inputProperties"]
+        replacing = {k for k, v in inputs.items() if v.get("willReplaceOnChanges")}
+        assert replacing == {camel(k) for k in spec.crud.replace_on}, token
+        # every property the core reads is an input the plugin accepts
+        used = {*spec.crud.replace_on, *spec.crud.update_on, *spec.crud.defaults, *spec.crud.validators}
+        if token != "imm:index:FigureClusteringTask":
+            used |= set(OWNERSHIP)
+        assert {camel(k) for k in used} <= set(inputs), token
+        assert set(resource["requiredInputs"]) <= set(inputs)
+        assert set(resource["required"]) <= set(resource["properties"])
+        assert f"pulumi import {token} " in resource["description"]
+        assert all(p.get("description") for p in resource["properties"].values()), token
+    assert resources["imm:index:Dataset"]["requiredInputs"] == ["projectName", "datasetName"]
+    assert resources["imm:index:FigureClusteringTask"]["requiredInputs"] == ["projectName", "datasetName"]
+    assert project["projectMaxDatasetCount"]["type"] == "integer"  # from the request model's field type
