@@ -29,7 +29,7 @@ IMM documents the rule for starting a group, not its algorithm: the rms test and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -75,6 +75,18 @@ class ClusterStats:
             np.add.at(counts, rows, 1)
             np.add.at(squares, rows, (vecs**2).sum(1))
         return cls(ids, sums, counts, squares)
+
+    @classmethod
+    def from_batches(cls, batches: Iterable[tuple[list[str], npt.NDArray[np.float32]]]) -> ClusterStats:
+        """The same figures from (cluster ids, embeddings) batches of members, read one batch at a time."""
+        stats = cls([], np.zeros((0, 0)), np.zeros(0, np.int64), np.zeros(0))
+        index: dict[str, int] = {}
+        for cluster_ids, embeddings in batches:
+            for cid in cluster_ids:
+                if cid not in index:
+                    index[cid] = stats.start(cid, np.zeros((0, embeddings.shape[1])))
+            stats.add_many(np.array([index[c] for c in cluster_ids]), embeddings.astype(np.float64))
+        return stats
 
     @property
     def dim(self) -> int:

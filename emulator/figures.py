@@ -161,10 +161,7 @@ def cluster_pending(tx: Tx, project: str, dataset: str, threshold: float = DEFAU
     pending_ids, _, pending = tx.embeddings(project, dataset, assigned=False)
     if not pending_ids:
         return set()
-    _, member_clusters, members = tx.embeddings(project, dataset, assigned=True)
-    if not members.size:
-        members = np.zeros((0, pending.shape[1]), np.float32)
-    stats = ClusterStats.from_members([c or "" for c in member_clusters], members)
+    stats = cluster_stats(tx, project, dataset)
     uris = {face.figure_id: face.uri for face in tx.faces(project, dataset) if face.cluster_id is None}
     good = _good_flags(tx, project, dataset, [uris[fid] for fid in pending_ids], pending_ids)
     labels = assign(pending, stats, new_cluster_id, threshold, good=good)
@@ -177,6 +174,11 @@ def cluster_pending(tx: Tx, project: str, dataset: str, threshold: float = DEFAU
     for cluster_id in touched:
         rebuild_cluster(tx, project, dataset, cluster_id)
     return touched
+
+
+def cluster_stats(tx: Tx, project: str, dataset: str) -> ClusterStats:
+    """The running figures of every cluster of a dataset (read a batch of members at a time)."""
+    return ClusterStats.from_batches(tx.member_batches(project, dataset))
 
 
 def _good_flags(tx: Tx, project: str, dataset: str, uris: list[str], figure_ids: list[str]) -> npt.NDArray[np.bool_]:

@@ -123,21 +123,6 @@ class Tx:
 
     # -- faces
 
-    def replace_faces(
-        self, project: str, dataset: str, uri: str, faces: list[tuple[str, float, npt.NDArray[np.float32]]]
-    ) -> None:
-        """Store the faces of one file, replacing what an earlier analysis of it found."""
-        self._c.execute("DELETE FROM faces WHERE project=? AND dataset=? AND uri=?", (project, dataset, uri))
-        seq = self._c.execute("SELECT coalesce(max(seq), 0) FROM faces").fetchone()[0]
-        self._c.executemany(
-            "INSERT INTO faces (project, dataset, figure_id, uri, cluster_id, quality, embedding, seq)"
-            " VALUES (?,?,?,?,NULL,?,?,?)",
-            [
-                (project, dataset, fid, uri, float(q), np.asarray(e, dtype=np.float32).tobytes(), seq + i + 1)
-                for i, (fid, q, e) in enumerate(faces)
-            ],
-        )
-
     def faces(self, project: str, dataset: str, *, cluster_id: str | None = None) -> list[FaceRow]:
         sql = "SELECT figure_id, uri, cluster_id, quality FROM faces WHERE project=? AND dataset=?"
         args: list[Any] = [project, dataset]
@@ -160,6 +145,17 @@ class Tx:
             return [], [], np.zeros((0, 0), dtype=np.float32)
         matrix = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
         return [r[0] for r in rows], [r[1] for r in rows], matrix
+
+    def member_batches(
+        self, project: str, dataset: str, size: int = 4096
+    ) -> Iterator[tuple[list[str], npt.NDArray[np.float32]]]:
+        """(cluster ids, n x d matrix) of the faces in clusters, ``size`` at a time (memory stays bounded)."""
+        cur = self._c.execute(
+            "SELECT cluster_id, embedding FROM faces WHERE project=? AND dataset=? AND cluster_id IS NOT NULL",
+            (project, dataset),
+        )
+        while rows := cur.fetchmany(size):
+            yield [r[0] for r in rows], np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
 
     def enqueue(self, project: str, dataset: str, items: list[dict[str, Any]]) -> list[int]:
         """Record files to index (an acknowledged IndexFileMeta survives a crash); returns their job ids."""

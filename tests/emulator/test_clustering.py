@@ -58,6 +58,9 @@ def test_rms_is_the_root_mean_square_distance_to_the_members() -> None:
     brute = [[np.mean(((members[s].astype(np.float64) - xi) ** 2).sum(1)) for s in (slice(0, 4), slice(4, 7))]
              for xi in x]  # fmt: skip
     assert np.allclose(stats.rms2(x), brute)
+    labels = ["a"] * 4 + ["b"] * 3
+    batched = ClusterStats.from_batches((labels[k : k + 3], members[k : k + 3]) for k in range(0, 7, 3))
+    assert batched.ids == ["a", "b"] and np.allclose(batched.rms2(x), brute)
 
 
 def test_a_group_needs_three_good_faces() -> None:
