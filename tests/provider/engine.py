@@ -16,6 +16,8 @@ from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc, status_pb2
 
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = ROOT / "provider"
 UNKNOWN = rpc.UNKNOWN
@@ -88,3 +90,15 @@ def plugin_command(how: str, engine: str = "127.0.0.1:1") -> list[str]:
         return [str(PLUGIN_DIR / "pulumi-resource-imm"), "--logtostderr", "-v=9", "--tracing", "file:./trace.json",
                 engine]  # fmt: skip
     return [sys.executable, str(PLUGIN_DIR), engine]
+
+
+def configure(plugin: provider_pb2_grpc.ResourceProviderStub, emulator: Emulator, **extra: Any) -> None:
+    """CheckConfig then Configure, as the engine does for the default provider: the emulator's endpoint and keys
+    (secret), region cn-hangzhou; ``extra`` overrides."""
+    config = {"region": "cn-hangzhou", "endpoint": emulator.endpoint,
+              "accessKey": secret(DEFAULT_ACCESS_KEY.access_key_id),
+              "secretKey": secret(DEFAULT_ACCESS_KEY.access_key_secret), "version": "0.1.0", **extra}  # fmt: skip
+    provider_urn = "urn:pulumi:dev::consumer::pulumi:providers:imm::default"
+    checked = plugin.CheckConfig(provider_pb2.CheckRequest(urn=provider_urn, olds=struct({}), news=struct(config)))
+    assert list(checked.failures) == []
+    plugin.Configure(provider_pb2.ConfigureRequest(args=checked.inputs, acceptSecrets=True, acceptResources=True))

@@ -23,6 +23,7 @@ from tests.fakes import SidecarAnalyzer, write_photo
 from tests.helpers import wait_indexed
 from tests.provider.engine import (
     UNKNOWN,
+    configure,
     init_failed,
     is_secret,
     launched,
@@ -36,16 +37,6 @@ from tests.provider.engine import (
 Stub = provider_pb2_grpc.ResourceProviderStub
 DIFF_SOME, DIFF_NONE = provider_pb2.DiffResponse.DIFF_SOME, provider_pb2.DiffResponse.DIFF_NONE
 KIND = provider_pb2.PropertyDiff
-
-
-def configure(plugin: Stub, emulator: Emulator, **extra: Any) -> None:
-    config = {"region": "cn-hangzhou", "endpoint": emulator.endpoint,
-              "accessKey": secret(DEFAULT_ACCESS_KEY.access_key_id),
-              "secretKey": secret(DEFAULT_ACCESS_KEY.access_key_secret), "version": "0.1.0", **extra}  # fmt: skip
-    provider_urn = "urn:pulumi:dev::consumer::pulumi:providers:imm::default"
-    checked = plugin.CheckConfig(provider_pb2.CheckRequest(urn=provider_urn, olds=struct({}), news=struct(config)))
-    assert list(checked.failures) == []
-    plugin.Configure(provider_pb2.ConfigureRequest(args=checked.inputs, acceptSecrets=True, acceptResources=True))
 
 
 def check(plugin: Stub, token: str, name: str, news: dict[str, Any], olds: Any = None) -> provider_pb2.CheckResponse:
@@ -235,7 +226,7 @@ def test_import_reads_existing_objects_by_id(plugin: Stub, emulator: Emulator, c
     assert "expected <project_name>/<dataset_name>" in err.value.details()  # type: ignore[attr-defined]
 
 
-def slow_clustering(emu: Emulator, seconds: float = 1.5) -> None:
+def slow_clustering(emu: Emulator, seconds: float = 1.0) -> None:
     """Make the emulator's clustering tasks take ``seconds`` longer (before the task's transaction)."""
     run = emu.jobs._run_clustering
 
