@@ -269,8 +269,27 @@ def _assign(
                     labels[int(pending.position[k])] = index
                 _absorb(pending, stats, index, vec, d2, limit, labels)
                 touched.update(stats, index)
+    _sweep(pending, stats, limit, labels)
     ids = stats.ids
     return [None if label is None else ids[label] for label in labels]
+
+
+def _sweep(pending: _Pending, stats: ClusterStats, limit: float, labels: list[int | None]) -> None:
+    """Offer the faces still pending to the clusters as they ended up (a cluster that grew after a face
+    arrived may take it now), a chunk at a time."""
+    waiting = np.flatnonzero(pending.alive[: pending.size])
+    if not len(waiting) or not len(stats):
+        return
+    for begin in range(0, len(waiting), CHUNK):
+        rows = waiting[begin : begin + CHUNK]
+        vecs = pending.vecs[rows].astype(np.float64)
+        rms2 = stats.rms2(vecs)
+        nearest = rms2.argmin(1)
+        joins = np.flatnonzero(rms2[np.arange(len(rows)), nearest] < limit)
+        stats.add_many(nearest[joins], vecs[joins])
+        for k in joins.tolist():
+            pending.alive[rows[k]] = False
+            labels[int(pending.position[rows[k]])] = int(nearest[k])
 
 
 class _Touched:
