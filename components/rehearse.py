@@ -64,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--photos", metavar="DIR", help="use the photos in DIR instead of the sample photos")
     parser.add_argument("--json", action="store_true",
                         help="print a JSON summary on stdout (steps and the verify report go to stderr)")  # fmt: skip
+    parser.add_argument("--html", metavar="FILE",
+                        help="also write verify's HTML report of the clusters to FILE (FILE.<key>.html for each "
+                             "further FaceClustering)")  # fmt: skip
 
 
 class UsageError(Exception):
@@ -259,7 +262,7 @@ def _rehearse(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in
                 outputs = run_program(program.run, mocks, project=program.project, stack=args.stack,
                                       config=program.config)  # fmt: skip
             code, reports = _verify(outputs, Path(args.outputs) if args.outputs else Path(tmp) / "outputs.json",
-                                    photos, json_mode=args.json)  # fmt: skip
+                                    photos, json_mode=args.json, html=args.html)  # fmt: skip
         except (RehearsalError, ProviderCallError) as exc:
             print(f"imm-faces rehearse: deployment failed: {exc}", file=sys.stderr)
         except KeyboardInterrupt:
@@ -365,7 +368,9 @@ def stacks_in(outputs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: dict(v) for k, v in outputs.items() if isinstance(v, Mapping) and "project_name" in v}
 
 
-def _verify(outputs: dict[str, Any], out_path: Path, photos: _Photos, *, json_mode: bool) -> tuple[int, dict[str, Any]]:
+def _verify(
+    outputs: dict[str, Any], out_path: Path, photos: _Photos, *, json_mode: bool, html: str | None = None
+) -> tuple[int, dict[str, Any]]:
     """Write the outputs; run `imm-faces verify` on each FaceClustering in them. (exit code, reports)."""
     import contextlib
     import io
@@ -390,6 +395,8 @@ def _verify(outputs: dict[str, Any], out_path: Path, photos: _Photos, *, json_mo
         expected = photos.expected_groups(str(one["project_name"]), str(one["dataset_name"]))
         if expected:
             verify_args += ["--min-clusters", str(expected)]
+        if html:
+            verify_args += ["--html", html if not key else str(Path(html).with_suffix(f".{key}.html"))]
         _say("imm-faces " + " ".join(verify_args) + (f"   # {key}" if key else ""))
         if json_mode:
             captured = io.StringIO()

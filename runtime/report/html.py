@@ -80,11 +80,13 @@ padding:6px;height:100%}
 .problems{color:var(--warn);background:var(--warnbg);border-radius:8px;padding:4px 10px;margin:6px 0 0;font-size:12px}
 .strip{grid-column:1/-1;display:flex;gap:8px;overflow-x:auto;padding:4px 0 2px;margin:0;list-style:none}
 .strip li{flex:none}
-.photo{position:relative;height:__PHOTO__px;border-radius:6px;overflow:hidden;background:#e9ecf1}
+.strip figure{margin:0;display:inline-block;vertical-align:top}
+.photo{position:relative;display:inline-block;vertical-align:top;height:__PHOTO__px;border-radius:6px;overflow:hidden;
+background:#e9ecf1}
 .photo img{display:block;height:__PHOTO__px;width:auto}
 .photo .none{width:__PHOTO__px}
 .box{position:absolute;border:2px solid var(--box);box-shadow:0 0 0 1px rgba(0,0,0,.55);border-radius:2px}
-.strip figcaption{font-size:11px;color:var(--mute);max-width:192px;overflow:hidden;text-overflow:ellipsis;
+.strip figcaption{font-size:11px;color:var(--mute);width:0;min-width:100%;overflow:hidden;text-overflow:ellipsis;
 white-space:nowrap}
 .more{grid-column:1/-1;color:var(--mute);font-size:12px;margin:0}
 .hidden{display:none!important}
@@ -196,7 +198,7 @@ def _photo(photo: Photo, label: str) -> str:
             size = f' width="{round(PHOTO_HEIGHT_PX * picture.width / picture.height)}" height="{PHOTO_HEIGHT_PX}"'
         lazy = "" if picture.src.startswith("data:") else ' loading="lazy" referrerpolicy="no-referrer"'
         inner = f'<img src="{_e(picture.src)}" alt="{_e(alt)}"{size}{lazy} decoding="async">{_boxes(photo.boxes)}'
-    return (f'<li><figure style="margin:0"><div class="photo">{inner}</div>'
+    return (f'<li><figure><div class="photo">{inner}</div>'
             f'<figcaption title="{_e(photo.uri)}">{_e(photo.filename)}</figcaption></figure></li>')  # fmt: skip
 
 

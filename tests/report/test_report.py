@@ -187,3 +187,31 @@ def test_browser_loads_the_page_decodes_every_thumbnail_and_keys_move(drawn: Dra
     print(f"\nscreenshot of the report: {shot}")
     with Image.open(shot) as img:
         assert img.width == 1280 and img.height > 600
+
+
+def test_without_pillow_the_page_links_the_photos_or_says_what_to_install(
+    drawn: Drawn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("imm_faces.runtime.report.images.pillow_available", lambda: False)
+    page_path = tmp_path / "report.html"
+    assert verify_html(drawn, page_path, "--embed") == 2
+    assert "--embed needs Pillow: pip install 'imm-faces[report]'" in capsys.readouterr().err
+    assert verify_html(drawn, page_path) == 0  # not asked: falls back to presigned links, and says so
+    assert "pip install 'imm-faces[report]'" in capsys.readouterr().err
+    page = page_path.read_text()
+    assert "data:image" not in page and page.count("x-oss-signature=") >= 7
+
+
+def test_the_runtime_modules_import_without_pillow() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['PIL'] = None\n"  # any import of Pillow fails
+        "from imm_faces.runtime.report import cli, collect, html, images\n"
+        "from imm_faces.runtime.cli.main import build_parser\n"
+        "build_parser().parse_args(['verify', '--html', 'x.html', '--links'])\n"
+        "print(images.pillow_available())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
