@@ -467,10 +467,15 @@ def config_keys_present(get: Callable[[str], Any]) -> tuple[str, ...]:
 @dataclass
 class _Context:
     env: Mapping[str, str]
-    sts_endpoint: str
+    settings: CredentialSettings
     metadata_url: str
     transport: httpx.BaseTransport | None
     tried: list[str]
+
+    @property
+    def sts_endpoint(self) -> str:
+        """Computed only for a source that calls STS: plain AccessKeys never import the STS client."""
+        return _sts_endpoint(self.settings, self.env)
 
 
 def _truthy(value: str | None) -> bool:
@@ -726,7 +731,7 @@ def resolve_provider(
     ``transport`` exist for tests. Raises :class:`CredentialsNotFoundError` listing what was tried."""
     env = os.environ if env is None else env
     settings = settings or CredentialSettings()
-    ctx = _Context(env, _sts_endpoint(settings, env), metadata_url, transport, [])
+    ctx = _Context(env, settings, metadata_url, transport, [])
     label = settings.label
     source: CredentialSource | None = None
     if access_key_id or access_key_secret:

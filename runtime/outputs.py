@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from imm_faces.runtime.credentials import CONFIG_KEYS
 from imm_faces.runtime.errors import ConfigError
 
 
@@ -187,28 +188,36 @@ class PulumiCli:
             selected = select_outputs(document, key_path, self.label)
         return parse_outputs(selected, f"{self.label} at {key_path!r}" if key_path else self.label)
 
-    def credentials_config(self) -> tuple[str, str, str | None] | None:
-        """(accessKey, secretKey, securityToken) from the stack's ``alicloud:*`` config, when both keys are set.
-        ``pulumi config --json`` lists the keys without secret values; each secret one is then read alone
-        with ``pulumi config get`` (never ``--show-secrets``, which would print every secret of the stack)."""
+    def alicloud_config(self) -> dict[str, Any]:
+        """The stack's pulumi-alicloud credential settings (:data:`ALICLOUD_SETTINGS_KEYS`), as ``pulumi up``'s
+        providers get them. ``pulumi config --json`` lists the keys without secret values; each secret one is then
+        read alone with ``pulumi config get`` (never ``--show-secrets``, which would print every secret of the
+        stack). Structured values (``alicloud:assumeRole``) come back as objects or JSON text."""
         config = _decode(self.run("config", "--json"), f"{self.label} config")
         if not isinstance(config, dict):
-            return None
-        values: list[str | None] = []
-        for key in ALICLOUD_CONFIG_KEYS:
+            return {}
+        values: dict[str, Any] = {}
+        for key in ALICLOUD_SETTINGS_KEYS:
             entry = config.get(key)
             if not isinstance(entry, dict):
-                values.append(None)
-            elif not entry.get("secret") and isinstance(entry.get("value"), str):
-                values.append(entry["value"])
+                continue
+            if not entry.get("secret") and ("objectValue" in entry or isinstance(entry.get("value"), str)):
+                values[key] = entry.get("objectValue", entry.get("value"))
             else:  # a secret: its value is not in the listing
-                values.append(self.run("config", "get", key).rstrip("\n") or None)
-        key_id, secret, token = values
+                values[key] = self.run("config", "get", key).rstrip("\n") or None
+        return values
+
+    def credentials_config(self) -> tuple[str, str, str | None] | None:
+        """(accessKey, secretKey, securityToken) from the stack's ``alicloud:*`` config, when both keys are set."""
+        config = self.alicloud_config()
+        key_id, secret, token = (config.get(k) for k in ALICLOUD_CONFIG_KEYS)
         return (key_id, secret, token) if key_id and secret else None
 
 
 ALICLOUD_CONFIG_KEYS = ("alicloud:accessKey", "alicloud:secretKey", "alicloud:securityToken")
-"""pulumi-alicloud's credential settings, which ``pulumi up`` uses."""
+"""pulumi-alicloud's AccessKey settings."""
+ALICLOUD_SETTINGS_KEYS = (*CONFIG_KEYS, "alicloud:endpoints")
+"""Every pulumi-alicloud setting the credential chain reads (``endpoints`` for its ``sts`` entry)."""
 
 
 def read_stack_outputs(

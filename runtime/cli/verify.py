@@ -173,21 +173,15 @@ def _logging(debug: bool) -> Iterator[None]:
 
 
 def _credentials(args: argparse.Namespace, pulumi: Any) -> Any:
-    """The usual chain; when reading a stack and the chain finds nothing, the stack's ``alicloud:*`` config."""
-    from imm_faces.runtime.credentials import Credentials, CredentialsNotFoundError, resolve_credentials
+    """The one credential chain (:mod:`imm_faces.runtime.credentials`), in its documented order; when reading a
+    stack, with the stack's ``alicloud:*`` settings first, as its providers get them under ``pulumi up``: verify
+    then signs as the deployment did (same account, same assumed role)."""
+    from imm_faces.runtime.credentials import CredentialSettings, resolve_provider
 
-    try:
-        return resolve_credentials(profile=args.profile)
-    except CredentialsNotFoundError as exc:
-        if pulumi is None:
-            raise
-        found = pulumi.credentials_config()
-        if found is None:
-            raise CredentialsNotFoundError(
-                f"{exc}\n  - {pulumi.label} config alicloud:accessKey and alicloud:secretKey: not both set"
-            ) from None
-        key_id, secret, token = found
-        return Credentials(key_id, secret, token, source=f"{pulumi.label} config (alicloud:accessKey)")
+    settings = None
+    if pulumi is not None:
+        settings = CredentialSettings.from_config(pulumi.alicloud_config().get, f"{pulumi.label} config")
+    return resolve_provider(profile=args.profile, settings=settings)
 
 
 def _write_outputs(args: argparse.Namespace, report: Any) -> None:

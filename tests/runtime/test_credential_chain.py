@@ -279,3 +279,56 @@ def test_no_secret_or_token_in_logs_errors_or_reprs(
         import pickle
 
         pickle.dumps(source)
+
+
+def test_verify_signs_with_the_stacks_assumed_role(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`imm-faces verify --stack` reads the stack's alicloud:* settings (secret ones one at a time) and assumes
+    the stack's role, as the providers do; the wrong external id fails with exit 2 and no secret shown."""
+    from imm_faces.runtime.cli.main import main
+    from imm_faces.runtime.operations import datasets, projects
+    from tests.runtime.test_outputs import fake_pulumi
+
+    for name in [*AK, "ALIBABA_CLOUD_PROFILE", "ALICLOUD_ACCESS_KEY", "ALICLOUD_SECRET_KEY"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aliyun/config.json
+    with ImmClient(endpoint=emu.endpoint, credentials=DEFAULT_ACCESS_KEY) as imm:
+        imm.call(projects.CreateProject, project_name="verify-sts")
+        imm.call(datasets.CreateDataset, project_name="verify-sts", dataset_name="d")
+    emu.sts.external_ids[ROLE] = "stack-ext"
+    outputs = {"project_name": "verify-sts", "dataset_name": "d", "region": "cn-hangzhou", "endpoint": emu.endpoint}
+
+    def config(external_id: str) -> dict[str, object]:
+        assume = {"roleArn": ROLE, "sessionName": "verify", "externalId": external_id}
+        return {
+            "stack output": outputs,
+            "config": {"alicloud:accessKey": {"value": DEFAULT_ACCESS_KEY.access_key_id, "secret": False},
+                       "alicloud:secretKey": {"secret": True},
+                       "alicloud:assumeRole": {"value": json.dumps(assume), "objectValue": assume, "secret": False},
+                       "alicloud:endpoints": {"objectValue": [{"sts": emu.endpoint}], "secret": False}},
+            "config get alicloud:secretKey": DEFAULT_ACCESS_KEY.access_key_secret,
+        }  # fmt: skip
+
+    log = fake_pulumi(tmp_path, monkeypatch, config("stack-ext"))
+    assert main(["verify", "--stack", "dev", "--json", "--quiet", "--allow-empty"]) == 0
+    assert json.loads(capsys.readouterr().out)["passed"]
+    assert "--show-secrets" not in log.read_text()
+    fake_pulumi(tmp_path, monkeypatch, config("wrong"))
+    assert main(["verify", "--stack", "dev", "--quiet", "--allow-empty"]) == 2
+    err = capsys.readouterr().err
+    assert "NoPermission" in err and DEFAULT_ACCESS_KEY.access_key_secret not in err
+
+
+def test_plain_access_keys_import_nothing_of_sts() -> None:
+    """With plain AccessKeys the chain imports no STS client, pydantic or httpx (verify starts light)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from imm_faces.runtime.credentials import resolve_provider; "
+        "resolve_provider(env={'ALIBABA_CLOUD_ACCESS_KEY_ID': 'a', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET': 'b'}); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'pydantic') or 'sts' in m))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
