@@ -14,7 +14,8 @@ Starting a cluster follows IMM's documented rule (``runtime.rules``): a face no 
 a new cluster starts only when at least ``FACE_GROUP_MIN_GOOD_FACES`` pending *good* faces are mutually close
 (each within the threshold, in rms, of the ones chosen before it, nearest first). The new cluster then takes
 the pending faces, good or not, whose rms to it is under the threshold. Faces that are not good never start a
-cluster but may join one. A face that stays pending is returned as ``None`` and is offered again to the
+cluster but may join one. At the end of a task, the faces still pending are offered once more to the
+clusters as they ended up; a face that stays pending is returned as ``None`` and is offered again to the
 next task.
 
 Existing clusters keep their ids and members; only pending faces are assigned, so a task is incremental.

@@ -107,6 +107,20 @@ def test_threshold_is_on_the_rms_not_on_the_distance_to_the_mean() -> None:
     assert near_mean < DEFAULT_THRESHOLD and probe(float(np.sqrt(near_mean**2 + variance))) == [None]
 
 
+def test_a_face_left_waiting_joins_once_the_group_has_grown_towards_it() -> None:
+    rng = np.random.default_rng(14)
+    axis = np.zeros(DIM)
+    axis[0] = 1.0
+
+    def near(centre: npt.NDArray[np.float64], k: int) -> F32:
+        return (centre + rng.normal(scale=0.01, size=(k, DIM))).astype(np.float32)
+
+    x = near(0.6 * axis, 1)  # 0.6 from the first three: over the threshold then
+    faces = np.vstack([near(0 * axis, 3), x, near(0.3 * axis, 6)])
+    labels = assign(faces, empty(), namer(), good=np.array([True] * 3 + [False] * 7))
+    assert labels == ["c0"] * 10  # the group moved towards x: x is offered again at the end of the task
+
+
 def test_pending_faces_are_not_absorbed_by_a_strangers_group() -> None:
     rng = np.random.default_rng(9)
     b = centres(1, seed=11)[0]
