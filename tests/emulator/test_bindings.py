@@ -124,7 +124,7 @@ def test_a_clustering_task_does_not_wait_for_a_binding(tmp_path: Path) -> None:
     oss_root = tmp_path / "oss"
     people(oss_root, "slow/", person=1, photos=3)
     uri = f"oss://{BUCKET}/slow/"
-    with running(oss_root, tmp_path / "imm.db", delay=0.25, workers=1) as (_, client):
+    with running(oss_root, tmp_path / "imm.db", delay=0.15, workers=1) as (_, client):
         client.call(projects.CreateProject, project_name=PROJECT)
         client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name="d")
         client.call(bindings.CreateBinding, project_name=PROJECT, dataset_name="d", uri=uri)
@@ -225,7 +225,7 @@ def test_a_full_scan_killed_midway_resumes_in_the_next_process(tmp_path: Path) -
     oss_root, db = tmp_path / "oss", tmp_path / "imm.db"
     folder = oss_root / BUCKET / "many"
     folder.mkdir(parents=True)
-    for i in range(400):
+    for i in range(150):
         (folder / f"{i:03}.txt").write_text(f"note {i}")
     uri = f"oss://{BUCKET}/many/"
     with emulator_process(db, oss_root) as (proc, endpoint), ImmClient(endpoint=endpoint, credentials=CREDS) as c:
@@ -237,7 +237,7 @@ def test_a_full_scan_killed_midway_resumes_in_the_next_process(tmp_path: Path) -
         assert proc.wait(10) == -signal.SIGKILL
     with emulator_process(db, oss_root) as (_, endpoint), ImmClient(endpoint=endpoint, credentials=CREDS) as c:
         until("the scan ends in the new process", lambda: phase(c, "d", uri) == ("IncrementalScanning", "Running"))
-        assert file_count(c, "d") == 400
+        assert file_count(c, "d") == 150
 
 
 def test_a_deleted_binding_is_no_longer_scanned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
