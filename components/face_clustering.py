@@ -23,6 +23,8 @@ Its outputs are exactly the stack-outputs contract, :class:`imm_faces.runtime.ou
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -35,6 +37,45 @@ from imm_faces.runtime.models.base import snake_name
 from imm_faces.runtime.outputs import StackOutputs
 
 TYPE = "imm-faces:index:FaceClustering"
+
+
+def _assumed_role() -> str | None:
+    """The role pulumi-alicloud's default provider assumes: ``alicloud:assumeRole`` or ALICLOUD_ASSUME_ROLE_ARN."""
+    setting = pulumi.Config("alicloud").get_object("assumeRole")
+    if isinstance(setting, dict) and setting.get("roleArn"):
+        return str(setting["roleArn"])
+    return os.environ.get("ALICLOUD_ASSUME_ROLE_ARN") or None
+
+
+def _explicit_alicloud_provider(opts: pulumi.ResourceOptions | None) -> bool:
+    """Whether the RAM children would use an alicloud provider given in code (opts or the parent's)."""
+    if opts is None:
+        return False
+    if getattr(opts.provider, "package", None) == "alicloud":
+        return True
+    providers = opts.providers
+    if isinstance(providers, Mapping) and "alicloud" in providers:
+        return True
+    if isinstance(providers, Sequence) and any(getattr(p, "package", None) == "alicloud" for p in providers):
+        return True
+    return "alicloud" in (getattr(opts.parent, "_providers", None) or {})
+
+
+def _check_one_account(name: str, opts: pulumi.ResourceOptions | None) -> None:
+    """The RAM role and the IMM project must land in one account. With an assumed role (``alicloud:assumeRole``),
+    they do when both read it: the default alicloud provider reads the stack config and the environment, and so
+    do the IMM providers (:mod:`imm_faces.runtime.credentials`, same order). An alicloud provider made in code
+    does not read the stack config and may assume anything, so that combination is refused."""
+    role = _assumed_role()
+    if role and _explicit_alicloud_provider(opts):
+        raise pulumi.RunError(
+            f"FaceClustering {name}: the stack assumes {role} (alicloud:assumeRole or ALICLOUD_ASSUME_ROLE_ARN), "
+            f"which the IMM resources use, but the RAM role would be created by an alicloud provider given in code, "
+            f"whose credentials and assumed role the IMM resources cannot know: the role and the IMM project could "
+            f"land in different accounts. "
+            f"Let the component use the default alicloud provider, or pass service_role= an existing role of the "
+            f"assumed account."
+        )
 
 
 class FaceClustering(pulumi.ComponentResource):
@@ -50,6 +91,8 @@ class FaceClustering(pulumi.ComponentResource):
     def __init__(self, name: str, args: FaceClusteringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         scope = NameScope(pulumi.get_project(), pulumi.get_stack())
         resolved = args.resolved(name, scope)  # raises ArgsError before anything is registered
+        if resolved.manage_project and resolved.service_role is None:
+            _check_one_account(name, opts)
         super().__init__(TYPE, name, None, opts)
         self.args = resolved
         """The validated arguments, defaults filled in (names, role and policy names)."""
