@@ -36,7 +36,7 @@ from imm_faces.runtime.operations.tasks import (
     TASK_SUCCEEDED,
     CreateFigureClustersMergingTaskRequest,
 )
-from imm_faces.runtime.rules import check_oss_uri, split_oss_uri
+from imm_faces.runtime.rules import split_oss_uri
 from imm_faces.runtime.timestamps import now_rfc3339_nano, rfc3339_nano
 
 log = logging.getLogger("imm_faces.emulator")
@@ -355,7 +355,6 @@ class JobRunner:
         to let a face join a cluster); Similarity is 1 - that distance, clamped to 0-1. Faces that belong to
         no cluster are not listed."""
         try:
-            check_oss_uri(uri, object_required=True)
             path = self.path_of(uri)
             data = path.read_bytes()
         except (ValueError, OSError):

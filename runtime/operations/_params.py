@@ -21,6 +21,8 @@ NewName = Annotated[str, AfterValidator(check_name)]
 Description = Annotated[str, AfterValidator(check_description)]
 UserData = Annotated[str, AfterValidator(check_user_data)]
 OssLocation = Annotated[str, AfterValidator(check_oss_uri)]
+OssObject = Annotated[str, AfterValidator(lambda v: check_oss_uri(v, object_required=True))]
+"""An OSS object's URI (``oss://bucket/key``, key required)."""
 
 
 def quota(name: str) -> object:

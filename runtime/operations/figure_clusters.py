@@ -64,7 +64,7 @@ class UpdateFigureClusterRequest(Request):
 class SearchImageFigureClusterRequest(Request):
     project_name: str
     dataset_name: str
-    source_uri: str
+    source_uri: p.OssObject
     credential_config: Annotated[dict[str, Any] | None, JSON_STRING] = None
 
 

@@ -302,6 +302,11 @@ def test_query_merge_search_and_delete_through_the_official_sdk(
     none = c.search_image_figure_cluster(m.SearchImageFigureClusterRequest(
         project_name="p1", dataset_name="d1", source_uri=uris["landscape.png"])).body  # fmt: skip
     assert not none.clusters
+    for source in ("oss://bkt/", "oss://bkt/missing.jpg", "http://bkt/a.jpg"):
+        with pytest.raises(TeaException) as bad_source:
+            c.search_image_figure_cluster(m.SearchImageFigureClusterRequest(
+                project_name="p1", dataset_name="d1", source_uri=source))  # fmt: skip
+        assert bad_source.value.code == "InvalidArgument" and "SourceURI" in bad_source.value.message, source
 
     # CreateFigureClustersMergingTask: bob's group into alice's; a task in GetTask and ListTasks.
     for bad, code in ((m.CreateFigureClustersMergingTaskRequest(project_name="p1", dataset_name="d1", from_=bob,
