@@ -48,12 +48,13 @@ from imm_faces.components.providers.core import (
     ProviderError,
 )
 from imm_faces.components.providers.schema import BY_TOKEN, CONFIG, ResourceSpec, camel, package_schema, snake
-from imm_faces.runtime.credentials import Credentials, resolve_credentials
+from imm_faces.runtime.credentials import CredentialSettings, LazyCredentials, resolve_provider
 from imm_faces.runtime.errors import ImmFacesError
 from imm_faces.runtime.rules import check_region
 
 SECRET_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig
 REGION_ENV = ("ALIBABA_CLOUD_REGION", "ALICLOUD_REGION")
+CREDENTIAL_SETTINGS = ("access_key", "secret_key", "security_token", "profile")
 T = TypeVar("T")
 
 
@@ -138,19 +139,18 @@ class _Status(grpc.Status):  # type: ignore[misc]
 
 
 class Config:
-    """The provider configuration (``imm:*``), credentials resolved through the runtime's chain when first used."""
+    """The provider configuration (``imm:*``). Credentials: the keys or profile given here, else the runtime's
+    chain (environment, aliyun CLI profiles, ECS role...), chosen on first use (a preview never needs them)."""
 
     def __init__(self, values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> None:
         values = {k: v for k, v in (values or {}).items() if v not in (None, "")}
         env = os.environ if env is None else env
         self.region: str | None = values.get("region") or next((env[n] for n in REGION_ENV if env.get(n)), None)
         self.endpoint: str | None = values.get("endpoint")
-        self._explicit = (values.get("access_key"), values.get("secret_key"), values.get("security_token"))
-        self._profile: str | None = values.get("profile")
-
-    def credentials(self) -> Credentials:
-        key, secret, token = self._explicit
-        return resolve_credentials(key, secret, token, profile=self._profile)
+        # The credential settings this provider takes, read as the runtime reads pulumi-alicloud's.
+        given = {f"alicloud:{camel(k)}": values.get(k) for k in CREDENTIAL_SETTINGS}
+        self.settings = CredentialSettings.from_config(given.get, "imm provider config")
+        self.source = LazyCredentials(lambda: resolve_provider(settings=self.settings))
 
     def where(self) -> dict[str, Any]:
         return {"region": self.region, "endpoint": self.endpoint}
@@ -168,7 +168,7 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
         if spec is None:
             raise ProviderError(f"unknown resource type {resource_type(urn)!r}; this provider serves "
                                 f"{', '.join(sorted(BY_TOKEN))}")  # fmt: skip
-        return spec, spec.crud(resolve=self.config.credentials)
+        return spec, spec.crud(self.config.source)
 
     @staticmethod
     async def _run(context: grpc.aio.ServicerContext, fn: Callable[[], T]) -> T:
@@ -217,7 +217,10 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
             values, _ = from_struct(request.args)
         else:  # older engines: "imm:config:region" -> "region"
             values = {snake(k.rsplit(":", 1)[-1]): v for k, v in request.variables.items()}
-        self.config = Config(values)
+        try:
+            self.config = Config(values)
+        except ImmFacesError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return provider_pb2.ConfigureResponse(acceptSecrets=True, supportsPreview=True, acceptResources=False,
                                               acceptOutputs=False)  # fmt: skip
 
