@@ -8,5 +8,12 @@ ruff check .
 ruff format --check .
 echo "==> mypy (strict)" >&2
 mypy imm_faces
+# tests/report's browser test drives Debian's Chromium; it skips, saying why, when none can be installed.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> chromium (for the HTML report's browser test)" >&2
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+        || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
+        || echo "    chromium could not be installed: the browser test will skip" >&2
+fi
 echo "==> pytest" >&2
 pytest "$@"

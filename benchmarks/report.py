@@ -1,0 +1,236 @@
+"""`imm-faces verify --html` on 1,000 figure clusters: time, page size, and the browser's load, against peers.
+
+    python benchmarks/report.py [--clusters 1000] [--photos-per-cluster 3]
+
+The emulator runs as `imm-faces emulator` in its own process, on a state file written beforehand: a project and
+dataset made through the API, then N clusters of P photos each written straight into the store. Every photo is
+a 12 MP JPEG (4032 x 3024 upright, stored turned a quarter with EXIF Orientation 6, noise added so it weighs
+what a camera's does), hard-linked P x N times under --oss-root, with one face per photo.
+
+Measured, in this process:
+
+* the report: ``collect`` + ``render`` as ``verify --html`` runs them after verify (2N IMM requests, up to
+  N x (P + 1) signed OSS GETs, thumbnails made on worker threads): wall and this process's CPU, page size;
+  the same with ``--links`` (no object read);
+* its peer for the pictures: one photo's thumbnails made the plain way (full decode, then orientation, crop and
+  resize) against ``make_thumbnails`` (JPEG decoded at the smallest scale that keeps the thumbnails sharp);
+* the page-size peer: the same page with the original photos embedded (computed, not built);
+* the browser: headless Chromium (when installed) loading the page from disk until every thumbnail decoded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import copy
+import io
+import json
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps
+
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port, wait_ready
+from imm_faces.runtime.client import AsyncImmClient, ImmClient
+from imm_faces.runtime.outputs import StackOutputs
+from imm_faces.runtime.report.collect import ReportOptions, collect
+from imm_faces.runtime.report.html import render
+from imm_faces.runtime.report.images import COVER_PX, PHOTO_HEIGHT_PX, PHOTO_MAX_WIDTH_PX, cover_crop, make_thumbnails
+from imm_faces.runtime.verify.run import verify_deployment
+from tests.fakes import SidecarAnalyzer
+from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy
+from tests.report.browser import Browser, find_chromium
+
+CREDS = DEFAULT_ACCESS_KEY
+UPRIGHT = (4032, 3024)
+FACE = (1700, 800, 640, 720)  # left, top, width, height in the upright photo
+
+
+def make_photo(path: Path) -> None:
+    img = Image.new("RGB", UPRIGHT, (90, 130, 170))
+    pen = ImageDraw.Draw(img)
+    pen.rectangle((0, 2200, UPRIGHT[0], UPRIGHT[1]), fill=(70, 120, 70))
+    left, top, w, h = FACE
+    pen.ellipse((left, top, left + w, top + h), fill=(235, 190, 150))
+    rng = np.random.default_rng(7)
+    noise = rng.integers(-18, 18, size=(UPRIGHT[1], UPRIGHT[0], 3), dtype=np.int16)
+    img = Image.fromarray(np.clip(np.asarray(img, dtype=np.int16) + noise, 0, 255).astype(np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.transpose(Image.Transpose.ROTATE_90).save(path, format="JPEG", quality=88, exif=exif)
+
+
+def prepare(db: Path, oss_root: Path, clusters: int, per_cluster: int, photo: Path) -> None:
+    """A real small deployment (for documents of the real shape), then ``clusters`` clusters of ``per_cluster``
+    files whose objects are hard links to ``photo``."""
+    with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
+            ImmClient(endpoint=emu.endpoint, credentials=CREDS) as client:  # fmt: skip
+        deploy(client, oss_root, TWO_PEOPLE)
+        seed = cluster_ids(client)[0]
+        folder = oss_root / "photos" / "bench"
+        folder.mkdir(parents=True)
+        with emu.store.tx() as tx:
+            template = tx.get("cluster", PROJECT, DATASET, seed)
+            assert template is not None
+            file_template = template["Cover"]
+            figure = next(f for f in file_template["Figures"] if f.get("FigureClusterId") == seed)
+            for key, _ in tx.scan("cluster", PROJECT, DATASET):
+                tx.delete("cluster", PROJECT, DATASET, key)
+            for key, _ in tx.scan("file", PROJECT, DATASET):
+                tx.delete("file", PROJECT, DATASET, key)
+                tx.put_file_faces(PROJECT, DATASET, key, [])
+            embedding = np.zeros(128, dtype=np.float32)
+            left, top, w, h = FACE
+            for n in range(clusters):
+                cluster_id = f"Cluster-{uuid.UUID(int=n + 1)}"
+                files = []
+                for k in range(per_cluster):
+                    key = f"bench/{n:05d}-{k}.jpg"
+                    os.link(photo, oss_root / "photos" / key)
+                    uri = f"oss://photos/{key}"
+                    doc = copy.deepcopy(file_template)
+                    fig = {**copy.deepcopy(figure), "FigureId": str(uuid.uuid4()), "FigureClusterId": cluster_id,
+                           "Boundary": {"Left": left, "Top": top, "Width": w, "Height": h}}  # fmt: skip
+                    doc.update(URI=uri, Filename=key.rsplit("/", 1)[-1], ObjectId=uuid.uuid4().hex, Figures=[fig],
+                               FigureCount=1, ImageWidth=UPRIGHT[0], ImageHeight=UPRIGHT[1], Orientation=6,
+                               ContentType="image/jpeg")  # fmt: skip
+                    tx.put("file", doc, PROJECT, DATASET, uri)
+                    tx.put_file_faces(PROJECT, DATASET, uri, [(fig["FigureId"], cluster_id, 0.9, embedding)])
+                    files.append(doc)
+                cluster = copy.deepcopy(template)
+                cluster.update(ObjectId=cluster_id, FaceCount=per_cluster, ImageCount=per_cluster, VideoCount=0,
+                               Cover=files[0], BaseImages=files)  # fmt: skip
+                cluster.pop("_CoverFigureId", None)
+                tx.put("cluster", cluster, PROJECT, DATASET, cluster_id)
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def plain_thumbnails(data: bytes, face: tuple[float, float, float, float]) -> int:
+    """The peer: decode at full size, then orient, crop the cover and resize the photo."""
+    img = ImageOps.exif_transpose(Image.open(io.BytesIO(data))) or Image.open(io.BytesIO(data))
+    width, height = img.size
+    crop = img.crop(cover_crop(face, width, height)).resize((COVER_PX, COVER_PX), Image.Resampling.LANCZOS)
+    thumb = img.copy()
+    thumb.thumbnail((PHOTO_MAX_WIDTH_PX, PHOTO_HEIGHT_PX), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    crop.save(out, format="JPEG", quality=70)
+    thumb.save(out, format="JPEG", quality=70)
+    return len(out.getvalue())
+
+
+def per_photo(data: bytes, rounds: int) -> tuple[float, float]:
+    face = tuple(float(v) for v in FACE)
+    assert len(face) == 4
+    ours, plain = [], []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        make_thumbnails(data, face, True)  # type: ignore[arg-type]
+        ours.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        plain_thumbnails(data, face)  # type: ignore[arg-type]
+        plain.append(time.perf_counter() - started)
+    return statistics.median(ours), statistics.median(plain)
+
+
+async def report(endpoint: str, outputs: StackOutputs, options: ReportOptions) -> tuple[float, float, float, str, Any]:
+    """(collect + render wall, CPU, render alone wall, page, data)"""
+    async with AsyncImmClient(endpoint=endpoint, credentials=CREDS, deadline=1800) as client:
+        verified = await verify_deployment(client, outputs)
+        wall0, cpu0 = time.perf_counter(), cpu()
+        data = await collect(client, verified, options, credentials=CREDS, region="cn-hangzhou", oss_endpoint=endpoint)
+        render0 = time.perf_counter()
+        page = render(data)
+        done = time.perf_counter()
+        return done - wall0, cpu() - cpu0, done - render0, page, data
+
+
+def browse(page: Path, expected: int) -> str:
+    chromium = find_chromium()
+    if chromium is None:
+        return "browser: skipped (no Chromium; Debian: apt-get install -y chromium)"
+    with Browser(chromium, timeout=120) as browser:
+        started = time.perf_counter()
+        browser.open(page.as_uri())
+        loaded = time.perf_counter() - started
+        decoded = browser.evaluate(
+            "Promise.all([...document.images].map(i => i.decode().then(() => i.naturalWidth > 0, () => false)))"
+        )
+        done = time.perf_counter() - started
+        cards = browser.evaluate("document.querySelectorAll('article.card').length")
+    assert cards == expected and all(decoded), (cards, decoded.count(False))
+    return (f"browser (headless Chromium, from disk): load event {loaded:.2f} s, all {len(decoded)} thumbnails "
+            f"decoded {done:.2f} s, {cards} cards")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clusters", type=int, default=1000)
+    parser.add_argument("--photos-per-cluster", type=int, default=3)
+    args = parser.parse_args()
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        os.environ.pop(proxy, None)
+    with tempfile.TemporaryDirectory(prefix="imm-bench-report-") as tmp:
+        db, oss_root, photo = Path(tmp) / "state.db", Path(tmp) / "oss", Path(tmp) / "photo.jpg"
+        oss_root.mkdir()
+        make_photo(photo)
+        size = photo.stat().st_size
+        started = time.perf_counter()
+        prepare(db, oss_root, args.clusters, args.photos_per_cluster, photo)
+        files = args.clusters * args.photos_per_cluster
+        print(f"prepared {args.clusters} clusters, {files} photos of {UPRIGHT[0]}x{UPRIGHT[1]} "
+              f"({size / 1e6:.1f} MB JPEG, EXIF-rotated) in {time.perf_counter() - started:.1f} s")  # fmt: skip
+        data = photo.read_bytes()
+        ours, plain = per_photo(data, 7)
+        print(f"one photo's thumbnails (cover + strip): {ours * 1000:.0f} ms with make_thumbnails; plain full "
+              f"decode {plain * 1000:.0f} ms ({plain / ours:.1f}x slower)")  # fmt: skip
+        port = free_port()
+        server = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
+             "--oss-root", str(oss_root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(endpoint, timeout=60)
+            outputs = StackOutputs(project_name=PROJECT, dataset_name=DATASET, region="cn-hangzhou", endpoint=endpoint)
+            for mode, embed in (("embedded", True), ("links", False)):
+                options = ReportOptions(embed=embed, photos_per_cluster=args.photos_per_cluster,
+                                        max_clusters=args.clusters)  # fmt: skip
+                wall, used, rendering, page, made = asyncio.run(report(endpoint, outputs, options))
+                pictures = page.count("<img ")
+                path = Path(tmp) / f"report-{mode}.html"
+                path.write_text(page)
+                print(f"report, {mode}: {len(made.cards)} clusters, {pictures} pictures, {wall:.2f} s wall, "
+                      f"{used:.2f} s CPU (this process), page {len(page) / 1e6:.1f} MB "
+                      f"({len(page) / max(1, pictures) / 1024:.1f} KiB per picture); HTML rendering alone "
+                      f"{rendering * 1000:.0f} ms")  # fmt: skip
+                if embed:
+                    originals = files * len(base64.b64encode(data))
+                    print(f"  peer page with the original photos embedded: {originals / 1e9:.2f} GB "
+                          f"({originals / len(page):.0f}x larger)")  # fmt: skip
+                    print("  " + browse(path, len(made.cards)))
+        finally:
+            os.kill(server.pid, signal.SIGTERM)
+            server.wait(10)
+    print(f"cpus={os.cpu_count()}; " + json.dumps({"clusters": args.clusters, "photos": files}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
