@@ -521,7 +521,9 @@ def assume_role(base: CredentialSource, role: AssumeRole, ctx: _Context, label: 
     source = f"{label}: role {role.role_arn} assumed with {getattr(base, 'source', 'credentials')}"
 
     def fetch() -> Credentials:
-        return _temporary(client.call(ASSUME_ROLE, request, base.get()), source)
+        signer = base.get()
+        REDACTOR.add(signer.secrets())  # STS's error answers pass the redactor: it must know the signer's secrets
+        return _temporary(client.call(ASSUME_ROLE, request, signer), source)
 
     return RefreshingCredentials(fetch, source)
 
