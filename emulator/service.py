@@ -482,7 +482,7 @@ class ImmService:
             if req.order == "desc":
                 keys.reverse()
             page_keys, more = _offset_page(keys, req.next_token, size)
-            docs = [tx.get("cluster", req.project_name, req.dataset_name, k) for k in page_keys]
+            docs = tx.get_many("cluster", req.project_name, req.dataset_name, page_keys, without="BaseImages")
         return fc.QueryFigureClustersResponse(
             figure_clusters=[self._cluster_view(d, base_images=False) for d in docs if d is not None],
             next_token=more,
@@ -497,7 +497,7 @@ class ImmService:
     def op_batch_get_figure_cluster(self, req: fc.BatchGetFigureClusterRequest) -> fc.BatchGetFigureClusterResponse:
         with self.store.snapshot() as tx:
             self._dataset(tx, req.project_name, req.dataset_name)
-            docs = [tx.get("cluster", req.project_name, req.dataset_name, oid) for oid in req.object_ids]
+            docs = tx.get_many("cluster", req.project_name, req.dataset_name, req.object_ids, without="BaseImages")
         return fc.BatchGetFigureClusterResponse(
             figure_clusters=[self._cluster_view(doc, base_images=False) for doc in docs if doc is not None]
         )

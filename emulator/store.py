@@ -103,6 +103,23 @@ class Tx:
             args += [len(prefix), prefix]
         return [(k, json.loads(d)) for k, d in self._c.execute(sql + " ORDER BY key, dataset", args)]
 
+    def get_many(
+        self, kind: str, project: str, dataset: str, keys: list[str], *, without: str | None = None
+    ) -> list[dict[str, Any] | None]:
+        """Documents by key, in the keys' order (None where absent), in one query. ``without`` names a top-level
+        field SQLite drops before Python decodes the rest (a list view leaves out a cluster's BaseImages)."""
+        if not keys:
+            return []
+        column = "json_remove(doc, ?)" if without else "doc"
+        marks = ",".join("?" * len(keys))
+        args: list[Any] = [f"$.{without}"] if without else []
+        rows = self._c.execute(
+            f"SELECT key, {column} FROM resources WHERE kind=? AND project=? AND dataset=? AND key IN ({marks})",  # noqa: S608
+            [*args, kind, project, dataset, *keys],
+        )
+        found = {k: json.loads(d) for k, d in rows}
+        return [found.get(k) for k in keys]
+
     def keys(self, kind: str, project: str, dataset: str = "") -> list[str]:
         """The keys of one kind under a parent, ordered (no document is decoded)."""
         rows = self._c.execute(

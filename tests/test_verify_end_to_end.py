@@ -485,3 +485,71 @@ def test_no_secret_in_any_output_in_any_encoding(
         for form in every_encoding(secret):
             assert form not in everything, form
     assert "<redacted>" in everything
+
+
+@pytest.mark.parametrize("order", [None, "asc", "desc"])
+def test_cluster_pages_in_the_default_order_match_the_general_path(
+    client: ImmClient, deployment: Deployment, order: str | None
+) -> None:
+    """The emulator pages the default order by key (what verify lists with); a time window takes the general
+    path. Same clusters, same order, same paging, with and without the total count."""
+
+    def listing(**extra: Any) -> tuple[list[str], list[int | None]]:
+        ids, totals, token = [], [], None
+        while True:
+            page = client.call(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET,
+                               max_results=1, next_token=token, order=order, with_total_count=True,
+                               **extra)  # fmt: skip
+            ids += [c.object_id for c in page.figure_clusters or []]
+            totals.append(page.total_count)
+            token = page.next_token
+            if not token:
+                return ids, totals
+
+    everything = {"create_time_range": {"Start": "2000-01-01T00:00:00Z"}}
+    fast, general = listing(), listing(**everything)
+    assert fast == general and len(fast[0]) == 2 and fast[1] == [2, 2]
+    assert fast[0] == sorted(fast[0], reverse=order == "desc")
+
+
+def test_stack_outputs_and_credentials_from_the_stack_config(
+    emulator: Emulator, client: ImmClient, oss_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """`pulumi up` had its keys in the stack config only (`pulumi config set --secret alicloud:secretKey`):
+    verify reads the outputs without --show-secrets, and the secret key alone with `pulumi config get`."""
+    import sys
+
+    task_id = deploy(client, oss_root, TWO_PEOPLE)
+    contract = json.loads(outputs_file(tmp_path, emulator.endpoint, task_id).read_text())
+    answers = {
+        "stack output": {"faces": contract, "db_password": "[secret]"},
+        "config": {"alicloud:accessKey": {"value": CREDS.access_key_id, "secret": False},
+                   "alicloud:secretKey": {"secret": True}, "db:password": {"secret": True}},
+        "config get alicloud:secretKey": CREDS.access_key_secret,
+    }  # fmt: skip
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    (tmp_path / "answers.json").write_text(json.dumps(answers))
+    fake = bin_dir / "pulumi"
+    fake.write_text(f"""#!{sys.executable}
+import json, sys
+args = [a for a in sys.argv[1:] if a not in ("--json", "--non-interactive")]
+open({str(calls)!r}, "a").write(" ".join(sys.argv[1:]) + "\\n")
+key = " ".join(args[: args.index("--stack")] if "--stack" in args else args)
+value = json.load(open({str(tmp_path / "answers.json")!r})).get(key)
+if value is None:
+    sys.exit("error: " + key)
+print(value if isinstance(value, str) else json.dumps(value))
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALICLOUD_ACCESS_KEY",
+                 "ALICLOUD_SECRET_KEY", "ALIBABA_CLOUD_PROFILE", "GITHUB_ACTIONS"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALIBABA_CLOUD_CONFIG_FILE", str(tmp_path / "no-aliyun-config.json"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert main(["verify", "--stack", "dev", "--quiet"]) == 0, capsys.readouterr()
+    assert "PASSED" in capsys.readouterr().out
+    made = calls.read_text()
+    assert "--show-secrets" not in made and "config get alicloud:secretKey" in made and "db:password" not in made
