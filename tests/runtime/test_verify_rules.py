@@ -203,3 +203,69 @@ def test_progress_on_a_tty_rewrites_one_line() -> None:
     progress("get", 3, None)
     progress.close()
     assert out.getvalue() == "\rverify: get 3\x1b[K\r\x1b[K"
+
+
+def fake_imm(pages: list[list[str]], *, query_error: bool = False) -> Any:
+    """A MockTransport IMM with clusters served on the given pages (ids may repeat across pages)."""
+    import httpx
+
+    def view(object_id: str) -> dict[str, Any]:
+        return {**SAMPLE["FigureCluster"], "ProjectName": "p", "DatasetName": "d", "ObjectId": object_id}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        action = request.headers["x-acs-action"]
+        params = dict(request.url.params)
+        if action == "GetProject":
+            return httpx.Response(200, json={"Project": {"ProjectName": "p"}})
+        if action == "GetDataset":
+            return httpx.Response(200, json={"Dataset": {"ProjectName": "p", "DatasetName": "d"}})
+        if action == "QueryFigureClusters":
+            if query_error:
+                return httpx.Response(400, json={"Code": "InvalidArgument", "Message": "no listing today"})
+            index = int(params.get("NextToken") or 0)
+            body: dict[str, Any] = {"FigureClusters": [view(i) for i in pages[index]]}
+            if index + 1 < len(pages):
+                body["NextToken"] = str(index + 1)
+            return httpx.Response(200, json=body)
+        if action == "BatchGetFigureCluster":
+            return httpx.Response(200, json={"FigureClusters": [view(i) for i in json.loads(params["ObjectIds"])]})
+        if action == "GetFigureCluster":
+            return httpx.Response(200, json={"FigureCluster": view(params["ObjectId"])})
+        raise AssertionError(action)
+
+    return httpx.MockTransport(handler)
+
+
+def verify_fake(transport: Any) -> VerifyReport:
+    import asyncio
+
+    from imm_faces.runtime.client import AsyncImmClient
+    from imm_faces.runtime.credentials import Credentials
+    from imm_faces.runtime.verify.run import verify_deployment
+
+    async def go() -> VerifyReport:
+        async with AsyncImmClient(endpoint="http://imm.test", credentials=Credentials("AK", "SK-0123456789"),
+                                  transport=transport) as imm:  # fmt: skip
+            return await verify_deployment(imm, OUTPUTS, consistency=False)
+
+    return asyncio.run(go())
+
+
+def test_listing_every_page_once() -> None:
+    report = verify_fake(fake_imm([["Cluster-1", "Cluster-2"], ["Cluster-3"]]))
+    assert report.passed and report.total_clusters == 3 and report.coverage.requests["QueryFigureClusters"] == 2
+    assert report.check("clusters.listable").status == "passed"
+
+
+def test_a_cluster_listed_twice_fails_listable() -> None:
+    report = verify_fake(fake_imm([["Cluster-1", "Cluster-2"], ["Cluster-2", "Cluster-3"]]))
+    assert [(f.check, f.subject) for f in report.failures] == [("clusters.listable", "Cluster-2")]
+    assert report.total_clusters == 3
+
+
+def test_a_listing_error_fails_listable_and_skips_the_cluster_checks() -> None:
+    report = verify_fake(fake_imm([], query_error=True))
+    expected = ("clusters.listable", "InvalidArgument: no listing today")
+    assert [(f.check, f.detail) for f in report.failures] == [expected]
+    assert report.check("cluster.face_count").status == "skipped"
+    assert report.check("clusters.not_empty").status == "skipped"
