@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from imm_faces.components.args import ArgsError, FaceClusteringArgs
     from imm_faces.components.face_clustering import FaceClustering
+    from imm_faces.components.policies import checker_policy
 
 _EXPORTS = {"ArgsError": "imm_faces.components.args", "FaceClusteringArgs": "imm_faces.components.args",
-            "FaceClustering": "imm_faces.components.face_clustering"}  # fmt: skip
-__all__ = ["ArgsError", "FaceClustering", "FaceClusteringArgs"]
+            "FaceClustering": "imm_faces.components.face_clustering",
+            "checker_policy": "imm_faces.components.policies"}  # fmt: skip
+__all__ = ["ArgsError", "FaceClustering", "FaceClusteringArgs", "checker_policy"]
 
 
 def __getattr__(name: str) -> Any:

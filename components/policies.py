@@ -4,6 +4,8 @@
 - :func:`service_policy`: what IMM needs to do its job here and nothing more: read the objects under each
   bound location (and list them, limited to the prefix), and publish to the one notification topic. Every
   action is named; no statement has a wildcard action.
+- :func:`checker_policy`: what ``imm-faces verify`` needs on one project and dataset, for the CI identity
+  that runs it: the read-only operations it calls, taken from the checker itself, nothing more.
 """
 
 from __future__ import annotations
@@ -40,6 +42,20 @@ def service_policy(locations: Sequence[str], topic: str | None, region: str, acc
     if topic:
         arn = f"acs:mns:{region}:{account_id}:/topics/{topic}/messages"
         statements.append({"Effect": "Allow", "Action": [MNS_PUBLISH_ACTION], "Resource": [arn]})
+    return {"Version": "1", "Statement": statements}
+
+
+def checker_policy(project: str, dataset: str, region: str, account_id: str = "*") -> dict[str, Any]:
+    """Exactly the ``imm:`` actions ``imm-faces verify`` calls (``runtime.verify.run.OPERATIONS``), on this
+    project's and this dataset's RAM resources."""
+    from imm_faces.runtime.verify.run import OPERATIONS, PROJECT_SCOPED
+
+    project_arn = f"acs:imm:{region}:{account_id}:project/{project}"
+    dataset_arn = f"{project_arn}/dataset/{dataset}"
+    scoped: dict[str, list[str]] = {project_arn: [], dataset_arn: []}
+    for op in OPERATIONS:
+        scoped[project_arn if op.name in PROJECT_SCOPED else dataset_arn].append(f"imm:{op.name}")
+    statements = [{"Effect": "Allow", "Action": sorted(actions), "Resource": [arn]} for arn, actions in scoped.items()]
     return {"Version": "1", "Statement": statements}
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.errors import DeadlineExceededError, ImmError
 from imm_faces.runtime.models.figure_cluster import FigureCluster
+from imm_faces.runtime.operations._base import Operation
 from imm_faces.runtime.operations.datasets import GetDataset
 from imm_faces.runtime.operations.figure_clusters import (
     BatchGetFigureCluster,
@@ -32,6 +33,7 @@ from imm_faces.runtime.operations.figure_clusters import (
     QueryFigureClusters,
 )
 from imm_faces.runtime.operations.projects import GetProject
+from imm_faces.runtime.operations.query import SimpleQuery
 from imm_faces.runtime.operations.tasks import FACE_CLUSTERING, TASK_SUCCEEDED, GetTask
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.rules import BATCH_GET_MAX_IDS, PAGE_LIMITS, TASK_RETENTION_DAYS
@@ -50,12 +52,22 @@ from imm_faces.runtime.verify.base import (
 from imm_faces.runtime.verify.checks import CHECKS, VIEW_RULES, Failure, check_cluster, disagreements, sample_positions
 from imm_faces.runtime.verify.consistency import Consistency
 
-__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_SAMPLE", "SCHEMA_VERSION", "AccessError", "ClusterRecord", "Coverage",
-           "VerifyReport", "verify_deployment"]  # fmt: skip
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_SAMPLE", "OPERATIONS", "PROJECT_SCOPED", "SCHEMA_VERSION", "AccessError",
+           "ClusterRecord", "Coverage", "VerifyReport", "verify_deployment"]  # fmt: skip
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_SAMPLE = 25
 LIST_PAGE = PAGE_LIMITS["QueryFigureClusters"][0]
+
+OPERATIONS: tuple[Operation[Any, Any], ...] = (
+    GetProject, GetTask, GetDataset, QueryFigureClusters, BatchGetFigureCluster, GetFigureCluster, SimpleQuery,
+)  # fmt: skip
+"""Every operation verify calls (read-only), and so every permission it needs: ``imm:<Name>``. :meth:`_Run.call`
+refuses any other, so this list cannot fall behind the code."""
+PROJECT_SCOPED = frozenset({"GetProject", "GetTask"})
+"""Operations on the project's RAM resource (``acs:imm:<region>:<account>:project/<name>``); the others act on
+the dataset's (``.../project/<name>/dataset/<dataset>``). Inferred for GetProject and GetTask: IMM's RAM tables
+confirm the dataset resource for GetDataset and BatchGetFigureCluster only."""
 
 
 class _Run:
@@ -76,7 +88,9 @@ class _Run:
         self.pending: list[asyncio.Task[None]] = []
         self.chosen: list[str] = []
 
-    async def call(self, op: Any, **params: Any) -> Any:
+    async def call(self, op: Operation[Any, Any], **params: Any) -> Any:
+        if op not in OPERATIONS:
+            raise RuntimeError(f"verify calls {op.name}, which OPERATIONS (its permissions) does not list")
         requests = self.report.coverage.requests
         requests[op.name] = requests.get(op.name, 0) + 1
         async with self.gate:
