@@ -15,6 +15,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -146,7 +147,8 @@ class _Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol, answering a request it cannot parse with an IMM error body."""
 
     def send_400_response(self, msg: str) -> None:
-        body = ApiError("InvalidParameter.Format", detail="The HTTP request is malformed.").body("-", "-")
+        error = ApiError("InvalidParameter.Format", detail="The HTTP request is malformed.")
+        body = error.body(str(uuid.uuid4()).upper(), "-")
         data = json.dumps(body, separators=(",", ":")).encode()
         headers = [(b"content-type", b"application/json;charset=utf-8"), (b"connection", b"close"),
                    (b"content-length", str(len(data)).encode())]  # fmt: skip
