@@ -293,7 +293,9 @@ def render(data: ReportData) -> str:
         f"{failed_checks} failed</summary><table><tbody>{rows}</tbody></table></details>"
     )
     notes = "".join(f'<p class="notes">{_e(n)}</p>' for n in data.notes)
-    cards = "".join(_card(c, i) for i, c in enumerate(data.cards))
+    cards = "".join(_card(c, i) for i, c in enumerate(data.cards)) or (
+        '<p class="more">No figure cluster was checked: see the checks above.</p>'
+    )
     img_src = " ".join(["data:", *_origins(data)])
     failed_cards = sum(1 for c in data.cards if not c.passed)
     network = "" if data.images == "embedded" else " but the linked pictures"

@@ -8,8 +8,9 @@ way in both cases (:mod:`imm_faces.runtime.oss_signing`), so this code does not 
 
 Thumbnails are bounded: a cover face is :data:`COVER_PX` square, a member photo :data:`PHOTO_HEIGHT_PX` high
 (at most :data:`PHOTO_MAX_WIDTH_PX` wide), JPEG quality :data:`JPEG_QUALITY`; a JPEG is decoded at the smallest
-scale that still gives those sizes (``Image.draft``). EXIF orientation is applied before anything else, so a
-Boundary (which IMM gives in the upright image) lands on the face.
+scale that still gives those sizes (``Image.draft``). EXIF orientation is applied before anything else: a
+Boundary is taken to be in the upright image (inferred: IMM's documentation does not say; the emulator finds
+faces in the upright image, and a browser shows photos upright too, so a linked photo's boxes agree).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import httpx
 import pytest
 from PIL import Image
 
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.cli.main import main
 from imm_faces.runtime.report.images import PHOTO_HEIGHT_PX, cover_crop
 from tests.conftest import CREDS, STS_KEY
-from tests.helpers import DATASET, PROJECT
+from tests.helpers import DATASET, PROJECT, outputs_file
 from tests.report.browser import Browser, find_chromium
 from tests.report.conftest import FACE_COLOURS, ROTATED, SIZE, Drawn, face_box
 
@@ -150,13 +152,16 @@ def test_a_photo_that_cannot_be_read_is_named_not_fatal(drawn: Drawn, oss_root: 
     assert page.count('<article class="card') == 2
 
 
-def test_browser_loads_the_page_decodes_every_thumbnail_and_keys_move(drawn: Drawn, tmp_path: Path) -> None:
+def test_browser_loads_the_page_decodes_every_thumbnail_and_keys_move(
+    drawn: Drawn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     chromium = find_chromium()
     if chromium is None:
         pytest.skip("no Chromium to run the page in: install it (Debian: apt-get install -y chromium)")
     tamper_cluster(drawn, drawn.bob, FaceCount=5, ImageCount=5)
     page_path = tmp_path / "report.html"
-    assert verify_html(drawn, page_path) == 1
+    assert verify_html(drawn, page_path, "--json") == 1
+    checked = json.loads(capsys.readouterr().out)["checked_clusters"]
     with Browser(chromium) as browser:
         browser.open(page_path.as_uri())
         decoded = browser.evaluate(
@@ -168,7 +173,7 @@ def test_browser_loads_the_page_decodes_every_thumbnail_and_keys_move(drawn: Dra
             "[document.querySelectorAll('article.card').length, +document.getElementById('clusters').dataset.count,"
             " document.querySelectorAll('article.card.fail').length]"
         )
-        assert counts == [2, 2, 1]
+        assert counts == [checked, checked, 1] and checked == 2
         # Nothing but the page itself and its data: pictures was requested.
         assert all(u.startswith(("file:", "data:")) for u in browser.requested_urls()), browser.requested_urls()
         active = "document.activeElement && document.activeElement.id"
@@ -184,7 +189,8 @@ def test_browser_loads_the_page_decodes_every_thumbnail_and_keys_move(drawn: Dra
         assert browser.evaluate(visible) == 1
         browser.key("Escape", "Escape", 27)
         assert browser.evaluate(visible) == 2
-    print(f"\nscreenshot of the report: {shot}")
+    with capsys.disabled():
+        print(f"\nscreenshot of the report: {shot}")
     with Image.open(shot) as img:
         assert img.width == 1280 and img.height > 600
 
@@ -215,3 +221,13 @@ def test_the_runtime_modules_import_without_pillow() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
+
+
+def test_a_deployment_without_clusters_still_gets_its_page(emulator: Emulator, tmp_path: Path) -> None:
+    """The page is written whatever verify found: here the dataset is missing, every cluster check skipped."""
+    outputs = outputs_file(tmp_path, emulator.endpoint, None)
+    page_path = tmp_path / "empty.html"
+    assert main(["verify", "--outputs", str(outputs), "--quiet", "--html", str(page_path)]) == 1
+    page = page_path.read_text()
+    assert "No figure cluster was checked" in page and 'data-count="0"' in page and "FAILED" in page
+    assert re.search(r'<tr class="failed"><td>failed</td><td><code>project.exists</code>', page)
