@@ -43,6 +43,8 @@ _SPECS = (
     ErrorSpec("InvalidTimeStamp.Format", 400, "Specified time stamp or date value is not well formatted."),
     ErrorSpec("InvalidAccessKeyId.NotFound", 404, "Specified access key is not found."),
     ErrorSpec("InvalidSecurityToken.Mismatch", 400, "Specified security token does not match the access key."),
+    # Inferred wording: the gateway's answer to an STS token used past its Expiration.
+    ErrorSpec("InvalidSecurityToken.Expired", 400, "Specified SecurityToken is expired."),
     ErrorSpec("InvalidSignatureMethod", 400, "Specified signature method is not valid."),
     ErrorSpec("InvalidVersion", 400, "Specified parameter Version is not valid."),
     ErrorSpec("InvalidAction.NotFound", 404, "Specified api is not found, please check your url and method."),

@@ -37,9 +37,8 @@ ROLE_ARN_PATTERN = r"^acs:ram::\d+:role/[A-Za-z0-9._-]{1,64}$"
 OIDC_PROVIDER_ARN_PATTERN = r"^acs:ram::\d+:oidc-provider/[A-Za-z0-9._-]{1,128}$"
 SESSION_NAME_PATTERN = r"^[A-Za-z0-9.@_-]{2,64}$"
 
-# STS's error codes (STS API reference, "error codes" of each operation) and the gateway's answer to an
-# expired token, added to the one table in :mod:`imm_faces.runtime.errors` so that clients and the emulator
-# read them from the same place.
+# STS's error codes (STS API reference, "error codes" of each operation), added to the one table in
+# :mod:`imm_faces.runtime.errors` so that clients and the emulator read them from the same place.
 STS_ERRORS = (
     ErrorSpec("InvalidParameter.RoleArn", 400, "The parameter RoleArn is wrong. {detail}"),
     ErrorSpec("InvalidParameter.RoleSessionName", 400, "The parameter RoleSessionName is wrong. {detail}"),
@@ -50,8 +49,6 @@ STS_ERRORS = (
     ErrorSpec("AuthenticationFail.OIDCToken.Invalid", 400, "The OIDCToken is invalid. {detail}"),
     ErrorSpec("AuthenticationFail.OIDCToken.Expired", 400, "The OIDCToken is expired."),
     ErrorSpec("NoPermission", 403, "You are not authorized to do this action. {detail}"),
-    # Inferred wording: IMM's gateway rejects an STS token past its Expiration with this code.
-    ErrorSpec("InvalidSecurityToken.Expired", 400, "Specified SecurityToken is expired."),
 )
 for _spec in STS_ERRORS:
     ERRORS.setdefault(_spec.code, _spec)
