@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-from pulumi import dynamic
 
 from imm_faces.components.providers.base import ManagedObjectProvider
 from imm_faces.components.providers.core import DEFAULT_SCAN_TIMEOUT, BindingCrud
+from imm_faces.components.providers.remote import ImmResource
 
 __all__ = ["DEFAULT_SCAN_TIMEOUT", "Binding", "BindingProvider"]
 
@@ -28,7 +28,7 @@ class BindingProvider(ManagedObjectProvider):
     crud = BindingCrud
 
 
-class Binding(dynamic.Resource, module="imm", name="Binding"):
+class Binding(ImmResource, module="imm", name="Binding"):
     """Binds an ``oss://bucket[/prefix]`` location to a dataset; IMM indexes what is there and what arrives."""
 
     uri: pulumi.Output[str]
@@ -36,4 +36,4 @@ class Binding(dynamic.Resource, module="imm", name="Binding"):
     phase: pulumi.Output[str]
 
     def __init__(self, name: str, props: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(BindingProvider(), name, {**dict.fromkeys(BindingProvider.reported), **props}, opts)
+        self._init("imm:index:Binding", BindingProvider, name, props, tuple(BindingProvider.reported), opts)

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-from pulumi import dynamic
 
 from imm_faces.components.providers.base import ImmProvider
 from imm_faces.components.providers.core import (
@@ -28,6 +27,7 @@ from imm_faces.components.providers.core import (
     ClusteringTaskCrud,
     owner_digest,
 )
+from imm_faces.components.providers.remote import ImmResource
 
 __all__ = ["DEFAULT_TIMEOUT", "IDENTITY_PROPS", "OWNER_TAG", "POLL_INTERVAL", "RESULT_PROPS",
            "ClusteringTaskProvider", "FigureClusteringTask", "owner_digest"]  # fmt: skip
@@ -40,12 +40,11 @@ class ClusteringTaskProvider(ImmProvider):
     crud = ClusteringTaskCrud
 
 
-class FigureClusteringTask(dynamic.Resource, module="imm", name="FigureClusteringTask"):
+class FigureClusteringTask(ImmResource, module="imm", name="FigureClusteringTask"):
     """One figure clustering run over a dataset, waited for at deployment."""
 
     task_id: pulumi.Output[str]
     status: pulumi.Output[str]
 
     def __init__(self, name: str, props: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        seed = dict.fromkeys(RESULT_PROPS)
-        super().__init__(ClusteringTaskProvider(), name, {**seed, **props}, opts)
+        self._init("imm:index:FigureClusteringTask", ClusteringTaskProvider, name, props, tuple(RESULT_PROPS), opts)

@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-from pulumi import dynamic
 
 from imm_faces.components.providers.base import ManagedObjectProvider
 from imm_faces.components.providers.core import DATASET_SETTINGS as SETTINGS
 from imm_faces.components.providers.core import DatasetCrud
+from imm_faces.components.providers.remote import ImmResource
 
 __all__ = ["SETTINGS", "Dataset", "DatasetProvider"]
 
@@ -24,7 +24,7 @@ class DatasetProvider(ManagedObjectProvider):
     crud = DatasetCrud
 
 
-class Dataset(dynamic.Resource, module="imm", name="Dataset"):
+class Dataset(ImmResource, module="imm", name="Dataset"):
     """An IMM dataset in a project."""
 
     project_name: pulumi.Output[str]
@@ -33,4 +33,4 @@ class Dataset(dynamic.Resource, module="imm", name="Dataset"):
     create_time: pulumi.Output[str]
 
     def __init__(self, name: str, props: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(DatasetProvider(), name, {**dict.fromkeys(DatasetProvider.reported), **props}, opts)
+        self._init("imm:index:Dataset", DatasetProvider, name, props, tuple(DatasetProvider.reported), opts)

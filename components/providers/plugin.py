@@ -14,6 +14,8 @@ code as the Python dynamic providers. What this module adds is only the protocol
 - secrets: an input sent as a secret comes back as a secret in every output and Read answer (with
   ``acceptSecrets`` the engine does not mark them again); unknowns (previews) are left to the core, which
   never judges them;
+- Construct of ``imm:index:FaceClustering`` runs the Python component (``component.py``), its IMM children
+  registered as this plugin's resources;
 - Check fills ``region``/``endpoint`` from the provider config and a task's ``owner`` from its URN;
 - Read with an id only is `pulumi import` (the core's ``import_``); a missing object answers an empty
   ReadResponse, which the engine takes as gone;
@@ -36,9 +38,11 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.provider.server import ProviderServicer as ConstructServicer
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc, status_pb2
 
+from imm_faces.components.providers.component import COMPONENT_TYPE, FaceClusteringProvider, component_schema
 from imm_faces.components.providers.core import (
     UNKNOWN,
     ClusteringTaskCrud,
@@ -161,7 +165,10 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
         self.engine = engine
         self.version = package_version()
         self.config = Config()
-        self._schema = json.dumps(package_schema(self.version))
+        schema = package_schema(self.version)
+        schema["resources"][COMPONENT_TYPE] = component_schema()
+        self._schema = json.dumps(schema)
+        self._construct = ConstructServicer(FaceClusteringProvider(self.version, self._schema), [], engine or "")
 
     def core(self, urn: str) -> tuple[ResourceSpec, ImmCrud]:
         spec = BY_TOKEN.get(resource_type(urn))
@@ -317,6 +324,14 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
         props, _ = from_struct(request.properties)
         await self._run(context, lambda: core.delete(request.id, props))
         return empty_pb2.Empty()
+
+    async def Construct(self, request: provider_pb2.ConstructRequest, context: Any) -> provider_pb2.ConstructResponse:
+        """The component, through the SDK's own Construct servicer (it runs the Python program side of it)."""
+        try:
+            response: provider_pb2.ConstructResponse = await self._construct.Construct(request, context)
+        except Exception as exc:  # the SDK appends the Python stack to the message: the first line is the error
+            await context.abort(grpc.StatusCode.UNKNOWN, str(exc).split(":\n", 1)[0])
+        return response
 
     async def Cancel(self, request: empty_pb2.Empty, context: Any) -> empty_pb2.Empty:
         return empty_pb2.Empty()

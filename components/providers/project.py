@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-from pulumi import dynamic
 
 from imm_faces.components.providers.base import ManagedObjectProvider
 from imm_faces.components.providers.core import PROJECT_SETTINGS as SETTINGS
 from imm_faces.components.providers.core import ProjectCrud
+from imm_faces.components.providers.remote import ImmResource
 
 __all__ = ["SETTINGS", "Project", "ProjectProvider"]
 
@@ -24,7 +24,7 @@ class ProjectProvider(ManagedObjectProvider):
     crud = ProjectCrud
 
 
-class Project(dynamic.Resource, module="imm", name="Project"):
+class Project(ImmResource, module="imm", name="Project"):
     """An IMM project. Inputs are snake_case IMM settings; credentials come from the provider host."""
 
     project_name: pulumi.Output[str]
@@ -33,4 +33,4 @@ class Project(dynamic.Resource, module="imm", name="Project"):
     create_time: pulumi.Output[str]
 
     def __init__(self, name: str, props: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(ProjectProvider(), name, {**dict.fromkeys(ProjectProvider.reported), **props}, opts)
+        self._init("imm:index:Project", ProjectProvider, name, props, tuple(ProjectProvider.reported), opts)

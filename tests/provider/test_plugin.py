@@ -11,10 +11,8 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import empty_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from imm_faces.components.providers.plugin import package_version
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import bindings, datasets, files, projects, tasks
@@ -26,9 +24,7 @@ from tests.provider.engine import (
     configure,
     init_failed,
     is_secret,
-    launched,
     plain,
-    plugin_command,
     secret,
     struct,
     urn,
@@ -70,12 +66,6 @@ def diff(plugin: Stub, token: str, id_: str, olds: Any, news: Any) -> provider_p
 
 
 PROJECT, DATASET, BINDING, TASK = (f"imm:index:{t}" for t in ("Project", "Dataset", "Binding", "FigureClusteringTask"))
-
-
-def test_both_launch_forms_answer(tmp_path: Path) -> None:
-    """`python provider/` (what PulumiPlugin.yaml makes the language host run) starts the same plugin."""
-    with launched(plugin_command("folder"), tmp_path) as stub:
-        assert stub.GetPluginInfo(empty_pb2.Empty()).version == package_version()
 
 
 def test_project_lifecycle_preview_refresh_diff_update_delete(plugin: Stub, emulator: Emulator,

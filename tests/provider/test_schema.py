@@ -16,8 +16,10 @@ import pytest
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from imm_faces.components import args
+from imm_faces.components.providers.component import COMPONENT_TYPE
 from imm_faces.components.providers.core import OWNERSHIP, BindingCrud, ClusteringTaskCrud, ProjectCrud
 from imm_faces.components.providers.schema import BY_TOKEN, camel
+from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE
 
 METASCHEMA = Path(__file__).parent / "data" / "pulumi-package-metaschema.json"
@@ -42,7 +44,7 @@ def test_schema_validates_against_pulumis_metaschema(schema: dict[str, Any]) -> 
     broken["resources"]["imm:index:Project"]["inputProperties"]["projectName"]["type"] = "text"
     broken["resources"]["imm-Project"] = broken["resources"]["imm:index:Project"]
     assert len(list(validator().iter_errors(broken))) >= 2
-    assert sorted(schema["resources"]) == sorted(BY_TOKEN)
+    assert sorted(schema["resources"]) == sorted([*BY_TOKEN, COMPONENT_TYPE])
 
 
 def test_credentials_are_secret_and_config_mirrors_alicloud(schema: dict[str, Any]) -> None:
@@ -78,3 +80,17 @@ def test_same_defaults_and_rules_as_the_python_path(schema: dict[str, Any]) -> N
     assert resources["imm:index:Dataset"]["requiredInputs"] == ["projectName", "datasetName"]
     assert resources["imm:index:FigureClusteringTask"]["requiredInputs"] == ["projectName", "datasetName"]
     assert project["projectMaxDatasetCount"]["type"] == "integer"  # from the request model's field type
+
+
+def test_component_schema_is_face_clustering_args_and_the_outputs_contract(schema: dict[str, Any]) -> None:
+    component = schema["resources"][COMPONENT_TYPE]
+    assert component["isComponent"] is True and component["requiredInputs"] == ["region"]
+    fields = args.FaceClusteringArgs.__dataclass_fields__
+    assert set(component["inputProperties"]) == {camel(f) for f in fields}
+    inputs = component["inputProperties"]
+    assert inputs["clusteringTimeout"]["default"] == args.DEFAULT_TASK_TIMEOUT
+    assert inputs["scanTimeout"]["default"] == args.DEFAULT_SCAN_TIMEOUT
+    assert inputs["adoptExisting"]["default"] is False and "already exists" in inputs["adoptExisting"]["description"]
+    assert inputs["ossLocations"]["type"] == "array" and inputs["quotas"]["additionalProperties"] == {"type": "integer"}
+    assert set(component["properties"]) == {camel(f) for f in StackOutputs.model_fields}
+    assert component["required"] == ["projectName", "datasetName", "region"]
