@@ -97,3 +97,60 @@ def test_no_secret_through_repr_asdict_vars_pickle_or_copy() -> None:
     assert creds != Credentials("AKID", "other", "the-sts-token")
     assert len({creds, Credentials("AKID", "the-secret-value", "the-sts-token")}) == 1
     assert Credentials("a", "b").security_token is None
+
+
+def test_temporary_credentials_are_refreshed_a_quarter_of_their_lifetime_ahead_at_most_15_minutes() -> None:
+    import itertools
+
+    from imm_faces.runtime.credentials import Credentials, RefreshingCredentials
+    from imm_faces.runtime.errors import ConfigError
+
+    now = [1000.0]
+    lifetimes = iter([3600.0, 900.0, None])
+    serial = itertools.count()
+    failing = [False]
+
+    def fetch() -> Credentials:
+        if failing[0]:
+            raise ConfigError("STS is down")
+        lifetime = next(lifetimes)
+        expires = None if lifetime is None else now[0] + lifetime
+        return Credentials(f"STS.{next(serial)}", "s", "t", expiration=expires)
+
+    source = RefreshingCredentials(fetch, "test", clock=lambda: now[0])
+    assert source.due() and source.get().access_key_id == "STS.0"
+    now[0] += 3600 - 900 - 1  # 15 minutes ahead of a one-hour lifetime: not yet
+    assert not source.due() and source.get().access_key_id == "STS.0"
+    now[0] += 1
+    assert source.get().access_key_id == "STS.1"  # a 900 s lifetime: refreshed 225 s ahead
+    now[0] += 900 - 225 - 1
+    failing[0] = True
+    assert not source.due() and source.get().access_key_id == "STS.1"  # not due yet: no fetch at all
+    now[0] += 1
+    assert source.due()
+    assert source.get().access_key_id == "STS.1"  # due, the refresh fails, the current set is still valid
+    now[0] += 225
+    with pytest.raises(ConfigError, match="STS is down"):
+        source.get()  # expired: the failure surfaces
+    failing[0] = False
+    assert source.get().access_key_id == "STS.2"
+    now[0] += 10**9
+    assert not source.due()  # no expiration: never refreshed
+
+
+def test_settings_and_sources_never_show_or_pickle_a_secret() -> None:
+    import pickle
+
+    from imm_faces.runtime.credentials import CredentialSettings, LazyCredentials, resolve_provider
+
+    settings = CredentialSettings.from_config({
+        "alicloud:accessKey": "AKID", "alicloud:secretKey": "the-secret-value", "alicloud:securityToken": "tok-xyz",
+        "alicloud:assumeRoleWithOidc": {"roleArn": "acs:ram::1:role/r", "oidcProviderArn": "acs:ram::1:oidc-provider/p",
+                                        "oidcToken": "oidc-token-value"}}.get)  # fmt: skip
+    lazy = LazyCredentials(lambda: resolve_provider(settings=settings, env={}))
+    assert lazy.get().access_key_id == "AKID"  # explicit keys win over the OIDC setting
+    for obj in (settings, settings.assume_role_with_oidc, lazy):
+        text = repr(obj)
+        assert "the-secret-value" not in text and "tok-xyz" not in text and "oidc-token-value" not in text
+        with pytest.raises(TypeError):
+            pickle.dumps(obj)
