@@ -14,10 +14,12 @@ Rules that keep dynamic providers safe (see docs/ and the Pulumi research notes)
   and hands them to the one credential chain (:func:`imm_faces.runtime.credentials.resolve_provider`, which
   also reads the environment and ``~/.aliyun/config.json``), chosen on first use and refreshed before expiry.
   The configured credentials are dropped when the provider is pickled.
-- The engine gives a dynamic provider the stack's config only from Pulumi CLI v3.139.0 on (pulumi PR #17673).
-  A provider records which ``alicloud:*`` credential settings the program saw (names only, never values);
-  when configure() then receives none of the stack's namespaced keys, the engine is older and the provider
-  fails with the minimum version instead of silently using other credentials (and maybe another account).
+- The engine gives a dynamic provider the stack's config only from Pulumi CLI v3.139.0 on (pulumi PR #17673:
+  ``Target.GetPackageConfig`` in pkg/resource/deploy/target.go passes every key, namespace kept, to the
+  ``pulumi-python`` package; before, only ``pulumi-python:*`` keys, namespace stripped). A provider records which
+  ``alicloud:*`` credential settings the program saw (names only, never values); when configure() then receives
+  no namespaced key at all, the engine is older and the provider fails with the minimum version instead of
+  silently using other credentials (and maybe another account).
 """
 
 from __future__ import annotations
