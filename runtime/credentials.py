@@ -316,6 +316,14 @@ def redact(text: str, credentials: CredentialSource | None) -> str:
 # ---------------------------------------------------------------------------------------------- settings
 
 
+def _hide(value: str | _Hidden | None) -> _Hidden | None:
+    return _Hidden(value) if isinstance(value, str) and value else (value or None)
+
+
+def _reveal(value: str | _Hidden | None) -> str | None:
+    return value.value if isinstance(value, _Hidden) else value
+
+
 @dataclass(frozen=True)
 class AssumeRole:
     """``alicloud:assumeRole`` (or an aliyun CLI RamRoleArn profile): AssumeRole on top of another source."""
@@ -334,10 +342,13 @@ class OidcRole:
     role_arn: str
     provider_arn: str
     token_file: str | None = None
-    token: str | None = field(default=None, repr=False)
+    token: str | _Hidden | None = field(default=None, repr=False)  # kept hidden (see __post_init__)
     session_name: str | None = None
     duration: int | None = None
     policy: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "token", _hide(self.token))
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("OIDC settings cannot be pickled: they may hold a token")
@@ -348,8 +359,8 @@ class CredentialSettings:
     """Explicit credential settings: pulumi-alicloud's ``alicloud:*`` keys (see :meth:`from_config`)."""
 
     access_key_id: str | None = None
-    access_key_secret: str | None = field(default=None, repr=False)
-    security_token: str | None = field(default=None, repr=False)
+    access_key_secret: str | _Hidden | None = field(default=None, repr=False)  # kept hidden (see __post_init__)
+    security_token: str | _Hidden | None = field(default=None, repr=False)
     profile: str | None = None
     shared_credentials_file: str | None = None
     assume_role: AssumeRole | None = None
@@ -358,6 +369,11 @@ class CredentialSettings:
     credentials_uri: str | None = None
     sts_endpoint: str | None = None
     label: str = "explicit arguments"
+
+    def __post_init__(self) -> None:
+        # Secrets are held as _Hidden: repr and vars() show <redacted>, dataclasses.asdict and pickle refuse.
+        object.__setattr__(self, "access_key_secret", _hide(self.access_key_secret))
+        object.__setattr__(self, "security_token", _hide(self.security_token))
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("credential settings cannot be pickled: they may hold a secret")
@@ -536,7 +552,7 @@ def oidc_role(role: OidcRole, ctx: _Context, label: str) -> RefreshingCredential
     source = f"{label}: role {role.role_arn} assumed with an OIDC token"
 
     def fetch() -> Credentials:
-        token = role.token
+        token = _reveal(role.token)
         if role.token_file:
             try:
                 token = Path(role.token_file).expanduser().read_text(encoding="utf-8").strip()
@@ -739,8 +755,8 @@ def resolve_provider(
     if access_key_id or access_key_secret:
         label = "explicit arguments"
     else:
-        access_key_id, access_key_secret = settings.access_key_id, settings.access_key_secret
-        security_token = settings.security_token
+        access_key_id, access_key_secret = settings.access_key_id, _reveal(settings.access_key_secret)
+        security_token = _reveal(settings.security_token)
     if access_key_id or access_key_secret:
         if not (access_key_id and access_key_secret):
             missing = "access_key_secret" if access_key_id else "access_key_id"
