@@ -33,7 +33,8 @@ def build(explicit_provider: bool, **args: object) -> None:
         opts = None
         if explicit_provider:
             opts = pulumi.ResourceOptions(providers={"alicloud": alicloud.Provider("hz", region="cn-hangzhou")})
-        FaceClustering("faces", FaceClusteringArgs(region="cn-hangzhou", oss_locations=["oss://photo-bucket/family/"], **args), opts)
+        where = FaceClusteringArgs(region="cn-hangzhou", oss_locations=["oss://photo-bucket/family/"], **args)
+        FaceClustering("faces", where, opts)
 
     run()
 
