@@ -39,6 +39,10 @@ def test_checker_policy_covers_every_call_of_a_real_run(emulator: Emulator, clie
         assert report.passed
         return {f"imm:{name}" for name in report.coverage.requests}
 
-    called = asyncio.run(go())
+    loop = asyncio.new_event_loop()  # not asyncio.run: it unsets the main thread's loop, which pulumi's mocks use
+    try:
+        called = loop.run_until_complete(go())
+    finally:
+        loop.close()
     allowed = {a for s in checker_policy(PROJECT, DATASET, "cn-hangzhou")["Statement"] for a in s["Action"]}
     assert called == allowed
