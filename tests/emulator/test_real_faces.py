@@ -21,7 +21,7 @@ from imm_faces.emulator.sample_photos import SampleBucket, write_sample_bucket
 from imm_faces.emulator.server import Emulator
 from imm_faces.emulator.vision import DlibAnalyzer
 from imm_faces.runtime.cli.main import main
-from tests.emulator.test_sdk_conformance import now_rfc3339, sdk, wait_indexed
+from tests.sdk import now_rfc3339, sdk, wait_indexed
 
 BUCKET, PREFIX = "photos", "people/"
 

@@ -186,7 +186,7 @@ def test_v3_auth_flow_reproduces_vectors(
     [
         ("GetFigureCluster", GET_QUERY, None, "jCIKTrzHOMv1ORsrByzywFjSuKA="),
         ("GetFigureCluster", GET_QUERY, "FAKE-STS-TOKEN", "na/tfogee+bhX28SxeqkRXznTLU="),
-        ("UpdateFigureCluster", UPDATE_QUERY[:2] + UPDATE_QUERY[2:], None, "uk3F3/1piCPHWFWGZkVTlZ0UzWA="),
+        ("UpdateFigureCluster", UPDATE_QUERY, None, "uk3F3/1piCPHWFWGZkVTlZ0UzWA="),
     ],
 )
 def test_v2_auth_flow_reproduces_vectors(
