@@ -1,11 +1,11 @@
 """The `imm` provider plugin driven over gRPC as the engine drives it, against the emulator: each resource's
 lifecycle (preview with unknowns, create, refresh, diff, update, delete), `pulumi import` (Read by id only), a
 missing object reading as gone, secrets kept secret through Read, and partial failure (ErrorResourceInitFailed)
-resumed by the next update. The plugin has no credentials in its environment: they come from its config."""
+resumed by the next update (test_behaviour.py, with the dynamic providers). The plugin has no credentials in
+its environment: they come from its config."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +13,14 @@ import grpc
 import pytest
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import bindings, datasets, files, projects, tasks
 from imm_faces.runtime.waiters import wait_for_task
-from tests.fakes import SidecarAnalyzer, write_photo
-from tests.helpers import wait_indexed
+from tests.fakes import write_photo
 from tests.provider.engine import (
     UNKNOWN,
     configure,
-    init_failed,
     is_secret,
     plain,
     secret,
@@ -130,6 +128,9 @@ def test_check_failures_name_the_property(plugin: Stub, emulator: Emulator) -> N
     bad_uri = check(plugin, BINDING, "b", {"projectName": "p", "datasetName": "d", "uri": "http://x"}).failures
     assert [(f.property, "oss://" in f.reason) for f in bad_uri] == [("uri", True)]
     assert not check(plugin, BINDING, "b", {"projectName": "p", "datasetName": "d", "uri": UNKNOWN}).failures
+    task = plain(checked(plugin, TASK, "faces-clustering", {"projectName": "p", "datasetName": "d"}))
+    assert task["owner"] == "consumer/dev/faces-clustering"  # from the URN, as the Python component names it
+    assert (task["timeout"], task["pollInterval"], task["triggers"]) == (1800, 2, {})  # the defaults
     configure(plugin, emulator, region="")  # no region anywhere (the plugin's environment has none)
     no_region = check(plugin, PROJECT, "p", {"projectName": "p"}).failures
     assert [f.property for f in no_region] == ["region"]
@@ -214,59 +215,3 @@ def test_import_reads_existing_objects_by_id(plugin: Stub, emulator: Emulator, c
     with pytest.raises(grpc.RpcError) as err:
         read(plugin, DATASET, "imported", "just-a-project")
     assert "expected <project_name>/<dataset_name>" in err.value.details()  # type: ignore[attr-defined]
-
-
-def slow_clustering(emu: Emulator, seconds: float = 1.0) -> None:
-    """Make the emulator's clustering tasks take ``seconds`` longer (before the task's transaction)."""
-    run = emu.jobs._run_clustering
-
-    def slow(*args: Any) -> None:
-        time.sleep(seconds)
-        run(*args)
-
-    emu.jobs._run_clustering = slow  # type: ignore[method-assign]
-
-
-def test_timed_out_task_is_recorded_partially_and_resumed_by_the_next_update(plugin: Stub, tmp_path: Path) -> None:
-    oss_root = tmp_path / "oss"
-    uris = [write_photo(oss_root, "photos", f"{i}.png", [{"person": 1}]) for i in range(2)]
-    with Emulator(oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
-            ImmClient(endpoint=emu.endpoint, credentials=DEFAULT_ACCESS_KEY) as client:  # fmt: skip
-        slow_clustering(emu)
-        client.call(projects.CreateProject, project_name="p")
-        client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
-        client.call(files.BatchIndexFileMeta, project_name="p", dataset_name="d", files=[{"URI": u} for u in uris])
-        wait_indexed(client, "p", "d", 2)
-        configure(plugin, emu)
-        news = {"projectName": "p", "datasetName": "d", "timeout": 0.3, "pollInterval": 0.05,
-                "triggers": {"photos": "v1"}}  # fmt: skip
-        inputs = checked(plugin, TASK, "faces-clustering", news)
-        assert plain(inputs)["owner"] == "consumer/dev/faces-clustering"  # from the URN, as the component does
-        with pytest.raises(grpc.RpcError) as err:
-            create(plugin, TASK, "faces-clustering", inputs)
-        partial = init_failed(err.value)
-        assert partial is not None, "no ErrorResourceInitFailed: the engine would forget the running task"
-        (running,) = client.call(tasks.ListTasks, project_name="p").tasks or []
-        assert partial.id == running.task_id and plain(partial.properties)["status"] == "Running"
-        assert "waits for this same task" in partial.reasons[0] and running.task_id in partial.reasons[0]
-        assert plain(partial.inputs)["datasetName"] == "d"
-
-        # the next `up`: the engine updates a resource recorded with init errors; the update waits for that task
-        longer = checked(plugin, TASK, "faces-clustering", {**news, "timeout": 60.0})
-        resumed = plugin.Update(
-            provider_pb2.UpdateRequest(
-                id=partial.id, urn=urn(TASK, "faces-clustering"), olds=partial.properties, news=longer, timeout=300
-            )
-        )
-        outs = plain(resumed.properties)
-        assert (outs["taskId"], outs["status"]) == (running.task_id, "Succeeded")
-        assert len(client.call(tasks.ListTasks, project_name="p").tasks or []) == 1  # not started again
-
-        rerun = diff(
-            plugin,
-            TASK,
-            partial.id,
-            resumed.properties,
-            checked(plugin, TASK, "faces-clustering", {**news, "triggers": {"photos": "v2"}}),
-        )
-        assert list(rerun.replaces) == ["triggers"] and set(rerun.diffs) == {"triggers", "timeout"}
