@@ -30,16 +30,57 @@ class Deployment(NamedTuple):
     outputs: Path
 
 
+KINDS = {"cluster": DATASET, "file": DATASET, "task": ""}  # what tests tamper with, and the dataset key of each
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, str, Path]]:
+    """One emulator with two people clustered, for the whole module (each test restores what it changed)."""
+    from tests.fakes import SidecarAnalyzer
+
+    tmp = tmp_path_factory.mktemp("verify")
+    oss = tmp / "oss"
+    oss.mkdir()
+    emu = Emulator(oss_root=oss, db=tmp / "imm.db", analyzer=SidecarAnalyzer(oss), access_keys=[CREDS])
+    emu.start()
+    try:
+        with ImmClient(endpoint=emu.endpoint, credentials=CREDS) as imm:
+            task_id = deploy(imm, oss, TWO_PEOPLE)
+        yield emu, task_id, oss
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def emulator(shared: tuple[Emulator, str, Path]) -> Iterator[Emulator]:
+    """The shared emulator; the documents a test may tamper with are put back afterwards."""
+    emu = shared[0]
+    with emu.store.tx() as tx:
+        saved = {kind: tx.scan(kind, PROJECT, dataset) for kind, dataset in KINDS.items()}
+    yield emu
+    with emu.store.tx() as tx:
+        for kind, dataset in KINDS.items():
+            for key, _ in tx.scan(kind, PROJECT, dataset):
+                tx.delete(kind, PROJECT, dataset, key)
+            for key, doc in saved[kind]:
+                tx.put(kind, doc, PROJECT, dataset, key)
+
+
+@pytest.fixture
+def client(emulator: Emulator) -> Iterator[ImmClient]:
+    with ImmClient(endpoint=emulator.endpoint, credentials=CREDS) as imm:
+        yield imm
+
+
 @pytest.fixture
 def deployment(
-    emulator: Emulator, client: ImmClient, oss_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shared: tuple[Emulator, str, Path], emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Deployment:
     """Two people clustered in the emulator, their stack outputs on disk, credentials in the environment."""
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "emulator-access-key-id")
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "emulator-access-key-secret")
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    task_id = deploy(client, oss_root, TWO_PEOPLE)
-    return Deployment(task_id, outputs_file(tmp_path, emulator.endpoint, task_id))
+    return Deployment(shared[1], outputs_file(tmp_path, emulator.endpoint, shared[1]))
 
 
 def tamper(emulator: Emulator, kind: str, dataset: str, key: str, **changes: Any) -> dict[str, Any]:
@@ -422,7 +463,7 @@ def every_encoding(secret: str) -> list[str]:
 
 
 def test_no_secret_in_any_output_in_any_encoding(
-    oss_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """V2 signature + STS token (the token travels in the query): stdout, stderr with every library at DEBUG,
     the JSON, JUnit and step-summary reports, an IMM error echoing the string to sign, and a traceback with
@@ -432,6 +473,8 @@ def test_no_secret_in_any_output_in_any_encoding(
     from tests.fakes import SidecarAnalyzer
 
     sts = Credentials("STS.verify-key-id", STS_SECRET, STS_TOKEN)
+    oss_root = tmp_path / "oss"
+    oss_root.mkdir()
     emu = Emulator(oss_root=oss_root, db=tmp_path / "imm.db", analyzer=SidecarAnalyzer(oss_root),
                    access_keys=[DEFAULT, sts])  # fmt: skip
     emu.start()
@@ -513,15 +556,13 @@ def test_cluster_pages_in_the_default_order_match_the_general_path(
 
 
 def test_stack_outputs_and_credentials_from_the_stack_config(
-    emulator: Emulator, client: ImmClient, oss_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+    deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`pulumi up` had its keys in the stack config only (`pulumi config set --secret alicloud:secretKey`):
     verify reads the outputs without --show-secrets, and the secret key alone with `pulumi config get`."""
     import sys
 
-    task_id = deploy(client, oss_root, TWO_PEOPLE)
-    contract = json.loads(outputs_file(tmp_path, emulator.endpoint, task_id).read_text())
+    contract = json.loads(deployment.outputs.read_text())
     answers = {
         "stack output": {"faces": contract, "db_password": "[secret]"},
         "config": {"alicloud:accessKey": {"value": CREDS.access_key_id, "secret": False},
