@@ -14,13 +14,16 @@ from imm_faces.emulator.server import free_port, wait_ready
 
 
 @contextmanager
-def emulator_process(db: Path, oss_root: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`imm-faces emulator` in a child process; killed by PID (SIGKILL) on the way out if still alive."""
+def emulator_process(
+    db: Path, oss_root: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`imm-faces emulator` in a child process (with ``env`` added to its environment); killed by PID (SIGKILL)
+    on the way out if still alive."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
          "--oss-root", str(oss_root)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})},
     )  # fmt: skip
     endpoint = f"http://127.0.0.1:{port}"
     try:

@@ -1,4 +1,9 @@
-"""Restart durability: acknowledged writes survive SIGKILL of the `imm-faces emulator` process."""
+"""Restart durability: acknowledged writes survive SIGKILL of the `imm-faces emulator` process.
+
+What this proves: a write is committed before it is acknowledged and handed to the OS, and queued work is resumed.
+Not that it reached the disk: the page cache outlives a killed process, so `synchronous=OFF` passes here too;
+`test_power_loss.py` checks that every acknowledged write was synced.
+"""
 
 from __future__ import annotations
 
