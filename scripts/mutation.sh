@@ -45,7 +45,7 @@ spec() {
     case "$1" in
         signing)
             files='"imm_faces/runtime/signing.py"'; names=""
-            tests="tests/runtime/test_signing.py tests/runtime/test_client.py tests/emulator/test_front_door.py
+            tests="tests/runtime/test_signing.py tests/runtime/test_signing_flows.py tests/runtime/test_client.py tests/emulator/test_front_door.py
                    tests/emulator/test_fuzz_front_door.py tests/emulator/test_sts.py tests/emulator/test_sdk_conformance.py" ;;
         auth)
             files='"imm_faces/emulator/auth.py"'; names=""

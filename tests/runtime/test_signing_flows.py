@@ -1,0 +1,86 @@
+"""What the httpx auth flows sign beyond the published vectors: form bodies, empty values, defaults, refreshes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl
+
+import httpx
+
+from imm_faces.runtime.credentials import Credentials, RefreshingCredentials
+from imm_faces.runtime.signing import (
+    FORM_CONTENT_TYPE,
+    AcsV3Auth,
+    RpcV2Auth,
+    v2_signature,
+    v2_string_to_sign,
+)
+
+CREDS = Credentials("FAKEAKID", "FAKESECRET")
+
+
+def _v2_signed(request: httpx.Request) -> dict[str, str]:
+    auth = RpcV2Auth(CREDS, nonce=lambda: "nonce")
+    signed = next(auth.auth_flow(request))
+    return dict(parse_qsl(signed.url.query.decode(), keep_blank_values=True))
+
+
+def _v2_expected(method: str, sent: dict[str, str], body: list[tuple[str, str]] | None = None) -> str:
+    params = [(k, v) for k, v in sent.items() if k != "Signature"] + (body or [])
+    return v2_signature("FAKESECRET", v2_string_to_sign(method, params))
+
+
+def test_v2_signs_the_form_body_parameters_too() -> None:
+    body = [("FigureCluster", '{"ObjectId":"Cluster-1","Name":"Ann"}'), ("Description", "")]
+    request = httpx.Request("POST", "https://imm.example/?ProjectName=p", data=dict(body),
+                            headers={"x-acs-action": "UpdateFigureCluster", "x-acs-version": "2020-09-30"})  # fmt: skip
+    assert request.headers["content-type"].startswith(FORM_CONTENT_TYPE)
+    sent = _v2_signed(request)
+    assert sent["Signature"] == _v2_expected("POST", sent, body)
+    assert sent["Signature"] != _v2_expected("POST", sent)  # the body is not left out of the signature
+    assert "FigureCluster" not in sent  # the body stays in the body
+
+
+def test_v2_signs_empty_values_and_defaults_the_version() -> None:
+    request = httpx.Request("POST", "https://imm.example/?ProjectName=p&Description=",
+                            headers={"x-acs-action": "UpdateProject"})  # fmt: skip
+    sent = _v2_signed(request)
+    assert sent["Description"] == ""  # an empty parameter is sent and signed, not dropped
+    assert sent["Version"] == "2020-09-30"
+    assert (sent["Action"], sent["Format"], sent["SignatureMethod"], sent["SignatureVersion"]) == (
+        "UpdateProject", "json", "HMAC-SHA1", "1.0")  # fmt: skip
+    assert sent["Signature"] == _v2_expected("POST", sent)
+
+
+def test_v3_signs_an_empty_query_value() -> None:
+    auth = AcsV3Auth(CREDS, clock=lambda: datetime(2024, 1, 1, tzinfo=UTC), nonce=lambda: "nonce")
+    with_empty = httpx.Request("POST", "https://imm.example/?Description=&ProjectName=p",
+                               headers={"x-acs-action": "UpdateProject", "x-acs-version": "2020-09-30"})  # fmt: skip
+    without = httpx.Request("POST", "https://imm.example/?ProjectName=p",
+                            headers={"x-acs-action": "UpdateProject", "x-acs-version": "2020-09-30"})  # fmt: skip
+    a = next(auth.auth_flow(with_empty)).headers["Authorization"]
+    b = next(auth.auth_flow(without)).headers["Authorization"]
+    assert a != b  # "Description=" is part of what is signed
+
+
+def test_async_flow_refreshes_credentials_off_the_event_loop() -> None:
+    fetched_on: list[str] = []
+
+    def fetch() -> Credentials:
+        fetched_on.append(threading.current_thread().name)
+        return Credentials("STS.id", "sts-secret", "sts-token")
+
+    source = RefreshingCredentials(fetch, "test")
+    auth = RpcV2Auth(source, nonce=lambda: "nonce")
+
+    async def sign() -> httpx.Request:
+        request = httpx.Request("POST", "https://imm.example/", headers={"x-acs-action": "GetProject"})
+        flow = auth.async_auth_flow(request)
+        return await flow.__anext__()
+
+    loop_thread = threading.current_thread().name
+    signed = asyncio.run(sign())
+    assert fetched_on and fetched_on[0] != loop_thread
+    assert dict(parse_qsl(signed.url.query.decode()))["SecurityToken"] == "sts-token"
