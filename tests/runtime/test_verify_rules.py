@@ -205,23 +205,31 @@ def test_progress_on_a_tty_rewrites_one_line() -> None:
     assert out.getvalue() == "\rverify: get 3\x1b[K\r\x1b[K"
 
 
-def fake_imm(pages: list[list[str]], *, query_error: bool = False) -> Any:
-    """A MockTransport IMM with clusters served on the given pages (ids may repeat across pages)."""
+def fake_imm(
+    pages: list[list[str]],
+    *,
+    query_error: bool = False,
+    fail: str | None = None,
+    empty_get: bool = False,
+    files: list[dict[str, Any]] | None = None,
+) -> Any:
+    """A MockTransport IMM with clusters served on the given pages (ids may repeat across pages); ``fail`` names
+    an operation answered with a non-retryable error."""
     import httpx
 
     def view(object_id: str) -> dict[str, Any]:
         return {**SAMPLE["FigureCluster"], "ProjectName": "p", "DatasetName": "d", "ObjectId": object_id}
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx.Request) -> httpx.Response:  # noqa: PLR0911 - one answer per operation
         action = request.headers["x-acs-action"]
         params = dict(request.url.params)
+        if action == fail or (action == "QueryFigureClusters" and query_error):
+            return httpx.Response(400, json={"Code": "InvalidArgument", "Message": "no listing today"})
         if action == "GetProject":
             return httpx.Response(200, json={"Project": {"ProjectName": "p"}})
         if action == "GetDataset":
             return httpx.Response(200, json={"Dataset": {"ProjectName": "p", "DatasetName": "d"}})
         if action == "QueryFigureClusters":
-            if query_error:
-                return httpx.Response(400, json={"Code": "InvalidArgument", "Message": "no listing today"})
             index = int(params.get("NextToken") or 0)
             body: dict[str, Any] = {"FigureClusters": [view(i) for i in pages[index]]}
             if index + 1 < len(pages):
@@ -230,13 +238,22 @@ def fake_imm(pages: list[list[str]], *, query_error: bool = False) -> Any:
         if action == "BatchGetFigureCluster":
             return httpx.Response(200, json={"FigureClusters": [view(i) for i in json.loads(params["ObjectIds"])]})
         if action == "GetFigureCluster":
-            return httpx.Response(200, json={"FigureCluster": view(params["ObjectId"])})
+            return httpx.Response(200, json={} if empty_get else {"FigureCluster": view(params["ObjectId"])})
+        if action == "SimpleQuery":
+            if "Aggregations" in params:
+                counts: dict[str, int] = {}
+                for f in files or []:
+                    for cid in {fig["FigureClusterId"] for fig in f["Figures"]}:
+                        counts[cid] = counts.get(cid, 0) + 1
+                groups = [{"Value": k, "Count": n} for k, n in counts.items()]
+                return httpx.Response(200, json={"Aggregations": [{"Operation": "group", "Groups": groups}]})
+            return httpx.Response(200, json={"Files": files or []})
         raise AssertionError(action)
 
     return httpx.MockTransport(handler)
 
 
-def verify_fake(transport: Any) -> VerifyReport:
+def verify_fake(transport: Any, **kwargs: Any) -> VerifyReport:
     import asyncio
 
     from imm_faces.runtime.client import AsyncImmClient
@@ -246,9 +263,13 @@ def verify_fake(transport: Any) -> VerifyReport:
     async def go() -> VerifyReport:
         async with AsyncImmClient(endpoint="http://imm.test", credentials=Credentials("AK", "SK-0123456789"),
                                   transport=transport) as imm:  # fmt: skip
-            return await verify_deployment(imm, OUTPUTS, consistency=False)
+            return await verify_deployment(imm, OUTPUTS, **{"consistency": False, **kwargs})
 
-    return asyncio.run(go())
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(go())
+    finally:
+        loop.close()
 
 
 def test_listing_every_page_once() -> None:
@@ -269,3 +290,68 @@ def test_a_listing_error_fails_listable_and_skips_the_cluster_checks() -> None:
     assert [(f.check, f.detail) for f in report.failures] == [expected]
     assert report.check("cluster.face_count").status == "skipped"
     assert report.check("clusters.not_empty").status == "skipped"
+
+
+def test_a_failed_bulk_request_makes_every_cluster_a_suspect() -> None:
+    report = verify_fake(fake_imm([["Cluster-1", "Cluster-2", "Cluster-3"]], fail="BatchGetFigureCluster"), sample=1)
+    assert report.passed and report.coverage.suspects == 2 and report.coverage.get_checked == 3
+    assert all("bulk failed" in c.views for c in report.clusters.values())
+
+
+def test_get_without_a_cluster_fails_exists() -> None:
+    report = verify_fake(fake_imm([["Cluster-1"]], empty_get=True))
+    assert [(f.check, f.detail) for f in report.failures] == [
+        ("cluster.exists", "GetFigureCluster returned no FigureCluster")]  # fmt: skip
+
+
+@pytest.mark.parametrize("code", ["InvalidAccessKeyId.NotFound", "SignatureDoesNotMatch", "IncompleteSignature",
+                                  "InvalidSecurityToken.Expired", "InvalidTimeStamp.Expired", "Forbidden.RAM",
+                                  "NoPermission"])  # fmt: skip
+def test_access_errors_name_the_action(code: str) -> None:
+    from imm_faces.runtime.errors import ImmError
+    from imm_faces.runtime.verify.base import AccessError, raise_if_access
+
+    with pytest.raises(AccessError, match=r"the identity needs imm:GetDataset on project p"):
+        raise_if_access(ImmError(code, "denied", status=403, action="GetDataset"), "p")
+    raise_if_access(ImmError("ResourceNotFound", "gone", status=404, action="GetDataset"), "p")  # not access
+
+
+def test_a_failing_simple_query_fails_consistency() -> None:
+    report = verify_fake(fake_imm([["Cluster-1"]], fail="SimpleQuery"), consistency=True)
+    assert [(f.check, f.detail) for f in report.failures] == [
+        ("consistency.no_orphans", "SimpleQuery failed: InvalidArgument: no listing today")]  # fmt: skip
+
+
+def test_consistency_through_a_mock_service() -> None:
+    cover = SAMPLE["FigureCluster"]["Cover"]["URI"]
+    one, ghost = [{"FigureClusterId": "Cluster-1"}], [{"FigureClusterId": "Cluster-ghost"}]
+    files = [{"URI": cover, "MediaType": "image", "Figures": one * 3},
+             *({"URI": f"oss://b/{i}.jpg", "MediaType": "image", "Figures": one} for i in (2, 3, 4)),
+             {"URI": "oss://b/5.jpg", "MediaType": "image", "Figures": ghost}]  # fmt: skip
+    report = verify_fake(fake_imm([["Cluster-1"]], files=files), consistency=True)
+    # the sample's FaceCount is 3 in the sample document: the files hold 6 faces; VideoCount 3 + ImageCount 5 = 8
+    # files expected by the aggregation, 4 found; and a file names a cluster that does not exist
+    assert {(f.check, f.subject) for f in report.failures} == {
+        ("consistency.face_count", "Cluster-1"), ("consistency.image_count", "Cluster-1"),
+        ("consistency.no_orphans", "Cluster-ghost")}  # fmt: skip
+    assert report.coverage.grouped_clusters == 2 and report.coverage.files_examined == 4
+
+
+def test_grouped_counts_cut_at_the_service_limit_are_a_note() -> None:
+    from imm_faces.runtime.rules import SIMPLE_QUERY_MAX_GROUPS
+    from imm_faces.runtime.verify.consistency import Consistency
+
+    report = VerifyReport("http://imm.test/", OUTPUTS)
+    checker = Consistency(lambda *a, **k: None, report, lambda *a: None)  # type: ignore[arg-type,return-value]
+    groups = {f"Cluster-{i}": 1 for i in range(SIMPLE_QUERY_MAX_GROUPS)}
+    views = {"Cluster-0": cluster(ObjectId="Cluster-0", ImageCount=1, VideoCount=0),
+             "Cluster-beyond": cluster(ObjectId="Cluster-beyond", ImageCount=1, VideoCount=0)}  # fmt: skip
+    checker.judge_groups(groups, views, complete_listing=False)
+    assert report.passed  # Cluster-beyond is not in the cut list: not compared
+    assert any("at most 2000 groups" in note for _, note in report.notes)
+    fewer = VerifyReport("http://imm.test/", OUTPUTS)
+    Consistency(lambda *a, **k: None, fewer, lambda *a: None).judge_groups(  # type: ignore[arg-type,return-value]
+        dict(list(groups.items())[:5]), views, complete_listing=False
+    )
+    assert [(f.check, f.subject) for f in fewer.failures] == [("consistency.image_count", "Cluster-beyond")]
+    assert fewer.notes == []
