@@ -190,7 +190,7 @@ def test_timed_out_task_is_resumed_not_started_again(front: Frontend, emulator: 
     run = emulator.jobs._run_clustering
 
     def slow(*args: Any) -> None:  # the task outlasts the first wait
-        time.sleep(1.0)
+        time.sleep(0.6)
         run(*args)
 
     emulator.jobs._run_clustering = slow  # type: ignore[method-assign]
@@ -200,7 +200,7 @@ def test_timed_out_task_is_resumed_not_started_again(front: Frontend, emulator: 
     client.call(files.BatchIndexFileMeta, project_name="p", dataset_name="d", files=[{"URI": u} for u in uris])
     wait_indexed(client, "p", "d", 2)
     inputs = front.check("FigureClusteringTask", {**where(emulator), "project_name": "p", "dataset_name": "d",
-                                                  "timeout": 0.3, "poll_interval": 0.05,
+                                                  "timeout": 0.2, "poll_interval": 0.05,
                                                   "owner": "consumer/dev/faces-clustering"})  # fmt: skip
     with pytest.raises(StepFailedError) as err:
         front.create("FigureClusteringTask", inputs)
