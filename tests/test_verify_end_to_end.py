@@ -594,3 +594,22 @@ print(value if isinstance(value, str) else json.dumps(value))
     assert "PASSED" in capsys.readouterr().out
     made = calls.read_text()
     assert "--show-secrets" not in made and "config get alicloud:secretKey" in made and "db:password" not in made
+
+
+@pytest.mark.parametrize(
+    ("key", "failing"),
+    [("dataset_name", {"dataset.exists"}), ("project_name", {"project.exists", "dataset.exists"})],
+)
+def test_a_missing_project_or_dataset_fails_and_skips_the_rest(
+    deployment: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, failing: set[str]
+) -> None:
+    doc = json.loads(deployment.outputs.read_text())
+    doc[key] = "not-there"
+    del doc["clustering_task_id"]
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps(doc))
+    code, report = run_json(capsys, "--outputs", str(wrong))
+    assert code == 1 and {c for c, _ in failed(report)} == failing
+    status = statuses(report)
+    assert status["task.succeeded"] == "skipped" and status["cluster.face_count"] == "skipped"
+    assert report["coverage"]["requests"].keys() == {"GetProject", "GetDataset"}
