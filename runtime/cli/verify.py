@@ -249,14 +249,17 @@ def run(args: argparse.Namespace) -> int:
                 consistency=args.consistency,
                 progress=progress,
             )
+            html_problem = None
             if args.html:
                 from imm_faces.runtime.report.cli import write_report
 
-                await write_report(args, client, report, creds, outputs.region, args.endpoint or outputs.endpoint,
-                                   progress)  # fmt: skip
+                html_problem = await write_report(args, client, report, creds, outputs.region,
+                                                  args.endpoint or outputs.endpoint, progress)  # fmt: skip
         if progress:
             progress.close()
         _write_outputs(args, report)
+        if html_problem:  # after verify's own report: the check ran, the page could not be made
+            return error("error", html_problem, EXIT_USAGE)
         return EXIT_OK if report.passed else EXIT_FAILED
 
     try:

@@ -63,9 +63,24 @@ async def write_report(
     region: str,
     imm_endpoint: str | None,
     progress: Any = None,
-) -> None:
-    """Make the page for ``verify`` (a VerifyReport) and write it to ``args.html``. Raises ``ReportError``
-    (usage: exit 2) when it cannot be made as asked, OSError when the file cannot be written."""
+) -> str | None:
+    """Make the page for ``verify`` (a VerifyReport) and write it to ``args.html``. Returns None, or why the page
+    could not be made as asked or written (the caller reports it after verify's own report: exit 2)."""
+    from imm_faces.runtime.report.collect import ReportError
+
+    try:
+        await _write(args, client, verify, credentials, region, imm_endpoint, progress)
+    except ReportError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"--html {args.html}: {exc.strerror or exc}"
+    return None
+
+
+async def _write(
+    args: argparse.Namespace, client: Any, verify: Any, credentials: Any, region: str, imm_endpoint: str | None,
+    progress: Any,
+) -> None:  # fmt: skip
     from pathlib import Path
 
     from imm_faces.runtime.report.collect import ReportError, ReportOptions, collect

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.credentials import Credentials, CredentialSource
-from imm_faces.runtime.errors import ConfigError, ImmError
+from imm_faces.runtime.errors import ConfigError, DeadlineExceededError, ImmError, TransportError
 from imm_faces.runtime.models.figure_cluster import FigureCluster
 from imm_faces.runtime.models.file import Figure, File
 from imm_faces.runtime.models.query import SimpleQuery as Query
@@ -161,6 +161,8 @@ class _Collector:
             cluster = got.figure_cluster
         except ImmError as exc:
             card.problems.append(f"GetFigureCluster: {exc.code}: {exc.message}")
+        except (DeadlineExceededError, TransportError) as exc:  # the page is still written, saying so
+            card.problems.append(f"GetFigureCluster: {exc}")
         try:
             async with self.imm_gate:
                 page = await self.client.call(
@@ -172,6 +174,8 @@ class _Collector:
             card.files_total = page.total_hits
         except ImmError as exc:
             card.problems.append(f"SimpleQuery: {exc.code}: {exc.message}")
+        except (DeadlineExceededError, TransportError) as exc:
+            card.problems.append(f"SimpleQuery: {exc}")
         if cluster is not None:
             self.describe(card, cluster)
         await self.pictures(card, cluster.cover if cluster else None, files[: self.options.photos_per_cluster])

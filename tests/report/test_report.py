@@ -231,3 +231,13 @@ def test_a_deployment_without_clusters_still_gets_its_page(emulator: Emulator, t
     page = page_path.read_text()
     assert "No figure cluster was checked" in page and 'data-count="0"' in page and "FAILED" in page
     assert re.search(r'<tr class="failed"><td>failed</td><td><code>project.exists</code>', page)
+
+
+def test_a_page_that_cannot_be_written_comes_after_verifys_own_report(
+    drawn: Drawn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "no-such-dir" / "report.html"
+    assert verify_html(drawn, target, "--json") == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out)["passed"] is True  # verify's report is printed all the same
+    assert f"--html {target}: No such file or directory" in err and not target.exists()
