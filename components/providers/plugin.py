@@ -90,6 +90,8 @@ def from_struct(struct: struct_pb2.Struct) -> tuple[dict[str, Any], set[str]]:
     """Engine properties as core props (snake_case) and the names of those that were secret."""
     props, secret = {}, set()
     for key, raw in json_format.MessageToDict(struct).items():
+        if key.startswith("__"):  # engine bookkeeping (e.g. an old engine's "__defaults"), never a property
+            continue
         value, is_secret = _unwrap(raw)
         props[snake(key)] = value
         if is_secret:
