@@ -537,8 +537,10 @@ def test_cluster_pages_in_the_default_order_match_the_general_path(
     """The emulator pages the default order by key (what verify lists with); a time window takes the general
     path. Same clusters, same order, same paging, with and without the total count."""
 
-    def listing(**extra: Any) -> tuple[list[str], list[int | None]]:
-        ids, totals, token = [], [], None
+    def listing(**extra: Any) -> tuple[list[str | None], list[int | None]]:
+        ids: list[str | None] = []
+        totals: list[int | None] = []
+        token: str | None = None
         while True:
             page = client.call(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET,
                                max_results=1, next_token=token, order=order, with_total_count=True,
@@ -552,7 +554,7 @@ def test_cluster_pages_in_the_default_order_match_the_general_path(
     everything = {"create_time_range": {"Start": "2000-01-01T00:00:00Z"}}
     fast, general = listing(), listing(**everything)
     assert fast == general and len(fast[0]) == 2 and fast[1] == [2, 2]
-    assert fast[0] == sorted(fast[0], reverse=order == "desc")
+    assert fast[0] == sorted(fast[0], key=str, reverse=order == "desc")
 
 
 def test_stack_outputs_and_credentials_from_the_stack_config(

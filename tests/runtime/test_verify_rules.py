@@ -183,7 +183,7 @@ def test_progress_lines_on_a_non_tty_every_interval(monkeypatch: pytest.MonkeyPa
     from imm_faces.runtime.cli import verify as cli
 
     clock = iter([0.0, 1.0, 6.0, 7.0, 12.0])
-    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr("imm_faces.runtime.cli.verify.time.monotonic", lambda: next(clock))
     out = io.StringIO()
     progress = cli.Progress(out, interval=5.0)  # created at t=0
     for done in (1, 2, 3, 4):  # at t=1, 6, 7, 12
@@ -342,7 +342,7 @@ def test_grouped_counts_cut_at_the_service_limit_are_a_note() -> None:
     from imm_faces.runtime.verify.consistency import Consistency
 
     report = VerifyReport("http://imm.test/", OUTPUTS)
-    checker = Consistency(lambda *a, **k: None, report, lambda *a: None)  # type: ignore[arg-type,return-value]
+    checker = Consistency(lambda *a, **k: None, report, lambda *a: None)  # type: ignore[arg-type]
     groups = {f"Cluster-{i}": 1 for i in range(SIMPLE_QUERY_MAX_GROUPS)}
     views = {"Cluster-0": cluster(ObjectId="Cluster-0", ImageCount=1, VideoCount=0),
              "Cluster-beyond": cluster(ObjectId="Cluster-beyond", ImageCount=1, VideoCount=0)}  # fmt: skip
@@ -350,7 +350,7 @@ def test_grouped_counts_cut_at_the_service_limit_are_a_note() -> None:
     assert report.passed  # Cluster-beyond is not in the cut list: not compared
     assert any("at most 2000 groups" in note for _, note in report.notes)
     fewer = VerifyReport("http://imm.test/", OUTPUTS)
-    Consistency(lambda *a, **k: None, fewer, lambda *a: None).judge_groups(  # type: ignore[arg-type,return-value]
+    Consistency(lambda *a, **k: None, fewer, lambda *a: None).judge_groups(  # type: ignore[arg-type]
         dict(list(groups.items())[:5]), views, complete_listing=False
     )
     assert [(f.check, f.subject) for f in fewer.failures] == [("consistency.image_count", "Cluster-beyond")]
