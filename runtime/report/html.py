@@ -214,9 +214,7 @@ def _card(card: Card, index: int) -> str:
         result = '<p class="result ok">✓ Every check passed</p>'
     else:
         items = "".join(f"<li><code>{_e(f.check)}</code>: {_e(f.detail)}</li>" for f in card.failures)
-        result = (
-            f'<div class="result bad" role="alert"><strong>✗ {_e(status.capitalize())}</strong><ul>{items}</ul></div>'
-        )
+        result = f'<div class="result bad"><strong>✗ {_e(status.capitalize())}</strong><ul>{items}</ul></div>'
     problems = "".join(f'<p class="problems">{_e(p)}</p>' for p in card.problems)
     strip = "".join(_photo(p, label) for p in card.photos)
     total = card.files_total
