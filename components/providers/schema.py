@@ -241,7 +241,7 @@ def package_schema(version: str) -> dict[str, Any]:
         "version": version,
         "description": "Alibaba Cloud Intelligent Media Management (2020-09-30 API): projects, datasets, OSS "
         "bindings and figure clustering tasks, from imm-faces.",
-        "keywords": ["pulumi", "alicloud", "imm", "category/cloud", "kind/native"],
+        "keywords": ["pulumi", "alicloud", "imm", "category/cloud"],
         "license": "Apache-2.0",
         "config": {"variables": config},
         "provider": {

@@ -1,11 +1,11 @@
 // Face clustering on Alibaba Cloud IMM from TypeScript, with the imm provider plugin.
-// Setup, from this folder (generates the `@pulumi/imm` SDK from the plugin's schema into ./sdks/imm):
+// Setup, from this folder (generates the `@imm-faces/imm` SDK from the plugin's schema into ./sdks/imm):
 //   npm install && pulumi package add ../..
 //   pulumi config set imm:region cn-hangzhou
 //   pulumi config set ossLocation oss://my-photo-bucket/family/
 //   pulumi up
 import * as pulumi from "@pulumi/pulumi";
-import * as imm from "@pulumi/imm";
+import * as imm from "@imm-faces/imm"; // the SDK `pulumi package add` generates (schema language.nodejs.packageName)
 
 const config = new pulumi.Config();
 const name = `${pulumi.getProject()}-${pulumi.getStack()}-faces`;
