@@ -33,6 +33,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
@@ -99,7 +100,7 @@ def from_struct(struct: struct_pb2.Struct) -> tuple[dict[str, Any], set[str]]:
     return props, secret
 
 
-def to_struct(props: Mapping[str, Any], secret: set[str] = frozenset()) -> struct_pb2.Struct:  # type: ignore[assignment]
+def to_struct(props: Mapping[str, Any], secret: AbstractSet[str] = frozenset()) -> struct_pb2.Struct:
     out = struct_pb2.Struct()
     out.update({camel(k): ({SECRET_KEY: SECRET_SIG, "value": v} if k in secret and v is not None else v)
                 for k, v in props.items()})  # fmt: skip
@@ -120,7 +121,7 @@ def owner_from_urn(urn: str) -> str:
 class InitFailedError(Exception):
     """A PartialCreateError on its way to the engine as ErrorResourceInitFailed."""
 
-    def __init__(self, error: PartialCreateError, inputs: Mapping[str, Any], secret: set[str]) -> None:
+    def __init__(self, error: PartialCreateError, inputs: Mapping[str, Any], secret: AbstractSet[str]) -> None:
         super().__init__(str(error))
         self.error, self.inputs, self.secret = error, inputs, secret
 
