@@ -80,7 +80,7 @@ spec() {
 work="$(mktemp -d /tmp/imm-faces-mutation.XXXXXX)"
 out="${out:-$work/reports}"
 mkdir -p "$out"
-commit="$(git -C "$repo" rev-parse --short "$ref")"
+commit="$(git -C "$repo" rev-parse --short "$ref^{commit}")"  # one commit for every module, even if HEAD moves
 echo "==> mutation testing of $commit in $work (reports in $out), $jobs worker(s)" >&2
 summary="$out/summary.txt"
 : >"$summary"
@@ -89,7 +89,7 @@ for module in "${modules[@]}"; do
     spec "$module"
     dir="$work/$module"
     mkdir -p "$dir"
-    git -C "$repo" archive "$ref" | tar -x -C "$dir"
+    git -C "$repo" archive "$commit" | tar -x -C "$dir"
     for part in components runtime emulator; do
         rm "$dir/imm_faces/$part"
         cp -r "$dir/$part" "$dir/imm_faces/$part"

@@ -288,7 +288,7 @@ def test_verify_signs_with_the_stacks_assumed_role(
     the stack's role, as the providers do; the wrong external id fails with exit 2 and no secret shown."""
     from imm_faces.runtime.cli.main import main
     from imm_faces.runtime.operations import datasets, projects
-    from tests.runtime.test_outputs import fake_pulumi
+    from tests.pulumi_cli import fake_pulumi
 
     for name in [*AK, "ALIBABA_CLOUD_PROFILE", "ALICLOUD_ACCESS_KEY", "ALICLOUD_SECRET_KEY"]:
         monkeypatch.delenv(name, raising=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from imm_faces.runtime.outputs import (
     read_outputs_file,
     read_stack_outputs,
 )
+from tests.pulumi_cli import fake_pulumi
 
 GOOD = {"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "endpoint": "http://127.0.0.1:1",
         "clustering_task_id": "t", "extra_key": [1, 2]}  # fmt: skip
@@ -59,32 +59,6 @@ def test_pulumi_cli_absent_is_explained(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(OutputsError, match="Pulumi CLI is not on PATH"):
         read_stack_outputs("dev")
-
-
-def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: dict[str, object]) -> Path:
-    """A `pulumi` on PATH that logs each call's arguments (one line per call) and prints the JSON answer for
-    the first words it was called with ("stack output", "stack output --show-secrets", "config", "config get X")."""
-    fake, log = tmp_path / "pulumi", tmp_path / "calls"
-    table = tmp_path / "answers.json"
-    table.write_text(json.dumps(answers))
-    fake.write_text(f"""#!{sys.executable}
-import json, sys
-args = sys.argv[1:]
-open({str(log)!r}, "a").write(" ".join(args) + "\\n")
-words = [a for a in args if a not in ("--json", "--non-interactive")]
-cut = words.index("--stack") if "--stack" in words else len(words)
-cut = min(cut, words.index("--cwd") if "--cwd" in words else len(words))
-key = " ".join(words[:cut])
-answers = json.load(open({str(table)!r}))
-if key not in answers:
-    print("error: no such thing: " + key, file=sys.stderr)
-    sys.exit(255)
-value = answers[key]
-print(value if isinstance(value, str) else json.dumps(value))
-""")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    return log
 
 
 def test_pulumi_cli_is_called_with_stack_and_cwd_and_without_show_secrets(
@@ -164,3 +138,60 @@ def test_readme_shows_the_contract_as_defined() -> None:
     rows = table.splitlines()[2:]
     assert len(rows) == len(StackOutputs.model_fields)
     assert "| `project_name` | string | yes |" in table and "| `binding_uris` | list of strings | no |" in table
+
+
+def test_every_message_names_where_the_outputs_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "o.json"
+    path.write_text("{not json")
+    with pytest.raises(OutputsError, match=f"^{path}: not valid JSON"):
+        read_outputs_file(str(path))
+    monkeypatch.setattr("sys.stdin", io.StringIO("{not json"))
+    with pytest.raises(OutputsError, match=r"^standard input: not valid JSON"):
+        read_outputs_file("-")
+    path.write_text(json.dumps({"faces": {**GOOD, "region": None}}))
+    with pytest.raises(OutputsError, match=f"^{path} at 'faces': output 'region' must be a string; got null$"):
+        read_outputs_file(str(path), "faces")
+    with pytest.raises(OutputsError, match=f"^{path}: no output 'other'"):
+        read_outputs_file(str(path), "other")
+    with pytest.raises(OutputsError, match=f"^{tmp_path}: cannot read \\(Is a directory\\)$"):
+        read_outputs_file(str(tmp_path))
+    with pytest.raises(OutputsError, match=r"^o\.json: output 'region' must be a string; got an object$"):
+        load_outputs_json(json.dumps({**GOOD, "region": {"id": "cn-hangzhou"}}), "o.json")
+
+
+def test_output_key_is_followed_from_a_file_and_from_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps(NESTED))
+    assert read_outputs_file(str(path), "events").dataset_name == "ev"
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(NESTED)))
+    assert read_outputs_file("-", "family").dataset_name == "fam"
+
+
+def test_only_objects_holding_project_name_count_as_deployments() -> None:
+    document = {"faces": GOOD, "tags": {"team": "photos"}, "note": "project_name is exported under faces"}
+    assert load_outputs_json(json.dumps(document), "o.json").dataset_name == "d"
+
+
+def test_secret_message_lists_every_hidden_field_and_the_way_out() -> None:
+    document = {**GOOD, "project_name": "[secret]", "region": "[secret]"}
+    with pytest.raises(OutputsError) as caught:
+        load_outputs_json(json.dumps(document), "o.json")
+    assert str(caught.value) == (
+        "o.json: project_name, region shown as [secret]; the outputs contract holds no secret, so export them in "
+        "the clear, or pass the output of `pulumi stack output --json --show-secrets`"
+    )
+
+
+def test_stack_config_reads_every_setting_and_never_trusts_a_listed_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a secret entry may carry a placeholder value: it is read alone with `config get`, never taken as listed
+    config = {"alicloud:secretKey": {"value": "[secret]", "secret": True},
+              "alicloud:endpoints": {"objectValue": [{"sts": "http://127.0.0.1:1"}], "secret": False}}  # fmt: skip
+    log = fake_pulumi(tmp_path, monkeypatch, {"config": config, "config get alicloud:secretKey": "s3cret"})
+    settings = PulumiCli("dev").alicloud_config()
+    assert settings == {"alicloud:secretKey": "s3cret", "alicloud:endpoints": [{"sts": "http://127.0.0.1:1"}]}
+    assert log.read_text().splitlines()[0].split()[:2] == ["config", "--json"]
+    fake_pulumi(tmp_path, monkeypatch, {"config": "not json"})
+    with pytest.raises(OutputsError, match=r"^stack dev config: not valid JSON"):
+        PulumiCli("dev").alicloud_config()
