@@ -4,6 +4,7 @@ host in a fresh interpreter."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -255,7 +256,7 @@ def test_configure_credentials_are_used_and_never_pickled(emulator: Emulator, mo
 
 @pytest.fixture
 def host() -> Iterator[DynamicProviderHost]:
-    with DynamicProviderHost(env=CREDS_ENV) as h:
+    with DynamicProviderHost(env={**os.environ, **CREDS_ENV}) as h:
         yield h
 
 
