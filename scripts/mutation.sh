@@ -45,12 +45,12 @@ spec() {
     case "$1" in
         signing)
             files='"imm_faces/runtime/signing.py"'; names=""
-            tests="tests/runtime/test_signing.py tests/runtime/test_signing_flows.py tests/runtime/test_client.py tests/emulator/test_front_door.py
-                   tests/emulator/test_fuzz_front_door.py tests/emulator/test_sts.py tests/emulator/test_sdk_conformance.py" ;;
+            tests="tests/runtime/test_signing.py tests/runtime/test_signing_flows.py tests/runtime/test_signing_oracle.py
+                   tests/runtime/test_client.py tests/emulator/test_front_door.py tests/emulator/test_sts.py" ;;
         auth)
             files='"imm_faces/emulator/auth.py"'; names=""
-            tests="tests/emulator/test_front_door.py tests/emulator/test_fuzz_front_door.py tests/emulator/test_sts.py
-                   tests/emulator/test_sdk_conformance.py tests/runtime/test_client.py" ;;
+            tests="tests/emulator/test_front_door.py tests/emulator/test_auth_rules.py tests/emulator/test_sts.py
+                   tests/emulator/test_fuzz_front_door.py tests/runtime/test_client.py" ;;
         verify)
             files='"imm_faces/runtime/verify/*"'; names=""
             tests="tests/runtime/test_verify_rules.py tests/test_verify_end_to_end.py" ;;

@@ -1,0 +1,318 @@
+"""The emulator's gateway rules, one by one, on the Authenticator itself (no server: fast and exact).
+
+Every rule a real gateway enforces must refuse the request that breaks it with IMM's error code: replayed
+nonces, clock skew, unsigned ``x-acs-*`` headers, the STS token and its AccessKeyId, the body hash, V2's
+required parameters, duplicated parameters; and a request that keeps them all is accepted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+
+from imm_faces.emulator.auth import (
+    CLOCK_SKEW_SECONDS,
+    MAX_PARAMETERS,
+    Authenticator,
+    IncomingRequest,
+    NonceLedger,
+    _check_time,
+    parse_access_key,
+    parse_params,
+)
+from imm_faces.emulator.errors import ApiError
+from imm_faces.emulator.store import Store
+from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.signing import AcsV3Auth, RpcV2Auth, encode_query
+
+KEY = Credentials("AK", "secret")
+STS = Credentials("STS.id", "sts-secret", "sts-token")
+URL = "http://127.0.0.1:1/"
+
+
+def signed(
+    version: str = "v3",
+    creds: Credentials = KEY,
+    *,
+    query: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    nonce: str = "n-1",
+    at: datetime | None = None,
+    after: Callable[[httpx.Request], None] | None = None,
+) -> IncomingRequest:
+    """A request signed by the client's own auth flow, as the emulator's wire layer hands it over."""
+    url = httpx.URL(URL).copy_with(query=encode_query(query or {"ProjectName": "p"}).encode())
+    request = httpx.Request(
+        "POST", url, data=form, headers={"x-acs-action": "GetProject", "x-acs-version": "2020-09-30"}
+    )
+    flow = AcsV3Auth if version == "v3" else RpcV2Auth
+    clock = (lambda: at) if at else None
+    request = next(flow(creds, clock=clock, nonce=lambda: nonce).auth_flow(request))
+    if after:
+        after(request)
+    return IncomingRequest(
+        method=request.method,
+        path=request.url.path,
+        query=parse_qsl(request.url.query.decode(), keep_blank_values=True),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=request.content,
+    )
+
+
+def refused(auth: Authenticator, request: IncomingRequest) -> ApiError:
+    with pytest.raises(ApiError) as caught:
+        auth.verify(request)
+    return caught.value
+
+
+@pytest.fixture
+def auth() -> Authenticator:
+    return Authenticator({KEY.access_key_id: KEY, STS.access_key_id: STS})
+
+
+@pytest.mark.parametrize("version", ["v3", "v2"])
+def test_a_well_signed_request_is_accepted_once(auth: Authenticator, version: str) -> None:
+    caller, params = auth.verify(signed(version, query={"ProjectName": "p", "Description": ""}))
+    assert (caller.access_key_id, caller.signature_version) == ("AK", version)
+    assert params["ProjectName"] == "p" and params["Description"] == ""
+    assert refused(auth, signed(version, query={"ProjectName": "p", "Description": ""})).code == "SignatureNonceUsed"
+    auth.verify(signed(version, nonce="n-2"))  # a fresh nonce is fine
+    auth.verify(signed(version, STS))  # the same nonce under another key is another nonce
+
+
+@pytest.mark.parametrize("version", ["v3", "v2"])
+@pytest.mark.parametrize(("minutes", "code"), [(-16, "InvalidTimeStamp.Expired"), (16, "InvalidTimeStamp.Expired"),
+                                               (-14, None), (14, None)])  # fmt: skip
+def test_the_request_time_must_be_within_fifteen_minutes(
+    auth: Authenticator, version: str, minutes: int, code: str | None
+) -> None:
+    request = signed(version, at=datetime.now(UTC) + timedelta(minutes=minutes))
+    if code is None:
+        auth.verify(request)
+    else:
+        assert refused(auth, request).code == code
+
+
+def test_a_nonce_is_remembered_for_the_whole_window() -> None:
+    ledger = NonceLedger()
+    auth = Authenticator({KEY.access_key_id: KEY}, ledger)
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    auth.verify(signed(at=at))
+    assert ledger._seen[("AK", "n-1")] == at.timestamp() + CLOCK_SKEW_SECONDS
+
+
+def test_nonces_survive_a_restart_and_expire(tmp_path: Path) -> None:
+    store = Store(tmp_path / "imm.db")
+    ledger = NonceLedger(store)
+    now = time.time()
+    assert ledger.use("AK", "kept", now + 600)
+    assert ledger.use("AK", "old", now - 1)
+    ledger.close()
+    again = NonceLedger(store)
+    assert not again.use("AK", "kept", now + 600)  # read back from the store
+    assert again.use("AK", "old", now + 600)  # past its window: forgotten
+    assert again.use("other", "kept", now + 600)
+    again.close()
+    store.close()
+
+
+@pytest.mark.parametrize("version", ["v3", "v2"])
+def test_missing_nonce_is_an_incomplete_signature(auth: Authenticator, version: str) -> None:
+    error = refused(auth, signed(version, nonce=""))
+    assert error.code == "IncompleteSignature" and "nonce" in error.message
+
+
+def test_v3_every_x_acs_header_and_host_must_be_signed(auth: Authenticator) -> None:
+    def add(request: httpx.Request) -> None:
+        request.headers["x-acs-extra"] = "added after signing"
+
+    error = refused(auth, signed(after=add))
+    assert error.code == "IncompleteSignature" and error.message.endswith("Headers not signed: x-acs-extra.")
+
+    def unsign_host(request: httpx.Request) -> None:
+        request.headers["Authorization"] = request.headers["Authorization"].replace(
+            "SignedHeaders=host;", "SignedHeaders="
+        )
+
+    error = refused(auth, signed(after=unsign_host))
+    assert error.message.endswith("Headers not signed: host.")
+
+
+def test_v3_a_signed_header_must_be_present(auth: Authenticator) -> None:
+    def drop(request: httpx.Request) -> None:
+        request.headers["Authorization"] = request.headers["Authorization"].replace(
+            "SignedHeaders=", "SignedHeaders=accept;"
+        )
+
+    error = refused(auth, signed(after=drop))
+    assert error.code == "IncompleteSignature" and error.message.endswith("A signed header is not present.")
+
+
+def test_v3_form_body_needs_its_content_type_signed(auth: Authenticator) -> None:
+    _, params = auth.verify(signed(form={"Description": "from the body"}))
+    assert params["Description"] == "from the body"
+
+    def unsign(request: httpx.Request) -> None:
+        request.headers["Authorization"] = request.headers["Authorization"].replace("content-type;", "")
+
+    error = refused(auth, signed(form={"Description": "x"}, nonce="n-2", after=unsign))
+    assert error.message.endswith("Headers not signed: content-type.")
+
+
+def test_v3_body_must_match_its_hash(auth: Authenticator) -> None:
+    request = signed(form={"Description": "x"})
+    request.body = b"Description=y"
+    error = refused(auth, request)
+    assert error.code == "SignatureDoesNotMatch" and error.message.endswith(
+        "x-acs-content-sha256 does not match the body."
+    )
+
+
+@pytest.mark.parametrize("version", ["v3", "v2"])
+def test_a_changed_parameter_breaks_the_signature(auth: Authenticator, version: str) -> None:
+    request = signed(version)
+    request.query = [(k, "other" if k == "ProjectName" else v) for k, v in request.query]
+    error = refused(auth, request)
+    assert error.code == "SignatureDoesNotMatch" and "server string to sign is:" in error.message
+
+
+@pytest.mark.parametrize("version", ["v3", "v2"])
+def test_sts_token_must_match_the_key(auth: Authenticator, version: str) -> None:
+    auth.verify(signed(version, STS))
+    wrong = Credentials(STS.access_key_id, STS.access_key_secret, "another-token")
+    assert refused(auth, signed(version, wrong, nonce="n-2")).code == "InvalidSecurityToken.Mismatch"
+    missing = Credentials(STS.access_key_id, STS.access_key_secret)
+    assert refused(auth, signed(version, missing, nonce="n-3")).code == "InvalidSecurityToken.Mismatch"
+    extra = Credentials(KEY.access_key_id, KEY.access_key_secret, "a-token")
+    assert refused(auth, signed(version, extra, nonce="n-4")).code == "InvalidSecurityToken.Mismatch"
+
+
+def test_v3_sts_access_key_header_must_name_the_signing_key(auth: Authenticator) -> None:
+    def swap(request: httpx.Request) -> None:
+        request.headers["x-acs-accesskey-id"] = "AK"
+
+    request = signed("v3", STS, after=swap)
+    # the signature is over the swapped header and the token is right: only the AccessKeyId rule refuses it
+    auth2 = Authenticator({"STS.id": STS, "AK": Credentials("AK", "sts-secret", "sts-token")})
+    assert refused(auth2, request).code == "InvalidSecurityToken.Mismatch"
+
+
+@pytest.mark.parametrize("version", ["v3", "v2"])
+def test_unknown_and_expired_keys(auth: Authenticator, version: str) -> None:
+    assert refused(auth, signed(version, Credentials("nobody", "x"))).code == "InvalidAccessKeyId.NotFound"
+    expired = Credentials("STS.old", "s", "t", expiration=time.time() - 1)
+    auth.issue(expired)
+    assert refused(auth, signed(version, expired)).code == "InvalidSecurityToken.Expired"
+    fresh = Credentials("STS.new", "s", "t", expiration=time.time() + 60)
+    auth.issue(fresh)
+    auth.verify(signed(version, fresh))
+
+
+def test_issue_forgets_keys_expired_more_than_an_hour_ago(auth: Authenticator) -> None:
+    auth.issue(Credentials("STS.long-gone", "s", "t", expiration=time.time() - 3601))
+    auth.issue(Credentials("STS.recent", "s", "t", expiration=time.time() - 3500))
+    auth.issue(Credentials("STS.next", "s", "t", expiration=time.time() + 60))
+    assert set(auth._keys) == {"AK", "STS.id", "STS.recent", "STS.next"}
+
+
+@pytest.mark.parametrize("name", ["AccessKeyId", "SignatureMethod", "SignatureVersion", "Timestamp"])
+def test_v2_required_parameters(auth: Authenticator, name: str) -> None:
+    request = signed("v2")
+    request.query = [(k, v) for k, v in request.query if k != name]
+    error = refused(auth, request)
+    assert error.code == "IncompleteSignature" and error.message.endswith(f"The parameter {name} is missing.")
+
+
+@pytest.mark.parametrize(("name", "value"), [("SignatureMethod", "HMAC-SHA256"), ("SignatureVersion", "2.0")])
+def test_v2_only_hmac_sha1_version_1(auth: Authenticator, name: str, value: str) -> None:
+    request = signed("v2")
+    request.query = [(k, value if k == name else v) for k, v in request.query]
+    assert refused(auth, request).code == "InvalidSignatureMethod"
+
+
+def test_v2_signature_covers_the_form_body(auth: Authenticator) -> None:
+    _, params = auth.verify(signed("v2", form={"Description": "body"}))
+    assert params["Description"] == "body"
+    request = signed("v2", form={"Description": "body"}, nonce="n-2")
+    request.body = b"Description=changed"
+    assert refused(auth, request).code == "SignatureDoesNotMatch"
+
+
+@pytest.mark.parametrize("version", ["v3", "v2"])
+def test_a_parameter_given_twice_is_refused(auth: Authenticator, version: str) -> None:
+    request = signed(version, form={"ProjectName": "q"})
+    error = refused(auth, request)
+    assert error.code == "InvalidParameter.Format"
+    assert error.message.endswith("The parameter ProjectName is given more than once.")
+
+
+def test_which_signature_a_request_claims(auth: Authenticator) -> None:
+    assert Authenticator.signed_by(signed("v3")) == "v3"
+    assert Authenticator.signed_by(signed("v2")) == "v2"
+    bare = IncomingRequest("POST", "/", [("Action", "GetProject")], {"host": "h"}, b"")
+    assert Authenticator.signed_by(bare) is None
+    error = refused(auth, bare)
+    assert error.code == "IncompleteSignature" and error.message.endswith(
+        "No Authorization header and no Signature parameter."
+    )
+
+
+@pytest.mark.parametrize(("value", "code"), [("ACS3-HMAC-SHA256 Credential=AK", "IncompleteSignature"),
+                                             ("ACS3-RSA-SHA256 Credential=AK,SignedHeaders=host,Signature=x",
+                                              "InvalidSignatureMethod")])  # fmt: skip
+def test_malformed_authorization(auth: Authenticator, value: str, code: str) -> None:
+    def replace(request: httpx.Request) -> None:
+        request.headers["Authorization"] = value
+
+    assert refused(auth, signed(after=replace)).code == code
+
+
+def test_request_time_parsing() -> None:
+    now = int(time.time())
+    assert _check_time(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))) == float(now)
+    bad = [("2024-13-01T00:00:00Z", "InvalidTimeStamp.Format"), ("2024-01-01 00:00:00", "InvalidTimeStamp.Format"),
+           ("", "IncompleteSignature"), (None, "IncompleteSignature")]  # fmt: skip
+    for text, code in bad:
+        with pytest.raises(ApiError) as caught:
+            _check_time(text)
+        assert caught.value.code == code
+
+
+def test_access_key_option() -> None:
+    assert parse_access_key("id:secret") == Credentials("id", "secret")
+    token = parse_access_key(" id:secret:tok:en ")
+    assert (token.access_key_id, token.access_key_secret, token.security_token) == ("id", "secret", "tok:en")
+    assert parse_access_key("id:secret:").security_token is None
+    for bad in ["id", "id:", ":secret", ""]:
+        with pytest.raises(ValueError, match=r"^an access key must be ID:SECRET\[:STS_TOKEN\]$"):
+            parse_access_key(bad)
+
+
+def test_parameters_are_decoded_strictly() -> None:
+    assert parse_params("a=1&b=&c=%E5%BC%A0", "query") == [("a", "1"), ("b", ""), ("c", "张")]
+    with pytest.raises(ApiError) as caught:
+        parse_params("a=%FF", "query")
+    assert caught.value.code == "InvalidParameter.Format"
+    assert caught.value.message.endswith("The query is not percent-encoded UTF-8.")
+    assert len(parse_params("&".join(f"p{i}=1" for i in range(MAX_PARAMETERS)), "query")) == MAX_PARAMETERS
+    with pytest.raises(ApiError) as caught:
+        parse_params("&".join(f"p{i}=1" for i in range(MAX_PARAMETERS + 1)), "form body")
+    assert caught.value.message.endswith(f"The form body has more than {MAX_PARAMETERS} parameters.")
+
+
+def test_form_bodies() -> None:
+    form = IncomingRequest("POST", "/", [], {"content-type": "Application/X-WWW-Form-Urlencoded; charset=UTF-8"},
+                           b"a=1&b=2")  # fmt: skip
+    assert form.is_form and form.form == [("a", "1"), ("b", "2")]
+    assert IncomingRequest("POST", "/", [], {"content-type": "application/json"}, b"a=1").form == []
+    assert IncomingRequest("POST", "/", [], {"content-type": "application/x-www-form-urlencoded"}, b"").form == []
+    bad = IncomingRequest("POST", "/", [], {"content-type": "application/x-www-form-urlencoded"}, b"a=\xff")
+    with pytest.raises(ApiError) as caught:
+        _ = bad.form
+    assert caught.value.message.endswith("The form body is not UTF-8.")
