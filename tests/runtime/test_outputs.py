@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,62 @@ def test_stack_config_reads_every_setting_and_never_trusts_a_listed_secret(
     fake_pulumi(tmp_path, monkeypatch, {"config": "not json"})
     with pytest.raises(OutputsError, match=r"^stack dev config: not valid JSON"):
         PulumiCli("dev").alicloud_config()
+
+
+def test_top_level_outputs_win_over_a_nested_deployment() -> None:
+    document = {**GOOD, "copy": {**GOOD, "dataset_name": "nested"}}
+    assert load_outputs_json(json.dumps(document), "o.json").dataset_name == "d"
+
+
+def test_contract_errors_say_which_item_and_what_the_key_means() -> None:
+    with pytest.raises(
+        OutputsError, match=r"^o\.json: output 'binding_uris\.1' must be a list of strings; got an integer$"
+    ):
+        load_outputs_json(json.dumps({**GOOD, "binding_uris": ["oss://b/", 7]}), "o.json")
+    with pytest.raises(
+        OutputsError, match=r"^o\.json: required output 'region' is missing \(The region of the project"
+    ):
+        load_outputs_json(json.dumps({"project_name": "p", "dataset_name": "d"}), "o.json")
+    with pytest.raises(OutputsError, match=r"^o\.json: no output 'a\.b' \(a has: none\)$"):
+        load_outputs_json(json.dumps({"a": {}}), "o.json", "a.b")
+
+
+def test_pulumi_cli_messages_name_the_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = fake_pulumi(tmp_path, monkeypatch, {"stack output": "not json"})
+    with pytest.raises(OutputsError, match=r"^stack \(current\): not valid JSON"):
+        read_stack_outputs()
+    assert "--stack" not in log.read_text() and "--cwd" not in log.read_text()
+    fake_pulumi(tmp_path, monkeypatch, {"stack output": {"faces": {**GOOD, "region": 5}}})
+    with pytest.raises(OutputsError, match=r"^stack dev at 'faces': output 'region' must be a string"):
+        read_stack_outputs("dev", key_path="faces")
+    with pytest.raises(OutputsError, match=r"^stack dev: no output 'other'"):
+        read_stack_outputs("dev", key_path="other")
+    hidden = {"faces": {**GOOD, "endpoint": "[secret]"}}
+    fake_pulumi(tmp_path, monkeypatch, {"stack output": hidden, "stack output --show-secrets": "not json"})
+    with pytest.raises(OutputsError, match=r"^stack dev: not valid JSON"):
+        read_stack_outputs("dev", key_path="faces")
+    shown = {"faces": {**GOOD, "endpoint": "http://127.0.0.1:2"}, "other": GOOD}
+    fake_pulumi(
+        tmp_path, monkeypatch, {"stack output": {**hidden, "other": GOOD}, "stack output --show-secrets": shown}
+    )
+    assert read_stack_outputs("dev", key_path="faces").endpoint == "http://127.0.0.1:2"
+    fake_pulumi(tmp_path, monkeypatch, {"stack output": {**hidden, "other": GOOD}, "stack output --show-secrets": {}})
+    with pytest.raises(OutputsError, match=r"^stack dev: no output 'faces' \(the top level has: none\)$"):
+        read_stack_outputs("dev", key_path="faces")
+
+
+def test_pulumi_failure_without_a_message_gives_the_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "pulumi"
+    fake.write_text(f"#!{sys.executable}\nimport sys\nsys.exit(3)\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(OutputsError, match=r"^pulumi stack output failed: exit 3$"):
+        read_stack_outputs("dev")
+
+
+def test_pulumi_cli_absent_says_what_to_do_instead(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(OutputsError) as caught:
+        PulumiCli("dev")
+    assert str(caught.value) == ("the Pulumi CLI is not on PATH; install it, or pass --outputs FILE with the output "
+                                 "of `pulumi stack output --json`")  # fmt: skip
