@@ -199,7 +199,7 @@ def test_stack_config_reads_every_setting_and_never_trusts_a_listed_secret(
 
 
 def test_top_level_outputs_win_over_a_nested_deployment() -> None:
-    document = {**GOOD, "copy": {**GOOD, "dataset_name": "nested"}}
+    document: dict[str, object] = {**GOOD, "copy": {**GOOD, "dataset_name": "nested"}}
     assert load_outputs_json(json.dumps(document), "o.json").dataset_name == "d"
 
 
