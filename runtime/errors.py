@@ -52,10 +52,6 @@ _SPECS = (
     # Inferred (the gateway's wording for these is not documented): a method or a body the API never takes.
     ErrorSpec("UnsupportedHTTPMethod", 405, "Specified HTTP method {method} is not supported; use POST or GET."),
     ErrorSpec("RequestEntityTooLarge", 413, "The request body exceeds {limit} bytes."),
-    ErrorSpec("InvalidParameter.Format", 400, "Specified parameter format is not valid. {detail}"),
-    # Inferred (the gateway's wording for these is not documented): a method or a body the API never takes.
-    ErrorSpec("UnsupportedHTTPMethod", 405, "Specified HTTP method {method} is not supported; use POST or GET."),
-    ErrorSpec("RequestEntityTooLarge", 413, "The request body exceeds {limit} bytes."),
     ErrorSpec("Throttling", 429, "Request was denied due to request throttling.", retryable=True),
     ErrorSpec("InternalError", 500, "The request processing has failed due to some unknown error.", retryable=True),
     ErrorSpec("ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server.", True),
