@@ -57,6 +57,8 @@ _SPECS = (
     ErrorSpec("ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server.", True),
 )
 ERRORS: dict[str, ErrorSpec] = {spec.code: spec for spec in _SPECS}
+if len(ERRORS) != len(_SPECS):  # one definition per code: a second entry would silently win
+    raise RuntimeError(f"runtime.errors lists a code twice: {sorted(s.code for s in _SPECS if _SPECS.count(s) > 1)}")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
