@@ -62,7 +62,8 @@ spec() {
                    tests/emulator/test_simple_query.py tests/emulator/test_sdk_conformance.py tests/runtime/test_client.py" ;;
         policies)
             files='"imm_faces/components/policies.py"'; names=""
-            tests="tests/components/test_decisions.py tests/components/test_checker_policy.py tests/components/test_component_mocks.py" ;;
+            tests="tests/components/test_decisions.py tests/components/test_policy_documents.py tests/components/test_checker_policy.py
+                   tests/components/test_component_mocks.py" ;;
         outputs)
             files='"imm_faces/runtime/outputs.py"'; names=""
             tests="tests/runtime/test_outputs.py tests/components/test_component_mocks.py" ;;
