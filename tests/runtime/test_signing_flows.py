@@ -84,3 +84,20 @@ def test_async_flow_refreshes_credentials_off_the_event_loop() -> None:
     signed = asyncio.run(sign())
     assert fetched_on and fetched_on[0] != loop_thread
     assert dict(parse_qsl(signed.url.query.decode()))["SecurityToken"] == "sts-token"
+
+
+def test_v3_signs_accept_and_content_type_as_the_official_sdk_does() -> None:
+    auth = AcsV3Auth(CREDS, nonce=lambda: "nonce")
+    request = httpx.Request("POST", "https://imm.example/", data={"A": "1"},
+                            headers={"x-acs-action": "GetProject", "Accept": "application/json"})  # fmt: skip
+    authorization = next(auth.auth_flow(request)).headers["Authorization"]
+    signed = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
+    assert signed == ["accept", "content-type", "host", "x-acs-action", "x-acs-content-sha256", "x-acs-date",
+                      "x-acs-signature-nonce"]  # fmt: skip
+
+
+def test_v2_takes_the_version_from_the_request() -> None:
+    request = httpx.Request(
+        "POST", "https://imm.example/", headers={"x-acs-action": "X", "x-acs-version": "2017-09-06"}
+    )
+    assert _v2_signed(request)["Version"] == "2017-09-06"
