@@ -51,8 +51,8 @@ spec() {
             files='"imm_faces/emulator/auth.py"'; names=""
             tests="tests/emulator/test_front_door.py tests/emulator/test_auth_rules.py tests/emulator/test_sts.py
                    tests/emulator/test_fuzz_front_door.py tests/runtime/test_client.py" ;;
-        verify)
-            files='"imm_faces/runtime/verify/*"'; names=""
+        verify)  # its checks and rules; run.py (the orchestration) and report.py (formats) are not mutated
+            files='"imm_faces/runtime/verify/checks.py", "imm_faces/runtime/verify/consistency.py"'; names=""
             tests="tests/runtime/test_verify_rules.py tests/test_verify_end_to_end.py" ;;
         paging)
             files='"imm_faces/emulator/service.py"'
@@ -71,9 +71,9 @@ spec() {
             files='"imm_faces/runtime/credentials.py"'; names=""
             tests="tests/runtime/test_credentials.py tests/runtime/test_credential_chain.py tests/runtime/test_redaction.py
                    tests/components/test_provider_credentials.py" ;;
-        clustering)
+        clustering)  # the engine and the face-group rule (figure_is_good, matching, pending faces, rebuild)
             files='"imm_faces/emulator/clustering.py", "imm_faces/emulator/figures.py"'; names=""
-            tests="tests/emulator/test_clustering.py tests/emulator/test_real_faces.py" ;;
+            tests="tests/emulator/test_clustering.py tests/emulator/test_clustering_rules.py" ;;
         *) echo "mutation.sh: unknown module $1" >&2; exit 2 ;;
     esac
 }
