@@ -15,5 +15,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
         || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
         || echo "    chromium could not be installed: the browser test will skip" >&2
 fi
-echo "==> pytest" >&2
-pytest "$@"
+echo "==> pytest (${IMM_FACES_TEST_WORKERS:-2} workers)" >&2
+# Two workers: most tests wait on loopback servers and child processes, so both cores stay busy.
+pytest -n "${IMM_FACES_TEST_WORKERS:-2}" "$@"

@@ -116,11 +116,13 @@ def three_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture
-def shared_emulator(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    oss_root = tmp_path / "shared-oss"
+@pytest.fixture(scope="module")
+def shared_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """One `imm-faces emulator` process for the rehearsals below (each uses its own stack, so its own names)."""
+    folder = tmp_path_factory.mktemp("shared-emulator")
+    oss_root = folder / "oss"
     oss_root.mkdir()
-    with emulator_process(tmp_path / "shared.db", oss_root) as (_, endpoint):
+    with emulator_process(folder / "shared.db", oss_root) as (_, endpoint):
         yield endpoint, oss_root
 
 
@@ -144,11 +146,12 @@ def test_two_stacks_share_an_emulator_and_never_touch_each_other(
     assert "adopt_existing=True" in intruder.stderr
     with ImmClient(endpoint=endpoint, credentials=DEFAULT_ACCESS_KEY) as imm:
         names = sorted(p.project_name or "" for p in imm.paginate(projects.ListProjects))
-        assert names == ["imm-faces-dev-faces-project", "imm-faces-prod-faces-project"]
+        assert [n for n in names if n.startswith("imm-faces-")] == ["imm-faces-dev-faces-project",
+                                                                    "imm-faces-prod-faces-project"]  # fmt: skip
         dev = imm.call(projects.GetProject, project_name="imm-faces-dev-faces-project").project
         assert dev.description == "imm-faces offline rehearsal"  # not rewritten by the intruder
         roles = {p.project_name: p.service_role for p in imm.paginate(projects.ListProjects)}
-        assert len(set(roles.values())) == 2  # each stack its own role name
+        assert roles["imm-faces-dev-faces-project"] != roles["imm-faces-prod-faces-project"]  # each its own role
 
 
 CONSUMER_PROGRAM = """
@@ -181,25 +184,32 @@ def write_consumer(root: Path) -> Path:
     return root
 
 
-def test_rehearse_a_consumer_program_next_to_its_own_components_folder(tmp_path: Path, three_photos: Path) -> None:
+def test_rehearse_a_consumer_program_next_to_its_own_components_folder(
+    tmp_path: Path, three_photos: Path, shared_emulator: tuple[str, Path]
+) -> None:
     consumer = write_consumer(tmp_path / "consumer")
+    endpoint, oss_root = shared_emulator
     proc = rehearse("--program", str(consumer), "--stack", "staging", "--config", "photos=oss://family-photos/2026/",
-                    "--photos", str(three_photos), "--json", cwd=consumer)  # fmt: skip
+                    "--photos", str(three_photos), "--endpoint", endpoint, "--oss-root", str(oss_root), "--json",
+                    cwd=consumer)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
     assert summary["project"] == "consumer-photos" and summary["outputs"]["runtime"] == "consumer runtime"
     faces = summary["outputs"]["faces"]
     assert faces["project_name"] == "consumer-photos-staging-photos-project"
-    assert faces["endpoint"].startswith("http://127.0.0.1:")  # the emulator, not the program's endpoint
+    assert faces["endpoint"] == endpoint  # the emulator, not the program's endpoint
     assert summary["verify"]["faces"]["passed"] and summary["emulator_empty"]
     assert f"started in {consumer}" in proc.stderr
 
 
-def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path, shared_emulator: tuple[str, Path]) -> None:
+    """Killed mid-deployment: what it created is deleted, its provider host is gone, its temporary files too."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    proc = subprocess.Popen([*CLI, "rehearse"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=tmp_path, env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
+    endpoint, oss_root = shared_emulator
+    args = ["rehearse", "--stack", "sigterm", "--endpoint", endpoint, "--oss-root", str(oss_root)]
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
     assert proc.stdout is not None
     host_pid, lines = None, []
     deadline = time.monotonic() + 120
@@ -219,6 +229,8 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(host_pid, 0)  # the provider host is gone
     assert list(scratch.glob("imm-faces-rehearsal-*")) == []  # and so is the temporary directory
+    with ImmClient(endpoint=endpoint, credentials=DEFAULT_ACCESS_KEY) as imm:  # and what it had created
+        assert "imm-faces-sigterm-faces-project" not in {p.project_name for p in imm.paginate(projects.ListProjects)}
 
 
 def test_the_two_datasets_example(emulator: Emulator, client: ImmClient, oss_root: Path,
