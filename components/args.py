@@ -119,6 +119,11 @@ class FaceClusteringArgs:
     """False to add a dataset to a project another component owns (no project, role or policy is created)."""
     run_clustering: bool = True
     """Run a figure clustering task after the bindings are created."""
+    create_checker_policy: bool = False
+    """Also create the read-only RAM policy ``imm-faces verify`` needs on this dataset (``checker_policy_name``),
+    to attach to the identity that runs the smoke check. Its document is exported either way."""
+    checker_policy_name: str | None = None
+    """Name of that policy (default: ``<pulumi project>-<stack>-<component>-imm-checker``)."""
     clustering_timeout: float = DEFAULT_TASK_TIMEOUT
     """Seconds the deployment waits for the clustering task."""
     scan_timeout: float = DEFAULT_SCAN_TIMEOUT
@@ -168,6 +173,8 @@ class ResolvedArgs:
     policy_name: str
     adopt_existing: bool
     delete_adopted: bool
+    create_checker_policy: bool
+    checker_policy_name: str
 
 
 def _check(field_name: str, check: Any, value: Any) -> Any:
@@ -225,9 +232,10 @@ def resolve(args: FaceClusteringArgs, component: str, scope: NameScope | None = 
     role_name = args.role_name or derived_name(component, "imm-role", scope=scope, limit=64)
     policy_name = args.policy_name or derived_name(component, "imm-policy", scope=scope, limit=128)
     _require("role_name", bool(RAM_ROLE_NAME.match(role_name)), f"must be {RAM_ROLE_RULE}; got {role_name!r}")
-    _require("policy_name", bool(RAM_POLICY_NAME.match(policy_name)),
-             f"must be {RAM_POLICY_RULE}; got {policy_name!r}")  # fmt: skip
-    for name in ("adopt_existing", "delete_adopted", "manage_project", "run_clustering"):
+    checker_name = args.checker_policy_name or derived_name(component, "imm-checker", scope=scope, limit=128)
+    for name, value in (("policy_name", policy_name), ("checker_policy_name", checker_name)):
+        _require(name, bool(RAM_POLICY_NAME.match(value)), f"must be {RAM_POLICY_RULE}; got {value!r}")
+    for name in ("adopt_existing", "delete_adopted", "manage_project", "run_clustering", "create_checker_policy"):
         _require(name, isinstance(getattr(args, name), bool), f"must be true or false; got {getattr(args, name)!r}")
     for key, value in args.clustering_triggers.items():
         _require("clustering_triggers", isinstance(key, str) and isinstance(value, str),
@@ -248,6 +256,7 @@ def resolve(args: FaceClusteringArgs, component: str, scope: NameScope | None = 
         scan_timeout=float(args.scan_timeout), clustering_triggers=dict(args.clustering_triggers),
         endpoint=args.endpoint, role_name=role_name, policy_name=policy_name,
         adopt_existing=args.adopt_existing, delete_adopted=args.delete_adopted,
+        create_checker_policy=args.create_checker_policy, checker_policy_name=checker_name,
     )  # fmt: skip
 
 

@@ -31,7 +31,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from imm_faces.components.args import FaceClusteringArgs, NameScope, ResolvedArgs
-from imm_faces.components.policies import service_policy, to_json, trust_policy
+from imm_faces.components.policies import checker_policy, service_policy, to_json, trust_policy
 from imm_faces.components.providers import Binding, Dataset, FigureClusteringTask, Project
 from imm_faces.runtime.models.base import snake_name
 from imm_faces.runtime.outputs import StackOutputs
@@ -87,6 +87,7 @@ class FaceClustering(pulumi.ComponentResource):
     service_role: pulumi.Output[str | None]
     service_role_arn: pulumi.Output[str | None]
     outputs: dict[str, pulumi.Output[Any]]
+    checker_policy_document: pulumi.Output[str]
 
     def __init__(self, name: str, args: FaceClusteringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         scope = NameScope(pulumi.get_project(), pulumi.get_stack())
@@ -141,6 +142,16 @@ class FaceClustering(pulumi.ComponentResource):
             }, pulumi.ResourceOptions(parent=self, depends_on=[dataset, *bindings], protect=False))  # fmt: skip
             self.clustering_task_id = task.task_id
 
+        self.checker_policy_document = pulumi.Output.all(self.project_name, self.dataset_name).apply(
+            lambda names: to_json(checker_policy(names[0], names[1], resolved.region, resolved.account_id))
+        )
+        """The read-only RAM policy `imm-faces verify` needs here (JSON), for the identity that runs it."""
+        if resolved.create_checker_policy:
+            alicloud.ram.Policy(
+                f"{name}-checker-policy", policy_name=resolved.checker_policy_name,
+                policy_document=self.checker_policy_document, opts=child,
+                description=f"What imm-faces verify reads in {resolved.project_name}/{resolved.dataset_name}.",
+            )  # fmt: skip
         self.outputs = {
             "project_name": self.project_name,
             "dataset_name": self.dataset_name,

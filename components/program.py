@@ -4,7 +4,8 @@
 Config keys (schema, types, defaults and descriptions in ``Pulumi.yaml``), in the ``imm-faces`` namespace:
 ``region`` (else ``alicloud:region``), ``projectName``, ``datasetName``, ``roleName``, ``policyName``,
 ``description``, ``ossLocations``, ``notificationTopic``, ``serviceRole``, ``accountId``, ``adoptExisting``,
-``deleteAdopted``, ``runClustering``, ``clusteringTimeout``, ``scanTimeout``, ``clusteringTrigger``, ``endpoint``.
+``deleteAdopted``, ``createCheckerPolicy``, ``runClustering``, ``clusteringTimeout``, ``scanTimeout``,
+``clusteringTrigger``, ``endpoint``.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ def args_from_config(config: pulumi.Config, alicloud: pulumi.Config) -> FaceClus
         "account_id": config.get("accountId"),
         "endpoint": config.get("endpoint"),
     }
-    for key, field in (("runClustering", "run_clustering"), ("adoptExisting", "adopt_existing"),
-                       ("deleteAdopted", "delete_adopted")):  # fmt: skip
+    flags = (("runClustering", "run_clustering"), ("adoptExisting", "adopt_existing"),
+             ("deleteAdopted", "delete_adopted"), ("createCheckerPolicy", "create_checker_policy"))  # fmt: skip
+    for key, field in flags:
         if (flag := config.get_bool(key)) is not None:
             values[field] = flag
     for key, field in (("clusteringTimeout", "clustering_timeout"), ("scanTimeout", "scan_timeout")):
@@ -54,4 +56,5 @@ def run() -> FaceClustering:
     faces = FaceClustering(COMPONENT_NAME, args)
     for key, value in faces.outputs.items():
         pulumi.export(key, value)
+    pulumi.export("checker_policy_document", faces.checker_policy_document)  # beside the contract, not in it
     return faces
