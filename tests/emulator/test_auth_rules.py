@@ -107,6 +107,54 @@ def test_a_nonce_is_remembered_for_the_whole_window() -> None:
     assert ledger._seen[("AK", "n-1")] == at.timestamp() + CLOCK_SKEW_SECONDS
 
 
+def _wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_nonces_reach_the_store_in_the_background_and_expired_ones_are_pruned(tmp_path: Path) -> None:
+    store = Store(tmp_path / "imm.db")
+    now = time.time()
+    ledger = NonceLedger(store)
+    try:
+        with store.tx() as tx:
+            tx.add_nonces([("AK", "stale", now - 10)])  # past its window, already in the store
+        assert ledger.use("AK", "fresh", now + 600)
+        assert ledger.use("AK", "old", now - 1)  # past its window, in memory
+
+        def stored() -> set[str]:
+            with store.snapshot() as tx:
+                return {nonce for _, nonce, _ in tx.live_nonces(0)}
+
+        # without flush() or close(): the ledger's own thread writes within NONCE_FLUSH_SECONDS and prunes
+        assert _wait_for(lambda: stored() == {"fresh"}), stored()
+        assert ("AK", "old") not in ledger._seen and ("AK", "fresh") in ledger._seen
+    finally:
+        ledger.close()
+        store.close()
+
+
+def test_a_failing_store_is_logged_and_retried(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = Store(tmp_path / "imm.db")
+    ledger = NonceLedger(store)
+    store.close()  # every write now fails
+    ledger.use("AK", "n", time.time() + 600)
+    assert _wait_for(lambda: "recording signature nonces failed" in caplog.text)
+    ledger._stop.set()
+    assert ledger._thread is not None
+    ledger._thread.join(5)
+
+
+def test_a_ledger_without_a_store_closes() -> None:
+    ledger = NonceLedger()
+    assert ledger.use("AK", "n", time.time() + 60) and not ledger.use("AK", "n", time.time() + 60)
+    ledger.close()
+
+
 def test_nonces_survive_a_restart_and_expire(tmp_path: Path) -> None:
     store = Store(tmp_path / "imm.db")
     ledger = NonceLedger(store)
@@ -215,7 +263,7 @@ def test_unknown_and_expired_keys(auth: Authenticator, version: str) -> None:
 
 
 def test_issue_forgets_keys_expired_more_than_an_hour_ago(auth: Authenticator) -> None:
-    auth.issue(Credentials("STS.long-gone", "s", "t", expiration=time.time() - 3601))
+    auth.issue(Credentials("STS.long-gone", "s", "t", expiration=time.time() - 3600.5))
     auth.issue(Credentials("STS.recent", "s", "t", expiration=time.time() - 3500))
     auth.issue(Credentials("STS.next", "s", "t", expiration=time.time() + 60))
     assert set(auth._keys) == {"AK", "STS.id", "STS.recent", "STS.next"}
