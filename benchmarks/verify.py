@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
+from imm_faces.emulator.figures import cluster_document
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port, wait_ready
 from imm_faces.runtime.client import AsyncImmClient, ImmClient
 from imm_faces.runtime.outputs import StackOutputs
@@ -99,7 +100,7 @@ def prepare(db: Path, oss_root: Path, clusters: int) -> None:
                 cluster.update(ObjectId=cluster_id, FaceCount=3, ImageCount=3, VideoCount=0, Cover=files[0],
                                BaseImages=files)  # fmt: skip
                 cluster.pop("_CoverFigureId", None)
-                tx.put("cluster", cluster, PROJECT, DATASET, cluster_id)
+                tx.put("cluster", cluster_document(cluster), PROJECT, DATASET, cluster_id)
 
 
 def sdk_client(endpoint: str) -> Any:

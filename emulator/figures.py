@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from imm_faces.emulator.clustering import DEFAULT_THRESHOLD, ClusterStats, assign
 from imm_faces.emulator.store import Tx
-from imm_faces.runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE
+from imm_faces.runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE, FigureCluster
 from imm_faces.runtime.rules import is_good_face
 from imm_faces.runtime.timestamps import now_rfc3339_nano
 
@@ -243,7 +243,17 @@ def rebuild_cluster(tx: Tx, project: str, dataset: str, cluster_id: str) -> None
             cluster[key] = existing[key]
     if pinned is None:
         cluster.pop("_CoverFigureId", None)  # the chosen cover's face is gone: the best face covers again
-    tx.put("cluster", cluster, project, dataset, cluster_id)
+    tx.put("cluster", cluster_document(cluster), project, dataset, cluster_id)
+
+
+def cluster_document(cluster: dict[str, Any]) -> dict[str, Any]:
+    """A figure cluster as it is stored: its fields validated through the runtime model ``FigureCluster`` and
+    dumped by wire name without nulls (what a Get renders), then its bookkeeping fields (names starting with
+    ``_``) as they are. The service's reads pass such a document through without decoding it."""
+    public = {k: v for k, v in cluster.items() if not k.startswith("_")}
+    doc = FigureCluster.model_validate(public).model_dump(by_alias=True, exclude_none=True, mode="json")
+    doc.update({k: v for k, v in cluster.items() if k.startswith("_")})
+    return doc
 
 
 # ---------------------------------------------------------------------------------------------- the invariant

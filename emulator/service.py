@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from imm_faces.emulator import query as sq
 from imm_faces.emulator.errors import ApiError, already_exists, invalid, not_found
+from imm_faces.emulator.figures import cluster_document
 from imm_faces.emulator.store import Store, Tx
 from imm_faces.runtime import rules
 from imm_faces.runtime.models.base import snake_name
@@ -81,16 +82,72 @@ def _event_id() -> str:
     return f"{uuid.uuid4().hex[:3].upper()}-{uuid.uuid4().hex[:24]}"
 
 
+# ---------------------------------------------------------------------------------------------- cluster views
+
+LIST_VIEW_OMITS = "BaseImages"
+"""What the list views of a figure cluster (QueryFigureClusters, BatchGetFigureCluster) leave out of it; a
+GetFigureCluster shows it."""
+
+
+def cluster_view(doc: dict[str, Any], *, base_images: bool) -> FigureCluster:
+    """A figure cluster as the API shows it: its stored document without the bookkeeping fields (names starting
+    with ``_``, e.g. a pinned cover's ``_CoverFigureId``) and, in a list view, without :data:`LIST_VIEW_OMITS`."""
+    out = {k: v for k, v in doc.items() if not k.startswith("_") and (k != LIST_VIEW_OMITS or base_images)}
+    return FigureCluster.model_validate(out)
+
+
+def _cluster_views(tx: Tx, project: str, dataset: str, ids: list[str], base_images: bool) -> list[str]:
+    """The views of these clusters as JSON text, in the ids' order, leaving out the ids with no cluster.
+
+    No document is decoded on the usual path. A cluster's stored document is written through the runtime
+    model (``figures.cluster_document``: validated by ``FigureCluster``, dumped without nulls, by wire name),
+    so once SQLite has dropped :data:`LIST_VIEW_OMITS` from it, a document that holds no bookkeeping field
+    and no null *is* the JSON :func:`cluster_view` renders (same members and values; only their order may
+    differ). A document with either (a pinned cover; a null inside free-form CustomLabels, which the model
+    keeps; one written before documents were normalised) goes through :func:`cluster_view`, as every view
+    did before. A string that merely contains ``"_`` or ``null`` takes that path too: slower, same answer."""
+    texts = tx.get_many_text("cluster", project, dataset, ids, without=None if base_images else LIST_VIEW_OMITS)
+    views: list[str] = []
+    for text in texts:
+        if text is not None and ('"_' in text or "null" in text):
+            doc = json.loads(text)
+            views.append(cluster_view(doc, base_images=base_images).model_dump_json(by_alias=True, exclude_none=True))
+        elif text is not None:
+            views.append(text)
+    return views
+
+
+def _json_array(items: list[str]) -> str:
+    return f"[{','.join(items)}]"
+
+
+class RenderedResponse:
+    """A response whose bulky member is JSON text already: ``shell`` (the operation's response model) gives
+    every other member, ``field`` names the member (by attribute; the model gives its wire name), ``text`` is
+    its JSON. :meth:`render` gives the body the wire layer sends, as ``shell`` with that member set would."""
+
+    def __init__(self, shell: Response, field: str, text: str) -> None:
+        alias = type(shell).model_fields[field].alias or field
+        self.shell, self.member, self.text = shell, json.dumps(alias), text
+
+    def render(self, request_id: str) -> bytes:
+        head = self.shell.model_copy(update={"request_id": request_id}).model_dump_json(
+            by_alias=True, exclude_none=True
+        )
+        return f"{head[:-1]},{self.member}:{self.text}}}".encode()
+
+
 class ImmService:
     def __init__(self, store: Store, jobs: Jobs) -> None:
         self.store = store
         self.jobs = jobs
         # One handler per catalog operation: ``GetFigureCluster`` is served by ``op_get_figure_cluster``.
-        self.handlers: dict[str, Callable[[Any], Response]] = {
+        self.handlers: dict[str, Callable[[Any], Response | RenderedResponse]] = {
             name: getattr(self, f"op_{snake_name(name)}") for name in CATALOG
         }
 
-    def handle(self, name: str, request: Request) -> Response:
+    def handle(self, name: str, request: Request) -> Response | RenderedResponse:
+        """The operation's response model, or for the figure-cluster reads a :class:`RenderedResponse`."""
         return self.handlers[name](request)
 
     # ------------------------------------------------------------------ helpers
@@ -102,8 +159,20 @@ class ImmService:
             raise not_found("project")
         return doc
 
+    @staticmethod
+    def _require_project(tx: Tx, name: str) -> None:
+        """IMM's ResourceNotFound for a missing project; its document is not read."""
+        if not tx.exists("project", "", "", name):
+            raise not_found("project")
+
+    def _require_dataset(self, tx: Tx, project: str, dataset: str) -> None:
+        """IMM's ResourceNotFound for a missing project or dataset (the project first); no document is read."""
+        self._require_project(tx, project)
+        if not tx.exists("dataset", project, "", dataset):
+            raise not_found("dataset")
+
     def _dataset(self, tx: Tx, project: str, dataset: str) -> dict[str, Any]:
-        self._project(tx, project)
+        self._require_project(tx, project)
         doc = tx.get("dataset", project, "", dataset)
         if doc is None:
             raise not_found("dataset")
@@ -111,7 +180,7 @@ class ImmService:
 
     def _child(self, tx: Tx, kind: str, resource: str, project: str, dataset: str, key: str) -> dict[str, Any]:
         """A resource inside a dataset (binding, file, figure cluster), or IMM's ResourceNotFound for it."""
-        self._dataset(tx, project, dataset)
+        self._require_dataset(tx, project, dataset)
         doc = tx.get(kind, project, dataset, key)
         if doc is None:
             raise not_found(resource)
@@ -440,12 +509,9 @@ class ImmService:
 
     # ------------------------------------------------------------------ figure clusters
 
-    @staticmethod
-    def _cluster_view(doc: dict[str, Any], *, base_images: bool) -> FigureCluster:
-        out = {k: v for k, v in doc.items() if not k.startswith("_") and (k != "BaseImages" or base_images)}
-        return FigureCluster.model_validate(out)
-
-    def op_query_figure_clusters(self, req: fc.QueryFigureClustersRequest) -> fc.QueryFigureClustersResponse:
+    def op_query_figure_clusters(
+        self, req: fc.QueryFigureClustersRequest
+    ) -> fc.QueryFigureClustersResponse | RenderedResponse:
         size = _page_size("QueryFigureClusters", req.max_results)
         sort = req.sort or "ObjectId"
         if sort not in fc.SORT_FIELDS:
@@ -453,54 +519,50 @@ class ImmService:
         if sort == "ObjectId" and not (req.create_time_range or req.update_time_range or req.custom_labels):
             return self._query_clusters_by_id(req, size)
         with self.store.snapshot() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
+            self._require_dataset(tx, req.project_name, req.dataset_name)
             rows = [doc for _, doc in tx.scan("cluster", req.project_name, req.dataset_name)]
-        rows = _in_windows(rows, {"CreateTime": req.create_time_range, "UpdateTime": req.update_time_range})
-        if req.custom_labels:
-            rows = [r for r in rows if _labels_match(r.get("CustomLabels") or {}, req.custom_labels)]
+            rows = _in_windows(rows, {"CreateTime": req.create_time_range, "UpdateTime": req.update_time_range})
+            if req.custom_labels:
+                rows = [r for r in rows if _labels_match(r.get("CustomLabels") or {}, req.custom_labels)]
 
-        def order_key(r: dict[str, Any]) -> tuple[Any, str]:
-            value = r.get(sort)
-            if sort.endswith("Time"):
-                value = parse_rfc3339(value) if value else None
-            return (value if value is not None else "", r["ObjectId"])
+            def order_key(r: dict[str, Any]) -> tuple[Any, str]:
+                value = r.get(sort)
+                if sort.endswith("Time"):
+                    value = parse_rfc3339(value) if value else None
+                return (value if value is not None else "", r["ObjectId"])
 
-        rows.sort(key=order_key, reverse=req.order == "desc")
-        page, more = _offset_page(rows, req.next_token, size)
-        return fc.QueryFigureClustersResponse(
-            figure_clusters=[self._cluster_view(r, base_images=False) for r in page],
-            next_token=more,
-            total_count=len(rows) if req.with_total_count else None,
-        )
+            rows.sort(key=order_key, reverse=req.order == "desc")
+            page, more = _offset_page(rows, req.next_token, size)
+            views = _cluster_views(tx, req.project_name, req.dataset_name, [r["ObjectId"] for r in page], False)
+        shell = fc.QueryFigureClustersResponse(next_token=more, total_count=len(rows) if req.with_total_count else None)
+        return RenderedResponse(shell, "figure_clusters", _json_array(views))
 
-    def _query_clusters_by_id(self, req: fc.QueryFigureClustersRequest, size: int) -> fc.QueryFigureClustersResponse:
-        """The default order (ObjectId) without filters: page over the keys and decode only the page's documents,
+    def _query_clusters_by_id(self, req: fc.QueryFigureClustersRequest, size: int) -> RenderedResponse:
+        """The default order (ObjectId) without filters: page over the keys and read only the page's documents,
         so a page costs O(page), not O(clusters). Same order and NextToken as the general path."""
         with self.store.snapshot() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
+            self._require_dataset(tx, req.project_name, req.dataset_name)
             keys = tx.keys("cluster", req.project_name, req.dataset_name)
             if req.order == "desc":
                 keys.reverse()
             page_keys, more = _offset_page(keys, req.next_token, size)
-            docs = tx.get_many("cluster", req.project_name, req.dataset_name, page_keys, without="BaseImages")
-        return fc.QueryFigureClustersResponse(
-            figure_clusters=[self._cluster_view(d, base_images=False) for d in docs if d is not None],
-            next_token=more,
-            total_count=len(keys) if req.with_total_count else None,
-        )
+            views = _cluster_views(tx, req.project_name, req.dataset_name, page_keys, False)
+        shell = fc.QueryFigureClustersResponse(next_token=more, total_count=len(keys) if req.with_total_count else None)
+        return RenderedResponse(shell, "figure_clusters", _json_array(views))
 
-    def op_get_figure_cluster(self, req: fc.GetFigureClusterRequest) -> fc.FigureClusterResponse:
+    def op_get_figure_cluster(self, req: fc.GetFigureClusterRequest) -> RenderedResponse:
         with self.store.snapshot() as tx:
-            doc = self._child(tx, "cluster", "FigureCluster", req.project_name, req.dataset_name, req.object_id)
-        return fc.FigureClusterResponse(figure_cluster=self._cluster_view(doc, base_images=True))
+            self._require_dataset(tx, req.project_name, req.dataset_name)
+            views = _cluster_views(tx, req.project_name, req.dataset_name, [req.object_id], True)
+        if not views:
+            raise not_found("FigureCluster")
+        return RenderedResponse(fc.FigureClusterResponse(), "figure_cluster", views[0])
 
-    def op_batch_get_figure_cluster(self, req: fc.BatchGetFigureClusterRequest) -> fc.BatchGetFigureClusterResponse:
+    def op_batch_get_figure_cluster(self, req: fc.BatchGetFigureClusterRequest) -> RenderedResponse:
         with self.store.snapshot() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
-            docs = tx.get_many("cluster", req.project_name, req.dataset_name, req.object_ids, without="BaseImages")
-        return fc.BatchGetFigureClusterResponse(
-            figure_clusters=[self._cluster_view(doc, base_images=False) for doc in docs if doc is not None]
-        )
+            self._require_dataset(tx, req.project_name, req.dataset_name)
+            views = _cluster_views(tx, req.project_name, req.dataset_name, req.object_ids, False)
+        return RenderedResponse(fc.BatchGetFigureClusterResponse(), "figure_clusters", _json_array(views))
 
     def op_update_figure_cluster(self, req: fc.UpdateFigureClusterRequest) -> Response:
         change = req.figure_cluster
@@ -530,7 +592,7 @@ class ImmService:
                     doc["_CoverFigureId"] = figure_id  # pins the cover against re-clustering (never rendered)
             doc["MetaLockVersion"] = current + 1
             doc["UpdateTime"] = now_rfc3339_nano()
-            tx.put("cluster", doc, req.project_name, req.dataset_name, change.object_id)
+            tx.put("cluster", cluster_document(doc), req.project_name, req.dataset_name, change.object_id)
         return Response()
 
     def op_search_image_figure_cluster(

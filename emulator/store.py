@@ -61,11 +61,23 @@ class Tx:
         self._c = conn
 
     def get(self, kind: str, project: str, dataset: str = "", key: str = "") -> dict[str, Any] | None:
+        text = self.get_text(kind, project, dataset, key)
+        return None if text is None else json.loads(text)
+
+    def get_text(self, kind: str, project: str, dataset: str = "", key: str = "") -> str | None:
+        """A document as its stored JSON text (not decoded), or None."""
         row = self._c.execute(
             "SELECT doc FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?",
             (kind, project, dataset, key),
         ).fetchone()
-        return json.loads(row[0]) if row else None
+        return row[0] if row else None
+
+    def exists(self, kind: str, project: str, dataset: str = "", key: str = "") -> bool:
+        """Whether a document exists (nothing is read but the primary key)."""
+        row = self._c.execute(
+            "SELECT 1 FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?", (kind, project, dataset, key)
+        ).fetchone()
+        return row is not None
 
     def put(self, kind: str, doc: dict[str, Any], project: str, dataset: str = "", key: str = "") -> None:
         self._c.execute(
@@ -106,8 +118,16 @@ class Tx:
     def get_many(
         self, kind: str, project: str, dataset: str, keys: list[str], *, without: str | None = None
     ) -> list[dict[str, Any] | None]:
-        """Documents by key, in the keys' order (None where absent), in one query. ``without`` names a top-level
-        field SQLite drops before Python decodes the rest (a list view leaves out a cluster's BaseImages)."""
+        """Documents by key, in the keys' order (None where absent), in one query (see :meth:`get_many_text`)."""
+        texts = self.get_many_text(kind, project, dataset, keys, without=without)
+        return [None if text is None else json.loads(text) for text in texts]
+
+    def get_many_text(
+        self, kind: str, project: str, dataset: str, keys: list[str], *, without: str | None = None
+    ) -> list[str | None]:
+        """Documents by key as JSON text, in the keys' order (None where absent), in one query. ``without`` names a
+        top-level field SQLite drops from the text (a list view leaves out a cluster's BaseImages); the rest of the
+        text is kept as stored (SQLite re-renders it compactly, numbers and strings as they were written)."""
         if not keys:
             return []
         column = "json_remove(doc, ?)" if without else "doc"
@@ -117,7 +137,7 @@ class Tx:
             f"SELECT key, {column} FROM resources WHERE kind=? AND project=? AND dataset=? AND key IN ({marks})",  # noqa: S608
             [*args, kind, project, dataset, *keys],
         )
-        found = {k: json.loads(d) for k, d in rows}
+        found: dict[str, str] = dict(rows.fetchall())
         return [found.get(k) for k in keys]
 
     def keys(self, kind: str, project: str, dataset: str = "") -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any
 from imm_faces.emulator.auth import Authenticator, IncomingRequest, parse_params
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.oss_get import OssObjects
-from imm_faces.emulator.service import ImmService
+from imm_faces.emulator.service import ImmService, RenderedResponse
 from imm_faces.emulator.sts import StsService
 from imm_faces.runtime.operations import CATALOG, Operation, ParameterError, Request
 from imm_faces.runtime.signing import API_VERSION
@@ -237,5 +237,9 @@ def _execute(
     ``model_dump`` then ``json.dumps`` (measured 28 vs 59 us for a figure cluster)."""
     if not op.name.startswith(READ_ONLY_PREFIXES):
         auth.nonces.flush()  # a state change must never be replayable, even after a hard kill
-    result = service.handle(op.name, request).model_copy(update={"request_id": request_id})
-    return result.model_dump_json(by_alias=True, exclude_none=True).encode()
+    result = service.handle(op.name, request)
+    if isinstance(result, RenderedResponse):  # the figure-cluster reads: their clusters are JSON text already
+        return result.render(request_id)
+    return (
+        result.model_copy(update={"request_id": request_id}).model_dump_json(by_alias=True, exclude_none=True).encode()
+    )
