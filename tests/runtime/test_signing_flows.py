@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
 import httpx
+import pytest
 
 from imm_faces.runtime.credentials import Credentials, RefreshingCredentials
 from imm_faces.runtime.signing import (
     FORM_CONTENT_TYPE,
     AcsV3Auth,
     RpcV2Auth,
+    parse_v3_authorization,
+    utc_timestamp,
     v2_signature,
     v2_string_to_sign,
+    v3_canonical_request,
 )
 
 CREDS = Credentials("FAKEAKID", "FAKESECRET")
@@ -101,3 +106,32 @@ def test_v2_takes_the_version_from_the_request() -> None:
         "POST", "https://imm.example/", headers={"x-acs-action": "X", "x-acs-version": "2017-09-06"}
     )
     assert _v2_signed(request)["Version"] == "2017-09-06"
+
+
+def test_timestamps_are_utc_whatever_the_local_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        before = datetime.now(UTC).replace(microsecond=0)
+        stamp = datetime.strptime(utc_timestamp(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        assert before <= stamp <= before + timedelta(seconds=2)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_authorization_parsing_tolerates_spaces_after_commas() -> None:
+    parsed = parse_v3_authorization("ACS3-HMAC-SHA256 Credential=AK, SignedHeaders=host;x-acs-date, Signature=abc")
+    assert parsed == ("AK", ["host", "x-acs-date"], "abc")
+    assert parse_v3_authorization("ACS3-HMAC-SHA1 Credential=AK,SignedHeaders=host,Signature=abc") is None
+    assert parse_v3_authorization("ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=host") is None
+    assert parse_v3_authorization("ACS3-HMAC-SHA256 Credential=AK,SignedHeaders,Signature=abc") is None
+
+
+def test_v3_canonical_path_defaults_to_slash_and_the_flow_signs_the_real_path() -> None:
+    headers = {"host": "h", "x-acs-action": "A"}
+    assert v3_canonical_request("POST", "", [], headers, "x") == v3_canonical_request("POST", "/", [], headers, "x")
+    auth = AcsV3Auth(CREDS, clock=lambda: datetime(2024, 1, 1, tzinfo=UTC), nonce=lambda: "nonce")
+    root = httpx.Request("POST", "https://imm.example/", headers={"x-acs-action": "A"})
+    deep = httpx.Request("POST", "https://imm.example/v1/x", headers={"x-acs-action": "A"})
+    assert next(auth.auth_flow(root)).headers["Authorization"] != next(auth.auth_flow(deep)).headers["Authorization"]
