@@ -32,7 +32,8 @@ from imm_faces.runtime.signing import (
 
 # IMM's parameter names are ASCII letters and digits (the SDK does not encode names in V3; we do, identically)
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-names = st.text(st.sampled_from(ALNUM), min_size=1, max_size=8)
+# ("P" first: never one of the common parameters the flows set, such as Action or Timestamp)
+names = st.text(st.sampled_from(ALNUM), min_size=1, max_size=8).map(lambda n: f"P{n}")
 values = st.text(st.characters(exclude_categories=["Cs"]), max_size=12) | st.sampled_from(["*", "~", "+ /=&%", ""])
 params = st.dictionaries(names, values, max_size=5)
 secrets = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=30)
