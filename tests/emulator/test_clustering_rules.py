@@ -62,6 +62,9 @@ def test_box_overlap(a: dict[str, Any], b: dict[str, Any], iou: float) -> None:
     assert _iou(a, b) == pytest.approx(iou)
 
 
+Face = tuple[npt.NDArray[np.float32], dict[str, Any]]
+
+
 def vec(*values: float) -> npt.NDArray[np.float32]:
     out = np.zeros(128, dtype=np.float32)
     out[: len(values)] = values
@@ -85,7 +88,6 @@ def test_a_moved_embedding_matches_only_with_an_overlapping_box() -> None:
 
 
 def test_each_old_face_is_matched_once_closest_first() -> None:
-    Face = tuple[npt.NDArray[np.float32], dict[str, Any]]
     old: list[Face] = [(vec(0.0), {}), (vec(1.0), {})]
     new: list[Face] = [(vec(0.95), {}), (vec(0.05), {}), (vec(0.9), {})]
     assert match_faces(old, new) == {1: 0, 0: 1}
