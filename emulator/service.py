@@ -21,6 +21,7 @@ from imm_faces.runtime import rules
 from imm_faces.runtime.models.base import snake_name
 from imm_faces.runtime.models.figure_cluster import FigureCluster
 from imm_faces.runtime.models.inputs import TimeRange
+from imm_faces.runtime.models.query import SimpleQuery, SimpleQueryAggregation
 from imm_faces.runtime.models.resources import Binding, Dataset, Project, ResponseTag
 from imm_faces.runtime.operations import CATALOG
 from imm_faces.runtime.operations import bindings as b
@@ -397,7 +398,10 @@ class ImmService:
         clusters = sq.clusters_required(req.query)
         with self.store.snapshot() as tx:
             self._dataset(tx, req.project_name, req.dataset_name)
-            if clusters is None:
+            fields = _top_level_fields(req.query, req.aggregations) if req.aggregations else None
+            if clusters is None and fields is not None:  # only the aggregations are answered: read what they use
+                docs = [doc for _, doc in tx.scan_fields("file", req.project_name, req.dataset_name, fields)]
+            elif clusters is None:
                 docs = [doc for _, doc in tx.scan("file", req.project_name, req.dataset_name)]
             else:  # only the files with a face in those clusters can match: read just them
                 uris = tx.uris_in_clusters(req.project_name, req.dataset_name, clusters)
@@ -621,6 +625,21 @@ def _in_windows(rows: list[dict[str, Any]], windows: dict[str, TimeRange | None]
             and (end is None or parse_rfc3339(r[field]) <= end)
         ]  # fmt: skip
     return rows
+
+
+def _top_level_fields(query: SimpleQuery | None, aggregations: list[SimpleQueryAggregation]) -> list[str] | None:
+    """The top-level file fields a query and its aggregations can read (every field path's first name: a
+    ``nested`` node's array holds its sub-queries' fields), or None when one cannot be cut out by name."""
+    names = {spec.field.split(".", 1)[0] for spec in aggregations}
+    pending = [query] if query is not None else []
+    while pending:
+        node = pending.pop()
+        if node.field:
+            names.add(node.field.split(".", 1)[0])
+        pending.extend(node.sub_queries or [])
+    if any(not name or '"' in name or "\\" in name for name in names):
+        return None
+    return sorted(names)
 
 
 def _labels_match(labels: dict[str, Any], expression: str) -> bool:

@@ -115,6 +115,22 @@ class Tx:
             args += [len(prefix), prefix]
         return [(k, json.loads(d)) for k, d in self._c.execute(sql + " ORDER BY key, dataset", args)]
 
+    def scan_fields(self, kind: str, project: str, dataset: str, names: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        """(key, doc) as :meth:`scan` gives them, each doc holding only these top-level fields (the absent ones
+        left out): SQLite cuts them out of the stored text as it was written, so Python decodes only what the
+        caller reads (a SimpleQuery aggregation reads a field or two of every file). A name must not contain
+        ``"`` or ``\\`` (it is quoted into a JSON path, which is bound as a parameter)."""
+        if any('"' in name or "\\" in name for name in names):
+            raise ValueError(f"field names not usable in a JSON path: {names!r}")
+        columns = ", ".join("doc -> ?" for _ in names)
+        rows = self._c.execute(
+            f"SELECT key, {columns} FROM resources WHERE kind=? AND project=? AND dataset=? ORDER BY key",  # noqa: S608
+            [*(f'$."{name}"' for name in names), kind, project, dataset],
+        )
+        return [
+            (row[0], {n: json.loads(v) for n, v in zip(names, row[1:], strict=True) if v is not None}) for row in rows
+        ]
+
     def get_many(
         self, kind: str, project: str, dataset: str, keys: list[str], *, without: str | None = None
     ) -> list[dict[str, Any] | None]:

@@ -1,0 +1,70 @@
+"""A SimpleQuery that asks only for aggregations reads just the fields it uses: its answer must be the one the
+whole documents give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from imm_faces.emulator import query as sq
+from imm_faces.emulator.service import ImmService, Jobs
+from imm_faces.emulator.store import Store
+from imm_faces.runtime.models.query import SimpleQuery, SimpleQueryAggregation
+from imm_faces.runtime.operations import query as q
+
+P, D = "p", "d"
+FILES: list[dict[str, Any]] = [
+    {"URI": "oss://b/1.jpg", "Size": 10, "Score": 0.30000000000000004, "Label": "a\u00e9\"x",
+     "Figures": [{"FigureClusterId": "C1", "Age": 30}, {"FigureClusterId": None, "Age": 41.5}]},
+    {"URI": "oss://b/2.jpg", "Size": 20, "Score": 2e-05, "Label": None,
+     "Figures": [{"FigureClusterId": "C1", "Age": 31}, {"FigureClusterId": "C2"}]},
+    {"URI": "oss://b/3.jpg", "Size": 30, 'We"ird': 1, "Figures": []},
+    {"URI": "oss://b/4.jpg"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> ImmService:
+    store = Store(tmp_path / "state.db")
+    with store.tx() as tx:
+        tx.put("project", {"ProjectName": P}, "", "", P)
+        tx.put("dataset", {"ProjectName": P, "DatasetName": D}, P, "", D)
+        for doc in FILES:
+            tx.put("file", doc, P, D, doc["URI"])
+    return ImmService(store, cast(Jobs, None))
+
+
+def leaf(field: str, operation: str, value: str | None = None) -> SimpleQuery:
+    return SimpleQuery.model_validate({"Field": field, "Operation": operation, "Value": value})
+
+
+QUERIES: list[SimpleQuery | None] = [
+    None,
+    leaf("Figures.FigureClusterId", "exist"),
+    leaf("Size", "gt", "15"),
+    SimpleQuery.model_validate({"Operation": "not", "SubQueries": [{"Field": "Label", "Operation": "exist"}]}),
+    SimpleQuery.model_validate({"Field": "Figures", "Operation": "nested", "SubQueries": [
+        {"Field": "Figures.Age", "Operation": "gte", "Value": "31"},
+        {"Field": "FigureClusterId", "Operation": "exist"}]}),
+    leaf('We"ird', "exist"),  # a name no JSON path can hold: whole documents are read
+]  # fmt: skip
+AGGREGATIONS = [
+    SimpleQueryAggregation(field=field, operation=op)
+    for field, op in [("Figures.FigureClusterId", "group"), ("Score", "sum"), ("Figures.Age", "average"),
+                      ("Label", "distinct"), ("Size", "max"), ("URI", "count")]
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=lambda x: x.to_wire_json() if x else "none")
+def test_aggregations_equal_those_over_whole_documents(service: ImmService, query: SimpleQuery | None) -> None:
+    got = service.handle(
+        "SimpleQuery",
+        q.SimpleQueryRequest(project_name=P, dataset_name=D, query=query, aggregations=AGGREGATIONS, max_results=100),
+    )
+    matched = [doc for doc in FILES if sq.matches(query, doc)]
+    want = q.SimpleQueryResponse(
+        aggregations=[sq.aggregate(matched, spec, 100) for spec in AGGREGATIONS], total_hits=len(matched)
+    )
+    assert got.to_wire() == want.to_wire()  # type: ignore[union-attr]
