@@ -4,7 +4,7 @@
 #   scripts/mutation.sh [--ref REF] [--jobs N] [--out DIR] [MODULE...]
 #
 # MODULE is one of: signing auth verify paging policies outputs credentials clustering (default: all, in
-# that order). For each module it
+# that order), or figures (all of emulator/figures.py, bookkeeping included). For each module it
 #   1. exports the *committed* tree at REF (default HEAD) with `git archive` into a fresh temporary folder:
 #      the checkout it is run from (where others may be editing) is never written to;
 #   2. replaces the import root's symbolic links (imm_faces/runtime -> ../runtime ...) by copies, so that
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
         --ref) ref="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "mutation.sh: unknown option $1" >&2; exit 2 ;;
         *) modules+=("$1"); shift ;;
     esac
@@ -71,9 +71,17 @@ spec() {
             files='"imm_faces/runtime/credentials.py"'; names=""
             tests="tests/runtime/test_credentials.py tests/runtime/test_credential_chain.py tests/runtime/test_redaction.py
                    tests/components/test_provider_credentials.py" ;;
-        clustering)  # the engine and the face-group rule (figure_is_good, matching, pending faces, rebuild)
-            files='"imm_faces/emulator/clustering.py", "imm_faces/emulator/figures.py"'; names=""
+        clustering)  # the engine (clustering.py) and figures.py's rules: the face-group rule, face matching, a task's grouping
+            files='"imm_faces/emulator/clustering.py", "imm_faces/emulator/figures.py"'
+            names="imm_faces.emulator.clustering.* imm_faces.emulator.figures.x_figure_is_good__mutmut_*
+                   imm_faces.emulator.figures.x__iou__mutmut_* imm_faces.emulator.figures.x_match_faces__mutmut_*
+                   imm_faces.emulator.figures.x_cluster_pending__mutmut_* imm_faces.emulator.figures.x__good_flags__mutmut_*
+                   imm_faces.emulator.figures.x_cluster_stats__mutmut_*"
             tests="tests/emulator/test_clustering.py tests/emulator/test_clustering_rules.py" ;;
+        figures)  # figures.py whole: the rules above and the bookkeeping (record, rebuild, forget, merge, invariants)
+            files='"imm_faces/emulator/figures.py"'; names=""
+            tests="tests/emulator/test_clustering.py tests/emulator/test_clustering_rules.py
+                   tests/emulator/test_listing_and_lifecycle.py tests/emulator/test_bindings.py" ;;
         *) echo "mutation.sh: unknown module $1" >&2; exit 2 ;;
     esac
 }
