@@ -7,7 +7,7 @@ five photos, clustered). Load comes from client processes, each with several thr
 signed `ImmClient` (ACS3-HMAC-SHA256, as in production). The peer, measured in the same run against the
 same server process with the same load shape, is the emulator's readiness endpoint: an unsigned GET that
 touches neither authentication nor the store. The ratio is the share of the bare HTTP rate that a full
-GetFigureCluster (signature check, parameter validation, SQLite read, rendering) keeps.
+GetFigureCluster (signature check, parameter validation, SQLite read, the stored JSON sent as it is) keeps.
 
 The two are measured alternately for ``--rounds`` rounds and each is reported by its median (the machine may
 be shared). Beside the rates it prints the CPU time per request of the server process and of the load

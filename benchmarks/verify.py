@@ -20,14 +20,16 @@ counts every thread; the server's CPU is not counted for anyone):
 Then, once, the CLI itself in a fresh interpreter (``imm-faces verify --outputs FILE --json``: start-up
 included), and the start-up of ``imm-faces verify --help`` with ``python -X importtime``.
 
-Where the time goes (measured on the emulator, server CPU per request): a QueryFigureClusters page of 100 and
-a BatchGetFigureCluster of 100 cost ~9 ms each (decode, validate and render 100 clusters with their covers),
-a GetFigureCluster ~1 ms, the dataset-wide SimpleQuery aggregation ~80 ms (a scan of every file), a SimpleQuery
-for a few clusters' files ~4 ms. Verify renders every cluster twice (list and bulk views, as it must to
-cross-check them) where the loop renders it once but pays ~1 ms of request overhead per cluster; so verify
-needs about a third of the loop's CPU, client and server together. On a machine with idle cores verify can
-also overlap client and server work, which a sequential loop cannot; on a loaded machine the wall-time ratio
-falls back to the CPU ratio.
+Where the time goes (2026-11-25, in-process on this state): a QueryFigureClusters page of 100 and a
+BatchGetFigureCluster of 100 cost the emulator ~1.5 and ~1.2 ms of CPU (the stored JSON is passed through;
+SQLite drops BaseImages), a GetFigureCluster's service part ~0.03 ms (the rest of its ~0.5 ms is the front door:
+HTTP, signature check, nonce), the dataset-wide SimpleQuery grouping ~65 ms (it reads every file's Figures).
+Client side, parsing a page of 100 clusters into models costs ~1.6 ms, and every request ~0.5-1 ms in httpx and
+asyncio (a BatchGet's 100 ids make a ~4.5 KB URL that httpx checks character by character). So verify, which
+parses every cluster twice (list and bulk views, as it must to cross-check them), is now bound by its own client
+CPU (~0.2 s for 1,000 clusters, about as much as the server's); the SDK loop by ~0.7 ms of client CPU and
+~0.6 ms of server CPU per cluster. On a machine with idle cores verify also overlaps client and server work,
+which a sequential loop cannot; on a loaded machine the wall-time ratio falls back to the CPU ratio.
 """
 
 from __future__ import annotations
