@@ -316,7 +316,7 @@ class ImmService:
     def op_list_datasets(self, req: d.ListDatasetsRequest) -> d.ListDatasetsResponse:
         size = _page_size("ListDatasets", req.max_results)
         with self.store.snapshot() as tx:
-            self._project(tx, req.project_name)
+            self._require_project(tx, req.project_name)
             page, more = _key_page(tx.scan("dataset", req.project_name, "", prefix=req.prefix or ""),
                                    req.next_token, size)  # fmt: skip
             return d.ListDatasetsResponse(datasets=[self._dataset_view(tx, r, False) for r in page], next_token=more)
@@ -354,7 +354,7 @@ class ImmService:
     def op_list_bindings(self, req: b.ListBindingsRequest) -> b.ListBindingsResponse:
         size = _page_size("ListBindings", req.max_results)
         with self.store.snapshot() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
+            self._require_dataset(tx, req.project_name, req.dataset_name)
             rows = tx.scan("binding", req.project_name, req.dataset_name)
         page, more = _key_page(rows, req.next_token, size)
         return b.ListBindingsResponse(bindings=[Binding.model_validate(doc) for doc in page], next_token=more)
@@ -397,7 +397,7 @@ class ImmService:
     def op_simple_query(self, req: q.SimpleQueryRequest) -> q.SimpleQueryResponse:
         clusters = sq.clusters_required(req.query)
         with self.store.snapshot() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
+            self._require_dataset(tx, req.project_name, req.dataset_name)
             fields = _top_level_fields(req.query, req.aggregations) if req.aggregations else None
             if clusters is None and fields is not None:  # only the aggregations are answered: read what they use
                 docs = [doc for _, doc in tx.scan_fields("file", req.project_name, req.dataset_name, fields)]
@@ -480,7 +480,7 @@ class ImmService:
 
     def op_get_task(self, req: t.GetTaskRequest) -> t.GetTaskResponse:
         with self.store.snapshot() as tx:
-            self._project(tx, req.project_name)
+            self._require_project(tx, req.project_name)
             doc = tx.get("task", req.project_name, "", req.task_id)
         if doc is None or doc["TaskType"] != req.task_type:
             raise not_found("task")
@@ -492,7 +492,7 @@ class ImmService:
     def op_list_tasks(self, req: t.ListTasksRequest) -> t.ListTasksResponse:
         size = _page_size("ListTasks", req.max_results)
         with self.store.snapshot() as tx:
-            self._project(tx, req.project_name)
+            self._require_project(tx, req.project_name)
             rows = [doc for _, doc in tx.scan("task", req.project_name, "")]
         if req.task_types:
             rows = [r for r in rows if r["TaskType"] in req.task_types]
@@ -513,9 +513,7 @@ class ImmService:
 
     # ------------------------------------------------------------------ figure clusters
 
-    def op_query_figure_clusters(
-        self, req: fc.QueryFigureClustersRequest
-    ) -> fc.QueryFigureClustersResponse | RenderedResponse:
+    def op_query_figure_clusters(self, req: fc.QueryFigureClustersRequest) -> RenderedResponse:
         size = _page_size("QueryFigureClusters", req.max_results)
         sort = req.sort or "ObjectId"
         if sort not in fc.SORT_FIELDS:
@@ -603,7 +601,7 @@ class ImmService:
         self, req: fc.SearchImageFigureClusterRequest
     ) -> fc.SearchImageFigureClusterResponse:
         with self.store.snapshot() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
+            self._require_dataset(tx, req.project_name, req.dataset_name)
         return fc.SearchImageFigureClusterResponse(
             clusters=self.jobs.search_image(req.project_name, req.dataset_name, req.source_uri)
         )
