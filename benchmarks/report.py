@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import copy
 import io
 import json
 import os
@@ -34,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +40,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
+from planted import plant_clusters
 
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port, wait_ready
-from imm_faces.runtime.client import AsyncImmClient, ImmClient
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, free_port, wait_ready
+from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.report.collect import ReportOptions, collect
 from imm_faces.runtime.report.html import render
 from imm_faces.runtime.report.images import COVER_PX, PHOTO_HEIGHT_PX, PHOTO_MAX_WIDTH_PX, cover_crop, make_thumbnails
 from imm_faces.runtime.verify.run import verify_deployment
-from tests.fakes import SidecarAnalyzer
-from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy
+from tests.helpers import DATASET, PROJECT
 from tests.report.browser import Browser, find_chromium
 
 CREDS = DEFAULT_ACCESS_KEY
@@ -74,47 +72,14 @@ def make_photo(path: Path) -> None:
 
 
 def prepare(db: Path, oss_root: Path, clusters: int, per_cluster: int, photo: Path) -> None:
-    """A real small deployment (for documents of the real shape), then ``clusters`` clusters of ``per_cluster``
-    files whose objects are hard links to ``photo``."""
-    with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
-            ImmClient(endpoint=emu.endpoint, credentials=CREDS) as client:  # fmt: skip
-        deploy(client, oss_root, TWO_PEOPLE)
-        seed = cluster_ids(client)[0]
-        folder = oss_root / "photos" / "bench"
-        folder.mkdir(parents=True)
-        with emu.store.tx() as tx:
-            template = tx.get("cluster", PROJECT, DATASET, seed)
-            assert template is not None
-            file_template = template["Cover"]
-            figure = next(f for f in file_template["Figures"] if f.get("FigureClusterId") == seed)
-            for key, _ in tx.scan("cluster", PROJECT, DATASET):
-                tx.delete("cluster", PROJECT, DATASET, key)
-            for key, _ in tx.scan("file", PROJECT, DATASET):
-                tx.delete("file", PROJECT, DATASET, key)
-                tx.put_file_faces(PROJECT, DATASET, key, [])
-            embedding = np.zeros(128, dtype=np.float32)
-            left, top, w, h = FACE
-            for n in range(clusters):
-                cluster_id = f"Cluster-{uuid.UUID(int=n + 1)}"
-                files = []
-                for k in range(per_cluster):
-                    key = f"bench/{n:05d}-{k}.jpg"
-                    os.link(photo, oss_root / "photos" / key)
-                    uri = f"oss://photos/{key}"
-                    doc = copy.deepcopy(file_template)
-                    fig = {**copy.deepcopy(figure), "FigureId": str(uuid.uuid4()), "FigureClusterId": cluster_id,
-                           "Boundary": {"Left": left, "Top": top, "Width": w, "Height": h}}  # fmt: skip
-                    doc.update(URI=uri, Filename=key.rsplit("/", 1)[-1], ObjectId=uuid.uuid4().hex, Figures=[fig],
-                               FigureCount=1, ImageWidth=UPRIGHT[0], ImageHeight=UPRIGHT[1], Orientation=6,
-                               ContentType="image/jpeg")  # fmt: skip
-                    tx.put("file", doc, PROJECT, DATASET, uri)
-                    tx.put_file_faces(PROJECT, DATASET, uri, [(fig["FigureId"], cluster_id, 0.9, embedding)])
-                    files.append(doc)
-                cluster = copy.deepcopy(template)
-                cluster.update(ObjectId=cluster_id, FaceCount=per_cluster, ImageCount=per_cluster, VideoCount=0,
-                               Cover=files[0], BaseImages=files)  # fmt: skip
-                cluster.pop("_CoverFigureId", None)
-                tx.put("cluster", cluster, PROJECT, DATASET, cluster_id)
+    """``clusters`` clusters of ``per_cluster`` files whose objects are hard links to ``photo`` (a 12 MP JPEG
+    stored turned a quarter, EXIF orientation 6), the face where :data:`FACE` says in the upright photo."""
+    left, top, w, h = FACE
+    plant_clusters(db, oss_root, clusters, per_cluster, suffix=".jpg",
+                   file_fields={"ImageWidth": UPRIGHT[0], "ImageHeight": UPRIGHT[1], "Orientation": 6,
+                                "ContentType": "image/jpeg"},
+                   figure_fields={"Boundary": {"Left": left, "Top": top, "Width": w, "Height": h}},
+                   write_object=lambda path: os.link(photo, path))  # fmt: skip
 
 
 def cpu() -> float:

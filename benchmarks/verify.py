@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import json
 import os
 import resource
@@ -47,7 +46,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -55,54 +53,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np
+from planted import plant_clusters
 
-from imm_faces.emulator.figures import cluster_document
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port, wait_ready
-from imm_faces.runtime.client import AsyncImmClient, ImmClient
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, free_port, wait_ready
+from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.verify.run import DEFAULT_CONCURRENCY, verify_deployment
-from tests.fakes import SidecarAnalyzer
-from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy
+from tests.helpers import DATASET, PROJECT
 
 CREDS = DEFAULT_ACCESS_KEY
 
 
 def prepare(db: Path, oss_root: Path, clusters: int) -> None:
-    """A real small deployment, then ``clusters`` clones of its first cluster (3 files, 1 face each): file and
-    cluster documents and the faces index (which SimpleQuery uses for cluster ids), as the emulator keeps them."""
-    with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
-            ImmClient(endpoint=emu.endpoint, credentials=CREDS) as client:  # fmt: skip
-        deploy(client, oss_root, TWO_PEOPLE)
-        seed = cluster_ids(client)[0]
-        with emu.store.tx() as tx:
-            template = tx.get("cluster", PROJECT, DATASET, seed)
-            assert template is not None
-            file_template = template["Cover"]
-            figure = next(f for f in file_template["Figures"] if f.get("FigureClusterId") == seed)
-            for key, _ in tx.scan("cluster", PROJECT, DATASET):
-                tx.delete("cluster", PROJECT, DATASET, key)
-            for key, _ in tx.scan("file", PROJECT, DATASET):
-                tx.delete("file", PROJECT, DATASET, key)
-                tx.put_file_faces(PROJECT, DATASET, key, [])
-            embedding = np.zeros(128, dtype=np.float32)
-            for n in range(clusters):
-                cluster_id = f"Cluster-{uuid.UUID(int=n + 1)}"
-                files = []
-                for k in range(3):
-                    uri = f"oss://photos/bench/{n:05d}-{k}.png"
-                    doc = copy.deepcopy(file_template)
-                    fig = {**copy.deepcopy(figure), "FigureId": str(uuid.uuid4()), "FigureClusterId": cluster_id}
-                    doc.update(URI=uri, Filename=uri.rsplit("/", 1)[-1], ObjectId=uuid.uuid4().hex,
-                               Figures=[fig], FigureCount=1)  # fmt: skip
-                    tx.put("file", doc, PROJECT, DATASET, uri)
-                    tx.put_file_faces(PROJECT, DATASET, uri, [(fig["FigureId"], cluster_id, 0.9, embedding)])
-                    files.append(doc)
-                cluster = copy.deepcopy(template)
-                cluster.update(ObjectId=cluster_id, FaceCount=3, ImageCount=3, VideoCount=0, Cover=files[0],
-                               BaseImages=files)  # fmt: skip
-                cluster.pop("_CoverFigureId", None)
-                tx.put("cluster", cluster_document(cluster), PROJECT, DATASET, cluster_id)
+    """``clusters`` clusters of 3 files, 1 face each (no objects on disk: verify reads documents only)."""
+    plant_clusters(db, oss_root, clusters)
 
 
 def sdk_client(endpoint: str) -> Any:
