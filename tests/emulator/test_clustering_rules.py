@@ -8,13 +8,14 @@ with embeddings within the clustering threshold; each old face is matched once, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from imm_faces.emulator.clustering import DEFAULT_THRESHOLD
+from imm_faces.emulator.clustering import CHUNK, DEFAULT_THRESHOLD, ClusterStats, assign
 from imm_faces.emulator.figures import SAME_BOX_IOU, SAME_FACE_DISTANCE, _iou, figure_is_good, match_faces
 
 GOOD: dict[str, Any] = {
@@ -93,3 +94,42 @@ def test_each_old_face_is_matched_once_closest_first() -> None:
     assert match_faces(old, new) == {1: 0, 0: 1}
     assert match_faces([], new) == {} and match_faces(old, []) == {}
     assert match_faces(old, new, threshold=0.0) == {1: 0, 0: 1}  # SAME_FACE_DISTANCE does not need the threshold
+
+
+def _empty() -> ClusterStats:
+    return ClusterStats.from_members([], np.zeros((0, 128), np.float32))
+
+
+def _namer() -> Callable[[], str]:
+    counter = iter(range(100))
+    return lambda: f"c{next(counter)}"
+
+
+def test_a_new_group_takes_the_waiting_faces_at_once_and_grows_towards_later_ones() -> None:
+    # a (not good) waits; three good faces start a group (mean 2.0), which takes a at once (rms 0.51 < 0.55);
+    # the group, grown by a, then takes f (rms 0.53), which the three alone would not (0.61)
+    faces = np.stack([vec(2.5), vec(2.0), vec(2.1), vec(1.9), vec(2.6)])
+    stats = _empty()
+    labels = assign(faces, stats, _namer(), good=np.array([False, True, True, True, False]))
+    assert labels == ["c0"] * 5
+    mean, _ = stats.mean_and_spread(0)
+    assert mean[0] == pytest.approx((2.5 + 2.0 + 2.1 + 1.9 + 2.6) / 5)
+
+
+def test_a_group_needs_its_good_faces_close_to_each_other_not_only_to_one() -> None:
+    # 0.5 is within 0.55 of both 0 and 1.0, but 1.0 is not within 0.55 (rms) of {0.5, 0}: no group of three
+    faces = np.stack([vec(0.0), vec(1.0), vec(0.5)])
+    assert assign(faces, _empty(), _namer()) == [None, None, None]
+    assert assign(np.stack([vec(0.0), vec(0.3), vec(0.5)]), _empty(), _namer()) == ["c0"] * 3
+
+
+def test_the_end_of_task_sweep_adds_each_waiting_face_once() -> None:
+    # p waits in the first chunk (a's rms 0.62), after 255 far-apart faces; q joins a in the second chunk,
+    # and the sweep then gives p to the grown cluster, once
+    fillers = [np.eye(128, dtype=np.float32)[1 + k % 127] * (10 + k) for k in range(CHUNK - 1)]
+    faces = np.stack([*fillers, vec(0.62), vec(0.5)])
+    stats = ClusterStats.from_members(["a"] * 3, np.stack([vec(0.0)] * 3))
+    labels = assign(faces, stats, _namer(), good=np.zeros(len(faces), dtype=bool))
+    assert labels[-2:] == ["a", "a"] and set(labels[:-2]) == {None}
+    mean, _ = stats.mean_and_spread(0)
+    assert mean[0] == pytest.approx((0.62 + 0.5) / 5)
