@@ -147,6 +147,9 @@ def test_a_failing_store_is_logged_and_retried(tmp_path: Path, caplog: pytest.Lo
     ledger._stop.set()
     assert ledger._thread is not None
     ledger._thread.join(5)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the closed store raises
+        ledger.flush()
+    assert [nonce for _, nonce, _ in ledger._pending] == ["n"]  # kept for the next round, in order
 
 
 def test_a_ledger_without_a_store_closes() -> None:
@@ -330,6 +333,9 @@ def test_request_time_parsing() -> None:
         with pytest.raises(ApiError) as caught:
             _check_time(text)
         assert caught.value.code == code
+    with pytest.raises(ApiError) as caught:
+        _check_time(None)
+    assert caught.value.message.endswith("The request date is missing.")
 
 
 def test_access_key_option() -> None:
