@@ -105,15 +105,16 @@ class Program:
             runpy.run_path(str(self.main), run_name="__main__")
 
 
-def load_program(args: argparse.Namespace, endpoint: str) -> Program:
-    """The program named by ``--program`` (or this package's), with its stack config."""
+def load_program(args: argparse.Namespace) -> Program:
+    """The program named by ``--program`` (or this package's), with its stack config. (No endpoint: every IMM
+    resource is created against the emulator whatever the program says.)"""
     import json
 
     if args.program is None:
         config = {
             "region": "cn-hangzhou", "description": "imm-faces offline rehearsal",
             "ossLocations": json.dumps([f"oss://{BUCKET}/{PREFIX}"]), "clusteringTimeout": "600",
-            "scanTimeout": "600", "endpoint": endpoint,
+            "scanTimeout": "600",
         }  # fmt: skip
         program = Program(PROJECT, None, None)
     else:
@@ -149,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     from imm_faces.runtime.cli.main import EXIT_USAGE
 
     _say.stream = sys.stderr if args.json else sys.stdout
-    problem = missing_extras("rehearse", "emulator", "pulumi")
+    # A started emulator analyses the photos itself: without face analysis no group can form.
+    problem = missing_extras("rehearse", "emulator", "pulumi", *(() if args.endpoint else ("vision",)))
     if problem:
         print(problem, file=sys.stderr)
         return EXIT_USAGE
@@ -165,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     with _sigterm_as_interrupt():
         try:
-            return _rehearse(args)
+            return _rehearse(args, load_program(args))
         except UsageError as exc:
             print(f"imm-faces rehearse: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -213,7 +215,7 @@ def _emulator_environment(credentials: Credentials) -> Iterator[dict[str, str]]:
         os.environ.update(saved)
 
 
-def _rehearse(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in order, as the user sees them
+def _rehearse(args: argparse.Namespace, program: Program) -> int:  # noqa: PLR0915 - the steps, in order
     import contextlib
     import tempfile
     import time
@@ -243,7 +245,6 @@ def _rehearse(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in
             emu = stack.enter_context(Emulator(db=Path(tmp) / "imm.db", oss_root=oss_root, analyzer=analyzer))
             endpoint, own = emu.endpoint, True
             _say(f"IMM emulator at {endpoint}")
-        program = load_program(args, endpoint)
         photos = _Photos(args.photos, oss_root)
         env = stack.enter_context(_emulator_environment(DEFAULT_ACCESS_KEY))
         host = stack.enter_context(DynamicProviderHost(config=_provider_config(DEFAULT_ACCESS_KEY), env=env,
@@ -256,16 +257,21 @@ def _rehearse(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in
         where = f"{program.main}" if program.main else "imm_faces.components.program.run"
         _say(f"running the stack program ({where}) as project {program.project}, stack {args.stack}, under "
              "the Pulumi SDK's mocks")  # fmt: skip
-        code, outputs, reports = EXIT_FAILED, dict[str, Any](), dict[str, Any]()
+        code: int | None = None  # verify's exit code, once it has run
+        outputs, reports = dict[str, Any](), dict[str, Any]()
         try:
-            with _program_path(program.directory):
-                outputs = run_program(program.run, mocks, project=program.project, stack=args.stack,
-                                      config=program.config)  # fmt: skip
-            code, reports = _verify(outputs, Path(args.outputs) if args.outputs else Path(tmp) / "outputs.json",
-                                    photos, json_mode=args.json, html=args.html)  # fmt: skip
-        except (RehearsalError, ProviderCallError) as exc:
-            print(f"imm-faces rehearse: deployment failed: {exc}", file=sys.stderr)
-        except KeyboardInterrupt:
+            try:
+                with _program_path(program.directory):
+                    outputs = run_program(program.run, mocks, project=program.project, stack=args.stack,
+                                          config=program.config)  # fmt: skip
+            except (RehearsalError, ProviderCallError) as exc:
+                print(f"imm-faces rehearse: deployment failed: {exc}", file=sys.stderr)
+            except Exception as exc:  # the program's own error (bad config, a bug), as `pulumi up` would show it
+                print(f"imm-faces rehearse: the stack program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            else:
+                out_path = Path(args.outputs) if args.outputs else Path(tmp) / "outputs.json"
+                code, reports = _verify(outputs, out_path, photos, json_mode=args.json, html=args.html)
+        except KeyboardInterrupt:  # BaseException: not caught above
             _say("interrupted: deleting what the rehearsal created")
             _teardown(mocks, host, endpoint, DEFAULT_ACCESS_KEY)
             raise
@@ -281,7 +287,8 @@ def _rehearse(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the steps, in
     verdict = "PASSED" if code == EXIT_OK and not left else "FAILED"
     seconds = round(time.monotonic() - started, 1)
     kept = "everything (--keep)" if args.keep else ", ".join(left) or "nothing"
-    _say(f"rehearsal {verdict} in {seconds} s (verify exit {code}; left behind: {kept})")
+    checked = "verify not run" if code is None else f"verify exit {code}"
+    _say(f"rehearsal {verdict} in {seconds} s ({checked}; left behind: {kept})")
     if args.json:
         import json
 

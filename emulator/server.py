@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import socket
 import sqlite3
 import tempfile
@@ -204,11 +205,21 @@ class Emulator:
         return f"http://{host}:{self.port}"
 
     def serve(self) -> None:
-        """Serve in the calling thread until interrupted."""
+        """Serve in the calling thread until interrupted: SIGTERM shuts down exactly as Ctrl-C does (uvicorn
+        stops serving, then re-raises the signal; it ends here as KeyboardInterrupt, after the state is closed
+        and its WAL checkpointed, instead of killing the process with the database still open)."""
+
+        def interrupt(_signum: int, _frame: object) -> None:
+            raise KeyboardInterrupt
+
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, interrupt) if main else None
         try:
             self._server.run(sockets=[self._socket])
         finally:
             self.close()
+            if main:
+                signal.signal(signal.SIGTERM, previous)
 
     def start(self, timeout: float = 10.0) -> Emulator:
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},

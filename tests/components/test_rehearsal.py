@@ -84,7 +84,33 @@ def test_rehearse_passes_and_leaves_the_emulator_empty(tmp_path: Path) -> None:
 def test_rehearse_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     proc = rehearse(*args, cwd=tmp_path)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr and "IMM emulator at" not in proc.stdout  # refused before any work
+
+
+def test_a_failing_program_is_reported_and_what_it_made_is_deleted(
+    tmp_path: Path, shared_emulator: tuple[str, Path]
+) -> None:
+    """The program raises after its resources exist (a bug in its last line): one clear line, no traceback,
+    and the shared emulator keeps nothing of it. A bad config value is reported the same way."""
+    endpoint, oss_root = shared_emulator
+    consumer = write_consumer(tmp_path / "late")
+    main = consumer / "__main__.py"
+    main.write_text(main.read_text() + "faces.outputs.apply(print)  # a dict: AttributeError\n")
+    shared = ["--endpoint", endpoint, "--oss-root", str(oss_root), "--json", "--config", "photos=oss://late/x/"]
+    proc = rehearse("--program", str(consumer), "--stack", "late", *shared,
+                    cwd=consumer)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "the stack program failed: AttributeError: 'dict' object has no attribute 'apply'" in proc.stderr
+    assert "Traceback" not in proc.stderr and "nothing the rehearsal made is left" in proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["verify_exit"] is None and "verify not run" in proc.stderr and summary["left_behind"] == []
+    with ImmClient(endpoint=endpoint, credentials=DEFAULT_ACCESS_KEY) as imm:
+        assert "consumer-photos-late-photos-project" not in {
+            p.project_name for p in imm.paginate(projects.ListProjects)
+        }
+    bad = rehearse("--stack", "mars", "--config", "region=mars-1", *shared, cwd=tmp_path)
+    assert bad.returncode == 1 and "the stack program failed: ArgsError: FaceClusteringArgs.region" in bad.stderr
+    assert "Traceback" not in bad.stderr and json.loads(bad.stdout)["passed"] is False
 
 
 def test_missing_extra_says_what_to_install(
@@ -100,7 +126,7 @@ def test_missing_extra_says_what_to_install(
     monkeypatch.setattr(extras.metadata, "version", version)
     assert imm_faces(["rehearse"]) == 2
     err = capsys.readouterr().err
-    assert "missing: numpy, uvicorn" in err and "pip install 'imm-faces[emulator,pulumi]'" in err
+    assert "missing: numpy, uvicorn" in err and "pip install 'imm-faces[emulator,pulumi,vision]'" in err
     assert imm_faces(["emulator"]) == 2
     assert "pip install 'imm-faces[emulator]'" in capsys.readouterr().err
 
