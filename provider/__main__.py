@@ -1,8 +1,9 @@
 """Entry point of the `imm` provider plugin folder: `python provider/ [--logtostderr] [-v=N] <engine address>`.
 
-The code is `imm_faces.components.providers.plugin`, installed with imm-faces; this file only starts it.
+The code is `imm_faces.components.providers.plugin` (started by `imm_faces.components.plugin_entry`), installed
+with imm-faces; this file only starts it.
 """
 
-from imm_faces.components.providers.plugin import main
+from imm_faces.components.plugin_entry import main
 
 main()

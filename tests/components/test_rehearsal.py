@@ -285,3 +285,21 @@ def test_the_two_datasets_example(emulator: Emulator, client: ImmClient, oss_roo
         assert "acs:oss:*:*:events/*" in policy.inputs["policyDocument"]  # the role may read both datasets
         destroy(mocks, host, lambda _: None)
     assert list(client.paginate(projects.ListProjects)) == []
+
+
+def test_the_plugin_without_the_pulumi_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imm_faces.components import plugin_entry
+
+    real = extras.metadata.version
+
+    def version(name: str) -> str:
+        if name == "pulumi":
+            raise extras.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(extras.metadata, "version", version)
+    with pytest.raises(SystemExit) as exited:
+        plugin_entry.main([])
+    assert exited.value.code == 2 and "pip install 'imm-faces[pulumi]'" in capsys.readouterr().err
