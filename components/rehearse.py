@@ -277,7 +277,8 @@ def _rehearse(args: argparse.Namespace, program: Program) -> int:  # noqa: PLR09
             raise
         created = list(mocks.created)
         if args.keep:
-            _say(f"--keep: everything stays in the emulator at {endpoint}")
+            keys = " ".join(f"{k}={v}" for k, v in DEFAULT_ACCESS_KEY.environment().items())
+            _say(f"--keep: everything stays in the emulator at {endpoint} (its keys, documented defaults: {keys})")
             if own:
                 _say("Ctrl-C to stop it")
                 _wait_for_interrupt()
