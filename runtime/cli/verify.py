@@ -205,7 +205,20 @@ def _write_outputs(args: argparse.Namespace, report: Any) -> None:
                 f.write(github_summary(report))
 
 
-def run(args: argparse.Namespace) -> int:
+def _write_error(args: argparse.Namespace, kind: str, message: str, code: int) -> None:
+    import contextlib
+    import json
+
+    from imm_faces.runtime.verify.report import error_json, render_junit_error
+
+    if getattr(args, "json", False):
+        print(json.dumps(error_json(kind, message, code), indent=2))
+    if getattr(args, "junit_xml", None):
+        with contextlib.suppress(OSError), open(args.junit_xml, "w", encoding="utf-8") as f:  # noqa: PTH123
+            f.write(render_junit_error(kind, message, code))
+
+
+def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the run and every way it can end, in one place
     import asyncio
 
     from imm_faces.runtime.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
@@ -213,13 +226,19 @@ def run(args: argparse.Namespace) -> int:
     from imm_faces.runtime.redaction import REDACTOR
 
     progress = None if args.quiet else Progress(sys.stderr, PROGRESS_INTERVAL)
+    written = False  # verify's own report went out (then an error after it must not write a second one)
 
-    def error(kind: str, text: str, code: int) -> int:
+    def error(kind: str, text: str, code: int, *, reported: bool = False) -> int:
+        """Say why the run ended; when verify's own report was not written, write the error where it would
+        have gone (``--json`` on stdout, ``--junit-xml``), so CI shows the reason instead of nothing."""
         if progress:
             progress.close()
-        print(f"imm-faces verify: {kind}: {REDACTOR(text)}", file=sys.stderr)
+        message = REDACTOR(text)
+        print(f"imm-faces verify: {kind}: {message}", file=sys.stderr)
         if os.environ.get("GITHUB_ACTIONS") == "true":
-            print(f"::error title=imm-faces verify::{REDACTOR(text).replace(chr(10), '%0A')}", file=sys.stderr)
+            print(f"::error title=imm-faces verify::{message.replace(chr(10), '%0A')}", file=sys.stderr)
+        if not (reported or written):
+            _write_error(args, kind, message, code)
         return code
 
     async def go() -> int:
@@ -255,11 +274,13 @@ def run(args: argparse.Namespace) -> int:
 
                 html_problem = await write_report(args, client, report, creds, outputs.region,
                                                   args.endpoint or outputs.endpoint, progress)  # fmt: skip
+        nonlocal written
         if progress:
             progress.close()
+        written = True
         _write_outputs(args, report)
         if html_problem:  # after verify's own report: the check ran, the page could not be made
-            return error("error", html_problem, EXIT_USAGE)
+            return error("error", html_problem, EXIT_USAGE, reported=True)
         return EXIT_OK if report.passed else EXIT_FAILED
 
     try:

@@ -3,10 +3,14 @@ summary. The JSON form is :meth:`VerifyReport.to_json`. Each names checks by the
 
 from __future__ import annotations
 
+from typing import Any
 from xml.etree import ElementTree as ET
 
-from imm_faces.runtime.verify.base import VerifyReport
+from imm_faces.runtime.verify.base import SCHEMA_VERSION, VerifyReport
 from imm_faces.runtime.verify.checks import CHECKS
+
+RUN_ERROR_ID = "verify.run"
+"""The stable id a run that could not check anything reports under (JUnit test case, ``--json`` error)."""
 
 _MAX_ROWS = 50
 MAX_ANNOTATIONS = 50
@@ -65,6 +69,24 @@ def render_text(report: VerifyReport) -> str:
     else:
         lines.append("PASSED: the deployment answers and every check holds.")
     return "\n".join(lines)
+
+
+def render_junit_error(kind: str, message: str, exit_code: int) -> str:
+    """JUnit XML for a run that could not check anything (bad outputs, no credentials, an unreachable endpoint):
+    one ``verify.run`` test case in error, so a CI test reporter shows why instead of nothing."""
+    suites = ET.Element("testsuites", name="imm-faces verify")
+    suite = ET.SubElement(suites, "testsuite", name="imm-faces verify", tests="1", failures="0", errors="1",
+                          skipped="0", time="0.000")  # fmt: skip
+    case = ET.SubElement(suite, "testcase", classname="imm-faces.verify", name=RUN_ERROR_ID)
+    ET.SubElement(case, "error", type=kind, message=message).text = f"exit code {exit_code}: {message}"
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def error_json(kind: str, message: str, exit_code: int) -> dict[str, Any]:
+    """``--json`` for a run that could not check anything: the same envelope, no checks, the error."""
+    return {"schema_version": SCHEMA_VERSION, "passed": False, "exit_code": exit_code,
+            "error": {"id": RUN_ERROR_ID, "kind": kind, "message": message}}  # fmt: skip
 
 
 def render_junit(report: VerifyReport) -> str:

@@ -1,0 +1,43 @@
+"""A verify run that cannot check anything still leaves CI a report: the error in --json and --junit-xml."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from imm_faces.emulator.server import free_port
+from imm_faces.runtime.cli.main import main as imm_faces
+
+
+def test_an_unreachable_endpoint_is_reported_in_json_and_junit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "id")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "a-secret-that-must-not-show")
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou",
+                                   "endpoint": f"http://127.0.0.1:{free_port()}"}))  # fmt: skip  # nothing listens
+    junit = tmp_path / "verify.xml"
+    code = imm_faces(["verify", "--outputs", str(outputs), "--json", "--junit-xml", str(junit), "--deadline", "5"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "cannot reach" in err
+    report = json.loads(out)
+    assert report["passed"] is False and report["exit_code"] == 2 and report["schema_version"]
+    assert report["error"]["id"] == "verify.run" and "cannot reach" in report["error"]["message"]
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "1"
+    (case,) = suite.findall("testcase")
+    error = case.find("error")
+    assert case.get("name") == "verify.run" and error is not None and "cannot reach" in (error.get("message") or "")
+    assert "a-secret-that-must-not-show" not in out + err + junit.read_text()
+
+
+def test_a_bad_outputs_file_is_reported_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text("{}")
+    assert imm_faces(["verify", "--outputs", str(outputs), "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert "project_name" in report["error"]["message"] and report["passed"] is False
