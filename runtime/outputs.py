@@ -106,10 +106,18 @@ def secret_fields(document: Any) -> list[str]:
     return [k for k in StackOutputs.model_fields if document.get(k) == SECRET_PLACEHOLDER]
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
 def parse_outputs(document: Any, source: str) -> StackOutputs:
     """Validate a decoded outputs document; errors name the key and what was expected."""
     if not isinstance(document, dict):
         raise OutputsError(f"{source}: expected a JSON object of stack outputs; got {_json_type(document)}")
+    if not any(k in document for k in StackOutputs.model_fields if "_" in k):  # the plugin component: camelCase
+        snake = {_camel(k): k for k in StackOutputs.model_fields}
+        document = {snake.get(k, k): v for k, v in document.items()}
     try:
         return StackOutputs.model_validate(document)
     except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""A verify run that cannot check anything still leaves CI a report: the error in --json and --junit-xml."""
+"""Verify at its edges: a run that cannot check anything still reports (--json, --junit-xml); outputs in the plugin component's camelCase are the same contract."""
 
 from __future__ import annotations
 
@@ -41,3 +41,16 @@ def test_a_bad_outputs_file_is_reported_too(tmp_path: Path, capsys: pytest.Captu
     assert imm_faces(["verify", "--outputs", str(outputs), "--json"]) == 2
     report = json.loads(capsys.readouterr().out)
     assert "project_name" in report["error"]["message"] and report["passed"] is False
+
+
+def test_the_plugin_components_camel_case_outputs_are_read() -> None:
+    """`imm:index:FaceClustering` (the plugin) names its outputs projectName...; they mean the same contract."""
+    from imm_faces.runtime.outputs import parse_outputs
+
+    parsed = parse_outputs({"projectName": "p", "datasetName": "d", "region": "cn-hangzhou",
+                            "clusteringTaskId": "t", "bindingUris": ["oss://b/"], "extra": 1}, "outputs")  # fmt: skip
+    assert (parsed.project_name, parsed.dataset_name, parsed.clustering_task_id) == ("p", "d", "t")
+    assert parsed.binding_uris == ["oss://b/"]
+    mixed = parse_outputs({"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "clusteringTaskId": "x"},
+                          "outputs")  # fmt: skip
+    assert mixed.clustering_task_id is None  # snake_case present: the document is the contract as it stands
