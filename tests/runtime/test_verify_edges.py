@@ -1,4 +1,5 @@
-"""Verify at its edges: a run that cannot check anything still reports (--json, --junit-xml); outputs in the plugin component's camelCase are the same contract."""
+"""Verify at its edges: a run that cannot check anything still reports (--json, --junit-xml), and outputs in
+the plugin component's camelCase are the same contract."""
 
 from __future__ import annotations
 
