@@ -255,3 +255,11 @@ def test_pulumi_cli_absent_says_what_to_do_instead(monkeypatch: pytest.MonkeyPat
         PulumiCli("dev")
     assert str(caught.value) == ("the Pulumi CLI is not on PATH; install it, or pass --outputs FILE with the output "
                                  "of `pulumi stack output --json`")  # fmt: skip
+
+
+def test_deeper_key_paths_and_stack_messages_without_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(OutputsError, match=r"^o\.json: no output 'a\.b\.c' \(a\.b has: none\)$"):
+        load_outputs_json(json.dumps({"a": {"b": {}}}), "o.json", "a.b.c")
+    fake_pulumi(tmp_path, monkeypatch, {"stack output": {**GOOD, "region": 5}})
+    with pytest.raises(OutputsError, match=r"^stack dev: output 'region' must be a string"):
+        read_stack_outputs("dev")
