@@ -1,12 +1,11 @@
-"""OSS V4 signing against the official SDK's test vectors.
-
-The vectors are the expected signatures of ``alibabacloud-oss-v2``'s ``tests/unit/signer/test_v4.py``
-(github.com/aliyun/alibabacloud-oss-python-sdk-v2): same key pair, object, headers, parameters and times.
-"""
+"""OSS V4 signing against the official OSS SDK (``alibabacloud-oss-v2`` from PyPI, a dev dependency): for each
+case, the signature its ``SignerV4`` computes for the same key pair, object, headers, parameters and time is the
+one expected (header signing and presigned URLs, STS, additional headers, long expiry, another product)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -32,31 +31,44 @@ def at(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+def official(method: str, headers: dict[str, str], token: str | None, epoch: int, additional: tuple[str, ...],
+             region: str, product: str, *, expires: int | None = None) -> dict[str, str]:  # fmt: skip
+    """What the official OSS SDK's V4 signer makes of the same request: its headers, or (``expires``) the
+    presigned URL's query parameters."""
+    from alibabacloud_oss_v2.signer.v4 import SignerV4
+    from alibabacloud_oss_v2.types import Credentials as OssCredentials
+    from alibabacloud_oss_v2.types import HttpRequest, SigningContext
+
+    query = "&".join(quote(k, safe="") + (f"={quote(v, safe='')}" if v else "") for k, v in PARAMS)
+    request = HttpRequest(method, f"http://{BUCKET}.oss-{region}.aliyuncs.com/object?{query}", headers=dict(headers))
+    context = SigningContext(product=product, region=region, bucket=BUCKET, key=KEY, request=request,
+                             credentials=OssCredentials("ak", "sk", token), signing_time=at(epoch),
+                             additional_headers=set(additional) or None)  # fmt: skip
+    if expires is not None:
+        context.auth_method_query = True
+        context.expiration_time = at(epoch) + timedelta(seconds=expires)
+    SignerV4().sign(context)
+    if expires is None:
+        return dict(request.headers)
+    return {k: v[0] for k, v in parse_qs(urlsplit(request.url).query, keep_blank_values=True).items()}
+
+
 @pytest.mark.parametrize(
-    ("token", "epoch", "additional", "region", "product", "expected"),
+    ("token", "epoch", "additional", "region", "product"),
     [
-        (None, 1702743657, (), "cn-hangzhou", "oss",
-         "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,"
-         "Signature=e21d18daa82167720f9b1047ae7e7f1ce7cb77a31e8203a7d5f4624fa0284afe"),
-        ("token", 1702784856, (), "cn-hangzhou", "oss",
-         "OSS4-HMAC-SHA256 Credential=ak/20231217/cn-hangzhou/oss/aliyun_v4_request,"
-         "Signature=b94a3f999cf85bcdc00d332fbd3734ba03e48382c36fa4d5af5df817395bd9ea"),
-        (None, 1702747512, ("ZAbc", "abc"), "cn-hangzhou", "oss",
-         "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,AdditionalHeaders=abc;zabc,"
-         "Signature=4a4183c187c07c8947db7620deb0a6b38d9fbdd34187b6dbaccb316fa251212f"),
+        (None, 1702743657, (), "cn-hangzhou", "oss"),
+        ("token", 1702784856, (), "cn-hangzhou", "oss"),
+        (None, 1702747512, ("ZAbc", "abc"), "cn-hangzhou", "oss"),
         # default-signed and absent names among the additional headers are dropped
-        (None, 1702747512, ("x-oss-no-exist", "ZAbc", "x-oss-head1", "abc"), "cn-hangzhou", "oss",
-         "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,AdditionalHeaders=abc;zabc,"
-         "Signature=4a4183c187c07c8947db7620deb0a6b38d9fbdd34187b6dbaccb316fa251212f"),
-        (None, 1702743657, (), "cb-123", "oss-cloudbox",
-         "OSS4-HMAC-SHA256 Credential=ak/20231216/cb-123/oss-cloudbox/aliyun_v4_request,"
-         "Signature=94ce1f12c17d148ea681030275a94449d3357f5b5b21133996eec80af3e08a43"),
+        (None, 1702747512, ("x-oss-no-exist", "ZAbc", "x-oss-head1", "abc"), "cn-hangzhou", "oss"),
+        (None, 1702743657, (), "cb-123", "oss-cloudbox"),
     ],
 )  # fmt: skip
 def test_authorization_header_vectors(
-    token: str | None, epoch: int, additional: tuple[str, ...], region: str, product: str, expected: str
+    token: str | None, epoch: int, additional: tuple[str, ...], region: str, product: str
 ) -> None:
     headers = {**HEADERS, "content-type": "text/plain", "x-oss-content-sha256": "UNSIGNED-PAYLOAD"}
+    expected = official("PUT", headers, token, epoch, additional, region, product)["Authorization"]
     signed = authorization_headers(Credentials("ak", "sk", token), method="PUT", bucket=BUCKET, key=KEY,
                                    region=region, headers=headers, query=PARAMS, additional=additional,
                                    now=at(epoch), product=product)  # fmt: skip
@@ -65,29 +77,22 @@ def test_authorization_header_vectors(
 
 
 @pytest.mark.parametrize(
-    ("token", "epoch", "expires", "additional", "region", "product", "expected"),
+    ("token", "epoch", "expires", "additional", "region", "product"),
     [
-        (None, 1702781677, 599, (), "cn-hangzhou", "oss",
-         "a39966c61718be0d5b14e668088b3fa07601033f6518ac7b523100014269c0fe"),
-        ("token", 1702785388, 599, (), "cn-hangzhou", "oss",
-         "3817ac9d206cd6dfc90f1c09c00be45005602e55898f26f5ddb06d7892e1f8b5"),
-        (None, 1702783809, 599, ("ZAbc", "abc"), "cn-hangzhou", "oss",
-         "6bd984bfe531afb6db1f7550983a741b103a8c58e5e14f83ea474c2322dfa2b7"),
-        (None, 1702783809, 599, ("x-oss-no-exist", "ZAbc", "x-oss-head1", "abc"), "cn-hangzhou", "oss",
-         "6bd984bfe531afb6db1f7550983a741b103a8c58e5e14f83ea474c2322dfa2b7"),
-        (None, 1702781677, 5 * 24 * 3600, (), "cn-hangzhou", "oss",
-         "31029123dc7732d2d2cfd4006ea4fdb6cf86da6478f813e2bf8f87877c7b9fec"),
-        (None, 1702781677, 599, ("ZAbc", "abc"), "cb-123", "oss-cloudbox",
-         "07284191b9b4978ac3520cd39ee2dea2747eda454089359371ff463a6c7ba20f"),
-        (None, 1702783809, 599, ("x-oss-no-exist", "ZAbc", "x-oss-head1", "abc"), "cb-123", "oss-cloudbox",
-         "16782cc8a7a554523db055eb804b508522e7e370073108ad88ee2f47496701dd"),
+        (None, 1702781677, 599, (), "cn-hangzhou", "oss"),
+        ("token", 1702785388, 599, (), "cn-hangzhou", "oss"),
+        (None, 1702783809, 599, ("ZAbc", "abc"), "cn-hangzhou", "oss"),
+        (None, 1702783809, 599, ("x-oss-no-exist", "ZAbc", "x-oss-head1", "abc"), "cn-hangzhou", "oss"),
+        (None, 1702781677, 5 * 24 * 3600, (), "cn-hangzhou", "oss"),
+        (None, 1702781677, 599, ("ZAbc", "abc"), "cb-123", "oss-cloudbox"),
+        (None, 1702783809, 599, ("x-oss-no-exist", "ZAbc", "x-oss-head1", "abc"), "cb-123", "oss-cloudbox"),
     ],
 )  # fmt: skip
 def test_presigned_query_vectors(
-    token: str | None, epoch: int, expires: int, additional: tuple[str, ...], region: str, product: str,
-    expected: str,
-) -> None:  # fmt: skip
+    token: str | None, epoch: int, expires: int, additional: tuple[str, ...], region: str, product: str
+) -> None:
     headers = {**HEADERS, "content-type": "application/octet-stream"}
+    expected = official("PUT", headers, token, epoch, additional, region, product, expires=expires)["x-oss-signature"]
     pairs = presign_query(Credentials("ak", "sk", token), method="PUT", bucket=BUCKET, key=KEY, region=region,
                           expires=expires, now=at(epoch), query=PARAMS, headers=headers, additional=additional,
                           product=product)  # fmt: skip
