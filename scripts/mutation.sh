@@ -15,7 +15,7 @@
 #   4. prints one line per module: mutants, killed, survived, no test, timeout, and the surviving rate
 #      (survived + no test, over all checked), and writes the diff of every survivor to DIR/<module>.txt.
 # Python imports the copy: mutmut puts `mutants/` first on sys.path, PYTHONPATH names it too (child processes),
-# and the editable install of the checkout comes after both; the script checks this before running.
+# and the editable install of the checkout comes after both; the script checks this after each run.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
