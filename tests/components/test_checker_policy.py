@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from imm_faces.components.policies import checker_policy, to_json
@@ -25,7 +26,7 @@ def test_checker_policy_is_read_only_and_scoped() -> None:
             "imm:SimpleQuery"],
     }  # fmt: skip
     assert all(s["Effect"] == "Allow" and "*" not in "".join(s["Action"]) for s in doc["Statement"])
-    assert to_json(doc) == to_json(checker_policy("proj", "data", "cn-hangzhou", "123"))
+    assert json.loads(to_json(doc)) == doc and " " not in to_json(doc)  # the exported text is this document
 
 
 def test_checker_policy_covers_every_call_of_a_real_run(emulator: Emulator, client: ImmClient, oss_root: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from pulumi.runtime.mocks import MockMonitor
 
 from imm_faces.components import FaceClustering, FaceClusteringArgs
-from tests.components.test_component_mocks import ROLE, Recorder
+from tests.components.mocks import ROLE, Recorder
 
 ASSUMED = "acs:ram::1234567890123456:role/deployer"
 

@@ -13,28 +13,7 @@ from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
 
 from imm_faces.components import ArgsError, FaceClustering, FaceClusteringArgs
 from imm_faces.runtime.outputs import StackOutputs
-
-ROLE, POLICY, ATTACH = "alicloud:ram/role:Role", "alicloud:ram/policy:Policy", \
-    "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment"  # fmt: skip
-COMPONENT = "imm-faces:index:FaceClustering"
-DYN = "pulumi-python:dynamic/imm:"
-
-
-class Recorder(Mocks):
-    def __init__(self) -> None:
-        self.registered: list[MockResourceArgs] = []
-
-    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        self.registered.append(args)
-        outs = dict(args.inputs)
-        if args.typ == ROLE:
-            outs["arn"] = f"acs:ram::123:role/{args.inputs['roleName']}"
-        if args.typ == f"{DYN}FigureClusteringTask":
-            outs["task_id"] = "FaceClustering-mock"
-        return f"{args.name}-id", outs
-
-    def call(self, args: Any) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
-        return {}, None
+from tests.components.mocks import ATTACH, COMPONENT, DYN, POLICY, ROLE, Recorder
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from imm_faces.runtime.operations import datasets, figure_clusters
 from tests.conftest import CREDS
 from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy
 
-CLIENTS, SECONDS = 16, 10.0
+CLIENTS, SECONDS = 16, 6.0
 COUNTER = "increments"
 
 
-def test_sixteen_clients_for_ten_seconds(emulator: Emulator, client: ImmClient, oss_root: Path) -> None:
+def test_sixteen_clients_at_once(emulator: Emulator, client: ImmClient, oss_root: Path) -> None:
     deploy(client, oss_root, TWO_PEOPLE)
     target = cluster_ids(client)[0]
     start_version = _get(client, target).meta_lock_version or 0
