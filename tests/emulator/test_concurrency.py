@@ -1,4 +1,4 @@
-"""16 concurrent clients mixing reads and writes for 10 s: no 5xx, and the MetaLockVersion lock loses no update."""
+"""16 concurrent clients mixing reads and writes for 6 s: no 5xx, and the MetaLockVersion lock loses no update."""
 
 from __future__ import annotations
 
