@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,12 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port, wait_ready
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from imm_faces.emulator.wire import READY_PATH
 from imm_faces.runtime.client import ImmClient, RetryPolicy
 from imm_faces.runtime.operations import figure_clusters
 from tests.fakes import SidecarAnalyzer
 from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy
+from tests.processes import emulator_process, loopback_only
 
 CREDS = DEFAULT_ACCESS_KEY
 
@@ -116,20 +115,12 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=2, help="load-generating processes")
     parser.add_argument("--threads", type=int, default=4, help="client threads per process")
     args = parser.parse_args()
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        os.environ.pop(proxy, None)
+    loopback_only()
 
     with tempfile.TemporaryDirectory(prefix="imm-bench-") as tmp:
         db, oss_root = Path(tmp) / "state.db", Path(tmp) / "oss"
         cluster_id = prepare(db, oss_root)
-        port = free_port()
-        server = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
-             "--oss-root", str(oss_root)], stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        endpoint = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(endpoint, timeout=60)
+        with emulator_process(db, oss_root) as (server, endpoint):
             print(f"cpus={os.cpu_count()} load={args.processes} processes x {args.threads} threads, {args.rounds} "
                   f"rounds of {args.seconds:g} s per kind, server: imm-faces emulator (1 process)")  # fmt: skip
             measure("get", endpoint, cluster_id, 1.0, args.processes, args.threads, server.pid)  # warm-up
@@ -155,9 +146,6 @@ def main() -> int:
             print(f"CPU-bound estimate of that ratio: {bound:.2f}; "
                   f"GetFigureCluster's extra CPU: server +{get_server - ready_server:.3f} ms, "
                   f"clients +{get_client - ready_client:.3f} ms per request")  # fmt: skip
-        finally:
-            os.kill(server.pid, signal.SIGTERM)
-            server.wait(10)
     return 0
 
 

@@ -27,9 +27,7 @@ import io
 import json
 import os
 import resource
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +40,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 from planted import plant_clusters
 
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, free_port, wait_ready
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY
 from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.report.collect import ReportOptions, collect
@@ -50,6 +48,7 @@ from imm_faces.runtime.report.html import render
 from imm_faces.runtime.report.images import COVER_PX, PHOTO_HEIGHT_PX, PHOTO_MAX_WIDTH_PX, cover_crop, make_thumbnails
 from imm_faces.runtime.verify.run import verify_deployment
 from tests.helpers import DATASET, PROJECT
+from tests.processes import emulator_process, loopback_only
 from tests.report.browser import Browser, find_chromium
 
 CREDS = DEFAULT_ACCESS_KEY
@@ -149,8 +148,7 @@ def main() -> int:
     parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--photos-per-cluster", type=int, default=3)
     args = parser.parse_args()
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        os.environ.pop(proxy, None)
+    loopback_only()
     with tempfile.TemporaryDirectory(prefix="imm-bench-report-") as tmp:
         db, oss_root, photo = Path(tmp) / "state.db", Path(tmp) / "oss", Path(tmp) / "photo.jpg"
         oss_root.mkdir()
@@ -165,14 +163,7 @@ def main() -> int:
         ours, plain = per_photo(data, 7)
         print(f"one photo's thumbnails (cover + strip): {ours * 1000:.0f} ms with make_thumbnails; plain full "
               f"decode {plain * 1000:.0f} ms ({plain / ours:.1f}x slower)")  # fmt: skip
-        port = free_port()
-        server = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
-             "--oss-root", str(oss_root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        endpoint = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(endpoint, timeout=60)
+        with emulator_process(db, oss_root) as (_, endpoint):
             outputs = StackOutputs(project_name=PROJECT, dataset_name=DATASET, region="cn-hangzhou", endpoint=endpoint)
             for mode, embed in (("embedded", True), ("links", False)):
                 options = ReportOptions(embed=embed, photos_per_cluster=args.photos_per_cluster,
@@ -190,9 +181,6 @@ def main() -> int:
                     print(f"  peer page with the original photos embedded: {originals / 1e9:.2f} GB "
                           f"({originals / len(page):.0f}x larger)")  # fmt: skip
                     print("  " + browse(path, len(made.cards)))
-        finally:
-            os.kill(server.pid, signal.SIGTERM)
-            server.wait(10)
     print(f"cpus={os.cpu_count()}; " + json.dumps({"clusters": args.clusters, "photos": files}))
     return 0
 

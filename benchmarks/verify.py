@@ -39,7 +39,6 @@ import asyncio
 import json
 import os
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -55,11 +54,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from planted import plant_clusters
 
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, free_port, wait_ready
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY
 from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.verify.run import DEFAULT_CONCURRENCY, verify_deployment
 from tests.helpers import DATASET, PROJECT
+from tests.processes import emulator_process, loopback_only
 
 CREDS = DEFAULT_ACCESS_KEY
 
@@ -180,8 +180,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=DEFAULT_CONCURRENCY, help="verify's concurrency and the "
                         "threaded SDK loop's threads")  # fmt: skip
     args = parser.parse_args()
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        os.environ.pop(proxy, None)
+    loopback_only()
 
     with tempfile.TemporaryDirectory(prefix="imm-bench-") as tmp:
         db, oss_root = Path(tmp) / "state.db", Path(tmp) / "oss"
@@ -189,14 +188,7 @@ def main() -> int:
         started = time.perf_counter()
         prepare(db, oss_root, args.clusters)
         print(f"prepared {args.clusters} clusters ({3 * args.clusters} files) in {time.perf_counter() - started:.1f} s")
-        port = free_port()
-        server = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
-             "--oss-root", str(oss_root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        endpoint = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(endpoint, timeout=60)
+        with emulator_process(db, oss_root) as (server, endpoint):
             contenders: dict[str, Callable[[str, int], int]] = {
                 "sdk sequential": sdk_sequential,
                 f"sdk threaded ({args.threads})": sdk_threaded,
@@ -232,9 +224,6 @@ def main() -> int:
                 f"{proc.returncode}, passed={report['passed']}, {report['total_clusters']} clusters"
             )
             startup()
-        finally:
-            os.kill(server.pid, signal.SIGTERM)
-            server.wait(10)
     return 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,12 +11,12 @@ from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.credentials import Credentials
 from tests.fakes import SidecarAnalyzer
+from tests.processes import loopback_only
 
 STS_KEY = Credentials("STS.emulator-sts-id", "emulator-sts-secret", "emulator-sts-token")
 CREDS = DEFAULT_ACCESS_KEY
 
-for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-    os.environ.pop(proxy, None)  # loopback only; the official SDK honours proxies
+loopback_only()
 
 
 @pytest.fixture

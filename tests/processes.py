@@ -1,4 +1,4 @@
-"""Child processes the tests start and stop by PID: `imm-faces emulator` on a loopback port."""
+"""Child processes the tests and benchmarks start and stop by PID: `imm-faces emulator` on a loopback port."""
 
 from __future__ import annotations
 
@@ -12,19 +12,28 @@ from pathlib import Path
 
 from imm_faces.emulator.server import free_port, wait_ready
 
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+def loopback_only() -> None:
+    """Drop proxy settings: every server here is on loopback, and the official SDK honours proxies."""
+    for name in PROXY_VARIABLES:
+        os.environ.pop(name, None)
+
 
 @contextmanager
 def emulator_process(
     db: Path, oss_root: Path, env: dict[str, str] | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`imm-faces emulator` in a child process (with ``env`` added to its environment); killed by PID (SIGKILL)
-    on the way out if still alive."""
+    on the way out if still alive. Its log goes to ``<db>.log`` (a pipe nobody reads would stall it once full)."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
-         "--oss-root", str(oss_root)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    with db.with_name(db.name + ".log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
+             "--oss-root", str(oss_root)],
+            stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **(env or {})},
+        )  # fmt: skip
     endpoint = f"http://127.0.0.1:{port}"
     try:
         wait_ready(endpoint, timeout=60)
@@ -33,5 +42,3 @@ def emulator_process(
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        assert proc.stderr is not None
-        proc.stderr.close()
