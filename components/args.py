@@ -18,6 +18,7 @@ from imm_faces.runtime.rules import (
     check_name,
     check_oss_uri,
     check_region,
+    check_seconds,
     split_oss_uri,
 )
 
@@ -226,9 +227,7 @@ def resolve(args: FaceClusteringArgs, component: str, scope: NameScope | None = 
     if args.account_id is not None:
         _require("account_id", bool(ACCOUNT_ID.match(args.account_id)), f"must be digits; got {args.account_id!r}")
     for name in ("clustering_timeout", "scan_timeout"):
-        value = getattr(args, name)
-        _require(name, isinstance(value, int | float) and not isinstance(value, bool) and value > 0,
-                 f"must be a positive number of seconds; got {value!r}")  # fmt: skip
+        _check(name, check_seconds, getattr(args, name))
     role_name = args.role_name or derived_name(component, "imm-role", scope=scope, limit=64)
     policy_name = args.policy_name or derived_name(component, "imm-policy", scope=scope, limit=128)
     _require("role_name", bool(RAM_ROLE_NAME.match(role_name)), f"must be {RAM_ROLE_RULE}; got {role_name!r}")

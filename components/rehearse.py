@@ -39,8 +39,6 @@ HELP = "rehearse `pulumi up` + `imm-faces verify` offline, against the emulator 
 
 PROJECT, STACK = "imm-faces", "rehearsal"
 BUCKET, PREFIX = "rehearsal-photos", "people/"
-GROUP_MIN_IMAGES = 3
-"""IMM forms a face group from at least three images of one person (image FAQ; ``runtime.rules``)."""
 CREDENTIAL_VARIABLES = ("ALIBABA_CLOUD_", "ALICLOUD_", "ALIYUN_")
 """Prefixes of the environment variables that carry a user's Alibaba Cloud identity (never sent here)."""
 
@@ -365,7 +363,9 @@ class _Photos:
         counts = self.images.get((project, dataset))
         if self.photos or counts is None:
             return None
-        return sum(1 for n in counts.values() if n >= GROUP_MIN_IMAGES)
+        from imm_faces.runtime.rules import FACE_GROUP_MIN_GOOD_FACES  # the sample faces are all good ones
+
+        return sum(1 for n in counts.values() if n >= FACE_GROUP_MIN_GOOD_FACES)
 
 
 def stacks_in(outputs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -64,6 +64,13 @@ def check_name(value: str) -> str:
     return value
 
 
+def check_seconds(value: object) -> float:
+    """A positive duration in seconds (an int or a float, not a bool)."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"must be a positive number of seconds; got {value!r}")
+    return float(value)
+
+
 def check_description(value: str) -> str:
     if not 1 <= len(value) <= DESCRIPTION_MAX:
         raise ValueError(f"must be 1-{DESCRIPTION_MAX} characters; got {len(value)}")

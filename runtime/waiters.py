@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.errors import ImmFacesError
@@ -14,8 +16,27 @@ FIRST_POLL = 0.2
 """Seconds before the second look at a task or a binding; later polls back off from there."""
 
 
+T = TypeVar("T")
+
+
 class TaskTimeoutError(ImmFacesError):
     """A task was still Running when the wait gave up."""
+
+
+def poll(look: Callable[[], T], done: Callable[[T], bool], *, timeout: float, cap: float,
+         gave_up: Callable[[T], Exception]) -> T:  # fmt: skip
+    """Call ``look`` until ``done`` says its answer is final; pause :data:`FIRST_POLL` seconds (at most ``cap``)
+    and double the pause each time up to ``cap``; past ``timeout`` seconds raise ``gave_up(last answer)``."""
+    deadline = time.monotonic() + timeout
+    pause = min(FIRST_POLL, cap)
+    while True:
+        answer = look()
+        if done(answer):
+            return answer
+        if time.monotonic() >= deadline:
+            raise gave_up(answer)
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+        pause = min(pause * 2, cap)
 
 
 def wait_for_task(
@@ -32,16 +53,11 @@ def wait_for_task(
     ``timeout`` and ``interval`` are in seconds: polls start at a fifth of a second (a small task is done
     almost at once) and back off to ``interval``. Raises :class:`TaskTimeoutError` when time runs out.
     """
-    deadline = time.monotonic() + timeout
-    pause = min(FIRST_POLL, interval)
-    while True:
-        task = client.call(GetTask, project_name=project_name, task_id=task_id, task_type=task_type)
-        if task.status != TASK_RUNNING:
-            return task
-        if time.monotonic() >= deadline:
-            raise TaskTimeoutError(f"task {task_id} is still {task.status} after {timeout:g}s")
-        time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
-        pause = min(pause * 2, interval)
+    return poll(
+        lambda: client.call(GetTask, project_name=project_name, task_id=task_id, task_type=task_type),
+        lambda task: task.status != TASK_RUNNING, timeout=timeout, cap=interval,
+        gave_up=lambda task: TaskTimeoutError(f"task {task_id} is still {task.status} after {timeout:g}s"),
+    )  # fmt: skip
 
 
 BINDING_FULL_SCAN = "FullScanning"
@@ -60,25 +76,21 @@ def wait_for_full_scan(
     uri: str,
     *,
     timeout: float,
-    interval: float = FIRST_POLL,
     max_interval: float = 5.0,
 ) -> Binding:
     """Poll GetBinding until the binding has left its first full scan (``Phase`` is no longer FullScanning):
     what was in the location is then indexed, and a clustering task started afterwards sees it. Polls back off
-    from ``interval`` to ``max_interval`` seconds. Raises :class:`BindingScanError` when the binding enters a
-    state it will not leave by itself, or when ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
+    to ``max_interval`` seconds. Raises :class:`BindingScanError` when the binding enters a state it will not
+    leave by itself, or when ``timeout`` seconds pass."""
+    where = f"binding {uri} of {project_name}/{dataset_name}"
+
+    def look() -> Binding:
         binding = client.call(GetBinding, project_name=project_name, dataset_name=dataset_name, uri=uri).binding
         if binding is None:
-            raise BindingScanError(f"binding {uri} of {project_name}/{dataset_name}: GetBinding returned no binding")
+            raise BindingScanError(f"{where}: GetBinding returned no binding")
         if binding.state in BINDING_FAILED_STATES:
-            raise BindingScanError(f"binding {uri} of {project_name}/{dataset_name} is {binding.state}"
-                                   + (f": {binding.reason}" if binding.reason else ""))  # fmt: skip
-        if binding.phase != BINDING_FULL_SCAN:
-            return binding
-        if time.monotonic() >= deadline:
-            raise BindingScanError(f"binding {uri} of {project_name}/{dataset_name} is still {binding.phase} "
-                                   f"after {timeout:g}s")  # fmt: skip
-        time.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
-        interval = min(interval * 2, max_interval)
+            raise BindingScanError(f"{where} is {binding.state}" + (f": {binding.reason}" if binding.reason else ""))
+        return binding
+
+    return poll(look, lambda b: b.phase != BINDING_FULL_SCAN, timeout=timeout, cap=max_interval,
+                gave_up=lambda b: BindingScanError(f"{where} is still {b.phase} after {timeout:g}s"))  # fmt: skip

@@ -49,7 +49,6 @@ from imm_faces.components.providers.core import (
     as_int,
     known,
     plan_diff,
-    positive_seconds,
     settings,
 )
 from imm_faces.runtime.credentials import (
@@ -74,7 +73,6 @@ __all__ = [
     "as_int",
     "known",
     "plan_diff",
-    "positive_seconds",
     "settings",
 ]
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import pulumi
 
+from imm_faces.components.args import DEFAULT_SCAN_TIMEOUT
 from imm_faces.components.providers.base import ManagedObjectProvider
-from imm_faces.components.providers.core import DEFAULT_SCAN_TIMEOUT, BindingCrud
+from imm_faces.components.providers.core import BindingCrud
 from imm_faces.components.providers.remote import ImmResource
 
 __all__ = ["DEFAULT_SCAN_TIMEOUT", "Binding", "BindingProvider"]

@@ -19,7 +19,6 @@ import pulumi
 
 from imm_faces.components.providers.base import ImmProvider
 from imm_faces.components.providers.core import (
-    DEFAULT_TASK_TIMEOUT,
     IDENTITY_PROPS,
     OWNER_TAG,
     POLL_INTERVAL,
@@ -29,9 +28,8 @@ from imm_faces.components.providers.core import (
 )
 from imm_faces.components.providers.remote import ImmResource
 
-__all__ = ["DEFAULT_TIMEOUT", "IDENTITY_PROPS", "OWNER_TAG", "POLL_INTERVAL", "RESULT_PROPS",
+__all__ = ["IDENTITY_PROPS", "OWNER_TAG", "POLL_INTERVAL", "RESULT_PROPS",
            "ClusteringTaskProvider", "FigureClusteringTask", "owner_digest"]  # fmt: skip
-DEFAULT_TIMEOUT = DEFAULT_TASK_TIMEOUT
 
 
 class ClusteringTaskProvider(ImmProvider):

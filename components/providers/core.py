@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from imm_faces.components.args import DEFAULT_SCAN_TIMEOUT, DEFAULT_TASK_TIMEOUT
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.credentials import CredentialSource, resolve_provider
 from imm_faces.runtime.errors import ImmError
@@ -31,6 +32,7 @@ from imm_faces.runtime.rules import (
     check_name,
     check_oss_uri,
     check_region,
+    check_seconds,
 )
 from imm_faces.runtime.waiters import BindingScanError, TaskTimeoutError, wait_for_full_scan, wait_for_task
 
@@ -57,13 +59,6 @@ class PartialCreateError(ProviderError):
 def as_int(value: Any) -> Any:
     """The engine turns integers into floats; IMM wants integers back."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def positive_seconds(value: Any) -> float:
-    """A check validator for a duration input."""
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"must be a positive number of seconds; got {value!r}")
-    return float(value)
 
 
 def known(value: Any) -> bool:
@@ -370,8 +365,6 @@ class DatasetCrud(ManagedObject):
 
 # --- the binding ------------------------------------------------------------------------------------------
 
-DEFAULT_SCAN_TIMEOUT = 3600.0
-
 
 class BindingCrud(ManagedObject):
     """``create`` binds the location and waits (GetBinding) until IMM's first full scan of it has finished, so
@@ -387,13 +380,13 @@ class BindingCrud(ManagedObject):
     id_parts = ("project_name", "dataset_name", "uri")
     defaults = {"scan_timeout": DEFAULT_SCAN_TIMEOUT}
     validators = {"project_name": check_name, "dataset_name": check_name, "uri": check_oss_uri,
-                  "scan_timeout": positive_seconds}  # fmt: skip
+                  "scan_timeout": check_seconds}  # fmt: skip
     operations = {"create": bindings.CreateBinding, "get": bindings.GetBinding, "delete": bindings.DeleteBinding}
     reported = ("create_time", "update_time", "state", "phase")
 
     def create(self, props: dict[str, Any]) -> Created:
         created = super().create(props)
-        timeout = float(props.get("scan_timeout") or DEFAULT_SCAN_TIMEOUT)
+        timeout = float(props["scan_timeout"])  # check filled the default
         try:
             with self.client(props) as imm:
                 scanned = wait_for_full_scan(imm, **self.identity(props), timeout=timeout)
@@ -417,7 +410,6 @@ class BindingCrud(ManagedObject):
 
 # --- the figure clustering task ---------------------------------------------------------------------------
 
-DEFAULT_TASK_TIMEOUT = 1800.0
 POLL_INTERVAL = 2.0
 RESULT_PROPS = ("task_id", "status", "start_time", "end_time")
 OWNER_TAG = "imm-faces-resource"
@@ -448,8 +440,8 @@ class ClusteringTaskCrud(ImmCrud):
     unique = ()
     id_parts = ("project_name", "task_id")
     defaults = {"timeout": DEFAULT_TASK_TIMEOUT, "poll_interval": POLL_INTERVAL, "triggers": {}}
-    validators = {"project_name": check_name, "dataset_name": check_name, "timeout": positive_seconds,
-                  "poll_interval": positive_seconds}  # fmt: skip
+    validators = {"project_name": check_name, "dataset_name": check_name, "timeout": check_seconds,
+                  "poll_interval": check_seconds}  # fmt: skip
 
     def create(self, props: dict[str, Any]) -> Created:
         owner = owner_digest(props)
