@@ -308,7 +308,7 @@ class ImmService:
 
     def op_delete_dataset(self, req: d.DeleteDatasetRequest) -> Response:
         with self.store.tx() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
+            self._require_dataset(tx, req.project_name, req.dataset_name)
             tx.delete_children(req.project_name, req.dataset_name)  # bindings, files, faces, clusters
             tx.delete("dataset", req.project_name, "", req.dataset_name)
         return Response()
@@ -346,7 +346,7 @@ class ImmService:
 
     def op_delete_binding(self, req: b.BindingRequest) -> Response:
         with self.store.tx() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
+            self._require_dataset(tx, req.project_name, req.dataset_name)
             if not tx.delete("binding", req.project_name, req.dataset_name, req.uri):
                 raise not_found("binding")
         return Response()
@@ -362,8 +362,8 @@ class ImmService:
     # ------------------------------------------------------------------ files
 
     def _index(self, project: str, dataset: str, files: list[dict[str, Any]]) -> f.IndexFileMetaResponse:
-        with self.store.tx() as tx:
-            self._dataset(tx, project, dataset)
+        with self.store.snapshot() as tx:  # a read: the writer lock is taken once, by the queueing that follows
+            self._require_dataset(tx, project, dataset)
         self.jobs.index(project, dataset, files)
         return f.IndexFileMetaResponse(event_id=_event_id())
 
@@ -384,7 +384,7 @@ class ImmService:
         # Inferred: deleting a file the dataset does not hold succeeds (the docs do not say; a delete is
         # idempotent, and a batch is not failed by one URI that is already gone).
         with self.store.tx() as tx:
-            self._dataset(tx, project, dataset)
+            self._require_dataset(tx, project, dataset)
             self.jobs.remove_files(tx, project, dataset, list(dict.fromkeys(uris)))
         return Response()
 
@@ -405,7 +405,7 @@ class ImmService:
                 docs = [doc for _, doc in tx.scan("file", req.project_name, req.dataset_name)]
             else:  # only the files with a face in those clusters can match: read just them
                 uris = tx.uris_in_clusters(req.project_name, req.dataset_name, clusters)
-                found = [tx.get("file", req.project_name, req.dataset_name, uri) for uri in uris]
+                found = tx.get_many("file", req.project_name, req.dataset_name, uris)
                 docs = [doc for doc in found if doc is not None]
         try:
             matched = [doc for doc in docs if sq.matches(req.query, doc)]
@@ -430,7 +430,7 @@ class ImmService:
         task_id = f"{t.FACE_CLUSTERING}-{uuid.uuid4()}"
         event_id = _event_id()
         with self.store.tx() as tx:
-            self._dataset(tx, req.project_name, req.dataset_name)
+            self._require_dataset(tx, req.project_name, req.dataset_name)
             tx.put("task", self._task_doc(req, task_id, t.FACE_CLUSTERING, event_id), req.project_name, "", task_id)
         self.jobs.cluster(req.project_name, req.dataset_name, task_id)
         return t.CreateTaskResponse(task_id=task_id, event_id=event_id)

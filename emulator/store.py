@@ -215,19 +215,16 @@ class Tx:
         sql = "INSERT INTO index_queue (project, dataset, item) VALUES (?,?,?)"
         return [int(self._c.execute(sql, (project, dataset, json.dumps(item))).lastrowid or 0) for item in items]
 
-    def dequeue(self, job_id: int) -> None:
-        self._c.execute("DELETE FROM index_queue WHERE id=?", (job_id,))
-
     def uris_in_clusters(self, project: str, dataset: str, cluster_ids: set[str]) -> list[str]:
         """The files holding a face of any of these clusters (by the faces' cluster index), in URI order."""
-        found: set[str] = set()
-        for cluster_id in cluster_ids:
-            rows = self._c.execute(
-                "SELECT DISTINCT uri FROM faces WHERE project=? AND dataset=? AND cluster_id=?",
-                (project, dataset, cluster_id),
-            )
-            found.update(r[0] for r in rows)
-        return sorted(found)
+        if not cluster_ids:
+            return []
+        marks = ",".join("?" * len(cluster_ids))
+        rows = self._c.execute(
+            f"SELECT DISTINCT uri FROM faces WHERE project=? AND dataset=? AND cluster_id IN ({marks}) ORDER BY uri",  # noqa: S608 - only placeholders are formatted in
+            (project, dataset, *sorted(cluster_ids)),
+        )
+        return [r[0] for r in rows]
 
     def finish_job(self, job_id: int) -> bool:
         """End an index job; False when it was no longer queued (cancelled by a delete of its file)."""

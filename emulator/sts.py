@@ -116,16 +116,25 @@ class StsService:
         decoding, the body size limit, error bodies with a ``Code``, never a 5xx for what a client sends."""
         from imm_faces.emulator.wire import MAX_BODY_BYTES
 
+        version = STS_VERSION.encode()
+
+        def maybe_sts(scope: dict[str, Any]) -> bool:
+            """On the raw bytes, before anything is decoded: an IMM request (every other one) pays nothing."""
+            if scope["type"] != "http" or scope["path"] != "/" or scope["method"] not in ("GET", "POST"):
+                return False
+            if b"Version=" + version in scope.get("query_string", b""):
+                return True
+            return any(n.lower() == b"x-acs-version" and v == version for n, v in scope.get("headers", []))
+
         async def sts_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            raw_query = scope.get("query_string", b"").decode("latin-1") if scope["type"] == "http" else ""
+            if not maybe_sts(scope):
+                await app(scope, receive, send)
+                return
+            raw_query = scope.get("query_string", b"").decode("latin-1")
             headers: dict[str, str] = {}
             for raw_name, raw_value in scope.get("headers", []):
                 name = raw_name.decode("latin-1").lower()
                 headers[name] = raw_value.decode("latin-1") if name not in headers else "\0"
-            wanted = scope["type"] == "http" and scope["path"] == "/" and scope["method"] in ("GET", "POST")
-            if not wanted or not (f"Version={STS_VERSION}" in raw_query or headers.get("x-acs-version") == STS_VERSION):
-                await app(scope, receive, send)
-                return
             rid = request_id()
             status, body = 200, b""
             try:
