@@ -217,7 +217,9 @@ class Authenticator:
             kept[key.access_key_id] = key
             self._keys = kept  # one assignment: readers see the old or the new table, never half of one
 
-    def _key(self, key_id: str, token: str | None) -> Credentials:
+    def key(self, key_id: str, token: str | None) -> Credentials:
+        """The credentials of ``key_id`` if ``token`` is theirs and they have not expired (issued STS keys
+        included); IMM's error otherwise. One lookup for every door: IMM, STS, OSS reads."""
         key = self._keys.get(key_id)
         if key is None:
             raise ApiError("InvalidAccessKeyId.NotFound")
@@ -268,7 +270,7 @@ class Authenticator:
             raise ApiError("IncompleteSignature", detail=f"Headers not signed: {', '.join(missing)}.")
         if any(name not in headers for name in signed_names):
             raise ApiError("IncompleteSignature", detail="A signed header is not present.")
-        key = self._key(key_id, headers.get("x-acs-security-token"))
+        key = self.key(key_id, headers.get("x-acs-security-token"))
         if headers.get("x-acs-security-token") and headers.get("x-acs-accesskey-id") != key_id:
             raise ApiError("InvalidSecurityToken.Mismatch")
         payload_hash = headers.get("x-acs-content-sha256", "")
@@ -292,7 +294,7 @@ class Authenticator:
                 raise ApiError("IncompleteSignature", detail=f"The parameter {name} is missing.")
         if params["SignatureMethod"] != "HMAC-SHA1" or params["SignatureVersion"] != "1.0":
             raise ApiError("InvalidSignatureMethod")
-        key = self._key(params["AccessKeyId"], params.get("SecurityToken"))
+        key = self.key(params["AccessKeyId"], params.get("SecurityToken"))
         signed = [(k, v) for k, v in params.items() if k != "Signature"]
         string_to_sign = v2_string_to_sign(request.method, signed)
         expected = v2_signature(key.access_key_secret, string_to_sign).encode()

@@ -23,11 +23,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 from anyio import to_thread
 
+from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.oss import OutsideRootError, object_path
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.oss_signing import (
@@ -168,11 +169,19 @@ def _check_time(expires_text: str | None, signed_at: float, now: float) -> None:
 
 
 class OssObjects:
-    """Serves ``root``'s objects to requests signed with one of ``keys``."""
+    """Serves ``root``'s objects to requests signed with a key ``key_of`` knows (the emulator's authenticator:
+    its configured keys and the STS keys it issued, until they expire)."""
 
-    def __init__(self, root: Path, keys: Mapping[str, Credentials]) -> None:
+    # IMM's answer for a key it refuses -> OSS's code for the same refusal.
+    KEY_ERRORS: ClassVar[dict[str, str]] = {
+        "InvalidAccessKeyId.NotFound": "InvalidAccessKeyId",
+        "InvalidSecurityToken.Mismatch": "InvalidSecurityToken",
+        "InvalidSecurityToken.Expired": "InvalidSecurityToken",
+    }
+
+    def __init__(self, root: Path, key_of: Callable[[str, str | None], Credentials]) -> None:
         self.root = root
-        self.keys = dict(keys)
+        self.key_of = key_of
 
     def answer(
         self,
@@ -233,11 +242,10 @@ class OssObjects:
         if date != signed.when[:8]:
             raise OssError("InvalidArgument", "The credential's date is not the date of x-oss-date.")
         _check_time(signed.expires, signed_at, now)
-        creds = self.keys.get(key_id)
-        if creds is None:
-            raise OssError("InvalidAccessKeyId")
-        if not hmac.compare_digest((creds.security_token or "").encode(), (signed.token or "").encode()):
-            raise OssError("InvalidSecurityToken")
+        try:
+            creds = self.key_of(key_id, signed.token)
+        except ApiError as exc:
+            raise OssError(self.KEY_ERRORS.get(exc.code, "AccessDenied")) from None
         canonical = canonical_request(method, bucket or None, key or None, signed.pairs, headers, signed.additional)
         expected = signature(creds.access_key_secret, signed.when, region, canonical)
         if not hmac.compare_digest(expected.encode(), signed.signature.encode("utf-8", "replace")):

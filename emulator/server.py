@@ -191,7 +191,7 @@ class Emulator:
         self.auth = Authenticator(self.keys, NonceLedger(self.store))
         self.sts = StsService(self.auth)  # STS 2015-04-01 (emulator/sts.py)
         self._requests = ThreadPoolExecutor(max_workers=REQUEST_THREADS, thread_name_prefix="imm-request")
-        self.app = create_app(self.service, self.auth, OssObjects(self.oss_root, self.keys), self.sts,
+        self.app = create_app(self.service, self.auth, OssObjects(self.oss_root, self.auth.key), self.sts,
                               executor=self._requests)  # fmt: skip
         config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,
                                 lifespan="off", http=_Protocol, ws="none")  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -104,3 +105,16 @@ def test_a_presigned_url_works_until_it_expires(emulator: Emulator, bucket: Path
     stale = url(emulator, "dir/a b+ä.png", expires=60, now=now - timedelta(seconds=70))
     refused = httpx.get(stale, trust_env=False)
     assert refused.status_code == 403 and "Request has expired" in refused.text
+
+
+def test_sts_keys_the_emulator_issued_read_objects_until_they_expire(emulator: Emulator, bucket: Path) -> None:
+    """OSS reads accept the same keys IMM does, looked up live: an issued STS key works, then expires."""
+    issued = Credentials("STS.issued-id", "issued-secret", "issued-token", expiration=time.time() + 600)
+    emulator.auth.issue(issued)
+    assert httpx.get(url(emulator, "dir/a b+ä.png", creds=issued), trust_env=False).status_code == 200
+    wrong = Credentials("STS.issued-id", "issued-secret", "another-token")
+    assert code(httpx.get(url(emulator, "dir/a b+ä.png", creds=wrong), trust_env=False)) == "InvalidSecurityToken"
+    expired = Credentials("STS.old-id", "old-secret", "old-token", expiration=time.time() - 1)
+    emulator.auth.issue(expired)
+    refused = httpx.get(url(emulator, "dir/a b+ä.png", creds=expired), trust_env=False)
+    assert refused.status_code == 403 and code(refused) == "InvalidSecurityToken"
