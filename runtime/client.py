@@ -81,7 +81,7 @@ def endpoint_url(
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     """httpx's own default (certifi's CAs, hostname checked; ``trust_env=False`` as our clients use), made once per
     process and shared by every client: loading the CA file costs ~20 ms of CPU per client otherwise."""
     return httpx.create_ssl_context(trust_env=False)
@@ -312,7 +312,7 @@ class ImmClient(_Base):
 
     def __init__(self, *, transport: httpx.BaseTransport | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._http = httpx.Client(timeout=self._timeout, transport=transport, trust_env=False, verify=_tls_context())
+        self._http = httpx.Client(timeout=self._timeout, transport=transport, trust_env=False, verify=tls_context())
 
     def __enter__(self) -> ImmClient:
         return self
@@ -356,7 +356,7 @@ class AsyncImmClient(_Base):
     def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._http = httpx.AsyncClient(
-            timeout=self._timeout, transport=transport, trust_env=False, verify=_tls_context()
+            timeout=self._timeout, transport=transport, trust_env=False, verify=tls_context()
         )
 
     async def __aenter__(self) -> AsyncImmClient:

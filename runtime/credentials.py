@@ -586,7 +586,9 @@ def ecs_role(role_name: str | None, ctx: _Context, label: str) -> RefreshingCred
 
     def fetch() -> Credentials:
         timeout = httpx.Timeout(5.0, connect=1.0)
-        with httpx.Client(timeout=timeout, transport=ctx.transport, trust_env=False) as http:
+        from imm_faces.runtime.client import tls_context
+
+        with httpx.Client(timeout=timeout, transport=ctx.transport, trust_env=False, verify=tls_context()) as http:
             headers: dict[str, str] = {}
             try:
                 ttl = {"X-aliyun-ecs-metadata-token-ttl-seconds": str(METADATA_TOKEN_TTL)}
@@ -617,6 +619,7 @@ def credentials_uri(uri: str, ctx: _Context, label: str) -> RefreshingCredential
     """A sidecar that answers GET with the metadata service's document (``Code: Success`` and the keys)."""
     import httpx
 
+    from imm_faces.runtime.client import tls_context
     from imm_faces.runtime.sts import MetadataCredentials, StsError, parse_answer
 
     shown = httpx.URL(uri).copy_with(query=None, username=None, password=None)
@@ -624,7 +627,8 @@ def credentials_uri(uri: str, ctx: _Context, label: str) -> RefreshingCredential
 
     def fetch() -> Credentials:
         try:
-            with httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), transport=ctx.transport, trust_env=False) as h:
+            with httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), transport=ctx.transport, trust_env=False,
+                              verify=tls_context()) as h:  # fmt: skip
                 got = h.get(uri)
         except httpx.TransportError as exc:
             raise StsError(f"{source}: unreachable ({exc.__class__.__name__})") from None

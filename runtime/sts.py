@@ -201,7 +201,10 @@ class StsClient:
             auth = RpcV2Auth(signer)
         url = httpx.URL(self.endpoint).copy_with(query=encode_query(params).encode())
         try:
-            with httpx.Client(timeout=STS_TIMEOUT, transport=self._transport, trust_env=False) as http:
+            from imm_faces.runtime.client import tls_context
+
+            with httpx.Client(timeout=STS_TIMEOUT, transport=self._transport, trust_env=False,
+                              verify=tls_context()) as http:  # fmt: skip
                 response = http.send(httpx.Request("POST", url, headers=headers), auth=auth)
         except httpx.TransportError as exc:
             raise StsError(f"STS {op.name}: cannot reach {self.endpoint} ({exc.__class__.__name__})") from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from imm_faces.runtime.client import AsyncImmClient
+from imm_faces.runtime.client import AsyncImmClient, tls_context
 from imm_faces.runtime.credentials import Credentials, CredentialSource
 from imm_faces.runtime.errors import ConfigError, DeadlineExceededError, ImmError, TransportError
 from imm_faces.runtime.models.figure_cluster import FigureCluster
@@ -297,7 +297,7 @@ async def collect(
     shown = records[: options.max_clusters]
     import httpx
 
-    async with httpx.AsyncClient(timeout=60.0, trust_env=False) as http:
+    async with httpx.AsyncClient(timeout=60.0, trust_env=False, verify=tls_context()) as http:
         store = images.ObjectStore(credentials, region, endpoint=oss_endpoint, expires=options.link_expiry, http=http)
         collector = _Collector(client, verify, options, store, progress)
         cards = list(await asyncio.gather(*(collector.card(r, len(shown)) for r in shown)))
