@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from imm_faces.runtime.verify import DEFAULT_CONCURRENCY, DEFAULT_SAMPLE  # a light package: no import behind it
+
 HELP = "check a deployed stack: project, dataset, clustering task, every figure cluster and its files"
 EPILOG = (
     "Exit codes: 0 every check passed; 1 a check failed (or the deadline passed); 2 usage, configuration or "
     "credential error. With GITHUB_ACTIONS=true, failures become annotations and a step summary is written."
 )
-DEFAULT_SAMPLE = 25  # keep equal to runtime.verify.run.DEFAULT_SAMPLE (not imported here: start-up stays light)
-DEFAULT_CONCURRENCY = 8
 DEFAULT_DEADLINE = 600.0
 PROGRESS_INTERVAL = 5.0
 

@@ -5,3 +5,10 @@
 ``report`` extra); without it the page links the objects with presigned URLs. Importing this package imports
 nothing (``imm-faces verify --help`` stays light).
 """
+
+DEFAULT_PHOTOS = 8
+"""Member photos shown per cluster."""
+DEFAULT_MAX_CLUSTERS = 1000
+"""Clusters shown (failed ones first, then the largest)."""
+DEFAULT_LINK_EXPIRY = 24 * 3600
+"""Seconds a presigned photo link works."""

@@ -9,9 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-DEFAULT_LINK_EXPIRY = 24 * 3600  # keep equal to collect.DEFAULT_LINK_EXPIRY (not imported: start-up stays light)
-DEFAULT_PHOTOS = 8
-DEFAULT_MAX_CLUSTERS = 1000
+from imm_faces.runtime.report import DEFAULT_LINK_EXPIRY, DEFAULT_MAX_CLUSTERS, DEFAULT_PHOTOS
 
 
 def _count(text: str) -> int:

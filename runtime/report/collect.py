@@ -23,14 +23,11 @@ from imm_faces.runtime.models.query import SimpleQuery as Query
 from imm_faces.runtime.operations.figure_clusters import GetFigureCluster
 from imm_faces.runtime.operations.query import SimpleQuery
 from imm_faces.runtime.oss_signing import MAX_EXPIRES_SECONDS
-from imm_faces.runtime.report import images
+from imm_faces.runtime.report import DEFAULT_LINK_EXPIRY, DEFAULT_MAX_CLUSTERS, DEFAULT_PHOTOS, images
 from imm_faces.runtime.report.model import Card, CheckResult, CheckRow, Photo, Picture, ReportData
+from imm_faces.runtime.verify.consistency import CLUSTER_FIELD
 
-CLUSTER_FIELD = "Figures.FigureClusterId"
 FILE_FIELDS = ["URI", "Filename", "MediaType", "Figures", "ImageWidth", "ImageHeight", "Orientation"]
-DEFAULT_PHOTOS = 8
-DEFAULT_MAX_CLUSTERS = 1000
-DEFAULT_LINK_EXPIRY = 24 * 3600
 SIZE_BUCKETS = ((1, 1), (2, 2), (3, 4), (5, 9), (10, 19), (20, 49), (50, 99), (100, None))
 """FaceCount ranges of the summary's histogram (None: no upper end)."""
 

@@ -37,6 +37,7 @@ from imm_faces.runtime.operations.query import SimpleQuery
 from imm_faces.runtime.operations.tasks import FACE_CLUSTERING, TASK_SUCCEEDED, GetTask
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.rules import BATCH_GET_MAX_IDS, PAGE_LIMITS, TASK_RETENTION_DAYS
+from imm_faces.runtime.verify import DEFAULT_CONCURRENCY, DEFAULT_SAMPLE
 from imm_faces.runtime.verify.base import (
     SCHEMA_VERSION,
     VIEW_API,
@@ -55,8 +56,6 @@ from imm_faces.runtime.verify.consistency import Consistency
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_SAMPLE", "OPERATIONS", "PROJECT_SCOPED", "SCHEMA_VERSION", "AccessError",
            "ClusterRecord", "Coverage", "VerifyReport", "verify_deployment"]  # fmt: skip
 
-DEFAULT_CONCURRENCY = 8
-DEFAULT_SAMPLE = 25
 LIST_PAGE = PAGE_LIMITS["QueryFigureClusters"][0]
 
 OPERATIONS: tuple[Operation[Any, Any], ...] = (
