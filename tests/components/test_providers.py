@@ -183,6 +183,36 @@ def test_binding_whose_first_scan_fails_fails_the_deployment_and_is_undone(emula
     assert not left  # nothing half-made for the next `up` to trip over
 
 
+def test_a_failed_binding_that_cannot_be_undone_is_reported_as_partly_created(
+    emulator: Emulator, client: ImmClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan failed and the binding cannot be deleted again: it exists, so the error carries its id and
+    outputs (the plugin records them; nothing is silently left behind) and says to delete it by hand."""
+    from imm_faces.components.providers.core import BindingCrud, PartialCreateError
+    from imm_faces.runtime.errors import ImmError
+
+    client.call(projects.CreateProject, project_name="p")
+    client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
+    crud = BindingCrud()
+    real_call = crud.call
+
+    def refuse_delete(props: Any, verb: str, **params: Any) -> Any:
+        if verb == "delete":
+            raise ImmError("Forbidden.RAM", "not allowed", status=403)
+        return real_call(props, verb, **params)
+
+    monkeypatch.setattr(crud, "call", refuse_delete)
+    props, failures = crud.check({**where(emulator), "project_name": "p", "dataset_name": "d",
+                                  "uri": "oss://no-bucket/x/"})  # fmt: skip
+    assert failures == []
+    with pytest.raises(PartialCreateError) as err:
+        crud.create(props)
+    assert err.value.resource_id == "p/d/oss://no-bucket/x/" and err.value.outputs["uri"] == "oss://no-bucket/x/"
+    assert "could not be deleted again (Forbidden.RAM): delete it by hand" in str(err.value)
+    left = client.call(bindings.ListBindings, project_name="p", dataset_name="d").bindings or []
+    assert [b.uri for b in left] == ["oss://no-bucket/x/"]
+
+
 def slow_clustering(emu: Emulator, seconds: float = 1.5) -> None:
     """Make the emulator's clustering tasks take ``seconds`` longer (they cluster what is indexed, without
     waiting for anything, so they are quick otherwise); the delay is before the task's transaction."""
