@@ -21,9 +21,16 @@ from typing import Any
 import numpy as np
 
 from imm_faces.emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer, ImageAnalysis, exif_json
-from imm_faces.emulator.clustering import DEFAULT_THRESHOLD, ClusterStats
+from imm_faces.emulator.clustering import DEFAULT_THRESHOLD
 from imm_faces.emulator.errors import invalid, not_found
-from imm_faces.emulator.figures import OWNER_ID, cluster_pending, forget_file_faces, merge_clusters, record_file_faces
+from imm_faces.emulator.figures import (
+    OWNER_ID,
+    cluster_pending,
+    cluster_stats,
+    forget_file_faces,
+    merge_clusters,
+    record_file_faces,
+)
 from imm_faces.emulator.oss import list_bucket, object_path
 from imm_faces.emulator.store import Store, Tx
 from imm_faces.runtime.models.file import Boundary
@@ -366,11 +373,12 @@ class JobRunner:
         except Exception:  # an object the analyzer cannot read is the caller's input, not a server fault
             log.exception("SearchImageFigureCluster %s: analysis failed", uri)
             raise invalid(f"The parameter SourceURI is invalid: {uri!r} is not an image that can be analysed") from None
-        with self.store.snapshot() as tx:
-            _, member_clusters, members = tx.embeddings(project, dataset, assigned=True)
-        if not faces or not member_clusters:
+        if not faces:
             return []
-        stats = ClusterStats.from_members([c or "" for c in member_clusters], members)
+        with self.store.snapshot() as tx:
+            stats = cluster_stats(tx, project, dataset)  # a batch of members at a time: memory stays bounded
+        if not stats.ids:
+            return []
         rms = np.sqrt(stats.rms2(np.stack([np.asarray(f.embedding, np.float64) for f in faces])))
         out: list[FigureClusterMatch] = []
         for face, row in zip(faces, rms, strict=True):
