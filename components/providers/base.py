@@ -38,21 +38,8 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from imm_faces.components.providers.core import (
-    OWNERSHIP,
-    DiffPlan,
-    ImmCrud,
-    ManagedObject,
-    PartialCreateError,
-    ProviderError,
-    adoption_refused,
-    as_int,
-    known,
-    plan_diff,
-    settings,
-)
+from imm_faces.components.providers.core import ImmCrud, ManagedObject, ProviderError, plan_diff
 from imm_faces.runtime.credentials import (
-    CONFIG_KEYS,
     CredentialSettings,
     CredentialSource,
     LazyCredentials,
@@ -61,20 +48,7 @@ from imm_faces.runtime.credentials import (
 )
 from imm_faces.runtime.errors import ConfigError
 
-__all__ = [
-    "CONFIG_KEYS",
-    "OWNERSHIP",
-    "DiffPlan",
-    "ImmProvider",
-    "ManagedObjectProvider",
-    "PartialCreateError",
-    "ProviderError",
-    "adoption_refused",
-    "as_int",
-    "known",
-    "plan_diff",
-    "settings",
-]
+__all__ = ["ImmProvider", "ManagedObjectProvider", "ProviderError", "plan_diff"]
 
 MIN_PULUMI_CLI = "v3.139.0"
 """The first Pulumi CLI that passes the stack's config to a dynamic provider's configure() (pulumi PR #17673)."""

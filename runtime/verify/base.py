@@ -65,11 +65,10 @@ class ClusterRecord:
     image_count: int | None = None
     views: list[str] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
-    rule_hits: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
 
     @property
     def passed(self) -> bool:
-        return not self.failures and not self.rule_hits
+        return not self.failures
 
 
 @dataclass
