@@ -114,7 +114,7 @@ class StsService:
         """An ASGI app answering STS requests (``POST``/``GET /`` with Version 2015-04-01) and passing every
         other request to ``app``. Same front-door rules as IMM's: one value per header, strict parameter
         decoding, the body size limit, error bodies with a ``Code``, never a 5xx for what a client sends."""
-        from imm_faces.emulator.wire import MAX_BODY_BYTES
+        from imm_faces.emulator.wire import MAX_BODY_BYTES, _headers
 
         version = STS_VERSION.encode()
 
@@ -131,10 +131,7 @@ class StsService:
                 await app(scope, receive, send)
                 return
             raw_query = scope.get("query_string", b"").decode("latin-1")
-            headers: dict[str, str] = {}
-            for raw_name, raw_value in scope.get("headers", []):
-                name = raw_name.decode("latin-1").lower()
-                headers[name] = raw_value.decode("latin-1") if name not in headers else "\0"
+            headers = _headers(scope)
             rid = request_id()
             status, body = 200, b""
             try:
@@ -178,9 +175,11 @@ class StsService:
             params = dict(request.query + request.form)
             caller = None
         else:
+            from imm_faces.emulator.wire import _one  # one rule for IMM and STS: header and parameter must agree
+
             signed, params = self.auth.verify(request)
             caller = signed.access_key_id
-            action = params.get("Action") or request.headers.get("x-acs-action", "")
+            action = _one(request.headers.get("x-acs-action"), params.get("Action"), "Action")
         op = STS_OPERATIONS.get(action)
         if op is None:
             raise ApiError("InvalidAction.NotFound")

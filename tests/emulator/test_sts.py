@@ -185,3 +185,15 @@ def test_metadata_stand_in_refuses_imdsv1_when_disabled(emu: Emulator, tmp_path:
         got = http.get(md.url + path + md.role_name, headers={"X-aliyun-ecs-metadata-token": token.text})
         assert got.status_code == 200 and got.json()["Code"] == "Success"
         assert http.get(md.url + path, headers={"X-aliyun-ecs-metadata-token": "forged"}).status_code == 401
+
+
+def test_the_signed_action_decides_and_an_unsigned_header_cannot_swap_it(emu: Emulator) -> None:
+    """As for IMM: a V2 request signs its Action parameter; a header naming another action is refused."""
+    params = {"RoleArn": ROLE, "RoleSessionName": "s1"}
+    headers = {"x-acs-action": "AssumeRole", "x-acs-version": STS_VERSION, "accept": "application/json"}
+    url = httpx.URL(emu.endpoint + "/").copy_with(query=encode_query(params).encode())
+    signed = next(RpcV2Auth(DEFAULT_ACCESS_KEY).sync_auth_flow(httpx.Request("POST", url, headers=headers)))
+    signed.headers["x-acs-action"] = "GetCallerIdentity"  # after signing: V2 does not cover headers
+    with httpx.Client(trust_env=False) as http:
+        response = http.send(signed)
+    assert (response.status_code, response.json()["Code"]) == (400, "SignatureDoesNotMatch")
