@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
 from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.signing import percent_encode
 
 ALGORITHM = "OSS4-HMAC-SHA256"
 PRODUCT = "oss"
@@ -50,11 +51,6 @@ Q_ADDITIONAL = "x-oss-additional-headers"
 
 class OssSigningError(ValueError):
     """A request that cannot be signed as asked (e.g. an expiry beyond OSS's limit)."""
-
-
-def encode(text: str) -> str:
-    """Percent-encode everything but RFC 3986's unreserved characters (``A-Za-z0-9-_.~``)."""
-    return quote(text, safe="")
 
 
 def timestamp(when: datetime) -> str:
@@ -95,7 +91,7 @@ def canonical_uri(bucket: str | None, key: str | None) -> str:
 
 def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
     """Decoded ``(name, value)`` pairs -> the sorted, encoded canonical query."""
-    encoded = sorted((encode(k), encode(v)) for k, v in pairs)
+    encoded = sorted((percent_encode(k), percent_encode(v)) for k, v in pairs)
     return "&".join(f"{k}={v}" if v else k for k, v in encoded)
 
 
@@ -199,7 +195,11 @@ def presign_url(
     ``https://bucket.oss-cn-hangzhou.aliyuncs.com/key`` or, path-style, ``http://127.0.0.1:8000/bucket/key``)."""
     pairs = presign_query(credentials, method=method, bucket=bucket, key=key, region=region, expires=expires,
                           now=now, query=query, product=product)  # fmt: skip
-    return base_url + "?" + "&".join(f"{encode(k)}={encode(v)}" if v else encode(k) for k, v in pairs)
+    return (
+        base_url
+        + "?"
+        + "&".join(f"{percent_encode(k)}={percent_encode(v)}" if v else percent_encode(k) for k, v in pairs)
+    )
 
 
 def authorization_headers(

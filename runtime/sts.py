@@ -26,7 +26,7 @@ from imm_faces.runtime.credentials import CredentialSource
 from imm_faces.runtime.errors import ERRORS, ConfigError, ErrorSpec
 from imm_faces.runtime.operations._base import Operation, Request, Response
 from imm_faces.runtime.redaction import REDACTOR
-from imm_faces.runtime.signing import RpcV2Auth, encode_query
+from imm_faces.runtime.signing import RpcV2Auth, encode_query, utc_timestamp
 
 STS_VERSION = "2015-04-01"
 MIN_DURATION = 900
@@ -194,7 +194,7 @@ class StsClient:
         headers = {"x-acs-action": op.name, "x-acs-version": STS_VERSION, "accept": "application/json"}
         auth: httpx.Auth | None = None
         if op.name in ANONYMOUS:
-            params.update(Action=op.name, Version=STS_VERSION, Format="JSON", Timestamp=_now())
+            params.update(Action=op.name, Version=STS_VERSION, Format="JSON", Timestamp=utc_timestamp())
         elif signer is None:
             raise TypeError(f"STS {op.name} must be signed")
         else:
@@ -209,10 +209,6 @@ class StsClient:
         except httpx.TransportError as exc:
             raise StsError(f"STS {op.name}: cannot reach {self.endpoint} ({exc.__class__.__name__})") from None
         return parse_answer(op.name, op.response, response.status_code, response.content, f"STS at {self.endpoint}")
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def parse_answer(what: str, model: type[Response], status: int, body: bytes, where: str) -> Any:
