@@ -61,6 +61,16 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 USER_AGENT = f"imm-faces/{__version__} httpx/{httpx.__version__}"
 
 
+def explicit_base_url(endpoint: str, what: str) -> str:
+    """An endpoint someone gave (``https://`` added when it names no scheme) as a base URL; ``what`` names the
+    setting in the error."""
+    url = endpoint if "://" in endpoint else f"https://{endpoint}"
+    parsed = httpx.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigError(f"{what}: must be host[:port] or http(s)://host[:port]; got {endpoint!r}")
+    return str(parsed.copy_with(path="/", query=None))
+
+
 def endpoint_url(
     region: str | None = None, endpoint: str | None = None, network: Literal["public", "vpc"] = "public"
 ) -> str:
@@ -69,11 +79,7 @@ def endpoint_url(
     ``imm.<region>.aliyuncs.com`` on the internet, ``imm-vpc.<region>.aliyuncs.com`` inside a VPC.
     """
     if endpoint:
-        url = endpoint if "://" in endpoint else f"https://{endpoint}"
-        parsed = httpx.URL(url)
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ConfigError(f"endpoint: must be host[:port] or http(s)://host[:port]; got {endpoint!r}")
-        return str(parsed.copy_with(path="/", query=None))
+        return explicit_base_url(endpoint, "endpoint")
     if not region:
         raise ConfigError("region: set a region (e.g. cn-hangzhou) or an explicit endpoint")
     host = f"imm-vpc.{region}.aliyuncs.com" if network == "vpc" else f"imm.{region}.aliyuncs.com"

@@ -171,11 +171,9 @@ def sts_endpoint(endpoint: str | None = None, region: str | None = None, vpc: bo
     """The STS base URL: an explicit endpoint (``https://`` unless it names a scheme), else the region's
     (``sts[-vpc].<region>.aliyuncs.com``), else the global ``sts.aliyuncs.com``."""
     if endpoint:
-        url = endpoint if "://" in endpoint else f"https://{endpoint}"
-        parsed = httpx.URL(url)
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ConfigError(f"STS endpoint: must be host[:port] or http(s)://host[:port]; got {endpoint!r}")
-        return str(parsed.copy_with(path="/", query=None))
+        from imm_faces.runtime.client import explicit_base_url
+
+        return explicit_base_url(endpoint, "STS endpoint")
     prefix = "sts-vpc" if vpc else "sts"
     return f"https://{prefix}.{region}.aliyuncs.com/" if region else "https://sts.aliyuncs.com/"
 
