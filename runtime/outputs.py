@@ -181,7 +181,10 @@ class PulumiCli:
 
     def run(self, *args: str) -> str:
         cmd = [self.exe, *args, "--non-interactive", *self.where]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)  # noqa: S603
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)  # noqa: S603
+        except subprocess.TimeoutExpired as exc:  # a hung CLI (a lock, a prompt): the user's problem, not a bug
+            raise OutputsError(f"pulumi {' '.join(args[:2])} did not finish within {exc.timeout:g} s") from None
         if proc.returncode != 0:
             detail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
             raise OutputsError(f"pulumi {' '.join(args[:2])} failed: {detail}")

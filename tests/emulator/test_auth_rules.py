@@ -34,6 +34,7 @@ from imm_faces.runtime.signing import AcsV3Auth, RpcV2Auth, encode_query
 KEY = Credentials("AK", "secret")
 STS = Credentials("STS.id", "sts-secret", "sts-token")
 URL = "http://127.0.0.1:1/"
+INCOMPLETE = "The request signature does not conform to Aliyun standards. "  # IncompleteSignature's message
 
 
 def signed(
@@ -144,12 +145,43 @@ def test_a_failing_store_is_logged_and_retried(tmp_path: Path, caplog: pytest.Lo
     store.close()  # every write now fails
     ledger.use("AK", "n", time.time() + 600)
     assert _wait_for(lambda: "recording signature nonces failed" in caplog.text)
+    record = next(r for r in caplog.records if r.name == "imm_faces.emulator" and r.levelname == "ERROR")
+    assert record.getMessage() == "recording signature nonces failed" and record.exc_info is not None
     ledger._stop.set()
     assert ledger._thread is not None
     ledger._thread.join(5)
     with pytest.raises(Exception):  # noqa: B017 - whatever the closed store raises
         ledger.flush()
     assert [nonce for _, nonce, _ in ledger._pending] == ["n"]  # kept for the next round, in order
+
+
+def test_a_flush_that_fails_keeps_the_nonces_recorded_meanwhile_too() -> None:
+    """The rows taken for a failed write go back in front of the ones recorded while it was failing."""
+
+    class FailingStore:
+        def tx(self) -> object:
+            assert ledger.use("AK", "during", time.time() + 600)  # another request, between the swap and the restore
+            raise OSError("disk full")
+
+    ledger = NonceLedger()  # no thread: the test drives flush() itself
+    ledger._store = FailingStore()  # type: ignore[assignment]
+    assert ledger.use("AK", "first", time.time() + 600) and ledger.use("AK", "second", time.time() + 600)
+    with pytest.raises(OSError, match="disk full"):
+        ledger.flush()
+    assert [nonce for _, nonce, _ in ledger._pending] == ["first", "second", "during"]
+
+
+def test_the_ledgers_writer_is_a_daemon_thread(tmp_path: Path) -> None:
+    """A ledger nobody closed must not keep the interpreter alive at exit (the writer loops until close())."""
+    store = Store(tmp_path / "imm.db")
+    ledger = NonceLedger(store)
+    try:
+        assert ledger._thread is not None and ledger._thread.daemon and ledger._thread.is_alive()
+        assert ledger._thread.name == "imm-nonces"  # how it shows in thread dumps
+    finally:
+        ledger.close()
+        store.close()
+    assert not ledger._thread.is_alive()
 
 
 def test_a_ledger_without_a_store_closes() -> None:
@@ -176,7 +208,7 @@ def test_nonces_survive_a_restart_and_expire(tmp_path: Path) -> None:
 @pytest.mark.parametrize("version", ["v3", "v2"])
 def test_missing_nonce_is_an_incomplete_signature(auth: Authenticator, version: str) -> None:
     error = refused(auth, signed(version, nonce=""))
-    assert error.code == "IncompleteSignature" and "nonce" in error.message
+    assert error.code == "IncompleteSignature" and error.message == INCOMPLETE + "The signature nonce is missing."
 
 
 def test_v3_every_x_acs_header_and_host_must_be_signed(auth: Authenticator) -> None:
@@ -193,6 +225,13 @@ def test_v3_every_x_acs_header_and_host_must_be_signed(auth: Authenticator) -> N
 
     error = refused(auth, signed(after=unsign_host))
     assert error.message.endswith("Headers not signed: host.")
+
+    def both(request: httpx.Request) -> None:
+        add(request)
+        unsign_host(request)
+
+    error = refused(auth, signed(after=both))  # every unsigned header is named, sorted, comma-separated
+    assert error.message == INCOMPLETE + "Headers not signed: host, x-acs-extra."
 
 
 def test_v3_a_signed_header_must_be_present(auth: Authenticator) -> None:
@@ -321,7 +360,10 @@ def test_malformed_authorization(auth: Authenticator, value: str, code: str) -> 
     def replace(request: httpx.Request) -> None:
         request.headers["Authorization"] = value
 
-    assert refused(auth, signed(after=replace)).code == code
+    error = refused(auth, signed(after=replace))
+    assert error.code == code
+    if code == "IncompleteSignature":
+        assert error.message == INCOMPLETE + "The Authorization header is malformed."
 
 
 def test_request_time_parsing() -> None:

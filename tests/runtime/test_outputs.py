@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import locale
+import subprocess
 import sys
 from pathlib import Path
 
@@ -263,3 +265,44 @@ def test_deeper_key_paths_and_stack_messages_without_a_key(tmp_path: Path, monke
     fake_pulumi(tmp_path, monkeypatch, {"stack output": {**GOOD, "region": 5}})
     with pytest.raises(OutputsError, match=r"^stack dev: output 'region' must be a string"):
         read_stack_outputs("dev")
+
+
+def test_a_hung_pulumi_is_a_clear_error_after_two_minutes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_pulumi(tmp_path, monkeypatch, {"stack output": GOOD})
+    seen: dict[str, object] = {}
+
+    def hangs(cmd: list[str], **kwargs: object) -> None:  # what subprocess.run does when the timeout passes
+        seen.update(kwargs)
+        raise subprocess.TimeoutExpired(cmd, kwargs["timeout"])  # type: ignore[arg-type]
+
+    monkeypatch.setattr(subprocess, "run", hangs)
+    with pytest.raises(OutputsError) as caught:
+        read_stack_outputs("dev")
+    assert str(caught.value) == "pulumi stack output did not finish within 120 s"
+    assert seen["timeout"] == 120 and seen["capture_output"] is True and seen["text"] is True
+
+
+def test_a_secret_read_with_config_get_loses_only_the_newline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pulumi config get` ends its answer with one newline; any other trailing character is the value's."""
+    config = {"alicloud:accessKey": {"secret": True}, "alicloud:secretKey": {"secret": True}}
+    fake_pulumi(tmp_path, monkeypatch, {"config": config, "config get alicloud:accessKey": "AKIDX",
+                                        "config get alicloud:secretKey": "s3cret "})  # fmt: skip
+    assert PulumiCli("dev").credentials_config() == ("AKIDX", "s3cret ", None)
+
+
+def test_an_outputs_file_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({**GOOD, "dataset_name": "相册"}, ensure_ascii=False), encoding="utf-8")
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # an ASCII locale (a bare container, cron): the file is still UTF-8
+    try:
+        assert read_outputs_file(str(path)).dataset_name == "相册"
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+
+
+def test_another_pulumi_executable_is_the_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = fake_pulumi(tmp_path, monkeypatch, {"stack output": GOOD})
+    (tmp_path / "pulumi").rename(tmp_path / "pulumi-3")  # no `pulumi` on PATH any more
+    assert read_stack_outputs("dev", pulumi="pulumi-3").project_name == "p"
+    assert log.read_text().splitlines() == ["stack output --json --non-interactive --stack dev"]
