@@ -53,7 +53,8 @@ spec() {
                    tests/emulator/test_fuzz_front_door.py tests/runtime/test_client.py" ;;
         verify)  # its checks and rules; run.py (the orchestration) and report.py (formats) are not mutated
             files='"imm_faces/runtime/verify/checks.py", "imm_faces/runtime/verify/consistency.py"'; names=""
-            tests="tests/runtime/test_verify_rules.py tests/test_verify_end_to_end.py" ;;
+            tests="tests/runtime/test_verify_rules.py tests/runtime/test_verify_consistency.py
+                   tests/test_verify_end_to_end.py" ;;
         paging)
             files='"imm_faces/emulator/service.py"'
             names="imm_faces.emulator.service.x__page_size__mutmut_* imm_faces.emulator.service.x__key_page__mutmut_*
