@@ -187,6 +187,22 @@ def _cut(value: Any, tree: dict[str, Any]) -> Any:
     return {k: (v if sub is True else _cut(v, sub)) for k, v in value.items() if (sub := tree.get(k)) is not None}
 
 
+def groups_clusters_only(query: SimpleQuery | None, aggregations: list[SimpleQueryAggregation] | None) -> bool:
+    """Whether a SimpleQuery asks only for files grouped by their faces' clusters: ``exist`` on
+    ``Figures.FigureClusterId`` and nothing but ``group`` aggregations of it (what ``imm-faces verify`` asks to
+    find files naming a missing cluster), which the faces' cluster index answers without reading any file."""
+    return (
+        query is not None and query.operation == "exist" and query.field == CLUSTER_FIELD
+        and bool(aggregations) and all(a.field == CLUSTER_FIELD and a.operation == "group" for a in aggregations or [])
+    )  # fmt: skip
+
+
+def group_result(spec: SimpleQueryAggregation, counts: list[tuple[str, int]], groups: int) -> AggregationResult:
+    """A ``group`` aggregation from (value, files) counts ordered most files first, then by value."""
+    return AggregationResult(field=spec.field, operation=spec.operation,
+                             groups=[AggregationGroup(count=n, value=v) for v, n in counts[:groups]])  # fmt: skip
+
+
 def aggregate(docs: list[dict[str, Any]], spec: SimpleQueryAggregation, groups: int) -> AggregationResult:
     """One statistic over the matched files. ``count`` counts values, ``distinct`` distinct values,
     ``group`` counts files per value (most frequent first, at most ``groups``); the numeric ones need
@@ -196,10 +212,7 @@ def aggregate(docs: list[dict[str, Any]], spec: SimpleQueryAggregation, groups: 
         counter: Counter[str] = Counter()
         for doc in docs:
             counter.update({_text(v) for v in values(doc, field)})
-        ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:groups]
-        return AggregationResult(
-            field=field, operation=op, groups=[AggregationGroup(count=n, value=v) for v, n in ranked]
-        )
+        return group_result(spec, sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])), groups)
     found = [v for doc in docs for v in values(doc, field)]
     if op == "count":
         return AggregationResult(field=field, operation=op, value=len(found))

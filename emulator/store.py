@@ -199,6 +199,18 @@ class Tx:
         matrix = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
         return [r[0] for r in rows], [r[1] for r in rows], matrix
 
+    def files_per_cluster(self, project: str, dataset: str) -> tuple[int, list[tuple[str, int]]]:
+        """From the faces' cluster index: (files holding a face that names a cluster, [(cluster id, files holding
+        its faces)] most files first, then by id). The index holds exactly the files' ``Figures.FigureClusterId``
+        (:func:`~imm_faces.emulator.figures.check_invariants` asserts it after every change in the tests)."""
+        where = "FROM faces WHERE project=? AND dataset=? AND cluster_id IS NOT NULL"
+        total = self._c.execute(f"SELECT count(DISTINCT uri) {where}", (project, dataset)).fetchone()[0]
+        rows = self._c.execute(
+            f"SELECT cluster_id, count(DISTINCT uri) AS n {where} GROUP BY cluster_id ORDER BY n DESC, cluster_id",
+            (project, dataset),
+        ).fetchall()
+        return int(total), [(str(r[0]), int(r[1])) for r in rows]
+
     def member_batches(
         self, project: str, dataset: str, size: int = 4096
     ) -> Iterator[tuple[list[str], npt.NDArray[np.float32]]]:

@@ -18,7 +18,7 @@ import pytest
 from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.cli.main import main
 from imm_faces.runtime.client import AsyncImmClient, ImmClient
-from imm_faces.runtime.operations import figure_clusters
+from imm_faces.runtime.operations import datasets, figure_clusters
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.verify.run import verify_deployment
 from tests.conftest import CREDS
@@ -203,18 +203,23 @@ def test_files_naming_a_missing_cluster(
 
 
 def test_empty_dataset_fails_unless_allowed(
-    emulator: Emulator, client: ImmClient, deployment: Deployment, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with emulator.store.tx() as tx:
-        for object_id in cluster_ids(client):
-            tx.delete("cluster", PROJECT, DATASET, object_id)
-        for key, _ in tx.scan("file", PROJECT, DATASET):
-            tx.delete("file", PROJECT, DATASET, key)
-    code, report = run_json(capsys, "--outputs", str(deployment.outputs))
-    assert code == 1 and failed(report) == {("clusters.not_empty", "dataset")}
-    code, report = run_json(capsys, "--outputs", str(deployment.outputs), "--allow-empty")
-    note = {"check": "clusters.not_empty", "note": "the dataset has no figure cluster (allowed by --allow-empty)"}
-    assert code == 0 and note in report["notes"]
+    emulator: Emulator, client: ImmClient, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name="empty-dataset")
+    try:
+        outputs = tmp_path / "empty.json"
+        outputs.write_text(json.dumps({"project_name": PROJECT, "dataset_name": "empty-dataset",
+                                       "region": "cn-hangzhou", "endpoint": emulator.endpoint}))  # fmt: skip
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", CREDS.access_key_id)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", CREDS.access_key_secret)
+        code, report = run_json(capsys, "--outputs", str(outputs))
+        assert code == 1 and failed(report) == {("clusters.not_empty", "dataset")}
+        code, report = run_json(capsys, "--outputs", str(outputs), "--allow-empty")
+        note = {"check": "clusters.not_empty", "note": "the dataset has no figure cluster (allowed by --allow-empty)"}
+        assert code == 0 and note in report["notes"]
+    finally:
+        client.call(datasets.DeleteDataset, project_name=PROJECT, dataset_name="empty-dataset")
 
 
 def test_task_record_past_retention_is_a_note(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import pytest
 
 from imm_faces.emulator import query as sq
@@ -22,6 +23,9 @@ FILES: list[dict[str, Any]] = [
      "Figures": [{"FigureClusterId": "C1", "Age": 31}, {"FigureClusterId": "C2"}]},
     {"URI": "oss://b/3.jpg", "Size": 30, 'We"ird': 1, "Figures": []},
     {"URI": "oss://b/4.jpg"},
+    # shapes the emulator never writes, which a cut-down read must still answer like the whole document
+    {"URI": "oss://b/5.jpg", "Figures": {"FigureClusterId": "C10", "Age": 7}},
+    {"URI": "oss://b/6.jpg", "Figures": ["C1", 3, ["C2"], None, {"Age": True}, {"FigureClusterId": "C10"}]},
 ]  # fmt: skip
 
 
@@ -33,6 +37,10 @@ def service(tmp_path: Path) -> ImmService:
         tx.put("dataset", {"ProjectName": P, "DatasetName": D}, P, "", D)
         for doc in FILES:
             tx.put("file", doc, P, D, doc["URI"])
+            # the faces' cluster index holds what the files' Figures name, as the emulator keeps it
+            named = sq.values(doc, sq.CLUSTER_FIELD)
+            faces = [(f"{doc['URI']}#{i}", cid, 0.9, np.zeros(2, dtype=np.float32)) for i, cid in enumerate(named)]
+            tx.put_file_faces(P, D, doc["URI"], faces)
     return ImmService(store, cast(Jobs, None))
 
 
@@ -68,3 +76,30 @@ def test_aggregations_equal_those_over_whole_documents(service: ImmService, quer
         aggregations=[sq.aggregate(matched, spec, 100) for spec in AGGREGATIONS], total_hits=len(matched)
     )
     assert got.to_wire() == want.to_wire()  # type: ignore[union-attr]
+
+
+GROUP_BY_CLUSTER = [SimpleQueryAggregation(field=sq.CLUSTER_FIELD, operation="group")]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [leaf(sq.CLUSTER_FIELD, "exist"), None, leaf(sq.CLUSTER_FIELD, "eq", "C1"), leaf("Figures.Age", "exist")],
+    ids=lambda x: x.to_wire_json() if x else "none",
+)
+@pytest.mark.parametrize("limit", [100, 2, 1])
+def test_files_grouped_by_cluster_equal_those_over_whole_documents(
+    service: ImmService, query: SimpleQuery | None, limit: int
+) -> None:
+    """``exist`` on the cluster field grouped by it is answered from the faces' index (verify's orphan check);
+    other queries read the files. Either way: files per cluster, most first, ties by id, ``limit`` groups."""
+    got = service.handle(
+        "SimpleQuery",
+        q.SimpleQueryRequest(project_name=P, dataset_name=D, query=query, aggregations=GROUP_BY_CLUSTER,
+                             max_results=limit),
+    )  # fmt: skip
+    matched = [doc for doc in FILES if sq.matches(query, doc)]
+    want = q.SimpleQueryResponse(aggregations=[sq.aggregate(matched, GROUP_BY_CLUSTER[0], limit)],
+                                 total_hits=len(matched))  # fmt: skip
+    assert got.to_wire() == want.to_wire()  # type: ignore[union-attr]
+    if query == leaf(sq.CLUSTER_FIELD, "exist") and limit == 100:
+        assert [(g.value, g.count) for g in want.aggregations[0].groups or []] == [("C1", 2), ("C10", 2), ("C2", 1)]
