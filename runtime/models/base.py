@@ -72,3 +72,10 @@ class WireModel(BaseModel):
     def to_wire_json(self) -> str:
         """Compact JSON as IMM's SDKs send JSON-string parameters: no spaces, raw UTF-8."""
         return json.dumps(self.to_wire(), separators=(",", ":"), ensure_ascii=False)
+
+
+class WireView(WireModel):
+    """Part of a JSON object on IMM's wire: the declared fields are parsed, every other one is skipped (not
+    kept), so reading many objects of which a few fields are needed costs a fraction of the whole model."""
+
+    model_config = ConfigDict(extra="ignore")

@@ -123,6 +123,7 @@ class Response(WireModel):
 
 ReqT = TypeVar("ReqT", bound=Request)
 RespT = TypeVar("RespT", bound=Response)
+OtherT = TypeVar("OtherT", bound=Response)
 
 
 @dataclass(frozen=True)
@@ -143,3 +144,8 @@ class Operation(Generic[ReqT, RespT]):
     @property
     def json_params(self) -> frozenset[str]:
         return self.request.json_params()
+
+    def reading(self, response: type[OtherT]) -> Operation[ReqT, OtherT]:
+        """The same operation with its answer parsed into ``response``, a view with fewer fields (to read many
+        objects fast): same name, request, paging and version."""
+        return Operation(self.name, self.request, response, self.doc, self.page_items, self.version)

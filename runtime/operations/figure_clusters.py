@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from imm_faces.runtime.models.base import Number, WireModel
-from imm_faces.runtime.models.figure_cluster import FigureCluster, FigureClusterForReq
+from imm_faces.runtime.models.figure_cluster import FigureCluster, FigureClusterForReq, FigureClusterSummary
 from imm_faces.runtime.models.file import Boundary
 from imm_faces.runtime.models.inputs import TimeRange
 from imm_faces.runtime.operations import _params as p
@@ -53,6 +53,14 @@ class BatchGetFigureClusterRequest(Request):
 
 class BatchGetFigureClusterResponse(Response):
     figure_clusters: list[FigureCluster] | None = None
+
+
+class FigureClusterSummaries(Response):
+    """QueryFigureClusters' or BatchGetFigureCluster's answer read as summaries (:class:`FigureClusterSummary`)."""
+
+    figure_clusters: list[FigureClusterSummary] | None = None
+    next_token: str | None = None
+    total_count: int | None = None
 
 
 class UpdateFigureClusterRequest(Request):
@@ -112,3 +120,8 @@ SearchImageFigureCluster = Operation(
 
 SORT_FIELDS = ("", "ObjectId", "CreateTime", "UpdateTime", "FaceCount", "ImageCount")
 """QueryFigureClusters ``Sort`` values this project supports (IMM does not publish the list)."""
+
+QueryFigureClusterSummaries = QueryFigureClusters.reading(FigureClusterSummaries)
+"""QueryFigureClusters, each cluster read as a :class:`FigureClusterSummary`."""
+BatchGetFigureClusterSummaries = BatchGetFigureCluster.reading(FigureClusterSummaries)
+"""BatchGetFigureCluster, each cluster read as a :class:`FigureClusterSummary`."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from imm_faces.runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE, FigureCluster
+from imm_faces.runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE, FigureCluster, FigureClusterSummary
 from imm_faces.runtime.models.file import File
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.timestamps import parse_rfc3339
@@ -55,6 +55,10 @@ AGREEING_FIELDS = (
 )  # fmt: skip
 
 
+ClusterView = FigureCluster | FigureClusterSummary
+"""A cluster as one API returned it: the list views are read as summaries, GetFigureCluster's answer whole."""
+
+
 @dataclass(frozen=True)
 class Failure:
     """One broken rule: ``check`` is a :data:`CHECKS` id, ``subject`` what was checked (``project``,
@@ -72,7 +76,7 @@ class Failure:
         return f"{self.subject}: {self.check} ({self.rule}): {self.detail}"
 
 
-def check_cluster(cluster: FigureCluster, expected_id: str, outputs: StackOutputs) -> list[Failure]:
+def check_cluster(cluster: ClusterView, expected_id: str, outputs: StackOutputs) -> list[Failure]:
     """Every rule one view of a figure cluster of a healthy deployment satisfies."""
     failures: list[Failure] = []
 
@@ -104,7 +108,7 @@ def check_cluster(cluster: FigureCluster, expected_id: str, outputs: StackOutput
     return failures
 
 
-def disagreements(first: FigureCluster, second: FigureCluster) -> list[str]:
+def disagreements(first: ClusterView, second: ClusterView) -> list[str]:
     """The fields (and cover URI) on which two views of one cluster differ, as ``Field: a != b``."""
     out = [
         f"{name}: {getattr(first, name)!r} != {getattr(second, name)!r}"
@@ -128,7 +132,7 @@ def faces_naming(files: Iterable[File], cluster_id: str) -> tuple[int, set[str]]
     return faces, images
 
 
-def check_against_files(cluster: FigureCluster, files: list[File], cluster_id: str) -> list[Failure]:
+def check_against_files(cluster: ClusterView, files: list[File], cluster_id: str) -> list[Failure]:
     """FaceCount, ImageCount and the cover against the files whose faces name the cluster (from SimpleQuery)."""
     failures: list[Failure] = []
     faces, images = faces_naming(files, cluster_id)

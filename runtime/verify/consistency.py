@@ -18,14 +18,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from imm_faces.runtime.errors import ImmError
-from imm_faces.runtime.models.figure_cluster import FigureCluster
 from imm_faces.runtime.models.file import File
 from imm_faces.runtime.models.query import SimpleQuery as Query
 from imm_faces.runtime.models.query import SimpleQueryAggregation
 from imm_faces.runtime.operations.query import SimpleQuery
 from imm_faces.runtime.rules import PAGE_LIMITS, SIMPLE_QUERY_MAX_GROUPS
 from imm_faces.runtime.verify.base import VerifyReport, raise_if_access
-from imm_faces.runtime.verify.checks import Failure, check_against_files
+from imm_faces.runtime.verify.checks import ClusterView, Failure, check_against_files
 
 CLUSTER_FIELD = "Figures.FigureClusterId"
 FILE_FIELDS = ["URI", "MediaType", "Figures"]
@@ -102,7 +101,7 @@ class Consistency:
 
     # ------------------------------------------------------------------ judging
 
-    def judge(self, views: dict[str, FigureCluster], *, complete_listing: bool) -> None:
+    def judge(self, views: dict[str, ClusterView], *, complete_listing: bool) -> None:
         if self.error is not None:
             self.report.fail(Failure("consistency.no_orphans", "dataset", self.error))
             return
@@ -113,7 +112,7 @@ class Consistency:
                 if object_id in views:
                     self.judge_files(views[object_id], object_id, files)
 
-    def judge_groups(self, groups: dict[str, int], views: dict[str, FigureCluster], complete_listing: bool) -> None:
+    def judge_groups(self, groups: dict[str, int], views: dict[str, ClusterView], complete_listing: bool) -> None:
         self.report.coverage.grouped_clusters = len(groups)
         truncated = len(groups) >= SIMPLE_QUERY_MAX_GROUPS
         if truncated:
@@ -137,7 +136,7 @@ class Consistency:
                 detail = f"ImageCount + VideoCount is {media}, but {count} file(s) name the cluster"
                 self.report.fail(Failure("consistency.image_count", cluster_id, detail))
 
-    def judge_files(self, cluster: FigureCluster, object_id: str, files: list[File]) -> None:
+    def judge_files(self, cluster: ClusterView, object_id: str, files: list[File]) -> None:
         mine = [f for f in files if any(fig.figure_cluster_id == object_id for fig in f.figures or [])]
         self.report.coverage.files_checked_clusters += 1
         self.report.coverage.files_examined += len(mine)

@@ -24,13 +24,15 @@ from typing import Any
 
 from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.errors import DeadlineExceededError, ImmError
-from imm_faces.runtime.models.figure_cluster import FigureCluster
+from imm_faces.runtime.models.figure_cluster import FigureCluster, FigureClusterSummary
 from imm_faces.runtime.operations._base import Operation
 from imm_faces.runtime.operations.datasets import GetDataset
 from imm_faces.runtime.operations.figure_clusters import (
     BatchGetFigureCluster,
+    BatchGetFigureClusterSummaries,
     GetFigureCluster,
     QueryFigureClusters,
+    QueryFigureClusterSummaries,
 )
 from imm_faces.runtime.operations.projects import GetProject
 from imm_faces.runtime.operations.query import SimpleQuery
@@ -50,7 +52,15 @@ from imm_faces.runtime.verify.base import (
     gather_all,
     raise_if_access,
 )
-from imm_faces.runtime.verify.checks import CHECKS, VIEW_RULES, Failure, check_cluster, disagreements, sample_positions
+from imm_faces.runtime.verify.checks import (
+    CHECKS,
+    VIEW_RULES,
+    ClusterView,
+    Failure,
+    check_cluster,
+    disagreements,
+    sample_positions,
+)
 from imm_faces.runtime.verify.consistency import Consistency
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_SAMPLE", "OPERATIONS", "PROJECT_SCOPED", "SCHEMA_VERSION", "AccessError",
@@ -62,7 +72,8 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
     GetProject, GetTask, GetDataset, QueryFigureClusters, BatchGetFigureCluster, GetFigureCluster, SimpleQuery,
 )  # fmt: skip
 """Every operation verify calls (read-only), and so every permission it needs: ``imm:<Name>``. :meth:`_Run.call`
-refuses any other, so this list cannot fall behind the code."""
+refuses any other (by name: the list views are read as summaries), so this list cannot fall behind the code."""
+_NAMES = frozenset(op.name for op in OPERATIONS)
 PROJECT_SCOPED = frozenset({"GetProject", "GetTask"})
 """Operations on the project's RAM resource (``acs:imm:<region>:<account>:project/<name>``); the others act on
 the dataset's (``.../project/<name>/dataset/<dataset>``). Inferred for GetProject and GetTask: IMM's RAM tables
@@ -79,8 +90,8 @@ class _Run:
         self.report = VerifyReport(client.endpoint, outputs)
         self.gate = asyncio.Semaphore(max(1, concurrency))
         self.progress = progress
-        self.listed: dict[str, FigureCluster] = {}
-        self.bulk: dict[str, FigureCluster] = {}
+        self.listed: dict[str, FigureClusterSummary] = {}
+        self.bulk: dict[str, FigureClusterSummary] = {}
         self.got: dict[str, FigureCluster] = {}
         self.get_errors: dict[str, str] = {}
         self.bulk_failed: set[str] = set()
@@ -88,7 +99,7 @@ class _Run:
         self.chosen: list[str] = []
 
     async def call(self, op: Operation[Any, Any], **params: Any) -> Any:
-        if op not in OPERATIONS:
+        if op.name not in _NAMES:
             raise RuntimeError(f"verify calls {op.name}, which OPERATIONS (its permissions) does not list")
         requests = self.report.coverage.requests
         requests[op.name] = requests.get(op.name, 0) + 1
@@ -170,7 +181,7 @@ class _Run:
         positions: set[int] | None = None
         try:
             while True:
-                page = await self.call(QueryFigureClusters, dataset_name=self.dataset, max_results=LIST_PAGE,
+                page = await self.call(QueryFigureClusterSummaries, dataset_name=self.dataset, max_results=LIST_PAGE,
                                        next_token=token, with_total_count=True if token is None else None)  # fmt: skip
                 if positions is None and page.total_count is not None:
                     positions = sample_positions(page.total_count, sample)
@@ -204,7 +215,7 @@ class _Run:
 
     async def fetch_bulk(self, ids: list[str]) -> None:
         try:
-            answer = await self.call(BatchGetFigureCluster, dataset_name=self.dataset, object_ids=ids)
+            answer = await self.call(BatchGetFigureClusterSummaries, dataset_name=self.dataset, object_ids=ids)
         except ImmError as exc:
             raise_if_access(exc, self.project)
             self.bulk_failed.update(ids)  # no bulk view: each becomes a suspect, fetched with GetFigureCluster
@@ -248,7 +259,7 @@ class _Run:
         """Every rule on every view of one cluster (a rule broken in several views is one failure naming them),
         existence, and the views agreeing with one another."""
         record = self.record(object_id)
-        found: list[tuple[View, FigureCluster | None]] = [
+        found: list[tuple[View, ClusterView | None]] = [
             ("list", self.listed.get(object_id)),
             ("bulk", self.bulk.get(object_id)),
             ("get", self.got.get(object_id)),
@@ -276,7 +287,7 @@ class _Run:
         for failure in record.failures:
             self.report.fail(failure)
 
-    def judge_agreement(self, object_id: str, views: list[tuple[View, FigureCluster]]) -> None:
+    def judge_agreement(self, object_id: str, views: list[tuple[View, ClusterView]]) -> None:
         """Each view against the seed API's (GetFigureCluster) when fetched, else against the list's."""
         record = self.record(object_id)
         reference_view, reference = views[-1] if views[-1][0] == "get" else views[0]
@@ -408,5 +419,5 @@ async def _checks(
     coverage.listed, coverage.bulk_checked, coverage.get_checked = len(run.listed), len(run.bulk), len(run.got)
     coverage.sample, coverage.suspects = len(run.chosen), len(suspects)
     if files is not None:
-        views = {**run.listed, **run.bulk, **run.got}
+        views: dict[str, ClusterView] = {**run.listed, **run.bulk, **run.got}
         files.judge(views, complete_listing=not cluster_ids)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from imm_faces.runtime.models.base import wire_name
-from imm_faces.runtime.models.figure_cluster import FigureCluster
+from imm_faces.runtime.models.figure_cluster import FigureCluster, FigureClusterSummary
 from imm_faces.runtime.models.file import File
 from imm_faces.runtime.operations import CATALOG
 from imm_faces.runtime.operations.figure_clusters import FigureClusterResponse
@@ -75,3 +75,33 @@ def test_catalog_json_parameters_match_the_sdk() -> None:
     }  # fmt: skip
     for name, op in CATALOG.items():
         assert op.json_params == expected.get(name, set()), name
+
+
+def test_the_summary_view_reads_what_the_whole_cluster_says() -> None:
+    """verify reads the list views as FigureClusterSummary: each of its fields must be FigureCluster's (same
+    wire name, same type) and parse to the same value, and nothing else may be kept."""
+    whole_fields = FigureCluster.model_fields
+    for name, info in FigureClusterSummary.model_fields.items():
+        if name == "cover":
+            assert info.alias == whole_fields[name].alias == "Cover"
+            continue
+        assert (info.alias, info.annotation) == (whole_fields[name].alias, whole_fields[name].annotation), name
+    raw = json.loads(SAMPLE.read_text(encoding="utf-8"))["FigureCluster"]
+    whole = FigureCluster.model_validate(raw)
+    summary = FigureClusterSummary.model_validate_json(json.dumps(raw))
+    for name in FigureClusterSummary.model_fields:
+        if name != "cover":
+            assert getattr(summary, name) == getattr(whole, name), name
+    assert summary.cover is not None and whole.cover is not None and summary.cover.uri == whole.cover.uri
+    assert not summary.model_extra and not summary.cover.model_extra  # the rest is skipped, not kept
+    assert set(summary.to_wire()) == {info.alias for info in FigureClusterSummary.model_fields.values()} & set(raw)
+
+
+def test_an_operation_read_as_a_view_is_the_same_operation() -> None:
+    from imm_faces.runtime.operations import figure_clusters as fc
+
+    for view, whole in [(fc.QueryFigureClusterSummaries, fc.QueryFigureClusters),
+                        (fc.BatchGetFigureClusterSummaries, fc.BatchGetFigureCluster)]:  # fmt: skip
+        same = ("name", "request", "page_items", "version")
+        assert [getattr(view, a) for a in same] == [getattr(whole, a) for a in same]
+        assert view.response is fc.FigureClusterSummaries
