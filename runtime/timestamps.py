@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from datetime import UTC, datetime
@@ -22,6 +23,17 @@ def parse_rfc3339(value: str) -> datetime:
     frac = (match.group("frac") or "").ljust(6, "0")[:6]
     tz = "+00:00" if match.group("tz") == "Z" else match.group("tz")
     return datetime.fromisoformat(f"{match.group('base')}.{frac}{tz}")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_rfc3339(value: str) -> bool:
+    """Whether :func:`parse_rfc3339` takes ``value`` (remembered: verify asks of each cluster's times in every
+    view, and a dataset's clusters share many)."""
+    try:
+        parse_rfc3339(value)
+    except ValueError:
+        return False
+    return True
 
 
 def rfc3339_nano(epoch_ns: int) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from imm_faces.runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE, FigureCluster, FigureClusterSummary
 from imm_faces.runtime.models.file import File
 from imm_faces.runtime.outputs import StackOutputs
-from imm_faces.runtime.timestamps import parse_rfc3339
+from imm_faces.runtime.timestamps import is_rfc3339
 
 # id -> what holds when the check passes
 CHECKS: dict[str, str] = {
@@ -98,9 +98,7 @@ def check_cluster(cluster: ClusterView, expected_id: str, outputs: StackOutputs)
     if cluster.cover is None or not cluster.cover.uri:
         fail("cluster.cover", "no Cover" if cluster.cover is None else "Cover.URI is empty")
     for label, value in (("CreateTime", cluster.create_time), ("UpdateTime", cluster.update_time)):
-        try:
-            parse_rfc3339(value or "")
-        except ValueError:
+        if not is_rfc3339(value or ""):
             fail("cluster.timestamps", f"{label}: got {value!r}")
     low, mean, high = cluster.min_age, cluster.average_age, cluster.max_age
     if low is not None and mean is not None and high is not None and not (low <= mean <= high):
