@@ -70,7 +70,8 @@ spec() {
             tests="tests/runtime/test_outputs.py tests/components/test_component_mocks.py" ;;
         credentials)
             files='"imm_faces/runtime/credentials.py"'; names=""
-            tests="tests/runtime/test_credentials.py tests/runtime/test_credential_chain.py tests/runtime/test_redaction.py
+            tests="tests/runtime/test_credentials.py tests/runtime/test_credential_sources.py
+                   tests/runtime/test_credential_chain.py tests/runtime/test_redaction.py
                    tests/components/test_provider_credentials.py" ;;
         clustering)  # the engine (clustering.py) and figures.py's rules: the face-group rule, face matching, a task's grouping
             files='"imm_faces/emulator/clustering.py", "imm_faces/emulator/figures.py"'
