@@ -10,6 +10,9 @@ request outside a 15-minute clock skew; an STS key needs its token. Nothing is s
 (no public-read), nothing outside the root (:func:`imm_faces.emulator.oss.object_path`), no hidden name.
 Errors are OSS's XML bodies (``Code``, ``Message``, ``RequestId``, ``HostId``) with OSS's codes and statuses.
 
+An ``x-oss-process=image/...`` parameter (signed, like every query parameter) answers the processed image
+(:mod:`imm_faces.emulator.oss_img`).
+
 Not served (inferred scope, not OSS's): listing, writes, ranges, conditional requests, V1 signatures.
 """
 
@@ -28,8 +31,10 @@ from xml.sax.saxutils import escape
 
 from anyio import to_thread
 
+from imm_faces.emulator import oss_img
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.oss import OutsideRootError, object_path
+from imm_faces.runtime import oss_process
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.oss_signing import (
     ALGORITHM,
@@ -199,7 +204,14 @@ class OssObjects:
                 raise OssError("MethodNotAllowed")
             bucket, _, key = path.lstrip("/").partition("/")
             self._authenticate(method, bucket, key, query_string, headers, time.time() if now is None else now)
-            return self._object(bucket, key, request_id, head)
+            process = next((v for k, v in split_query(query_string) if k == oss_process.PARAMETER), None)
+            steps = None
+            if process is not None:
+                try:
+                    steps = oss_process.read(process)
+                except oss_process.ProcessError as exc:
+                    raise OssError("InvalidArgument", str(exc)) from None
+            return self._object(bucket, key, request_id, head, steps)
         except OssError as exc:
             return _error(exc, request_id, host, head)
 
@@ -251,7 +263,9 @@ class OssObjects:
         if not hmac.compare_digest(expected.encode(), signed.signature.encode("utf-8", "replace")):
             raise OssError("SignatureDoesNotMatch")
 
-    def _object(self, bucket: str, key: str, request_id: str, head: bool) -> Answer:
+    def _object(
+        self, bucket: str, key: str, request_id: str, head: bool, steps: list[oss_process.Step] | None = None
+    ) -> Answer:
         if not bucket or not key or key.endswith("/"):
             raise OssError("InvalidArgument", "Only an object can be read here (GET /<bucket>/<key>).")
         if any(part.startswith(".") for part in (bucket, *key.split("/"))):
@@ -265,8 +279,14 @@ class OssObjects:
             info = path.stat()
         except (OutsideRootError, ValueError, OSError):  # outside, a directory, unreadable, vanished
             raise OssError("NoSuchKey") from None
-        etag = '"' + hashlib.md5(data).hexdigest().upper() + '"'  # noqa: S324 - OSS's ETag is an MD5
         content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        if steps is not None:  # the processed image (OSS's IMG)
+            try:
+                data = oss_img.process(data, steps)
+            except oss_process.ProcessError as exc:
+                raise OssError("InvalidArgument", str(exc)) from None
+            content_type = "image/jpeg"
+        etag = '"' + hashlib.md5(data).hexdigest().upper() + '"'  # noqa: S324 - OSS's ETag is an MD5
         headers = [
             (b"content-type", content_type.encode()),
             (b"content-length", str(len(data)).encode()),

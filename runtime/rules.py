@@ -135,3 +135,13 @@ def is_good_face(width: float, height: float, pose: tuple[float, float, float] |
         and all(abs(angle) < FACE_GROUP_MAX_POSE for angle in pose)
         and quality > FACE_GROUP_MIN_QUALITY
     )
+
+
+# OSS image processing (IMG, the ``x-oss-process=image/...`` parameter of GetObject), the operations this project
+# uses (:mod:`imm_faces.runtime.oss_process`). From OSS's IMG documentation: a source image of at most 20 MB,
+# 30,000 pixels a side and 250 million pixels; a resized side of 1-16,384 pixels; quality 1-100.
+IMG_MAX_SOURCE_BYTES = 20 * 1024 * 1024
+IMG_MAX_SOURCE_SIDE = 30_000
+IMG_MAX_SOURCE_PIXELS = 250_000_000
+IMG_MAX_SIDE = 16_384
+IMG_QUALITY_RANGE = (1, 100)

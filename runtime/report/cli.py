@@ -28,11 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pictures = group.add_mutually_exclusive_group()
     pictures.add_argument(
         "--embed", dest="embed", action="store_true", default=None,
-        help="embed thumbnails in the page (needs imm-faces[report]; the default on a non-Alibaba endpoint)",
+        help="embed thumbnails in the page, made by OSS's image processing (the default)",
     )  # fmt: skip
     pictures.add_argument(
         "--links", dest="embed", action="store_false",
-        help="link the photos with OSS presigned URLs instead (the default on Alibaba Cloud)",
+        help="link the photos with OSS presigned URLs instead (the page then works until they expire)",
     )  # fmt: skip
     group.add_argument(
         "--link-expiry", type=_count, default=DEFAULT_LINK_EXPIRY, metavar="SECONDS",
@@ -81,20 +81,12 @@ async def _write(
 ) -> None:  # fmt: skip
     from pathlib import Path
 
-    from imm_faces.runtime.report.collect import ReportError, ReportOptions, collect
+    from imm_faces.runtime.report.collect import ReportOptions, collect
     from imm_faces.runtime.report.html import render
-    from imm_faces.runtime.report.images import oss_endpoint_for, pillow_available
+    from imm_faces.runtime.report.images import oss_endpoint_for
 
     oss_endpoint = args.oss_endpoint.rstrip("/") if args.oss_endpoint else oss_endpoint_for(imm_endpoint)
-    embed = args.embed
-    if embed is None:  # not asked: thumbnails off Alibaba Cloud (the emulator), links on it
-        embed = oss_endpoint is not None
-        if embed and not pillow_available():
-            embed = False
-            print("imm-faces verify: the report links the photos; for embedded thumbnails: "
-                  "pip install 'imm-faces[report]'", file=sys.stderr)  # fmt: skip
-    elif embed and not pillow_available():
-        raise ReportError("--embed needs Pillow: pip install 'imm-faces[report]'")
+    embed = args.embed is not False  # thumbnails made by OSS unless --links
     options = ReportOptions(embed=embed, link_expiry=args.link_expiry, photos_per_cluster=args.photos_per_cluster,
                             max_clusters=args.html_max_clusters)  # fmt: skip
     data = await collect(client, verify, options, credentials=credentials, region=region, oss_endpoint=oss_endpoint,

@@ -208,7 +208,9 @@ class _Collector:
         wanted: dict[str, tuple[tuple[float, float, float, float] | None, bool]] = {p.uri: (None, True) for p in photos}
         if cover_uri and face is not None:
             wanted[cover_uri] = (face, cover_uri in wanted)
-        made = await asyncio.gather(*(self.thumbnails(uri, f, photo, creds) for uri, (f, photo) in wanted.items()))
+        sizes = {f.uri: (f.image_width, f.image_height) for f in [*files, *([cover] if cover else [])] if f.uri}
+        made = await asyncio.gather(*(self.thumbnails(uri, f, photo, creds, sizes.get(uri))
+                                      for uri, (f, photo) in wanted.items()))  # fmt: skip
         results = dict(zip(wanted, made, strict=True))
         if cover_uri and face is not None:
             got, problem = results[cover_uri]
@@ -222,9 +224,25 @@ class _Collector:
         card.photos = photos
 
     async def thumbnails(
-        self, uri: str, face: tuple[float, float, float, float] | None, photo: bool, creds: Credentials
-    ) -> tuple[images.Thumbnails | None, str | None]:
+        self, uri: str, face: tuple[float, float, float, float] | None, photo: bool, creds: Credentials,
+        size: tuple[int | None, int | None] | None,
+    ) -> tuple[images.Thumbnails | None, str | None]:  # fmt: skip
+        """Made by OSS when the upright size is known; else, or when OSS cannot, here from the whole photo
+        (with Pillow). (thumbnails, None) or (None, why not)."""
         async with self.oss_gate:
+            if size and size[0] and size[1]:
+                try:
+                    return await images.processed_thumbnails(self.store, uri, creds, (size[0], size[1]), face,
+                                                             photo), None  # fmt: skip
+                except images.ObjectReadError as exc:
+                    if not images.pillow_available():
+                        return (
+                            None,
+                            f"{exc.reason} (OSS made no thumbnail; with pip install 'imm-faces[report]' "
+                            "it is made here)",
+                        )
+            elif not images.pillow_available():
+                return None, "its size is not in its metadata; pip install 'imm-faces[report]' to read it"
             try:
                 data = await self.store.read(uri, creds)
             except images.ObjectReadError as exc:
@@ -282,13 +300,11 @@ async def collect(
     """Everything the page shows. Raises :class:`ReportError` when it cannot be made as asked."""
     if not 1 <= options.link_expiry <= MAX_EXPIRES_SECONDS:
         raise ReportError(f"the link expiry must be 1-{MAX_EXPIRES_SECONDS} seconds (OSS's limit for presigned URLs)")
-    if options.embed and not images.pillow_available():
-        raise ReportError("embedded thumbnails need Pillow: pip install 'imm-faces[report]'")
     source_creds = await asyncio.to_thread(credentials.get) if credentials.due() else credentials.get()
     if not options.embed and source_creds.security_token:
         raise ReportError(
             "the credentials are temporary (STS): a presigned link would carry the security token into the page; "
-            "embed thumbnails instead (--embed, needs pip install 'imm-faces[report]')"
+            "embed thumbnails instead (--embed)"
         )
     records: list[_Cluster] = sorted(verify.clusters.values(), key=_order)
     shown = records[: options.max_clusters]

@@ -1,16 +1,21 @@
-"""The report's pictures: OSS objects read through V4-presigned GETs, and, with Pillow (the ``report`` extra),
-small JPEG thumbnails embedded as ``data:`` URIs.
+"""The report's pictures: OSS objects read through V4-presigned GETs, the thumbnails made by OSS's image
+processing (``x-oss-process``, :mod:`imm_faces.runtime.oss_process`) and embedded as ``data:`` URIs.
 
 Where an object is read: on Alibaba Cloud, ``https://<bucket>.oss-<region>.aliyuncs.com/<key>`` (IMM works on
 buckets of its own region); on a custom endpoint that is not an Alibaba Cloud host (the emulator), path-style
-``<endpoint>/<bucket>/<key>``, which the emulator serves to OSS-signed requests. The request is signed the same
-way in both cases (:mod:`imm_faces.runtime.oss_signing`), so this code does not know which one it talks to.
+``<endpoint>/<bucket>/<key>``, which the emulator serves to OSS-signed requests, image processing included. The
+request is signed the same way in both cases (:mod:`imm_faces.runtime.oss_signing`), so this code does not know
+which one it talks to.
 
 Thumbnails are bounded: a cover face is :data:`COVER_PX` square, a member photo :data:`PHOTO_HEIGHT_PX` high
-(at most :data:`PHOTO_MAX_WIDTH_PX` wide), JPEG quality :data:`JPEG_QUALITY`; a JPEG is decoded at the smallest
-scale that still gives those sizes (``Image.draft``). EXIF orientation is applied before anything else: a
-Boundary is taken to be in the upright image (inferred: IMM's documentation does not say; the emulator finds
-faces in the upright image, and a browser shows photos upright too, so a linked photo's boxes agree).
+(at most :data:`PHOTO_MAX_WIDTH_PX` wide), JPEG quality :data:`JPEG_QUALITY`. OSS makes them from the upright
+photo (``auto-orient,1``), whose size the file's metadata gives (ImageWidth, ImageHeight): a few KB travel per
+photo instead of the photo. When OSS cannot (a source over its limits, a format it does not read) or the size is
+unknown, and Pillow (the ``report`` extra) is installed, the photo is read whole and the same thumbnails are made
+here (:func:`make_thumbnails`: EXIF orientation applied, a JPEG decoded at the smallest scale that still gives
+those sizes, ``Image.draft``). A Boundary is taken to be in the upright image (inferred: IMM's documentation does
+not say; the emulator finds faces in the upright image, and a browser shows photos upright too, so a linked
+photo's boxes agree).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from imm_faces.runtime import oss_process
 from imm_faces.runtime.credentials import Credentials, CredentialSource
 from imm_faces.runtime.oss_signing import presign_url
 from imm_faces.runtime.report.model import Box, Picture
@@ -93,25 +99,29 @@ class ObjectStore:
             return f"{self.endpoint}/{bucket}/{path}"
         return f"https://{bucket}.oss-{self.region}.aliyuncs.com/{path}"
 
-    def url(self, uri: str, creds: Credentials | None = None) -> str:
+    def url(self, uri: str, creds: Credentials | None = None, process: str | None = None) -> str:
+        """A presigned GET of the object; with ``process`` (an ``x-oss-process`` value, signed with the rest),
+        of the image OSS makes of it."""
         bucket, key = split_oss_uri(uri)
         creds = creds or self.credentials.get()
+        query = [(oss_process.PARAMETER, process)] if process else []
         return presign_url(self.base_url(bucket, key), creds, bucket=bucket, key=key, region=self.region,
-                           expires=self.expires)  # fmt: skip
+                           expires=self.expires, query=query)  # fmt: skip
 
-    async def read(self, uri: str, creds: Credentials) -> bytes:
+    async def read(self, uri: str, creds: Credentials, process: str | None = None) -> bytes:
         if self.http is None:
             raise ObjectReadError("no HTTP client")
         try:
-            url = self.url(uri, creds)
+            url = self.url(uri, creds, process)
         except ValueError as exc:
             raise ObjectReadError(str(exc)) from None
         try:
             async with self.http.stream("GET", url) as response:
                 if response.status_code != 200:
                     body = (await response.aread())[:4096].decode("utf-8", "replace")
-                    code = body.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in body else ""
-                    raise ObjectReadError(f"OSS answered HTTP {response.status_code} {code}".rstrip())
+                    code, message = (_element(body, name) for name in ("Code", "Message"))
+                    reason = f"OSS answered HTTP {response.status_code} {code}".rstrip()
+                    raise ObjectReadError(f"{reason}: {message[:200]}" if message else reason)
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in response.aiter_bytes():
@@ -122,6 +132,45 @@ class ObjectStore:
                 return b"".join(chunks)
         except httpx.HTTPError as exc:
             raise ObjectReadError(f"cannot read it ({exc.__class__.__name__})") from None
+
+
+def cover_process(face: tuple[float, float, float, float], width: int, height: int) -> str:
+    """The ``x-oss-process`` that makes a cover: upright, the :func:`cover_crop` square around ``face`` (in the
+    upright ``width`` x ``height`` image), :data:`COVER_PX` square."""
+    x0, y0, x1, y1 = cover_crop(face, width, height)
+    return oss_process.write([oss_process.AutoOrient(), oss_process.Crop(x0, y0, max(1, x1 - x0), max(1, y1 - y0)),
+                              oss_process.Resize(COVER_PX, COVER_PX, "fixed", limit=False), *_JPEG])  # fmt: skip
+
+
+PHOTO_RESIZE = oss_process.Resize(PHOTO_MAX_WIDTH_PX, PHOTO_HEIGHT_PX, "lfit")
+"""A member photo's thumbnail: fit in :data:`PHOTO_MAX_WIDTH_PX` x :data:`PHOTO_HEIGHT_PX`, never enlarged."""
+_JPEG = (oss_process.Quality(JPEG_QUALITY), oss_process.Format())
+PHOTO_PROCESS = oss_process.write([oss_process.AutoOrient(), PHOTO_RESIZE, *_JPEG])
+
+
+async def processed_thumbnails(
+    store: ObjectStore, uri: str, creds: Credentials, size: tuple[int, int],
+    face: tuple[float, float, float, float] | None, photo: bool,
+) -> Thumbnails:  # fmt: skip
+    """The pictures made by OSS (image processing, ``x-oss-process``) from a photo whose upright size is
+    ``size``: only thumbnails travel, and nothing is decoded here. Raises :class:`ObjectReadError`."""
+    width, height = size
+    out = Thumbnails(width, height)
+    if face is not None:
+        out.cover = Picture(data_uri(await store.read(uri, creds, cover_process(face, width, height))), COVER_PX,
+                            COVER_PX)  # fmt: skip
+    if photo:
+        data = await store.read(uri, creds, PHOTO_PROCESS)
+        out.photo = Picture(data_uri(data), *PHOTO_RESIZE.size(width, height))
+    return out
+
+
+def _element(xml: str, name: str) -> str:
+    """The text of the first ``<name>`` element of OSS's XML error body ("" when absent), unescaped."""
+    from xml.sax.saxutils import unescape
+
+    start, end = f"<{name}>", f"</{name}>"
+    return unescape(xml.split(start, 1)[1].split(end, 1)[0]).strip() if start in xml and end in xml else ""
 
 
 def data_uri(jpeg: bytes) -> str:

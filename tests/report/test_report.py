@@ -195,17 +195,25 @@ def test_browser_loads_the_page_decodes_every_thumbnail_and_keys_move(
         assert img.width == 1280 and img.height > 600
 
 
-def test_without_pillow_the_page_links_the_photos_or_says_what_to_install(
-    drawn: Drawn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_without_pillow_oss_makes_every_thumbnail_and_a_photo_it_cannot_says_what_to_install(
+    drawn: Drawn, oss_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("imm_faces.runtime.report.images.pillow_available", lambda: False)
+
+    def no_local_decoding(*_: object) -> None:
+        raise AssertionError("a thumbnail was made here, not by OSS")
+
+    monkeypatch.setattr("imm_faces.runtime.report.images.make_thumbnails", no_local_decoding)
     page_path = tmp_path / "report.html"
-    assert verify_html(drawn, page_path, "--embed") == 2
-    assert "--embed needs Pillow: pip install 'imm-faces[report]'" in capsys.readouterr().err
-    assert verify_html(drawn, page_path) == 0  # not asked: falls back to presigned links, and says so
-    assert "pip install 'imm-faces[report]'" in capsys.readouterr().err
+    assert verify_html(drawn, page_path, "--embed") == 0
     page = page_path.read_text()
-    assert "data:image" not in page and page.count("x-oss-signature=") >= 7
+    srcs = re.findall(r'<img src="([^"]+)"', page)
+    assert len(srcs) >= 9 and all(src.startswith("data:image/jpeg;base64,") for src in srcs)
+    assert "x-oss-signature" not in page
+    (oss_root / "photos" / "alice-3.png").write_bytes(b"not an image any more")
+    assert verify_html(drawn, page_path, "--no-consistency") == 0
+    alice = card_html(page_path.read_text(), drawn.alice)
+    assert "not an image OSS can process" in alice and "pip install &#x27;imm-faces[report]&#x27;" in alice
 
 
 def test_the_runtime_modules_import_without_pillow() -> None:

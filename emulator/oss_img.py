@@ -1,0 +1,93 @@
+"""OSS image processing in the emulator: a GetObject with ``x-oss-process`` answers the processed image, as OSS
+does, for the operations :mod:`imm_faces.runtime.oss_process` reads (auto-orient, crop, resize, quality, format).
+
+Made with Pillow, the steps applied in the order written. A JPEG is decoded at the smallest scale (1/2 to 1/8,
+``Image.draft``) that still gives the output at full sharpness: the cost of a thumbnail of a 12 MP photo is
+then the JPEG's entropy decoding, not a full decode and resize. The source limits are OSS's
+(:data:`~imm_faces.runtime.rules.IMG_MAX_SOURCE_BYTES` and the others); the output is a JPEG.
+
+Inferred where OSS's documentation is silent: a crop is cut at the image's edges and one starting outside the
+image is refused; errors are 400 ``InvalidArgument`` with a message naming the operation.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from imm_faces.runtime.oss_process import AutoOrient, Crop, ProcessError, Quality, Resize, Step
+from imm_faces.runtime.rules import IMG_MAX_SOURCE_BYTES, IMG_MAX_SOURCE_PIXELS, IMG_MAX_SOURCE_SIDE
+
+DEFAULT_QUALITY = 90  # inferred: what a re-encoded JPEG gets without a quality step
+_SWAPPING = (5, 6, 7, 8)  # EXIF orientations that turn the image a quarter
+ORIENTATION_TAG = 0x0112
+
+
+def _decode_scale(steps: list[Step], width: int, height: int, orientation: int) -> float:
+    """The smallest fraction of the source's pixels the steps need: the first resize's output against the
+    region it resizes (1 when nothing is resized, or when a step before it cannot be followed)."""
+    w, h = width, height
+    for step in steps:
+        if isinstance(step, AutoOrient) and step.on and orientation in _SWAPPING:
+            w, h = h, w
+        elif isinstance(step, Crop):
+            w, h = max(1, min(step.w, w - step.x)), max(1, min(step.h, h - step.y))
+        elif isinstance(step, Resize):
+            out_w, out_h = step.size(w, h)
+            return min(1.0, max(out_w / w, out_h / h))
+    return 1.0
+
+
+def _apply(img: Any, steps: list[Step], scale: float) -> tuple[Any, int]:
+    """(the image after the steps, the JPEG quality to write it with); ``scale`` is decoded pixels per source
+    pixel (below 1 for a JPEG decoded small), until a resize gives the size asked for."""
+    from PIL import Image, ImageOps
+
+    quality = DEFAULT_QUALITY
+    for step in steps:
+        if isinstance(step, AutoOrient) and step.on:
+            img = ImageOps.exif_transpose(img) or img
+        elif isinstance(step, Crop):
+            w, h = round(img.width / scale), round(img.height / scale)
+            if step.x >= w or step.y >= h:
+                raise ProcessError(f"crop: the start ({step.x}, {step.y}) is outside the {w} x {h} image")
+            box = (step.x, step.y, min(w, step.x + step.w), min(h, step.y + step.h))
+            img = img.crop(tuple(round(v * scale) for v in box))
+        elif isinstance(step, Resize):
+            w, h = round(img.width / scale), round(img.height / scale)
+            img = img.resize(step.size(w, h), Image.Resampling.LANCZOS, reducing_gap=2.0)
+            scale = 1.0
+        elif isinstance(step, Quality):
+            quality = step.q
+        # Format: the output is always a JPEG
+    if img.mode not in ("RGB", "L"):
+        img = img.convert("RGBA")
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        img = background
+    return img, quality
+
+
+def process(data: bytes, steps: list[Step]) -> bytes:
+    """The processed image as a JPEG; :class:`ProcessError` says why one cannot be made."""
+    from PIL import Image, UnidentifiedImageError
+    from PIL.Image import DecompressionBombError
+
+    if len(data) > IMG_MAX_SOURCE_BYTES:
+        raise ProcessError(f"the source image is larger than {IMG_MAX_SOURCE_BYTES // (1024 * 1024)} MB")
+    try:
+        img: Any = Image.open(io.BytesIO(data))
+        width, height = img.size
+        if max(width, height) > IMG_MAX_SOURCE_SIDE or width * height > IMG_MAX_SOURCE_PIXELS:
+            raise ProcessError(f"the source image is over {IMG_MAX_SOURCE_SIDE} pixels a side or "
+                               f"{IMG_MAX_SOURCE_PIXELS} pixels")  # fmt: skip
+        orientation = img.getexif().get(ORIENTATION_TAG, 1)
+        need = _decode_scale(steps, width, height, orientation)
+        if img.format == "JPEG" and need < 1.0:
+            img.draft("RGB", (max(1, round(width * need)), max(1, round(height * need))))
+        img, quality = _apply(img, steps, img.size[0] / width)
+        out = io.BytesIO()
+        img.save(out, format="JPEG", quality=quality)
+        return out.getvalue()
+    except (UnidentifiedImageError, DecompressionBombError, OSError, SyntaxError) as exc:
+        raise ProcessError(f"the object is not an image OSS can process ({exc.__class__.__name__})") from None
