@@ -130,7 +130,19 @@ def test_partial_oidc_environment_is_an_error(tmp_path: Path) -> None:
                          cli_config=no_profile(tmp_path))  # fmt: skip
 
 
-def test_ecs_role_asks_for_an_imdsv2_token_first(emu: Emulator, tmp_path: Path) -> None:
+def ignore_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy in the environment that would fail every request sent through it: the chain's own requests ignore
+    it (the metadata service and a sidecar are local; a proxy must never see their credentials)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+
+def test_ecs_role_asks_for_an_imdsv2_token_first(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ignore_proxies(monkeypatch)
     with MetadataStandIn(emu.sts, imdsv1=False) as md:
         env = {"ALIBABA_CLOUD_ECS_METADATA": md.role_name, "ALIBABA_CLOUD_IMDSV1_DISABLED": "true"}
         source = resolve_provider(env=env, cli_config=no_profile(tmp_path), metadata_url=md.url)
@@ -149,7 +161,8 @@ def test_ecs_profile_without_role_name_discovers_it(emu: Emulator, tmp_path: Pat
         assert md.token_requests == 1 and md.v1_requests == 0
 
 
-def test_credentials_uri(emu: Emulator, tmp_path: Path) -> None:
+def test_credentials_uri(emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ignore_proxies(monkeypatch)
     with MetadataStandIn(emu.sts) as md:
         settings = CredentialSettings.from_config({"alicloud:credentialsUri": md.url + "/credentials"}.get)
         source = resolve_provider(settings=settings, env={}, cli_config=no_profile(tmp_path))

@@ -45,19 +45,25 @@ def issued(n: int) -> dict[str, str]:
             "SecurityToken": f"issued-token-{n}", "Expiration": EXPIRATION}  # fmt: skip
 
 
-def temporary(n: int, source: str) -> Credentials:
-    return Credentials(f"STS.issued-{n}", f"issued-secret-{n}", f"issued-token-{n}", source=source,
-                       expiration=EXPIRES_AT)  # fmt: skip
+def temporary(n: int, source: str) -> tuple[Credentials, float | None]:
+    """The ``n``-th set :class:`Cloud` issued, as :func:`shown` shows it (equality ignores the expiration)."""
+    return Credentials(f"STS.issued-{n}", f"issued-secret-{n}", f"issued-token-{n}", source=source), EXPIRES_AT
+
+
+def shown(creds: Credentials) -> tuple[Credentials, float | None]:
+    return creds, creds.expiration
 
 
 class Cloud:
     """STS (``sts.test``), the ECS metadata service (``metadata.test``) and a credentials URI (``sidecar.test``).
     ``requests`` holds every request; each set of credentials handed out is numbered from 1."""
 
-    def __init__(self, *, imds_token: int = 200, role: str = "ecs-role", sidecar: Any = None) -> None:
+    def __init__(
+        self, *, imds_token: int = 200, role: str = "ecs-role", sidecar: Any = None, ecs_code: str = "Success"
+    ) -> None:
         self.requests: list[httpx.Request] = []
         self.issued = 0
-        self.imds_token, self.role, self.sidecar = imds_token, role, sidecar
+        self.imds_token, self.role, self.sidecar, self.ecs_code = imds_token, role, sidecar, ecs_code
         self.transport = httpx.MockTransport(self.answer)
 
     def params(self, index: int = -1) -> dict[str, str]:
@@ -73,12 +79,14 @@ class Cloud:
                                              "AssumedRoleUser": arn})  # fmt: skip
         if host == "metadata.test":
             if request.method == "PUT" and path == "/latest/api/token":
-                return httpx.Response(self.imds_token, text="imds-token-1" if self.imds_token == 200 else "")
+                return httpx.Response(self.imds_token, text="imds-token-1\n" if self.imds_token == 200 else "")
             if path == "/latest/meta-data/ram/security-credentials/":
-                return httpx.Response(
-                    200 if self.role else 404, text=f"{self.role}\nanother-role\n" if self.role else ""
-                )
+                if not self.role:
+                    return httpx.Response(404, text="<html>Not Found</html>")
+                return httpx.Response(200, text=f"{self.role}\nanother-role\n")
             if path == f"/latest/meta-data/ram/security-credentials/{self.role or 'ecs-role'}":
+                if self.ecs_code != "Success":
+                    return httpx.Response(200, json={"Code": self.ecs_code, "Message": "role detached"})
                 self.issued += 1
                 return httpx.Response(200, json={"Code": "Success", **issued(self.issued)})
             return httpx.Response(404, json={"Code": "NotFound", "Message": path})
@@ -220,6 +228,10 @@ def test_refreshing_credentials_log_a_failed_refresh_and_register_new_secrets(ca
         assert source.get().access_key_id == "STS.a"
     assert [r.getMessage() for r in caplog.records] == [
         "refreshing credentials (the test source) failed; using the current ones: STS is down"]  # fmt: skip
+    answers.append(ConfigError("STS is still down"))
+    now[0] = 1095.0  # five seconds before expiry: too late to keep the current set
+    with pytest.raises(ConfigError, match="STS is still down"):
+        source.get()
     assert repr(source) == "RefreshingCredentials(source='the test source')"
 
 
@@ -296,6 +308,8 @@ def test_settings_from_config_read_every_key() -> None:
     assert (other.access_key_id, other.profile, other.sts_endpoint, other.label) == (
         "12345", None, "http://a.test/", "stack config")  # fmt: skip
     assert CredentialSettings.from_config({"alicloud:assumeRole": ""}.get).assume_role is None
+    empty = {"roleArn": ROLE, "sessionName": "", "sessionExpiration": "", "externalId": None}
+    assert CredentialSettings.from_config({"alicloud:assumeRole": empty}.get).assume_role == AssumeRole(ROLE)
     assert CredentialSettings.from_config(lambda key: None) == CredentialSettings(label="stack config")
 
 
@@ -338,6 +352,7 @@ def test_config_keys_present_names_the_set_ones() -> None:
 def test_explicit_arguments_and_settings(tmp_path: Path) -> None:
     assert resolve_provider("AKID", "explicit-secret-11", "explicit-token-11", env={}) == Credentials(
         "AKID", "explicit-secret-11", "explicit-token-11", source="explicit arguments")  # fmt: skip
+    assert resolve_provider("AKID", "explicit-secret-11", "", env={}).get().security_token is None
     settings = CredentialSettings(access_key_id="CFG", access_key_secret="config-secret-11", security_token="",
                                   label="stack dev config")  # fmt: skip
     assert resolve_provider(settings=settings, env={}) == Credentials("CFG", "config-secret-11",
@@ -358,6 +373,13 @@ def test_explicit_arguments_and_settings(tmp_path: Path) -> None:
         resolve_provider(
             settings=half, env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "x", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "y"}
         )
+
+
+def test_the_process_environment_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "process-id")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "process-secret-12")
+    assert resolve_provider(cli_config=no_file(tmp_path)) == Credentials(
+        "process-id", "process-secret-12", source="environment (ALIBABA_CLOUD_ACCESS_KEY_ID)")  # fmt: skip
 
 
 def test_environment_keys_in_order(tmp_path: Path) -> None:
@@ -397,7 +419,7 @@ def test_oidc_from_the_environment(tmp_path: Path) -> None:
     cloud = Cloud()
     source = resolve_provider(env=env, cli_config=no_file(tmp_path), transport=cloud.transport)
     label = "environment (ALIBABA_CLOUD_OIDC_TOKEN_FILE)"
-    assert source.get() == temporary(1, f"{label}: role {ROLE} assumed with an OIDC token")
+    assert shown(source.get()) == temporary(1, f"{label}: role {ROLE} assumed with an OIDC token")
     params = cloud.params()
     assert (params["Action"], params["RoleArn"], params["OIDCProviderArn"], params["OIDCToken"],
             params["RoleSessionName"]) == ("AssumeRoleWithOIDC", ROLE, PROVIDER, "env-oidc-token-13",
@@ -417,12 +439,14 @@ def test_oidc_from_the_environment(tmp_path: Path) -> None:
         )
 
 
-def test_oidc_settings_token_and_token_file(tmp_path: Path) -> None:
+def test_oidc_settings_token_and_token_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cloud = Cloud()
     role = OidcRole(ROLE, PROVIDER, token="settings-oidc-token-14", session_name="s1", duration=1800, policy="{}")
     settings = CredentialSettings(assume_role_with_oidc=role, label="cfg")
     source = resolve_provider(settings=settings, env=STS_ENV, transport=cloud.transport)
-    assert source.get() == temporary(1, f"cfg (alicloud:assumeRoleWithOidc): role {ROLE} assumed with an OIDC token")
+    assert shown(source.get()) == temporary(
+        1, f"cfg (alicloud:assumeRoleWithOidc): role {ROLE} assumed with an OIDC token"
+    )
     params = cloud.params()
     assert (params["OIDCToken"], params["RoleSessionName"], params["DurationSeconds"], params["Policy"]) == (
         "settings-oidc-token-14", "s1", "1800", "{}")  # fmt: skip
@@ -453,6 +477,12 @@ def test_oidc_settings_token_and_token_file(tmp_path: Path) -> None:
         resolve_provider(settings=CredentialSettings(assume_role_with_oidc=from_file, label="cfg"), env=STS_ENV,
                          transport=cloud.transport).get()  # fmt: skip
     assert str(caught.value) == "cfg (alicloud:assumeRoleWithOidc): the OIDC token is empty"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    token_file.write_text("home-oidc-token-14c")
+    in_home = OidcRole(ROLE, PROVIDER, token_file="~/t")
+    resolve_provider(settings=CredentialSettings(assume_role_with_oidc=in_home), env=STS_ENV,
+                     transport=cloud.transport).get()  # fmt: skip
+    assert cloud.params()["OIDCToken"] == "home-oidc-token-14c"
     bad = OidcRole("not-an-arn", PROVIDER, token="settings-oidc-token-14")
     with pytest.raises(ConfigError, match=r"^cfg \(alicloud:assumeRoleWithOidc\): .*RoleArn"):
         resolve_provider(settings=CredentialSettings(assume_role_with_oidc=bad, label="cfg"), env=STS_ENV,
@@ -465,7 +495,7 @@ def test_assume_role_on_top_of_a_source_is_signed_by_it(tmp_path: Path) -> None:
     settings = CredentialSettings(access_key_id="BASE", access_key_secret="base-secret-15",
                                   security_token="base-token-15", assume_role=role, label="cfg")  # fmt: skip
     source = resolve_provider(settings=settings, env=STS_ENV, transport=cloud.transport)
-    assert source.get() == temporary(1, f"cfg (alicloud:assumeRole): role {ROLE} assumed with cfg")
+    assert shown(source.get()) == temporary(1, f"cfg (alicloud:assumeRole): role {ROLE} assumed with cfg")
     params = cloud.params()
     assert (params["Action"], params["RoleArn"], params["RoleSessionName"], params["ExternalId"],
             params["DurationSeconds"], params["Policy"]) == ("AssumeRole", ROLE, "pulumi", "ext-15", "1800",
@@ -477,7 +507,7 @@ def test_assume_role_on_top_of_a_source_is_signed_by_it(tmp_path: Path) -> None:
            "ALICLOUD_ASSUME_ROLE_ARN": ROLE, "ALICLOUD_ASSUME_ROLE_SESSION_EXPIRATION": "900"}  # fmt: skip
     source = resolve_provider(env=env, cli_config=no_file(tmp_path), transport=cloud.transport)
     label = "environment (ALICLOUD_ASSUME_ROLE_ARN)"
-    assert source.get() == temporary(2, f"{label}: role {ROLE} assumed with environment (ALICLOUD_ACCESS_KEY)")
+    assert shown(source.get()) == temporary(2, f"{label}: role {ROLE} assumed with environment (ALICLOUD_ACCESS_KEY)")
     params = cloud.params()
     assert (params["RoleSessionName"], params["DurationSeconds"], params["AccessKeyId"]) == ("imm-faces", "900",
                                                                                                "ENVKEY")  # fmt: skip
@@ -489,6 +519,11 @@ def test_assume_role_on_top_of_a_source_is_signed_by_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         resolve_provider(env={**env, "ALICLOUD_ASSUME_ROLE_SESSION_EXPIRATION": "1h"}, cli_config=no_file(tmp_path))
     assert str(caught.value) == "ALICLOUD_ASSUME_ROLE_SESSION_EXPIRATION: must be a whole number of seconds"
+    bad = CredentialSettings(access_key_id="BASE", access_key_secret="base-secret-15",
+                             assume_role=AssumeRole("not-an-arn"), label="cfg")  # fmt: skip
+    with pytest.raises(ConfigError) as refused:
+        resolve_provider(settings=bad, env=STS_ENV, transport=cloud.transport)
+    assert str(refused.value).startswith("cfg (alicloud:assumeRole): The parameter RoleArn is invalid: ")
     # the settings' role wins over the environment's
     settings_role = CredentialSettings(assume_role=AssumeRole("acs:ram::1:role/other"), label="cfg")
     source = resolve_provider(settings=settings_role, env=env, cli_config=no_file(tmp_path), transport=cloud.transport)
@@ -532,7 +567,7 @@ def test_ecs_role_with_an_imdsv2_token(tmp_path: Path) -> None:
     source = resolve_provider(env=env, cli_config=no_file(tmp_path), metadata_url=METADATA + "/",
                               transport=cloud.transport)  # fmt: skip
     label = "environment (ALIBABA_CLOUD_ECS_METADATA): ECS instance role ecs-role"
-    assert source.get() == temporary(1, label)
+    assert shown(source.get()) == temporary(1, label)
     put, get = cloud.requests
     assert (put.method, str(put.url), put.headers["X-aliyun-ecs-metadata-token-ttl-seconds"]) == (
         "PUT", "http://metadata.test/latest/api/token", "21600")  # fmt: skip
@@ -568,7 +603,7 @@ def test_ecs_profile_without_a_role_name_reads_the_instances(tmp_path: Path) -> 
     cloud = Cloud()
     source = resolve_provider(env={}, cli_config=cfg, metadata_url=METADATA, transport=cloud.transport)
     label = f"aliyun CLI config {cfg} profile 'ecs' (EcsRamRole): ECS instance role (the instance’s)"
-    assert source.get() == temporary(1, label)
+    assert shown(source.get()) == temporary(1, label)
     assert [str(r.url) for r in cloud.requests] == [
         "http://metadata.test/latest/api/token", "http://metadata.test/latest/meta-data/ram/security-credentials/",
         "http://metadata.test/latest/meta-data/ram/security-credentials/ecs-role"]  # fmt: skip
@@ -582,6 +617,13 @@ def test_ecs_profile_without_a_role_name_reads_the_instances(tmp_path: Path) -> 
     assert len(cloud.requests) == 2  # the named role: no listing
 
 
+def test_a_metadata_service_that_refuses(tmp_path: Path) -> None:
+    with pytest.raises(StsError) as caught:
+        resolve_provider(env={"ALIBABA_CLOUD_ECS_METADATA": "ecs-role"}, cli_config=no_file(tmp_path),
+                         metadata_url=METADATA, transport=Cloud(ecs_code="Failed").transport).get()  # fmt: skip
+    assert str(caught.value) == "ECS metadata: the service refused it: Failed: role detached"
+
+
 def test_an_unreachable_metadata_service(tmp_path: Path) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
@@ -593,16 +635,14 @@ def test_an_unreachable_metadata_service(tmp_path: Path) -> None:
                                  "ECS metadata service (ConnectError)")  # fmt: skip
 
 
-def test_credentials_uri_hides_its_query_and_user_in_the_label(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # never used: the environment's proxies are ignored
-    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+def test_credentials_uri_hides_its_query_and_user_in_the_label(tmp_path: Path) -> None:
     cloud = Cloud()
     uri = "http://user:uri-password-17@sidecar.test/creds?token=uri-query-token-17"
     settings = CredentialSettings(credentials_uri=uri, label="cfg")
     source = resolve_provider(settings=settings, env={}, cli_config=no_file(tmp_path), transport=cloud.transport)
     label = "cfg (alicloud:credentialsUri): credentials URI http://sidecar.test/creds"
     assert repr(source) == f"RefreshingCredentials(source={label!r})"
-    assert source.get() == temporary(1, label)
+    assert shown(source.get()) == temporary(1, label)
     (request,) = cloud.requests
     assert str(request.url) == uri and request.method == "GET"  # the URI as given, query and all
     assert request.extensions["timeout"] == {"connect": 5.0, "read": 10.0, "write": 10.0, "pool": 10.0}
@@ -727,13 +767,13 @@ def test_cli_role_profiles_assume_their_role(tmp_path: Path) -> None:
         {"name": "oidc", "mode": "OIDC", "ram_role_arn": ROLE, "oidc_provider_arn": PROVIDER,
          "oidc_token_file": str(token), "role_session_name": "oidc-s", "expired_seconds": 1000.0, "policy": "{}"},
         {"name": "chain", "mode": "ChainableRamRoleArn", "source_profile": "ram",
-         "ram_role_arn": "acs:ram::2:role/target", "expired_seconds": "3600"},
+         "ram_role_arn": "acs:ram::2:role/target", "expired_seconds": "3600", "external_id": ""},
     )  # fmt: skip
     cloud = Cloud()
     prefix = f"aliyun CLI config {cfg} profile"
     ram = resolve_provider(env=STS_ENV, cli_config=cfg, profile="ram", transport=cloud.transport)
     ram_label = f"{prefix} 'ram' (RamRoleArn)"
-    assert ram.get() == temporary(1, f"{ram_label}: role {ROLE} assumed with {ram_label}")
+    assert shown(ram.get()) == temporary(1, f"{ram_label}: role {ROLE} assumed with {ram_label}")
     params = cloud.params()
     assert {k: params[k] for k in ("RoleArn", "RoleSessionName", "ExternalId", "DurationSeconds", "Policy",
                                    "AccessKeyId", "SecurityToken")} == {
@@ -741,7 +781,7 @@ def test_cli_role_profiles_assume_their_role(tmp_path: Path) -> None:
         "Policy": "{}", "AccessKeyId": "RAMBASE", "SecurityToken": "ram-token-19"}  # fmt: skip
     oidc = resolve_provider(env=STS_ENV, cli_config=cfg, profile="oidc", transport=cloud.transport)
     oidc_label = f"{prefix} 'oidc' (OIDC)"
-    assert oidc.get() == temporary(2, f"{oidc_label}: role {ROLE} assumed with an OIDC token")
+    assert shown(oidc.get()) == temporary(2, f"{oidc_label}: role {ROLE} assumed with an OIDC token")
     params = cloud.params()
     assert {k: params[k] for k in ("OIDCToken", "RoleSessionName", "DurationSeconds", "Policy")} == {
         "OIDCToken": "profile-oidc-token-19",
@@ -751,12 +791,13 @@ def test_cli_role_profiles_assume_their_role(tmp_path: Path) -> None:
     }
     chain = resolve_provider(env=STS_ENV, cli_config=cfg, profile="chain", transport=cloud.transport)
     chain_label = f"{prefix} 'chain' (ChainableRamRoleArn)"
-    assert chain.get() == temporary(4, f"{chain_label}: role acs:ram::2:role/target assumed with {ram_label}: role "
-                                       f"{ROLE} assumed with {ram_label}")  # fmt: skip
+    parent = f"{ram_label}: role {ROLE} assumed with {ram_label}"
+    assert shown(chain.get()) == temporary(4, f"{chain_label}: role acs:ram::2:role/target assumed with {parent}")
     params = cloud.params()
     assert (params["AccessKeyId"], params["SecurityToken"], params["RoleSessionName"]) == (
         "STS.issued-3", "issued-token-3", "imm-faces")  # signed by the parent's assumed role  # fmt: skip
     assert "DurationSeconds" not in params  # expired_seconds must be a number, not text
+    assert "ExternalId" not in params  # an empty field is an unset one
 
 
 def test_cli_chains_that_loop_or_lack_a_field(tmp_path: Path) -> None:
@@ -792,6 +833,6 @@ def test_resolve_credentials_passes_every_argument(tmp_path: Path) -> None:
     settings = CredentialSettings(ecs_role_name="ecs-role", label="cfg")
     cloud = Cloud()
     got = resolve_credentials(settings=settings, env={}, metadata_url=METADATA, transport=cloud.transport)
-    assert got == temporary(1, "cfg (alicloud:ecsRoleName): ECS instance role ecs-role")
+    assert shown(got) == temporary(1, "cfg (alicloud:ecsRoleName): ECS instance role ecs-role")
     cfg = profiles(tmp_path, {"name": "p", "access_key_id": "from-p", "access_key_secret": "cli-secret-21"})
     assert resolve_credentials(profile="p", env={}, cli_config=cfg).access_key_id == "from-p"
