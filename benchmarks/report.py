@@ -1,19 +1,22 @@
 """`imm-faces verify --html` on 1,000 figure clusters: time, page size, and the browser's load, against peers.
 
-    python benchmarks/report.py [--clusters 1000] [--photos-per-cluster 3]
+    python benchmarks/report.py [--clusters 1000] [--photos-per-cluster 3] [--local-clusters 50]
 
 The emulator runs as `imm-faces emulator` in its own process, on a state file written beforehand: a project and
 dataset made through the API, then N clusters of P photos each written straight into the store. Every photo is
 a 12 MP JPEG (4032 x 3024 upright, stored turned a quarter with EXIF Orientation 6, noise added so it weighs
 what a camera's does), hard-linked P x N times under --oss-root, with one face per photo.
 
-Measured, in this process:
+Measured, in this process, and the emulator's CPU beside it:
 
-* the report: ``collect`` + ``render`` as ``verify --html`` runs them after verify (2N IMM requests, up to
-  N x (P + 1) signed OSS GETs, thumbnails made on worker threads): wall and this process's CPU, page size;
-  the same with ``--links`` (no object read);
-* its peer for the pictures: one photo's thumbnails made the plain way (full decode, then orientation, crop and
-  resize) against ``make_thumbnails`` (JPEG decoded at the smallest scale that keeps the thumbnails sharp);
+* the report with thumbnails made by OSS's image processing (``x-oss-process``; here the emulator does OSS's
+  work): ``collect`` + ``render`` as ``verify --html`` runs them after verify (2N IMM requests, up to N x (P + 1)
+  signed OSS GETs, each answering a few KB), wall and CPU of both processes, page size, bytes read;
+* its peer, the report reading every photo whole and thumbnailing it here (its fallback, and how it worked
+  before OSS made the thumbnails), on ``--local-clusters`` clusters (it takes about 0.1 s a photo);
+* the same with ``--links`` (no object read);
+* one photo's thumbnails made the plain way (full decode, then orientation, crop and resize) against
+  ``make_thumbnails`` (JPEG decoded at the smallest scale that keeps the thumbnails sharp);
 * the page-size peer: the same page with the original photos embedded (computed, not built);
 * the browser: headless Chromium (when installed) loading the page from disk until every thumbnail decoded.
 """
@@ -48,7 +51,7 @@ from imm_faces.runtime.report.html import render
 from imm_faces.runtime.report.images import COVER_PX, PHOTO_HEIGHT_PX, PHOTO_MAX_WIDTH_PX, cover_crop, make_thumbnails
 from imm_faces.runtime.verify.run import verify_deployment
 from tests.helpers import DATASET, PROJECT
-from tests.processes import emulator_process, loopback_only
+from tests.processes import emulator_process, loopback_only, process_cpu
 from tests.report.browser import Browser, find_chromium
 
 CREDS = DEFAULT_ACCESS_KEY
@@ -113,8 +116,26 @@ def per_photo(data: bytes, rounds: int) -> tuple[float, float]:
     return statistics.median(ours), statistics.median(plain)
 
 
-async def report(endpoint: str, outputs: StackOutputs, options: ReportOptions) -> tuple[float, float, float, str, Any]:
-    """(collect + render wall, CPU, render alone wall, page, data)"""
+async def report(
+    endpoint: str, outputs: StackOutputs, options: ReportOptions, *, local: bool = False
+) -> tuple[float, float, float, str, Any]:
+    """(collect + render wall, CPU, render alone wall, page, data); ``local``: OSS makes no thumbnail, so each
+    photo is read whole and thumbnailed here (the report's fallback, and how it worked before)."""
+    from imm_faces.runtime.report import images
+
+    async def refused(*_: object) -> images.Thumbnails:
+        raise images.ObjectReadError("OSS image processing not used (benchmark peer)")
+
+    made_by_oss = images.processed_thumbnails
+    if local:
+        images.processed_thumbnails = refused  # type: ignore[assignment]
+    try:
+        return await _report(endpoint, outputs, options)
+    finally:
+        images.processed_thumbnails = made_by_oss
+
+
+async def _report(endpoint: str, outputs: StackOutputs, options: ReportOptions) -> tuple[float, float, float, str, Any]:
     async with AsyncImmClient(endpoint=endpoint, credentials=CREDS, deadline=1800) as client:
         verified = await verify_deployment(client, outputs)
         wall0, cpu0 = time.perf_counter(), cpu()
@@ -147,6 +168,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--photos-per-cluster", type=int, default=3)
+    parser.add_argument("--local-clusters", type=int, default=50, help="clusters for the peer that reads every "
+                        "photo whole and thumbnails it here (about 0.1 s a photo on 2 cores)")  # fmt: skip
     args = parser.parse_args()
     loopback_only()
     with tempfile.TemporaryDirectory(prefix="imm-bench-report-") as tmp:
@@ -163,23 +186,32 @@ def main() -> int:
         ours, plain = per_photo(data, 7)
         print(f"one photo's thumbnails (cover + strip): {ours * 1000:.0f} ms with make_thumbnails; plain full "
               f"decode {plain * 1000:.0f} ms ({plain / ours:.1f}x slower)")  # fmt: skip
-        with emulator_process(db, oss_root) as (_, endpoint):
+        with emulator_process(db, oss_root) as (server, endpoint):
             outputs = StackOutputs(project_name=PROJECT, dataset_name=DATASET, region="cn-hangzhou", endpoint=endpoint)
-            for mode, embed in (("embedded", True), ("links", False)):
+            peer = min(args.clusters, args.local_clusters)
+            runs = [("embedded, thumbnails made by OSS (here the emulator)", True, False, args.clusters),
+                    (f"embedded, thumbnails made here (the peer: every photo read whole; {peer} clusters)", True,
+                     True, peer),
+                    ("links (presigned URLs, nothing read)", False, False, args.clusters)]  # fmt: skip
+            for mode, embed, local, clusters in runs:
                 options = ReportOptions(embed=embed, photos_per_cluster=args.photos_per_cluster,
-                                        max_clusters=args.clusters)  # fmt: skip
-                wall, used, rendering, page, made = asyncio.run(report(endpoint, outputs, options))
+                                        max_clusters=clusters)  # fmt: skip
+                served = process_cpu(server.pid)
+                wall, used, rendering, page, made = asyncio.run(report(endpoint, outputs, options, local=local))
+                served = process_cpu(server.pid) - served
                 pictures = page.count("<img ")
-                path = Path(tmp) / f"report-{mode}.html"
+                path = Path(tmp) / f"report-{len(made.cards)}-{embed}-{local}.html"
                 path.write_text(page)
-                print(f"report, {mode}: {len(made.cards)} clusters, {pictures} pictures, {wall:.2f} s wall, "
-                      f"{used:.2f} s CPU (this process), page {len(page) / 1e6:.1f} MB "
+                print(f"report, {mode}: {len(made.cards)} clusters, {pictures} pictures, {wall:.2f} s wall "
+                      f"({wall / len(made.cards) * 1000:.1f} ms a cluster), CPU {used:.2f} s this process + "
+                      f"{served:.2f} s emulator, page {len(page) / 1e6:.1f} MB "
                       f"({len(page) / max(1, pictures) / 1024:.1f} KiB per picture); HTML rendering alone "
                       f"{rendering * 1000:.0f} ms")  # fmt: skip
-                if embed:
+                if embed and not local:
                     originals = files * len(base64.b64encode(data))
                     print(f"  peer page with the original photos embedded: {originals / 1e9:.2f} GB "
-                          f"({originals / len(page):.0f}x larger)")  # fmt: skip
+                          f"({originals / len(page):.0f}x larger); bytes read: {len(page) / 1e6:.1f} MB of "
+                          f"thumbnails instead of {files * size / 1e9:.1f} GB of photos")  # fmt: skip
                     print("  " + browse(path, len(made.cards)))
     print(f"cpus={os.cpu_count()}; " + json.dumps({"clusters": args.clusters, "photos": files}))
     return 0

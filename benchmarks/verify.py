@@ -59,7 +59,7 @@ from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.verify.run import DEFAULT_CONCURRENCY, verify_deployment
 from tests.helpers import DATASET, PROJECT
-from tests.processes import emulator_process, loopback_only
+from tests.processes import emulator_process, loopback_only, process_cpu
 
 CREDS = DEFAULT_ACCESS_KEY
 
@@ -133,12 +133,6 @@ def run_verify(endpoint: str, threads: int, consistency: bool = True) -> int:
 
 
 REQUESTS: dict[bool, int] = {}  # requests verify made, with and without consistency checks (shown at the end)
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(fn: Callable[[str, int], int], endpoint: str, threads: int, server: int) -> tuple[float, float, float, int]:

@@ -21,6 +21,12 @@ def loopback_only() -> None:
         os.environ.pop(name, None)
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc): what a benchmark's server used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def emulator_process(
     db: Path, oss_root: Path, env: dict[str, str] | None = None
