@@ -159,12 +159,19 @@ def test_two_stacks_share_an_emulator_and_never_touch_each_other(
     fails, naming the opt-in, and leaves dev's project as it was."""
     endpoint, oss_root = shared_emulator
     shared = ["--endpoint", endpoint, "--oss-root", str(oss_root), "--keep", "--photos", str(three_photos)]
+    page = tmp_path / "dev.html"
     for stack in ("dev", "prod"):
-        proc = rehearse(*shared, "--stack", stack, "--json", cwd=tmp_path)
+        html = ["--html", str(page)] if stack == "dev" else []  # rehearse --html: verify's page of the clusters
+        proc = rehearse(*shared, "--stack", stack, "--json", *html, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
         summary = json.loads(proc.stdout)
         assert summary["outputs"]["project_name"] == f"imm-faces-{stack}-faces-project"
         assert summary["verify"]["outputs"]["total_clusters"] == 1
+    text = page.read_text()
+    assert text.count('<article class="card') == 1 and "imm-faces-dev-faces-project" in text
+    thumbnails = re.findall(r'<img src="(data:image/jpeg;base64,[^"]+)"', text)  # made by the emulator's OSS
+    assert len(thumbnails) == 4 and "x-oss-signature" not in text  # the cover and the three photos
+    assert "emulator-access-key-secret" not in text
     intruder = rehearse(*shared, "--stack", "intruder", "--config", "projectName=imm-faces-dev-faces-project",
                         "--config", "description=taken over", cwd=tmp_path)  # fmt: skip
     assert intruder.returncode == 1
