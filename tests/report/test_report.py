@@ -8,6 +8,7 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -249,3 +250,37 @@ def test_a_page_that_cannot_be_written_comes_after_verifys_own_report(
     out, err = capsys.readouterr()
     assert json.loads(out)["passed"] is True  # verify's report is printed all the same
     assert f"--html {target}: No such file or directory" in err and not target.exists()
+
+
+@pytest.mark.parametrize("batch_fails", [False, True])
+def test_cards_read_their_clusters_in_batches_and_alone_when_a_batch_fails(
+    drawn: Drawn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_fails: bool
+) -> None:
+    from imm_faces.runtime import client as client_module
+    from imm_faces.runtime.errors import ImmError
+    from imm_faces.runtime.report import collect
+
+    calls: list[str] = []  # the report's IMM calls (verify's come before collect starts)
+    real_call, real_collect = client_module.AsyncImmClient.call, collect.collect
+
+    async def counted(self: client_module.AsyncImmClient, op: Any, *args: Any, **params: Any) -> Any:
+        if "report" in calls:
+            calls.append(op.name)
+            if batch_fails and op.name == "BatchGetFigureCluster":
+                raise ImmError("InternalError", "try later", status=500)
+        return await real_call(self, op, *args, **params)
+
+    async def marked(*args: Any, **kwargs: Any) -> Any:
+        calls.append("report")
+        return await real_collect(*args, **kwargs)
+
+    monkeypatch.setattr(client_module.AsyncImmClient, "call", counted)
+    monkeypatch.setattr(collect, "collect", marked)
+    monkeypatch.setattr(collect, "BATCH_GET_MAX_IDS", 1)  # a batch a cluster
+    page_path = tmp_path / "report.html"
+    assert verify_html(drawn, page_path, "--no-consistency") == 0
+    page = page_path.read_text()
+    for object_id in (drawn.alice, drawn.bob):
+        assert '<div class="cover"><img src="data:image/jpeg' in card_html(page, object_id)
+    assert calls.count("BatchGetFigureCluster") == 2 and calls.count("SimpleQuery") == 2
+    assert calls.count("GetFigureCluster") == (2 if batch_fails else 0)
