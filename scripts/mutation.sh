@@ -79,10 +79,12 @@ spec() {
                    imm_faces.emulator.figures.x__iou__mutmut_* imm_faces.emulator.figures.x_match_faces__mutmut_*
                    imm_faces.emulator.figures.x_cluster_pending__mutmut_* imm_faces.emulator.figures.x__good_flags__mutmut_*
                    imm_faces.emulator.figures.x_cluster_stats__mutmut_*"
-            tests="tests/emulator/test_clustering.py tests/emulator/test_clustering_rules.py" ;;
+            tests="tests/emulator/test_clustering.py tests/emulator/test_clustering_rules.py
+                   tests/emulator/test_clustering_boundaries.py tests/emulator/test_figures_bookkeeping.py" ;;
         figures)  # figures.py whole: the rules above and the bookkeeping (record, rebuild, forget, merge, invariants)
             files='"imm_faces/emulator/figures.py"'; names=""
             tests="tests/emulator/test_clustering.py tests/emulator/test_clustering_rules.py
+                   tests/emulator/test_clustering_boundaries.py tests/emulator/test_figures_bookkeeping.py
                    tests/emulator/test_listing_and_lifecycle.py tests/emulator/test_bindings.py" ;;
         *) echo "mutation.sh: unknown module $1" >&2; exit 2 ;;
     esac
