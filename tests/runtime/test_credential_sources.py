@@ -810,9 +810,21 @@ def test_cli_chains_that_loop_or_lack_a_field(tmp_path: Path) -> None:
         {"name": "oidc", "mode": "OIDC", "ram_role_arn": ROLE},
         {"name": "norole", "mode": "ChainableRamRoleArn", "source_profile": "base"},
         {"name": "base", "access_key_id": "k", "access_key_secret": "cli-secret-20"},
+        {"name": "oidc-norole", "mode": "OIDC", "oidc_provider_arn": PROVIDER, "oidc_token_file": "/t"},
+        {"name": "ak-noid", "mode": "AK", "access_key_secret": "cli-secret-20"},
+        {"name": "ak-nosecret", "access_key_id": "k"},
+        {"name": "ram-noid", "mode": "RamRoleArn", "access_key_secret": "cli-secret-20", "ram_role_arn": ROLE},
+        {"name": "ram-nosecret", "mode": "RamRoleArn", "access_key_id": "k", "ram_role_arn": ROLE},
+        {"name": "sts-notoken", "mode": "StsToken", "access_key_id": "k", "access_key_secret": "cli-secret-20"},
     )  # fmt: skip
     prefix = f"aliyun CLI config {cfg} profile"
     cases = {
+        "oidc-norole": f"{prefix} 'oidc-norole' (OIDC) is incomplete: ram_role_arn not set",
+        "ak-noid": f"{prefix} 'ak-noid' (AK) is incomplete: access_key_id not set",
+        "ak-nosecret": f"{prefix} 'ak-nosecret' (AK) is incomplete: access_key_secret not set",
+        "ram-noid": f"{prefix} 'ram-noid' (RamRoleArn) is incomplete: access_key_id not set",
+        "ram-nosecret": f"{prefix} 'ram-nosecret' (RamRoleArn) is incomplete: access_key_secret not set",
+        "sts-notoken": f"{prefix} 'sts-notoken' (StsToken) is incomplete: sts_token not set",
         "a": f"{prefix} 'b' (ChainableRamRoleArn): source_profile 'a' makes a loop",
         "self": f"{prefix} 'self' (ChainableRamRoleArn): source_profile 'self' makes a loop",
         "orphan": f"{prefix} 'orphan' (ChainableRamRoleArn) is incomplete: source_profile not set",
