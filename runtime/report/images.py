@@ -46,6 +46,8 @@ COVER_MARGIN = 0.35
 """Space kept around a face in its cover crop, as a fraction of the face's larger side on each side."""
 MAX_OBJECT_BYTES = 64 * 1024 * 1024
 """Larger objects are not read (a photo is far smaller; this bounds memory per request)."""
+MAX_THUMBNAIL_BYTES = 256 * 1024
+"""A thumbnail OSS makes is a few KB; a larger answer is refused (it is not what was asked for)."""
 ORIENTATION_TAG = 0x0112
 _SWAPPING = (5, 6, 7, 8)  # EXIF orientations that turn the image a quarter
 
@@ -109,6 +111,9 @@ class ObjectStore:
                            expires=self.expires, query=query)  # fmt: skip
 
     async def read(self, uri: str, creds: Credentials, process: str | None = None) -> bytes:
+        """The object's bytes, or with ``process`` the image OSS makes (at most :data:`MAX_THUMBNAIL_BYTES`:
+        anything larger is not the thumbnail asked for). Raises :class:`ObjectReadError`."""
+        limit = MAX_THUMBNAIL_BYTES if process else MAX_OBJECT_BYTES
         if self.http is None:
             raise ObjectReadError("no HTTP client")
         try:
@@ -126,12 +131,19 @@ class ObjectStore:
                 size = 0
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
-                    if size > MAX_OBJECT_BYTES:
-                        raise ObjectReadError(f"larger than {MAX_OBJECT_BYTES // (1024 * 1024)} MiB")
+                    if size > limit:
+                        raise ObjectReadError(f"OSS answered more than {limit // 1024} KiB" if process else
+                                              f"larger than {MAX_OBJECT_BYTES // (1024 * 1024)} MiB")  # fmt: skip
                     chunks.append(chunk)
                 return b"".join(chunks)
         except httpx.HTTPError as exc:
             raise ObjectReadError(f"cannot read it ({exc.__class__.__name__})") from None
+
+
+PHOTO_RESIZE = oss_process.Resize(PHOTO_MAX_WIDTH_PX, PHOTO_HEIGHT_PX, "lfit")
+"""A member photo's thumbnail: fit in :data:`PHOTO_MAX_WIDTH_PX` x :data:`PHOTO_HEIGHT_PX`, never enlarged."""
+_JPEG = (oss_process.Quality(JPEG_QUALITY), oss_process.Format())
+PHOTO_PROCESS = oss_process.write([oss_process.AutoOrient(), PHOTO_RESIZE, *_JPEG])
 
 
 def cover_process(face: tuple[float, float, float, float], width: int, height: int) -> str:
@@ -140,12 +152,6 @@ def cover_process(face: tuple[float, float, float, float], width: int, height: i
     x0, y0, x1, y1 = cover_crop(face, width, height)
     return oss_process.write([oss_process.AutoOrient(), oss_process.Crop(x0, y0, max(1, x1 - x0), max(1, y1 - y0)),
                               oss_process.Resize(COVER_PX, COVER_PX, "fixed", limit=False), *_JPEG])  # fmt: skip
-
-
-PHOTO_RESIZE = oss_process.Resize(PHOTO_MAX_WIDTH_PX, PHOTO_HEIGHT_PX, "lfit")
-"""A member photo's thumbnail: fit in :data:`PHOTO_MAX_WIDTH_PX` x :data:`PHOTO_HEIGHT_PX`, never enlarged."""
-_JPEG = (oss_process.Quality(JPEG_QUALITY), oss_process.Format())
-PHOTO_PROCESS = oss_process.write([oss_process.AutoOrient(), PHOTO_RESIZE, *_JPEG])
 
 
 async def processed_thumbnails(

@@ -94,6 +94,7 @@ def test_the_emulator_makes_the_cover_from_the_upright_photo(emulator: Emulator,
     cover = Image.open(io.BytesIO(got.content))
     assert cover.format == "JPEG" and cover.size == (COVER_PX, COVER_PX)
     centre = cover.convert("RGB").getpixel((COVER_PX // 2, COVER_PX // 2))
+    assert isinstance(centre, tuple)
     assert all(abs(a - b) <= 25 for a, b in zip(centre, FACE_COLOUR, strict=True)), centre  # upright: on the face
     assert len(got.content) < 10_000  # a thumbnail travels, not the photo
 
@@ -131,3 +132,22 @@ def test_what_cannot_be_processed_is_osss_invalid_argument(
     got = get(emulator, key, process)
     assert got.status_code == 400 and got.headers["content-type"] == "application/xml"
     assert "<Code>InvalidArgument</Code>" in got.text and message in got.text
+
+
+def test_an_answer_too_large_for_a_thumbnail_is_refused() -> None:
+    """An endpoint that ignores x-oss-process and sends the photo must not put megabytes into the page."""
+    import asyncio
+
+    from imm_faces.runtime.report.images import MAX_THUMBNAIL_BYTES, ObjectReadError, ObjectStore
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"\xff" * (MAX_THUMBNAIL_BYTES + 1))
+
+    async def read(process: str | None) -> bytes:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+            store = ObjectStore(CREDS, "cn-hangzhou", endpoint="http://oss.test", expires=60, http=http)
+            return await store.read("oss://photos/big.jpg", CREDS, process)
+
+    with pytest.raises(ObjectReadError, match=f"more than {MAX_THUMBNAIL_BYTES // 1024} KiB"):
+        asyncio.run(read(PHOTO_PROCESS))
+    assert len(asyncio.run(read(None))) == MAX_THUMBNAIL_BYTES + 1  # the object itself may be larger
