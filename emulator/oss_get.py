@@ -187,6 +187,7 @@ class OssObjects:
     def __init__(self, root: Path, key_of: Callable[[str, str | None], Credentials]) -> None:
         self.root = root
         self.key_of = key_of
+        self.decoded = oss_img.DecodedSources()
 
     def answer(
         self,
@@ -282,7 +283,8 @@ class OssObjects:
         content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
         if steps is not None:  # the processed image (OSS's IMG)
             try:
-                data = oss_img.process(data, steps)
+                source = (str(path), info.st_size, info.st_mtime_ns)
+                data = oss_img.process(data, steps, source=source, cache=self.decoded)
             except oss_process.ProcessError as exc:
                 raise OssError("InvalidArgument", str(exc)) from None
             content_type = "image/jpeg"

@@ -13,6 +13,8 @@ image is refused; errors are 400 ``InvalidArgument`` with a message naming the o
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from imm_faces.runtime.oss_process import AutoOrient, Crop, ProcessError, Quality, Resize, Step
@@ -68,8 +70,37 @@ def _apply(img: Any, steps: list[Step], scale: float) -> tuple[Any, int]:
     return img, quality
 
 
-def process(data: bytes, steps: list[Step]) -> bytes:
-    """The processed image as a JPEG; :class:`ProcessError` says why one cannot be made."""
+class DecodedSources:
+    """The last sources decoded (at the scale a process needed), so that the several thumbnails asked of one photo
+    in a row (a report's cover crop, then its strip picture) decode it once. Keyed by the object's identity
+    (path, size, modification time) and the decoded size; bounded by :data:`MAX_PIXELS` in all; thread-safe."""
+
+    MAX_PIXELS = 48_000_000
+
+    def __init__(self) -> None:
+        self._images: OrderedDict[tuple[object, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> Any:
+        with self._lock:
+            img = self._images.get(key)
+            if img is not None:
+                self._images.move_to_end(key)
+            return img
+
+    def put(self, key: tuple[object, ...], img: Any) -> None:
+        with self._lock:
+            self._images[key] = img
+            self._images.move_to_end(key)
+            while len(self._images) > 1 and sum(i.width * i.height for i in self._images.values()) > self.MAX_PIXELS:
+                self._images.popitem(last=False)
+
+
+def process(
+    data: bytes, steps: list[Step], *, source: tuple[object, ...] | None = None, cache: DecodedSources | None = None
+) -> bytes:
+    """The processed image as a JPEG; :class:`ProcessError` says why one cannot be made. ``source`` identifies
+    the object (for ``cache``, which holds its decoded pixels for the next process of it)."""
     from PIL import Image, UnidentifiedImageError
     from PIL.Image import DecompressionBombError
 
@@ -85,6 +116,14 @@ def process(data: bytes, steps: list[Step]) -> bytes:
         need = _decode_scale(steps, width, height, orientation)
         if img.format == "JPEG" and need < 1.0:
             img.draft("RGB", (max(1, round(width * need)), max(1, round(height * need))))
+        key = None if source is None or cache is None else (*source, img.size, img.mode)
+        decoded = cache.get(key) if cache is not None and key is not None else None
+        if decoded is None:
+            img.load()
+            if cache is not None and key is not None:
+                cache.put(key, img)
+        else:
+            img = decoded
         img, quality = _apply(img, steps, img.size[0] / width)
         out = io.BytesIO()
         img.save(out, format="JPEG", quality=quality)

@@ -151,3 +151,17 @@ def test_an_answer_too_large_for_a_thumbnail_is_refused() -> None:
     with pytest.raises(ObjectReadError, match=f"more than {MAX_THUMBNAIL_BYTES // 1024} KiB"):
         asyncio.run(read(PHOTO_PROCESS))
     assert len(asyncio.run(read(None))) == MAX_THUMBNAIL_BYTES + 1  # the object itself may be larger
+
+
+def test_the_emulator_decodes_a_photo_once_for_its_thumbnails_until_it_changes() -> None:
+    from imm_faces.emulator import oss_img
+
+    cache = oss_img.DecodedSources()
+    steps = oss_process.read(PHOTO_PROCESS)
+    first = oss_img.process(photo(), steps, source=("turned.jpg", 1, 1), cache=cache)
+    red = io.BytesIO()
+    Image.new("RGB", (UPRIGHT[1], UPRIGHT[0]), (200, 0, 0)).save(red, format="JPEG")  # as stored, other pixels
+    # the same identity (path, size, time): the decoded source is reused, whatever the bytes say
+    assert oss_img.process(red.getvalue(), steps, source=("turned.jpg", 1, 1), cache=cache) == first
+    changed = oss_img.process(red.getvalue(), steps, source=("turned.jpg", 1, 2), cache=cache)  # modified
+    assert changed != first and changed == oss_img.process(red.getvalue(), steps)  # decoded anew, as uncached
