@@ -195,6 +195,18 @@ def test_a_waiting_face_is_checked_against_the_group_as_it_has_grown() -> None:
     assert assign(faces(u, v, a, b, s), empty(), namer(), 0.5, good=good) == ["c0", None, "c0", "c0", "c0"]
 
 
+def test_a_new_group_takes_only_the_waiting_faces_under_the_threshold_at_its_start() -> None:
+    # a, b, s start a group (mean 0, rms^2 = |x|^2 + 1/32); u (rms^2 15/64) goes in, w (exactly 1/4) does not,
+    # though it would be under the threshold once u is in: it waits for the end of the task. y arrives when
+    # the group is a, b, s, u (rms^2 0.26) and waits too; it would have joined a, b, s, u, w (0.24).
+    e = 0.125
+    u, w, y = point(-3 * e, -2 * e), point(-3 * e, -2 * e, -e), point(-4 * e, -2 * e, -e)
+    a, b, s = point(e, e, e), point(-e, -e, -e), point(0.0)
+    good = np.array([False, False, True, True, True, False])
+    labels = assign(faces(u, w, a, b, s, y), empty(), namer(), 0.5, good=good)
+    assert labels == ["c0"] * 5 + [None]
+
+
 def test_a_new_group_takes_the_nearest_waiting_face_first() -> None:
     # The group a, b, s (mean 0) could take u (+0.45) or v (-0.45), not both: the nearer, u (0.43 vs 0.47 in rms
     # by the other axis), goes first; with u in, v is over the threshold, and stays out to the end.
@@ -203,6 +215,39 @@ def test_a_new_group_takes_the_nearest_waiting_face_first() -> None:
     good = np.array([False, False, True, True, True])
     labels = assign(faces(v, u, a, b, s), empty(), namer(), 0.5, good=good)
     assert labels == [None, "c0", "c0", "c0", "c0"]
+
+
+def _spread_out(coords: tuple[float, ...], count: int, first_axis: int) -> list[npt.NDArray[np.float32]]:
+    """``count`` faces at the same distance from 0, each on axes of its own (so pairwise orthogonal)."""
+    out = []
+    for k in range(count):
+        x = np.zeros(128, np.float32)
+        start = first_axis + k * len(coords)
+        x[start : start + len(coords)] = coords
+        out.append(x)
+    return out
+
+
+def test_equally_near_good_faces_start_a_group_in_arrival_order() -> None:
+    # From s (at 0): 20 good faces at distance^2 0.1875 and then 20 at 0.15625, all orthogonal. The group
+    # takes s, then the nearer ones one by one while the rms stays under 0.5: two of them (the third would
+    # be at rms^2 0.26). Among equals, the earlier: the first two of the nearer twenty.
+    far = _spread_out((0.25, 0.25, 0.25), 20, 0)
+    near = _spread_out((0.375, 0.125), 20, 60)
+    labels = assign(np.stack([*far, *near, np.zeros(128, np.float32)]), empty(128), namer(), 0.5)
+    assert labels == [None] * 20 + ["c0", "c0"] + [None] * 18 + ["c0"]
+
+
+def test_equally_near_waiting_faces_join_a_new_group_in_arrival_order() -> None:
+    # 20 waiting faces at distance^2 0.21875 from 0, then 20 at 0.1875 (orthogonal, not good), then three
+    # good faces at 0: the new group takes the nearer ones while each is under the threshold against it as it
+    # grows: two (a third would be at rms^2 0.2625). Among equals, the earlier ones.
+    far = _spread_out((0.375, 0.25, 0.125), 20, 0)
+    near = _spread_out((0.25, 0.25, 0.25), 20, 60)
+    zero = np.zeros(128, np.float32)
+    good = np.array([False] * 40 + [True] * 3)
+    labels = assign(np.stack([*far, *near, zero, zero, zero]), empty(128), namer(), 0.5, good=good)
+    assert labels == [None] * 20 + ["c0", "c0"] + [None] * 18 + ["c0"] * 3
 
 
 def test_a_new_group_does_not_change_the_other_clusters() -> None:
