@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import locale
 import logging
 import pickle
 from pathlib import Path
@@ -104,7 +105,8 @@ def no_file(tmp_path: Path) -> Path:
 
 def profiles(tmp_path: Path, *entries: dict[str, Any], current: str | None = None) -> Path:
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({**({"current": current} if current else {}), "profiles": list(entries)}))
+    document = {**({"current": current} if current else {}), "profiles": list(entries)}
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")  # as the aliyun CLI writes it
     return path
 
 
@@ -688,6 +690,17 @@ def test_cli_profiles_give_exact_credentials(tmp_path: Path) -> None:
         "STS.cli", "cli-secret-18b", "cli-token-18", source=f"{prefix} 'sts' (StsToken)")  # fmt: skip
 
 
+def test_a_cli_config_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    cfg = profiles(tmp_path, {"name": "开发", "access_key_id": "cli-id", "access_key_secret": "cli-secret-22"},
+                   current="开发")  # fmt: skip
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # an ASCII locale (a bare container, cron): the file is still UTF-8
+    try:
+        assert resolve_provider(env={}, cli_config=cfg).get().source == f"aliyun CLI config {cfg} profile '开发' (AK)"
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+
+
 def test_cli_profile_name_and_file_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     names = ["arg", "setting", "ali", "old", "current", "default"]
     cfg = profiles(tmp_path, *({"name": n, "access_key_id": f"id-{n}", "access_key_secret": f"cli-secret-{n}"}
@@ -816,9 +829,12 @@ def test_cli_chains_that_loop_or_lack_a_field(tmp_path: Path) -> None:
         {"name": "ram-noid", "mode": "RamRoleArn", "access_key_secret": "cli-secret-20", "ram_role_arn": ROLE},
         {"name": "ram-nosecret", "mode": "RamRoleArn", "access_key_id": "k", "ram_role_arn": ROLE},
         {"name": "sts-notoken", "mode": "StsToken", "access_key_id": "k", "access_key_secret": "cli-secret-20"},
+        {"name": "sso", "mode": "CloudSSO"},
     )  # fmt: skip
     prefix = f"aliyun CLI config {cfg} profile"
     cases = {
+        "sso": f"{prefix} 'sso' (CloudSSO): mode 'CloudSSO' is not supported (it needs a browser or an external "
+        "program); supported: AK, StsToken, RamRoleArn, EcsRamRole, OIDC, ChainableRamRoleArn",
         "oidc-norole": f"{prefix} 'oidc-norole' (OIDC) is incomplete: ram_role_arn not set",
         "ak-noid": f"{prefix} 'ak-noid' (AK) is incomplete: access_key_id not set",
         "ak-nosecret": f"{prefix} 'ak-nosecret' (AK) is incomplete: access_key_secret not set",
