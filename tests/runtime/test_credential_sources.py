@@ -343,6 +343,23 @@ def test_settings_errors_name_the_key_and_the_rule(config: dict[str, Any], messa
     assert str(caught.value) == message
 
 
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [("assumeRole", "roleArn"), ("assumeRole", "sessionName"), ("assumeRole", "externalId"),
+     ("assumeRole", "sessionExpiration"), ("assumeRole", "policy"), ("assumeRoleWithOidc", "roleArn"),
+     ("assumeRoleWithOidc", "oidcProviderArn"), ("assumeRoleWithOidc", "oidcTokenFile"),
+     ("assumeRoleWithOidc", "oidcToken"), ("assumeRoleWithOidc", "roleSessionName"),
+     ("assumeRoleWithOidc", "sessionExpiration"), ("assumeRoleWithOidc", "policy")],
+)  # fmt: skip
+def test_each_member_of_a_role_setting_is_named_in_its_error(key: str, name: str) -> None:
+    good = {"roleArn": ROLE, "oidcProviderArn": PROVIDER, "oidcToken": "member-oidc-token"}
+    number = name == "sessionExpiration"
+    with pytest.raises(ConfigError) as caught:
+        CredentialSettings.from_config({f"alicloud:{key}": {**good, name: "soon" if number else 5}}.get, "cfg")
+    rule = "must be a whole number of seconds" if number else "must be a string"
+    assert str(caught.value) == f"cfg alicloud:{key}.{name}: {rule}"
+
+
 def test_config_keys_present_names_the_set_ones() -> None:
     config = {"alicloud:accessKey": "a", "alicloud:secretKey": "", "alicloud:profile": None, "alicloud:ecsRoleName": 0}
     assert config_keys_present(config.get) == ("alicloud:accessKey", "alicloud:ecsRoleName")
