@@ -46,13 +46,20 @@ def issued(n: int) -> dict[str, str]:
             "SecurityToken": f"issued-token-{n}", "Expiration": EXPIRATION}  # fmt: skip
 
 
-def temporary(n: int, source: str) -> tuple[Credentials, float | None]:
-    """The ``n``-th set :class:`Cloud` issued, as :func:`shown` shows it (equality ignores the expiration)."""
-    return Credentials(f"STS.issued-{n}", f"issued-secret-{n}", f"issued-token-{n}", source=source), EXPIRES_AT
+def temporary(n: int, source: str) -> tuple[Credentials, float | None, str]:
+    """The ``n``-th set :class:`Cloud` issued, as :func:`fetched` shows it (Credentials' equality ignores the
+    expiration; the source that fetched them bears the same label)."""
+    creds = Credentials(f"STS.issued-{n}", f"issued-secret-{n}", f"issued-token-{n}", source=source)
+    return creds, EXPIRES_AT, source
 
 
-def shown(creds: Credentials) -> tuple[Credentials, float | None]:
-    return creds, creds.expiration
+def fetched(source: Any) -> tuple[Credentials, float | None, str]:
+    creds = source.get()
+    return creds, creds.expiration, source.source
+
+
+def shown(creds: Credentials) -> tuple[Credentials, float | None, str]:
+    return creds, creds.expiration, creds.source
 
 
 class Cloud:
@@ -438,7 +445,7 @@ def test_oidc_from_the_environment(tmp_path: Path) -> None:
     cloud = Cloud()
     source = resolve_provider(env=env, cli_config=no_file(tmp_path), transport=cloud.transport)
     label = "environment (ALIBABA_CLOUD_OIDC_TOKEN_FILE)"
-    assert shown(source.get()) == temporary(1, f"{label}: role {ROLE} assumed with an OIDC token")
+    assert fetched(source) == temporary(1, f"{label}: role {ROLE} assumed with an OIDC token")
     params = cloud.params()
     assert (params["Action"], params["RoleArn"], params["OIDCProviderArn"], params["OIDCToken"],
             params["RoleSessionName"]) == ("AssumeRoleWithOIDC", ROLE, PROVIDER, "env-oidc-token-13",
@@ -463,9 +470,7 @@ def test_oidc_settings_token_and_token_file(tmp_path: Path, monkeypatch: pytest.
     role = OidcRole(ROLE, PROVIDER, token="settings-oidc-token-14", session_name="s1", duration=1800, policy="{}")
     settings = CredentialSettings(assume_role_with_oidc=role, label="cfg")
     source = resolve_provider(settings=settings, env=STS_ENV, transport=cloud.transport)
-    assert shown(source.get()) == temporary(
-        1, f"cfg (alicloud:assumeRoleWithOidc): role {ROLE} assumed with an OIDC token"
-    )
+    assert fetched(source) == temporary(1, f"cfg (alicloud:assumeRoleWithOidc): role {ROLE} assumed with an OIDC token")
     params = cloud.params()
     assert (params["OIDCToken"], params["RoleSessionName"], params["DurationSeconds"], params["Policy"]) == (
         "settings-oidc-token-14", "s1", "1800", "{}")  # fmt: skip
@@ -514,7 +519,7 @@ def test_assume_role_on_top_of_a_source_is_signed_by_it(tmp_path: Path) -> None:
     settings = CredentialSettings(access_key_id="BASE", access_key_secret="base-secret-15",
                                   security_token="base-token-15", assume_role=role, label="cfg")  # fmt: skip
     source = resolve_provider(settings=settings, env=STS_ENV, transport=cloud.transport)
-    assert shown(source.get()) == temporary(1, f"cfg (alicloud:assumeRole): role {ROLE} assumed with cfg")
+    assert fetched(source) == temporary(1, f"cfg (alicloud:assumeRole): role {ROLE} assumed with cfg")
     params = cloud.params()
     assert (params["Action"], params["RoleArn"], params["RoleSessionName"], params["ExternalId"],
             params["DurationSeconds"], params["Policy"]) == ("AssumeRole", ROLE, "pulumi", "ext-15", "1800",
@@ -526,7 +531,7 @@ def test_assume_role_on_top_of_a_source_is_signed_by_it(tmp_path: Path) -> None:
            "ALICLOUD_ASSUME_ROLE_ARN": ROLE, "ALICLOUD_ASSUME_ROLE_SESSION_EXPIRATION": "900"}  # fmt: skip
     source = resolve_provider(env=env, cli_config=no_file(tmp_path), transport=cloud.transport)
     label = "environment (ALICLOUD_ASSUME_ROLE_ARN)"
-    assert shown(source.get()) == temporary(2, f"{label}: role {ROLE} assumed with environment (ALICLOUD_ACCESS_KEY)")
+    assert fetched(source) == temporary(2, f"{label}: role {ROLE} assumed with environment (ALICLOUD_ACCESS_KEY)")
     params = cloud.params()
     assert (params["RoleSessionName"], params["DurationSeconds"], params["AccessKeyId"]) == ("imm-faces", "900",
                                                                                                "ENVKEY")  # fmt: skip
@@ -586,7 +591,7 @@ def test_ecs_role_with_an_imdsv2_token(tmp_path: Path) -> None:
     source = resolve_provider(env=env, cli_config=no_file(tmp_path), metadata_url=METADATA + "/",
                               transport=cloud.transport)  # fmt: skip
     label = "environment (ALIBABA_CLOUD_ECS_METADATA): ECS instance role ecs-role"
-    assert shown(source.get()) == temporary(1, label)
+    assert fetched(source) == temporary(1, label)
     put, get = cloud.requests
     assert (put.method, str(put.url), put.headers["X-aliyun-ecs-metadata-token-ttl-seconds"]) == (
         "PUT", "http://metadata.test/latest/api/token", "21600")  # fmt: skip
@@ -622,7 +627,7 @@ def test_ecs_profile_without_a_role_name_reads_the_instances(tmp_path: Path) -> 
     cloud = Cloud()
     source = resolve_provider(env={}, cli_config=cfg, metadata_url=METADATA, transport=cloud.transport)
     label = f"aliyun CLI config {cfg} profile 'ecs' (EcsRamRole): ECS instance role (the instance’s)"
-    assert shown(source.get()) == temporary(1, label)
+    assert fetched(source) == temporary(1, label)
     assert [str(r.url) for r in cloud.requests] == [
         "http://metadata.test/latest/api/token", "http://metadata.test/latest/meta-data/ram/security-credentials/",
         "http://metadata.test/latest/meta-data/ram/security-credentials/ecs-role"]  # fmt: skip
@@ -661,7 +666,7 @@ def test_credentials_uri_hides_its_query_and_user_in_the_label(tmp_path: Path) -
     source = resolve_provider(settings=settings, env={}, cli_config=no_file(tmp_path), transport=cloud.transport)
     label = "cfg (alicloud:credentialsUri): credentials URI http://sidecar.test/creds"
     assert repr(source) == f"RefreshingCredentials(source={label!r})"
-    assert shown(source.get()) == temporary(1, label)
+    assert fetched(source) == temporary(1, label)
     (request,) = cloud.requests
     assert str(request.url) == uri and request.method == "GET"  # the URI as given, query and all
     assert request.extensions["timeout"] == {"connect": 5.0, "read": 10.0, "write": 10.0, "pool": 10.0}
@@ -803,7 +808,7 @@ def test_cli_role_profiles_assume_their_role(tmp_path: Path) -> None:
     prefix = f"aliyun CLI config {cfg} profile"
     ram = resolve_provider(env=STS_ENV, cli_config=cfg, profile="ram", transport=cloud.transport)
     ram_label = f"{prefix} 'ram' (RamRoleArn)"
-    assert shown(ram.get()) == temporary(1, f"{ram_label}: role {ROLE} assumed with {ram_label}")
+    assert fetched(ram) == temporary(1, f"{ram_label}: role {ROLE} assumed with {ram_label}")
     params = cloud.params()
     assert {k: params[k] for k in ("RoleArn", "RoleSessionName", "ExternalId", "DurationSeconds", "Policy",
                                    "AccessKeyId", "SecurityToken")} == {
@@ -811,7 +816,7 @@ def test_cli_role_profiles_assume_their_role(tmp_path: Path) -> None:
         "Policy": "{}", "AccessKeyId": "RAMBASE", "SecurityToken": "ram-token-19"}  # fmt: skip
     oidc = resolve_provider(env=STS_ENV, cli_config=cfg, profile="oidc", transport=cloud.transport)
     oidc_label = f"{prefix} 'oidc' (OIDC)"
-    assert shown(oidc.get()) == temporary(2, f"{oidc_label}: role {ROLE} assumed with an OIDC token")
+    assert fetched(oidc) == temporary(2, f"{oidc_label}: role {ROLE} assumed with an OIDC token")
     params = cloud.params()
     assert {k: params[k] for k in ("OIDCToken", "RoleSessionName", "DurationSeconds", "Policy")} == {
         "OIDCToken": "profile-oidc-token-19",
@@ -822,7 +827,7 @@ def test_cli_role_profiles_assume_their_role(tmp_path: Path) -> None:
     chain = resolve_provider(env=STS_ENV, cli_config=cfg, profile="chain", transport=cloud.transport)
     chain_label = f"{prefix} 'chain' (ChainableRamRoleArn)"
     parent = f"{ram_label}: role {ROLE} assumed with {ram_label}"
-    assert shown(chain.get()) == temporary(4, f"{chain_label}: role acs:ram::2:role/target assumed with {parent}")
+    assert fetched(chain) == temporary(4, f"{chain_label}: role acs:ram::2:role/target assumed with {parent}")
     params = cloud.params()
     assert (params["AccessKeyId"], params["SecurityToken"], params["RoleSessionName"]) == (
         "STS.issued-3", "issued-token-3", "imm-faces")  # signed by the parent's assumed role  # fmt: skip
