@@ -367,3 +367,26 @@ def test_a_task_groups_with_the_threshold_it_is_given(tx: Tx) -> None:
     assert figures.cluster_pending(tx, P, D, threshold=0.09) == set()  # the default (0.55) would group them
     (cid,) = figures.cluster_pending(tx, P, D, threshold=0.25)
     assert clusters(tx)[cid]["FaceCount"] == 3
+
+
+def test_check_invariants_looks_at_one_dataset(tx: Tx) -> None:
+    for k in range(3):
+        index(tx, f"a{k}.png", face(0, k))
+    figures.cluster_pending(tx, P, D)
+    # another dataset of the project, inconsistent: a figure without its face, a cluster with wrong counts
+    tx.put("dataset", {"ProjectName": P, "DatasetName": "other"}, P, "", "other")
+    tx.put(
+        "file",
+        {"URI": "oss://b/x.png", "Figures": [{"FigureId": "f", "FigureClusterId": "g"}]},
+        P,
+        "other",
+        "oss://b/x.png",
+    )
+    tx.put("cluster", {"ObjectId": "g", "FaceCount": 5}, P, "other", "g")
+    assert figures.check_invariants(tx, P, D) == []
+    assert sorted(figures.check_invariants(tx, P, "other")) == [
+        "g: FaceCount 5, the files hold 1",
+        "g: ImageCount None, its faces are in 0",
+        "g: cover None holds none of its faces",
+        "oss://b/x.png: figure f has no face record",
+    ]
