@@ -376,8 +376,8 @@ class ImmService:
     def op_get_file_meta(self, req: f.GetFileMetaRequest) -> f.GetFileMetaResponse:
         with self.store.snapshot() as tx:
             doc = self._child(tx, "file", "file", req.project_name, req.dataset_name, req.uri)
-        if req.with_fields:
-            doc = {k: v for k, v in doc.items() if k in set(req.with_fields) | {"URI"}}
+        if req.with_fields:  # the fields kept as SimpleQuery keeps them (dotted paths reach inside)
+            doc = sq.project(doc, req.with_fields)
         return f.GetFileMetaResponse.model_validate({"Files": [doc]})
 
     def _delete(self, project: str, dataset: str, uris: list[str]) -> Response:
