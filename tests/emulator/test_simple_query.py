@@ -172,7 +172,7 @@ def test_service_errors_and_paging(client: ImmClient, oss_root: Path) -> None:
     assert [f.uri for f in pages] == uris[::-1]
     meta = client.call(files.GetFileMeta, project_name="p", dataset_name="d", uri=uris[0],
                        with_fields=["Filename", "Figures.FigureClusterId"]).files  # fmt: skip
-    assert meta and meta[0].to_wire() == {"URI": uris[0], "Filename": "0.png"}  # GetFileMeta keeps as SimpleQuery
+    assert meta and meta[0].to_wire() == {"URI": uris[0], "Filename": "0.png", "Figures": []}  # as SimpleQuery
     with pytest.raises(ImmError) as bad_value:  # a number field compared with text
         client.call(query.SimpleQuery, project_name="p", dataset_name="d",
                     query={"Field": "Size", "Operation": "gt", "Value": "big"})  # fmt: skip
