@@ -412,3 +412,70 @@ def test_form_bodies() -> None:
     with pytest.raises(ApiError) as caught:
         _ = bad.form
     assert caught.value.message.endswith("The form body is not UTF-8.")
+
+
+class Clock:
+    """auth's ``time`` with a clock the test sets (``strptime`` is the real one)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    def strptime(self, text: str, fmt: str) -> time.struct_time:
+        return time.strptime(text, fmt)
+
+
+def test_nonces_are_pruned_once_a_minute_and_kept_through_their_last_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    import imm_faces.emulator.auth as auth_module
+
+    clock = Clock(1_000_000.0)
+    monkeypatch.setattr(auth_module, "time", clock)
+    ledger = NonceLedger()
+    for nonce, expires in (("expired", 999_999.0), ("last-second", 1_000_000.0), ("later", 1_000_070.0)):
+        assert ledger.use("AK", nonce, expires)
+    ledger._prune()
+    # a request accepted at its last instant must not be replayable: its nonce lives through that instant
+    assert {n for _, n in ledger._seen} == {"last-second", "later"}
+    clock.now = 1_000_059.0
+    assert ledger.use("AK", "stale", 1_000_001.0)
+    ledger._prune()  # 59 s after the last prune: not yet
+    assert ("AK", "stale") in ledger._seen
+    clock.now = 1_000_060.0
+    ledger._prune()  # a minute after it
+    assert {n for _, n in ledger._seen} == {"later"}
+
+
+def test_time_and_expiry_boundaries(monkeypatch: pytest.MonkeyPatch, auth: Authenticator) -> None:
+    import calendar
+
+    import imm_faces.emulator.auth as auth_module
+
+    when = float(calendar.timegm((2026, 1, 1, 0, 0, 0)))
+    clock = Clock(when + CLOCK_SKEW_SECONDS)
+    monkeypatch.setattr(auth_module, "time", clock)
+    assert _check_time("2026-01-01T00:00:00Z") == when  # fifteen minutes exactly: still accepted
+    clock.now = when - CLOCK_SKEW_SECONDS
+    assert _check_time("2026-01-01T00:00:00Z") == when
+    clock.now = when + CLOCK_SKEW_SECONDS + 0.5
+    with pytest.raises(ApiError) as caught:
+        _check_time("2026-01-01T00:00:00Z")
+    assert caught.value.code == "InvalidTimeStamp.Expired"
+    clock.now = when
+    auth.issue(Credentials("STS.now", "s", "t", expiration=when))
+    with pytest.raises(ApiError) as caught:
+        auth.key("STS.now", "t")  # at its Expiration the key no longer works
+    assert caught.value.code == "InvalidSecurityToken.Expired"
+    clock.now = when - 0.5
+    assert auth.key("STS.now", "t").access_key_id == "STS.now"
+    clock.now = when + 3600
+    auth.issue(Credentials("STS.next", "s", "t", expiration=when + 7200))  # STS.now expired an hour ago exactly
+    assert set(auth._keys) == {"AK", "STS.id", "STS.next"}
+
+
+def test_v3_the_signature_covers_the_path(auth: Authenticator) -> None:
+    request = signed()
+    request.path = "/other"
+    error = refused(auth, request)
+    assert error.code == "SignatureDoesNotMatch"
