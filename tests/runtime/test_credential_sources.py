@@ -5,6 +5,7 @@ same flows end to end against the emulator.)"""
 
 from __future__ import annotations
 
+import base64
 import calendar
 import json
 import locale
@@ -211,6 +212,9 @@ def test_redact_replaces_every_form_of_each_secret() -> None:
     text = "a redact+me/1= b redact%2Bme%2F1%3D c token-value-6 d"
     assert redact(text, creds) == "a <redacted> b <redacted> c <redacted> d"
     assert redact(text, None) == text
+    padded = Credentials("AKID", "padded-secret-16")  # 16 bytes: base64 ends with "==", and unpadded is a prefix
+    b64 = base64.b64encode(b"padded-secret-16").decode()
+    assert b64.endswith("==") and redact(f"x {b64} y", padded) == "x <redacted> y"  # no "==" left over
 
 
 def test_refreshing_credentials_log_a_failed_refresh_and_register_new_secrets(caplog: pytest.LogCaptureFixture) -> None:
