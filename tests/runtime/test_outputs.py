@@ -15,6 +15,7 @@ from imm_faces.runtime.outputs import (
     OutputsError,
     PulumiCli,
     load_outputs_json,
+    parse_outputs,
     read_outputs_file,
     read_stack_outputs,
 )
@@ -306,3 +307,23 @@ def test_another_pulumi_executable_is_the_one_run(tmp_path: Path, monkeypatch: p
     (tmp_path / "pulumi").rename(tmp_path / "pulumi-3")  # no `pulumi` on PATH any more
     assert read_stack_outputs("dev", pulumi="pulumi-3").project_name == "p"
     assert log.read_text().splitlines() == ["stack output --json --non-interactive --stack dev"]
+
+
+def test_the_plugin_components_camel_case_outputs_are_the_same_contract() -> None:
+    """`imm:index:FaceClustering` exports projectName, datasetName...: each contract key has its camelCase name."""
+    camel = {"projectName": "p", "datasetName": "d", "region": "cn-hangzhou", "endpoint": "http://127.0.0.1:1",
+             "clusteringTaskId": "t", "serviceRole": "r", "serviceRoleArn": "acs:ram::1:role/r",
+             "bindingUris": ["oss://b/"], "someExtra": 1}  # fmt: skip
+    parsed = parse_outputs(camel, "outputs")
+    assert parsed.model_dump(exclude_none=False) == {
+        "project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "endpoint": "http://127.0.0.1:1",
+        "clustering_task_id": "t", "service_role": "r", "service_role_arn": "acs:ram::1:role/r",
+        "binding_uris": ["oss://b/"], "someExtra": 1}  # fmt: skip
+    assert parsed.model_extra == {"someExtra": 1}  # a key outside the contract is kept under its own name
+    # one snake_case contract key and the document is read as it stands: camelCase keys are extras then
+    mixed = parse_outputs({"project_name": "p", "datasetName": "d", "dataset_name": "d2", "region": "r",
+                           "clusteringTaskId": "x"}, "outputs")  # fmt: skip
+    assert (mixed.dataset_name, mixed.clustering_task_id) == ("d2", None)
+    assert mixed.model_extra == {"datasetName": "d", "clusteringTaskId": "x"}
+    with pytest.raises(OutputsError, match=r"^outputs: required output 'region' is missing"):
+        parse_outputs({"projectName": "p", "datasetName": "d"}, "outputs")
