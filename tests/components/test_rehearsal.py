@@ -88,7 +88,7 @@ def test_rehearse_usage_errors(tmp_path: Path, args: list[str], message: str) ->
 
 
 def test_a_failing_program_is_reported_and_what_it_made_is_deleted(
-    tmp_path: Path, shared_emulator: tuple[str, Path]
+    tmp_path: Path, shared_emulator: tuple[str, Path], three_photos: Path
 ) -> None:
     """The program raises after its resources exist (a bug in its last line): one clear line, no traceback,
     and the shared emulator keeps nothing of it. A bad config value is reported the same way."""
@@ -96,7 +96,8 @@ def test_a_failing_program_is_reported_and_what_it_made_is_deleted(
     consumer = write_consumer(tmp_path / "late")
     main = consumer / "__main__.py"
     main.write_text(main.read_text() + "faces.outputs.apply(print)  # a dict: AttributeError\n")
-    shared = ["--endpoint", endpoint, "--oss-root", str(oss_root), "--json", "--config", "photos=oss://late/x/"]
+    shared = ["--endpoint", endpoint, "--oss-root", str(oss_root), "--json", "--config", "photos=oss://late/x/",
+              "--photos", str(three_photos)]  # fmt: skip
     proc = rehearse("--program", str(consumer), "--stack", "late", *shared,
                     cwd=consumer)  # fmt: skip
     assert proc.returncode == 1, proc.stderr[-2000:]
@@ -235,12 +236,13 @@ def test_rehearse_a_consumer_program_next_to_its_own_components_folder(
     assert f"started in {consumer}" in proc.stderr
 
 
-def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path, shared_emulator: tuple[str, Path]) -> None:
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path, shared_emulator: tuple[str, Path], three_photos: Path) -> None:
     """Killed mid-deployment: what it created is deleted, its provider host is gone, its temporary files too."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     endpoint, oss_root = shared_emulator
-    args = ["rehearse", "--stack", "sigterm", "--endpoint", endpoint, "--oss-root", str(oss_root)]
+    args = ["rehearse", "--stack", "sigterm", "--endpoint", endpoint, "--oss-root", str(oss_root),
+            "--photos", str(three_photos)]  # fmt: skip
     proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                             env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
     assert proc.stdout is not None
