@@ -88,7 +88,9 @@ class Cloud:
                                              "AssumedRoleUser": arn})  # fmt: skip
         if host == "metadata.test":
             if request.method == "PUT" and path == "/latest/api/token":
-                return httpx.Response(self.imds_token, text="imds-token-1\n" if self.imds_token == 200 else "")
+                return httpx.Response(
+                    self.imds_token, text="imds-token-1\n" if self.imds_token == 200 else "<html>Forbidden</html>"
+                )
             if path == "/latest/meta-data/ram/security-credentials/":
                 if not self.role:
                     return httpx.Response(404, text="<html>Not Found</html>")
