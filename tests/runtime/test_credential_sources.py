@@ -244,6 +244,9 @@ def test_refreshing_credentials_log_a_failed_refresh_and_register_new_secrets(ca
     assert [r.getMessage() for r in caplog.records] == [
         "refreshing credentials (the test source) failed; using the current ones: STS is down"]  # fmt: skip
     answers.append(ConfigError("STS is still down"))
+    now[0] = 1094.5  # more than five seconds before expiry: the current set is still used
+    assert source.get().access_key_id == "STS.a"
+    answers.append(ConfigError("STS is still down"))
     now[0] = 1095.0  # five seconds before expiry: too late to keep the current set
     with pytest.raises(ConfigError, match="STS is still down"):
         source.get()
