@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
@@ -10,6 +11,7 @@ import pytest
 
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.signing import (
+    CANONICAL_QUERY,
     EMPTY_SHA256,
     AcsV3Auth,
     RpcV2Auth,
@@ -204,3 +206,45 @@ def test_each_attempt_gets_a_fresh_nonce() -> None:
     first = next(auth.auth_flow(_request("GetFigureCluster", GET_QUERY)))
     second = next(auth.auth_flow(_request("GetFigureCluster", GET_QUERY)))
     assert first.headers["x-acs-signature-nonce"] != second.headers["x-acs-signature-nonce"]
+
+
+def _v3_signed(request: httpx.Request) -> httpx.Request:
+    return next(AcsV3Auth(Credentials("FAKEAKID", "FAKESECRET"), clock=_fixed, nonce=lambda: NONCE).auth_flow(request))
+
+
+def _recomputed(request: httpx.Request) -> str:
+    """The signature of a signed request computed afresh from what travels (as the service does)."""
+    names = request.headers["Authorization"].split("SignedHeaders=", 1)[1].split(",", 1)[0].split(";")
+    signed = {n: request.headers[n] for n in names}
+    query = parse_qsl(request.url.query.decode())
+    canonical, _ = v3_canonical_request(request.method, request.url.path, query, signed,
+                                        request.headers["x-acs-content-sha256"])  # fmt: skip
+    return v3_signature("FAKESECRET", v3_string_to_sign(canonical))
+
+
+def test_v3_auth_flow_hashes_a_body() -> None:
+    """A form body is covered by its SHA-256 (IMM's V3 rule), the empty body by the empty string's."""
+    body = b"ObjectIds=%5B%22a%22%5D"
+    with_body = _v3_signed(httpx.Request("POST", "https://imm.cn-hangzhou.aliyuncs.com/", content=body,
+                                         headers={"content-type": "application/x-www-form-urlencoded"}))  # fmt: skip
+    assert with_body.headers["x-acs-content-sha256"] == hashlib.sha256(body).hexdigest()
+    assert with_body.headers["Authorization"].endswith("Signature=" + _recomputed(with_body))
+    empty = _v3_signed(httpx.Request("POST", "https://imm.cn-hangzhou.aliyuncs.com/"))
+    assert empty.headers["x-acs-content-sha256"] == hashlib.sha256(b"").hexdigest()
+
+
+def test_v3_auth_flow_signs_the_query_that_travels_not_a_stale_one() -> None:
+    """The client hands the signer its canonical query to save work; a URL changed after that is what counts."""
+    request = _request("GetFigureCluster", GET_QUERY)
+    request.extensions[CANONICAL_QUERY] = "ObjectId=stale"
+    signed = _v3_signed(request)
+    assert signed.headers["Authorization"].endswith("Signature=" + _recomputed(signed))
+    fresh = _request("GetFigureCluster", GET_QUERY)
+    fresh.extensions[CANONICAL_QUERY] = fresh.url.query.decode()  # what the client sets: used as it is
+    assert _v3_signed(fresh).headers["Authorization"] == signed.headers["Authorization"]
+
+
+def test_v3_canonical_request_keeps_the_path() -> None:
+    canonical, _ = v3_canonical_request("post", "/dir/x", [], {"host": "h"}, EMPTY_SHA256)
+    assert canonical.split("\n")[:2] == ["POST", "/dir/x"]
+    assert v3_canonical_request("POST", "", [], {"host": "h"}, EMPTY_SHA256)[0].split("\n")[1] == "/"
