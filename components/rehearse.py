@@ -23,7 +23,9 @@ plugin (the RAM resources). Exit codes: 0 passed, 1 a step or a verify report fa
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -171,12 +173,15 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
 
 
+INTERRUPTED = threading.Event()
+"""Set by SIGTERM or Ctrl-C during a rehearsal."""
+
+
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (a CI runner's cancel, `kill`) cleans up exactly as Ctrl-C (SIGINT) does."""
     import logging
     import signal
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -185,6 +190,16 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     def interrupt(_signum: int, _frame: object) -> None:
         # The SDK's event loop is left mid-task; asyncio would log that as an error on the way out.
         logging.getLogger("asyncio").disabled = True
+        INTERRUPTED.set()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            # The SDK's driver (run_pulumi_func) catches BaseException from the program and then waits for every
+            # outstanding registration, one of which the interrupt may have left unfinished: it would wait for
+            # ever. Stopping the loop ends that wait (run_until_complete raises), and INTERRUPTED says why.
+            loop.call_soon_threadsafe(loop.stop)
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -265,6 +280,8 @@ def _rehearse(args: argparse.Namespace, program: Program) -> int:  # noqa: PLR09
             except (RehearsalError, ProviderCallError) as exc:
                 print(f"imm-faces rehearse: deployment failed: {exc}", file=sys.stderr)
             except Exception as exc:  # the program's own error (bad config, a bug), as `pulumi up` would show it
+                if INTERRUPTED.is_set():  # the loop stopped by SIGTERM/Ctrl-C (see _sigterm_as_interrupt)
+                    raise KeyboardInterrupt from None
                 print(f"imm-faces rehearse: the stack program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             else:
                 out_path = Path(args.outputs) if args.outputs else Path(tmp) / "outputs.json"

@@ -312,3 +312,32 @@ def test_the_plugin_without_the_pulumi_extra_says_what_to_install(
     with pytest.raises(SystemExit) as exited:
         plugin_entry.main([])
     assert exited.value.code == 2 and "pip install 'imm-faces[pulumi]'" in capsys.readouterr().err
+
+
+def test_an_interrupt_the_sdk_swallows_still_ends_the_wait() -> None:
+    """Pulumi's driver (run_pulumi_func) catches BaseException from the program, then waits for every outstanding
+    registration; one the interrupt left unfinished never completes. SIGTERM must still end the wait, and say it
+    was an interrupt. Run in a child process: a regression hangs there, not here."""
+    code = """
+import asyncio, os, signal
+from imm_faces.components.rehearse import INTERRUPTED, _sigterm_as_interrupt
+
+async def driver():
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(0.1)
+    except BaseException:
+        pass  # as run_pulumi_func does
+    await asyncio.get_running_loop().create_future()  # a registration that never finishes
+
+loop = asyncio.new_event_loop()
+with _sigterm_as_interrupt():
+    try:
+        loop.run_until_complete(driver())
+    except RuntimeError as exc:
+        print("stopped:", exc, "interrupted:", INTERRUPTED.is_set())
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=False)
+    assert proc.stdout.strip() == "stopped: Event loop stopped before Future completed. interrupted: True", (
+        proc.stdout + proc.stderr
+    )
