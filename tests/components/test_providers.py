@@ -246,7 +246,7 @@ def test_timed_out_task_is_resumed_not_started_again(tmp_path: Path) -> None:
     uris = [write_photo(oss_root, "photos", f"{i}.png", [{"person": 1}]) for i in range(2)]
     with Emulator(oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
             ImmClient(endpoint=emu.endpoint, credentials=None) as client:  # fmt: skip
-        slow_clustering(emu)
+        slow_clustering(emu, 0.8)  # longer than the first create's 0.3 s timeout
         client.call(projects.CreateProject, project_name="p")
         client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
         client.call(files.BatchIndexFileMeta, project_name="p", dataset_name="d", files=[{"URI": u} for u in uris])
