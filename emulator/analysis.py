@@ -15,6 +15,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from imm_faces.runtime.rules import EXIF_ORIENTATION_TAG, upright_size
+
 FACE_ANALYSIS_UNAVAILABLE = (
     "face analysis is unavailable in this emulator: install the vision extra (pip install 'imm-faces[vision]')"
 )
@@ -66,10 +68,8 @@ def image_metadata(data: bytes, filename: str) -> ImageAnalysis:
     try:
         with Image.open(io.BytesIO(data)) as img:
             exif = img.getexif()
-            orientation = int(exif.get(0x0112, 1) or 1)
-            width, height = img.size
-            if orientation in (5, 6, 7, 8):
-                width, height = height, width
+            orientation = int(exif.get(EXIF_ORIENTATION_TAG, 1) or 1)
+            width, height = upright_size(*img.size, orientation)
             tags = {str(TAGS.get(k, k)): str(v)[:200] for k, v in exif.items() if not isinstance(v, bytes)}
             ctype = _CONTENT_TYPES.get(img.format or "", f"image/{(img.format or 'unknown').lower()}")
             return ImageAnalysis("image", ctype, width, height, orientation, tags)

@@ -18,11 +18,16 @@ from collections import OrderedDict
 from typing import Any
 
 from imm_faces.runtime.oss_process import AutoOrient, Crop, ProcessError, Quality, Resize, Step
-from imm_faces.runtime.rules import IMG_MAX_SOURCE_BYTES, IMG_MAX_SOURCE_PIXELS, IMG_MAX_SOURCE_SIDE
+from imm_faces.runtime.rules import (
+    EXIF_ORIENTATION_TAG,
+    IMG_MAX_OUTPUT_PIXELS,
+    IMG_MAX_SOURCE_BYTES,
+    IMG_MAX_SOURCE_PIXELS,
+    IMG_MAX_SOURCE_SIDE,
+    upright_size,
+)
 
 DEFAULT_QUALITY = 90  # inferred: what a re-encoded JPEG gets without a quality step
-_SWAPPING = (5, 6, 7, 8)  # EXIF orientations that turn the image a quarter
-ORIENTATION_TAG = 0x0112
 
 
 def _decode_scale(steps: list[Step], width: int, height: int, orientation: int) -> float:
@@ -30,8 +35,8 @@ def _decode_scale(steps: list[Step], width: int, height: int, orientation: int) 
     region it resizes (1 when nothing is resized, or when a step before it cannot be followed)."""
     w, h = width, height
     for step in steps:
-        if isinstance(step, AutoOrient) and step.on and orientation in _SWAPPING:
-            w, h = h, w
+        if isinstance(step, AutoOrient) and step.on:
+            w, h = upright_size(w, h, orientation)
         elif isinstance(step, Crop):
             w, h = max(1, min(step.w, w - step.x)), max(1, min(step.h, h - step.y))
         elif isinstance(step, Resize):
@@ -57,7 +62,10 @@ def _apply(img: Any, steps: list[Step], scale: float) -> tuple[Any, int]:
             img = img.crop(tuple(round(v * scale) for v in box))
         elif isinstance(step, Resize):
             w, h = round(img.width / scale), round(img.height / scale)
-            img = img.resize(step.size(w, h), Image.Resampling.LANCZOS, reducing_gap=2.0)
+            out_w, out_h = step.size(w, h)
+            if out_w * out_h > IMG_MAX_OUTPUT_PIXELS:
+                raise ProcessError(f"resize: {out_w} x {out_h} is over OSS's {IMG_MAX_OUTPUT_PIXELS} pixels")
+            img = img.resize((out_w, out_h), Image.Resampling.LANCZOS, reducing_gap=2.0)
             scale = 1.0
         elif isinstance(step, Quality):
             quality = step.q
@@ -112,7 +120,7 @@ def process(
         if max(width, height) > IMG_MAX_SOURCE_SIDE or width * height > IMG_MAX_SOURCE_PIXELS:
             raise ProcessError(f"the source image is over {IMG_MAX_SOURCE_SIDE} pixels a side or "
                                f"{IMG_MAX_SOURCE_PIXELS} pixels")  # fmt: skip
-        orientation = img.getexif().get(ORIENTATION_TAG, 1)
+        orientation = img.getexif().get(EXIF_ORIENTATION_TAG, 1)
         need = _decode_scale(steps, width, height, orientation)
         if img.format == "JPEG" and need < 1.0:
             img.draft("RGB", (max(1, round(width * need)), max(1, round(height * need))))

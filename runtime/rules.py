@@ -144,4 +144,15 @@ IMG_MAX_SOURCE_BYTES = 20 * 1024 * 1024
 IMG_MAX_SOURCE_SIDE = 30_000
 IMG_MAX_SOURCE_PIXELS = 250_000_000
 IMG_MAX_SIDE = 16_384
+IMG_MAX_OUTPUT_PIXELS = 4096 * 4096  # OSS error 0040-00000007: "the resolution of an image can be up to 4,096 x 4,096"
 IMG_QUALITY_RANGE = (1, 100)
+
+# EXIF (not IMM, but read by the emulator's analysis, its image processing and the report): the Orientation tag,
+# and the orientations that turn the image a quarter, so that its upright width is its stored height.
+EXIF_ORIENTATION_TAG = 0x0112
+EXIF_QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def upright_size(width: int, height: int, orientation: int | None) -> tuple[int, int]:
+    """An image's size as shown, from its stored size and EXIF orientation."""
+    return (height, width) if orientation in EXIF_QUARTER_TURNS else (width, height)

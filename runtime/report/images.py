@@ -33,7 +33,7 @@ from imm_faces.runtime import oss_process
 from imm_faces.runtime.credentials import Credentials, CredentialSource
 from imm_faces.runtime.oss_signing import presign_url
 from imm_faces.runtime.report.model import Box, Picture
-from imm_faces.runtime.rules import split_oss_uri
+from imm_faces.runtime.rules import EXIF_ORIENTATION_TAG, split_oss_uri, upright_size
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -48,8 +48,6 @@ MAX_OBJECT_BYTES = 64 * 1024 * 1024
 """Larger objects are not read (a photo is far smaller; this bounds memory per request)."""
 MAX_THUMBNAIL_BYTES = 256 * 1024
 """A thumbnail OSS makes is a few KB; a larger answer is refused (it is not what was asked for)."""
-ORIENTATION_TAG = 0x0112
-_SWAPPING = (5, 6, 7, 8)  # EXIF orientations that turn the image a quarter
 
 
 def pillow_available() -> bool:
@@ -220,9 +218,8 @@ def make_thumbnails(data: bytes, face: tuple[float, float, float, float] | None,
 
     try:
         img: Any = PILImage.open(io.BytesIO(data))
-        orientation = img.getexif().get(ORIENTATION_TAG, 1)
         stored_w, stored_h = img.size
-        width, height = (stored_h, stored_w) if orientation in _SWAPPING else (stored_w, stored_h)
+        width, height = upright_size(stored_w, stored_h, img.getexif().get(EXIF_ORIENTATION_TAG, 1))
         # The smallest decode that still gives every picture at full sharpness (JPEG decodes at 1/2..1/8).
         need = 0.0
         if photo:

@@ -165,3 +165,35 @@ def test_the_emulator_decodes_a_photo_once_for_its_thumbnails_until_it_changes()
     assert oss_img.process(red.getvalue(), steps, source=("turned.jpg", 1, 1), cache=cache) == first
     changed = oss_img.process(red.getvalue(), steps, source=("turned.jpg", 1, 2), cache=cache)  # modified
     assert changed != first and changed == oss_img.process(red.getvalue(), steps)  # decoded anew, as uncached
+
+
+def test_oss_limits_on_sources_and_results() -> None:
+    """OSS refuses a source over 20 MB or 30,000 pixels a side, and a result over 4,096 x 4,096 pixels (a
+    thumbnail request cannot make the emulator allocate gigabytes)."""
+    from imm_faces.emulator import oss_img
+    from imm_faces.runtime.rules import IMG_MAX_SOURCE_BYTES
+
+    steps = oss_process.read(PHOTO_PROCESS)
+    with pytest.raises(oss_process.ProcessError, match="larger than 20 MB"):
+        oss_img.process(bytes(IMG_MAX_SOURCE_BYTES + 1), steps)
+    wide = io.BytesIO()
+    Image.new("L", (30_001, 1)).save(wide, format="PNG")
+    with pytest.raises(oss_process.ProcessError, match="30000 pixels a side"):
+        oss_img.process(wide.getvalue(), steps)
+    huge = oss_process.read("image/resize,m_fixed,w_4097,h_4096,limit_0")
+    with pytest.raises(oss_process.ProcessError, match="4097 x 4096 is over OSS's 16777216 pixels"):
+        oss_img.process(photo(), huge)
+    assert Image.open(
+        io.BytesIO(oss_img.process(photo(), oss_process.read("image/resize,m_fixed,w_64,h_48")))
+    ).size == (64, 48)
+
+
+def test_the_decoded_sources_stay_within_their_pixel_bound() -> None:
+    from imm_faces.emulator import oss_img
+
+    cache = oss_img.DecodedSources()
+    cache.MAX_PIXELS = 250  # type: ignore[misc]
+    for n in range(4):
+        cache.put(("k", n), Image.new("L", (10, 10)))  # 100 pixels each: two fit
+    assert cache.get(("k", 0)) is None and cache.get(("k", 1)) is None
+    assert cache.get(("k", 2)) is not None and cache.get(("k", 3)) is not None
