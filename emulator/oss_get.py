@@ -204,8 +204,8 @@ class OssObjects:
             if method not in ("GET", "HEAD"):
                 raise OssError("MethodNotAllowed")
             bucket, _, key = path.lstrip("/").partition("/")
-            self._authenticate(method, bucket, key, query_string, headers, time.time() if now is None else now)
-            process = next((v for k, v in split_query(query_string) if k == oss_process.PARAMETER), None)
+            signed = self._authenticate(method, bucket, key, query_string, headers, time.time() if now is None else now)
+            process = next((v for k, v in signed if k == oss_process.PARAMETER), None)
             steps = None
             if process is not None:
                 try:
@@ -242,7 +242,8 @@ class OssObjects:
 
     def _authenticate(
         self, method: str, bucket: str, key: str, query_string: str, headers: Mapping[str, str], now: float
-    ) -> None:
+    ) -> list[tuple[str, str]]:
+        """Check the request's signature; returns the decoded query pairs it covers."""
         signed = _signed_parts(query_string, headers)
         parts = signed.credential.split("/")
         if len(parts) != 5 or parts[3] != PRODUCT or parts[4] != TERMINATOR or not parts[2]:
@@ -263,6 +264,7 @@ class OssObjects:
         expected = signature(creds.access_key_secret, signed.when, region, canonical)
         if not hmac.compare_digest(expected.encode(), signed.signature.encode("utf-8", "replace")):
             raise OssError("SignatureDoesNotMatch")
+        return signed.pairs
 
     def _object(
         self, bucket: str, key: str, request_id: str, head: bool, steps: list[oss_process.Step] | None = None

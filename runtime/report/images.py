@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -262,6 +261,3 @@ def link_crop(face: tuple[float, float, float, float], width: int, height: int) 
     """The cover square (as fractions) the browser shows of a linked picture."""
     x0, y0, x1, y1 = cover_crop(face, width, height)
     return Box(x0 / width, y0 / height, (x1 - x0) / width, (y1 - y0) / height)
-
-
-Thumbnailer = Callable[[bytes, tuple[float, float, float, float] | None, bool], Thumbnails]
