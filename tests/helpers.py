@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import datasets, figure_clusters, files, projects, query, tasks
 from imm_faces.runtime.waiters import wait_for_task
+
+if TYPE_CHECKING:
+    from imm_faces.emulator.store import Store
 
 PROJECT, DATASET, BUCKET = "faces-project", "faces-dataset", "photos"
 
@@ -65,3 +69,15 @@ def outputs_file(tmp: Path, endpoint: str, task_id: str | None) -> Path:
 def cluster_ids(client: ImmClient) -> list[str]:
     return [c.object_id for c in client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT,
                                                  dataset_name=DATASET)]  # fmt: skip
+
+
+def dataset_store(db: str | Path = ":memory:", project: str = "p", dataset: str = "d") -> Store:
+    """An emulator store holding one project and its dataset: the start of every test of the store-level rules
+    (figures, clustering, cluster views, SimpleQuery's reads)."""
+    from imm_faces.emulator.store import Store
+
+    store = Store(db)
+    with store.tx() as tx:
+        tx.put("project", {"ProjectName": project}, "", "", project)
+        tx.put("dataset", {"ProjectName": project, "DatasetName": dataset}, project, "", dataset)
+    return store

@@ -11,9 +11,9 @@ import pytest
 
 from imm_faces.emulator import query as sq
 from imm_faces.emulator.service import ImmService, Jobs
-from imm_faces.emulator.store import Store
 from imm_faces.runtime.models.query import SimpleQuery, SimpleQueryAggregation
 from imm_faces.runtime.operations import query as q
+from tests.helpers import dataset_store
 
 P, D = "p", "d"
 FILES: list[dict[str, Any]] = [
@@ -31,10 +31,8 @@ FILES: list[dict[str, Any]] = [
 
 @pytest.fixture
 def service(tmp_path: Path) -> ImmService:
-    store = Store(tmp_path / "state.db")
+    store = dataset_store(tmp_path / "state.db", P, D)
     with store.tx() as tx:
-        tx.put("project", {"ProjectName": P}, "", "", P)
-        tx.put("dataset", {"ProjectName": P, "DatasetName": D}, P, "", D)
         for doc in FILES:
             tx.put("file", doc, P, D, doc["URI"])
             # the faces' cluster index holds what the files' Figures name, as the emulator keeps it

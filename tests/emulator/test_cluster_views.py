@@ -12,9 +12,9 @@ import pytest
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.figures import cluster_document
 from imm_faces.emulator.service import ImmService, Jobs, cluster_view
-from imm_faces.emulator.store import Store
 from imm_faces.runtime.errors import RESOURCE_NOT_FOUND
 from imm_faces.runtime.operations import figure_clusters as fc
+from tests.helpers import dataset_store
 
 P, D = "p", "d"
 
@@ -52,11 +52,7 @@ def _expected(doc: dict[str, Any], base_images: bool) -> Any:
 
 @pytest.fixture
 def service(tmp_path: Any) -> ImmService:
-    store = Store(tmp_path / "state.db")
-    with store.tx() as tx:
-        tx.put("project", {"ProjectName": P}, "", "", P)
-        tx.put("dataset", {"ProjectName": P, "DatasetName": D}, P, "", D)
-    return ImmService(store, cast(Jobs, None))
+    return ImmService(dataset_store(tmp_path / "state.db", P, D), cast(Jobs, None))
 
 
 CASES: dict[str, dict[str, Any]] = {

@@ -22,7 +22,7 @@ from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import figure_clusters, files, tasks
 from imm_faces.runtime.waiters import wait_for_task
 from tests.fakes import write_photo
-from tests.helpers import BUCKET, DATASET, PROJECT, deploy
+from tests.helpers import BUCKET, DATASET, PROJECT, dataset_store, deploy
 
 F32 = npt.NDArray[np.float32]
 DIM = 128
@@ -199,9 +199,7 @@ P, D = "p", "d"
 
 @pytest.fixture
 def store() -> Iterator[Store]:
-    s = Store(":memory:")
-    with s.tx() as tx:
-        tx.put("dataset", {"ProjectName": P, "DatasetName": D}, P, "", D)
+    s = dataset_store(":memory:", P, D)
     yield s
     s.close()
 

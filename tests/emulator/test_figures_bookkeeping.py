@@ -15,7 +15,8 @@ import pytest
 from imm_faces.emulator import figures
 from imm_faces.emulator.analysis import FaceRecord, ImageAnalysis
 from imm_faces.emulator.jobs import _file_doc, _put_file
-from imm_faces.emulator.store import Store, Tx
+from imm_faces.emulator.store import Tx
+from tests.helpers import dataset_store
 
 P, D = "p", "d"
 DIM = 128
@@ -23,9 +24,8 @@ DIM = 128
 
 @pytest.fixture
 def tx() -> Iterator[Tx]:
-    store = Store(":memory:")
+    store = dataset_store(":memory:", P, D)
     with store.tx() as t:
-        t.put("dataset", {"ProjectName": P, "DatasetName": D}, P, "", D)
         yield t
     store.close()
 
