@@ -67,3 +67,20 @@ def test_readme_install_commands_are_accepted_by_pip(tmp_path: Path) -> None:
         assert proc.returncode == 0, f"{spec}: {proc.stderr[-2000:]}"
         (item,) = json.loads(report.read_text())["install"]
         assert item["metadata"]["name"] == "imm-faces" and item["requested_extras"] == ["pulumi"]
+
+
+def test_the_editable_install_is_quiet_and_puts_only_imm_faces_on_the_path(tmp_path: Path) -> None:
+    """What the Quickstart's commands run (`pip install -e`): no BuildBackendWarning about folders of the working
+    directory, and from anywhere only `imm_faces` imports, never this checkout's `components` or `runtime`."""
+    import venv
+
+    venv.create(tmp_path / "env", with_pip=False)
+    python = tmp_path / "env" / "bin" / "python"
+    proc = pip("--python", str(python), "install", "--no-deps", "-e", str(ROOT), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Warning" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    probe = ("import importlib.util as u, imm_faces.runtime.rules as r; "
+             "print(r.__file__, [n for n in ('components', 'runtime', 'emulator') if u.find_spec(n)])")  # fmt: skip
+    seen = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path)
+    path, shadows = seen.stdout.split(" ", 1)
+    assert Path(path).resolve() == (ROOT / "runtime" / "rules.py").resolve() and shadows.strip() == "[]"

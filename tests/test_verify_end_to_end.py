@@ -627,3 +627,37 @@ def test_a_missing_project_or_dataset_fails_and_skips_the_rest(
     status = statuses(report)
     assert status["task.succeeded"] == "skipped" and status["cluster.face_count"] == "skipped"
     assert report["coverage"]["requests"].keys() == {"GetProject", "GetDataset"}
+
+
+def test_json_carries_the_exit_code_on_every_outcome(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """CI reads one field for the verdict: a pass, a failed check and a page that could not be written alike."""
+    passed = run_json(capsys, "--outputs", str(deployment.outputs))
+    failed_run = run_json(capsys, "--outputs", str(deployment.outputs), "--min-clusters", "3")
+    no_page = run_json(capsys, "--outputs", str(deployment.outputs), "--html", str(tmp_path / "missing" / "x.html"))
+    assert [(code, report["exit_code"]) for code, report in (passed, failed_run, no_page)] == [(0, 0), (1, 1), (2, 2)]
+    assert list(passed[1])[:3] == ["schema_version", "passed", "exit_code"] and passed[1]["schema_version"] == 1
+    assert no_page[1]["passed"] and "missing" in no_page[1]["error"]["message"] and "error" not in passed[1]
+
+
+def test_counts_of_one_read_as_one(deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+    from imm_faces.runtime.verify.base import VerifyReport
+    from imm_faces.runtime.verify.report import coverage_line
+
+    assert main(["verify", "--outputs", str(deployment.outputs), "--quiet"]) == 0
+    assert "Coverage: 2 clusters listed" in capsys.readouterr().out
+    report = VerifyReport("http://imm", StackOutputs(project_name="p", dataset_name="d", region="cn-hangzhou"))
+    report.coverage.listed, report.coverage.files_examined, report.coverage.requests = 1, 1, {"GetProject": 1}
+    line = coverage_line(report)
+    assert "1 cluster listed" in line and "against 1 file;" in line and "1 request in" in line, line
+
+
+def test_top_level_help_lists_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 ok, 1 a check failed, 2 usage/configuration/credential error, 130 interrupted" in text
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    assert "130 interrupted" in " ".join(capsys.readouterr().out.split())

@@ -16,7 +16,11 @@ from typing import Protocol
 
 from imm_faces.runtime import __version__
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CODES = (
+    f"Exit codes: {EXIT_OK} ok, {EXIT_FAILED} a check failed, {EXIT_USAGE} usage/configuration/credential error, "
+    f"{EXIT_INTERRUPTED} interrupted (Ctrl-C; SIGTERM too for rehearse)."
+)
 
 # name -> module providing `HELP`, `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS = {
@@ -44,7 +48,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imm-faces",
         description="Face clustering on Alibaba Cloud IMM: smoke checks, an offline rehearsal and a local emulator.",
-        epilog="Exit codes: 0 ok, 1 a check failed, 2 usage/configuration/credential error.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"imm-faces {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -75,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(module.run(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

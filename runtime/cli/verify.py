@@ -22,7 +22,8 @@ from imm_faces.runtime.verify import DEFAULT_CONCURRENCY, DEFAULT_SAMPLE  # a li
 HELP = "check a deployed stack: project, dataset, clustering task, every figure cluster and its files"
 EPILOG = (
     "Exit codes: 0 every check passed; 1 a check failed (or the deadline passed); 2 usage, configuration or "
-    "credential error. With GITHUB_ACTIONS=true, failures become annotations and a step summary is written."
+    "credential error; 130 interrupted (Ctrl-C). --json always carries it as exit_code. With GITHUB_ACTIONS=true, "
+    "failures become annotations and a step summary is written."
 )
 DEFAULT_DEADLINE = 600.0
 PROGRESS_INTERVAL = 5.0
@@ -184,13 +185,23 @@ def _credentials(args: argparse.Namespace, pulumi: Any) -> Any:
     return resolve_provider(profile=args.profile, settings=settings)
 
 
-def _write_outputs(args: argparse.Namespace, report: Any) -> None:
+def _write_outputs(args: argparse.Namespace, report: Any, code: int, problem: str | None) -> None:
+    """verify's report: text or ``--json`` (with the run's ``exit_code``, and the ``error`` that set it when the
+    checks ran but something after them failed, as :func:`_write_error` has it), JUnit, GitHub's annotations."""
     import json
 
-    from imm_faces.runtime.verify.report import github_annotations, github_summary, render_junit, render_text
+    from imm_faces.runtime.verify.report import (
+        error_json,
+        github_annotations,
+        github_summary,
+        render_junit,
+        render_text,
+    )
 
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        envelope = {"schema_version": None, "passed": None, "exit_code": code}  # these first, as in error_json
+        error = {"error": error_json("error", problem, code)["error"]} if problem else {}
+        print(json.dumps(envelope | report.to_json() | error, indent=2))
     else:
         print(render_text(report))
     if args.junit_xml:
@@ -278,10 +289,12 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the run and every w
         if progress:
             progress.close()
         written = True
-        _write_outputs(args, report)
-        if html_problem:  # after verify's own report: the check ran, the page could not be made
-            return error("error", html_problem, EXIT_USAGE, reported=True)
-        return EXIT_OK if report.passed else EXIT_FAILED
+        # With an HTML problem the checks ran but the page could not be made: usage (exit 2), said after the report.
+        code = EXIT_USAGE if html_problem else EXIT_OK if report.passed else EXIT_FAILED
+        _write_outputs(args, report, code, html_problem)
+        if html_problem:
+            return error("error", html_problem, code, reported=True)
+        return code
 
     try:
         with _logging(args.debug):

@@ -84,6 +84,7 @@ async def _write(
     from imm_faces.runtime.report.collect import ReportOptions, collect
     from imm_faces.runtime.report.html import render
     from imm_faces.runtime.report.images import oss_endpoint_for
+    from imm_faces.runtime.verify.report import counted
 
     oss_endpoint = args.oss_endpoint.rstrip("/") if args.oss_endpoint else oss_endpoint_for(imm_endpoint)
     embed = args.embed is not False  # thumbnails made by OSS unless --links
@@ -98,4 +99,5 @@ async def _write(
     partial.replace(target)
     if progress is not None and hasattr(progress, "close"):
         progress.close()
-    print(f"imm-faces verify: wrote {target} ({len(data.cards)} clusters, {len(page) // 1024} KiB)", file=sys.stderr)
+    size = f"{counted(len(data.cards), 'cluster')}, {len(page) // 1024} KiB"
+    print(f"imm-faces verify: wrote {target} ({size})", file=sys.stderr)

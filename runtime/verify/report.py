@@ -22,14 +22,20 @@ def _cell(value: object, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 cluster``, ``2 clusters``, ``0 clusters`` (every noun here takes an s)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def coverage_line(report: VerifyReport) -> str:
     c = report.coverage
     calls = sum(c.requests.values())
     grouped = "" if c.grouped_clusters is None else f"; file groups compared for {c.grouped_clusters}"
     return (
-        f"Coverage: {c.listed} clusters listed, {c.bulk_checked} cross-checked in bulk, {c.get_checked} fetched "
-        f"with GetFigureCluster (sample {c.sample}, suspects {c.suspects}), {c.files_checked_clusters} checked "
-        f"against their {c.files_examined} files{grouped}; {calls} requests in {report.seconds:.2f} s."
+        f"Coverage: {counted(c.listed, 'cluster')} listed, {c.bulk_checked} cross-checked in bulk, {c.get_checked} "
+        f"fetched with GetFigureCluster (sample {c.sample}, suspects {c.suspects}), {c.files_checked_clusters} "
+        f"checked against {counted(c.files_examined, 'file')}{grouped}; {counted(calls, 'request')} in "
+        f"{report.seconds:.2f} s."
     )
 
 
