@@ -9,6 +9,11 @@ What the signature covers is what the wire layer executes: V3 signs the method, 
 header (``x-acs-action`` and ``x-acs-version`` included), ``host``, the body's SHA-256, and here also the
 ``content-type`` when the body is read as a form; V2 signs the query and form parameters (``Action`` and
 ``Version`` among them), never a header.
+
+Authorization follows authentication: each key has a RAM principal (:class:`~imm_faces.emulator.ram.Principal`:
+the account's owner unless the RAM config attaches policies to the key; an assumed role, with its policies and
+session policy, for the credentials STS issued), and :meth:`Authenticator.authorize` decides an action on a
+resource with it (``Forbidden.RAM``, 403, naming both, when RAM would refuse).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from functools import cached_property
 from urllib.parse import parse_qsl
 
 from imm_faces.emulator.errors import ApiError
+from imm_faces.emulator.ram import AccessDeniedError, Context, Principal, Ram
 from imm_faces.emulator.store import Store
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.signing import (
@@ -204,18 +210,44 @@ def _unique(pairs: Iterable[tuple[str, str]], what: str) -> dict[str, str]:
 
 
 class Authenticator:
-    def __init__(self, keys: Mapping[str, Credentials], nonces: NonceLedger | None = None) -> None:
+    def __init__(self, keys: Mapping[str, Credentials], nonces: NonceLedger | None = None,
+                 ram: Ram | None = None) -> None:  # fmt: skip
+        from imm_faces.emulator.ram import principals_of_keys
+
         self._keys = dict(keys)
         self.nonces = nonces or NonceLedger()
+        self.ram = ram or Ram()
+        self._principals = principals_of_keys(self.ram, self._keys)  # raises RamConfigError for an unknown key
         self._issue_lock = threading.Lock()
 
-    def issue(self, key: Credentials) -> None:
-        """Accept temporary credentials (issued by the emulator's STS) until their ``expiration``."""
+    def issue(self, key: Credentials, principal: Principal | None = None) -> None:
+        """Accept temporary credentials (issued by the emulator's STS) until their ``expiration``, acting as
+        ``principal`` (the account's owner when None)."""
         with self._issue_lock:
             now = time.time()
             kept = {k: v for k, v in self._keys.items() if v.expiration is None or v.expiration > now - 3600}
             kept[key.access_key_id] = key
-            self._keys = kept  # one assignment: readers see the old or the new table, never half of one
+            principals = {k: v for k, v in self._principals.items() if k in kept}
+            principals[key.access_key_id] = principal or self.ram.principal_of_key(key.access_key_id)
+            # One assignment each, the principal first: a reader that finds the key finds its principal.
+            self._principals = principals
+            self._keys = kept
+
+    def principal(self, key_id: str) -> Principal:
+        """Who ``key_id`` (an authenticated key) acts as; a key it has no principal for may do nothing."""
+        found = self._principals.get(key_id)
+        return found if found is not None else Principal(f"acs:ram::{self.ram.account_id}:unknown", "", ())
+
+    def authorize(self, key_id: str, action: str, resource: str, context: Context = {}) -> None:  # noqa: B006
+        """Return when RAM lets ``key_id`` do ``action`` on ``resource``; ``Forbidden.RAM`` (403) otherwise."""
+        try:
+            self.principal(key_id).authorize(action, resource, context)
+        except AccessDeniedError as exc:
+            raise ApiError("Forbidden.RAM", detail=f"You are not authorized to operate {exc}.") from None
+
+    def authorize_object_read(self, key_id: str, bucket: str, key: str) -> None:
+        """OSS GetObject (and HEAD, and image processing, which OSS authorizes as GetObject) of ``bucket/key``."""
+        self.authorize(key_id, "oss:GetObject", self.ram.oss_resource(bucket, key))
 
     def key(self, key_id: str, token: str | None) -> Credentials:
         """The credentials of ``key_id`` if ``token`` is theirs and they have not expired (issued STS keys

@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help=f"file of accepted credentials, one ID:SECRET[:STS_TOKEN] a line (also: ${KEYS_ENV})",
     )
+    parser.add_argument(
+        "--ram-config",
+        metavar="PATH",
+        help="RAM as the emulator knows it (JSON): policies of access keys, roles with their trust policy and "
+        "policies, OIDC providers with their keys (without it, AssumeRoleWithOIDC is refused)",
+    )
 
 
 class KeySourceError(ValueError):
@@ -95,8 +101,17 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{exc}")
     if not 0 <= args.port <= 65535:
         return fail(f"--port {args.port} is not a port number; give 0-65535 (0 picks a free one)")
+    ram = None
+    if args.ram_config:
+        from imm_faces.emulator.ram import RamConfigError, load_ram
+
+        try:
+            ram = load_ram(args.ram_config)
+        except RamConfigError as exc:
+            return fail(f"--ram-config {args.ram_config}: {exc}")
     try:
-        emulator = Emulator(host=args.host, port=args.port, db=args.db, oss_root=args.oss_root, access_keys=keys)
+        emulator = Emulator(host=args.host, port=args.port, db=args.db, oss_root=args.oss_root, access_keys=keys,
+                            ram=ram)  # fmt: skip
     except StartupError as exc:
         return fail(f"{exc.problem}; {exc.fix}")
     # The socket is bound and listening at this point: clients that connect now are served once the loop runs.

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from imm_faces.emulator.figures import (
     record_file_faces,
 )
 from imm_faces.emulator.oss import list_bucket, object_path
+from imm_faces.emulator.ram import AccessDeniedError
 from imm_faces.emulator.store import Store, Tx
 from imm_faces.runtime.models.file import Boundary
 from imm_faces.runtime.models.inputs import InputFile
@@ -75,6 +77,7 @@ class JobRunner:
         *,
         workers: int | None = None,
         threshold: float = DEFAULT_THRESHOLD,
+        service_reads: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.store = store
         self.oss_root = oss_root
@@ -92,6 +95,9 @@ class JobRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._scanner = threading.Thread(target=self._scan_loop, name="imm-bindings", daemon=True)
+        # RAM: IMM reads OSS as the project's service role: (project, action, uri) -> None, or AccessDeniedError
+        # (emulator/ram.py, ServiceRoleReads); None reads everything.
+        self.service_reads = service_reads
         self._resume()
         self._scanner.start()
 
@@ -146,6 +152,7 @@ class JobRunner:
         uri = item["URI"]
         indexed: tuple[dict[str, Any], list[tuple[str, Any]]] | None = None
         try:
+            self._service_read(project, "oss:GetObject", uri)
             path = self.path_of(uri)
             data = path.read_bytes()
             analysis = self.analyzer.analyze(data, path.name)
@@ -154,6 +161,8 @@ class JobRunner:
             # IMM indexes asynchronously: a missing object is not an error of the call; the file simply
             # never appears (GetFileMeta answers ResourceNotFound) and the failure is logged.
             log.warning("IndexFileMeta %s: the object does not exist", uri)
+        except AccessDeniedError as exc:  # IMM's "File access forbidden": the file is not indexed
+            log.warning("IndexFileMeta %s: the service role may not read it: %s", uri, exc)
         except Exception:  # one bad file must not stop the indexer
             log.exception("IndexFileMeta %s failed", uri)
         try:
@@ -169,6 +178,10 @@ class JobRunner:
                 self._inflight.pop(job_id, None)
                 self._idle.notify_all()
             self._wake.set()  # a binding may have finished its first scan
+
+    def _service_read(self, project: str, action: str, uri: str) -> None:
+        if self.service_reads is not None:
+            self.service_reads(project, action, uri)
 
     def remove_files(self, tx: Tx, project: str, dataset: str, uris: list[str]) -> None:
         """Files leave the dataset (DeleteFileMeta, or a binding's object is gone): their documents, their
@@ -204,6 +217,12 @@ class JobRunner:
                 if self._first_scan[ident] & self._inflight.keys():
                     return
             self._end_full_scan(ident, "")
+            return
+        try:
+            self._service_read(project, "oss:ListObjects", uri)
+        except AccessDeniedError as exc:
+            if full:
+                self._end_full_scan(ident, f"the service role may not list the location: {exc}")
             return
         bucket, prefix = split_oss_uri(uri)
         objects = self._list_objects(bucket, prefix)
@@ -362,8 +381,11 @@ class JobRunner:
         to let a face join a cluster); Similarity is 1 - that distance, clamped to 0-1. Faces that belong to
         no cluster are not listed."""
         try:
+            self._service_read(project, "oss:GetObject", uri)
             path = self.path_of(uri)
             data = path.read_bytes()
+        except AccessDeniedError as exc:
+            raise invalid(f"The parameter SourceURI is invalid: the service role may not read it: {exc}") from None
         except (ValueError, OSError):
             raise invalid(f"The parameter SourceURI is invalid: {uri!r} is not a readable OSS object") from None
         if not self.analyzer.faces_available:

@@ -184,9 +184,11 @@ class OssObjects:
         "InvalidSecurityToken.Expired": "InvalidSecurityToken",
     }
 
-    def __init__(self, root: Path, key_of: Callable[[str, str | None], Credentials]) -> None:
+    def __init__(self, root: Path, key_of: Callable[[str, str | None], Credentials],
+                 authorize: Callable[[str, str, str], None] | None = None) -> None:  # fmt: skip
         self.root = root
         self.key_of = key_of
+        self.authorize = authorize  # RAM: (key id, bucket, key) -> None, or ApiError (Forbidden.RAM)
         self.decoded = oss_img.DecodedSources()
 
     def answer(
@@ -264,6 +266,11 @@ class OssObjects:
         expected = signature(creds.access_key_secret, signed.when, region, canonical)
         if not hmac.compare_digest(expected.encode(), signed.signature.encode("utf-8", "replace")):
             raise OssError("SignatureDoesNotMatch")
+        if self.authorize is not None:
+            try:
+                self.authorize(key_id, bucket, key)
+            except ApiError as exc:
+                raise OssError("AccessDenied", exc.message) from None
         return signed.pairs
 
     def _object(

@@ -31,11 +31,13 @@ from imm_faces.emulator.auth import Authenticator, NonceLedger
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.jobs import JobRunner
 from imm_faces.emulator.oss_get import OssObjects
+from imm_faces.emulator.ram import Ram, RamConfigError, ServiceRoleReads, principals_of_keys
 from imm_faces.emulator.service import ImmService
 from imm_faces.emulator.store import Store
 from imm_faces.emulator.sts import StsService
 from imm_faces.emulator.wire import READY_PATH, REQUEST_THREADS, create_app
 from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE
 
 DEFAULT_ACCESS_KEY = Credentials("emulator-access-key-id", "emulator-access-key-secret")
 """Credentials every emulator accepts unless others are given (documented in the README)."""
@@ -174,11 +176,17 @@ class Emulator:
         access_keys: Iterable[Credentials] = (DEFAULT_ACCESS_KEY,),
         analyzer: Analyzer | None = None,
         workers: int | None = None,
+        ram: Ram | None = None,
     ) -> None:
         self.host = host
+        self.keys = {k.access_key_id: k for k in access_keys}
+        self.ram = ram or Ram()  # RAM: policies, roles, OIDC providers (emulator/ram.py, --ram-config)
+        try:
+            principals_of_keys(self.ram, self.keys)
+        except RamConfigError as exc:
+            raise StartupError(f"--ram-config: {exc}", "attach policies to the keys the emulator is given") from None
         self._tmp = None if oss_root else tempfile.TemporaryDirectory(prefix="imm-oss-")
         self.oss_root = prepare_oss_root(oss_root or self._tmp.name)  # type: ignore[union-attr]
-        self.keys = {k.access_key_id: k for k in access_keys}
         self.store = open_store(db)
         try:
             self._socket = listen(host, port)
@@ -186,18 +194,25 @@ class Emulator:
             self.store.close()
             raise
         self.port = int(self._socket.getsockname()[1])
-        self.jobs = JobRunner(self.store, self.oss_root, analyzer or default_analyzer(), workers=workers)
+        reads = ServiceRoleReads(self.ram, self._service_role) if self.ram.roles else None
+        self.jobs = JobRunner(self.store, self.oss_root, analyzer or default_analyzer(), workers=workers,
+                              service_reads=reads.check if reads else None)  # fmt: skip
         self.service = ImmService(self.store, self.jobs)
-        self.auth = Authenticator(self.keys, NonceLedger(self.store))
-        self.sts = StsService(self.auth)  # STS 2015-04-01 (emulator/sts.py)
+        self.auth = Authenticator(self.keys, NonceLedger(self.store), self.ram)
+        self.sts = StsService(self.auth, ram=self.ram)  # STS 2015-04-01 (emulator/sts.py)
         self._requests = ThreadPoolExecutor(max_workers=REQUEST_THREADS, thread_name_prefix="imm-request")
-        self.app = create_app(self.service, self.auth, OssObjects(self.oss_root, self.auth.key), self.sts,
-                              executor=self._requests)  # fmt: skip
+        objects = OssObjects(self.oss_root, self.auth.key, self.auth.authorize_object_read)
+        self.app = create_app(self.service, self.auth, objects, self.sts, executor=self._requests)
         config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,
                                 lifespan="off", http=_Protocol, ws="none")  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
         self._closed = False
+
+    def _service_role(self, project: str) -> str | None:
+        with self.store.snapshot() as tx:
+            doc = tx.get("project", "", "", project)
+        return None if doc is None else str(doc.get("ServiceRole") or DEFAULT_SERVICE_ROLE)
 
     @property
     def endpoint(self) -> str:

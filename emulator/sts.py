@@ -7,12 +7,18 @@ credentials it issues are registered with it: IMM then accepts them until their 
 ``InvalidSecurityToken.Expired`` after. Request and response models are the client's
 (:mod:`imm_faces.runtime.sts`).
 
-What is ours, not STS's (the emulator has no RAM): any role ARN may be assumed by any known caller, as if every
-role trusted it, except that a role listed in ``external_ids`` requires that ExternalId (STS's ``NoPermission``
-otherwise). An OIDC token must be a JWT whose ``iss``, ``sub``, ``aud`` and ``exp`` are present and ``exp`` is
-in the future; its signature is not verified (there is no identity provider to fetch keys from), and the
-provider ARN must be in the role's account. Issued credentials live in memory: a restart forgets them.
-``max_duration`` (tests only) caps their lifetime below STS's 900-second minimum, to exercise refreshing.
+RAM (:mod:`imm_faces.emulator.ram`, ``--ram-config``): AssumeRole needs ``sts:AssumeRole`` on the role in the
+caller's policies (when it has any) and a trust policy that names the caller's account or the caller; a role
+listed in ``external_ids`` also requires that ExternalId (STS's ``NoPermission`` otherwise). Without roles in the
+config, any role may be assumed by a known caller, as if every role trusted it. AssumeRoleWithOIDC needs a
+provider the emulator was told about (``AuthenticationFail.NoPermission`` otherwise: with none configured it is
+always refused), a token that provider signed and that is valid for it (:mod:`imm_faces.emulator.oidc`), and a
+configured role whose trust policy names the provider (``Principal.Federated``) under conditions on ``oidc:iss``,
+``oidc:aud`` and ``oidc:sub`` that hold. A ``Policy`` (session policy) is checked against RAM's grammar and
+STS's 2,048-character limit (``InvalidParameter.PolicyGrammar``, ``InvalidParameter.PolicySize``) and then limits
+the issued credentials, with the role's policies, on every IMM and OSS request. Issued credentials live in memory:
+a restart forgets them. ``max_duration`` (tests only) caps their lifetime below STS's 900-second minimum, to
+exercise refreshing.
 
 :class:`MetadataStandIn` serves ``PUT /latest/api/token`` (IMDSv2), ``/latest/meta-data/ram/security-credentials/``
 and ``/<role>``, and a credentials-URI document at ``/credentials``, on a loopback port of its own. Only tests
@@ -21,8 +27,6 @@ start it; the runtime reaches it only through ``resolve_provider(metadata_url=..
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import secrets
@@ -35,10 +39,23 @@ from typing import Any
 
 from anyio import to_thread
 
+from imm_faces.emulator import oidc
 from imm_faces.emulator.auth import Authenticator, IncomingRequest, parse_params
 from imm_faces.emulator.errors import ApiError
+from imm_faces.emulator.ram import (
+    EMULATOR_ACCOUNT_ID,
+    AccessDeniedError,
+    Policy,
+    PolicyError,
+    PolicySizeError,
+    Principal,
+    Ram,
+    Role,
+    parse_policy,
+)
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.operations import ParameterError
+from imm_faces.runtime.rules import SESSION_POLICY_MAX_CHARS
 from imm_faces.runtime.sts import (
     ANONYMOUS,
     MAX_DURATION,
@@ -58,8 +75,7 @@ from imm_faces.runtime.sts import (
 )
 
 log = logging.getLogger("imm_faces.emulator")
-EMULATOR_ACCOUNT_ID = "1000000000000001"
-"""The account the emulator's own access keys belong to (GetCallerIdentity)."""
+__all__ = ["DEFAULT_ECS_ROLE", "EMULATOR_ACCOUNT_ID", "MetadataStandIn", "StsService", "is_sts_request"]
 DEFAULT_ECS_ROLE = "imm-faces-ecs-role"
 # Which parameter error becomes which STS code (STS names the parameter in the code).
 _PARAMETER_CODES = {
@@ -68,6 +84,7 @@ _PARAMETER_CODES = {
     "DurationSeconds": "InvalidParameter.DurationSeconds",
     "OIDCProviderArn": "InvalidParameter.OIDCProviderArn",
     "ExternalId": "InvalidParameter.ExternalId",
+    "OIDCToken": oidc.INVALID,
 }
 
 
@@ -85,24 +102,12 @@ class Identity:
     role_id: str | None = None
 
 
-def _jwt_claims(token: str) -> dict[str, Any]:
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise ApiError("AuthenticationFail.OIDCToken.Invalid", detail="It is not a JWT.")
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, binascii.Error):
-        raise ApiError("AuthenticationFail.OIDCToken.Invalid", detail="Its payload is not JSON.") from None
-    if not isinstance(claims, dict) or not all(claims.get(k) for k in ("iss", "sub", "aud", "exp")):
-        raise ApiError("AuthenticationFail.OIDCToken.Invalid", detail="iss, sub, aud and exp are required.")
-    return claims
-
-
 class StsService:
-    def __init__(self, auth: Authenticator, *, account_id: str = EMULATOR_ACCOUNT_ID,
+    def __init__(self, auth: Authenticator, *, ram: Ram | None = None,
                  external_ids: Mapping[str, str] | None = None) -> None:  # fmt: skip
         self.auth = auth
-        self.account_id = account_id
+        self.ram = ram or Ram()
+        self.account_id = self.ram.account_id
         self.external_ids = dict(external_ids or {})
         self.max_duration: float | None = None
         self._identities: dict[str, tuple[Identity, float]] = {}  # issued key id -> (who, expires)
@@ -213,25 +218,53 @@ class StsService:
                                          role_id=who.role_id)  # fmt: skip
 
     def assume_role(self, request: AssumeRoleRequest, caller: str) -> AssumeRoleResponse:
+        session = _session_policy(request.policy)
+        who = self.auth.principal(caller)
+        try:
+            who.authorize("sts:AssumeRole", request.role_arn)
+        except AccessDeniedError as exc:
+            raise ApiError("NoPermission", detail=f"You should be authorized by RAM: {exc}.") from None
         required = self.external_ids.get(request.role_arn)
         if required is not None and request.external_id != required:
             raise ApiError("NoPermission", detail="The ExternalId does not match the role's trust policy.")
-        creds, user = self.issue(request.role_arn, request.role_session_name, request.duration_seconds)
+        role = self._role(request.role_arn)
+        context = {"sts:externalid": (request.external_id,)} if request.external_id else {}
+        if role is not None and not role.trusts(who.as_trusted(), context):
+            raise ApiError("NoPermission", detail="The role's trust policy does not name the caller.")
+        creds, user = self.issue(request.role_arn, request.role_session_name, request.duration_seconds, session)
         return AssumeRoleResponse(credentials=creds, assumed_role_user=user)
 
     def assume_role_with_oidc(self, request: AssumeRoleWithOIDCRequest) -> AssumeRoleWithOIDCResponse:
-        claims = _jwt_claims(request.oidc_token)
-        if float(claims["exp"]) <= time.time():
-            raise ApiError("AuthenticationFail.OIDCToken.Expired")
+        session = _session_policy(request.policy)
+        provider = self.ram.providers.get(request.oidc_provider_arn)
+        if provider is None:
+            raise ApiError("AuthenticationFail.NoPermission", detail="No such OIDC Provider registered.")
         if account_of(request.oidc_provider_arn) != account_of(request.role_arn):
             raise ApiError("InvalidParameter.OIDCProviderArn", detail="It is not in the role's account.")
-        creds, user = self.issue(request.role_arn, request.role_session_name, request.duration_seconds)
-        audience = claims["aud"] if isinstance(claims["aud"], str) else ",".join(map(str, claims["aud"]))
-        info = OIDCTokenInfo(subject=str(claims["sub"]), issuer=str(claims["iss"]), client_ids=audience)
+        claims = oidc.verify_token(provider, request.oidc_token, time.time())
+        role = self._role(request.role_arn) if self.ram.roles is not None else None
+        if role is None:  # a role that trusts an OIDC provider is one the emulator was told about
+            raise ApiError("EntityNotExist.Role", role=request.role_arn)
+        context = {"oidc:iss": (claims.issuer,), "oidc:aud": claims.audiences, "oidc:sub": (claims.subject,)}
+        if not role.trusts([("Federated", provider.arn)], context):
+            raise ApiError("AuthenticationFail.NoPermission", detail="There is no permission")
+        creds, user = self.issue(request.role_arn, request.role_session_name, request.duration_seconds, session)
+        info = OIDCTokenInfo(subject=claims.subject, issuer=claims.issuer, client_ids=",".join(claims.audiences))
         return AssumeRoleWithOIDCResponse(credentials=creds, assumed_role_user=user, oidc_token_info=info)
 
-    def issue(self, role_arn: str, session: str, duration: int | None) -> tuple[StsCredentials, AssumedRoleUser]:
-        """New temporary credentials for ``role_arn``, accepted by IMM (and STS) until they expire."""
+    def _role(self, arn: str) -> Role | None:
+        """The configured role (None when no roles are configured); ``EntityNotExist.Role`` for another."""
+        if self.ram.roles is None:
+            return None
+        role = self.ram.roles.get(arn)
+        if role is None:
+            raise ApiError("EntityNotExist.Role", role=arn)
+        return role
+
+    def issue(self, role_arn: str, session: str, duration: int | None,
+              session_policy: Policy | None = None) -> tuple[StsCredentials, AssumedRoleUser]:  # fmt: skip
+        """New temporary credentials for ``role_arn``, accepted by IMM (and STS) until they expire, with the
+        role's policies (when the emulator knows the role) and ``session_policy``."""
         lifetime = float(min(duration or 3600, MAX_DURATION))
         if self.max_duration is not None:
             lifetime = min(lifetime, self.max_duration)
@@ -248,7 +281,8 @@ class StsService:
             now = time.time()
             self._identities = {k: v for k, v in self._identities.items() if v[1] > now}
             self._identities[key.access_key_id] = (identity, expires)
-        self.auth.issue(key)
+        role = (self.ram.roles or {}).get(role_arn)
+        self.auth.issue(key, Principal(identity.arn, account, role.policies if role else None, session_policy))
         creds = StsCredentials(
             access_key_id=key.access_key_id,
             access_key_secret=key.access_key_secret,
@@ -256,6 +290,18 @@ class StsService:
             expiration=format_expiration(expires),
         )
         return creds, AssumedRoleUser(arn=identity.arn, assumed_role_id=principal)
+
+
+def _session_policy(text: str | None) -> Policy | None:
+    """The ``Policy`` parameter, checked as STS checks it (its grammar, its 2,048 characters)."""
+    if text is None:
+        return None
+    try:
+        return parse_policy(text, limit=SESSION_POLICY_MAX_CHARS)
+    except PolicySizeError:
+        raise ApiError("InvalidParameter.PolicySize", limit=str(SESSION_POLICY_MAX_CHARS)) from None
+    except PolicyError as exc:
+        raise ApiError("InvalidParameter.PolicyGrammar", detail=f"{str(exc)[:200]}.") from None
 
 
 # -------------------------------------------------------------------------------------------- ECS metadata

@@ -95,7 +95,8 @@ def _one(header: str | None, param: str | None, name: str) -> str:
 
 
 def _decode(request: IncomingRequest, auth: Authenticator) -> tuple[Operation[Any, Any], Request]:
-    """Authenticate, then find the operation and decode its parameters (all from what the signature covers)."""
+    """Authenticate, find the operation, decode its parameters (all from what the signature covers), and ask
+    RAM whether the caller may run it."""
     caller, params = auth.verify(request)
     if caller.signature_version == "v3":
         # Every x-acs-* header is signed (verify checks), and so are the query and the body.
@@ -114,11 +115,15 @@ def _decode(request: IncomingRequest, auth: Authenticator) -> tuple[Operation[An
     _check_nesting(params)
     try:
         # V2's common parameters (Action, Signature...) are not fields of any request: ignored.
-        return op, op.request.from_params(params)
+        decoded = op.request.from_params(params)
     except ParameterError as exc:
         raise ApiError(exc.code, exc.message) from None
     except RecursionError:
         raise ApiError("InvalidJSON", "A parameter nests too deeply.") from None
+    # RAM: imm:<Action> on the dataset's ARN, else the project's (emulator/ram.py).
+    resource = auth.ram.imm_resource(getattr(decoded, "project_name", None), getattr(decoded, "dataset_name", None))
+    auth.authorize(caller.access_key_id, f"imm:{op.name}", resource)
+    return op, decoded
 
 
 class _RejectError(Exception):

@@ -49,6 +49,12 @@ _SPECS = (
     ErrorSpec("InvalidVersion", 400, "Specified parameter Version is not valid."),
     ErrorSpec("InvalidAction.NotFound", 404, "Specified api is not found, please check your url and method."),
     ErrorSpec("InvalidParameter.Format", 400, "Specified parameter format is not valid. {detail}"),
+    # RAM refused the caller (the gateway's table; the detail names the action and resource, as IMM's FAQ shows).
+    ErrorSpec(
+        "Forbidden.RAM",
+        403,
+        "User not authorized to operate on the specified resource, or this API doesn't support RAM. {detail}",
+    ),
     # Inferred (the gateway's wording for these is not documented): a method or a body the API never takes.
     ErrorSpec("UnsupportedHTTPMethod", 405, "Specified HTTP method {method} is not supported; use POST or GET."),
     ErrorSpec("RequestEntityTooLarge", 413, "The request body exceeds {limit} bytes."),

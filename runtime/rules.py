@@ -156,3 +156,13 @@ EXIF_QUARTER_TURNS = (5, 6, 7, 8)
 def upright_size(width: int, height: int, orientation: int | None) -> tuple[int, int]:
     """An image's size as shown, from its stored size and EXIF orientation."""
     return (height, width) if orientation in EXIF_QUARTER_TURNS else (width, height)
+
+
+# RAM and STS (the emulator's authorization, emulator/ram.py and emulator/oidc.py). A session policy (the Policy
+# parameter of AssumeRole / AssumeRoleWithOIDC) is 1-2,048 characters (STS's notice of 2022-09-19; before, 1,024;
+# STS answers InvalidParameter.PolicySize past it); a custom policy document 1-6,144 characters (RAM CreatePolicy);
+# an OIDC token 4-20,000 characters (AssumeRoleWithOIDC). Account ids are ASCII digits.
+SESSION_POLICY_MAX_CHARS = 2048
+POLICY_DOCUMENT_MAX_CHARS = 6144
+OIDC_TOKEN_LENGTH = (4, 20_000)
+ACCOUNT_ID_PATTERN = r"[0-9]+"

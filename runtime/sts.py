@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import re
 import time
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from imm_faces.runtime.credentials import CredentialSource
 from imm_faces.runtime.errors import ERRORS, ConfigError, ErrorSpec
 from imm_faces.runtime.operations._base import Operation, Request, Response
 from imm_faces.runtime.redaction import REDACTOR
+from imm_faces.runtime.rules import ACCOUNT_ID_PATTERN, OIDC_TOKEN_LENGTH
 from imm_faces.runtime.signing import RpcV2Auth, encode_query, utc_timestamp
 
 STS_VERSION = "2015-04-01"
@@ -33,11 +35,13 @@ MIN_DURATION = 900
 MAX_DURATION = 43200
 DEFAULT_DURATION = 3600
 STS_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-ROLE_ARN_PATTERN = r"^acs:ram::\d+:role/[A-Za-z0-9._-]{1,64}$"
-OIDC_PROVIDER_ARN_PATTERN = r"^acs:ram::\d+:oidc-provider/[A-Za-z0-9._-]{1,128}$"
+# Account ids are ASCII digits: ``\d`` would also match other scripts' digits (Arabic-Indic, fullwidth...).
+ROLE_ARN_PATTERN = rf"^acs:ram::{ACCOUNT_ID_PATTERN}:role/[A-Za-z0-9._-]{{1,64}}$"
+OIDC_PROVIDER_ARN_PATTERN = rf"^acs:ram::{ACCOUNT_ID_PATTERN}:oidc-provider/[A-Za-z0-9._-]{{1,128}}$"
 SESSION_NAME_PATTERN = r"^[A-Za-z0-9.@_-]{2,64}$"
 
-# STS's error codes (STS API reference, "error codes" of each operation), added to the one table in
+# STS's error codes (STS API reference, "error codes" of each operation and STS's error-code page; the
+# OIDC ones and their 401 from that page and ACK's RRSA troubleshooting table), added to the one table in
 # :mod:`imm_faces.runtime.errors` so that clients and the emulator read them from the same place.
 STS_ERRORS = (
     ErrorSpec("InvalidParameter.RoleArn", 400, "The parameter RoleArn is wrong. {detail}"),
@@ -46,8 +50,19 @@ STS_ERRORS = (
     ErrorSpec("InvalidParameter.OIDCProviderArn", 400, "The parameter OIDCProviderArn is wrong. {detail}"),
     ErrorSpec("InvalidParameter.ExternalId", 400, "The parameter ExternalId is wrong. {detail}"),
     ErrorSpec("MissingParameter", 400, "{detail}"),
-    ErrorSpec("AuthenticationFail.OIDCToken.Invalid", 400, "The OIDCToken is invalid. {detail}"),
-    ErrorSpec("AuthenticationFail.OIDCToken.Expired", 400, "The OIDCToken is expired."),
+    ErrorSpec("InvalidParameter.PolicyGrammar", 400, "The parameter Policy has not passed grammar check. {detail}"),
+    ErrorSpec("InvalidParameter.PolicySize", 400, "The size of Policy must be smaller than {limit} bytes."),
+    ErrorSpec("AuthenticationFail.OIDCToken.Invalid", 401, "The OIDCToken is invalid. {detail}"),
+    ErrorSpec("AuthenticationFail.OIDCToken.Expired", 401, "This JsonWebToken is expired."),
+    ErrorSpec("AuthenticationFail.OIDCToken.InvalidSignature", 401, "OIDC token validate failed: invalid signature."),
+    ErrorSpec(
+        "AuthenticationFail.OIDCToken.IssuerNotMatch",
+        401,
+        "The issuer in the OIDC Token doesn't match the OIDC Provider registered.",
+    ),
+    ErrorSpec("AuthenticationFail.OIDCToken.AudienceNotMatch", 401, "Invalid audience."),
+    ErrorSpec("AuthenticationFail.NoPermission", 401, "{detail}"),
+    ErrorSpec("EntityNotExist.Role", 404, "The role not exists: {role}."),  # the status is inferred
     ErrorSpec("NoPermission", 403, "You are not authorized to do this action. {detail}"),
 )
 for _spec in STS_ERRORS:
@@ -79,7 +94,8 @@ class AssumeRoleRequest(Request):
 class AssumeRoleWithOIDCRequest(Request):
     role_arn: Annotated[str, Field(pattern=ROLE_ARN_PATTERN)]
     oidc_provider_arn: Annotated[str, Field(alias="OIDCProviderArn", pattern=OIDC_PROVIDER_ARN_PATTERN)]
-    oidc_token: Annotated[str, Field(alias="OIDCToken", min_length=1, repr=False)]
+    oidc_token: Annotated[str, Field(alias="OIDCToken", min_length=OIDC_TOKEN_LENGTH[0],
+                                     max_length=OIDC_TOKEN_LENGTH[1], repr=False)]  # fmt: skip
     role_session_name: Annotated[str, Field(pattern=SESSION_NAME_PATTERN)]
     duration_seconds: Duration | None = None
     policy: str | None = None
@@ -153,7 +169,7 @@ ANONYMOUS = frozenset({"AssumeRoleWithOIDC"})
 def account_of(arn: str) -> str | None:
     """The account id in an ``acs:ram::<account>:...`` ARN."""
     parts = arn.split(":")
-    return parts[3] if len(parts) >= 5 and parts[0] == "acs" and parts[3].isdigit() else None
+    return parts[3] if len(parts) >= 5 and parts[0] == "acs" and re.fullmatch(ACCOUNT_ID_PATTERN, parts[3]) else None
 
 
 # ------------------------------------------------------------------------------------------------ client

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,15 +18,14 @@ from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.operations.projects import ListProjects
 from imm_faces.runtime.signing import AcsV3Auth, RpcV2Auth, encode_query
 from imm_faces.runtime.sts import STS_VERSION
-
-ROLE = "acs:ram::1234567890123456:role/deployer"
-OIDC_PROVIDER = "acs:ram::1234567890123456:oidc-provider/ci"
+from tests import oidc_kit
+from tests.oidc_kit import ROLE
 
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     root = tmp_path_factory.mktemp("sts")
-    with Emulator(db=root / "imm.db", oss_root=root / "oss") as e:
+    with Emulator(db=root / "imm.db", oss_root=root / "oss", ram=oidc_kit.ram()) as e:
         yield e
 
 
@@ -41,14 +38,6 @@ def send(emu: Emulator, action: str, params: dict[str, str], auth: httpx.Auth | 
     with httpx.Client(trust_env=False) as http:
         response = http.send(httpx.Request(method, url, headers=headers), auth=auth)
     return response.status_code, response.json()
-
-
-def jwt(claims: dict[str, Any]) -> str:
-    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
-    return f"eyJhbGciOiJSUzI1NiJ9.{body}.c2ln"
-
-
-GOOD_CLAIMS = {"iss": "https://issuer.example", "sub": "system:serviceaccount:ns:app", "aud": "sts.aliyuncs.com"}
 
 
 def test_assume_role_v2_and_v3_signatures_and_the_tokens_work_on_imm(emu: Emulator) -> None:
@@ -110,30 +99,6 @@ def test_external_id_required_by_a_role(emu: Emulator) -> None:
         assert status == 200
     finally:
         emu.sts.external_ids.clear()
-
-
-def test_assume_role_with_oidc_is_anonymous_and_checks_the_token(emu: Emulator) -> None:
-    base = {"RoleArn": ROLE, "OIDCProviderArn": OIDC_PROVIDER, "RoleSessionName": "pod"}
-    status, body = send(emu, "AssumeRoleWithOIDC", {**base, "OIDCToken": jwt({**GOOD_CLAIMS, "exp": time.time() + 60})})
-    assert status == 200, body
-    assert body["OIDCTokenInfo"] == {"Subject": GOOD_CLAIMS["sub"], "Issuer": GOOD_CLAIMS["iss"],
-                                     "ClientIds": GOOD_CLAIMS["aud"]}  # fmt: skip
-    cases = [
-        ({"OIDCToken": "not-a-jwt"}, "AuthenticationFail.OIDCToken.Invalid"),
-        ({"OIDCToken": jwt({"iss": "x", "exp": time.time() + 60})}, "AuthenticationFail.OIDCToken.Invalid"),
-        ({"OIDCToken": jwt({**GOOD_CLAIMS, "exp": time.time() - 1})}, "AuthenticationFail.OIDCToken.Expired"),
-        (
-            {
-                "OIDCToken": jwt({**GOOD_CLAIMS, "exp": time.time() + 60}),
-                "OIDCProviderArn": "acs:ram::999:oidc-provider/ci",
-            },
-            "InvalidParameter.OIDCProviderArn",
-        ),
-        ({}, "MissingParameter"),
-    ]
-    for extra, code in cases:
-        status, body = send(emu, "AssumeRoleWithOIDC", {**base, **extra})
-        assert (status, body["Code"]) == (400, code), extra
 
 
 def test_requests_of_other_versions_still_reach_imm(emu: Emulator) -> None:

@@ -4,7 +4,6 @@ credentials, and IMM (the same emulator) then accepts them, until they expire.""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from imm_faces.emulator.ram import ram_from_document
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from imm_faces.emulator.sts import EMULATOR_ACCOUNT_ID, MetadataStandIn
 from imm_faces.runtime.client import AsyncImmClient, ImmClient
@@ -25,25 +25,27 @@ from imm_faces.runtime.credentials import (
 from imm_faces.runtime.errors import ConfigError, ImmError
 from imm_faces.runtime.operations.projects import ListProjects
 from imm_faces.runtime.sts import GET_CALLER_IDENTITY, GetCallerIdentityRequest, StsClient, StsError
+from tests import oidc_kit
 
-ROLE = "acs:ram::1234567890123456:role/deployer"
-OIDC_PROVIDER = "acs:ram::1234567890123456:oidc-provider/ci"
+ROLE, OIDC_PROVIDER = oidc_kit.ROLE, oidc_kit.PROVIDER
+TARGET = "acs:ram::2222222222222222:role/target"
 AK = {"ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY.access_key_id,
       "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY.access_key_secret}  # fmt: skip
 
 
-def jwt(exp: float, sub: str = "repo:org/app:ref:refs/heads/main") -> str:
-    def part(obj: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-
-    claims = {"iss": "https://token.actions.example", "sub": sub, "aud": "sts.aliyuncs.com", "exp": exp}
-    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2lnbmF0dXJl"
+def jwt(exp: float, sub: str = oidc_kit.SUBJECT) -> str:
+    return oidc_kit.mint(oidc_kit.claims(exp=exp, sub=sub))
 
 
 @pytest.fixture(scope="module")
 def shared_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     root = tmp_path_factory.mktemp("sts")
-    with Emulator(db=root / "imm.db", oss_root=root / "oss") as e:
+    # RAM: the deployer role (assumed with keys or an OIDC token of any subject) may assume the target role.
+    doc = oidc_kit.ram_document(subject=None)
+    doc["roles"][0]["policies"].append(oidc_kit.allow("sts:AssumeRole", TARGET))
+    doc["roles"].append({"arn": TARGET, "trust_policy": oidc_kit.trust(oidc_kit.account_trust(oidc_kit.ACCOUNT)),
+                         "policies": [oidc_kit.FULL_ACCESS]})  # fmt: skip
+    with Emulator(db=root / "imm.db", oss_root=root / "oss", ram=ram_from_document(doc, root)) as e:
         yield e
 
 
@@ -182,7 +184,7 @@ def test_cli_profiles_ram_role_oidc_and_chainable(emu: Emulator, tmp_path: Path)
         {"name": "oidc", "mode": "OIDC", "ram_role_arn": ROLE, "oidc_provider_arn": OIDC_PROVIDER,
          "oidc_token_file": str(token_file), "role_session_name": "oidc"},
         {"name": "chain", "mode": "ChainableRamRoleArn", "source_profile": "ram",
-         "ram_role_arn": "acs:ram::2222222222222222:role/target", "ram_session_name": "chained"},
+         "ram_role_arn": TARGET, "ram_session_name": "chained"},
         {"name": "loop", "mode": "ChainableRamRoleArn", "source_profile": "loop", "ram_role_arn": ROLE},
     ]}))  # fmt: skip
     env = sts_env(emu)
