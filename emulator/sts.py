@@ -312,6 +312,8 @@ class MetadataStandIn:
     ``role_name`` in the emulator's account through ``sts``. ``imdsv1=False`` answers 401 without a token,
     as an instance with IMDSv1 disabled does. ``token_requests`` and ``v1_requests`` count what clients did."""
 
+    MAX_TOKENS = 1000
+
     def __init__(self, sts: StsService, *, role_name: str = DEFAULT_ECS_ROLE, imdsv1: bool = True,
                  host: str = "127.0.0.1") -> None:  # fmt: skip
         self.sts = sts
@@ -321,6 +323,7 @@ class MetadataStandIn:
         self.v1_requests = 0
         self.credential_requests = 0
         self._tokens: dict[str, float] = {}
+        self._lock = threading.Lock()
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -336,18 +339,17 @@ class MetadataStandIn:
                 self.wfile.write(data)
 
             def do_PUT(self) -> None:
+                # Headers arrive decoded as latin-1: byte \xb2 is "²", which isdigit() takes and int() refuses.
                 ttl = self.headers.get("X-aliyun-ecs-metadata-token-ttl-seconds", "")
-                if self.path != "/latest/api/token" or not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
+                seconds = int(ttl) if ttl.isascii() and ttl.isdigit() and len(ttl) <= 5 else 0
+                if self.path != "/latest/api/token" or not 1 <= seconds <= 21600:
                     self._send(400, "bad token request")
                     return
-                stand_in.token_requests += 1
-                token = secrets.token_urlsafe(24)
-                stand_in._tokens[token] = time.time() + int(ttl)
-                self._send(200, token)
+                self._send(200, stand_in.new_token(seconds))
 
             def do_GET(self) -> None:
                 token = self.headers.get("X-aliyun-ecs-metadata-token")
-                if token is not None and stand_in._tokens.get(token, 0) < time.time():
+                if token is not None and not stand_in.token_valid(token):
                     self._send(401, "invalid token")
                     return
                 if token is None:
@@ -367,6 +369,29 @@ class MetadataStandIn:
         self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+
+    def new_token(self, ttl: int) -> str:
+        """An IMDSv2 token good for ``ttl`` seconds. Expired tokens are dropped, and beyond MAX_TOKENS the oldest
+        (ours: the service documents no number; without a bound every PUT would stay in memory)."""
+        token = secrets.token_urlsafe(24)
+        now = time.time()
+        with self._lock:
+            self.token_requests += 1
+            for old in [t for t, until in self._tokens.items() if until < now]:
+                del self._tokens[old]
+            while len(self._tokens) >= self.MAX_TOKENS:
+                del self._tokens[next(iter(self._tokens))]  # the oldest (dicts keep insertion order)
+            self._tokens[token] = now + ttl
+        return token
+
+    def token_valid(self, token: str) -> bool:
+        with self._lock:
+            return self._tokens.get(token, 0) >= time.time()
+
+    @property
+    def tokens_held(self) -> int:
+        with self._lock:
+            return len(self._tokens)
 
     @property
     def url(self) -> str:

@@ -310,7 +310,10 @@ class _Base:
         return self._core.base_url
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(endpoint={self._core.base_url!r}, credentials={self._core.credentials!r})"
+        core = getattr(self, "_core", None)  # absent while __init__ runs (a traceback's captured locals show it)
+        if core is None:
+            return f"{type(self).__name__}(not built)"
+        return f"{type(self).__name__}(endpoint={core.base_url!r}, credentials={core.credentials!r})"
 
 
 class ImmClient(_Base):

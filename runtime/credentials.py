@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from imm_faces.runtime.errors import ConfigError
 from imm_faces.runtime.redaction import MASK, REDACTOR, secret_forms
+from imm_faces.runtime.rules import whole_number
 
 if TYPE_CHECKING:
     import httpx
@@ -92,6 +93,19 @@ CONFIG_KEYS = (
 """The stack settings (pulumi-alicloud's) that decide which credentials are used."""
 
 
+class NotTextError(ConfigError, ValueError):
+    """A key, secret or token that is not text: it came with a byte that is not UTF-8 (Python keeps such a byte of
+    an environment variable or argument as a lone surrogate, which no signature can encode)."""
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Credentials:
     """An AccessKey pair, optionally with an STS token. ``source`` says where it was found.
 
@@ -116,6 +130,10 @@ class Credentials:
         source: str = "explicit arguments",
         expiration: float | None = None,
     ) -> None:
+        for what, value in (("AccessKey id", access_key_id), ("AccessKey secret", access_key_secret),
+                            ("security token", security_token)):  # fmt: skip
+            if value is not None and not _is_text(value):
+                raise NotTextError(f"{source}: the {what} holds a byte that is not UTF-8 text; set it again")
         set_ = object.__setattr__
         set_(self, "access_key_id", access_key_id)
         set_(self, "_secret", _Hidden(access_key_secret))
@@ -810,11 +828,12 @@ def _with_assumed_role(source: CredentialSource, settings: CredentialSettings, c
     role = settings.assume_role
     label = f"{settings.label} (alicloud:assumeRole)"
     if role is None and ctx.env.get("ALICLOUD_ASSUME_ROLE_ARN"):
-        duration = ctx.env.get("ALICLOUD_ASSUME_ROLE_SESSION_EXPIRATION")
-        if duration and not duration.isdigit():
+        text = ctx.env.get("ALICLOUD_ASSUME_ROLE_SESSION_EXPIRATION")
+        duration = whole_number(text, 2**31) if text else None
+        if text and duration is None:
             raise ConfigError("ALICLOUD_ASSUME_ROLE_SESSION_EXPIRATION: must be a whole number of seconds")
         role = AssumeRole(ctx.env["ALICLOUD_ASSUME_ROLE_ARN"], ctx.env.get("ALICLOUD_ASSUME_ROLE_SESSION_NAME") or None,
-                          duration=int(duration) if duration else None)  # fmt: skip
+                          duration=duration)  # fmt: skip
         label = "environment (ALICLOUD_ASSUME_ROLE_ARN)"
     return source if role is None else assume_role(source, role, ctx, label)
 

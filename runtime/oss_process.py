@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from imm_faces.runtime.rules import IMG_MAX_SIDE, IMG_QUALITY_RANGE
+from imm_faces.runtime.rules import IMG_MAX_SIDE, IMG_QUALITY_RANGE, whole_number
 
 PARAMETER = "x-oss-process"
 PREFIX = "image/"
@@ -99,9 +99,10 @@ def write(steps: list[Step]) -> str:
 
 
 def _number(operation: str, name: str, text: str, low: int, high: int) -> int:
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise ProcessError(f"{operation}: {name} must be a whole number {low}-{high}; got {text!r}")
-    return int(text)
+    value = whole_number(text, high)
+    if value is None or value < low:
+        raise ProcessError(f"{operation}: {name} must be a whole number {low}-{high}; got {text[:40]!r}")
+    return value
 
 
 def _options(operation: str, parts: list[str], allowed: set[str]) -> dict[str, str]:

@@ -71,6 +71,17 @@ def check_seconds(value: object) -> float:
     return float(value)
 
 
+def whole_number(text: str, high: int) -> int | None:
+    """``text`` as a whole number written in ASCII digits (``isdigit`` alone also takes ``²`` and other digits
+    ``int`` refuses), or None when it is not one or is over ``high`` (checked on its length first, so a
+    10,000-digit text is never converted)."""
+    digits = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(high)):
+        return None
+    value = int(digits)
+    return value if value <= high else None
+
+
 def check_description(value: str) -> str:
     if not 1 <= len(value) <= DESCRIPTION_MAX:
         raise ValueError(f"must be 1-{DESCRIPTION_MAX} characters; got {len(value)}")

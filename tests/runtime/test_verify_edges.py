@@ -55,3 +55,29 @@ def test_the_plugin_components_camel_case_outputs_are_read() -> None:
     mixed = parse_outputs({"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "clusteringTaskId": "x"},
                           "outputs")  # fmt: skip
     assert mixed.clustering_task_id is None  # snake_case present: the document is the contract as it stands
+
+
+def test_a_secret_that_is_not_utf8_is_a_usage_error_even_with_debug(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A byte that is not UTF-8 in the secret (kept by Python as a lone surrogate) is named as such, exit 2, with
+    no traceback and no trace of the secret, even under --debug (which prints the locals of a real bug)."""
+    secret = "not-utf8-\udcb2-secret-value"
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "id")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou",
+                                   "endpoint": f"http://127.0.0.1:{free_port()}"}))  # fmt: skip
+    code = imm_faces(["verify", "--outputs", str(outputs), "--debug", "--deadline", "5"])
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert "ALIBABA_CLOUD_ACCESS_KEY" in err and "not UTF-8" in err
+    assert "Traceback" not in err and "not-utf8" not in out + err and "secret-value" not in out + err
+
+
+def test_a_half_built_client_has_a_repr() -> None:
+    """A traceback's captured locals show ``self`` of a client whose __init__ failed: its repr must not raise."""
+    from imm_faces.runtime.client import AsyncImmClient, ImmClient
+
+    for cls in (ImmClient, AsyncImmClient):
+        assert repr(cls.__new__(cls)) == f"{cls.__name__}(not built)"
