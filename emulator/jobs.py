@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from imm_faces.emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer, ImageAnalysis, exif_json
+from imm_faces.emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer, ImageAnalysis, exif_json, image_metadata
 from imm_faces.emulator.clustering import DEFAULT_THRESHOLD
 from imm_faces.emulator.errors import invalid, not_found
 from imm_faces.emulator.figures import (
@@ -32,7 +32,9 @@ from imm_faces.emulator.figures import (
     merge_clusters,
     record_file_faces,
 )
-from imm_faces.emulator.oss import list_bucket, object_path
+from imm_faces.emulator.images import ImageLimitError
+from imm_faces.emulator.oss import ObjectFile, list_bucket, open_uri
+from imm_faces.emulator.oss import etag as object_etag
 from imm_faces.emulator.ram import AccessDeniedError
 from imm_faces.emulator.store import Store, Tx
 from imm_faces.runtime.models.file import Boundary
@@ -45,11 +47,12 @@ from imm_faces.runtime.operations.tasks import (
     TASK_SUCCEEDED,
     CreateFigureClustersMergingTaskRequest,
 )
-from imm_faces.runtime.rules import split_oss_uri
+from imm_faces.runtime.rules import IMG_MAX_SOURCE_BYTES, split_oss_uri
 from imm_faces.runtime.timestamps import now_rfc3339_nano, rfc3339_nano
 
 log = logging.getLogger("imm_faces.emulator")
 SCAN_INTERVAL = 1.0
+HEADER_BYTES = 64 * 1024  # read of an object too large to analyse: its header, for its size and type
 # What an IndexFileMeta caller may set on a file (InputFile's fields), besides what indexing derives itself.
 USER_FILE_FIELDS = tuple(
     info.alias or name
@@ -122,9 +125,18 @@ class JobRunner:
 
     # ------------------------------------------------------------------ indexing
 
-    def path_of(self, uri: str) -> Path:
-        """``oss://bucket/key`` -> ``<oss-root>/bucket/key`` (never outside the root)."""
-        return object_path(self.oss_root, uri)
+    def read_object(self, uri: str) -> tuple[bytes, bool, ObjectFile]:
+        """What indexing and searching read of an object: (its bytes, whether that is all of them, the closed
+        object with its name and stat). The whole object when it is within OSS's image source limit
+        (:data:`~imm_faces.runtime.rules.IMG_MAX_SOURCE_BYTES`), else only its first bytes, enough for the
+        image's header: memory stays bounded whatever the object's size. Raises
+        :class:`~imm_faces.emulator.oss.NotAnObjectError` for what is not an object (see
+        :mod:`imm_faces.emulator.oss`: a FIFO or a device is never opened)."""
+        with open_uri(self.oss_root, uri) as obj:
+            data = obj.read_up_to(IMG_MAX_SOURCE_BYTES)
+            if data is not None:
+                return data, True, obj
+            return obj.read_chunk(HEADER_BYTES), False, obj
 
     def index(self, project: str, dataset: str, files: list[dict[str, Any]]) -> list[int]:
         """Queue files for indexing; the queue is in the store before this returns (and the call is answered).
@@ -153,10 +165,12 @@ class JobRunner:
         indexed: tuple[dict[str, Any], list[tuple[str, Any]]] | None = None
         try:
             self._service_read(project, "oss:GetObject", uri)
-            path = self.path_of(uri)
-            data = path.read_bytes()
-            analysis = self.analyzer.analyze(data, path.name)
-            indexed = _file_doc(project, dataset, item, data, analysis, path.stat().st_mtime_ns)
+            data, whole, obj = self.read_object(uri)
+            # Inferred: an object over OSS's image source limits is indexed with what its header says, no faces.
+            analysis = self._analyze(uri, data, obj.name) if whole else image_metadata(data, obj.name)
+            info = obj.info
+            indexed = _file_doc(project, dataset, item, analysis, size=info.st_size, etag=object_etag(info),
+                                mtime_ns=info.st_mtime_ns)  # fmt: skip
         except FileNotFoundError:
             # IMM indexes asynchronously: a missing object is not an error of the call; the file simply
             # never appears (GetFileMeta answers ResourceNotFound) and the failure is logged.
@@ -182,6 +196,13 @@ class JobRunner:
     def _service_read(self, project: str, action: str, uri: str) -> None:
         if self.service_reads is not None:
             self.service_reads(project, action, uri)
+
+    def _analyze(self, uri: str, data: bytes, name: str) -> ImageAnalysis:
+        try:
+            return self.analyzer.analyze(data, name)
+        except ImageLimitError as exc:  # inferred, as for an object too large: its metadata, no faces
+            log.warning("IndexFileMeta %s: faces not analysed: %s", uri, exc)
+            return image_metadata(data, name)
 
     def remove_files(self, tx: Tx, project: str, dataset: str, uris: list[str]) -> None:
         """Files leave the dataset (DeleteFileMeta, or a binding's object is gone): their documents, their
@@ -382,16 +403,20 @@ class JobRunner:
         no cluster are not listed."""
         try:
             self._service_read(project, "oss:GetObject", uri)
-            path = self.path_of(uri)
-            data = path.read_bytes()
+            data, whole, obj = self.read_object(uri)
         except AccessDeniedError as exc:
             raise invalid(f"The parameter SourceURI is invalid: the service role may not read it: {exc}") from None
         except (ValueError, OSError):
             raise invalid(f"The parameter SourceURI is invalid: {uri!r} is not a readable OSS object") from None
         if not self.analyzer.faces_available:
             raise invalid(FACE_ANALYSIS_UNAVAILABLE)
+        if not whole:
+            raise invalid(f"The parameter SourceURI is invalid: {uri!r} is larger than "
+                          f"{IMG_MAX_SOURCE_BYTES // (1024 * 1024)} MB")  # fmt: skip
         try:
-            faces = self.analyzer.analyze(data, path.name).faces
+            faces = self.analyzer.analyze(data, obj.name).faces
+        except ImageLimitError as exc:
+            raise invalid(f"The parameter SourceURI is invalid: {uri!r}: {exc}") from None
         except Exception:  # an object the analyzer cannot read is the caller's input, not a server fault
             log.exception("SearchImageFigureCluster %s: analysis failed", uri)
             raise invalid(f"The parameter SourceURI is invalid: {uri!r} is not an image that can be analysed") from None
@@ -428,18 +453,18 @@ class JobRunner:
 
 
 def _file_doc(
-    project: str, dataset: str, item: dict[str, Any], data: bytes, analysis: ImageAnalysis, mtime_ns: int
+    project: str, dataset: str, item: dict[str, Any], analysis: ImageAnalysis, *, size: int, etag: str, mtime_ns: int
 ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
-    """A file's metadata document as GetFileMeta returns it, and its faces with their new figure ids."""
+    """A file's metadata document as GetFileMeta returns it, and its faces with their new figure ids. ``size``,
+    ``etag`` and ``mtime_ns`` are the object's (its ETag as an OSS HEAD of it says)."""
     uri = item["URI"]
     now = now_rfc3339_nano()
     modified = rfc3339_nano(mtime_ns)
-    etag = f'"{hashlib.md5(data).hexdigest().upper()}"'  # noqa: S324 - OSS's ETag is an MD5, not security
     faces = [(f"{uuid.uuid4()}", face) for face in analysis.faces]
     doc: dict[str, Any] = {
         "OwnerId": OWNER_ID, "ProjectName": project, "DatasetName": dataset, "ObjectType": "file",
         "ObjectId": hashlib.sha256(uri.encode()).hexdigest(), "URI": uri, "Filename": uri.rsplit("/", 1)[-1],
-        "MediaType": analysis.media_type, "ContentType": analysis.content_type, "Size": len(data),
+        "MediaType": analysis.media_type, "ContentType": analysis.content_type, "Size": size,
         "FileHash": etag, "ETag": etag,
         "FileModifiedTime": modified, "ProduceTime": modified, "CreateTime": now, "UpdateTime": now,
         "OSSObjectType": "Normal", "OSSStorageClass": "Standard",

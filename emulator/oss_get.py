@@ -18,22 +18,23 @@ Not served (inferred scope, not OSS's): listing, writes, ranges, conditional req
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import mimetypes
+import re
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
-from anyio import to_thread
-
 from imm_faces.emulator import oss_img
 from imm_faces.emulator.errors import ApiError
-from imm_faces.emulator.oss import OutsideRootError, object_path
+from imm_faces.emulator.oss import CHUNK_BYTES, NotAnObjectError, ObjectFile, bucket_exists, etag, open_object
 from imm_faces.runtime import oss_process
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.oss_signing import (
@@ -53,8 +54,13 @@ from imm_faces.runtime.oss_signing import (
     signature,
     split_query,
 )
+from imm_faces.runtime.rules import IMG_MAX_SOURCE_BYTES, whole_number
 
 CLOCK_SKEW_SECONDS = 15 * 60
+# OSS's naming rules: a bucket is 3-63 lowercase letters, digits and '-', starting and ending with a letter or
+# digit; a key is at most 1,023 bytes of UTF-8.
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]\Z")
+MAX_KEY_BYTES = 1023
 
 # OSS's error codes, statuses and messages for what this route can refuse.
 ERRORS: dict[str, tuple[int, str]] = {
@@ -69,6 +75,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "InvalidArgument": (400, "Invalid argument."),
     "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
     "NoSuchBucket": (404, "The specified bucket does not exist."),
+    "InvalidBucketName": (400, "The specified bucket is not valid."),
+    "InvalidObjectName": (400, "The specified object is not valid."),
     "NoSuchKey": (404, "The specified key does not exist."),
 }  # fmt: skip
 
@@ -83,9 +91,19 @@ class OssError(Exception):
 
 @dataclass
 class Answer:
+    """What to send: ``body``, or the object itself (``stream``, read in chunks), or, for ``process``, the image
+    that :meth:`OssObjects.finish` makes on the image pool."""
+
     status: int
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     body: bytes = b""
+    stream: ObjectFile | None = None
+    process: tuple[ObjectFile, list[oss_process.Step]] | None = None
+
+    def close(self) -> None:
+        for held in (self.stream, self.process[0] if self.process else None):
+            if held is not None:
+                held.close()
 
 
 def claims(query_string: str, headers: Mapping[str, str]) -> bool:
@@ -164,8 +182,8 @@ def _check_time(expires_text: str | None, signed_at: float, now: float) -> None:
         if abs(now - signed_at) > CLOCK_SKEW_SECONDS:
             raise OssError("RequestTimeTooSkewed")
         return
-    expires = int(expires_text) if expires_text.isdigit() else -1
-    if not 1 <= expires <= MAX_EXPIRES_SECONDS:
+    expires = whole_number(expires_text, MAX_EXPIRES_SECONDS)
+    if expires is None or expires < 1:
         raise OssError("InvalidArgument", f"{Q_EXPIRES} must be 1-{MAX_EXPIRES_SECONDS} seconds.")
     if now > signed_at + expires:
         raise OssError("AccessDenied", "Request has expired.")
@@ -184,12 +202,21 @@ class OssObjects:
         "InvalidSecurityToken.Expired": "InvalidSecurityToken",
     }
 
-    def __init__(self, root: Path, key_of: Callable[[str, str | None], Credentials],
-                 authorize: Callable[[str, str, str], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        root: Path,
+        key_of: Callable[[str, str | None], Credentials],
+        authorize: Callable[[str, str, str], None] | None = None,
+        *,
+        reads: Executor,
+        images: Executor,
+    ) -> None:
         self.root = root
         self.key_of = key_of
         self.authorize = authorize  # RAM: (key id, bucket, key) -> None, or ApiError (Forbidden.RAM)
         self.decoded = oss_img.DecodedSources()
+        self.reads = reads  # the caller's pools (it shuts them down): see route()
+        self.images = images
 
     def answer(
         self,
@@ -201,6 +228,8 @@ class OssObjects:
         host: str,
         now: float | None = None,
     ) -> Answer:
+        """Authenticate and open the object (quick: a signature and a few system calls); an image to process is
+        left to :meth:`finish`, the object's bytes to the caller (``stream``)."""
         head = method == "HEAD"
         try:
             if method not in ("GET", "HEAD"):
@@ -218,9 +247,36 @@ class OssObjects:
         except OssError as exc:
             return _error(exc, request_id, host, head)
 
+    def finish(self, answer: Answer, request_id: str, host: str) -> Answer:
+        """The processed image of ``answer.process`` (heavy: run it on the image pool). The object is closed."""
+        if answer.process is None:
+            return answer
+        obj, steps = answer.process
+        try:
+            with obj:
+                data = obj.read_up_to(IMG_MAX_SOURCE_BYTES)
+                if data is None:
+                    raise OssError("InvalidArgument", f"the source image is larger than "
+                                   f"{IMG_MAX_SOURCE_BYTES // (1024 * 1024)} MB")  # fmt: skip
+                info = obj.info
+                source = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+                try:
+                    image = oss_img.process(data, steps, source=source, cache=self.decoded)
+                except oss_process.ProcessError as exc:
+                    raise OssError("InvalidArgument", str(exc)) from None
+        except OssError as exc:
+            return _error(exc, request_id, host, False)
+        headers = [(b"content-type", b"image/jpeg"), (b"content-length", str(len(image)).encode()),
+                   (b"etag", _md5_etag(image).encode()), *answer.headers]  # fmt: skip
+        return Answer(200, headers, image)
+
     def route(self, app: Any, request_id: Callable[[], str]) -> Any:
         """An ASGI app serving OSS-signed requests for ``/<bucket>/<key>`` here and everything else with ``app``
-        (an unsigned request for such a path stays ``app``'s: IMM's unknown path)."""
+        (an unsigned request for such a path stays ``app``'s: IMM's unknown path).
+
+        Signatures, opening and reading run on ``reads`` (a pool of their own: a slow disk or many clients
+        never take the threads STS and IMM answer on); image processing on ``images`` (small: it decides how
+        many images are decoded at once). A GET sends the object in chunks as the client takes them."""
 
         async def routed(scope: Any, receive: Any, send: Any) -> None:
             if scope["type"] != "http" or scope["path"] in ("/", "/-/ready"):
@@ -235,12 +291,47 @@ class OssObjects:
                 await app(scope, receive, send)
                 return
             rid = request_id()
-            answer = await to_thread.run_sync(self.answer, scope["method"], scope["path"], query, headers, rid,
-                                              headers.get("host", "localhost"))  # fmt: skip
-            await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
-            await send({"type": "http.response.body", "body": answer.body})
+            host = headers.get("host", "localhost")
+            loop = asyncio.get_running_loop()
+            answer = await loop.run_in_executor(self.reads, self.answer, scope["method"], scope["path"], query,
+                                                headers, rid, host)  # fmt: skip
+            try:
+                if answer.process is not None:
+                    answer = await loop.run_in_executor(self.images, self.finish, answer, rid, host)
+                await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+                if answer.stream is None:
+                    await send({"type": "http.response.body", "body": answer.body})
+                else:
+                    await self._send_object(answer.stream, receive, send)
+            finally:
+                answer.close()
 
         return routed
+
+    async def _send_object(self, obj: ObjectFile, receive: Any, send: Any) -> None:
+        """The object's bytes, a chunk at a time (read on the reads pool), as long as the client is there; never
+        more than the size announced (the file may grow while it is sent)."""
+        loop = asyncio.get_running_loop()
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            left = obj.size
+            while left > 0 and not gone.is_set():
+                chunk = await loop.run_in_executor(self.reads, obj.read_chunk, min(CHUNK_BYTES, left))
+                if not chunk:
+                    break  # the file shrank: the client sees a short body, as from a truncated object
+                left -= len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
+            if left > 0 and not gone.is_set():
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.cancel()
 
     def _authenticate(
         self, method: str, bucket: str, key: str, query_string: str, headers: Mapping[str, str], now: float
@@ -278,33 +369,29 @@ class OssObjects:
     ) -> Answer:
         if not bucket or not key or key.endswith("/"):
             raise OssError("InvalidArgument", "Only an object can be read here (GET /<bucket>/<key>).")
-        if any(part.startswith(".") for part in (bucket, *key.split("/"))):
-            raise OssError("NoSuchKey")  # hidden names are not objects (as in listing)
-        bucket_dir = (self.root / bucket).resolve()
-        if not bucket_dir.is_dir() or self.root.resolve() not in bucket_dir.parents:
+        if not BUCKET_NAME.match(bucket):
+            raise OssError("InvalidBucketName")
+        if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            raise OssError("InvalidObjectName")
+        if not bucket_exists(self.root, bucket):
             raise OssError("NoSuchBucket")
         try:
-            path = object_path(self.root, f"oss://{bucket}/{key}")
-            data = path.read_bytes()
-            info = path.stat()
-        except (OutsideRootError, ValueError, OSError):  # outside, a directory, unreadable, vanished
+            obj = open_object(self.root, bucket, key)  # a regular file inside the root, or refused unopened
+        except NotAnObjectError:
             raise OssError("NoSuchKey") from None
+        info = obj.info
         content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-        if steps is not None:  # the processed image (OSS's IMG)
-            try:
-                source = (str(path), info.st_size, info.st_mtime_ns)
-                data = oss_img.process(data, steps, source=source, cache=self.decoded)
-            except oss_process.ProcessError as exc:
-                raise OssError("InvalidArgument", str(exc)) from None
-            content_type = "image/jpeg"
-        etag = '"' + hashlib.md5(data).hexdigest().upper() + '"'  # noqa: S324 - OSS's ETag is an MD5
-        headers = [
-            (b"content-type", content_type.encode()),
-            (b"content-length", str(len(data)).encode()),
-            (b"etag", etag.encode()),
-            (b"last-modified", formatdate(info.st_mtime, usegmt=True).encode()),
-            (b"x-oss-request-id", request_id.encode()),
-            (b"x-oss-object-type", b"Normal"),
-            (b"cache-control", b"private"),
-        ]
-        return Answer(200, headers, b"" if head else data)
+        common = [(b"last-modified", formatdate(info.st_mtime, usegmt=True).encode()),
+                  (b"x-oss-request-id", request_id.encode()), (b"x-oss-object-type", b"Normal"),
+                  (b"cache-control", b"private")]  # fmt: skip
+        if steps is not None and not head:  # the processed image (OSS's IMG), made by finish()
+            return Answer(200, common, process=(obj, steps))
+        if head:  # a HEAD never reads the object (a processed HEAD is described by its source)
+            obj.close()
+        headers = [(b"content-type", content_type.encode()), (b"content-length", str(info.st_size).encode()),
+                   (b"etag", etag(info).encode()), *common]  # fmt: skip
+        return Answer(200, headers, stream=None if head else obj)
+
+
+def _md5_etag(data: bytes) -> str:
+    return '"' + hashlib.md5(data).hexdigest().upper() + '"'  # noqa: S324 - OSS's ETag is an MD5

@@ -13,21 +13,54 @@ image is refused; errors are 400 ``InvalidArgument`` with a message naming the o
 from __future__ import annotations
 
 import io
+import math
 import threading
 from collections import OrderedDict
 from typing import Any
 
-from imm_faces.runtime.oss_process import AutoOrient, Crop, ProcessError, Quality, Resize, Step
-from imm_faces.runtime.rules import (
-    EXIF_ORIENTATION_TAG,
-    IMG_MAX_OUTPUT_PIXELS,
-    IMG_MAX_SOURCE_BYTES,
-    IMG_MAX_SOURCE_PIXELS,
-    IMG_MAX_SOURCE_SIDE,
-    upright_size,
+from imm_faces.emulator.images import (
+    BUDGET,
+    DecodeBudget,
+    ImageLimitError,
+    NotAnImageError,
+    decoded_bytes,
+    draft,
+    load,
+    open_source,
+    reduce,
+    upright,
 )
+from imm_faces.runtime.oss_process import AutoOrient, Crop, ProcessError, Quality, Resize, Step
+from imm_faces.runtime.rules import IMG_MAX_OUTPUT_PIXELS, upright_size
 
+_ORIENTATION = "imm-faces-orientation"  # where a cached image keeps its source's EXIF orientation
 DEFAULT_QUALITY = 90  # inferred: what a re-encoded JPEG gets without a quality step
+
+
+def output_size(steps: list[Step], width: int, height: int, orientation: int) -> tuple[int, int]:
+    """The size the steps make of a ``width`` x ``height`` source (as stored, with this EXIF orientation).
+    :class:`ProcessError` when a crop starts outside the image, or a resize or the result is over OSS's
+    :data:`~imm_faces.runtime.rules.IMG_MAX_OUTPUT_PIXELS` (4,096 x 4,096 at most, exactly that allowed): known
+    from the header, before any pixel is decoded. OSS documents the limit for resizing; the emulator applies it
+    to every result (inferred: otherwise ``quality,q_70`` of a 144-million-pixel source would answer one)."""
+    w, h = width, height
+    for step in steps:
+        if isinstance(step, AutoOrient) and step.on:
+            w, h = upright_size(w, h, orientation)
+        elif isinstance(step, Crop):
+            if step.x >= w or step.y >= h:
+                raise ProcessError(f"crop: the start ({step.x}, {step.y}) is outside the {w} x {h} image")
+            w, h = min(step.w, w - step.x), min(step.h, h - step.y)
+        elif isinstance(step, Resize):
+            w, h = step.size(w, h)
+            _check_output("resize", w, h)
+    _check_output("the result", w, h)
+    return w, h
+
+
+def _check_output(what: str, width: int, height: int) -> None:
+    if width * height > IMG_MAX_OUTPUT_PIXELS:
+        raise ProcessError(f"{what}: {width} x {height} is over OSS's {IMG_MAX_OUTPUT_PIXELS} pixels (4096 x 4096)")
 
 
 def _decode_scale(steps: list[Step], width: int, height: int, orientation: int) -> float:
@@ -45,27 +78,24 @@ def _decode_scale(steps: list[Step], width: int, height: int, orientation: int) 
     return 1.0
 
 
-def _apply(img: Any, steps: list[Step], scale: float) -> tuple[Any, int]:
+def _apply(img: Any, steps: list[Step], scale: float, orientation: int) -> tuple[Any, int]:
     """(the image after the steps, the JPEG quality to write it with); ``scale`` is decoded pixels per source
-    pixel (below 1 for a JPEG decoded small), until a resize gives the size asked for."""
-    from PIL import Image, ImageOps
+    pixel (below 1 for a source decoded or reduced small), until a resize gives the size asked for. The size
+    of every step was checked by :func:`output_size`."""
+    from PIL import Image
 
     quality = DEFAULT_QUALITY
     for step in steps:
         if isinstance(step, AutoOrient) and step.on:
-            img = ImageOps.exif_transpose(img) or img
+            img = upright(img, orientation)
+            orientation = 1
         elif isinstance(step, Crop):
             w, h = round(img.width / scale), round(img.height / scale)
-            if step.x >= w or step.y >= h:
-                raise ProcessError(f"crop: the start ({step.x}, {step.y}) is outside the {w} x {h} image")
             box = (step.x, step.y, min(w, step.x + step.w), min(h, step.y + step.h))
             img = img.crop(tuple(round(v * scale) for v in box))
         elif isinstance(step, Resize):
             w, h = round(img.width / scale), round(img.height / scale)
-            out_w, out_h = step.size(w, h)
-            if out_w * out_h > IMG_MAX_OUTPUT_PIXELS:
-                raise ProcessError(f"resize: {out_w} x {out_h} is over OSS's {IMG_MAX_OUTPUT_PIXELS} pixels")
-            img = img.resize((out_w, out_h), Image.Resampling.LANCZOS, reducing_gap=2.0)
+            img = img.resize(step.size(w, h), Image.Resampling.LANCZOS, reducing_gap=2.0)
             scale = 1.0
         elif isinstance(step, Quality):
             quality = step.q
@@ -83,7 +113,7 @@ class DecodedSources:
     in a row (a report's cover crop, then its strip picture) decode it once. Keyed by the object's identity
     (path, size, modification time) and the decoded size; bounded by :data:`MAX_PIXELS` in all; thread-safe."""
 
-    MAX_PIXELS = 48_000_000
+    MAX_PIXELS = 16_000_000
 
     def __init__(self) -> None:
         self._images: OrderedDict[tuple[object, ...], Any] = OrderedDict()
@@ -105,36 +135,55 @@ class DecodedSources:
 
 
 def process(
-    data: bytes, steps: list[Step], *, source: tuple[object, ...] | None = None, cache: DecodedSources | None = None
+    data: bytes,
+    steps: list[Step],
+    *,
+    source: tuple[object, ...] | None = None,
+    cache: DecodedSources | None = None,
+    budget: DecodeBudget = BUDGET,
 ) -> bytes:
     """The processed image as a JPEG; :class:`ProcessError` says why one cannot be made. ``source`` identifies
-    the object (for ``cache``, which holds its decoded pixels for the next process of it)."""
-    from PIL import Image, UnidentifiedImageError
-    from PIL.Image import DecompressionBombError
-
-    if len(data) > IMG_MAX_SOURCE_BYTES:
-        raise ProcessError(f"the source image is larger than {IMG_MAX_SOURCE_BYTES // (1024 * 1024)} MB")
+    the object (for ``cache``, which holds its decoded pixels for the next process of it). Every limit is
+    checked on the header before decoding; the decode and what is made of it are held in ``budget``."""
     try:
-        img: Any = Image.open(io.BytesIO(data))
-        width, height = img.size
-        if max(width, height) > IMG_MAX_SOURCE_SIDE or width * height > IMG_MAX_SOURCE_PIXELS:
-            raise ProcessError(f"the source image is over {IMG_MAX_SOURCE_SIDE} pixels a side or "
-                               f"{IMG_MAX_SOURCE_PIXELS} pixels")  # fmt: skip
-        orientation = img.getexif().get(EXIF_ORIENTATION_TAG, 1)
-        need = _decode_scale(steps, width, height, orientation)
-        if img.format == "JPEG" and need < 1.0:
-            img.draft("RGB", (max(1, round(width * need)), max(1, round(height * need))))
-        key = None if source is None or cache is None else (*source, img.size, img.mode)
-        decoded = cache.get(key) if cache is not None and key is not None else None
-        if decoded is None:
-            img.load()
-            if cache is not None and key is not None:
-                cache.put(key, img)
-        else:
-            img = decoded
-        img, quality = _apply(img, steps, img.size[0] / width)
-        out = io.BytesIO()
-        img.save(out, format="JPEG", quality=quality)
-        return out.getvalue()
-    except (UnidentifiedImageError, DecompressionBombError, OSError, SyntaxError) as exc:
+        src = open_source(data)
+    except (ImageLimitError, NotAnImageError) as exc:
+        raise _refusal(exc) from None
+    try:
+        out_w, out_h = output_size(steps, src.width, src.height, src.orientation)
+        need = _decode_scale(steps, src.width, src.height, src.orientation)
+        draft(src, need)
+        key = None if source is None or cache is None else (*source, src.image.size, src.image.mode)
+        img = cache.get(key) if cache is not None and key is not None else None
+        # the decode, a reduced copy of it (a quarter at most) and the result
+        cost = (0 if img is not None else decoded_bytes(src)) * 5 // 4 + out_w * out_h * 8
+        with budget.hold(cost):
+            if img is None:
+                img = load(src)
+                if cache is not None and key is not None and img.width * img.height <= cache.MAX_PIXELS // 2:
+                    kept = img.copy()  # a copy: the source is closed below, and its bytes let go
+                    kept.info[_ORIENTATION] = src.orientation  # the object's, with its pixels
+                    cache.put(key, kept)
+            scale = img.width / src.width
+            factor = math.floor(scale / (2 * need))  # keep twice the pixels needed, as resize's reducing_gap
+            if factor >= 2:
+                img = reduce(img, factor)
+                scale = img.width / src.width
+            img, quality = _apply(img, steps, scale, img.info.get(_ORIENTATION, src.orientation))
+            out = io.BytesIO()
+            img.save(out, format="JPEG", quality=quality)
+            return out.getvalue()
+    except ProcessError:
+        raise
+    except (ImageLimitError, NotAnImageError) as exc:
+        raise _refusal(exc) from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise ProcessError(f"the object is not an image OSS can process ({exc.__class__.__name__})") from None
+    finally:
+        src.close()
+
+
+def _refusal(exc: Exception) -> ProcessError:
+    if isinstance(exc, NotAnImageError):
+        return ProcessError(f"the object is not an image OSS can process ({exc})")
+    return ProcessError(str(exc))

@@ -42,6 +42,9 @@ from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE
 DEFAULT_ACCESS_KEY = Credentials("emulator-access-key-id", "emulator-access-key-secret")
 """Credentials every emulator accepts unless others are given (documented in the README)."""
 SQLITE_HEADER = b"SQLite format 3\x00"
+OSS_READ_THREADS = 8  # ours: OSS signatures, opens and chunk reads
+HEAVY_THREADS = 2  # ours: images decoded at once by requests (each within emulator/images.py's decode budget)
+GRACEFUL_SECONDS = 5  # on SIGTERM, requests still running after this are dropped (their connections closed)
 
 
 class StartupError(Exception):
@@ -200,11 +203,18 @@ class Emulator:
         self.service = ImmService(self.store, self.jobs)
         self.auth = Authenticator(self.keys, NonceLedger(self.store), self.ram)
         self.sts = StsService(self.auth, ram=self.ram)  # STS 2015-04-01 (emulator/sts.py)
+        # Pools: IMM operations; OSS signatures, opens and reads; and heavy image work (OSS image processing,
+        # SearchImageFigureCluster's analysis), small so that however many heavy requests wait, the others are
+        # answered (STS runs on anyio's threads; indexing on the job runner's pool).
         self._requests = ThreadPoolExecutor(max_workers=REQUEST_THREADS, thread_name_prefix="imm-request")
-        objects = OssObjects(self.oss_root, self.auth.key, self.auth.authorize_object_read)
-        self.app = create_app(self.service, self.auth, objects, self.sts, executor=self._requests)
+        self._oss_reads = ThreadPoolExecutor(max_workers=OSS_READ_THREADS, thread_name_prefix="oss-read")
+        self._heavy = ThreadPoolExecutor(max_workers=HEAVY_THREADS, thread_name_prefix="imm-heavy")
+        objects = OssObjects(self.oss_root, self.auth.key, self.auth.authorize_object_read, reads=self._oss_reads,
+                             images=self._heavy)  # fmt: skip
+        self.app = create_app(self.service, self.auth, objects, self.sts, executor=self._requests, heavy=self._heavy)
         config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,
-                                lifespan="off", http=_Protocol, ws="none")  # fmt: skip
+                                lifespan="off", http=_Protocol, ws="none",
+                                timeout_graceful_shutdown=GRACEFUL_SECONDS)  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -254,7 +264,9 @@ class Emulator:
             return
         self._closed = True
         self._socket.close()
-        self._requests.shutdown(wait=True)
+        # Work not started is dropped; what runs ends by itself (every read and decode is bounded).
+        for pool in (self._requests, self._oss_reads, self._heavy):
+            pool.shutdown(wait=True, cancel_futures=True)
         self.jobs.close()
         self.auth.nonces.close()
         self.store.close()

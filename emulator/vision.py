@@ -20,14 +20,15 @@ How each reported value is derived:
   reported: the package gives a point estimate and a confidence, not a spread.
 
 Large images are scaled so the detector sees about :data:`DETECT_PIXELS` pixels (and upsamples once, so
-faces down to about 40 px in the scaled image are found); landmarks and embeddings use the full image.
+faces down to about 40 px in the scaled image are found); landmarks and embeddings use the full image, up to
+:data:`ANALYSIS_PIXELS` (ours: an image over it is decoded reduced, within the emulator's decode budget, see
+:mod:`imm_faces.emulator.images`).
 dlib releases the GIL, so the emulator's indexing threads analyse photos on all cores.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import math
 import threading
 from typing import Any
@@ -36,11 +37,14 @@ import dlib
 import face_recognition_models
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter
 
 from imm_faces.emulator.analysis import FaceRecord, ImageAnalysis, image_metadata
+from imm_faces.emulator.images import upright_rgb
 
 DETECT_PIXELS = 1_200_000
+ANALYSIS_PIXELS = 4096 * 4096  # ours: larger images are analysed scaled down to this (faces stay far above 40 px)
+ANALYSIS_BYTES_PER_PIXEL = 4  # what analysis makes of each pixel beside the image (its numpy copy, the crops)
 UPSAMPLE = 1
 SIZE_FOR_FULL_SCORE = 160
 SHARPNESS_SCALE = 100.0
@@ -78,10 +82,11 @@ class DlibAnalyzer:
         meta = image_metadata(data, filename)
         if meta.media_type != "image":
             return meta
-        with Image.open(io.BytesIO(data)) as img:
-            rgb = ImageOps.exif_transpose(img).convert("RGB")
-        pixels = np.asarray(rgb)
-        faces = [self._face(pixels, rgb, box, score) for box, score in self._detect(rgb)]
+        # Decoded within the emulator's decode budget (ImageLimitError when it cannot be), at most ANALYSIS_PIXELS: a
+        # larger image is analysed scaled down, and its faces' boxes scaled back to its own pixels.
+        with upright_rgb(data, ANALYSIS_PIXELS, ANALYSIS_BYTES_PER_PIXEL) as (rgb, scale):
+            pixels = np.asarray(rgb)
+            faces = [self._face(pixels, rgb, box, score, scale) for box, score in self._detect(rgb)]
         return ImageAnalysis(meta.media_type, meta.content_type, meta.width, meta.height, meta.orientation,
                              meta.exif, faces)  # fmt: skip
 
@@ -102,8 +107,9 @@ class DlibAnalyzer:
         return boxes
 
     def _face(
-        self, pixels: npt.NDArray[np.uint8], rgb: Image.Image, box: tuple[int, int, int, int], score: float
-    ) -> FaceRecord:
+        self, pixels: npt.NDArray[np.uint8], rgb: Image.Image, box: tuple[int, int, int, int], score: float,
+        scale: float = 1.0,
+    ) -> FaceRecord:  # fmt: skip
         left, top, right, bottom = box
         models = self._models
         shape = models.landmarks(pixels, dlib.rectangle(left, top, right, bottom))
@@ -112,7 +118,7 @@ class DlibAnalyzer:
         pitch, roll, yaw = head_pose(points)
         confidence = 1.0 / (1.0 + math.exp(-score))
         sharp = sharpness(rgb.crop((left, top, right + 1, bottom + 1)))
-        size = min(1.0, min(right - left, bottom - top) / SIZE_FOR_FULL_SCORE)
+        size = min(1.0, min(right - left, bottom - top) / scale / SIZE_FOR_FULL_SCORE)
         quality = (confidence + size + sharp + (1.0 - min(abs(yaw), 90.0) / 90.0)) / 4.0
         age = gender = gender_confidence = None
         if self._attributes is not None:
@@ -121,8 +127,9 @@ class DlibAnalyzer:
             age = float(prediction["age"]["value"])
             gender = str(prediction["gender"]["value"])
             gender_confidence = prediction["gender"]["confidence"] / 100.0
+        boundary = tuple(round(v / scale) for v in (left, top, right - left + 1, bottom - top + 1))
         return FaceRecord(
-            embedding=embedding, boundary=(left, top, right - left + 1, bottom - top + 1), quality=round(quality, 4),
+            embedding=embedding, boundary=boundary, quality=round(quality, 4),  # type: ignore[arg-type]
             sharpness=round(sharp, 4), confidence=round(confidence, 4), age=age, gender=gender,
             gender_confidence=gender_confidence, head_pose=(pitch, roll, yaw),
         )  # fmt: skip

@@ -217,7 +217,7 @@ def index(tx: Tx, name: str, *faces: FaceRecord) -> str:
     """Index a file as the emulator's indexer does (same document builder, same store path)."""
     uri = f"oss://b/{name}"
     analysis = ImageAnalysis("image", "image/png", 640, 480, 1, {}, list(faces))
-    _put_file(tx, P, D, *_file_doc(P, D, {"URI": uri}, name.encode(), analysis, 0))
+    _put_file(tx, P, D, *_file_doc(P, D, {"URI": uri}, analysis, size=len(name), etag='"E"', mtime_ns=0))
     return uri
 
 

@@ -57,7 +57,7 @@ def face(
 def index(tx: Tx, name: str, *faces: FaceRecord, media: str = "image") -> str:
     uri = f"oss://b/{name}"
     analysis = ImageAnalysis(media, f"{media}/x", 640, 480, 1, {}, list(faces))
-    doc, found = _file_doc(P, D, {"URI": uri}, name.encode(), analysis, 0)
+    doc, found = _file_doc(P, D, {"URI": uri}, analysis, size=len(name), etag='"E"', mtime_ns=0)
     if media != "image" and faces:  # the indexer lists faces on images only; the bookkeeping takes any file's
         doc["Figures"] = [{"FigureId": fid, "Boundary": {"Left": 0, "Top": 0, "Width": 100, "Height": 100},
                            "FaceQuality": f.quality} for fid, f in found]  # fmt: skip
