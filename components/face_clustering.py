@@ -78,6 +78,13 @@ def _check_one_account(name: str, opts: pulumi.ResourceOptions | None) -> None:
         )
 
 
+def _kept_at_destroy(dataset: Dataset, resolved: ResolvedArgs) -> pulumi.Output[bool]:
+    """Whether `pulumi destroy` keeps the dataset: one adopted (it existed: someone else's), unless delete_adopted.
+    Then the bindings this stack adds take out the files they indexed when they are deleted, so the dataset is
+    given back holding what it held (IMM's DeleteBinding alone would leave this stack's photos in it)."""
+    return dataset.adopted.apply(lambda adopted: bool(adopted) and not resolved.delete_adopted)
+
+
 class FaceClustering(pulumi.ComponentResource):
     """An IMM project, dataset, bindings, clustering task and the RAM role IMM uses, as one component."""
 
@@ -126,7 +133,8 @@ class FaceClustering(pulumi.ComponentResource):
         self.dataset_name = dataset.dataset_name
 
         located = {**where, "project_name": self.project_name, "dataset_name": self.dataset_name}
-        scanned = {**located, **owned, "scan_timeout": resolved.scan_timeout}
+        scanned = {**located, **owned, "scan_timeout": resolved.scan_timeout,
+                   "unindex_on_delete": _kept_at_destroy(dataset, resolved)}  # fmt: skip
         bindings = [
             Binding(f"{name}-binding-{i}", {**scanned, "uri": uri}, child)
             for i, uri in enumerate(resolved.oss_locations)

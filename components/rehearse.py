@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 HELP = "rehearse `pulumi up` + `imm-faces verify` offline, against the emulator with real photos"
 
 PROJECT, STACK = "imm-faces", "rehearsal"
+KEYS_ENV = "IMM_FACES_EMULATOR_ACCESS_KEYS"  # imm_faces.emulator.cli.KEYS_ENV (not imported: --help stays light)
 BUCKET, PREFIX = "rehearsal-photos", "people/"
 CREDENTIAL_VARIABLES = ("ALIBABA_CLOUD_", "ALICLOUD_", "ALIYUN_")
 """Prefixes of the environment variables that carry a user's Alibaba Cloud identity (never sent here)."""
@@ -57,7 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", metavar="URL",
                         help="use a running emulator (`imm-faces emulator`) instead of starting one; needs "
                              "--oss-root")  # fmt: skip
-    parser.add_argument("--oss-root", metavar="DIR", help="that emulator's --oss-root, where the photos go")
+    parser.add_argument("--oss-root", metavar="DIR",
+                        help="that emulator's --oss-root: the photos go there, and are removed afterwards")  # fmt: skip
+    parser.add_argument("--access-key-file", metavar="PATH",
+                        help=f"the emulator's keys as given to `imm-faces emulator` (one ID:SECRET[:STS_TOKEN] a "
+                             f"line; also ${KEYS_ENV}); the first is used (default: the documented key)")  # fmt: skip
+    parser.add_argument("--access-key", action="append", metavar="ID:SECRET[:STS_TOKEN]",
+                        help="the same on the command line (visible in ps: prefer --access-key-file)")  # fmt: skip
     parser.add_argument("--outputs", metavar="PATH", help="also write the stack outputs (JSON) to PATH")
     parser.add_argument("--keep", action="store_true",
                         help="keep what was created (and a started emulator running, until Ctrl-C)")  # fmt: skip
@@ -65,8 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print a JSON summary on stdout (steps and the verify report go to stderr)")  # fmt: skip
     parser.add_argument("--html", metavar="FILE",
-                        help="also write verify's HTML report of the clusters to FILE (FILE.<key>.html for each "
-                             "further FaceClustering)")  # fmt: skip
+                        help="also write verify's HTML report of the clusters to FILE (the first FaceClustering of "
+                             "the outputs; FILE-stem.<key>.html for each further one)")  # fmt: skip
+    parser.epilog = ("Exit codes: 0 passed; 1 a step or a verify report failed; 2 usage (a bad option, the emulator's "
+                     "keys refused, the sample photos not fetched); 130 interrupted (Ctrl-C or SIGTERM: what was "
+                     "created is deleted first).")  # fmt: skip
 
 
 class UsageError(Exception):
@@ -155,22 +166,60 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return EXIT_USAGE
+    try:
+        _check_arguments(args)
+        program = load_program(args)
+        credentials = _emulator_key(args)
+        if not args.photos:
+            _sample_photos()
+        with _sigterm_as_interrupt():
+            return _rehearse(args, program, credentials)
+    except UsageError as exc:
+        print(f"imm-faces rehearse: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
     if bool(args.endpoint) != bool(args.oss_root):
-        print("imm-faces rehearse: error: --endpoint and --oss-root go together (the photos are put in that "
-              "emulator's --oss-root)", file=sys.stderr)  # fmt: skip
-        return EXIT_USAGE
+        raise UsageError("--endpoint and --oss-root go together (the photos are put in that emulator's --oss-root)")
     if args.photos and not Path(args.photos).is_dir():
-        print(f"imm-faces rehearse: error: --photos {args.photos}: not a directory", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"--photos {args.photos}: not a directory")
     if args.oss_root and not Path(args.oss_root).is_dir():
-        print(f"imm-faces rehearse: error: --oss-root {args.oss_root}: not a directory", file=sys.stderr)
-        return EXIT_USAGE
-    with _sigterm_as_interrupt():
-        try:
-            return _rehearse(args, load_program(args))
-        except UsageError as exc:
-            print(f"imm-faces rehearse: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+        raise UsageError(f"--oss-root {args.oss_root}: not a directory")
+
+
+def _emulator_key(args: argparse.Namespace) -> Credentials:
+    """The key the rehearsal signs with: the first of ``--access-key``, ``--access-key-file`` and
+    ``$IMM_FACES_EMULATOR_ACCESS_KEYS`` (read as ``imm-faces emulator`` reads them), else the documented default.
+    A started emulator accepts exactly that key."""
+    import os
+
+    from imm_faces.emulator.cli import KeySourceError, load_keys
+    from imm_faces.emulator.server import DEFAULT_ACCESS_KEY
+
+    try:
+        keys = load_keys(args, os.environ)
+    except KeySourceError as exc:
+        raise UsageError(str(exc)) from None
+    return keys[0] if keys else DEFAULT_ACCESS_KEY
+
+
+def _sample_photos() -> Path:
+    """The cached sample photos, fetched first when this is the first run: before anything starts, so that a
+    machine without PyPI (a cold cache offline) is told what failed and what works offline."""
+    from imm_faces.emulator.sample_photos import SamplePhotosError, cache_dir, fetch_photos
+
+    if not cache_dir().is_dir():
+        _say(f"fetching the sample photos once (face_recognition 1.3.0 sdist from PyPI, 3 MB) into {cache_dir()}")
+    try:
+        return fetch_photos()
+    except SamplePhotosError as exc:
+        reason = str(exc).strip().splitlines()[-1]  # pip's last line says why (e.g. no matching distribution)
+        raise UsageError(
+            f"the sample photos could not be fetched from PyPI (they are downloaded on the first run, then cached "
+            f"in {cache_dir()}): {reason}. Offline, rehearse with photos of your own: --photos DIR (three or "
+            f"more photos of one person form a face group)."
+        ) from None
 
 
 INTERRUPTED = threading.Event()
@@ -228,39 +277,22 @@ def _emulator_environment(credentials: Credentials) -> Iterator[dict[str, str]]:
         os.environ.update(saved)
 
 
-def _rehearse(args: argparse.Namespace, program: Program) -> int:  # noqa: PLR0915 - the steps, in order
-    import contextlib
+def _rehearse(args: argparse.Namespace, program: Program, credentials: Credentials) -> int:
     import tempfile
     import time
 
     from imm_faces.components.rehearsal.engine import RehearsalError, RehearsalMocks, run_program
     from imm_faces.components.rehearsal.host import DynamicProviderHost, ProviderCallError
-    from imm_faces.emulator.server import DEFAULT_ACCESS_KEY
-    from imm_faces.runtime.cli.main import EXIT_FAILED, EXIT_OK
 
     started = time.monotonic()
     print("imm-faces rehearse: an OFFLINE rehearsal. The stack program runs under the Pulumi SDK's mocks against a\n"
           "local IMM emulator. Not exercised: the Pulumi engine (state, diff, preview) and the alicloud plugin\n"
           "(the RAM role and policy are recorded, not created).\n", file=_say.stream, flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="imm-faces-rehearsal-") as tmp, contextlib.ExitStack() as stack:
-        if args.endpoint:
-            endpoint, oss_root, own = args.endpoint.rstrip("/"), Path(args.oss_root), False
-            _say(f"IMM emulator at {endpoint} (already running; photos go to {oss_root})")
-        else:
-            from imm_faces.emulator.analysis import default_analyzer
-            from imm_faces.emulator.server import Emulator
-
-            analyzer = default_analyzer()
-            if not analyzer.faces_available:
-                _say("face analysis is unavailable (install imm-faces[vision]); clustering will report it")
-            oss_root = Path(tmp) / "oss"
-            oss_root.mkdir()
-            emu = stack.enter_context(Emulator(db=Path(tmp) / "imm.db", oss_root=oss_root, analyzer=analyzer))
-            endpoint, own = emu.endpoint, True
-            _say(f"IMM emulator at {endpoint}")
-        photos = _Photos(args.photos, oss_root)
-        env = stack.enter_context(_emulator_environment(DEFAULT_ACCESS_KEY))
-        host = stack.enter_context(DynamicProviderHost(config=_provider_config(DEFAULT_ACCESS_KEY), env=env,
+        endpoint, oss_root, own = _emulator(args, stack, Path(tmp), credentials)
+        photos = _Photos(args.photos, oss_root, Path(tmp) / "sample")
+        env = stack.enter_context(_emulator_environment(credentials))
+        host = stack.enter_context(DynamicProviderHost(config=_provider_config(credentials), env=env,
                                                        cwd=program.directory))  # fmt: skip
         _say(f"dynamic-provider host: `python -m pulumi.dynamic` (pid {host.pid})"
              + (f", started in {program.directory}" if program.directory else ""))  # fmt: skip
@@ -277,55 +309,158 @@ def _rehearse(args: argparse.Namespace, program: Program) -> int:  # noqa: PLR09
                 with _program_path(program.directory):
                     outputs = run_program(program.run, mocks, project=program.project, stack=args.stack,
                                           config=program.config)  # fmt: skip
-            except (RehearsalError, ProviderCallError) as exc:
-                print(f"imm-faces rehearse: deployment failed: {exc}", file=sys.stderr)
-            except Exception as exc:  # the program's own error (bad config, a bug), as `pulumi up` would show it
+            except Exception as exc:
                 if INTERRUPTED.is_set():  # the loop stopped by SIGTERM/Ctrl-C (see _sigterm_as_interrupt)
                     raise KeyboardInterrupt from None
-                print(f"imm-faces rehearse: the stack program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                if isinstance(exc, RehearsalError | ProviderCallError):
+                    print(f"imm-faces rehearse: deployment failed: {exc}", file=sys.stderr)
+                elif isinstance(exc, StagingError):  # not the program's doing: where the photos go
+                    print(f"imm-faces rehearse: {exc}", file=sys.stderr)
+                else:  # the program's own error (bad config, a bug), as `pulumi up` would show it
+                    print(f"imm-faces rehearse: the stack program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             else:
                 out_path = Path(args.outputs) if args.outputs else Path(tmp) / "outputs.json"
                 code, reports = _verify(outputs, out_path, photos, json_mode=args.json, html=args.html)
         except KeyboardInterrupt:  # BaseException: not caught above
+            photos.close()  # a staging under way (on the SDK's thread) finishes first; no other starts
             _say("interrupted: deleting what the rehearsal created")
-            _teardown(mocks, host, endpoint, DEFAULT_ACCESS_KEY)
+            _teardown(mocks, host, endpoint, credentials)
+            photos.remove()
             raise
         created = list(mocks.created)
+        left: list[str] = []
+        kept: list[str] = []
         if args.keep:
-            keys = " ".join(f"{k}={v}" for k, v in DEFAULT_ACCESS_KEY.environment().items())
-            _say(f"--keep: everything stays in the emulator at {endpoint} (its keys, documented defaults: {keys})")
+            _say(f"--keep: everything stays in the emulator at {endpoint} ({_keys_to_show(credentials)}), and the "
+                 f"photos in {oss_root}")  # fmt: skip
             if own:
                 _say("Ctrl-C to stop it")
                 _wait_for_interrupt()
-            left = []
         else:
-            left = _teardown(mocks, host, endpoint, DEFAULT_ACCESS_KEY)
+            left, kept = _teardown(mocks, host, endpoint, credentials)
+            left += photos.remove()
+    return _verdict(args, program, time.monotonic() - started, code, created, outputs, reports, left, kept)
+
+
+def _emulator(
+    args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path, credentials: Credentials
+) -> tuple[str, Path, bool]:
+    """(endpoint, OSS root, started here): the running one of ``--endpoint``, checked, or one started in ``tmp``."""
+    if args.endpoint:
+        endpoint, oss_root = args.endpoint.rstrip("/"), Path(args.oss_root)
+        _check_endpoint(endpoint, credentials)
+        _say(f"IMM emulator at {endpoint} (already running; photos go to {oss_root})")
+        return endpoint, oss_root, False
+    from imm_faces.emulator.analysis import default_analyzer
+    from imm_faces.emulator.server import Emulator
+
+    analyzer = default_analyzer()
+    if not analyzer.faces_available:
+        _say("face analysis is unavailable (install imm-faces[vision]); clustering will report it")
+    oss_root = tmp / "oss"
+    oss_root.mkdir()
+    emu = stack.enter_context(Emulator(db=tmp / "imm.db", oss_root=oss_root, analyzer=analyzer,
+                                       access_keys=[credentials]))  # fmt: skip
+    _say(f"IMM emulator at {emu.endpoint}")
+    return emu.endpoint, oss_root, True
+
+
+def _verdict(
+    args: argparse.Namespace, program: Program, seconds: float, code: int | None, created: list[Created],
+    outputs: dict[str, Any], reports: dict[str, Any], left: list[str], kept: list[str],
+) -> int:  # fmt: skip
+    """The last line (and with --json the summary): passed when verify passed and nothing made is left."""
+    from imm_faces.runtime.cli.main import EXIT_FAILED, EXIT_OK
+
     verdict = "PASSED" if code == EXIT_OK and not left else "FAILED"
-    seconds = round(time.monotonic() - started, 1)
-    kept = "everything (--keep)" if args.keep else ", ".join(left) or "nothing"
+    seconds = round(seconds, 1)
+    behind = "everything (--keep)" if args.keep else ", ".join(left) or "nothing"
+    adopted = f"; kept as adopted: {', '.join(kept)}" if kept else ""
     checked = "verify not run" if code is None else f"verify exit {code}"
-    _say(f"rehearsal {verdict} in {seconds} s ({checked}; left behind: {kept})")
+    _say(f"rehearsal {verdict} in {seconds} s ({checked}; left behind: {behind}{adopted})")
+    _how_to_reach_imm_faces()
     if args.json:
         import json
 
-        resources = [{"type": r.type, "name": r.name, "id": r.id, "created": r.dynamic} for r in created]
+        resources = [{"type": r.type, "name": r.name, "id": r.id, "created": r.dynamic and not _adopted(r),
+                      "adopted": _adopted(r)} for r in created]  # fmt: skip
         summary = {
             "passed": verdict == "PASSED", "seconds": seconds, "project": program.project, "stack": args.stack,
             "outputs": outputs, "resources": resources, "verify_exit": code, "verify": reports,
-            "kept": bool(args.keep), "left_behind": left, "emulator_empty": not left and not args.keep,
+            "kept": bool(args.keep), "left_behind": left, "kept_adopted": kept,
+            "emulator_empty": not left and not kept and not args.keep,
         }  # fmt: skip
         print(json.dumps(summary, indent=2))
     return EXIT_OK if verdict == "PASSED" else EXIT_FAILED
 
 
+def _check_endpoint(endpoint: str, credentials: Credentials) -> None:
+    """A running emulator must accept the rehearsal's key before anything is created (else every step, the
+    teardown included, would fail with the same refusal)."""
+    from imm_faces.runtime.client import ImmClient
+    from imm_faces.runtime.errors import ImmError, TransportError
+    from imm_faces.runtime.operations import projects
+
+    try:
+        with ImmClient(endpoint=endpoint, credentials=credentials, timeout=10) as imm:
+            imm.call(projects.ListProjects, max_results=1)
+    except TransportError as exc:
+        raise UsageError(f"--endpoint {endpoint}: {exc}") from None
+    except ImmError as exc:
+        raise UsageError(
+            f"--endpoint {endpoint} refused the key {credentials.access_key_id} ({exc.code}): give the keys that "
+            f"emulator was started with, --access-key-file FILE or ${KEYS_ENV} as for `imm-faces emulator`"
+        ) from None
+
+
+def _keys_to_show(credentials: Credentials) -> str:
+    """Where the kept emulator's key comes from; the secret only when it is the documented default."""
+    from imm_faces.emulator.server import DEFAULT_ACCESS_KEY
+
+    if credentials == DEFAULT_ACCESS_KEY:
+        keys = " ".join(f"{k}={v}" for k, v in credentials.environment().items())
+        return f"its keys, documented defaults: {keys}"
+    return f"the key {credentials.access_key_id} you gave"
+
+
+def _adopted(resource: Created) -> bool:
+    """An IMM object that existed before and that the stack took over (``adoptExisting``)."""
+    return bool(resource.dynamic and resource.outputs.get("adopted"))
+
+
+def _kept(resource: Created) -> bool:
+    """What `pulumi destroy` keeps: an adopted object, unless ``deleteAdopted``."""
+    return _adopted(resource) and not resource.outputs.get("delete_adopted")
+
+
 def _announce(resource: Created) -> None:
-    verb = "created " if resource.dynamic else "recorded"
+    verb = "adopted " if _adopted(resource) else "created " if resource.dynamic else "recorded"
     _say(f"{verb} {resource.type} {resource.name}" + (f" -> {resource.id}" if resource.dynamic else ""))
 
 
 def _provider_config(credentials: Credentials) -> dict[str, str]:
     """The provider host's Configure: the emulator's keys as stack config, which outrank the environment."""
-    return {"alicloud:accessKey": credentials.access_key_id, "alicloud:secretKey": credentials.access_key_secret}
+    config = {"alicloud:accessKey": credentials.access_key_id, "alicloud:secretKey": credentials.access_key_secret}
+    if credentials.security_token:
+        config["alicloud:securityToken"] = credentials.security_token
+    return config
+
+
+def _how_to_reach_imm_faces() -> None:
+    """Run as `.venv/bin/imm-faces` or by the quickstart (which puts .venv/bin on its own PATH only), say how to
+    reach this command afterwards: a new shell does not find it."""
+    import os
+    import shutil
+
+    here = Path(sys.executable).parent
+    path = os.environ.get("IMM_FACES_CALLER_PATH", os.environ.get("PATH", ""))
+    found = shutil.which("imm-faces", path=path)
+    if found and Path(found).resolve().parent == here.resolve():
+        return
+    venv = here.parent
+    shown = str(venv.absolute())
+    _say(f"imm-faces is installed in {shown}, which is not on your PATH: `source {shown}/bin/activate` in each "
+         f"new shell, then e.g. `imm-faces verify --help`; or run `{shown}/bin/imm-faces` directly")  # fmt: skip
 
 
 @contextmanager
@@ -341,39 +476,115 @@ def _program_path(directory: Path | None) -> Iterator[None]:
         sys.path.remove(str(directory))
 
 
-class _Photos:
-    """Puts the photos where each binding points, just before the binding is created; remembers how many
-    images of each person every dataset received (to know how many face groups IMM can form)."""
+class StagingError(Exception):
+    """The photos could not be put where a binding points (the message says where and why)."""
 
-    def __init__(self, photos: str | None, oss_root: Path) -> None:
+
+class _Photos:
+    """Puts the photos where each binding points, just before the binding is created, and takes away what it put
+    there at the end; remembers how many images of each person every dataset received (to know how many face
+    groups IMM can form).
+
+    Nothing in the OSS root is overwritten: a file already there with the same bytes (another stack's rehearsal
+    on a shared emulator) is left to its owner, one with other bytes stops the rehearsal. Staging runs on the
+    SDK's thread: :meth:`close` waits for one under way and refuses the next (an interrupt, the teardown)."""
+
+    def __init__(self, photos: str | None, oss_root: Path, scratch: Path) -> None:
         self.photos = photos
         self.oss_root = oss_root
+        self.scratch = scratch
         self.images: dict[tuple[str, str], dict[str, int]] = {}
         """(project, dataset) -> person -> images staged (empty for --photos: the people are unknown)."""
+        self.staged: list[Path] = []
+        """The files this rehearsal wrote into the OSS root, in order."""
+        self._made: list[Path] = []  # the folders it created for them, parents first
+        self._sample: tuple[dict[str, list[str]], list[str]] | None = None  # people's keys, keys with no face
+        self._lock = threading.Lock()
+        self._closed = False
 
     def stage(self, kind: str, inputs: dict[str, Any]) -> None:
         if kind != "Binding" or not isinstance(inputs.get("uri"), str):
             return
-        import shutil
-
-        from imm_faces.emulator.sample_photos import SamplePhotosError, write_sample_bucket
         from imm_faces.runtime.rules import split_oss_uri
 
         bucket, prefix = split_oss_uri(inputs["uri"])
+        target = self.oss_root / bucket / prefix
         counts = self.images.setdefault((str(inputs.get("project_name")), str(inputs.get("dataset_name"))), {})
-        if self.photos:
-            shutil.copytree(self.photos, self.oss_root / bucket / prefix, dirs_exist_ok=True)
-            _say(f"photos: {self.photos} -> {inputs['uri']}")
-            return
-        _say(f"sample photos -> {inputs['uri']} (face_recognition 1.3.0 sdist from PyPI; cached after the first run)")
-        try:
-            sample = write_sample_bucket(self.oss_root / bucket, prefix)
-        except SamplePhotosError as exc:
-            raise UsageError(str(exc)) from None
-        for person, keys in sample.people.items():
+        with self._lock:
+            if self._closed:
+                raise StagingError("interrupted: no more photos are staged")
+            if self.photos:
+                _say(f"photos: {self.photos} -> {inputs['uri']}")
+                self._place(Path(self.photos), target)
+                return
+            _say(f"sample photos -> {inputs['uri']} (face_recognition 1.3.0, from the cache)")
+            people, no_face = self._sample_bucket()
+            self._place(self.scratch, target)
+        for person, keys in people.items():
             counts[person] = counts.get(person, 0) + len(keys)
-        who = ", ".join(f"{len(k)} of {p}" for p, k in sample.people.items())
-        _say(f"{inputs['uri']}: {len(sample.keys)} photos: {who}, {len(sample.no_face)} with no face")
+        who = ", ".join(f"{len(k)} of {p}" for p, k in people.items())
+        _say(f"{inputs['uri']}: {len(no_face) + sum(map(len, people.values()))} photos: {who}, {len(no_face)} with "
+             "no face")  # fmt: skip
+
+    def _sample_bucket(self) -> tuple[dict[str, list[str]], list[str]]:
+        """The sample bucket (with its derived photos), laid out once in the scratch folder."""
+        from imm_faces.emulator.sample_photos import SamplePhotosError, write_sample_bucket
+
+        if self._sample is None:
+            try:
+                bucket = write_sample_bucket(self.scratch)
+            except SamplePhotosError as exc:  # fetched before the rehearsal started: only if the cache went
+                raise StagingError(f"the sample photos: {exc}") from None
+            self._sample = bucket.people, bucket.no_face
+        return self._sample
+
+    def _place(self, source: Path, target: Path) -> None:
+        import filecmp
+        import shutil
+
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            dest = target / path.relative_to(source)
+            if dest.is_file() and filecmp.cmp(path, dest, shallow=False):
+                continue  # the same photo, put there by someone else (another stack's rehearsal): theirs
+            if dest.exists() or dest.is_symlink():
+                raise StagingError(
+                    f"staging the photos: {dest} already exists with other content; rehearse never overwrites what "
+                    f"is in --oss-root: point the binding at another location"
+                )
+            self._make_folders(dest.parent)
+            shutil.copyfile(path, dest)
+            self.staged.append(dest)
+
+    def _make_folders(self, folder: Path) -> None:
+        missing = []
+        while not folder.exists() and folder != self.oss_root:
+            missing.append(folder)
+            folder = folder.parent
+        for made in reversed(missing):
+            made.mkdir()
+            self._made.append(made)
+
+    def close(self) -> None:
+        """Wait for a staging under way; refuse any later one."""
+        with self._lock:
+            self._closed = True
+
+    def remove(self) -> list[str]:
+        """Delete what was staged (and the folders made for it); return what could not be deleted."""
+        self.close()
+        failed = []
+        for path in reversed(self.staged):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                failed.append(path)
+        for folder in reversed(self._made):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        if self.staged and not failed:
+            _say(f"removed the {len(self.staged)} photos it staged under {self.oss_root}")
+        self.staged = failed
+        return [f"{len(failed)} staged photos under {self.oss_root}"] if failed else []
 
     def expected_groups(self, project: str, dataset: str) -> int | None:
         """How many face groups IMM forms from what was staged in that dataset (None: not known)."""
@@ -412,7 +623,7 @@ def _verify(
         _say("the outputs hold no FaceClustering outputs (no `project_name`): nothing to verify")
         return EXIT_FAILED, {}
     code, reports = EXIT_OK, {}
-    for key, one in found.items():
+    for index, (key, one) in enumerate(found.items()):
         path = out_path if not key else out_path.with_name(f"{out_path.stem}.{key}.json")
         if key:
             path.write_text(json.dumps(one, indent=2, sort_keys=True) + "\n")
@@ -421,7 +632,7 @@ def _verify(
         if expected:
             verify_args += ["--min-clusters", str(expected)]
         if html:
-            verify_args += ["--html", html if not key else str(Path(html).with_suffix(f".{key}.html"))]
+            verify_args += ["--html", _html_path(html, key, first=index == 0)]
         _say("imm-faces " + " ".join(verify_args) + (f"   # {key}" if key else ""))
         if json_mode:
             captured = io.StringIO()
@@ -434,6 +645,11 @@ def _verify(
     return code, reports
 
 
+def _html_path(html: str, key: str, *, first: bool) -> str:
+    """Where verify writes the page of one FaceClustering: FILE for the first, FILE-stem.<key>.html after it."""
+    return html if first else str(Path(html).with_suffix(f".{key}.html"))
+
+
 def _wait_for_interrupt() -> None:
     import time
 
@@ -444,23 +660,40 @@ def _wait_for_interrupt() -> None:
         pass
 
 
-def _teardown(mocks: RehearsalMocks, host: DynamicProviderHost, endpoint: str, credentials: Credentials) -> list[str]:
-    """Delete what the rehearsal created; return what of it is still there afterwards (empty: clean)."""
-    from imm_faces.components.rehearsal.engine import destroy
+def _teardown(
+    mocks: RehearsalMocks, host: DynamicProviderHost, endpoint: str, credentials: Credentials
+) -> tuple[list[str], list[str]]:
+    """Delete what the rehearsal created, as `pulumi destroy` would (an adopted object is kept, unless
+    ``deleteAdopted``). Returns (what it created that is still there afterwards, what it kept as adopted)."""
+    from imm_faces.components.rehearsal.host import ProviderCallError
     from imm_faces.runtime.client import ImmClient
-    from imm_faces.runtime.operations import projects
+    from imm_faces.runtime.errors import ImmFacesError
+    from imm_faces.runtime.operations import datasets, projects
 
-    made = {r.id for r in mocks.created if r.dynamic and r.type.endswith((":Project", ":Dataset"))}
-    destroy(mocks, host, lambda r: _say(f"deleted {r.type} {r.name}"))
-    with ImmClient(endpoint=endpoint, credentials=credentials) as imm:
-        from imm_faces.runtime.operations import datasets
-
-        left: list[str] = []
-        for project in imm.paginate(projects.ListProjects):
-            name = project.project_name or ""
-            if name in made:
-                left.append(name)
-            left += [f"{name}/{d.dataset_name}" for d in imm.paginate(datasets.ListDatasets, project_name=name)
-                     if f"{name}/{d.dataset_name}" in made]  # fmt: skip
+    objects = [r for r in mocks.created if r.dynamic and r.type.endswith((":Project", ":Dataset"))]
+    made = {r.id for r in objects if not _adopted(r)}
+    kept = [f"{r.type.rsplit(':', 1)[-1].lower()} {r.id}" for r in objects if _kept(r)]
+    for resource in reversed([r for r in mocks.created if r.dynamic]):  # dependents first, as destroy does
+        try:
+            host.delete(resource.urn, resource.id, resource.outputs)
+        except ProviderCallError as exc:
+            _say(f"deleting {resource.type} {resource.name} failed: {exc}")
+            continue
+        what = "kept    " if _kept(resource) else "deleted "
+        why = " (adopted: it existed before this stack; deleteAdopted deletes it)" if _kept(resource) else ""
+        _say(f"{what}{resource.type} {resource.name}{why}")
+    mocks.created = [c for c in mocks.created if not c.dynamic]
+    left: list[str] = []
+    try:
+        with ImmClient(endpoint=endpoint, credentials=credentials) as imm:
+            for project in imm.paginate(projects.ListProjects):
+                name = project.project_name or ""
+                if name in made:
+                    left.append(name)
+                left += [f"{name}/{d.dataset_name}" for d in imm.paginate(datasets.ListDatasets, project_name=name)
+                         if f"{name}/{d.dataset_name}" in made]  # fmt: skip
+    except ImmFacesError as exc:
+        _say(f"could not list what is left in the emulator: {exc}")
+        return [f"unknown (listing failed: {exc})"], kept
     _say("nothing the rehearsal made is left in the emulator" if not left else f"still in the emulator: {left}")
-    return left
+    return left, kept

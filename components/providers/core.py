@@ -24,16 +24,19 @@ from imm_faces.components.args import DEFAULT_SCAN_TIMEOUT, DEFAULT_TASK_TIMEOUT
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.credentials import CredentialSource, resolve_provider
 from imm_faces.runtime.errors import ImmError
-from imm_faces.runtime.operations import bindings, datasets, projects, tasks
+from imm_faces.runtime.operations import bindings, datasets, files, projects, query, tasks
 from imm_faces.runtime.operations._base import Operation
 from imm_faces.runtime.rules import (
+    BATCH_DELETE_MAX_URIS,
     DEFAULT_SERVICE_ROLE,
     check_description,
     check_name,
     check_oss_uri,
     check_region,
     check_seconds,
+    split_oss_uri,
 )
+from imm_faces.runtime.timestamps import parse_rfc3339
 from imm_faces.runtime.waiters import BindingScanError, TaskTimeoutError, wait_for_full_scan, wait_for_task
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -100,9 +103,9 @@ def adoption_refused(kind: str, resource_id: str) -> str:
     """What ``pulumi up`` says when the object to create already exists and the stack may not take it over."""
     return (
         f"{kind} {resource_id} already exists and this stack did not create it; it was left untouched. Choose "
-        f"another name, or take it over explicitly: adopt_existing=True in FaceClusteringArgs (stack config "
-        f"`adoptExisting: true`). An adopted {kind} is kept when the stack is destroyed unless "
-        f"delete_adopted=True (`deleteAdopted: true`)."
+        f"another name, or take it over explicitly: FaceClustering's adopt_existing=True (adoptExisting in the "
+        f"imm plugin's FaceClustering; adopt on an imm resource). An adopted {kind} is kept when the stack is "
+        f"destroyed unless delete_adopted=True."
     )
 
 
@@ -206,6 +209,9 @@ class ManagedObject(ImmCrud):
     """Outputs that only IMM knows (the dynamic resources seed them with None, so they become attributes)."""
     operations: Mapping[str, Operation[Any, Any]] = {}
     """The IMM operations behind "create", "get", "update" and "delete"."""
+    on_delete: tuple[str, ...] = ()
+    """Inputs that say what deleting the object takes with it: like :data:`OWNERSHIP`, never sent to IMM, updated
+    in place."""
 
     # Hooks: how props map to request parameters and back.
     def identity(self, props: Mapping[str, Any]) -> dict[str, Any]:
@@ -246,8 +252,8 @@ class ManagedObject(ImmCrud):
         return {k: seen[k] for k in self.update_on if props.get(k) is not None and seen.get(k) != props[k]}
 
     def diff(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffPlan:
-        return plan_diff(olds, news, replace_on=self.replace_on, update_on=(*self.update_on, *OWNERSHIP),
-                         unique=self.unique)  # fmt: skip
+        return plan_diff(olds, news, replace_on=self.replace_on,
+                         update_on=(*self.update_on, *OWNERSHIP, *self.on_delete), unique=self.unique)  # fmt: skip
 
     def create(self, props: dict[str, Any]) -> Created:
         adopted = False
@@ -383,6 +389,7 @@ class BindingCrud(ManagedObject):
                   "scan_timeout": check_seconds}  # fmt: skip
     operations = {"create": bindings.CreateBinding, "get": bindings.GetBinding, "delete": bindings.DeleteBinding}
     reported = ("create_time", "update_time", "state", "phase")
+    on_delete = ("unindex_on_delete",)
 
     def create(self, props: dict[str, Any]) -> Created:
         created = super().create(props)
@@ -406,6 +413,50 @@ class BindingCrud(ManagedObject):
         except ImmError as exc:
             return False, f" The binding was created and could not be deleted again ({exc.code}): delete it by hand."
         return True, " The binding was deleted again; the next `pulumi up` creates it anew."
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """DeleteBinding keeps what the binding indexed (IMM: the files stay in the dataset). With
+        ``unindex_on_delete`` (FaceClustering sets it on a dataset it adopted and keeps) a binding this stack
+        created also takes its files out of the dataset, so the dataset is left holding what it held before."""
+        super().delete(id_, props)
+        if props.get("unindex_on_delete") and not props.get("adopted"):
+            self._unindex(props)
+
+    def _unindex(self, props: Mapping[str, Any]) -> None:
+        """Remove from the dataset the files this binding indexed: under its location, entered after the binding
+        was created (a file indexed before keeps its CreateTime when the binding indexes it again: its owner's),
+        and under no other binding's location (that binding indexes them too). Their faces leave their figure
+        clusters; a cluster left without a face goes with them (IMM's rule for deleted files). Inferred: IMM
+        documents neither SimpleQuery's ``prefix`` on ``URI`` nor a file's CreateTime as the time it was first
+        indexed; both hold in the emulator."""
+        if not props.get("create_time"):
+            return  # when it was created is unknown: nothing can be told apart, so nothing is removed
+        since = parse_rfc3339(str(props["create_time"]))
+        where = {"project_name": props["project_name"], "dataset_name": props["dataset_name"]}
+        try:
+            with self.client(props) as imm:
+                others = [_location(b.uri) for b in imm.paginate(bindings.ListBindings, **where)
+                          if b.uri and b.uri != props["uri"]]  # fmt: skip
+                under = {"Field": "URI", "Operation": "prefix", "Value": _location(str(props["uri"]))}
+                found = imm.paginate(query.SimpleQuery, **where, query=under, with_fields=["URI", "CreateTime"])
+                indexed = [
+                    f.uri for f in found
+                    if f.uri and f.create_time and parse_rfc3339(f.create_time) >= since
+                    and not f.uri.startswith(tuple(others))
+                ]  # fmt: skip
+                for start in range(0, len(indexed), BATCH_DELETE_MAX_URIS):
+                    imm.call(files.BatchDeleteFileMeta, **where, uris=indexed[start : start + BATCH_DELETE_MAX_URIS])
+        except ImmError as exc:
+            if exc.resource_not_found:  # the dataset is gone, and its files with it
+                return
+            raise ProviderError(f"removing what binding {props['uri']} indexed from {where['project_name']}/"
+                                f"{where['dataset_name']}: {exc}") from None  # fmt: skip
+
+
+def _location(uri: str) -> str:
+    """A binding's location as the prefix of the URIs under it (``oss://bucket`` -> ``oss://bucket/``)."""
+    bucket, prefix = split_oss_uri(uri)
+    return f"oss://{bucket}/{prefix}"
 
 
 # --- the figure clustering task ---------------------------------------------------------------------------

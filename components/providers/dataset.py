@@ -31,6 +31,8 @@ class Dataset(ImmResource, module="imm", name="Dataset"):
     dataset_name: pulumi.Output[str]
     endpoint: pulumi.Output[str | None]
     create_time: pulumi.Output[str]
+    adopted: pulumi.Output[bool]
+    """Whether it existed and was taken over (``adopt``): then `pulumi destroy` keeps it (unless ``delete_adopted``)."""
 
     def __init__(self, name: str, props: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        self._init("imm:index:Dataset", DatasetProvider, name, props, tuple(DatasetProvider.reported), opts)
+        self._init("imm:index:Dataset", DatasetProvider, name, props, (*DatasetProvider.reported, "adopted"), opts)

@@ -193,7 +193,11 @@ RESOURCES = (
         (*WHERE, Prop("project_name", "string", f"The project. {NAME}"),
          Prop("dataset_name", "string", f"The dataset. {NAME}"),
          Prop("uri", "string", f"The OSS location: {OSS_URI_RULE}."),
-         Prop("scan_timeout", "number", "Seconds to wait for the first full scan."), *OWNED),
+         Prop("scan_timeout", "number", "Seconds to wait for the first full scan."), *OWNED,
+         Prop("unindex_on_delete", "boolean", "When this binding is deleted, also remove from the dataset the "
+              "files it indexed (under its location, indexed after it was created, under no other binding); "
+              "IMM's DeleteBinding keeps them. For a dataset the stack adopted and keeps (FaceClustering sets it "
+              "then), so that the dataset is left holding what it held before.")),
         (*REPORTED, Prop("state", "string", "IMM's binding State (Ready, Stopped, Failed...)."),
          Prop("phase", "string", "IMM's binding Phase (FullScanning, IncrementalScanning)."), ADOPTED),
         "<project>/<dataset>/<oss uri>",

@@ -11,6 +11,7 @@ credentials come from that process's environment or the config, never from the r
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,7 +76,9 @@ class DynamicProviderHost:
             return method(request, timeout=3600)
         except grpc.RpcError as exc:
             detail = exc.details() or str(exc)  # the provider's traceback; its last line is the error
-            raise ProviderCallError(detail.strip().splitlines()[-1] if detail.strip() else detail) from None
+            last = detail.strip().splitlines()[-1] if detail.strip() else detail
+            # imm-faces' own errors are written for the user: their message, without the class's module path.
+            raise ProviderCallError(re.sub(r"^imm_faces(\.\w+)*\.\w*Error: ", "", last)) from None
 
     def check(
         self, urn: str, olds: Mapping[str, Any], news: Mapping[str, Any]

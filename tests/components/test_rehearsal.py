@@ -20,7 +20,7 @@ import pytest
 
 from imm_faces.components.rehearsal.engine import RehearsalMocks, destroy, run_program
 from imm_faces.components.rehearsal.host import DynamicProviderHost
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port
 from imm_faces.runtime.cli import extras
 from imm_faces.runtime.cli.main import main as imm_faces
 from imm_faces.runtime.client import ImmClient
@@ -176,8 +176,10 @@ def test_two_stacks_share_an_emulator_and_never_touch_each_other(
     intruder = rehearse(*shared, "--stack", "intruder", "--config", "projectName=imm-faces-dev-faces-project",
                         "--config", "description=taken over", cwd=tmp_path)  # fmt: skip
     assert intruder.returncode == 1
-    assert "imm-faces-dev-faces-project already exists and this stack did not create it" in intruder.stderr
-    assert "adopt_existing=True" in intruder.stderr
+    refusal = "project imm-faces-dev-faces-project already exists and this stack did not create it"
+    assert f"deployment failed: faces-project (pulumi-python:dynamic/imm:Project): {refusal}" in intruder.stderr
+    assert "adopt_existing=True" in intruder.stderr and "ProviderError" not in intruder.stderr
+    assert "stack config" not in intruder.stderr  # a consumer's program reads no config key of ours
     with ImmClient(endpoint=endpoint, credentials=DEFAULT_ACCESS_KEY) as imm:
         names = sorted(p.project_name or "" for p in imm.paginate(projects.ListProjects))
         assert [n for n in names if n.startswith("imm-faces-")] == ["imm-faces-dev-faces-project",
@@ -223,10 +225,17 @@ def test_rehearse_a_consumer_program_next_to_its_own_components_folder(
 ) -> None:
     consumer = write_consumer(tmp_path / "consumer")
     endpoint, oss_root = shared_emulator
+    (oss_root / "family-photos").mkdir()
+    (oss_root / "family-photos" / "theirs.jpg").write_bytes(b"someone else's photo, beside the location")
+    page = tmp_path / "consumer-report.html"
     proc = rehearse("--program", str(consumer), "--stack", "staging", "--config", "photos=oss://family-photos/2026/",
                     "--photos", str(three_photos), "--endpoint", endpoint, "--oss-root", str(oss_root), "--json",
-                    cwd=consumer)  # fmt: skip
+                    "--html", str(page), cwd=consumer)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert page.is_file() and not list(tmp_path.glob("consumer-report.*.html"))  # where asked: the first (only) one
+    # what it staged in the shared --oss-root is gone again, and nothing else was touched
+    assert sorted(p.name for p in (oss_root / "family-photos").rglob("*")) == ["theirs.jpg"]
+    assert "removed the 3 photos it staged" in proc.stderr and "left behind: nothing)" in proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["project"] == "consumer-photos" and summary["outputs"]["runtime"] == "consumer runtime"
     faces = summary["outputs"]["faces"]
@@ -242,7 +251,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path, shared_emulator: tuple[st
     scratch.mkdir()
     endpoint, oss_root = shared_emulator
     args = ["rehearse", "--stack", "sigterm", "--endpoint", endpoint, "--oss-root", str(oss_root),
-            "--photos", str(three_photos)]  # fmt: skip
+            "--photos", str(three_photos), "--config", 'ossLocations=["oss://sigterm-photos/people/"]']  # fmt: skip
     proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                             env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
     assert proc.stdout is not None
@@ -252,7 +261,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path, shared_emulator: tuple[st
         lines.append(line)
         if match := re.search(r"dynamic-provider host: .*\(pid (\d+)", line):
             host_pid = int(match.group(1))
-        if "created  pulumi-python:dynamic/imm:Dataset" in line or time.monotonic() > deadline:
+        if "-> oss://sigterm-photos/people/" in line or time.monotonic() > deadline:  # staging has begun
             break
     assert host_pid is not None, "".join(lines)
     assert list(scratch.glob("imm-faces-rehearsal-*"))  # the rehearsal's temporary directory
@@ -261,6 +270,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path, shared_emulator: tuple[st
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted: deleting what the rehearsal created" in out + err
     assert "Traceback" not in err
+    assert not (oss_root / "sigterm-photos").exists()  # the photos it had staged are gone
     with pytest.raises(ProcessLookupError):
         os.kill(host_pid, 0)  # the provider host is gone
     assert list(scratch.glob("imm-faces-rehearsal-*")) == []  # and so is the temporary directory
@@ -341,3 +351,108 @@ with _sigterm_as_interrupt():
     assert proc.stdout.strip() == "stopped: Event loop stopped before Future completed. interrupted: True", (
         proc.stdout + proc.stderr
     )
+
+
+def dataset_state(endpoint: str, project: str, dataset: str) -> tuple[list[str], dict[str, tuple[int, int]]]:
+    """(file URIs, figure cluster id -> (FaceCount, ImageCount)) of a dataset."""
+    from imm_faces.runtime.operations import figure_clusters, query
+
+    with ImmClient(endpoint=endpoint, credentials=DEFAULT_ACCESS_KEY) as imm:
+        where = {"project_name": project, "dataset_name": dataset}
+        uris = sorted(f.uri or "" for f in imm.paginate(query.SimpleQuery, **where))
+        groups = {c.object_id or "": (c.face_count or 0, c.image_count or 0)
+                  for c in imm.paginate(figure_clusters.QueryFigureClusters, **where)}  # fmt: skip
+    return uris, groups
+
+
+def test_a_stack_that_adopted_a_dataset_gives_it_back_as_it_was(
+    tmp_path: Path, shared_emulator: tuple[str, Path], three_photos: Path
+) -> None:
+    """The opt-in path end to end: stack `adopter` takes over stack `owner`'s project and dataset (adoptExisting,
+    owner's service role), binds its own photos of the same person (its faces join owner's group), and is
+    destroyed. The log says adopted and kept, the verdict counts the kept objects as kept, and owner's dataset
+    holds exactly its own files and groups again: the files adopter's binding indexed went with the binding."""
+    endpoint, oss_root = shared_emulator
+    shared = ["--endpoint", endpoint, "--oss-root", str(oss_root), "--photos", str(three_photos)]
+    owner = rehearse(*shared, "--stack", "owner", "--keep", "--config", 'ossLocations=["oss://owner-photos/"]',
+                     cwd=tmp_path)  # fmt: skip
+    assert owner.returncode == 0, owner.stderr[-3000:]
+    project, dataset = "imm-faces-owner-faces-project", "imm-faces-owner-faces-faces"
+    before = dataset_state(endpoint, project, dataset)
+    assert len(before[0]) == 3 and [counts for counts in before[1].values()] == [(3, 3)]
+    adopter = rehearse(*shared, "--stack", "adopter", "--json", "--config", f"projectName={project}",
+                       "--config", f"datasetName={dataset}", "--config", "serviceRole=imm-faces-owner-faces-imm-role",
+                       "--config", "adoptExisting=true", "--config", 'ossLocations=["oss://adopter-photos/"]',
+                       cwd=tmp_path, env={"IMM_FACES_CALLER_PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert adopter.returncode == 0, adopter.stderr[-3000:]
+    steps = adopter.stderr
+    for kind in ("Project", "Dataset"):
+        assert f"adopted  pulumi-python:dynamic/imm:{kind}" in steps
+        assert f"kept    pulumi-python:dynamic/imm:{kind} faces-{kind.lower()} (adopted" in steps
+        assert f"deleted pulumi-python:dynamic/imm:{kind}" not in steps
+    assert "created  pulumi-python:dynamic/imm:Binding" in steps
+    assert "deleted pulumi-python:dynamic/imm:Binding" in steps
+    assert f"left behind: nothing; kept as adopted: project {project}, dataset {project}/{dataset})" in steps
+    summary = json.loads(adopter.stdout)
+    assert summary["passed"] and summary["left_behind"] == [] and summary["verify_exit"] == 0
+    assert summary["kept_adopted"] == [f"project {project}", f"dataset {project}/{dataset}"]
+    dynamic = [r for r in summary["resources"] if r["type"].startswith("pulumi")]
+    adopted = {r["type"].rsplit(":", 1)[-1]: r["adopted"] for r in dynamic}
+    assert adopted == {"Project": True, "Dataset": True, "Binding": False, "FigureClusteringTask": False}
+    assert summary["verify"]["outputs"]["total_clusters"] == 1  # adopter's three faces joined owner's group
+    assert dataset_state(endpoint, project, dataset) == before  # the same files, the same group and counts
+    assert not (oss_root / "adopter-photos").exists()
+    venv = Path(sys.executable).parent.parent.absolute()
+    assert f"imm-faces is installed in {venv}, which is not on your PATH: `source {venv}/bin/activate`" in steps
+
+
+def test_rehearse_uses_the_keys_a_running_emulator_was_started_with(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, three_photos: Path
+) -> None:
+    folder = tmp_path_factory.mktemp("keyed-emulator")
+    (folder / "oss").mkdir()
+    keys = {"IMM_FACES_EMULATOR_ACCESS_KEYS": "team-key-id:team-key-secret"}
+    with emulator_process(folder / "keyed.db", folder / "oss", env=keys) as (_, endpoint):
+        where = ["--endpoint", endpoint, "--oss-root", str(folder / "oss"), "--photos", str(three_photos)]
+        refused = rehearse(*where, cwd=tmp_path)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
+        assert refused.stderr.strip().splitlines()[-1] == (
+            f"imm-faces rehearse: error: --endpoint {endpoint} refused the key emulator-access-key-id "
+            "(InvalidAccessKeyId.NotFound): give the keys that emulator was started with, --access-key-file FILE or "
+            "$IMM_FACES_EMULATOR_ACCESS_KEYS as for `imm-faces emulator`"
+        )
+        assert "dynamic-provider host" not in refused.stdout  # refused before anything started
+        key_file = tmp_path / "keys"
+        key_file.write_text("# the team's emulator\nteam-key-id:team-key-secret\n")
+        accepted = rehearse(*where, "--access-key-file", str(key_file), "--stack", "keyed", "--keep", cwd=tmp_path)
+        assert accepted.returncode == 0, accepted.stdout[-2000:] + accepted.stderr[-2000:]
+        assert "the key team-key-id you gave" in accepted.stdout and "team-key-secret" not in accepted.stdout
+
+
+def test_a_cold_cache_offline_says_the_photos_failed_and_what_works_offline(tmp_path: Path) -> None:
+    offline = {"IMM_FACES_CACHE": str(tmp_path / "empty-cache"), "PIP_CONFIG_FILE": os.devnull,
+               "PIP_INDEX_URL": f"http://127.0.0.1:{free_port()}/simple", "PIP_RETRIES": "0", "PIP_TIMEOUT": "2",
+               "PIP_NO_CACHE_DIR": "1"}  # fmt: skip
+    proc = rehearse(cwd=tmp_path, env=offline)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("imm-faces rehearse: error: the sample photos could not be fetched from PyPI"), last
+    assert "--photos DIR" in last and "stack program" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "IMM emulator at" not in proc.stdout  # nothing was started
+
+
+def test_the_way_to_reach_imm_faces_is_said_only_when_the_shell_cannot(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imm_faces.components import rehearse as module
+
+    bin_dir = str(Path(sys.executable).parent)
+    if not (Path(bin_dir) / "imm-faces").is_file():
+        pytest.skip("imm-faces is not installed as a script next to this Python")
+    monkeypatch.setattr(module._say, "stream", sys.stdout)
+    monkeypatch.setenv("IMM_FACES_CALLER_PATH", f"/usr/bin:{bin_dir}")
+    module._how_to_reach_imm_faces()
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("IMM_FACES_CALLER_PATH", "/usr/bin:/bin")
+    module._how_to_reach_imm_faces()
+    assert "bin/activate" in capsys.readouterr().out
