@@ -290,7 +290,7 @@ def _rehearse(args: argparse.Namespace, program: Program, credentials: Credentia
           "(the RAM role and policy are recorded, not created).\n", file=_say.stream, flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="imm-faces-rehearsal-") as tmp, contextlib.ExitStack() as stack:
         endpoint, oss_root, own = _emulator(args, stack, Path(tmp), credentials)
-        photos = _Photos(args.photos, oss_root, Path(tmp) / "sample")
+        photos = _Photos(args.photos, oss_root, Path(tmp) / "sample", shared=not own)
         env = stack.enter_context(_emulator_environment(credentials))
         host = stack.enter_context(DynamicProviderHost(config=_provider_config(credentials), env=env,
                                                        cwd=program.directory))  # fmt: skip
@@ -489,9 +489,11 @@ class _Photos:
     on a shared emulator) is left to its owner, one with other bytes stops the rehearsal. Staging runs on the
     SDK's thread: :meth:`close` waits for one under way and refuses the next (an interrupt, the teardown)."""
 
-    def __init__(self, photos: str | None, oss_root: Path, scratch: Path) -> None:
+    def __init__(self, photos: str | None, oss_root: Path, scratch: Path, *, shared: bool) -> None:
         self.photos = photos
         self.oss_root = oss_root
+        self.shared = shared
+        """A running emulator's OSS root (--oss-root), not one of the rehearsal's own temporary folder."""
         self.scratch = scratch
         self.images: dict[tuple[str, str], dict[str, int]] = {}
         """(project, dataset) -> person -> images staged (empty for --photos: the people are unknown)."""
@@ -581,7 +583,7 @@ class _Photos:
         for folder in reversed(self._made):
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
-        if self.staged and not failed:
+        if self.staged and not failed and self.shared:
             _say(f"removed the {len(self.staged)} photos it staged under {self.oss_root}")
         self.staged = failed
         return [f"{len(failed)} staged photos under {self.oss_root}"] if failed else []

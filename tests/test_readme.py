@@ -1,26 +1,198 @@
-"""The README's official-SDK example runs as written against the emulator (only the endpoint and names change)."""
+"""Every code block of the README runs in a test exactly as shown, or says why not and is checked for syntax.
+
+The line before a fenced block may mark it: ``<!-- readme-test: KIND -->``. No marker means ``run``.
+
+- ``run``: run as shown: the Quickstart's from the checkout, with a virtual environment of its own; all the
+  others in order in one shell session (``tests/readme_session.py``) in a scratch folder, with ``imm-faces`` on
+  PATH and no Alibaba Cloud credentials but what a block exports;
+- ``server``: a command that serves until Ctrl-C (the emulator), running while the blocks after it run;
+- ``pulumi-program``: a Pulumi program, run under the Pulumi SDK's mocks;
+- ``cloud``: needs Alibaba Cloud, the Pulumi CLI or a remote repository: parsed only (``bash -n``, Python's
+  compiler, ``node --check``);
+- ``syntax: REASON``: not run, for the reason given (e.g. it is the test suite itself): parsed only;
+- ``output``: what a command prints (``text``): its lines are checked against the real output where it is run.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import venv
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from imm_faces.emulator.server import Emulator
-from imm_faces.runtime.client import ImmClient
-from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, deploy
+import pytest
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)\s*$")
+MARKER = re.compile(r"^\s*<!-- readme-test: (?P<kind>[\w-]+)(?::\s*(?P<reason>.+?))? -->\s*$")
+KINDS = {"run", "server", "pulumi-program", "cloud", "syntax", "output"}
+LANGS = {"bash", "python", "typescript", "text"}
+CREDENTIAL_PREFIXES = ("ALIBABA_CLOUD_", "ALICLOUD_", "ALIYUN_")
 
 
-def sdk_example() -> str:
-    start = README.index("from alibabacloud_imm20200930 import models")
-    return README[start : README.index("```", start)]
+@dataclass(frozen=True)
+class Block:
+    document: str
+    line: int
+    lang: str
+    kind: str
+    reason: str | None
+    code: str
+    section: str
 
 
-def test_the_readme_sdk_example_runs(emulator: Emulator, client: ImmClient, oss_root: Path) -> None:
-    deploy(client, oss_root, TWO_PEOPLE)
-    code = (sdk_example().replace("127.0.0.1:8000", emulator.endpoint.removeprefix("http://"))
-            .replace('project_name="p"', f'project_name="{PROJECT}"')
-            .replace('dataset_name="d"', f'dataset_name="{DATASET}"'))  # fmt: skip
-    namespace: dict[str, object] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    assert namespace["cluster_id"] and [f.uri for f in namespace["photos"].body.files]  # type: ignore[attr-defined]
+def blocks(path: Path) -> list[Block]:
+    """The fenced blocks of a Markdown file, each with its marker and the ``##`` section it is in."""
+    lines = path.read_text().splitlines()
+    found, section, i = [], "", 0
+    while i < len(lines):
+        if lines[i].startswith("## "):
+            section = lines[i][3:].strip()
+        opening = FENCE.match(lines[i])
+        if not opening:
+            i += 1
+            continue
+        indent, start = opening.group("indent"), i
+        body = []
+        i += 1
+        while not lines[i].startswith(f"{indent}```"):
+            body.append(lines[i].removeprefix(indent))
+            i += 1
+        before = next((line for line in reversed(lines[:start]) if line.strip()), "")
+        marker = MARKER.match(before)
+        found.append(Block(path.name, start + 1, opening.group("lang"), marker.group("kind") if marker else "run",
+                           marker.group("reason") if marker else None, "\n".join(body) + "\n", section))  # fmt: skip
+        i += 1
+    return found
+
+
+ALL = [b for path in DOCUMENTS for b in blocks(path)]
+QUICKSTART = [b for b in ALL if b.section == "Quickstart"]
+SESSION = [b for b in ALL if b.section != "Quickstart" and b.kind in ("run", "server", "pulumi-program")]
+
+
+def test_every_block_has_a_known_kind() -> None:
+    assert len(ALL) > 10 and SESSION and any(b.kind == "run" for b in QUICKSTART)
+    for b in ALL:
+        where = f"{b.document}:{b.line}"
+        assert b.lang in LANGS and b.kind in KINDS, f"{where}: ```{b.lang} marked {b.kind!r}"
+        assert (b.lang == "text") == (b.kind == "output"), f"{where}: only output is text, and text is output"
+        assert b.kind != "syntax" or b.reason, f"{where}: say why it is not run: <!-- readme-test: syntax: WHY -->"
+        assert b.kind != "pulumi-program" or b.lang == "python", where
+
+
+def parses(block: Block, tmp_path: Path) -> subprocess.CompletedProcess[str] | None:
+    if block.lang == "bash":
+        return subprocess.run(["bash", "-n"], input=block.code, capture_output=True, text=True, check=False)
+    if block.lang == "python":
+        compile(block.code, f"{block.document}:{block.line}", "exec")
+        return None
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: the TypeScript block's syntax cannot be checked")
+    script = tmp_path / f"block-{block.line}.mjs"  # the README's TypeScript uses no type syntax: a module
+    script.write_text(block.code)
+    return subprocess.run(["node", "--check", str(script)], capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("block", [b for b in ALL if b.kind in ("cloud", "syntax")], ids=lambda b: f"line{b.line}")
+def test_blocks_not_run_here_parse(block: Block, tmp_path: Path) -> None:
+    proc = parses(block, tmp_path)
+    assert proc is None or proc.returncode == 0, f"{block.document}:{block.line}: {proc.stderr}"
+
+
+def session_environment(bin_dir: Path) -> dict[str, str]:
+    """A reader's shell after `source .venv/bin/activate`: the venv first on PATH, no cloud credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CREDENTIAL_PREFIXES)}
+    env.pop("PYTHONPATH", None)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def normalized(text: str) -> str:
+    """Output with what changes from run to run (ports, times, ids, counts) made alike."""
+    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "ID", text)
+    return re.sub(r"\d+(\.\d+)?", "N", text)
+
+
+def test_the_quickstart_runs_as_shown(tmp_path: Path) -> None:
+    """`./scripts/quickstart.sh` from the checkout, in a new virtual environment (the packages it needs are seen
+    from this one's, so nothing large is downloaded): no warning from pip, the rehearsal passes, prints what the
+    README shows, and says how to reach `imm-faces` from a new shell."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    here = Path(sys.executable).parent.parent
+    site = next((here / "lib").glob("python3*/site-packages"))
+    (next((env_dir / "lib").glob("python3*/site-packages")) / "readme-test-deps.pth").write_text(f"{site}\n")
+    env = {k: v for k, v in session_environment(Path(sys.executable).parent).items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if Path(p) != here / "bin")
+    env["IMM_FACES_VENV"] = str(env_dir)
+    (run,) = [b for b in QUICKSTART if b.kind == "run"]
+    proc = subprocess.run(["bash", "-e", "-c", run.code], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=900, check=False)  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "Warning" not in proc.stderr, proc.stderr[-3000:]
+    for output in (b for b in QUICKSTART if b.kind == "output"):
+        for line in output.code.splitlines():
+            assert normalized(line) in normalized(out), f"README.md:{output.line}: {line!r} is not what it prints"
+    reach = f"imm-faces is installed in {env_dir}, which is not on your PATH: `source {env_dir}/bin/activate`"
+    assert reach in proc.stdout.strip().splitlines()[-1]
+
+
+def private_loopback() -> list[str] | None:
+    """A command prefix that runs in a network namespace of its own (port 8000 free whatever else runs)."""
+    probe = ["unshare", "--user", "--map-root-user", "--net", "true"]
+    usable = shutil.which("unshare") and shutil.which("ip")
+    if usable and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+        return probe[:-1]
+    return None
+
+
+def port_8000_free() -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", 8000))
+        except OSError:
+            return False
+    return True
+
+
+def test_the_other_blocks_run_as_shown_in_one_session(tmp_path: Path) -> None:
+    """From the reusing program to the local emulator, the official SDK and the client, in README order."""
+    from imm_faces.emulator.sample_photos import fetch_photos
+
+    fetch_photos()  # the one download a block makes (cached); the session has no network but loopback
+    prefix = private_loopback()
+    if prefix is None and not port_8000_free():
+        pytest.skip("port 8000 is taken and no private network namespace can be made (unshare --net)")
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "blocks.json").write_text(json.dumps([asdict(b) for b in SESSION]))
+    env = session_environment(Path(sys.executable).parent)
+    env.update(READMETEST_CWD=str(work), PYTHONPATH=str(ROOT))  # PYTHONPATH: the driver, tests.readme_session
+    if prefix:
+        env["READMETEST_LOOPBACK_UP"] = "1"
+    driver = [*(prefix or []), sys.executable, "-m", "tests.readme_session", str(tmp_path / "blocks.json"),
+              str(tmp_path / "results.json")]  # fmt: skip
+    subprocess.run(driver, cwd=ROOT, env=env, timeout=1800, check=True)
+    results = {r["line"]: r for r in json.loads((tmp_path / "results.json").read_text())}
+    for b in SESSION:
+        result = results.get(b.line)
+        assert result is not None, f"README.md:{b.line} did not run (a block before it failed)"
+        assert result["returncode"] == 0, f"README.md:{b.line}:\n{result['stdout'][-2000:]}{result['stderr'][-3000:]}"
+    by_kind = {b.kind: results[b.line] for b in SESSION}
+    faces = json.loads(by_kind["pulumi-program"]["stdout"])["faces"]  # the program's outputs: the contract
+    assert faces["binding_uris"] == ["oss://my-photo-bucket/family/"] and faces["region"] == "cn-hangzhou"
+    assert (work / "clusters.html").stat().st_size > 10_000  # `imm-faces rehearse --html clusters.html`
+    sdk = next(results[b.line]["stdout"] for b in SESSION if "alibabacloud_imm20200930" in b.code)
+    groups = [line.split(" ", 2) for line in sdk.splitlines()]
+    assert [count for _, count, _ in groups] == ["7"] and groups[0][2].count("oss://photos/") == 7, sdk
+    client = next(results[b.line]["stdout"] for b in SESSION if "ImmClient" in b.code)
+    assert client.split() == [groups[0][0], "7"]  # the same group, seen through imm_faces' client
