@@ -15,6 +15,9 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
         || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
         || echo "    chromium could not be installed: the browser test will skip" >&2
 fi
+# The `engine` tests run the real Pulumi engine (scripts/pulumi-engine.sh builds it; CI does so first) and skip,
+# saying why, where there is none.
+echo "==> real Pulumi engine: ${IMM_FACES_PULUMI_ENGINE:-$(scripts/pulumi-engine.sh --check 2>/dev/null || echo 'none: the engine tests skip')}" >&2
 echo "==> pytest (${IMM_FACES_TEST_WORKERS:-3} workers)" >&2
 # Three workers on two cores: many tests wait on loopback servers, child processes and server shutdowns, so a
 # third keeps both cores busy (measured 2026-11-25: 852 tests in 67-72 s with three, 77-95 s with two).

@@ -18,6 +18,8 @@ CREDS = DEFAULT_ACCESS_KEY
 
 loopback_only()
 
+pytest_plugins = ("tests.engine.plugin",)  # the `engine` marker and the `pulumi_engine` fixture
+
 
 @pytest.fixture
 def oss_root(tmp_path: Path) -> Path:
