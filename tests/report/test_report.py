@@ -4,6 +4,8 @@ page in a real browser (headless Chromium; skipped, saying why, when none is ins
 from __future__ import annotations
 
 import base64
+import hashlib
+import html
 import io
 import json
 import re
@@ -87,6 +89,11 @@ def test_page_shows_every_cluster_its_checks_and_faces(drawn: Drawn, tmp_path: P
     # Self-contained: pictures are data: URIs, the policy allows nothing else, no secret anywhere.
     assert "img-src data:;" in page and "http://127.0.0.1" not in page.split("<body>", 1)[1].split("<main", 1)[1]
     assert CREDS.access_key_secret not in page and "x-oss-signature" not in page
+    # One inline script, allowed by its hash alone (no 'unsafe-inline' for scripts).
+    (script,) = re.findall(r"<script>(.*?)</script>", page, re.S)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    (policy,) = re.findall(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page)
+    assert f"script-src 'sha256-{digest}';" in html.unescape(policy)
 
 
 def test_the_cover_is_cut_from_the_upright_photo(drawn: Drawn, tmp_path: Path) -> None:
@@ -190,6 +197,15 @@ def test_browser_loads_the_page_decodes_every_thumbnail_and_keys_move(
         assert browser.evaluate(visible) == 1
         browser.key("Escape", "Escape", 27)
         assert browser.evaluate(visible) == 2
+        # The page's own script ran (the keys above); a script or handler planted by an escaping slip does not.
+        planted = page_path.with_name("planted.html")
+        slip = ('<script>document.body.dataset.planted="script"</script>'
+                '<img alt="x" src="data:," onerror="document.body.dataset.handler=\'ran\'">')  # fmt: skip
+        planted.write_text(page_path.read_text().replace("</main>", slip + "</main>", 1))
+        browser.open(planted.as_uri())
+        assert browser.evaluate("[document.body.dataset.planted, document.body.dataset.handler]") == [None, None]
+        browser.key("j", "KeyJ", 74)
+        assert browser.evaluate(active) == "c0"  # its own script still runs
     with capsys.disabled():
         print(f"\nscreenshot of the report: {shot}")
     with Image.open(shot) as img:
