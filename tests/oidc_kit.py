@@ -51,8 +51,8 @@ def claims(**overrides: Any) -> dict[str, Any]:
 def mint(payload: dict[str, Any] | None = None, *, key: Any = None, alg: str = "RS256",
          headers: dict[str, Any] | None = None) -> str:  # fmt: skip
     """A token signed with ``key`` (the provider's RSA key by default)."""
-    return jwt.encode(payload if payload is not None else claims(), key or rsa_key(), algorithm=alg,
-                      headers={"kid": KID, **(headers or {})})  # fmt: skip
+    header = {k: v for k, v in {"kid": KID, **(headers or {})}.items() if v is not None}
+    return jwt.encode(payload if payload is not None else claims(), key or rsa_key(), algorithm=alg, headers=header)
 
 
 def jwks() -> dict[str, Any]:
