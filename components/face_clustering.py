@@ -150,8 +150,9 @@ class FaceClustering(pulumi.ComponentResource):
             }, pulumi.ResourceOptions(parent=self, depends_on=[dataset, *bindings], protect=False))  # fmt: skip
             self.clustering_task_id = task.task_id
 
+        photos = [*resolved.oss_locations, *resolved.role_locations]  # where the dataset's files are read from
         self.checker_policy_document = pulumi.Output.all(self.project_name, self.dataset_name).apply(
-            lambda names: to_json(checker_policy(names[0], names[1], resolved.region, resolved.account_id))
+            lambda names: to_json(checker_policy(names[0], names[1], resolved.region, resolved.account_id, photos))
         )
         """The read-only RAM policy `imm-faces verify` needs here (JSON), for the identity that runs it."""
         if resolved.create_checker_policy:

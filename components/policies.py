@@ -5,7 +5,8 @@
   bound location (and list them, limited to the prefix), and publish to the one notification topic. Every
   action is named; no statement has a wildcard action.
 - :func:`checker_policy`: what ``imm-faces verify`` needs on one project and dataset, for the CI identity
-  that runs it: the read-only operations it calls, taken from the checker itself, nothing more.
+  that runs it: the read-only operations it calls, taken from the checker itself, and reading the photos
+  (``--html``), nothing more.
 """
 
 from __future__ import annotations
@@ -45,9 +46,13 @@ def service_policy(locations: Sequence[str], topic: str | None, region: str, acc
     return {"Version": "1", "Statement": statements}
 
 
-def checker_policy(project: str, dataset: str, region: str, account_id: str = "*") -> dict[str, Any]:
+def checker_policy(
+    project: str, dataset: str, region: str, account_id: str = "*", locations: Sequence[str] = ()
+) -> dict[str, Any]:
     """Exactly the ``imm:`` actions ``imm-faces verify`` calls (``runtime.verify.run.OPERATIONS``), on this
-    project's and this dataset's RAM resources."""
+    project's and this dataset's RAM resources; and ``oss:GetObject`` on the objects under ``locations``
+    (``oss://bucket[/prefix]``, where the dataset's photos are), which ``verify --html`` reads for its pictures
+    (OSS authorizes a thumbnail made by its image processing as a GetObject of the photo)."""
     from imm_faces.runtime.verify.run import OPERATIONS, PROJECT_SCOPED
 
     project_arn = f"acs:imm:{region}:{account_id}:project/{project}"
@@ -56,6 +61,9 @@ def checker_policy(project: str, dataset: str, region: str, account_id: str = "*
     for op in OPERATIONS:
         scoped[project_arn if op.name in PROJECT_SCOPED else dataset_arn].append(f"imm:{op.name}")
     statements = [{"Effect": "Allow", "Action": sorted(actions), "Resource": [arn]} for arn, actions in scoped.items()]
+    if locations:
+        objects = [oss_resources(uri)[1] for uri in locations]
+        statements.append({"Effect": "Allow", "Action": [OSS_READ_ACTIONS[0]], "Resource": objects})
     return {"Version": "1", "Statement": statements}
 
 

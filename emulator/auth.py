@@ -247,7 +247,10 @@ class Authenticator:
 
     def authorize_object_read(self, key_id: str, bucket: str, key: str) -> None:
         """OSS GetObject (and HEAD, and image processing, which OSS authorizes as GetObject) of ``bucket/key``."""
-        self.authorize(key_id, "oss:GetObject", self.ram.oss_resource(bucket, key))
+        try:
+            self.principal(key_id).authorize("oss:GetObject", self.ram.oss_resource(bucket, key))
+        except AccessDeniedError as exc:
+            raise ApiError("Forbidden.RAM", f"You are not authorized to operate {exc}.") from None
 
     def key(self, key_id: str, token: str | None) -> Credentials:
         """The credentials of ``key_id`` if ``token`` is theirs and they have not expired (issued STS keys

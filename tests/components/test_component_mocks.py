@@ -163,22 +163,26 @@ def test_ownership_and_ordering_inputs(mocks: tuple[Recorder, MockMonitor]) -> N
 
 
 def test_checker_policy_is_exported_and_created_on_request(mocks: tuple[Recorder, MockMonitor]) -> None:
-    """The smoke check's identity gets exactly verify's read-only actions on this dataset, and nothing else."""
+    """The smoke check's identity gets exactly verify's read-only actions on this dataset, and reading the photos
+    of its bound locations (``verify --html``), nothing else."""
     recorder, _ = mocks
     got: dict[str, Any] = {}
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator,misc]
     def run() -> pulumi.Output[Any]:
         faces = FaceClustering("faces", FaceClusteringArgs(region="cn-hangzhou", project_name="prj", dataset_name="ds",
-                                                           account_id="123", create_checker_policy=True))  # fmt: skip
+                                                           account_id="123", create_checker_policy=True,
+                                                           oss_locations=["oss://bkt/photos/"]))  # fmt: skip
         return faces.checker_policy_document.apply(lambda doc: got.update(doc=doc))
 
     run()
     document = json.loads(got["doc"])
     actions = sorted(a for s in document["Statement"] for a in s["Action"])
-    assert actions and all(a.startswith(("imm:Get", "imm:Query", "imm:BatchGet", "imm:SimpleQuery")) for a in actions)
+    reads = ("imm:Get", "imm:Query", "imm:BatchGet", "imm:SimpleQuery", "oss:GetObject")
+    assert "oss:GetObject" in actions and all(a.startswith(reads) for a in actions)
     resources = sorted(r for s in document["Statement"] for r in s["Resource"])
-    assert resources == ["acs:imm:cn-hangzhou:123:project/prj", "acs:imm:cn-hangzhou:123:project/prj/dataset/ds"]
+    assert resources == ["acs:imm:cn-hangzhou:123:project/prj", "acs:imm:cn-hangzhou:123:project/prj/dataset/ds",
+                         "acs:oss:*:*:bkt/photos/*"]  # fmt: skip
     (checker,) = [r for r in by_type(recorder)[POLICY] if r.name == "faces-checker-policy"]
     assert checker.inputs["policyName"] == "imm-faces-test-faces-imm-checker"
     assert json.loads(checker.inputs["policyDocument"]) == document
