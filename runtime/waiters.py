@@ -24,9 +24,11 @@ class TaskTimeoutError(ImmFacesError):
 
 
 def poll(look: Callable[[], T], done: Callable[[T], bool], *, timeout: float, cap: float,
-         gave_up: Callable[[T], Exception]) -> T:  # fmt: skip
+         gave_up: Callable[[T], Exception], sleep: Callable[[float], None] = time.sleep) -> T:  # fmt: skip
     """Call ``look`` until ``done`` says its answer is final; pause :data:`FIRST_POLL` seconds (at most ``cap``)
-    and double the pause each time up to ``cap``; past ``timeout`` seconds raise ``gave_up(last answer)``."""
+    and double the pause each time up to ``cap``; past ``timeout`` seconds raise ``gave_up(last answer)``.
+    ``sleep`` makes each pause (a caller's may end the wait early by raising, e.g. when a deployment is
+    cancelled)."""
     deadline = time.monotonic() + timeout
     pause = min(FIRST_POLL, cap)
     while True:
@@ -35,7 +37,7 @@ def poll(look: Callable[[], T], done: Callable[[T], bool], *, timeout: float, ca
             return answer
         if time.monotonic() >= deadline:
             raise gave_up(answer)
-        time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+        sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
         pause = min(pause * 2, cap)
 
 
@@ -47,6 +49,7 @@ def wait_for_task(
     task_type: str = FACE_CLUSTERING,
     timeout: float = 600.0,
     interval: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> GetTaskResponse:
     """Poll GetTask until the task is no longer Running; return its final state (Succeeded or Failed).
 
@@ -57,6 +60,7 @@ def wait_for_task(
         lambda: client.call(GetTask, project_name=project_name, task_id=task_id, task_type=task_type),
         lambda task: task.status != TASK_RUNNING, timeout=timeout, cap=interval,
         gave_up=lambda task: TaskTimeoutError(f"task {task_id} is still {task.status} after {timeout:g}s"),
+        sleep=sleep,
     )  # fmt: skip
 
 
@@ -77,6 +81,7 @@ def wait_for_full_scan(
     *,
     timeout: float,
     max_interval: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Binding:
     """Poll GetBinding until the binding has left its first full scan (``Phase`` is no longer FullScanning):
     what was in the location is then indexed, and a clustering task started afterwards sees it. Polls back off
@@ -92,5 +97,5 @@ def wait_for_full_scan(
             raise BindingScanError(f"{where} is {binding.state}" + (f": {binding.reason}" if binding.reason else ""))
         return binding
 
-    return poll(look, lambda b: b.phase != BINDING_FULL_SCAN, timeout=timeout, cap=max_interval,
+    return poll(look, lambda b: b.phase != BINDING_FULL_SCAN, timeout=timeout, cap=max_interval, sleep=sleep,
                 gave_up=lambda b: BindingScanError(f"{where} is still {b.phase} after {timeout:g}s"))  # fmt: skip

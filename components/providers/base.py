@@ -38,7 +38,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from imm_faces.components.providers.core import ImmCrud, ManagedObject, ProviderError, plan_diff
+from imm_faces.components.providers.core import ImmCrud, ManagedObject, PartialCreateError, ProviderError, plan_diff
 from imm_faces.runtime.credentials import (
     CredentialSettings,
     CredentialSource,
@@ -129,7 +129,10 @@ class ImmProvider(ResourceProvider):
                           delete_before_replace=plan.delete_before_replace)  # fmt: skip
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        created = self.core().create(props)  # a PartialCreateError is a ProviderError: nothing is recorded
+        try:
+            created = self.core().create(props)
+        except PartialCreateError as exc:  # a dynamic provider cannot record a partial create: nothing is
+            raise ProviderError(exc.unrecorded) from None
         return CreateResult(created.id, created.outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

@@ -7,7 +7,14 @@ the inputs (validated as in Python: a broken rule is an input error naming the p
 the plugin's ``imm:index:*`` resources and its RAM role, policy and attachment pulumi-alicloud's, all registered
 with the engine. It sits under an ``imm:index:FaceClustering`` component (the type the program asked for); its
 outputs are the stack-outputs contract in camelCase. Its schema comes from ``FaceClusteringArgs`` (types and
-attribute docstrings) and ``StackOutputs``.
+attribute docstrings) and ``StackOutputs``; its inputs are ``plain`` (a generated SDK takes no Output for them:
+the component validates its arguments before it registers anything), and Construct checks them against that
+schema first (a string where a list belongs is an input error, not a list of characters).
+
+The RAM role (and the checker policy) are pulumi-alicloud's, created with ``alicloud:*`` settings; the IMM
+children use the ``imm`` provider's (``imm:*``), which cannot assume a role. With ``alicloud:assumeRole`` in the
+stack config the two could act in different accounts, so Construct refuses to create them then, as the Python
+component refuses an explicit alicloud provider with an assumed role.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import pulumi
 from pulumi.errors import InputPropertiesError, InputPropertyError
 from pulumi.provider import ConstructResult, Provider
 
-from imm_faces.components.args import ArgsError, FaceClusteringArgs, NameScope
+from imm_faces.components.args import ArgsError, FaceClusteringArgs, NameScope, ResolvedArgs
 from imm_faces.components.providers.core import as_int
 from imm_faces.components.providers.remote import plugin_resources
 from imm_faces.components.providers.schema import camel, snake
@@ -64,12 +71,21 @@ def _type(annotation: Any) -> dict[str, Any]:
     raise TypeError(f"no schema type for {annotation!r}")
 
 
+def _plain(spec: dict[str, Any]) -> dict[str, Any]:
+    """A type that takes no eventual value (Output), at every level (Pulumi's ``plain``)."""
+    out = {**spec, "plain": True}
+    for key in ("items", "additionalProperties"):
+        if key in spec:
+            out[key] = _plain(spec[key])
+    return out
+
+
 def component_schema() -> dict[str, Any]:
     hints = typing.get_type_hints(FaceClusteringArgs)
     docs = _docstrings(FaceClusteringArgs)
     inputs, required = {}, []
     for field in FaceClusteringArgs.__dataclass_fields__.values():
-        spec = {**_type(hints[field.name]), "description": docs.get(field.name, field.name)}
+        spec = {**_plain(_type(hints[field.name])), "description": docs.get(field.name, field.name)}
         if isinstance(field.default, str | bool | int | float) and field.default is not None:
             spec["default"] = field.default
         inputs[camel(field.name)] = spec
@@ -90,6 +106,65 @@ def component_schema() -> dict[str, Any]:
     }
 
 
+def _matches(spec: Mapping[str, Any], value: Any) -> bool:
+    """Whether a plain value has the schema type ``spec`` (numbers arrive as floats)."""
+    kind = spec.get("type")
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "array":
+        return isinstance(value, list) and all(_matches(spec["items"], v) for v in value)
+    if kind == "object":
+        return isinstance(value, Mapping) and all(_matches(spec["additionalProperties"], v) for v in value.values())
+    checks = {"string": isinstance(value, str), "boolean": isinstance(value, bool), "number": number,
+              "integer": number and float(value).is_integer()}  # fmt: skip
+    return checks.get(str(kind), False)
+
+
+def _described(spec: Mapping[str, Any]) -> str:
+    kind = spec.get("type")
+    if kind == "array":
+        return f"a list of {_described(spec['items'])}s"
+    if kind == "object":
+        return f"a map of {_described(spec['additionalProperties'])}s"
+    return {"string": "string", "boolean": "true or false", "integer": "whole number"}.get(str(kind), str(kind))
+
+
+def input_failures(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(property, reason) for each input the schema refuses: missing, of another type, or not known yet."""
+    schema = component_schema()
+    properties, failures = schema["inputProperties"], []
+    for key in schema["requiredInputs"]:
+        if inputs.get(key) is None:
+            failures.append((key, "is required"))
+    for key, value in inputs.items():
+        if isinstance(value, pulumi.Output):
+            failures.append((key, "must be a known value: FaceClustering validates its arguments before it "
+                                  "registers anything, so pass a literal or config value, not another resource's "
+                                  "output or a secret"))  # fmt: skip
+        elif key in properties and value is not None and not _matches(properties[key], value):
+            failures.append((key, f"must be {_described(properties[key])}"))
+    return failures
+
+
+def assumed_role_conflict(name: str, args: ResolvedArgs) -> str | None:
+    """Why the component must not run with this stack config (``alicloud:assumeRole`` while it creates RAM
+    objects with pulumi-alicloud), or None."""
+    try:
+        setting = pulumi.Config("alicloud").get_object("assumeRole")
+    except Exception:  # not JSON: pulumi-alicloud reads it, and refuses it, itself
+        setting = None
+    role = setting.get("roleArn") if isinstance(setting, dict) else None
+    creates = [what for what, yes in (("the RAM role and policy", args.manage_project and args.service_role is None),
+                                      ("the checker policy", args.create_checker_policy)) if yes]  # fmt: skip
+    if not role or not creates:
+        return None
+    return (f"{COMPONENT_TYPE} {name}: the stack config sets alicloud:assumeRole ({role}); pulumi-alicloud would "
+            f"create {' and '.join(creates)} as that role, but the IMM project and dataset are created with the imm "
+            "provider's settings (imm:*), which do not assume roles, so they could land in different accounts. "
+            "Pass `serviceRole` (an existing role of the account the imm provider reaches) and leave "
+            "`createCheckerPolicy` off, or set the role with ALICLOUD_ASSUME_ROLE_ARN, which both providers read, "
+            "instead of alicloud:assumeRole.")  # fmt: skip
+
+
 class FaceClusteringProvider(Provider):
     """What the plugin's Construct runs (through the SDK's own Construct servicer)."""
 
@@ -99,16 +174,15 @@ class FaceClusteringProvider(Provider):
 
         if resource_type != COMPONENT_TYPE:
             raise InputPropertyError("", f"unknown component {resource_type!r}; this provider has {COMPONENT_TYPE}")
-        values: dict[str, Any] = {}
-        for key, value in inputs.items():
-            if isinstance(value, pulumi.Output):
-                raise InputPropertyError(key, "must be a known value: FaceClustering validates its arguments "
-                                         "before it registers anything, so pass a literal or config value, not "
-                                         "another resource's output or a secret")  # fmt: skip
-            values[snake(key)] = _plain(value)
+        if failures := input_failures(inputs):
+            raise InputPropertiesError(f"{COMPONENT_TYPE} {name}: " + "; ".join(f"{p}: {r}" for p, r in failures),
+                                       [{"property_path": p, "reason": r} for p, r in failures])  # fmt: skip
+        values = {snake(key): _whole(value) for key, value in inputs.items()}
         try:
             args = FaceClusteringArgs.from_config(values)
-            args.resolved(name, NameScope(pulumi.get_project(), pulumi.get_stack()))  # before anything registers
+            resolved = args.resolved(name, NameScope(pulumi.get_project(), pulumi.get_stack()))  # before registering
+            if conflict := assumed_role_conflict(name, resolved):
+                raise pulumi.RunError(conflict)
             wrapper = pulumi.ComponentResource(COMPONENT_TYPE, name, None, options)
             with plugin_resources():
                 faces = FaceClustering(name, args, pulumi.ResourceOptions(parent=wrapper))
@@ -123,10 +197,10 @@ class FaceClusteringProvider(Provider):
         return ConstructResult(urn=wrapper.urn, state=state)
 
 
-def _plain(value: Any) -> Any:
+def _whole(value: Any) -> Any:
     """Numbers as the engine sends them (floats) back to ints where whole; lists and maps alike."""
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _whole(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [_whole(v) for v in value]
     return as_int(value)

@@ -10,25 +10,34 @@ creation did not finish). No pulumi import: each front end translates to its own
   (``alicloud:*`` stack config for the dynamic providers, the plugin's provider config), or resolves them with
   :func:`imm_faces.runtime.credentials.resolve_provider` when it first calls IMM.
 - The engine passes numbers as floats: :func:`as_int` casts before calling IMM.
+- The endpoint says how IMM is reached, not which object a resource is: a change of it (public to VPC, a
+  trailing '/') is an update that calls nothing in IMM, never a replace (:data:`REACH`).
+- Waits (a binding's first full scan, a clustering task) pause through :class:`Pauses`: plain sleeps for the
+  dynamic providers; the plugin's report progress to the engine and end with
+  :class:`DeploymentCancelledError` when the engine cancels, leaving the object recorded as partially created
+  (:class:`PartialCreateError`) for the next `up`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from imm_faces.components.args import DEFAULT_SCAN_TIMEOUT, DEFAULT_TASK_TIMEOUT
-from imm_faces.runtime.client import ImmClient
+from imm_faces.components.args import DEFAULT_SCAN_TIMEOUT, DEFAULT_TASK_TIMEOUT, ENDPOINT
+from imm_faces.runtime.client import ImmClient, explicit_base_url
 from imm_faces.runtime.credentials import CredentialSource, resolve_provider
-from imm_faces.runtime.errors import ImmError
+from imm_faces.runtime.errors import ConfigError, ImmError, ImmFacesError
+from imm_faces.runtime.models.base import snake_name
 from imm_faces.runtime.operations import bindings, datasets, files, projects, query, tasks
 from imm_faces.runtime.operations._base import Operation
 from imm_faces.runtime.rules import (
     BATCH_DELETE_MAX_URIS,
     DEFAULT_SERVICE_ROLE,
+    QUOTAS,
     check_description,
     check_name,
     check_oss_uri,
@@ -37,7 +46,14 @@ from imm_faces.runtime.rules import (
     split_oss_uri,
 )
 from imm_faces.runtime.timestamps import parse_rfc3339
-from imm_faces.runtime.waiters import BindingScanError, TaskTimeoutError, wait_for_full_scan, wait_for_task
+from imm_faces.runtime.waiters import (
+    BINDING_FAILED_STATES,
+    BINDING_FULL_SCAN,
+    BindingScanError,
+    TaskTimeoutError,
+    wait_for_full_scan,
+    wait_for_task,
+)
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 """How an input not yet known during a preview arrives (the value of ``pulumi.runtime.rpc.UNKNOWN``; a test
@@ -51,12 +67,27 @@ class ProviderError(Exception):
 class PartialCreateError(ProviderError):
     """The object exists remotely but its creation did not finish (e.g. a clustering task still running when the
     wait timed out). The plugin records it (``resource_id`` and ``outputs``) as partially created, so the next
-    `up` resumes it with an update; the dynamic providers cannot record it and fail like any other error."""
+    `up` resumes it with an update; the dynamic providers cannot record it and fail like any other error, with
+    ``unrecorded`` (what to do when nothing records it) as their message."""
 
-    def __init__(self, message: str, resource_id: str, outputs: Mapping[str, Any]) -> None:
+    def __init__(self, message: str, resource_id: str, outputs: Mapping[str, Any], unrecorded: str = "") -> None:
         super().__init__(message)
         self.resource_id = resource_id
         self.outputs = dict(outputs)
+        self.unrecorded = unrecorded or message
+
+
+class DeploymentCancelledError(ProviderError):
+    """The deployment was cancelled (the engine's Cancel: Ctrl-C in `pulumi up`) while a wait was under way."""
+
+
+class Pauses:
+    """How a wait pauses between two polls (GetBinding, GetTask): plain sleeps. The plugin's pauses also report
+    progress to the engine and raise :class:`DeploymentCancelledError` once the engine has cancelled the deployment."""
+
+    def sleeper(self, what: str) -> Callable[[float], None]:
+        """The pause function of one wait; ``what`` names what is waited for (progress messages say it)."""
+        return time.sleep
 
 
 def as_int(value: Any) -> Any:
@@ -67,6 +98,39 @@ def as_int(value: Any) -> Any:
 def known(value: Any) -> bool:
     """False for what an input not yet known looks like in check/diff during a preview."""
     return bool(value != UNKNOWN)
+
+
+REACH = ("endpoint",)
+"""How IMM is reached, not which object a resource is: a change (the public endpoint to the VPC one, a trailing
+'/') is recorded by an update that calls nothing in IMM, never a replace. Compared in their normal form."""
+
+
+def check_endpoint(value: Any) -> None:
+    """An endpoint input: an http(s) URL (the component's rule, ``FaceClusteringArgs.endpoint``)."""
+    rule = "must be an http(s) URL, e.g. https://imm-vpc.cn-hangzhou.aliyuncs.com"
+    if not isinstance(value, str) or not ENDPOINT.match(value):
+        raise ValueError(rule)
+    try:
+        explicit_base_url(value, "endpoint")
+    except ConfigError:
+        raise ValueError(rule) from None
+
+
+def normal_endpoint(value: Any) -> Any:
+    """An endpoint as the client uses it (scheme and host in lower case, default port and path dropped), so two
+    spellings of one endpoint compare equal; unset (None or "") is None."""
+    if not value:
+        return None
+    if not isinstance(value, str) or not known(value):
+        return value
+    try:
+        return explicit_base_url(value, "endpoint")
+    except ConfigError:
+        return value
+
+
+def same(key: str, old: Any, new: Any) -> bool:
+    return bool(normal_endpoint(old) == normal_endpoint(new)) if key in REACH else bool(old == new)
 
 
 @dataclass(frozen=True)
@@ -83,8 +147,9 @@ def plan_diff(
     unique: Sequence[str],
 ) -> DiffPlan:  # fmt: skip
     """Which properties changed, which of them force a replacement, and whether the old object must go first
-    (it must when the names that are unique remotely stay the same: the new one could not be created)."""
-    changed = [k for k in (*replace_on, *update_on) if olds.get(k) != news.get(k)]
+    (it must when the names that are unique remotely stay the same: the new one could not be created). The
+    :data:`REACH` properties are never in ``replace_on``: their change is an update."""
+    changed = [k for k in (*replace_on, *update_on, *REACH) if not same(k, olds.get(k), news.get(k))]
     replaces = [k for k in replace_on if k in changed]
     same_names = all(olds.get(k) == news.get(k) for k in unique)
     return DiffPlan(bool(changed), replaces, bool(replaces) and same_names, changed)
@@ -97,6 +162,11 @@ def settings(props: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
 
 OWNERSHIP = ("adopt", "delete_adopted")
 """Inputs that say who owns a managed object: they change what the stack may do with it, never IMM."""
+
+IMM_DEFAULTS: Mapping[str, Any] = {**{snake_name(q): d for q, (_, _, d) in QUOTAS.items()}, "template_id": "",
+                                   "description": ""}  # fmt: skip
+"""What IMM reports for a setting nobody set (documented quota defaults; empty text). A setting the stack does
+not set and IMM has at its default is not recorded by `pulumi import`, and compares equal to that default."""
 
 
 def adoption_refused(kind: str, resource_id: str) -> str:
@@ -135,7 +205,7 @@ class ImmCrud:
     """Base of the IMM resources' logic. Subclasses set the property tables and implement the CRUD methods."""
 
     kind: str = ""
-    replace_on: tuple[str, ...] = ("region", "endpoint", "project_name")
+    replace_on: tuple[str, ...] = ("region", "project_name")
     update_on: tuple[str, ...] = ()
     unique: tuple[str, ...] = ("project_name",)
     defaults: Mapping[str, Any] = {}
@@ -144,9 +214,11 @@ class ImmCrud:
     """The properties an id is made of, joined by '/' (the last may itself contain '/')."""
 
     def __init__(self, credentials: CredentialSource | None = None,
-                 resolve: Callable[[], CredentialSource] = resolve_provider) -> None:  # fmt: skip
+                 resolve: Callable[[], CredentialSource] = resolve_provider,
+                 pauses: Pauses | None = None) -> None:  # fmt: skip
         self.credentials = credentials
         self._resolve = resolve
+        self.pauses = pauses or Pauses()
 
     def client(self, props: Mapping[str, Any]) -> ImmClient:
         return ImmClient(region=props.get("region"), endpoint=props.get("endpoint") or None,
@@ -155,7 +227,7 @@ class ImmCrud:
     def check(self, news: Mapping[str, Any]) -> tuple[dict[str, Any], list[Failure]]:
         inputs = {**self.defaults, **{k: v for k, v in news.items() if v is not None}}
         failures = []
-        for prop, validate in {"region": check_region, **self.validators}.items():
+        for prop, validate in {"region": check_region, "endpoint": check_endpoint, **self.validators}.items():
             value = inputs.get(prop)
             if value is None or not known(value):
                 continue
@@ -251,7 +323,15 @@ class ManagedObject(ImmCrud):
         seen = self.observed(remote)
         return {k: seen[k] for k in self.update_on if props.get(k) is not None and seen.get(k) != props[k]}
 
+    def imm_defaults(self) -> dict[str, Any]:
+        """IMM's defaults of this object's settings (see :data:`IMM_DEFAULTS`)."""
+        return {k: v for k, v in IMM_DEFAULTS.items() if k in self.update_on}
+
     def diff(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffPlan:
+        """A setting left unset compares as IMM's default (an imported object records only what differs)."""
+        defaults = self.imm_defaults()
+        olds = {**defaults, **{k: v for k, v in olds.items() if v is not None}}
+        news = {**defaults, **{k: v for k, v in news.items() if v is not None}}
         return plan_diff(olds, news, replace_on=self.replace_on,
                          update_on=(*self.update_on, *OWNERSHIP, *self.on_delete), unique=self.unique)  # fmt: skip
 
@@ -295,13 +375,16 @@ class ManagedObject(ImmCrud):
         remote = self.fetch(props)
         if remote is None:
             return Observed("", {})
-        seen = self.observed(remote)
-        inputs = {**props, **{k: seen[k] for k in self.update_on if seen.get(k) is not None}}
+        seen, defaults = self.observed(remote), self.imm_defaults()
+        inputs = {**props, **{k: seen[k] for k in self.update_on
+                              if seen.get(k) is not None and seen.get(k) != defaults.get(k)}}  # fmt: skip
         inputs, _ = self.check(inputs)  # defaults filled as a create would have them
         return Observed(id_, {**self.outputs(inputs, remote), "adopted": False}, inputs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
-        if "update" in self.operations:  # a binding has no settings: only its ownership inputs can change
+        """Applies the settings that changed; a change of the endpoint or of ownership alone calls nothing."""
+        settings_changed = any(k in self.update_on for k in self.diff(olds, news).changed)
+        if "update" in self.operations and settings_changed:  # a binding has no settings to change
             try:
                 self.call(news, "update", **self.identity(news), **self.parameters(news))
             except ImmError as exc:
@@ -327,7 +410,7 @@ resource takes a mapping under "tags")."""
 
 class ProjectCrud(ManagedObject):
     kind = "project"
-    replace_on = ("region", "endpoint", "project_name")
+    replace_on = ("region", "project_name")
     update_on = (*PROJECT_SETTINGS, "tags")
     unique = ("project_name",)
     id_parts = ("project_name",)
@@ -359,7 +442,7 @@ managed by this resource)."""
 
 class DatasetCrud(ManagedObject):
     kind = "dataset"
-    replace_on = ("region", "endpoint", "project_name", "dataset_name")
+    replace_on = ("region", "project_name", "dataset_name")
     update_on = DATASET_SETTINGS
     unique = ("project_name", "dataset_name")
     id_parts = ("project_name", "dataset_name")
@@ -376,11 +459,14 @@ class BindingCrud(ManagedObject):
     """``create`` binds the location and waits (GetBinding) until IMM's first full scan of it has finished, so
     that what depends on the binding (the clustering task) sees the location's photos indexed. A scan that
     fails, stops or outlasts ``scan_timeout`` fails the deployment; a binding this create made is then deleted
-    again, so the next `up` starts over cleanly. A binding has nothing to update: a change of location
-    replaces it."""
+    again, so the next `up` starts over cleanly. When it cannot be deleted (IMM or the network failed), or the
+    deployment is cancelled during the wait, the binding is recorded as partially created (the plugin; the
+    dynamic providers cannot record it) and the next `up`'s update resumes: it waits for a scan still running,
+    and replaces a binding whose scan failed by a new one (deleting the failed one first). A binding has no
+    settings to update: a change of location replaces it."""
 
     kind = "binding"
-    replace_on = ("region", "endpoint", "project_name", "dataset_name", "uri")
+    replace_on = ("region", "project_name", "dataset_name", "uri")
     update_on = ()
     unique = ("project_name", "dataset_name", "uri")
     id_parts = ("project_name", "dataset_name", "uri")
@@ -393,26 +479,83 @@ class BindingCrud(ManagedObject):
 
     def create(self, props: dict[str, Any]) -> Created:
         created = super().create(props)
-        timeout = float(props["scan_timeout"])  # check filled the default
+        return Created(created.id, self._scan(props, created.id, created.outs))
+
+    def _scan(self, props: Mapping[str, Any], id_: str, outs: Mapping[str, Any]) -> dict[str, Any]:
+        """Wait for the first full scan of a binding that exists; undo it (unless adopted) when the scan fails."""
+        timeout, uri = float(props["scan_timeout"]), props["uri"]  # check filled the default
+        sleep = self.pauses.sleeper(f"binding {uri}: waiting for IMM's first full scan (up to {timeout:g} s)")
         try:
             with self.client(props) as imm:
-                scanned = wait_for_full_scan(imm, **self.identity(props), timeout=timeout)
-        except (BindingScanError, ImmError) as exc:
-            undone, undo = (True, "") if created.outs.get("adopted") else self._undo(props)
-            message = (f"binding {props['uri']}: the first full scan did not finish: {exc}.{undo} "
-                       f"Check the role's OSS access, or raise `scan_timeout`.")  # fmt: skip
-            if not undone:  # it exists and could not be deleted: the plugin records it, so it is not lost
-                raise PartialCreateError(message, created.id, created.outs) from None
-            raise ProviderError(message) from None
-        return Created(created.id, {**created.outs, "state": scanned.state, "phase": scanned.phase})
+                scanned = wait_for_full_scan(imm, **self.identity(props), timeout=timeout, sleep=sleep)
+        except DeploymentCancelledError:
+            raise PartialCreateError(
+                f"binding {uri}: cancelled while IMM's first full scan was running. The binding exists; the next "
+                "`pulumi up` waits for its scan.", id_, outs,
+            ) from None  # fmt: skip
+        except (BindingScanError, ImmFacesError) as exc:
+            failure = f"binding {uri}: the first full scan did not finish: {exc}."
+            advice = "Check the role's OSS access, or raise `scan_timeout`."
+            if outs.get("adopted"):
+                raise ProviderError(f"{failure} {advice}") from None
+            why = self._undo(props)
+            if why is None:
+                raise ProviderError(f"{failure} The binding was deleted again; the next `pulumi up` creates it "
+                                    f"anew. {advice}") from None  # fmt: skip
+            failed = self.fetch_quietly(props)  # it exists and could not be deleted: recorded, it is not lost
+            seen = self.outputs(props, failed) if failed is not None else {}
+            raise PartialCreateError(
+                f"{failure} The binding exists and could not be deleted again ({why}): it is recorded as partially "
+                f"created, and the next `pulumi up` deletes it and binds the location anew. {advice}",
+                id_, {**outs, **seen},
+                unrecorded=f"{failure} The binding exists and could not be deleted again ({why}): delete it by "
+                           f"hand before the next `pulumi up`. {advice}",
+            ) from None  # fmt: skip
+        return {**outs, **self.outputs(props, scanned), "state": scanned.state, "phase": scanned.phase}
 
-    def _undo(self, props: Mapping[str, Any]) -> tuple[bool, str]:
-        """Delete the binding this create made (the deployment records nothing): the next `up` starts over."""
+    def fetch_quietly(self, props: Mapping[str, Any]) -> Any | None:
+        """The binding as IMM has it, or None when that cannot be read either."""
+        try:
+            return self.fetch(props)
+        except ImmFacesError:
+            return None
+
+    def _undo(self, props: Mapping[str, Any]) -> str | None:
+        """Delete the binding this create made, so that the next `up` starts over; why it failed, or None."""
         try:
             self.call(props, "delete", **self.identity(props))
-        except ImmError as exc:
-            return False, f" The binding was created and could not be deleted again ({exc.code}): delete it by hand."
-        return True, " The binding was deleted again; the next `pulumi up` creates it anew."
+        except ImmFacesError as exc:  # IMM refused, or could not be reached
+            return exc.code if isinstance(exc, ImmError) else str(exc)
+        return None
+
+    @staticmethod
+    def scanned(outs: Mapping[str, Any]) -> bool:
+        """Whether recorded outputs say the first full scan finished well (not a partial create)."""
+        return outs.get("phase") not in (None, BINDING_FULL_SCAN) and outs.get("state") not in BINDING_FAILED_STATES
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        """The resume of a binding recorded before its first full scan finished well (cancelled, or its scan
+        failed and it could not be deleted): wait for a scan still running; delete a failed binding and bind the
+        location anew (an adopted one is never deleted: its failure is reported)."""
+        if self.scanned(olds):
+            return super().update(id_, olds, news)
+        adopted = bool(olds.get("adopted"))
+        remote = self.fetch(news)
+        if remote is not None and remote.state in BINDING_FAILED_STATES:
+            failure = f"binding {news['uri']} is {remote.state}" + (f": {remote.reason}" if remote.reason else "")
+            if adopted:
+                raise ProviderError(f"{failure}. It was adopted, so it is not deleted: fix or delete it by hand.")
+            if why := self._undo(news):
+                raise PartialCreateError(f"{failure}, and it could not be deleted again ({why}); the next `pulumi up` "
+                                         "tries again.", id_, {**olds, **self.outputs(news, remote)})  # fmt: skip
+            remote = None
+        if remote is None:  # gone (or just deleted): bind the location again
+            try:
+                self.call(news, "create", **self.identity(news))
+            except ImmError as exc:
+                raise ProviderError(f"creating binding {self.resource_id(news)}: {exc}") from None
+            remote = self.fetch(news)
+        return self._scan(news, id_, {**self.outputs(news, remote), "adopted": adopted})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """DeleteBinding keeps what the binding indexed (IMM: the files stay in the dataset). With
@@ -480,13 +623,15 @@ class ClusteringTaskCrud(ImmCrud):
     pass; a Failed task fails the deployment with IMM's Code and Message. Each task carries the resource's
     identity in its ``Tags`` (:data:`OWNER_TAG`), so a create that finds a task of the same resource still
     Running (ListTasks) waits for that one instead of starting another. A create that times out raises
-    :class:`PartialCreateError` naming the task: the plugin records it and its next update waits for that task;
-    the dynamic provider records nothing and its next create finds the task by its tag. A change of
+    :class:`PartialCreateError` naming the task (so does a cancelled deployment, or the network failing during
+    the wait): the plugin records it and its next update waits for that task; the dynamic provider records
+    nothing and its next create finds the task by its tag. The resource id is ``<project>/<TaskId>`` (what
+    `pulumi import` takes; ids of the TaskId alone, recorded before, are still read). A change of
     ``triggers`` (or of what the task runs on) replaces the resource, which runs the task again. ``delete``
     does nothing remote: a task is a past event, and the figure clusters it made belong to the dataset."""
 
     kind = "figure clustering task"
-    replace_on = ("region", "endpoint", "project_name", "dataset_name", "triggers", "notification_topic")
+    replace_on = ("region", "project_name", "dataset_name", "triggers", "notification_topic")
     update_on = ("timeout", "poll_interval")
     unique = ()
     id_parts = ("project_name", "task_id")
@@ -502,23 +647,30 @@ class ClusteringTaskCrud(ImmCrud):
             except ImmError as exc:
                 raise ProviderError(f"figure clustering on {props['project_name']}/{props['dataset_name']}: "
                                     f"{exc}") from None  # fmt: skip
-            return Created(task_id, self._wait(imm, props, task_id, owner))
+            return Created(f"{props['project_name']}/{task_id}", self._wait(imm, props, task_id, owner))
 
     def _wait(self, imm: ImmClient, props: Mapping[str, Any], task_id: str, owner: str) -> dict[str, Any]:
         project, dataset = props["project_name"], props["dataset_name"]
+        timeout = float(props["timeout"])
+        sleep = self.pauses.sleeper(f"figure clustering task {task_id} on {project}/{dataset}: waiting for it to "
+                                    f"end (up to {timeout:g} s)")  # fmt: skip
+        resume = (f"The task goes on in IMM; the next `pulumi up` waits for this same task (it is tagged "
+                  f"{OWNER_TAG}={owner}) instead of starting another.")  # fmt: skip
+        running = {**props, "task_id": task_id, "status": tasks.TASK_RUNNING, "start_time": None, "end_time": None}
         try:
-            task = wait_for_task(imm, project, task_id, timeout=float(props["timeout"]),
-                                 interval=float(props["poll_interval"]))  # fmt: skip
+            task = wait_for_task(imm, project, task_id, timeout=timeout, interval=float(props["poll_interval"]),
+                                 sleep=sleep)  # fmt: skip
         except TaskTimeoutError as exc:
-            raise PartialCreateError(
-                f"figure clustering on {project}/{dataset}: {exc}. The task goes on in IMM; the next `pulumi up` "
-                f"waits for this same task (it is tagged {OWNER_TAG}={owner}) instead of starting another. Raise "
-                "`timeout` to wait longer.",
-                task_id, {**props, "task_id": task_id, "status": tasks.TASK_RUNNING, "start_time": None,
-                          "end_time": None},
-            ) from None  # fmt: skip
+            raise PartialCreateError(f"figure clustering on {project}/{dataset}: {exc}. {resume} Raise `timeout` "
+                                     "to wait longer.", f"{project}/{task_id}", running) from None  # fmt: skip
+        except DeploymentCancelledError:
+            raise PartialCreateError(f"figure clustering on {project}/{dataset}: cancelled while task {task_id} "
+                                     f"was running. {resume}", f"{project}/{task_id}", running) from None  # fmt: skip
         except ImmError as exc:
             raise ProviderError(f"figure clustering on {project}/{dataset}: {exc}") from None
+        except ImmFacesError as exc:  # IMM could not be reached: the task is not lost
+            raise PartialCreateError(f"figure clustering on {project}/{dataset}: waiting for task {task_id}: {exc}. "
+                                     f"{resume}", f"{project}/{task_id}", running) from None  # fmt: skip
         if task.status != tasks.TASK_SUCCEEDED:
             raise ProviderError(f"figure clustering task {task_id} on {project}/{dataset} {task.status}: "
                                 f"{task.code}: {task.message}")  # fmt: skip
@@ -546,7 +698,7 @@ class ClusteringTaskCrud(ImmCrud):
 
     @staticmethod
     def task_id(id_: str) -> str:
-        """A resource id is the TaskId, or ``<project>/<TaskId>`` when it was imported."""
+        """A resource id is ``<project>/<TaskId>`` (the TaskId alone in states recorded before)."""
         return id_.rsplit("/", 1)[-1]
 
     def _get(self, props: Mapping[str, Any], task_id: str, **params: Any) -> Any | None:

@@ -21,7 +21,16 @@ code as the Python dynamic providers. What this module adds is only the protocol
   ReadResponse, which the engine takes as gone;
 - a :class:`~imm_faces.components.providers.core.PartialCreateError` aborts Create/Update with a
   ``pulumirpc.ErrorResourceInitFailed`` detail: the engine keeps the object in state with its error and updates
-  it on the next `up` (a clustering task that outlasted its timeout is then waited for again).
+  it on the next `up` (a clustering task that outlasted its timeout is then waited for again);
+- blocking work (every IMM call, and the waits for a binding's first scan or a clustering task) runs on a pool
+  of its own (:data:`WORKERS` threads), never on asyncio's default executor: the SDK sends a constructed
+  component's registrations from that one, and the engine answers them with Creates of this same process, so
+  sharing it deadlocked Construct once it was full of registrations (six on a 2-core machine);
+- Cancel (Ctrl-C in `pulumi up`; the engine also sends it before it closes a provider) ends every wait at once:
+  the object is recorded as partially created and the next `up` resumes it;
+- during waits, progress goes to the engine's log (``Engine.Log`` at the address the engine passed, as status
+  messages of the resource) every :data:`PROGRESS_EVERY` seconds;
+- no message leaving the plugin (check failures, errors, progress) holds the value of an input sent as secret.
 """
 
 from __future__ import annotations
@@ -31,9 +40,13 @@ import asyncio
 import contextlib
 import json
 import os
+import queue
 import sys
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
@@ -41,16 +54,20 @@ import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.provider.server import ProviderServicer as ConstructServicer
 from pulumi.runtime import rpc
-from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc, status_pb2
+from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, plugin_pb2, provider_pb2, provider_pb2_grpc, status_pb2
 
 from imm_faces.components.providers.component import COMPONENT_TYPE, FaceClusteringProvider, component_schema
 from imm_faces.components.providers.core import (
     UNKNOWN,
     ClusteringTaskCrud,
+    DeploymentCancelledError,
     ImmCrud,
     ManagedObject,
     PartialCreateError,
+    Pauses,
     ProviderError,
+    as_int,
+    check_endpoint,
 )
 from imm_faces.components.providers.schema import BY_TOKEN, CONFIG, ResourceSpec, camel, package_schema, snake
 from imm_faces.runtime.credentials import CredentialSettings, LazyCredentials, resolve_provider
@@ -61,6 +78,16 @@ SECRET_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig
 REGION_ENV = ("ALIBABA_CLOUD_REGION", "ALICLOUD_REGION")
 CREDENTIAL_SETTINGS = ("access_key", "secret_key", "security_token", "profile")
 T = TypeVar("T")
+
+WORKERS = 64
+"""Threads for blocking provider work. Each Create/Update that waits holds one while it waits (mostly asleep);
+the engine runs at most ``--parallel`` steps at once (4 per CPU by default), so this is rarely the bound."""
+SDK_WORKERS = 64
+"""Threads of the event loop's default executor: the SDK sends a constructed component's registrations from it,
+one blocked per child until the engine has created it (a binding: until its first full scan)."""
+PROGRESS_EVERY = 30.0
+"""Seconds between two progress messages of one wait (the first comes at its first pause)."""
+HIDDEN = "[secret]"
 
 
 def package_version() -> str:
@@ -118,6 +145,35 @@ def owner_from_urn(urn: str) -> str:
     return f"{project}/{head.rsplit(':', 1)[-1]}/{name}"
 
 
+def _texts(value: Any) -> Iterator[str]:
+    """The ways a value can appear in a message (strings as they are and as repr shows them; numbers)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, str):
+        yield value
+        yield repr(value)[1:-1]
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield from {str(value), str(as_int(value))}
+
+
+class Redactor:
+    """Hides the values of the inputs sent as secrets in a text (every message this plugin sends)."""
+
+    def __init__(self, props: Mapping[str, Any] | None = None, secret: AbstractSet[str] = frozenset()) -> None:
+        found = {t for k in secret for t in _texts((props or {}).get(k)) if len(t) >= 2}  # ("a" or "1" would eat text)
+        self.values = sorted(found, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for value in self.values:
+            text = text.replace(value, HIDDEN)
+        return text
+
+
 class InitFailedError(Exception):
     """A PartialCreateError on its way to the engine as ErrorResourceInitFailed."""
 
@@ -125,21 +181,88 @@ class InitFailedError(Exception):
         super().__init__(str(error))
         self.error, self.inputs, self.secret = error, inputs, secret
 
-    def status(self) -> grpc.Status:
+    def status(self, redact: Redactor) -> grpc.Status:
+        message = redact(str(self.error))
         detail = provider_pb2.ErrorResourceInitFailed(
             id=self.error.resource_id, properties=to_struct(self.error.outputs, self.secret),
-            reasons=[str(self.error)], inputs=to_struct(self.inputs, self.secret),
+            reasons=[message], inputs=to_struct(self.inputs, self.secret),
         )  # fmt: skip
-        rich = status_pb2.Status(code=grpc.StatusCode.UNKNOWN.value[0], message=str(self.error))
+        rich = status_pb2.Status(code=grpc.StatusCode.UNKNOWN.value[0], message=message)
         rich.details.add().Pack(detail)
-        return _Status(
-            grpc.StatusCode.UNKNOWN, str(self.error), (("grpc-status-details-bin", rich.SerializeToString()),)
-        )
+        return _Status(grpc.StatusCode.UNKNOWN, message, (("grpc-status-details-bin", rich.SerializeToString()),))
 
 
 class _Status(grpc.Status):  # type: ignore[misc]
     def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, bytes], ...]) -> None:
         self.code, self.details, self.trailing_metadata = code, details, trailing_metadata
+
+
+# --- the engine's log and the waits ----------------------------------------------------------------------
+
+
+class EngineLog:
+    """Messages to the engine's log: the ``Engine.Log`` RPC at the address the engine started the plugin with.
+    Sent from a thread of their own, so that a slow engine never holds up a wait; a message that cannot be sent
+    is dropped (progress is best effort)."""
+
+    def __init__(self, address: str | None) -> None:
+        self.address = address
+        self._queue: queue.Queue[engine_pb2.LogRequest] = queue.Queue(maxsize=1000)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def status(self, urn: str, message: str) -> None:
+        """A status message of the resource ``urn`` (ephemeral: the engine shows it beside the resource while
+        the step runs, as other providers' "waiting for..." messages)."""
+        self.send(engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message, urn=urn, ephemeral=True))
+
+    def send(self, request: engine_pb2.LogRequest) -> None:
+        if not self.address:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="imm-engine-log", daemon=True)
+                self._thread.start()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(request)
+
+    def _run(self) -> None:
+        channel = grpc.insecure_channel(self.address or "")
+        engine = engine_pb2_grpc.EngineStub(channel)
+        while True:
+            request = self._queue.get()
+            try:
+                engine.Log(request, timeout=10)
+            except grpc.RpcError as exc:  # the engine is gone or busy: progress is not worth failing for
+                print(f"imm provider: a log message to the engine was lost: {exc.code()}", file=sys.stderr)
+
+
+def elapsed(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class EnginePauses(Pauses):
+    """The waits' pauses in the plugin: each reports progress to the engine every ``every`` seconds (the first at
+    the first pause) and ends with :class:`DeploymentCancelledError` as soon as the engine has cancelled."""
+
+    def __init__(self, cancelled: threading.Event, report: Callable[[str], None],
+                 every: float = PROGRESS_EVERY) -> None:  # fmt: skip
+        self.cancelled, self.report, self.every = cancelled, report, every
+
+    def sleeper(self, what: str) -> Callable[[float], None]:
+        start = time.monotonic()
+        next_report = [start]
+
+        def sleep(seconds: float) -> None:
+            now = time.monotonic()
+            if now >= next_report[0]:
+                self.report(f"{what}: {elapsed(now - start)} so far")
+                next_report[0] = now + self.every
+            if self.cancelled.is_set() or self.cancelled.wait(seconds):
+                raise DeploymentCancelledError("the deployment was cancelled")
+
+        return sleep
 
 
 # --- the provider -----------------------------------------------------------------------------------------
@@ -163,6 +286,48 @@ class Config:
         return {"region": self.region, "endpoint": self.endpoint}
 
 
+def _kind(value: Any) -> str:
+    """What a value is, for a message that must not show the value itself (it may be a secret)."""
+    names = {bool: "true/false", str: "a string", int: "a number", float: "a number", list: "a list",
+             dict: "a map"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+TYPE_RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = {
+    "string": (lambda v: isinstance(v, str), "must be a string"),
+    "boolean": (lambda v: isinstance(v, bool), "must be true or false"),
+    "integer": (lambda v: _number(v) and float(v).is_integer(), "must be a whole number"),
+    "number": (_number, "must be a number"),
+    "map": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+            "must be a map of strings (key: value)"),
+}  # fmt: skip
+"""The schema's property types as Check enforces them (a value of another type is a CheckFailure naming the
+property, before the core sees it). Unknown values (previews) are not judged."""
+
+
+def typed(props: Mapping[str, Any], types: Mapping[str, str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """``props`` without the values of the wrong type, and a (property, reason) for each of them."""
+    kept, failures = {}, []
+    for key, value in props.items():
+        if value is None or value == UNKNOWN or key not in types:
+            kept[key] = value
+            continue
+        accepts, rule = TYPE_RULES[types[key]]
+        if accepts(value):
+            kept[key] = value
+        else:
+            failures.append((key, f"{rule}; got {_kind(value)}"))
+    return kept, failures
+
+
+def _given(value: Any) -> bool:
+    return value not in (None, "")
+
+
 class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
     def __init__(self, engine: str | None = None) -> None:
         self.engine = engine
@@ -172,23 +337,29 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
         schema["resources"][COMPONENT_TYPE] = component_schema()
         self._schema = json.dumps(schema)
         self._construct = ConstructServicer(FaceClusteringProvider(self.version, self._schema), [], engine or "")
+        self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="imm-provider")
+        self.cancelled = threading.Event()
+        self.log = EngineLog(engine)
 
-    def core(self, urn: str) -> tuple[ResourceSpec, ImmCrud]:
+    def core(self, urn: str, redact: Redactor = Redactor()) -> tuple[ResourceSpec, ImmCrud]:  # noqa: B008
         spec = BY_TOKEN.get(resource_type(urn))
         if spec is None:
             raise ProviderError(f"unknown resource type {resource_type(urn)!r}; this provider serves "
                                 f"{', '.join(sorted(BY_TOKEN))}")  # fmt: skip
-        return spec, spec.crud(self.config.source)
+        pauses = EnginePauses(self.cancelled, lambda message: self.log.status(urn, redact(message)))
+        return spec, spec.crud(self.config.source, pauses=pauses)
 
-    @staticmethod
-    async def _run(context: grpc.aio.ServicerContext, fn: Callable[[], T]) -> T:
-        """Run blocking core work off the event loop; a failure becomes the RPC's error, its message shown."""
+    async def _run(self, context: grpc.aio.ServicerContext, fn: Callable[[], T], redact: Redactor) -> T:
+        """Run blocking core work on the provider's own pool; a failure becomes the RPC's error, its message
+        shown (secret inputs hidden)."""
         try:
-            return await asyncio.to_thread(fn)
+            return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
         except InitFailedError as exc:
-            await context.abort_with_status(exc.status())
+            await context.abort_with_status(exc.status(redact))
         except (ProviderError, ImmFacesError) as exc:
-            await context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+            await context.abort(grpc.StatusCode.UNKNOWN, redact(str(exc)))
+        except Exception as exc:  # a bug: still no secret in the message, and no traceback for the user
+            await context.abort(grpc.StatusCode.UNKNOWN, redact(f"imm provider: {type(exc).__name__}: {exc}"))
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- plugin and provider configuration
@@ -200,18 +371,28 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
         return provider_pb2.GetSchemaResponse(schema=self._schema)
 
     async def CheckConfig(self, request: provider_pb2.CheckRequest, context: Any) -> provider_pb2.CheckResponse:
-        news, _ = from_struct(request.news)
-        failures = []
-        known = {p.name for p in CONFIG} | {"version"}
-        for key in sorted(set(news) - known):
-            failures.append(provider_pb2.CheckFailure(property=camel(key), reason="not a setting of the imm provider"))
-        region = news.get("region")
-        if region and region != UNKNOWN:
-            try:
-                check_region(region)
-            except ValueError as exc:
-                failures.append(provider_pb2.CheckFailure(property="region", reason=str(exc)))
-        return provider_pb2.CheckResponse(inputs=request.news, failures=failures)
+        news, secret = from_struct(request.news)
+        redact = Redactor(news, secret)
+        failures = [(key, "not a setting of the imm provider")
+                    for key in sorted(set(news) - {p.name for p in CONFIG} - {"version"})]  # fmt: skip
+        news, wrong = typed(news, {p.name: p.type for p in CONFIG})
+        failures += wrong
+        checks: tuple[tuple[str, Callable[[Any], Any]], ...] = (("region", check_region), ("endpoint", check_endpoint))
+        for key, check in checks:
+            value = news.get(key)
+            if _given(value) and value != UNKNOWN:
+                try:
+                    check(value)
+                except ValueError as exc:
+                    failures.append((key, str(exc)))
+        keys = {k: _given(news.get(k)) for k in ("access_key", "secret_key", "security_token")}
+        if keys["access_key"] != keys["secret_key"]:
+            missing, given = ("secret_key", "access_key") if keys["access_key"] else ("access_key", "secret_key")
+            failures.append((missing, f"is required with `{camel(given)}` (an AccessKey is an ID and a secret)"))
+        elif keys["security_token"] and not keys["access_key"]:
+            failures.append(("security_token", "goes with `accessKey` and `secretKey` (the STS AccessKey it signs)"))
+        return provider_pb2.CheckResponse(inputs=request.news, failures=[
+            provider_pb2.CheckFailure(property=camel(k), reason=redact(r)) for k, r in failures])  # fmt: skip
 
     async def DiffConfig(self, request: provider_pb2.DiffRequest, context: Any) -> provider_pb2.DiffResponse:
         olds, _ = from_struct(request.olds)
@@ -239,20 +420,25 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
     async def Check(self, request: provider_pb2.CheckRequest, context: Any) -> provider_pb2.CheckResponse:
         spec, core = await self._resolve(request.urn, context)
         news, secret = from_struct(request.news)
-        failures = [provider_pb2.CheckFailure(property=camel(k), reason=f"not an input of {spec.token}")
-                    for k in sorted(set(news) - spec.input_names())]  # fmt: skip
+        redact = Redactor(news, secret)
+        failures = [(k, f"not an input of {spec.token}") for k in sorted(set(news) - spec.input_names())]
         news = {k: v for k, v in news.items() if k in spec.input_names()}
+        news, wrong = typed(news, {p.name: p.type for p in spec.inputs})
+        failures += wrong
         for key, value in self.config.where().items():
             if news.get(key) is None and value is not None:
                 news[key] = value
         if isinstance(core, ClusteringTaskCrud) and not news.get("owner"):
             news["owner"] = owner_from_urn(request.urn)
-        inputs, problems = core.check(news)
-        failures += [provider_pb2.CheckFailure(property=camel(f.property), reason=f.reason) for f in problems]
+        failures += [(k, "is required") for k in spec.required_inputs
+                     if not _given(news.get(k)) and k not in dict(wrong)]  # fmt: skip
+        inputs, problems = core.check({k: v for k, v in news.items() if _given(v)})
+        failures += [(f.property, f.reason) for f in problems]
         if inputs.get("region") is None:
-            reason = "no region: set the provider's `imm:region` (or ALIBABA_CLOUD_REGION) or this input"
-            failures.append(provider_pb2.CheckFailure(property="region", reason=reason))
-        return provider_pb2.CheckResponse(inputs=to_struct(inputs, secret), failures=failures)
+            failures.append(("region", "no region: set the provider's `imm:region` (or ALIBABA_CLOUD_REGION) or "
+                                       "this input"))  # fmt: skip
+        return provider_pb2.CheckResponse(inputs=to_struct(inputs, secret), failures=[
+            provider_pb2.CheckFailure(property=camel(k), reason=redact(r)) for k, r in failures])  # fmt: skip
 
     async def Diff(self, request: provider_pb2.DiffRequest, context: Any) -> provider_pb2.DiffResponse:
         _, core = await self._resolve(request.urn, context)
@@ -274,8 +460,9 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
         return {**{p.name: UNKNOWN for p in spec.outputs}, **props}
 
     async def Create(self, request: provider_pb2.CreateRequest, context: Any) -> provider_pb2.CreateResponse:
-        spec, core = await self._resolve(request.urn, context)
         props, secret = from_struct(request.properties)
+        redact = Redactor(props, secret)
+        spec, core = await self._resolve(request.urn, context, redact)
         if request.preview:
             return provider_pb2.CreateResponse(properties=to_struct(self._unknown_outputs(spec, props), secret))
 
@@ -285,18 +472,19 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
             except PartialCreateError as exc:
                 raise InitFailedError(exc, props, secret) from None
 
-        created = await self._run(context, create)
+        created = await self._run(context, create, redact)
         return provider_pb2.CreateResponse(id=created.id, properties=to_struct(created.outs, secret))
 
     async def Read(self, request: provider_pb2.ReadRequest, context: Any) -> provider_pb2.ReadResponse:
-        spec, core = await self._resolve(request.urn, context)
         props, secret = from_struct(request.properties)
         inputs, secret_inputs = from_struct(request.inputs)
         secret |= secret_inputs
+        redact = Redactor({**inputs, **props}, secret)
+        spec, core = await self._resolve(request.urn, context, redact)
         if not props and not inputs:  # `pulumi import`: the id is all there is
-            seen = await self._run(context, lambda: core.import_(request.id, self.config.where()))
+            seen = await self._run(context, lambda: core.import_(request.id, self.config.where()), redact)
         else:
-            seen = await self._run(context, lambda: core.read(request.id, props or inputs))
+            seen = await self._run(context, lambda: core.read(request.id, props or inputs), redact)
         if not seen.id:
             return provider_pb2.ReadResponse()  # gone: no id, no properties
         new_inputs = {k: v for k, v in (seen.inputs or inputs).items() if k in spec.input_names()}
@@ -304,9 +492,10 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
                                          inputs=to_struct(new_inputs, secret))  # fmt: skip
 
     async def Update(self, request: provider_pb2.UpdateRequest, context: Any) -> provider_pb2.UpdateResponse:
-        spec, core = await self._resolve(request.urn, context)
-        olds, _ = from_struct(request.olds)
+        olds, old_secret = from_struct(request.olds)
         news, secret = from_struct(request.news)
+        redact = Redactor({**olds, **news}, secret | old_secret)
+        spec, core = await self._resolve(request.urn, context, redact)
         if request.preview:
             kept = {p.name: olds.get(p.name, UNKNOWN) for p in spec.outputs}
             if isinstance(core, ManagedObject):
@@ -319,13 +508,14 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
             except PartialCreateError as exc:
                 raise InitFailedError(exc, news, secret) from None
 
-        outs = await self._run(context, update)
+        outs = await self._run(context, update, redact)
         return provider_pb2.UpdateResponse(properties=to_struct(outs, secret))
 
     async def Delete(self, request: provider_pb2.DeleteRequest, context: Any) -> empty_pb2.Empty:
-        _, core = await self._resolve(request.urn, context)
-        props, _ = from_struct(request.properties)
-        await self._run(context, lambda: core.delete(request.id, props))
+        props, secret = from_struct(request.properties)
+        redact = Redactor(props, secret)
+        _, core = await self._resolve(request.urn, context, redact)
+        await self._run(context, lambda: core.delete(request.id, props), redact)
         return empty_pb2.Empty()
 
     async def Construct(self, request: provider_pb2.ConstructRequest, context: Any) -> provider_pb2.ConstructResponse:
@@ -337,11 +527,15 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
         return response
 
     async def Cancel(self, request: empty_pb2.Empty, context: Any) -> empty_pb2.Empty:
+        """Every wait ends now (and any later one at its first pause): its object is recorded as partially
+        created, and the next `up` resumes it. The engine sends this on Ctrl-C and before it closes the plugin."""
+        self.cancelled.set()
         return empty_pb2.Empty()
 
-    async def _resolve(self, urn: str, context: grpc.aio.ServicerContext) -> tuple[ResourceSpec, ImmCrud]:
+    async def _resolve(self, urn: str, context: grpc.aio.ServicerContext,
+                       redact: Redactor = Redactor()) -> tuple[ResourceSpec, ImmCrud]:  # noqa: B008  # fmt: skip
         try:
-            return self.core(urn)
+            return self.core(urn, redact)
         except ProviderError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -365,6 +559,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 async def serve(engine: str | None, announce: Callable[[int], None]) -> None:
+    # The SDK's registrations of a constructed component's children run on the default executor; see SDK_WORKERS.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(SDK_WORKERS, thread_name_prefix="imm-sdk"))
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)])
     provider_pb2_grpc.add_ResourceProviderServicer_to_server(ImmResourceProvider(engine), server)
     port = server.add_insecure_port("127.0.0.1:0")

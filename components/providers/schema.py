@@ -30,6 +30,17 @@ from imm_faces.runtime.operations import datasets, projects
 from imm_faces.runtime.rules import NAME_RULE, OSS_URI_RULE, QUOTAS
 
 PACKAGE = "imm"
+REPOSITORY = "https://github.com/your-org/imm-faces"
+"""Where the sources are (the README's install lines name the same placeholder: set it where you publish)."""
+LANGUAGES: Mapping[str, Any] = {
+    "nodejs": {"packageName": "@imm-faces/imm", "packageDescription": "Alibaba Cloud IMM face clustering (imm-faces)"},
+    "python": {"packageName": "pulumi_imm", "pyproject": {"enabled": True}},
+    "go": {"importBasePath": "github.com/your-org/imm-faces/sdk/go/imm", "generateResourceContainerTypes": True},
+    "csharp": {"rootNamespace": "ImmFaces", "packageReferences": {"Pulumi": "3.*"}},
+}
+"""The generated SDKs' names (`pulumi package add` / `gen-sdk`): the npm package, the Python package, the Go import
+path (under the repository, not Pulumi's default ``github.com/pulumi/pulumi-imm``) and the .NET namespace
+(``ImmFaces.Imm``). No ``pluginDownloadURL``: the plugin is installed from a checkout or a pip install (README)."""
 
 
 def camel(name: str) -> str:
@@ -254,5 +265,6 @@ def package_schema(version: str) -> dict[str, Any]:
             "properties": config,
         },
         "resources": {r.token: r.to_schema() for r in RESOURCES},
-        "language": {"python": {"packageName": "pulumi_imm"}, "nodejs": {"packageName": "@imm-faces/imm"}},
+        "repository": REPOSITORY,
+        "language": LANGUAGES,
     }

@@ -59,13 +59,20 @@ def init_failed(error: grpc.RpcError) -> provider_pb2.ErrorResourceInitFailed | 
     return None
 
 
-@contextmanager
-def launched(command: list[str], home: Path) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
-    """Start the plugin with no credentials in its environment (they must come from the provider config)."""
+def plugin_env(home: Path) -> dict[str, str]:
+    """The plugin's environment: no credentials (they must come from the provider config), no ~/.aliyun."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(CREDENTIAL_VARIABLES)}
     env["HOME"] = str(home)  # no ~/.aliyun/config.json
     env["IMM_FACES_PYTHON"] = sys.executable  # the executable's interpreter: the one running the tests
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=home)
+    return env
+
+
+@contextmanager
+def launched(command: list[str], home: Path,
+             env: Mapping[str, str] | None = None) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:  # fmt: skip
+    """Start the plugin (in ``plugin_env(home)`` unless ``env`` is given), yield a stub on its port; stop it."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(env) if env is not None else plugin_env(home), cwd=home)  # fmt: skip
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().decode().strip()
@@ -83,13 +90,13 @@ def launched(command: list[str], home: Path) -> Iterator[provider_pb2_grpc.Resou
             proc.wait(timeout=10)
 
 
-def plugin_command(how: str, engine: str = "127.0.0.1:1") -> list[str]:
-    """``executable``: the ``provider/pulumi-resource-imm`` script with every flag the engine may pass;
-    ``folder``: what the Python language host runs for ``provider/PulumiPlugin.yaml`` (``python provider/``)."""
+def plugin_command(how: str, engine: str = "127.0.0.1:1", folder: Path = PLUGIN_DIR) -> list[str]:
+    """``executable``: the ``provider/pulumi-resource-imm`` script (of ``folder``) with every flag the engine may
+    pass; ``installed``: the ``pulumi-resource-imm`` that `pip install 'imm-faces[pulumi]'` puts on PATH."""
     if how == "executable":
-        return [str(PLUGIN_DIR / "pulumi-resource-imm"), "--logtostderr", "-v=9", "--tracing", "file:./trace.json",
+        return [str(folder / "pulumi-resource-imm"), "--logtostderr", "-v=9", "--tracing", "file:./trace.json",
                 engine]  # fmt: skip
-    return [sys.executable, str(PLUGIN_DIR), engine]
+    return [str(Path(sys.executable).parent / "pulumi-resource-imm"), engine]
 
 
 def configure(plugin: provider_pb2_grpc.ResourceProviderStub, emulator: Emulator, **extra: Any) -> None:

@@ -38,19 +38,27 @@ class Registered:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Logged:
+    message: str
+    urn: str
+    ephemeral: bool
+    severity: int
+
+
 class FakeEngine(engine_pb2_grpc.EngineServicer, resource_pb2_grpc.ResourceMonitorServicer):  # type: ignore[misc]
     def __init__(self, project: str, stack: str) -> None:
         self.project, self.stack = project, stack
         self.plugin: provider_pb2_grpc.ResourceProviderStub | None = None
         self.dry_run = False
         self.registered: list[Registered] = []
-        self.logs: list[str] = []
+        self.logs: list[Logged] = []
         self._chains: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # Engine
     def Log(self, request: Any, context: Any) -> empty_pb2.Empty:
-        self.logs.append(request.message)
+        self.logs.append(Logged(request.message, request.urn, request.ephemeral, request.severity))
         return empty_pb2.Empty()
 
     def GetRootResource(self, request: Any, context: Any) -> Any:
@@ -101,7 +109,7 @@ class FakeEngine(engine_pb2_grpc.EngineServicer, resource_pb2_grpc.ResourceMonit
 
 def start(project: str, stack: str) -> tuple[grpc.Server, FakeEngine, str]:
     engine = FakeEngine(project, stack)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64))  # the engine serves each call in a goroutine
     engine_pb2_grpc.add_EngineServicer_to_server(engine, server)
     resource_pb2_grpc.add_ResourceMonitorServicer_to_server(engine, server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -207,5 +207,5 @@ def test_timed_out_task_is_resumed_not_started_again(front: Frontend, emulator: 
     (running,) = client.call(tasks.ListTasks, project_name="p").tasks or []
     assert running.task_id in err.value.message and "waits for this same task" in err.value.message
     id_, outs = front.resume("FigureClusteringTask", {**inputs, "timeout": 60.0}, err.value)
-    assert (id_, outs["task_id"], outs["status"]) == (running.task_id, running.task_id, "Succeeded")
+    assert (id_, outs["task_id"], outs["status"]) == (f"p/{running.task_id}", running.task_id, "Succeeded")
     assert len(client.call(tasks.ListTasks, project_name="p").tasks or []) == 1

@@ -26,11 +26,11 @@ STACK_URN = f"urn:pulumi:{STACK}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{STA
 
 @pytest.fixture(scope="module")
 def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[fake_engine.FakeEngine, str, Any]]:
-    """The fake engine, and a plugin started the other way the engine starts one: `python provider/ <engine>`,
-    what the Python language host runs for provider/PulumiPlugin.yaml."""
+    """The fake engine, and a plugin started the other way the engine finds one: the `pulumi-resource-imm` on PATH that
+    `pip install 'imm-faces[pulumi]'` installs."""
     server, engine, address = fake_engine.start(PROJECT, STACK)
     try:
-        with launched(plugin_command("folder", engine=address), tmp_path_factory.mktemp("home")) as plugin:
+        with launched(plugin_command("installed", engine=address), tmp_path_factory.mktemp("home")) as plugin:
             engine.plugin = plugin
             yield engine, address, plugin
     finally:

@@ -98,6 +98,6 @@ def test_component_schema_is_face_clustering_args_and_the_outputs_contract(schem
     assert inputs["clusteringTimeout"]["default"] == args.DEFAULT_TASK_TIMEOUT
     assert inputs["scanTimeout"]["default"] == args.DEFAULT_SCAN_TIMEOUT
     assert inputs["adoptExisting"]["default"] is False and "already exists" in inputs["adoptExisting"]["description"]
-    assert inputs["ossLocations"]["type"] == "array" and inputs["quotas"]["additionalProperties"] == {"type": "integer"}
+    assert inputs["ossLocations"]["type"] == "array" and inputs["quotas"]["additionalProperties"]["type"] == "integer"
     assert set(component["properties"]) == {camel(f) for f in StackOutputs.model_fields}
     assert component["required"] == ["projectName", "datasetName", "region"]
