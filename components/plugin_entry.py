@@ -1,5 +1,6 @@
-"""The ``imm`` provider plugin's entry point (``pulumi-resource-imm``, ``python provider/``), kept apart from the
-plugin itself so that a missing ``pulumi`` extra is a one-line message, not an import traceback."""
+"""The ``imm`` provider plugin's entry point (``pulumi-resource-imm``, and ``provider/pulumi-resource-imm`` runs
+``python -m`` this), kept apart from the plugin itself so that a missing ``pulumi`` extra is a one-line message,
+not an import traceback."""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 """The ``imm`` resource provider plugin: the IMM resources for every Pulumi language, over the engine's gRPC
 provider interface (``pulumirpc.ResourceProvider``).
 
-The engine starts it as ``pulumi-resource-imm [--logtostderr] [-v=N] [--tracing EP] <engine address>`` (or,
-for the ``provider/`` folder with its ``PulumiPlugin.yaml``, as ``python provider/ ...``); it listens on a free
-loopback port and prints that port on the first line of stdout, which the engine reads.
+The engine starts it as ``pulumi-resource-imm [--logtostderr] [-v=N] [--tracing EP] <engine address>`` (the
+``provider/`` folder's executable, from a checkout or the plugin cache, or the command pip installs); it listens
+on a free loopback port and prints that port on the first line of stdout, which the engine reads.
 
 Resources (see :mod:`imm_faces.components.providers.schema`): ``imm:index:Project``, ``Dataset``, ``Binding`` and
 ``FigureClusteringTask``, each served by its CRUD core (:mod:`imm_faces.components.providers.core`), the same
@@ -157,6 +157,9 @@ def _texts(value: Any) -> Iterator[str]:
     elif isinstance(value, str):
         yield value
         yield repr(value)[1:-1]
+        if value.startswith("oss://"):  # IMM's reasons name a location's bucket and key on their own
+            bucket, _, key = value[len("oss://") :].partition("/")
+            yield from (bucket, key, key.rstrip("/"))
     elif isinstance(value, int | float) and not isinstance(value, bool):
         yield from {str(value), str(as_int(value))}
 

@@ -169,7 +169,8 @@ class ResourceSpec:
 
 
 _DESCRIBED = {
-    "service_role": "The RAM role IMM assumes to read the bound OSS locations (default `AliyunIMMDefaultRole`).",
+    "service_role": "The RAM role IMM assumes to read the bound OSS locations (default `AliyunIMMDefaultRole`, "
+    "which must already exist in the account: IMM's console creates it when IMM is authorized).",
     "description": "A description (at most 256 characters).",
     "template_id": "The IMM workflow template applied to indexed files.",
 }

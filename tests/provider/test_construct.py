@@ -5,6 +5,7 @@ Create), in preview and for real against the emulator; a broken argument is an i
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,12 @@ def engine_and_plugin(started: tuple[fake_engine.FakeEngine, str, Any]) -> tuple
     return started
 
 
-def construct(plugin: provider_pb2_grpc.ResourceProviderStub, address: str, inputs: dict[str, Any],
-              dry_run: bool) -> provider_pb2.ConstructResponse:  # fmt: skip
+def construct(plugin: provider_pb2_grpc.ResourceProviderStub, address: str, inputs: dict[str, Any], dry_run: bool,
+              name: str = "faces", config: dict[str, str] | None = None) -> provider_pb2.ConstructResponse:  # fmt: skip
     return plugin.Construct(provider_pb2.ConstructRequest(
-        project=PROJECT, stack=STACK, organization="organization", dryRun=dry_run, parallel=4,
-        monitorEndpoint=address, type="imm:index:FaceClustering", name="faces", parent=STACK_URN,
-        inputs=struct(inputs), accepts_output_values=True), timeout=120)  # fmt: skip
+        project=PROJECT, stack=STACK, organization="organization", dryRun=dry_run, parallel=8,
+        monitorEndpoint=address, type="imm:index:FaceClustering", name=name, parent=STACK_URN,
+        inputs=struct(inputs), accepts_output_values=True, config=config or {}), timeout=150)  # fmt: skip
 
 
 def test_face_clustering_constructed_in_preview_and_for_real(engine_and_plugin: Any, emulator: Emulator,
@@ -107,3 +108,76 @@ def test_bad_argument_is_an_input_error_naming_it(engine_and_plugin: Any, emulat
     assert status.details[0].Unpack(found)
     assert [(e.property_path, e.reason[:14]) for e in found.errors] == [("ossLocations[0]", "must be oss://")]
     assert list(client.paginate(projects.ListProjects)) == [] and engine.registered == []
+
+
+def test_sixteen_locations_constructed_at_once_complete(engine_and_plugin: Any, emulator: Emulator,
+                                                        client: ImmClient, oss_root: Path) -> None:  # fmt: skip
+    """Two components of eight OSS locations each, constructed at once (as a program with two FaceClustering
+    gets them; IMM binds at most 10 locations to one dataset, DatasetMaxBindCount): sixteen bindings wait for
+    their first scans at the same time. Before, the SDK's child registrations and the plugin's Creates shared
+    asyncio's default pool (6 threads on 2 cores) and Construct deadlocked from six locations on."""
+    engine, address, plugin = engine_and_plugin
+    configure(plugin, emulator)
+    locations = [write_photo(oss_root, f"bucket-{i:02d}", "a.png", [{"person": i}]).rsplit("/", 1)[0] + "/"
+                 for i in range(16)]  # fmt: skip
+    requests = [{"region": "cn-hangzhou", "endpoint": emulator.endpoint, "ossLocations": locations[k * 8 : k * 8 + 8],
+                 "clusteringTriggers": {"photos": "v1"}} for k in range(2)]  # fmt: skip
+    with ThreadPoolExecutor(2) as pool:
+        built = [
+            pool.submit(construct, plugin, address, inputs, False, f"faces{k}") for k, inputs in enumerate(requests)
+        ]
+        states = [json_format.MessageToDict(b.result(timeout=300).state) for b in built]
+    for state, inputs in zip(states, requests, strict=True):
+        assert state["bindingUris"] == inputs["ossLocations"]
+        bound = client.call(bindings.ListBindings, project_name=state["projectName"], dataset_name=state["datasetName"])
+        assert sorted(b.uri for b in bound.bindings or []) == sorted(inputs["ossLocations"])
+        task = client.call(tasks.GetTask, project_name=state["projectName"], task_id=state["clusteringTaskId"],
+                           task_type=tasks.FACE_CLUSTERING)  # fmt: skip
+        assert task.status == "Succeeded"
+    assert sum(r.type == "imm:index:Binding" for r in engine.registered) == 16
+
+
+def input_errors(err: pytest.ExceptionInfo[grpc.RpcError]) -> dict[str, str]:
+    metadata = dict(err.value.trailing_metadata())  # type: ignore[attr-defined]
+    status = status_pb2.Status.FromString(metadata["grpc-status-details-bin"])
+    found = errors_pb2.InputPropertiesError()
+    assert status.details[0].Unpack(found)
+    return {e.property_path: e.reason for e in found.errors}
+
+
+def test_inputs_of_the_wrong_kind_are_input_errors_naming_them(engine_and_plugin: Any, emulator: Emulator,
+                                                               client: ImmClient) -> None:  # fmt: skip
+    """A string where the list of locations belongs is not taken character by character; a missing region is
+    an input error naming it, with a message that says so (not Python's `__init__() missing ...`)."""
+    engine, address, plugin = engine_and_plugin
+    configure(plugin, emulator)
+    with pytest.raises(grpc.RpcError) as err:
+        construct(plugin, address, {"region": "cn-hangzhou", "ossLocations": "oss://photos/", "adoptExisting": "yes",
+                                    "quotas": {"DatasetMaxFileCount": "many"}}, dry_run=False)  # fmt: skip
+    assert input_errors(err) == {"ossLocations": "must be a list of strings", "adoptExisting": "must be true or false",
+                                 "quotas": "must be a map of whole numbers"}  # fmt: skip
+    with pytest.raises(grpc.RpcError) as err:
+        construct(plugin, address, {"ossLocations": ["oss://photos/"]}, dry_run=False)
+    assert input_errors(err) == {"region": "is required"}
+    assert "region: is required" in err.value.details() and "__init__" not in err.value.details()  # type: ignore[attr-defined]
+    assert list(client.paginate(projects.ListProjects)) == [] and engine.registered == []
+
+
+def test_alicloud_assume_role_is_refused_when_the_component_creates_ram_objects(
+    engine_and_plugin: Any, emulator: Emulator, client: ImmClient
+) -> None:
+    """With `alicloud:assumeRole` in the stack config, pulumi-alicloud would create the RAM role as that role while
+    the IMM children use the imm provider's settings: Construct refuses, as the Python component refuses an
+    explicit alicloud provider with an assumed role. With an existing `serviceRole`, nothing of alicloud's is made."""
+    engine, address, plugin = engine_and_plugin
+    configure(plugin, emulator)
+    config = {"alicloud:assumeRole": '{"roleArn": "acs:ram::123:role/deployer"}', "alicloud:region": "cn-hangzhou"}
+    inputs = {"region": "cn-hangzhou", "endpoint": emulator.endpoint, "ossLocations": ["oss://photos/"]}
+    with pytest.raises(grpc.RpcError) as err:
+        construct(plugin, address, inputs, dry_run=True, config=config)
+    assert "alicloud:assumeRole (acs:ram::123:role/deployer)" in err.value.details()  # type: ignore[attr-defined]
+    assert "`serviceRole`" in err.value.details() and engine.registered == []  # type: ignore[attr-defined]
+    engine.dry_run = True
+    preview = construct(plugin, address, {**inputs, "serviceRole": "existing-role"}, dry_run=True, config=config)
+    assert preview.urn.endswith("::imm:index:FaceClustering::faces")
+    assert not any(r.type.startswith("alicloud:") for r in engine.registered)

@@ -25,8 +25,16 @@ from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE
 
 METASCHEMA_VARIABLE = "IMM_FACES_PULUMI_METASCHEMA"
 """Path to Pulumi's package metaschema (``pkg/codegen/schema/pulumi.json`` of pulumi/pulumi, Apache-2.0). It
-ships in no package this project installs and is not copied into this repository, so the check runs where a
-copy is given (it was run against pulumi/pulumi's copy of 2026-08-21 while the plugin was written)."""
+ships in no Python package and is not copied into this repository: the check uses this variable, else the copy
+in the Go module cache that building the Pulumi CLI from its modules leaves (``pkg/v3@<version>``)."""
+
+
+def metaschema_path() -> Path | None:
+    if given := os.environ.get(METASCHEMA_VARIABLE):
+        return Path(given)
+    cache = os.environ.get("GOMODCACHE") or str(Path(os.environ.get("GOPATH") or Path.home() / "go") / "pkg" / "mod")
+    found = sorted(Path(cache).glob("github.com/pulumi/pulumi/pkg/v3@v3.*/codegen/schema/pulumi.json"))
+    return found[-1] if found else None
 
 
 @pytest.fixture
@@ -35,9 +43,10 @@ def schema(plugin: provider_pb2_grpc.ResourceProviderStub) -> dict[str, Any]:
 
 
 def validator() -> jsonschema.Draft202012Validator:
-    path = os.environ.get(METASCHEMA_VARIABLE)
-    if not path:
-        pytest.skip(f"set {METASCHEMA_VARIABLE} to a copy of Pulumi's pkg/codegen/schema/pulumi.json to run this")
+    path = metaschema_path()
+    if path is None:
+        pytest.skip(f"no Pulumi metaschema: set {METASCHEMA_VARIABLE} to a copy of pkg/codegen/schema/pulumi.json, "
+                    "or build the Pulumi CLI from its Go modules, which leaves one")  # fmt: skip
     # The metaschema's patterns name groups the ECMAScript/Go way, (?<name>...); Python's re spells it (?P<name>...).
     meta = json.loads(Path(path).read_text(encoding="utf-8").replace("(?<", "(?P<"))
     jsonschema.Draft202012Validator.check_schema(meta)
@@ -101,3 +110,20 @@ def test_component_schema_is_face_clustering_args_and_the_outputs_contract(schem
     assert inputs["ossLocations"]["type"] == "array" and inputs["quotas"]["additionalProperties"]["type"] == "integer"
     assert set(component["properties"]) == {camel(f) for f in StackOutputs.model_fields}
     assert component["required"] == ["projectName", "datasetName", "region"]
+    # plain at every level: a generated SDK takes no Output for them (FaceClustering validates them first)
+    assert all(spec.get("plain") is True for spec in inputs.values())
+    assert inputs["ossLocations"]["items"]["plain"] is True and inputs["quotas"]["additionalProperties"]["plain"]
+    assert not any("plain" in spec for spec in component["properties"].values())
+
+
+def test_every_sdk_language_is_described(schema: dict[str, Any]) -> None:
+    """The README offers TypeScript, Python, Go and C#: each generated SDK gets its name here; Go's import path
+    is under the repository (Pulumi's default would be github.com/pulumi/pulumi-imm/sdk/...); no download URL
+    (the plugin is installed from a checkout or with pip, never downloaded by the engine)."""
+    languages = schema["language"]
+    assert set(languages) == {"nodejs", "python", "go", "csharp"}
+    assert languages["nodejs"]["packageName"] == "@imm-faces/imm" and languages["python"]["packageName"] == "pulumi_imm"
+    repository = schema["repository"]
+    assert repository.startswith("https://github.com/")
+    assert languages["go"]["importBasePath"].startswith(repository.removeprefix("https://") + "/sdk/go/")
+    assert languages["csharp"]["rootNamespace"] and "pluginDownloadURL" not in schema

@@ -4,6 +4,8 @@
 //   pulumi config set imm:region cn-hangzhou
 //   pulumi config set ossLocation oss://my-photo-bucket/family/
 //   pulumi up
+// The project's serviceRole is IMM's default, AliyunIMMDefaultRole, which must already exist in the account
+// (IMM's console creates it when IMM is authorized); set `serviceRole` to use another existing role.
 import * as pulumi from "@pulumi/pulumi";
 import * as imm from "@imm-faces/imm"; // the SDK `pulumi package add` generates (schema language.nodejs.packageName)
 
