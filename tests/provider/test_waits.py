@@ -238,4 +238,4 @@ def test_creating_a_binding_that_exists_names_the_resources_adopt_input(plugin: 
     with pytest.raises(grpc.RpcError) as err:
         create(plugin, BINDING, "b", checked(plugin, BINDING, "b", {"projectName": "p", "datasetName": "d",
                                                                      "uri": "oss://photos/"}))  # fmt: skip
-    assert "already exists" in err.value.details() and "the resource's `adopt` input" in err.value.details()  # type: ignore[attr-defined]
+    assert "already exists" in err.value.details() and "adopt on an imm resource" in err.value.details()  # type: ignore[attr-defined]
