@@ -17,6 +17,9 @@ attempt is signed again with a fresh nonce and date. Other 4xx answers are never
 Deadline: ``deadline=SECONDS`` bounds everything the client does from its creation. Each attempt's timeout
 is cut to the time left, and a retry or a server-requested back-off that would pass the deadline is not
 waited for: the call raises :class:`~imm_faces.runtime.errors.DeadlineExceededError` naming the last failure.
+The async client also cuts each attempt at the deadline in wall-clock time (a server dripping its answer a
+byte at a time beats per-read timeouts), and a credential fetch made during a call, of either client, ends by
+the deadline too (:mod:`imm_faces.runtime.bounded`).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import ValidationError
 
-from imm_faces.runtime import __version__
+from imm_faces.runtime import __version__, bounded
 from imm_faces.runtime.credentials import CredentialSource, redact, resolve_provider
 from imm_faces.runtime.errors import (
     ConfigError,
@@ -262,6 +265,8 @@ class _Core:
                         raise self.out_of_time(op, exc) from None  # the attempt was cut by the deadline
                     raise
                 left = self.remaining()
+                if left is not None and left <= 0:
+                    raise self.out_of_time(op, exc) from None
                 if left is not None and delay >= left:
                     raise self.out_of_time(op, exc, delay) from None
                 log.info("%s attempt %d failed (%s); retrying in %.2fs", op.name, attempt, exc, delay)
@@ -309,6 +314,10 @@ class _Base:
     def endpoint(self) -> str:
         return self._core.base_url
 
+    def time_left(self) -> float | None:
+        """Seconds left before the deadline (None without one; 0 or less once it passed)."""
+        return self._core.remaining()
+
     def __repr__(self) -> str:
         core = getattr(self, "_core", None)  # absent while __init__ runs (a traceback's captured locals show it)
         if core is None:
@@ -336,17 +345,18 @@ class ImmClient(_Base):
         """Invoke ``op`` with a request model or keyword parameters (snake_case); return its response model."""
         steps = self._core.exchange(op, self._core.prepare(op, request, params))
         try:
-            step = next(steps)
-            while True:
-                if isinstance(step, float):
-                    time.sleep(step)
-                    step = steps.send(None)
-                    continue
-                try:
-                    outcome: httpx.Response | httpx.TransportError = self._http.send(step, auth=self._core.auth)
-                except httpx.TransportError as exc:
-                    outcome = exc
-                step = steps.send(outcome)
+            with bounded.deadline(self._core.deadline_at):  # a credential fetch this call makes sees it too
+                step = next(steps)
+                while True:
+                    if isinstance(step, float):
+                        time.sleep(step)
+                        step = steps.send(None)
+                        continue
+                    try:
+                        outcome: httpx.Response | httpx.TransportError = self._http.send(step, auth=self._core.auth)
+                    except httpx.TransportError as exc:
+                        outcome = exc
+                    step = steps.send(outcome)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
@@ -380,19 +390,32 @@ class AsyncImmClient(_Base):
     async def call(self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any) -> RespT:
         steps = self._core.exchange(op, self._core.prepare(op, request, params))
         try:
-            step = next(steps)
-            while True:
-                if isinstance(step, float):
-                    await asyncio.sleep(step)
-                    step = steps.send(None)
-                    continue
-                try:
-                    outcome: httpx.Response | httpx.TransportError = await self._http.send(step, auth=self._core.auth)
-                except httpx.TransportError as exc:
-                    outcome = exc
-                step = steps.send(outcome)
+            with bounded.deadline(self._core.deadline_at):  # a credential fetch this call makes sees it too
+                step = next(steps)
+                while True:
+                    if isinstance(step, float):
+                        await asyncio.sleep(step)
+                        step = steps.send(None)
+                        continue
+                    try:
+                        outcome: httpx.Response | httpx.TransportError = await self._send(step)
+                    except httpx.TransportError as exc:
+                        outcome = exc
+                    step = steps.send(outcome)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """One attempt, cut at the deadline in wall-clock time: httpx's timeouts bound each read, and a server
+        that sends a byte every few seconds would outlast them all."""
+        left = self._core.remaining()
+        if left is None:
+            return await self._http.send(request, auth=self._core.auth)
+        try:
+            async with asyncio.timeout(max(0.0, left)):
+                return await self._http.send(request, auth=self._core.auth)
+        except TimeoutError:
+            raise httpx.ReadTimeout("the deadline passed before the answer was complete", request=request) from None
 
     async def paginate(
         self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any

@@ -82,6 +82,9 @@ CLI_MODES = ("AK", "StsToken", "RamRoleArn", "EcsRamRole", "OIDC", "ChainableRam
 ECS_METADATA_URL = "http://100.100.100.200"
 """The ECS metadata service. Only tests point :func:`resolve_provider` elsewhere (its ``metadata_url``)."""
 METADATA_TOKEN_TTL = 21600
+METADATA_SECONDS = 5.0  # each exchange with the metadata service, whole (wall-clock, see runtime/bounded.py)
+CREDENTIALS_URI_SECONDS = 10.0  # the exchange with a credentials URI, whole
+MAX_ANSWER_BYTES = 64 * 1024  # a credentials document is about 2 KB; a larger answer is refused, never read whole
 REFRESH_MARGIN = 15 * 60
 DEFAULT_SESSION_NAME = "imm-faces"
 
@@ -595,6 +598,7 @@ def ecs_role(role_name: str | None, ctx: _Context, label: str) -> RefreshingCred
     instance's role is read from the service."""
     import httpx
 
+    from imm_faces.runtime import bounded
     from imm_faces.runtime.sts import MetadataCredentials, StsError, parse_answer
 
     base = ctx.metadata_url.rstrip("/")
@@ -603,14 +607,21 @@ def ecs_role(role_name: str | None, ctx: _Context, label: str) -> RefreshingCred
     path = "/latest/meta-data/ram/security-credentials/"
 
     def fetch() -> Credentials:
-        timeout = httpx.Timeout(5.0, connect=1.0)
+        timeout = httpx.Timeout(METADATA_SECONDS, connect=1.0)
         from imm_faces.runtime.client import tls_context
 
-        with httpx.Client(timeout=timeout, transport=ctx.transport, trust_env=False, verify=tls_context()) as http:
+        def ask(http: httpx.Client, method: str, url: str, headers: dict[str, str]) -> httpx.Response:
+            request = http.build_request(method, url, headers=headers)
+            return bounded.send(http, request, seconds=METADATA_SECONDS, max_bytes=MAX_ANSWER_BYTES)
+
+        # One connection per request (the watchdog of a bounded exchange watches the connection it opens).
+        limits = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(timeout=timeout, transport=ctx.transport, trust_env=False, verify=tls_context(),
+                          limits=limits) as http:  # fmt: skip
             headers: dict[str, str] = {}
             try:
                 ttl = {"X-aliyun-ecs-metadata-token-ttl-seconds": str(METADATA_TOKEN_TTL)}
-                answer = http.put(base + "/latest/api/token", headers=ttl)
+                answer = ask(http, "PUT", base + "/latest/api/token", ttl)
                 if answer.status_code == 200 and answer.text.strip():
                     headers["X-aliyun-ecs-metadata-token"] = answer.text.strip()
                 elif not v1_allowed:
@@ -618,13 +629,13 @@ def ecs_role(role_name: str | None, ctx: _Context, label: str) -> RefreshingCred
                                    " and ALIBABA_CLOUD_IMDSV1_DISABLED is true")  # fmt: skip
                 role = role_name
                 if not role:
-                    found = http.get(base + path, headers=headers)
+                    found = ask(http, "GET", base + path, headers)
                     role = found.text.strip().splitlines()[0] if found.status_code == 200 and found.text.strip() else ""
                     if not role:
                         raise StsError(f"{source}: the instance has no RAM role (HTTP {found.status_code})")
-                got = http.get(base + path + role, headers=headers)
+                got = ask(http, "GET", base + path + role, headers)
             except httpx.TransportError as exc:
-                raise StsError(f"{source}: cannot reach the ECS metadata service ({exc.__class__.__name__})") from None
+                raise StsError(f"{source}: cannot reach the ECS metadata service ({bounded.reason(exc)})") from None
         answer_model = parse_answer("ECS metadata", MetadataCredentials, got.status_code, got.content, "the service")
         if answer_model.code != "Success":
             raise StsError(f"{source}: the metadata service answered Code {answer_model.code!r}")
@@ -637,6 +648,7 @@ def credentials_uri(uri: str, ctx: _Context, label: str) -> RefreshingCredential
     """A sidecar that answers GET with the metadata service's document (``Code: Success`` and the keys)."""
     import httpx
 
+    from imm_faces.runtime import bounded
     from imm_faces.runtime.client import tls_context
     from imm_faces.runtime.sts import MetadataCredentials, StsError, parse_answer
 
@@ -645,11 +657,12 @@ def credentials_uri(uri: str, ctx: _Context, label: str) -> RefreshingCredential
 
     def fetch() -> Credentials:
         try:
-            with httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), transport=ctx.transport, trust_env=False,
-                              verify=tls_context()) as h:  # fmt: skip
-                got = h.get(uri)
+            with httpx.Client(timeout=httpx.Timeout(CREDENTIALS_URI_SECONDS, connect=5.0), transport=ctx.transport,
+                              trust_env=False, verify=tls_context()) as h:  # fmt: skip
+                got = bounded.send(h, h.build_request("GET", uri), seconds=CREDENTIALS_URI_SECONDS,
+                                   max_bytes=MAX_ANSWER_BYTES)  # fmt: skip
         except httpx.TransportError as exc:
-            raise StsError(f"{source}: unreachable ({exc.__class__.__name__})") from None
+            raise StsError(f"{source}: unreachable ({bounded.reason(exc)})") from None
         answer = parse_answer("credentials URI", MetadataCredentials, got.status_code, got.content, str(shown))
         if answer.code != "Success":
             raise StsError(f"{source}: answered Code {answer.code!r}")

@@ -35,6 +35,7 @@ MIN_DURATION = 900
 MAX_DURATION = 43200
 DEFAULT_DURATION = 3600
 STS_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+STS_MAX_ANSWER_BYTES = 256 * 1024  # ours: an answer is a few KB (the token ~2 KB); a larger one is refused unread
 # Account ids are ASCII digits: ``\d`` would also match other scripts' digits (Arabic-Indic, fullwidth...).
 ROLE_ARN_PATTERN = rf"^acs:ram::{ACCOUNT_ID_PATTERN}:role/[A-Za-z0-9._-]{{1,64}}$"
 OIDC_PROVIDER_ARN_PATTERN = rf"^acs:ram::{ACCOUNT_ID_PATTERN}:oidc-provider/[A-Za-z0-9._-]{{1,128}}$"
@@ -215,13 +216,16 @@ class StsClient:
             auth = RpcV2Auth(signer)
         url = httpx.URL(self.endpoint).copy_with(query=encode_query(params).encode())
         try:
+            from imm_faces.runtime.bounded import reason, send
             from imm_faces.runtime.client import tls_context
 
             with httpx.Client(timeout=STS_TIMEOUT, transport=self._transport, trust_env=False,
                               verify=tls_context()) as http:  # fmt: skip
-                response = http.send(httpx.Request("POST", url, headers=headers), auth=auth)
+                # The whole exchange within STS_TIMEOUT's read time, wall-clock, and its answer size-bounded.
+                response = send(http, httpx.Request("POST", url, headers=headers), auth=auth,
+                                seconds=STS_TIMEOUT.read or 10.0, max_bytes=STS_MAX_ANSWER_BYTES)  # fmt: skip
         except httpx.TransportError as exc:
-            raise StsError(f"STS {op.name}: cannot reach {self.endpoint} ({exc.__class__.__name__})") from None
+            raise StsError(f"STS {op.name}: cannot reach {self.endpoint} ({reason(exc)})") from None
         return parse_answer(op.name, op.response, response.status_code, response.content, f"STS at {self.endpoint}")
 
 

@@ -229,6 +229,22 @@ def _write_error(args: argparse.Namespace, kind: str, message: str, code: int) -
             f.write(render_junit_error(kind, message, code))
 
 
+async def _within_deadline(page: Any, left: float | None, report: Any, html: str) -> str | None:
+    """Make the page in the time left of the deadline: it reads the service and OSS too. When the time runs out,
+    the page is not written and the report fails ``verify.deadline`` saying so (exit 1, as for any deadline)."""
+    import asyncio
+
+    from imm_faces.runtime.verify.checks import Failure
+
+    try:
+        async with asyncio.timeout(None if left is None else max(0.0, left)):
+            problem: str | None = await page
+            return problem
+    except TimeoutError:
+        report.fail(Failure("verify.deadline", "verify --html", f"the deadline passed before {html} was written"))
+        return None
+
+
 def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the run and every way it can end, in one place
     import asyncio
 
@@ -283,8 +299,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the run and every w
             if args.html:
                 from imm_faces.runtime.report.cli import write_report
 
-                html_problem = await write_report(args, client, report, creds, outputs.region,
-                                                  args.endpoint or outputs.endpoint, progress)  # fmt: skip
+                page = write_report(args, client, report, creds, outputs.region, args.endpoint or outputs.endpoint,
+                                    progress)  # fmt: skip
+                html_problem = await _within_deadline(page, client.time_left(), report, args.html)
         nonlocal written
         if progress:
             progress.close()
