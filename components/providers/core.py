@@ -56,8 +56,10 @@ from imm_faces.runtime.waiters import (
 )
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-"""How an input not yet known during a preview arrives (the value of ``pulumi.runtime.rpc.UNKNOWN``; a test
-checks they are the same)."""
+"""How an input not yet known during a preview arrives at the plugin (the value of ``pulumi.runtime.rpc.UNKNOWN``;
+a test checks they are the same). The SDK's dynamic-provider host turns it into a ``pulumi.output.Unknown``
+instance before check/diff see it (``deserialize_properties(..., keep_unknowns=True)``: seen under the real
+engine), which :func:`known` recognises too."""
 
 
 class ProviderError(Exception):
@@ -96,8 +98,10 @@ def as_int(value: Any) -> Any:
 
 
 def known(value: Any) -> bool:
-    """False for what an input not yet known looks like in check/diff during a preview."""
-    return bool(value != UNKNOWN)
+    """False for what an input not yet known looks like in check/diff during a preview: the plugin's sentinel, or
+    the dynamic-provider host's ``pulumi.output.Unknown`` (matched by name: this module never imports pulumi)."""
+    kind = type(value)
+    return not (kind.__name__ == "Unknown" and kind.__module__ == "pulumi.output") and bool(value != UNKNOWN)
 
 
 REACH = ("endpoint",)
@@ -332,6 +336,10 @@ class ManagedObject(ImmCrud):
         defaults = self.imm_defaults()
         olds = {**defaults, **{k: v for k, v in olds.items() if v is not None}}
         news = {**defaults, **{k: v for k, v in news.items() if v is not None}}
+        # An on-delete input still unknown in a preview is not a change yet: a binding's follows the dataset's
+        # `adopted` output, unknown whenever the dataset is being updated, so each dataset update previewed an
+        # update of every binding too (seen under the real engine). `pulumi up` diffs again with the value.
+        news = {**news, **{k: olds.get(k) for k in self.on_delete if not known(news.get(k))}}
         return plan_diff(olds, news, replace_on=self.replace_on,
                          update_on=(*self.update_on, *OWNERSHIP, *self.on_delete), unique=self.unique)  # fmt: skip
 

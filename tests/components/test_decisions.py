@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pulumi.output import Unknown
 
 from imm_faces.components.args import ArgsError, FaceClusteringArgs, NameScope, derived_name
 from imm_faces.components.policies import service_policy, to_json, trust_policy
 from imm_faces.components.providers.base import plan_diff
+from imm_faces.components.providers.core import UNKNOWN
 
 
 @pytest.mark.parametrize(
@@ -161,6 +163,25 @@ def test_plan_diff(news: dict[str, Any], changes: bool, replaces: list[str], del
     plan = plan_diff(BASE, {**BASE, **news}, replace_on=("region", "endpoint", "project_name"),
                      update_on=("description",), unique=("project_name",))  # fmt: skip
     assert (plan.changes, plan.replaces, plan.delete_before_replace) == (changes, replaces, delete_first)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "changes"),
+    [
+        (False, Unknown(), False),  # a preview while the dataset is updated (the dynamic host's Unknown); `up`
+        (True, Unknown(), False),  # diffs again with the value
+        (False, UNKNOWN, False),  # the plugin's sentinel
+        (False, True, True),  # known and changed: an update
+        (True, False, True),
+    ],
+)
+def test_binding_unknown_on_delete_input_is_no_change_yet(old: bool, new: object, changes: bool) -> None:
+    from imm_faces.components.providers import BindingProvider
+
+    olds = {"region": "cn-hangzhou", "project_name": "p", "dataset_name": "d", "uri": "oss://b/", "adopt": False,
+            "delete_adopted": False, "unindex_on_delete": old}  # fmt: skip
+    plan = BindingProvider().diff("p/d/oss://b/", olds, {**olds, "unindex_on_delete": new})
+    assert (plan.changes, plan.replaces) == (changes, [])
 
 
 def test_quota_arguments_reach_provider_settings() -> None:

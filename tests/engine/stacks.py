@@ -51,10 +51,15 @@ class Stack:
     def __init__(self, project: Project, name: str) -> None:
         self.project, self.name = project, name
 
-    def pulumi(self, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 600) -> Any:
+    def pulumi(
+        self, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 600, record: bool = True
+    ) -> Any:
+        """``pulumi ARGS --stack NAME``; its output joins the project's transcript unless ``record`` is False (a
+        command asked to show secrets)."""
         proc = self.project.ws.run(*args, "--stack", self.name, cwd=self.project.folder, check=False, stdin=stdin,
                                    timeout=timeout)  # fmt: skip
-        self.project.transcript.extend([proc.stdout, proc.stderr])
+        if record:
+            self.project.transcript.extend([proc.stdout, proc.stderr])
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"pulumi {' '.join(args)} (stack {self.name}) exited {proc.returncode}\n--- stdout\n{proc.stdout}\n"
@@ -78,13 +83,15 @@ class Stack:
         return self.pulumi("preview", *args, check=check)
 
     def outputs(self, secrets: bool = False) -> dict[str, Any]:
-        text = self.pulumi("stack", "output", "--json", *(["--show-secrets"] if secrets else [])).stdout
+        text = self.pulumi(
+            "stack", "output", "--json", *(["--show-secrets"] if secrets else []), record=not secrets
+        ).stdout
         value = json.loads(text)
         assert isinstance(value, dict)
         return value
 
     def export(self, secrets: bool = False) -> dict[str, Any]:
-        text = self.pulumi("stack", "export", *(["--show-secrets"] if secrets else [])).stdout
+        text = self.pulumi("stack", "export", *(["--show-secrets"] if secrets else []), record=not secrets).stdout
         value = json.loads(text)
         assert isinstance(value, dict)
         return value
