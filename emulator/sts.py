@@ -209,6 +209,8 @@ class StsService:
             found = self._identities.get(key_id)
         if found is not None:
             return found[0]
+        if key_id in self.ram.key_policies:  # a key with policies is a RAM user's (named by its key id here)
+            return Identity(self.account_id, self.auth.principal(key_id).arn, "RAMUser", key_id)
         return Identity(self.account_id, f"acs:ram::{self.account_id}:root", "Account", self.account_id)
 
     def caller_identity(self, key_id: str) -> GetCallerIdentityResponse:

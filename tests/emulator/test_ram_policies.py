@@ -274,6 +274,11 @@ def test_policies_attached_to_a_key_decide_its_requests(emu: Emulator) -> None:
     assert oss_status(emu, READER, "private/a.jpg") == 403
     assert oss_status(emu, READER, "public/none.jpg") == 404  # allowed, and absent
     assert oss_status(emu, READER, "private/none.jpg") == 403  # refused before existence is known
+    with httpx.Client(trust_env=False) as http:  # who it is needs no permission
+        url = f"{emu.endpoint}/?Version={STS_VERSION}"
+        headers = {"x-acs-action": "GetCallerIdentity", "x-acs-version": STS_VERSION}
+        who = http.send(httpx.Request("POST", url, headers=headers), auth=RpcV2Auth(READER)).json()
+    assert (who["IdentityType"], who["Arn"]) == ("RAMUser", "acs:ram::1000000000000001:user/reader-key"), who
     # and no sts:AssumeRole in its policies
     status, body = assume_role(emu, READER)
     assert (status, body["Code"]) == (403, "NoPermission")
