@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from imm_faces.emulator.errors import ApiError
+from imm_faces.emulator.ram import StrictJsonError, strict_json
 
 # Which algorithms each key type may verify (a JWK's own "alg" narrows it to that one).
 ALGORITHMS: dict[str, tuple[str, ...]] = {
@@ -159,34 +160,19 @@ def _invalid(detail: str) -> ApiError:
     return ApiError(INVALID, detail=detail)
 
 
-def _refuse(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"{key} is given twice")
-        out[key] = value
-    return out
-
-
 def _segment_json(segment: str, what: str) -> dict[str, Any]:
     """A base64url segment holding a JSON object (strictly: no padding, no other character, UTF-8, no NaN,
     no key twice, nesting bounded)."""
-    from imm_faces.emulator.wire import nests_deeper_than
-
     if not _SEGMENT.match(segment):
         raise _invalid(f"The {what} is not base64url.")
     try:
         text = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise _invalid(f"Cannot decode the {what} (not base64url of UTF-8 text).") from None
-    if nests_deeper_than(text, MAX_TOKEN_DEPTH):
-        raise _invalid(f"The {what} nests deeper than {MAX_TOKEN_DEPTH} levels.")
     try:
-        value = json.loads(text, parse_constant=_refuse, object_pairs_hook=_unique)
+        value = strict_json(text, MAX_TOKEN_DEPTH)
+    except StrictJsonError as exc:
+        raise _invalid(f"The {what} {exc}.") from None
     except ValueError:
         raise _invalid(f"The {what} is not JSON.") from None
     if not isinstance(value, dict):

@@ -45,6 +45,7 @@ IMM_SERVICE = "imm.aliyuncs.com"
 ASSUME_ROLE_ACTION = "sts:AssumeRole"  # a trust policy names this action for AssumeRole and AssumeRoleWithOIDC
 # Policies nest five levels (document, statements, statement, condition, operator); deeper is refused unparsed.
 MAX_POLICY_DEPTH = 8
+MAX_CONFIG_DEPTH = 16  # the RAM config: roles hold policies, providers a JWKS
 
 Context = Mapping[str, Sequence[str]]
 """Condition keys (lower case) the request carries, each with its values."""
@@ -193,17 +194,31 @@ def _statement(raw: Any, where: str, trust: bool) -> Statement:
                      principals, conditions)  # fmt: skip
 
 
+class StrictJsonError(ValueError):
+    """JSON text that :func:`strict_json` refuses though Python's parser would take it (the message says why)."""
+
+
 def _refuse_constant(name: str) -> Any:
-    raise PolicyError(f"{name} is not JSON")
+    raise StrictJsonError(f"holds {name}, which is not JSON")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise PolicyError(f"the element {key!r} is given twice")
+            raise StrictJsonError(f"gives {key[:64]!r} twice")
         out[key] = value
     return out
+
+
+def strict_json(text: str, max_depth: int) -> Any:
+    """JSON text read strictly (policies, OIDC tokens, the RAM config): no NaN or Infinity, no key twice in an
+    object, nesting bounded before parsing (:class:`StrictJsonError`); ``ValueError`` for text that is not JSON."""
+    from imm_faces.emulator.wire import nests_deeper_than
+
+    if nests_deeper_than(text, max_depth):
+        raise StrictJsonError(f"nests deeper than {max_depth} levels")
+    return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
 
 
 @dataclass(frozen=True)
@@ -222,17 +237,13 @@ def parse_policy(document: str | Mapping[str, Any], *, limit: int = POLICY_DOCUM
     """A policy document (JSON text, or already parsed) checked against RAM's grammar; :class:`PolicySizeError`
     when its text is over ``limit`` characters (an object is measured as compact JSON), :class:`PolicyError`
     for anything else that is wrong. ``trust``: a role's trust policy (``Principal``, no ``Resource``)."""
-    from imm_faces.emulator.wire import nests_deeper_than
-
     text = document if isinstance(document, str) else json.dumps(document, separators=(",", ":"))
     if len(text) > limit:
         raise PolicySizeError(f"the document has {len(text)} characters; at most {limit}")
-    if nests_deeper_than(text, MAX_POLICY_DEPTH):
-        raise PolicyError(f"the document nests deeper than {MAX_POLICY_DEPTH} levels")
     try:
-        raw = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
-    except PolicyError:
-        raise
+        raw = strict_json(text, MAX_POLICY_DEPTH)
+    except StrictJsonError as exc:
+        raise PolicyError(f"the document {exc}") from None
     except ValueError:
         raise PolicyError("the document is not JSON") from None
     if not isinstance(raw, dict):
@@ -451,9 +462,11 @@ def load_ram(path: str | Path) -> Ram:
     """Read the RAM config file (JSON); :class:`RamConfigError` names what is wrong."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+        doc = strict_json(path.read_text(encoding="utf-8"), MAX_CONFIG_DEPTH)
     except OSError as exc:
         raise RamConfigError(f"cannot be read ({exc.strerror})") from None
+    except StrictJsonError as exc:
+        raise RamConfigError(f"is JSON the emulator does not read: it {exc}") from None
     except (UnicodeDecodeError, ValueError):
         raise RamConfigError("is not JSON text") from None
     return ram_from_document(doc, path.parent)

@@ -69,8 +69,8 @@ MALFORMED = [
      "'IpAddress' is not one the emulator evaluates"),
     (json.dumps(policy(allow("imm:*", Condition={"StringEquals": {"oss:Prefix": 5}}))), "must be a string"),
     (json.dumps(policy(allow("imm:*", Condition={"StringEquals": {"Prefix": "a"}}))), "is not a condition key"),
-    ('{"Version": "1", "Version": "1", "Statement": []}', "given twice"),
-    ('{"Version": NaN}', "NaN is not JSON"),
+    ('{"Version": "1", "Version": "1", "Statement": []}', "gives 'Version' twice"),
+    ('{"Version": NaN}', "holds NaN, which is not JSON"),
     ('{"Version": "1", "Statement": [[[[[[[[[[]]]]]]]]]]}', "nests deeper than 8 levels"),
 ]  # fmt: skip
 
