@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from imm_faces.components.args import oss_resources
+from imm_faces.runtime.rules import IMM_SERVICE
 
-IMM_SERVICE = "imm.aliyuncs.com"
 OSS_READ_ACTIONS = ("oss:GetObject", "oss:GetObjectMeta")
 OSS_LIST_ACTION = "oss:ListObjects"
 MNS_PUBLISH_ACTION = "mns:PublishMessage"

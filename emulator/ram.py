@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from imm_faces.runtime.rules import POLICY_DOCUMENT_MAX_CHARS, split_oss_uri
+from imm_faces.runtime.rules import IMM_SERVICE, POLICY_DOCUMENT_MAX_CHARS, split_oss_uri
 
 if TYPE_CHECKING:
     from imm_faces.emulator.oidc import OidcProvider
@@ -41,7 +41,6 @@ EMULATOR_ACCOUNT_ID = "1000000000000001"
 """The account the emulator's own access keys (and its projects and objects) belong to."""
 DEFAULT_REGION = "cn-hangzhou"
 """The region in the ARNs of the emulator's resources (it serves one region), unless the RAM config names another."""
-IMM_SERVICE = "imm.aliyuncs.com"
 ASSUME_ROLE_ACTION = "sts:AssumeRole"  # a trust policy names this action for AssumeRole and AssumeRoleWithOIDC
 # Policies nest five levels (document, statements, statement, condition, operator); deeper is refused unparsed.
 MAX_POLICY_DEPTH = 8

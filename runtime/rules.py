@@ -169,6 +169,8 @@ def upright_size(width: int, height: int, orientation: int | None) -> tuple[int,
     return (height, width) if orientation in EXIF_QUARTER_TURNS else (width, height)
 
 
+IMM_SERVICE = "imm.aliyuncs.com"  # the service principal a role's trust policy names to let IMM assume it
+
 # RAM and STS (the emulator's authorization, emulator/ram.py and emulator/oidc.py). A session policy (the Policy
 # parameter of AssumeRole / AssumeRoleWithOIDC) is 1-2,048 characters (STS's notice of 2022-09-19; before, 1,024;
 # STS answers InvalidParameter.PolicySize past it); a custom policy document 1-6,144 characters (RAM CreatePolicy);
