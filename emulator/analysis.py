@@ -65,9 +65,11 @@ def image_metadata(data: bytes, filename: str) -> ImageAnalysis:
     from PIL import Image, UnidentifiedImageError
     from PIL.ExifTags import TAGS
 
+    from imm_faces.emulator.images import header_exif
+
     try:
         with Image.open(io.BytesIO(data)) as img:
-            exif = img.getexif()
+            exif = header_exif(img)  # never a decode of the pixels
             orientation = int(exif.get(EXIF_ORIENTATION_TAG, 1) or 1)
             width, height = upright_size(*img.size, orientation)
             tags = {str(TAGS.get(k, k)): str(v)[:200] for k, v in exif.items() if not isinstance(v, bytes)}

@@ -31,11 +31,20 @@ from imm_faces.runtime.rules import (
     IMG_MAX_SOURCE_SIDE,
 )
 
-DECODE_BUDGET_BYTES = 512 * 1024 * 1024
+DECODE_BUDGET_BYTES = 576 * 1024 * 1024  # one 144-million-pixel RGB source (Pillow holds 4 bytes a pixel)
 DECODE_WAIT_SECONDS = 60.0
 # Bytes Pillow holds per pixel: 1 for these modes, 2 for 16-bit grey, 4 for every other (RGB is stored as RGBX).
 _NARROW_MODES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 STRIP_ROWS = 256  # rows converted at a time when a mode must be converted before it can be reduced
+
+
+# Pillow refuses to open an image of more than twice Image.MAX_IMAGE_PIXELS (178,956,970 pixels by default): a
+# decompression-bomb guard the emulator keeps (it is process-wide; changing it would change it for every Pillow
+# user in the process). So a source between that and OSS's 250 million pixels is refused here, not by OSS.
+_PILLOW_LIMIT = (
+    "the source image is over Pillow's decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS, 178956970 pixels by "
+    f"default), which the emulator keeps (OSS's own limit is {IMG_MAX_SOURCE_PIXELS} pixels)"
+)
 
 
 class ImageLimitError(ValueError):
@@ -86,6 +95,24 @@ class DecodeBudget:
 BUDGET = DecodeBudget(DECODE_BUDGET_BYTES)
 
 
+def return_freed_memory() -> None:
+    """Make glibc give large freed blocks back to the system (Linux; elsewhere nothing to do). Its mmap threshold
+    otherwise grows to the size of the largest block freed (Pillow holds a decode in 16 MiB blocks), after which
+    such blocks come from the heap and stay in the process: four thumbnails of a large source left 2.9 GB
+    resident. A fixed threshold keeps every block of 1 MiB or more mmapped, returned when freed."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_mmap_threshold = -3  # glibc's malloc.h
+    mallopt(m_mmap_threshold, 1024 * 1024)
+
+
 @dataclass
 class Source:
     """An image whose header is read and checked, nothing decoded yet. ``width`` and ``height`` as stored;
@@ -101,6 +128,17 @@ class Source:
         self.image.close()
 
 
+def header_exif(img: Any) -> Any:
+    """An opened image's EXIF, read without decoding its pixels. Pillow's PNG reader decodes the whole image to
+    look for an eXIf chunk after the pixel data (a 12,000 x 12,000 PNG: 576 MB, outside any budget); the PNG
+    specification places the chunk before them, so one that comes after is not read here."""
+    from PIL import Image
+
+    if img.format == "PNG" and "exif" not in img.info:
+        return Image.Exif()
+    return img.getexif()
+
+
 def open_source(data: bytes) -> Source:
     """Read an image's header and check it against OSS's source limits (:class:`ImageLimitError`);
     :class:`NotAnImageError` when it is not an image."""
@@ -113,9 +151,9 @@ def open_source(data: bytes) -> Source:
         img: Any = Image.open(io.BytesIO(data))
         width, height = img.size
         frames = img.n_frames if getattr(img, "is_animated", False) else 1
-        orientation = img.getexif().get(EXIF_ORIENTATION_TAG, 1)
+        orientation = header_exif(img).get(EXIF_ORIENTATION_TAG, 1)
     except DecompressionBombError:
-        raise ImageLimitError(f"the source image is over {IMG_MAX_SOURCE_PIXELS} pixels") from None
+        raise ImageLimitError(_PILLOW_LIMIT) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise NotAnImageError(exc.__class__.__name__) from None
     if max(width, height) > IMG_MAX_SOURCE_SIDE or width * height * frames > IMG_MAX_SOURCE_PIXELS:
@@ -147,7 +185,7 @@ def load(source: Source) -> Any:
     try:
         source.image.load()
     except DecompressionBombError:
-        raise ImageLimitError(f"the source image is over {IMG_MAX_SOURCE_PIXELS} pixels") from None
+        raise ImageLimitError(_PILLOW_LIMIT) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise NotAnImageError(exc.__class__.__name__) from None
     return source.image

@@ -155,21 +155,22 @@ def process(
         draft(src, need)
         key = None if source is None or cache is None else (*source, src.image.size, src.image.mode)
         img = cache.get(key) if cache is not None and key is not None else None
-        # the decode, a reduced copy of it (a quarter at most) and the result
-        cost = (0 if img is not None else decoded_bytes(src)) * 5 // 4 + out_w * out_h * 8
-        with budget.hold(cost):
+        # Reduced right after decoding to twice the pixels needed (as resize's reducing_gap would), so that the
+        # budget holds the decode, its reduced copy and the result (RGB, and its JPEG).
+        factor = math.floor(src.image.size[0] / src.width / (2 * need))
+        decoded = 0 if img is not None else decoded_bytes(src)
+        reduced = decoded // factor**2 if factor >= 2 else 0
+        with budget.hold(decoded + reduced + out_w * out_h * 8):
             if img is None:
                 img = load(src)
                 if cache is not None and key is not None and img.width * img.height <= cache.MAX_PIXELS // 2:
                     kept = img.copy()  # a copy: the source is closed below, and its bytes let go
                     kept.info[_ORIENTATION] = src.orientation  # the object's, with its pixels
                     cache.put(key, kept)
-            scale = img.width / src.width
-            factor = math.floor(scale / (2 * need))  # keep twice the pixels needed, as resize's reducing_gap
+            orientation = img.info.get(_ORIENTATION, src.orientation)  # a cached image's own
             if factor >= 2:
                 img = reduce(img, factor)
-                scale = img.width / src.width
-            img, quality = _apply(img, steps, scale, img.info.get(_ORIENTATION, src.orientation))
+            img, quality = _apply(img, steps, img.width / src.width, orientation)
             out = io.BytesIO()
             img.save(out, format="JPEG", quality=quality)
             return out.getvalue()

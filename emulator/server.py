@@ -29,6 +29,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from imm_faces.emulator.analysis import Analyzer, default_analyzer
 from imm_faces.emulator.auth import Authenticator, NonceLedger
 from imm_faces.emulator.errors import ApiError
+from imm_faces.emulator.images import return_freed_memory
 from imm_faces.emulator.jobs import JobRunner
 from imm_faces.emulator.oss_get import OssObjects
 from imm_faces.emulator.ram import Ram, RamConfigError, ServiceRoleReads, principals_of_keys
@@ -182,6 +183,7 @@ class Emulator:
         ram: Ram | None = None,
     ) -> None:
         self.host = host
+        return_freed_memory()  # a large decode's memory goes back to the system once it is done
         self.keys = {k.access_key_id: k for k in access_keys}
         self.ram = ram or Ram()  # RAM: policies, roles, OIDC providers (emulator/ram.py, --ram-config)
         try:

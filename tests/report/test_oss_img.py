@@ -197,3 +197,125 @@ def test_the_decoded_sources_stay_within_their_pixel_bound() -> None:
         cache.put(("k", n), Image.new("L", (10, 10)))  # 100 pixels each: two fit
     assert cache.get(("k", 0)) is None and cache.get(("k", 1)) is None
     assert cache.get(("k", 2)) is not None and cache.get(("k", 3)) is not None
+
+
+def png(width: int, height: int, mode: str = "L") -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, (width, height)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def gif_header(width: int, height: int, frames: int) -> bytes:
+    """A GIF declaring ``frames`` frames of ``width`` x ``height`` (each with a one-code image: enough for a header
+    to be read and its frames counted, nothing for a decoder)."""
+    import struct
+
+    frame = (b"\x21\xf9\x04\x00\x00\x00\x00\x00" + b"\x2c" + struct.pack("<HHHHB", 0, 0, width, height, 0)
+             + b"\x02\x02\x4c\x01\x00")  # fmt: skip
+    head = b"GIF89a" + struct.pack("<HHBBB", width, height, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+    loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    return head + loop + frame * frames + b"\x3b"
+
+
+@pytest.mark.parametrize(("process", "size"), [
+    ("image/resize,m_fixed,w_4096,h_4096,limit_0", (4096, 4096)),  # exactly OSS's 4,096 x 4,096: allowed
+    ("image/resize,m_fixed,w_4097,h_4096,limit_0", None), ("image/resize,m_fixed,w_4096,h_4097,limit_0", None),
+    ("image/resize,m_lfit,w_8192,h_4096,limit_0", None),  # lfit: 5461 x 4096
+])  # fmt: skip
+def test_the_resize_result_limit_at_its_edge(process: str, size: tuple[int, int] | None) -> None:
+    from imm_faces.emulator import oss_img
+
+    steps = oss_process.read(process)
+    if size is None:
+        with pytest.raises(oss_process.ProcessError, match="is over OSS's 16777216 pixels"):
+            oss_img.process(photo(orientation=1), steps)
+    else:
+        assert Image.open(io.BytesIO(oss_img.process(photo(orientation=1), steps))).size == size
+
+
+@pytest.mark.parametrize(("source", "process", "size"), [
+    ((4096, 4096), "image/quality,q_70", (4096, 4096)),
+    ((4097, 4096), "image/quality,q_70", None),  # no resize: the result is the source, over the limit
+    ((4097, 4096), "image/auto-orient,1/format,jpg", None),
+    ((4097, 4096), "image/crop,x_0,y_0,w_4096,h_4096", (4096, 4096)),
+    ((4097, 4096), "image/crop,x_0,y_0,w_4097,h_4096", None),
+    ((4097, 4096), "image/crop,x_1,y_0,w_4097,h_4096", (4096, 4096)),  # cut at the edge: 4096 wide
+])  # fmt: skip
+def test_every_process_string_has_the_result_limit(
+    source: tuple[int, int], process: str, size: tuple[int, int] | None
+) -> None:
+    from imm_faces.emulator import oss_img
+
+    steps = oss_process.read(process)
+    if size is None:
+        with pytest.raises(oss_process.ProcessError, match=f"{source[0]} x {source[1]} is over OSS's"):
+            oss_img.process(png(*source), steps)
+    else:
+        assert Image.open(io.BytesIO(oss_img.process(png(*source), steps))).size == size
+
+
+def test_the_source_limits_at_their_edges() -> None:
+    """20 MB, 30,000 pixels a side and 250 million pixels (frames counted) are allowed; one more is not."""
+    from imm_faces.emulator import images, oss_img
+    from imm_faces.runtime.rules import IMG_MAX_SOURCE_BYTES
+
+    steps = oss_process.read("image/resize,m_fixed,w_16,h_16,limit_0")
+    jpeg = photo(orientation=1)
+    padded = jpeg + bytes(IMG_MAX_SOURCE_BYTES - len(jpeg))  # trailing bytes after the JPEG's end
+    assert Image.open(io.BytesIO(oss_img.process(padded, steps))).size == (16, 16)
+    with pytest.raises(oss_process.ProcessError, match="larger than 20 MB"):
+        oss_img.process(padded + b"\0", steps)
+    assert Image.open(io.BytesIO(oss_img.process(png(30_000, 1), steps))).size == (16, 16)
+    with pytest.raises(oss_process.ProcessError, match="30000 pixels a side"):
+        oss_img.process(png(30_001, 1), steps)
+    assert images.open_source(gif_header(12_500, 10_000, 2)).width == 12_500  # 250,000,000 pixels: allowed
+    with pytest.raises(images.ImageLimitError, match="250000000 pixels"):
+        images.open_source(gif_header(12_500, 10_001, 2))
+    with pytest.raises(images.ImageLimitError, match="250000000 pixels"):
+        images.open_source(gif_header(5_000, 5_000, 11))  # 275 million with its frames
+
+
+def test_the_decode_budget_at_its_edge() -> None:
+    from imm_faces.emulator.images import DecodeBudget, ImageLimitError
+
+    budget = DecodeBudget(1000, wait=0.05)
+    with budget.hold(1000), pytest.raises(ImageLimitError, match="other images"), budget.hold(1):
+        pass  # full: a second waits, then is refused
+    with pytest.raises(ImageLimitError, match="at most 0 MiB"), budget.hold(1001):
+        pass
+    assert budget.used == 0 and budget.peak == 1000
+
+
+def test_what_is_refused_is_refused_before_any_pixel_is_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the result limit, over the decode budget, over the source limits: refused from the header (a PNG's
+    EXIF included: Pillow's own getexif decodes the whole PNG to look for it)."""
+    from PIL import ImageFile
+
+    from imm_faces.emulator import oss_img
+    from imm_faces.emulator.analysis import image_metadata
+    from imm_faces.emulator.images import DecodeBudget
+
+    def decoded(self: object) -> None:
+        raise AssertionError("pixels were decoded")
+
+    big = png(6000, 6000, "RGB")
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decoded)
+    assert image_metadata(big, "big.png").width == 6000
+    with pytest.raises(oss_process.ProcessError, match="6000 x 6000 is over OSS's"):
+        oss_img.process(big, oss_process.read("image/quality,q_70"))
+    with pytest.raises(oss_process.ProcessError, match="the emulator decodes at most 100 MiB"):
+        oss_img.process(big, oss_process.read(PHOTO_PROCESS), budget=DecodeBudget(100 * 2**20))
+    with pytest.raises(oss_process.ProcessError, match="30000 pixels a side"):
+        oss_img.process(png(30_001, 1), oss_process.read(PHOTO_PROCESS))
+
+
+def test_a_large_png_thumbnail_is_decoded_within_the_budget() -> None:
+    """A 6,000 x 6,000 RGB PNG (144 MB decoded) made into a thumbnail: the budget held exactly its decode, its
+    reduced copy and the result, and nothing is left held."""
+    from imm_faces.emulator import oss_img
+    from imm_faces.emulator.images import DecodeBudget
+
+    budget = DecodeBudget(200 * 2**20)
+    out = oss_img.process(png(6000, 6000, "RGB"), oss_process.read(PHOTO_PROCESS), budget=budget)
+    assert Image.open(io.BytesIO(out)).size == (96, 96)
+    assert 6000 * 6000 * 4 <= budget.peak < 6000 * 6000 * 4 * 1.01 and budget.used == 0
