@@ -1,6 +1,6 @@
 """`imm-faces verify` on 1,000 figure clusters against the loop a user would write with Alibaba's SDK.
 
-    python benchmarks/verify.py [--clusters 1000] [--rounds 3] [--threads 8]
+    python benchmarks/verify.py [--clusters 1000] [--rounds 3] [--process-rounds 5] [--threads 8]
 
 The emulator runs as `imm-faces emulator` in its own process, on a state file written beforehand: a project and
 dataset made through the API, then N clusters of three photos each (one face per photo) written straight into
@@ -17,8 +17,13 @@ counts every thread; the server's CPU is not counted for anyone):
   checks strictly more than both loops; and once more without the SimpleQuery consistency checks
   (``--no-consistency``), which is what the loops check, plus the bulk cross-check.
 
-Then, once, the CLI itself in a fresh interpreter (``imm-faces verify --outputs FILE --json``: start-up
-included), and the start-up of ``imm-faces verify --help`` with ``python -X importtime``.
+Then the same comparison as whole processes, what CI runs and pays (interpreter start-up and imports included):
+``imm-faces verify --outputs FILE --json --quiet`` against ``python benchmarks/sdk_loop.py`` (the sequential
+loop as a script importing only the SDK), alternating ``--process-rounds`` times after a warm-up each; wall time,
+the process's CPU (user + system) and the server's. Bytecode is cached for both (``PYTHONDONTWRITEBYTECODE`` is
+dropped for them: an installed package has its ``.pyc`` files). Last, the start-up of ``imm-faces verify --help``
+with ``python -X importtime``. On a machine shared with other work, compare the CPU columns: wall times there
+measure the queue for the cores as much as the programs.
 
 Where the time goes (2026-11-25, in-process on this state): a QueryFigureClusters page of 100 and a
 BatchGetFigureCluster of 100 cost the emulator ~1.5 and ~1.2 ms of CPU (the stored JSON is passed through;
@@ -146,17 +151,55 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def cli(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": CREDS.access_key_id,
-           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": CREDS.access_key_secret}  # fmt: skip
+PROCESS_ENV = {
+    **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": CREDS.access_key_id, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": CREDS.access_key_secret,
+}  # fmt: skip
+"""The environment of the whole-process runs: the emulator's keys, and bytecode cached as for an installed package."""
+
+
+def imm_faces_command() -> list[str]:
+    """The `imm-faces` console script next to this Python (what CI runs), else the same entry point with -m."""
+    script = Path(sys.executable).with_name("imm-faces")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "imm_faces.runtime.cli.main"]
+
+
+def cli(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
     before, wall = children_cpu(), time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "imm_faces.runtime.cli.main", *args],  # noqa: S603
-                          capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, env=PROCESS_ENV, check=False)  # noqa: S603
     return time.perf_counter() - wall, children_cpu() - before, proc
 
 
+def whole_processes(endpoint: str, outputs: Path, server: int, rounds: int, clusters: int) -> None:
+    """`imm-faces verify` and the SDK's sequential loop as processes, alternating; medians of wall, CPU, server."""
+    commands = {
+        "imm-faces verify": [*imm_faces_command(), "verify", "--outputs", str(outputs), "--json", "--quiet"],
+        "sdk loop script": [sys.executable, str(Path(__file__).with_name("sdk_loop.py")), endpoint, PROJECT, DATASET],
+    }
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
+    for command in commands.values():  # warm-up: bytecode written, server caches
+        cli(command)
+    for _ in range(rounds):
+        for name, command in commands.items():
+            served = process_cpu(server)
+            wall, cpu, proc = cli(command)
+            assert proc.returncode == 0, f"{name}: exit {proc.returncode}: {proc.stderr[-500:]}"
+            if name == "imm-faces verify":
+                assert json.loads(proc.stdout)["total_clusters"] == clusters
+            runs[name].append((wall, cpu, process_cpu(server) - served))
+    medians = {n: tuple(statistics.median(x[i] for x in r) for i in range(3)) for n, r in runs.items()}
+    (v_wall, v_cpu, v_srv), (s_wall, s_cpu, s_srv) = medians["imm-faces verify"], medians["sdk loop script"]
+    print(f"whole processes (start-up included), load {os.getloadavg()[0]:.1f}, {rounds} rounds (medians):")
+    for name, (wall, cpu, served) in medians.items():
+        print(f"  {name:26s} {wall:5.2f} s wall, CPU {cpu:5.2f} s process + {served:5.2f} s server")
+    print(
+        f"  verify / sdk loop: {v_wall / s_wall:.2f} of the wall time ({s_wall / v_wall:.1f}x faster), "
+        f"{v_cpu / s_cpu:.2f} of the process CPU, {(v_cpu + v_srv) / (s_cpu + s_srv):.2f} of the CPU in all"
+    )
+
+
 def startup() -> None:
-    wall, _, _ = cli(["verify", "--help"])
+    wall, _, _ = cli([*imm_faces_command(), "verify", "--help"])
     cmd = [sys.executable, "-X", "importtime", "-m", "imm_faces.runtime.cli.main", "verify", "--help"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)  # noqa: S603
     rows = [line.split("|") for line in proc.stderr.splitlines() if line.startswith("import time:")][1:]
@@ -171,6 +214,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--process-rounds", type=int, default=5, help="rounds of the whole-process comparison")
     parser.add_argument("--threads", type=int, default=DEFAULT_CONCURRENCY, help="verify's concurrency and the "
                         "threaded SDK loop's threads")  # fmt: skip
     args = parser.parse_args()
@@ -211,12 +255,7 @@ def main() -> int:
             out = Path(tmp) / "outputs.json"
             out.write_text(json.dumps({"project_name": PROJECT, "dataset_name": DATASET, "region": "cn-hangzhou",
                                        "endpoint": endpoint}))  # fmt: skip
-            wall, cpu, proc = cli(["verify", "--outputs", str(out), "--json", "--quiet"])
-            report = json.loads(proc.stdout)
-            print(
-                f"  imm-faces verify CLI (fresh interpreter): {wall:.2f} s wall {cpu:.2f} s CPU, exit "
-                f"{proc.returncode}, passed={report['passed']}, {report['total_clusters']} clusters"
-            )
+            whole_processes(endpoint, out, server.pid, args.process_rounds, args.clusters)
             startup()
     return 0
 

@@ -11,10 +11,46 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import types
 from collections.abc import Sequence
-from typing import Protocol
+from importlib.machinery import ModuleSpec
+from typing import TYPE_CHECKING, Protocol, cast
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader
 
 from imm_faces.runtime import __version__
+
+
+class _HttpxCliStandIn:
+    """``import httpx`` imports httpx's own command-line client (``httpx._main``: click, pygments and rich)
+    whenever they are installed: tens of milliseconds of start-up for a module imm-faces never uses. In this
+    process that one import gets a stand-in, whose ``main`` loads the real module if anything ever calls it (the
+    ``httpx`` command is a process of its own and never imports this). A finder, so nothing is imported or
+    registered before httpx itself is."""
+
+    NAME = "httpx._main"
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
+        return ModuleSpec(name, cast("Loader", self)) if name == self.NAME else None
+
+    def create_module(self, spec: ModuleSpec) -> None:
+        return None  # the default module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.main = _real_httpx_main  # type: ignore[attr-defined]  # a function: httpx sets its __module__
+
+
+def _real_httpx_main() -> None:
+    """httpx's command-line client, loaded for real."""
+    for finder in [f for f in sys.meta_path if isinstance(f, _HttpxCliStandIn)]:
+        sys.meta_path.remove(finder)
+    sys.modules.pop(_HttpxCliStandIn.NAME, None)
+    importlib.import_module(_HttpxCliStandIn.NAME).main()
+
+
+if "httpx" not in sys.modules:
+    sys.meta_path.insert(0, _HttpxCliStandIn())
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_CODES = (

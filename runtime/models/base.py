@@ -6,7 +6,6 @@ spelling on input, and keeps fields it does not know, so that a newer service re
 older client and nothing is lost when a response is parsed and dumped again.
 """
 
-from __future__ import annotations
 
 import json
 import re
@@ -56,13 +55,18 @@ Number: TypeAlias = int | float
 
 
 class WireModel(BaseModel):
-    """A JSON object on IMM's wire: PascalCase aliases, snake_case attributes, unknown fields kept."""
+    """A JSON object on IMM's wire: PascalCase aliases, snake_case attributes, unknown fields kept.
+
+    Each model's validator and serializer are built when it is first used (``defer_build``), not at import: a
+    process that calls a few operations (``imm-faces verify``) builds a few of the catalog's hundred models.
+    Reading :data:`imm_faces.runtime.operations.CATALOG` builds them all (:func:`build_all`)."""
 
     model_config = ConfigDict(
         alias_generator=wire_name,
         populate_by_name=True,
         extra="allow",
         serialize_by_alias=True,
+        defer_build=True,
     )
 
     def to_wire(self) -> dict[str, Any]:
@@ -79,3 +83,16 @@ class WireView(WireModel):
     kept), so reading many objects of which a few fields are needed costs a fraction of the whole model."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+def build_all() -> int:
+    """Build every wire model defined so far that is not built yet (what the emulator, serving every operation
+    from several threads, wants at start rather than on first use); returns how many were built."""
+    built, pending = 0, list(WireModel.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending += model.__subclasses__()
+        if not model.__pydantic_complete__:
+            model.model_rebuild()
+            built += 1
+    return built

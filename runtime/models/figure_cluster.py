@@ -1,6 +1,5 @@
 """IMM's ``FigureCluster``: one person, as grouped by a face clustering task."""
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -1,6 +1,5 @@
 """Objects that appear only inside requests (sent as JSON-string parameters)."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 

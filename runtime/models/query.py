@@ -6,7 +6,6 @@ an array field (``Figures``), so two conditions must hold for the same face. Val
 (the SDK declares ``Value: str``); numbers and times are compared as such by the service.
 """
 
-from __future__ import annotations
 
 from typing import Literal, Self
 
@@ -30,7 +29,7 @@ class SimpleQuery(WireModel):
     field: str | None = None
     operation: QueryOperation
     value: str | None = None
-    sub_queries: list[SimpleQuery] | None = None
+    sub_queries: list["SimpleQuery"] | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> Self:

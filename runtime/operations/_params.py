@@ -1,6 +1,5 @@
 """Parameter types shared by several operations, each carrying its IMM rule."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 

@@ -1,6 +1,5 @@
 """Bindings of a dataset to OSS: CreateBinding, GetBinding, DeleteBinding, ListBindings."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

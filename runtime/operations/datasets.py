@@ -1,6 +1,5 @@
 """Datasets: CreateDataset, GetDataset, UpdateDataset, DeleteDataset, ListDatasets."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

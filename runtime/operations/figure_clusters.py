@@ -1,7 +1,6 @@
 """Figure clusters: QueryFigureClusters, GetFigureCluster, BatchGetFigureCluster, UpdateFigureCluster,
 SearchImageFigureCluster."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 

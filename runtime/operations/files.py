@@ -1,6 +1,5 @@
 """File metadata: IndexFileMeta, BatchIndexFileMeta, GetFileMeta, DeleteFileMeta, BatchDeleteFileMeta."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

@@ -1,6 +1,5 @@
 """Projects: CreateProject, GetProject, UpdateProject, DeleteProject, ListProjects."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

@@ -1,6 +1,5 @@
 """Metadata queries: SimpleQuery (the files of a dataset that match a query tree, or statistics over them)."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

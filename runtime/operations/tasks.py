@@ -1,6 +1,5 @@
 """Tasks: CreateFigureClusteringTask, CreateFigureClustersMergingTask, GetTask, ListTasks."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 

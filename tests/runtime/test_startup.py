@@ -1,0 +1,81 @@
+"""What `imm-faces verify` pays before its first request, each in a fresh interpreter: no httpx command-line
+client, no operation module or model it does not use, no CA file for a plain-http endpoint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+
+def fresh(code: str) -> Any:
+    """Run ``code`` in a new interpreter; it prints one JSON document as its last line."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+CLI_LIBRARIES = ("click", "pygments", "rich")
+
+
+def test_the_cli_never_imports_httpxs_command_line_client() -> None:
+    """httpx imports its own CLI (click, pygments, rich) whenever they are installed; `imm-faces` never runs it."""
+    seen = "[m for m in ('click', 'pygments', 'rich') if m in sys.modules]"
+    plain = fresh(f"import sys, httpx, json; print(json.dumps({seen}))")
+    if not plain:
+        pytest.skip("none of click, pygments, rich is installed: httpx imports no CLI here anyway")
+    ours = fresh("import sys, json, imm_faces.runtime.cli.main, imm_faces.runtime.client, httpx\n"
+                 f"print(json.dumps([{seen}, callable(httpx.main), httpx.main.__module__]))")  # fmt: skip
+    assert ours == [[], True, "httpx"]
+
+
+def test_operation_models_are_built_when_first_used_and_all_with_the_catalog() -> None:
+    result = fresh("""
+import json, sys
+import imm_faces.runtime.cli.main, imm_faces.runtime.cli.verify, imm_faces.runtime.client, imm_faces.runtime.verify.run
+from imm_faces.runtime.models.base import WireModel
+from imm_faces.runtime.operations.projects import GetProject
+
+def models():
+    found, pending = [], list(WireModel.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending += model.__subclasses__()
+        found.append(model)
+    return found
+
+modules = sorted(m for m in sys.modules if m.startswith("imm_faces.runtime.operations."))
+built_at_import = [m.__name__ for m in models() if m.__pydantic_complete__]
+GetProject.request(project_name="p").to_params()
+built_after_one = sorted(m.__name__ for m in models() if m.__pydantic_complete__)
+from imm_faces.runtime.operations import CATALOG, OPERATIONS
+print(json.dumps({"modules": modules, "built_at_import": built_at_import, "built_after_one": built_after_one,
+                  "not_built": [m.__name__ for m in models() if not m.__pydantic_complete__], "total": len(models()),
+                  "catalog": list(CATALOG), "listed": [p.split(".")[1] for p in OPERATIONS]}))
+""")
+    assert "imm_faces.runtime.operations.bindings" not in result["modules"]  # verify calls no binding operation
+    assert "imm_faces.runtime.operations.files" not in result["modules"]
+    assert result["built_at_import"] == []
+    assert result["built_after_one"] == ["GetProjectRequest"]
+    assert result["not_built"] == [] and result["total"] > 60  # reading the catalog built every model
+    assert result["catalog"] == result["listed"] and len(result["catalog"]) == 29
+
+
+def test_a_plain_http_endpoint_loads_no_ca_file_and_trusts_no_certificate() -> None:
+    result = fresh("""
+import json, ssl
+from imm_faces.runtime.client import AsyncImmClient, ImmClient, tls_context
+from imm_faces.runtime.credentials import Credentials
+
+key = Credentials("id", "secret")
+clients = [ImmClient(endpoint="http://127.0.0.1:9", credentials=key),
+           AsyncImmClient(endpoint="http://127.0.0.1:9", credentials=key)]
+loaded_for_http = tls_context.cache_info().misses
+context = clients[0]._http._transport._pool._ssl_context
+plain = [context.verify_mode == ssl.CERT_REQUIRED, context.check_hostname, context.get_ca_certs()]
+ImmClient(endpoint="https://imm.cn-hangzhou.aliyuncs.com", credentials=key)
+print(json.dumps([loaded_for_http, plain, tls_context.cache_info().misses]))
+""")
+    assert result == [0, [True, True, []], 1]
