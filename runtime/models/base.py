@@ -6,7 +6,6 @@ spelling on input, and keeps fields it does not know, so that a newer service re
 older client and nothing is lost when a response is parsed and dumped again.
 """
 
-
 import json
 import re
 from typing import Any, TypeAlias

@@ -1,6 +1,5 @@
 """IMM's ``FigureCluster``: one person, as grouped by a face clustering task."""
 
-
 from typing import Any
 
 from pydantic import ConfigDict

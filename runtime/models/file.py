@@ -5,7 +5,6 @@ The field list is the union of ``alibabacloud-imm20200930`` 5.0.3's ``File`` mod
 GetFigureCluster reference sample (which shows a few the SDK does not yet know, e.g. ``SmartClusters``).
 """
 
-
 from typing import Any
 
 from imm_faces.runtime.models.base import Number, WireModel

@@ -1,6 +1,5 @@
 """Objects that appear only inside requests (sent as JSON-string parameters)."""
 
-
 from typing import Annotated, Any
 
 from pydantic import AfterValidator

@@ -6,7 +6,6 @@ an array field (``Figures``), so two conditions must hold for the same face. Val
 (the SDK declares ``Value: str``); numbers and times are compared as such by the service.
 """
 
-
 from typing import Literal, Self
 
 from pydantic import model_validator

@@ -1,6 +1,5 @@
 """IMM's projects, datasets, bindings and tasks as the 2020-09-30 API returns them."""
 
-
 from typing import Any
 
 from imm_faces.runtime.models.base import WireModel

@@ -10,7 +10,6 @@ Importing this package imports no operation module, and no model is built at imp
 imports every module and builds every model (the emulator reads it at start).
 """
 
-
 import importlib
 from typing import TYPE_CHECKING, Any
 

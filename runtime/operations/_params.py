@@ -1,6 +1,5 @@
 """Parameter types shared by several operations, each carrying its IMM rule."""
 
-
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field

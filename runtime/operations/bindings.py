@@ -1,6 +1,5 @@
 """Bindings of a dataset to OSS: CreateBinding, GetBinding, DeleteBinding, ListBindings."""
 
-
 from typing import Annotated
 
 from imm_faces.runtime.models.resources import Binding

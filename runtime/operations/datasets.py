@@ -1,6 +1,5 @@
 """Datasets: CreateDataset, GetDataset, UpdateDataset, DeleteDataset, ListDatasets."""
 
-
 from typing import Annotated
 
 from pydantic import Field

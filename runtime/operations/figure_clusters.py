@@ -1,7 +1,6 @@
 """Figure clusters: QueryFigureClusters, GetFigureCluster, BatchGetFigureCluster, UpdateFigureCluster,
 SearchImageFigureCluster."""
 
-
 from typing import Annotated, Any, Literal
 
 from pydantic import Field

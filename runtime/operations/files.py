@@ -1,6 +1,5 @@
 """File metadata: IndexFileMeta, BatchIndexFileMeta, GetFileMeta, DeleteFileMeta, BatchDeleteFileMeta."""
 
-
 from typing import Annotated
 
 from pydantic import Field

@@ -1,6 +1,5 @@
 """Projects: CreateProject, GetProject, UpdateProject, DeleteProject, ListProjects."""
 
-
 from typing import Annotated
 
 from pydantic import Field

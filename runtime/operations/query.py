@@ -1,6 +1,5 @@
 """Metadata queries: SimpleQuery (the files of a dataset that match a query tree, or statistics over them)."""
 
-
 from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator

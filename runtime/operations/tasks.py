@@ -1,6 +1,5 @@
 """Tasks: CreateFigureClusteringTask, CreateFigureClustersMergingTask, GetTask, ListTasks."""
 
-
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
