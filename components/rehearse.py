@@ -75,6 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", metavar="FILE",
                         help="also write verify's HTML report of the clusters to FILE (the first FaceClustering of "
                              "the outputs; FILE-stem.<key>.html for each further one)")  # fmt: skip
+    parser.add_argument("--engine", choices=("auto", "real", "mocks"), default="auto",
+                        help="what runs the program: the real Pulumi engine (scripts/pulumi-engine.sh builds it, or "
+                             "a pulumi v3.139+ on PATH), the Pulumi SDK's mocks, or auto: the real one when found "
+                             "(default)")  # fmt: skip
     parser.epilog = ("Exit codes: 0 passed; 1 a step or a verify report failed; 2 usage (a bad option, the emulator's "
                      "keys refused, the sample photos not fetched); 130 interrupted (Ctrl-C or SIGTERM: what was "
                      "created is deleted first).")  # fmt: skip
@@ -173,10 +177,25 @@ def run(args: argparse.Namespace) -> int:
         if not args.photos:
             _sample_photos()
         with _sigterm_as_interrupt():
-            return _rehearse(args, program, credentials)
+            return _on_engine(args, program, credentials)
     except UsageError as exc:
         print(f"imm-faces rehearse: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _on_engine(args: argparse.Namespace, program: Program, credentials: Credentials) -> int:
+    """On the real engine when ``--engine`` allows it and the program can run there (else on the mocks)."""
+    from imm_faces.components.rehearsal import real_engine
+
+    engine = real_engine.choose(args.engine, _say)
+    if engine is not None:
+        try:
+            return real_engine.rehearse(args, program, credentials, engine)
+        except real_engine.EngineUnfitError as exc:
+            if args.engine == "real":
+                raise UsageError(f"--engine real: {exc}") from None
+            _say(f"engine: the Pulumi SDK's mocks after all: {exc}")
+    return _rehearse(args, program, credentials)
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -367,9 +386,10 @@ def _emulator(
 
 def _verdict(
     args: argparse.Namespace, program: Program, seconds: float, code: int | None, created: list[Created],
-    outputs: dict[str, Any], reports: dict[str, Any], left: list[str], kept: list[str],
+    outputs: dict[str, Any], reports: dict[str, Any], left: list[str], kept: list[str], pulumi: str | None = None,
 ) -> int:  # fmt: skip
-    """The last line (and with --json the summary): passed when verify passed and nothing made is left."""
+    """The last line (and with --json the summary): passed when verify passed and nothing made is left.
+    ``pulumi``: the real engine's version (None: the mocks ran the program)."""
     from imm_faces.runtime.cli.main import EXIT_FAILED, EXIT_OK
 
     verdict = "PASSED" if code == EXIT_OK and not left else "FAILED"
@@ -377,7 +397,8 @@ def _verdict(
     behind = "everything (--keep)" if args.keep else ", ".join(left) or "nothing"
     adopted = f"; kept as adopted: {', '.join(kept)}" if kept else ""
     checked = "verify not run" if code is None else f"verify exit {code}"
-    _say(f"rehearsal {verdict} in {seconds} s ({checked}; left behind: {behind}{adopted})")
+    engine = f"the real Pulumi engine {pulumi}" if pulumi else "the Pulumi SDK's mocks"
+    _say(f"rehearsal {verdict} in {seconds} s ({engine}; {checked}; left behind: {behind}{adopted})")
     _how_to_reach_imm_faces()
     if args.json:
         import json
@@ -385,7 +406,8 @@ def _verdict(
         resources = [{"type": r.type, "name": r.name, "id": r.id, "created": r.dynamic and not _adopted(r),
                       "adopted": _adopted(r)} for r in created]  # fmt: skip
         summary = {
-            "passed": verdict == "PASSED", "seconds": seconds, "project": program.project, "stack": args.stack,
+            "passed": verdict == "PASSED", "seconds": seconds, "engine": "real" if pulumi else "mocks",
+            "pulumi": pulumi, "project": program.project, "stack": args.stack,
             "outputs": outputs, "resources": resources, "verify_exit": code, "verify": reports,
             "kept": bool(args.keep), "left_behind": left, "kept_adopted": kept,
             "emulator_empty": not left and not kept and not args.keep,
@@ -668,13 +690,8 @@ def _teardown(
     """Delete what the rehearsal created, as `pulumi destroy` would (an adopted object is kept, unless
     ``deleteAdopted``). Returns (what it created that is still there afterwards, what it kept as adopted)."""
     from imm_faces.components.rehearsal.host import ProviderCallError
-    from imm_faces.runtime.client import ImmClient
-    from imm_faces.runtime.errors import ImmFacesError
-    from imm_faces.runtime.operations import datasets, projects
 
-    objects = [r for r in mocks.created if r.dynamic and r.type.endswith((":Project", ":Dataset"))]
-    made = {r.id for r in objects if not _adopted(r)}
-    kept = [f"{r.type.rsplit(':', 1)[-1].lower()} {r.id}" for r in objects if _kept(r)]
+    created = list(mocks.created)
     for resource in reversed([r for r in mocks.created if r.dynamic]):  # dependents first, as destroy does
         try:
             host.delete(resource.urn, resource.id, resource.outputs)
@@ -685,6 +702,18 @@ def _teardown(
         why = " (adopted: it existed before this stack; deleteAdopted deletes it)" if _kept(resource) else ""
         _say(f"{what}{resource.type} {resource.name}{why}")
     mocks.created = [c for c in mocks.created if not c.dynamic]
+    return _left_behind(created, endpoint, credentials)
+
+
+def _left_behind(created: list[Created], endpoint: str, credentials: Credentials) -> tuple[list[str], list[str]]:
+    """After the teardown: (what the rehearsal created that is still in the emulator, what it kept as adopted)."""
+    from imm_faces.runtime.client import ImmClient
+    from imm_faces.runtime.errors import ImmFacesError
+    from imm_faces.runtime.operations import datasets, projects
+
+    objects = [r for r in created if r.dynamic and r.type.endswith((":Project", ":Dataset"))]
+    made = {r.id for r in objects if not _adopted(r)}
+    kept = [f"{r.type.rsplit(':', 1)[-1].lower()} {r.id}" for r in objects if _kept(r)]
     left: list[str] = []
     try:
         with ImmClient(endpoint=endpoint, credentials=credentials) as imm:

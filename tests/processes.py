@@ -48,3 +48,12 @@ def emulator_process(
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+
+
+def without_pulumi_engine(base: dict[str, str], empty: Path) -> dict[str, str]:
+    """``base`` as on a machine without Go or Pulumi: no `pulumi` on PATH, no engine built by
+    scripts/pulumi-engine.sh (its cache pointed at the empty folder ``empty``), none named by a variable. (Go
+    itself may stay: nothing here builds the engine, `scripts/pulumi-engine.sh --check` only looks.)"""
+    path = [p for p in base.get("PATH", "").split(os.pathsep) if p and not (Path(p) / "pulumi").exists()]
+    env = {k: v for k, v in base.items() if k != "IMM_FACES_PULUMI_ENGINE"}
+    return {**env, "PATH": os.pathsep.join(path), "IMM_FACES_ENGINE_CACHE": str(empty)}

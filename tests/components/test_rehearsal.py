@@ -38,9 +38,13 @@ USER_IDENTITY = {
 }  # fmt: skip
 
 
-def rehearse(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, "rehearse", *args], capture_output=True, text=True, timeout=600, check=False,
-                          cwd=cwd, env={**os.environ, **(env or {})})  # fmt: skip
+def rehearse(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, engine: str = "mocks"
+) -> subprocess.CompletedProcess[str]:
+    """``imm-faces rehearse`` (on the mocks unless ``engine`` says otherwise: tests/components/test_rehearse_engine.py
+    runs it on the real engine)."""
+    return subprocess.run([*CLI, "rehearse", "--engine", engine, *args], capture_output=True, text=True, timeout=600,
+                          check=False, cwd=cwd, env={**os.environ, **(env or {})})  # fmt: skip
 
 
 def test_rehearse_passes_and_leaves_the_emulator_empty(tmp_path: Path) -> None:
@@ -50,6 +54,7 @@ def test_rehearse_passes_and_leaves_the_emulator_empty(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     steps = proc.stderr  # with --json the steps go to stderr and stdout holds only the summary
     assert "OFFLINE rehearsal" in steps and "Not exercised: the Pulumi engine" in steps
+    assert "engine: the Pulumi SDK's mocks (--engine mocks)" in steps
     for kind in ("Project", "Dataset", "Binding", "FigureClusteringTask"):
         assert f"created  pulumi-python:dynamic/imm:{kind}" in steps
         assert f"deleted pulumi-python:dynamic/imm:{kind}" in steps
@@ -230,8 +235,15 @@ def test_rehearse_a_consumer_program_next_to_its_own_components_folder(
     page = tmp_path / "consumer-report.html"
     proc = rehearse("--program", str(consumer), "--stack", "staging", "--config", "photos=oss://family-photos/2026/",
                     "--photos", str(three_photos), "--endpoint", endpoint, "--oss-root", str(oss_root), "--json",
-                    "--html", str(page), cwd=consumer)  # fmt: skip
+                    "--html", str(page), cwd=consumer, engine="auto")  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # --engine auto: where there is a real engine, the preview finds what it lacks (the program creates a RAM role)
+    # before anything is created, and the mocks run the program instead, saying why
+    from imm_faces.components.rehearsal.real_engine import Engine, locate
+
+    assert ("engine: the Pulumi SDK's mocks after all: the program needs the provider plugin pulumi-resource-alicloud"
+            in proc.stderr) == isinstance(locate(), Engine)  # fmt: skip
+    assert "OFFLINE rehearsal" in proc.stderr and json.loads(proc.stdout)["engine"] == "mocks"
     assert page.is_file() and not list(tmp_path.glob("consumer-report.*.html"))  # where asked: the first (only) one
     # what it staged in the shared --oss-root is gone again, and nothing else was touched
     assert sorted(p.name for p in (oss_root / "family-photos").rglob("*")) == ["theirs.jpg"]
@@ -250,7 +262,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path, shared_emulator: tuple[st
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     endpoint, oss_root = shared_emulator
-    args = ["rehearse", "--stack", "sigterm", "--endpoint", endpoint, "--oss-root", str(oss_root),
+    args = ["rehearse", "--engine", "mocks", "--stack", "sigterm", "--endpoint", endpoint, "--oss-root", str(oss_root),
             "--photos", str(three_photos), "--config", 'ossLocations=["oss://sigterm-photos/people/"]']  # fmt: skip
     proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                             env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
