@@ -88,7 +88,7 @@ path_pulumi() {
 
 from_path=$(path_pulumi)
 if [ -n "$from_path" ]; then
-    key="path-$(printf '%s' "$from_path" | sha256sum | cut -c1-12)-r$RECIPE"
+    key="path-$(printf '%s %s' "$from_path" "$("$from_path" version)" | sha256sum | cut -c1-12)-r$RECIPE"
 else
     key="v$PULUMI_VERSION-py$PYTHON_HOST_SDK-node$NODEJS_HOST_SDK-yaml$YAML_VERSION-r$RECIPE"
 fi

@@ -36,6 +36,8 @@ MIN_VERSION = (3, 139, 0)
 """The first CLI that passes the stack's config to dynamic providers (pulumi PR #17673)."""
 PYTHON_TOOLS = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python")
 """What a Python program with dynamic providers needs on PATH."""
+TOOLS = (*PYTHON_TOOLS, "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs", "pulumi-language-yaml")
+"""Everything scripts/pulumi-engine.sh provides."""
 PASSPHRASE = "imm-faces-engine-tests"
 DROPPED_ENV = re.compile(r"^(ALIBABA_CLOUD_|ALICLOUD_|ALIYUN_|PULUMI_)")
 """The caller's cloud credentials and Pulumi settings never reach the engine."""
