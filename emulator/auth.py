@@ -1,7 +1,7 @@
 """Request authentication, as Alibaba Cloud's API gateway does it.
 
 ACS3-HMAC-SHA256 (``Authorization`` header) and the legacy RPC signature (``Signature`` parameter) are
-both verified with the same functions the client signs with (:mod:`imm_faces.runtime.signing`). STS tokens must
+both verified with the same functions the client signs with (:mod:`imm_faces.runtime.auth.signing`). STS tokens must
 match the key's token; the request time must be within 15 minutes; a nonce is accepted once within that
 window, across restarts (:class:`NonceLedger` keeps them in the SQLite store).
 
@@ -18,7 +18,6 @@ resource with it (``Forbidden.RAM``, 403, naming both, when RAM would refuse).
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import hmac
 import logging
@@ -32,8 +31,7 @@ from urllib.parse import parse_qsl
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.ram import AccessDeniedError, Context, Principal, Ram
 from imm_faces.emulator.store import Store
-from imm_faces.runtime.credentials import Credentials
-from imm_faces.runtime.signing import (
+from imm_faces.runtime.auth.signing import (
     FORM_CONTENT_TYPE,
     parse_v3_authorization,
     v2_signature,
@@ -42,6 +40,8 @@ from imm_faces.runtime.signing import (
     v3_signature,
     v3_string_to_sign,
 )
+from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.timestamps import parse_utc_seconds
 
 log = logging.getLogger("imm_faces.emulator")
 CLOCK_SKEW_SECONDS = 15 * 60
@@ -192,7 +192,7 @@ def _check_time(text: str | None) -> float:
     if not text:
         raise ApiError("IncompleteSignature", detail="The request date is missing.")
     try:
-        when = calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+        when = parse_utc_seconds(text)
     except (ValueError, OverflowError):
         raise ApiError("InvalidTimeStamp.Format") from None
     if abs(time.time() - when) > CLOCK_SKEW_SECONDS:

@@ -114,7 +114,7 @@ def provider_from_config(raw: Any, base: Path) -> OidcProvider:
     ``base``). ``ValueError`` names the element that is wrong."""
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    from imm_faces.runtime.sts import OIDC_PROVIDER_ARN_PATTERN
+    from imm_faces.runtime.auth.sts import OIDC_PROVIDER_ARN_PATTERN
 
     sources = ("jwks", "jwks_file", "public_key", "public_key_file")
     if not isinstance(raw, dict) or not set(raw) <= {"arn", "issuer", "client_ids", *sources}:

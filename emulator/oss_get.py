@@ -5,7 +5,7 @@ for the emulator and the cloud.
 What is served: GET and HEAD of one object, for a request signed with the emulator's keys, either presigned
 (``x-oss-signature-version=OSS4-HMAC-SHA256`` and the other ``x-oss-*`` query parameters) or in the
 ``Authorization: OSS4-HMAC-SHA256 ...`` header. The signature is computed with the runtime's functions
-(:mod:`imm_faces.runtime.oss_signing`); a presigned URL is refused after its ``x-oss-expires``, a header-signed
+(:mod:`imm_faces.runtime.auth.oss_signing`); a presigned URL is refused after its ``x-oss-expires``, a header-signed
 request outside a 15-minute clock skew; an STS key needs its token. Nothing is served without a signature
 (no public-read), nothing outside the root (:func:`imm_faces.emulator.oss.object_path`), no hidden name.
 Errors are OSS's XML bodies (``Code``, ``Message``, ``RequestId``, ``HostId``) with OSS's codes and statuses.
@@ -36,8 +36,7 @@ from imm_faces.emulator import oss_img
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.oss import CHUNK_BYTES, NotAnObjectError, ObjectFile, bucket_exists, etag, open_object
 from imm_faces.runtime import oss_process
-from imm_faces.runtime.credentials import Credentials
-from imm_faces.runtime.oss_signing import (
+from imm_faces.runtime.auth.oss_signing import (
     ALGORITHM,
     MAX_EXPIRES_SECONDS,
     PRODUCT,
@@ -54,6 +53,7 @@ from imm_faces.runtime.oss_signing import (
     signature,
     split_query,
 )
+from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.rules import IMG_MAX_SOURCE_BYTES, whole_number
 
 CLOCK_SKEW_SECONDS = 15 * 60

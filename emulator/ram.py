@@ -397,7 +397,7 @@ def _policies(value: Any, where: str, limit: int = POLICY_DOCUMENT_MAX_CHARS) ->
 
 
 def _role(raw: Any, where: str) -> Role:
-    from imm_faces.runtime.sts import ROLE_ARN_PATTERN
+    from imm_faces.runtime.auth.sts import ROLE_ARN_PATTERN
 
     if not isinstance(raw, dict) or not set(raw) <= {"arn", "trust_policy", "policies"}:
         raise RamConfigError(f"{where} must be an object with arn, and optionally trust_policy and policies")

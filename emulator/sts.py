@@ -5,7 +5,7 @@ own port (the wire layer routes requests whose ``Version`` is 2015-04-01 here). 
 the same :class:`~imm_faces.emulator.auth.Authenticator` as IMM's (signature, clock skew, nonce reuse), and the
 credentials it issues are registered with it: IMM then accepts them until their ``Expiration`` and answers
 ``InvalidSecurityToken.Expired`` after. Request and response models are the client's
-(:mod:`imm_faces.runtime.sts`).
+(:mod:`imm_faces.runtime.auth.sts`).
 
 RAM (:mod:`imm_faces.emulator.ram`, ``--ram-config``): AssumeRole needs ``sts:AssumeRole`` on the role in the
 caller's policies (when it has any) and a trust policy that names the caller's account or the caller; a role
@@ -53,12 +53,15 @@ from imm_faces.emulator.ram import (
     Role,
     parse_policy,
 )
-from imm_faces.runtime.credentials import Credentials
-from imm_faces.runtime.operations import ParameterError
-from imm_faces.runtime.rules import SESSION_POLICY_MAX_CHARS
-from imm_faces.runtime.sts import (
+from imm_faces.runtime.auth.sts import (
     ANONYMOUS,
+    DEFAULT_DURATION,
     MAX_DURATION,
+    METADATA_CREDENTIALS_PATH,
+    METADATA_TOKEN_HEADER,
+    METADATA_TOKEN_PATH,
+    METADATA_TOKEN_TTL,
+    METADATA_TOKEN_TTL_HEADER,
     STS_OPERATIONS,
     STS_VERSION,
     AssumedRoleUser,
@@ -71,8 +74,11 @@ from imm_faces.runtime.sts import (
     OIDCTokenInfo,
     StsCredentials,
     account_of,
-    format_expiration,
 )
+from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.operations import ParameterError
+from imm_faces.runtime.rules import SESSION_POLICY_MAX_CHARS
+from imm_faces.runtime.timestamps import utc_seconds
 
 log = logging.getLogger("imm_faces.emulator")
 __all__ = ["DEFAULT_ECS_ROLE", "EMULATOR_ACCOUNT_ID", "MetadataStandIn", "StsService", "is_sts_request"]
@@ -267,7 +273,7 @@ class StsService:
               session_policy: Policy | None = None) -> tuple[StsCredentials, AssumedRoleUser]:  # fmt: skip
         """New temporary credentials for ``role_arn``, accepted by IMM (and STS) until they expire, with the
         role's policies (when the emulator knows the role) and ``session_policy``."""
-        lifetime = float(min(duration or 3600, MAX_DURATION))
+        lifetime = float(min(duration or DEFAULT_DURATION, MAX_DURATION))
         if self.max_duration is not None:
             lifetime = min(lifetime, self.max_duration)
         expires = float(int(time.time() + lifetime))  # whole seconds: what Expiration tells the client
@@ -289,7 +295,7 @@ class StsService:
             access_key_id=key.access_key_id,
             access_key_secret=key.access_key_secret,
             security_token=key.security_token or "",
-            expiration=format_expiration(expires),
+            expiration=utc_seconds(expires),
         )
         return creds, AssumedRoleUser(arn=identity.arn, assumed_role_id=principal)
 
@@ -342,15 +348,15 @@ class MetadataStandIn:
 
             def do_PUT(self) -> None:
                 # Headers arrive decoded as latin-1: byte \xb2 is "²", which isdigit() takes and int() refuses.
-                ttl = self.headers.get("X-aliyun-ecs-metadata-token-ttl-seconds", "")
+                ttl = self.headers.get(METADATA_TOKEN_TTL_HEADER, "")
                 seconds = int(ttl) if ttl.isascii() and ttl.isdigit() and len(ttl) <= 5 else 0
-                if self.path != "/latest/api/token" or not 1 <= seconds <= 21600:
+                if self.path != METADATA_TOKEN_PATH or not 1 <= seconds <= METADATA_TOKEN_TTL:
                     self._send(400, "bad token request")
                     return
                 self._send(200, stand_in.new_token(seconds))
 
             def do_GET(self) -> None:
-                token = self.headers.get("X-aliyun-ecs-metadata-token")
+                token = self.headers.get(METADATA_TOKEN_HEADER)
                 if token is not None and not stand_in.token_valid(token):
                     self._send(401, "invalid token")
                     return
@@ -359,7 +365,7 @@ class MetadataStandIn:
                         self._send(401, "IMDSv1 is disabled")
                         return
                     stand_in.v1_requests += 1
-                base = "/latest/meta-data/ram/security-credentials/"
+                base = METADATA_CREDENTIALS_PATH
                 if self.path == base:
                     self._send(200, stand_in.role_name)
                 elif self.path in (base + stand_in.role_name, "/credentials"):
@@ -403,7 +409,7 @@ class MetadataStandIn:
     def document(self) -> str:
         role_arn = f"acs:ram::{self.sts.account_id}:role/{self.role_name}"
         creds, _ = self.sts.issue(role_arn, "ecs-instance", None)
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        now = utc_seconds()
         doc = MetadataCredentials(code="Success", last_updated=now, **creds.model_dump())
         return json.dumps(doc.model_dump(by_alias=True, exclude_none=True, mode="json"))
 

@@ -24,8 +24,8 @@ from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.oss_get import OssObjects
 from imm_faces.emulator.service import ImmService, RenderedResponse
 from imm_faces.emulator.sts import StsService
+from imm_faces.runtime.auth.signing import API_VERSION
 from imm_faces.runtime.operations import CATALOG, Operation, ParameterError, Request
-from imm_faces.runtime.signing import API_VERSION
 
 log = logging.getLogger("imm_faces.emulator")
 READY_PATH = "/-/ready"

@@ -25,11 +25,9 @@ the deadline too (:mod:`imm_faces.runtime.bounded`).
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import random
-import ssl
 import time
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from dataclasses import dataclass
@@ -39,7 +37,10 @@ import httpx
 from pydantic import ValidationError
 
 from imm_faces.runtime import __version__, bounded
-from imm_faces.runtime.credentials import CredentialSource, redact, resolve_provider
+from imm_faces.runtime.auth.chain import resolve_provider
+from imm_faces.runtime.auth.credentials import CredentialSource, redact
+from imm_faces.runtime.auth.redaction import REDACTOR, install_library_filters
+from imm_faces.runtime.auth.signing import API_VERSION, CANONICAL_QUERY, SignatureVersion, auth_for, encode_query
 from imm_faces.runtime.errors import (
     ConfigError,
     DeadlineExceededError,
@@ -48,9 +49,8 @@ from imm_faces.runtime.errors import (
     ThrottlingError,
     TransportError,
 )
+from imm_faces.runtime.http import explicit_base_url, tls_context_for
 from imm_faces.runtime.operations._base import Operation, Request, Response, parameter_error
-from imm_faces.runtime.redaction import REDACTOR, install_library_filters
-from imm_faces.runtime.signing import API_VERSION, CANONICAL_QUERY, SignatureVersion, auth_for, encode_query
 
 log = logging.getLogger("imm_faces.client")
 
@@ -62,16 +62,6 @@ Exchange = Generator[httpx.Request | float, httpx.Response | httpx.TransportErro
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 USER_AGENT = f"imm-faces/{__version__} httpx/{httpx.__version__}"
-
-
-def explicit_base_url(endpoint: str, what: str) -> str:
-    """An endpoint someone gave (``https://`` added when it names no scheme) as a base URL; ``what`` names the
-    setting in the error."""
-    url = endpoint if "://" in endpoint else f"https://{endpoint}"
-    parsed = httpx.URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigError(f"{what}: must be host[:port] or http(s)://host[:port]; got {endpoint!r}")
-    return str(parsed.copy_with(path="/", query=None))
 
 
 def endpoint_url(
@@ -87,26 +77,6 @@ def endpoint_url(
         raise ConfigError("region: set a region (e.g. cn-hangzhou) or an explicit endpoint")
     host = f"imm-vpc.{region}.aliyuncs.com" if network == "vpc" else f"imm.{region}.aliyuncs.com"
     return f"https://{host}/"
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """httpx's own default (certifi's CAs, hostname checked; ``trust_env=False`` as our clients use), made once per
-    process and shared by every client: loading the CA file costs ~20 ms of CPU per client otherwise."""
-    return httpx.create_ssl_context(trust_env=False)
-
-
-def tls_context_for(base_url: str) -> ssl.SSLContext:
-    """The TLS context of a client that talks to ``base_url`` only: :func:`tls_context` for https. A plain-http
-    endpoint (the local emulator) never uses TLS, and loading the CA file is ~25 ms of a short run's start-up:
-    it gets a context that trusts no certificate at all, through which a TLS connection would fail, never pass
-    unverified."""
-    return _trusts_nothing() if base_url.startswith("http://") else tls_context()
-
-
-@functools.cache
-def _trusts_nothing() -> ssl.SSLContext:
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verification required, hostnames checked, no CA loaded
 
 
 @dataclass(frozen=True)

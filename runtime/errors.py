@@ -1,6 +1,6 @@
 """Errors: what IMM returns, and what this project raises.
 
-:data:`ERRORS` is the one table of IMM error codes this project knows, with the HTTP status and message
+:data:`ERRORS` is the one table of IMM (and STS) error codes this project knows, with the HTTP status and message
 the service uses; the client maps responses with it and the emulator renders errors from it.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imm_faces.runtime.redaction import REDACTOR
+from imm_faces.runtime.auth.redaction import REDACTOR
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,12 @@ class ErrorSpec:
 RESOURCE_NOT_FOUND = "ResourceNotFound"
 RESOURCE_ALREADY_EXISTS = "ResourceAlreadyExists"
 
+_MISSING_PARAMETER = ErrorSpec("MissingParameter", 400, "{detail}")  # IMM's and STS's alike
+
 _SPECS = (
     # IMM's own codes (IMM error handling page). ResourceNotFound / ResourceAlreadyExists are 400 there.
     ErrorSpec("InvalidArgument", 400, "{detail}"),
-    ErrorSpec("MissingParameter", 400, "{detail}"),
+    _MISSING_PARAMETER,
     ErrorSpec("InvalidJSON", 400, "Array parsing error, {parameter}"),
     ErrorSpec("LimitExceededError", 400, "{detail}"),
     ErrorSpec(RESOURCE_NOT_FOUND, 400, "The specified resource {resource} is not found."),
@@ -62,9 +64,37 @@ _SPECS = (
     ErrorSpec("InternalError", 500, "The request processing has failed due to some unknown error.", retryable=True),
     ErrorSpec("ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server.", True),
 )
-ERRORS: dict[str, ErrorSpec] = {spec.code: spec for spec in _SPECS}
-if len(ERRORS) != len(_SPECS):  # one definition per code: a second entry would silently win
-    raise RuntimeError(f"runtime.errors lists a code twice: {sorted(s.code for s in _SPECS if _SPECS.count(s) > 1)}")
+# STS's own codes (STS API reference, "error codes" of each operation and STS's error-code page; the OIDC ones and
+# their 401 from that page and ACK's RRSA troubleshooting table): clients and the emulator's STS read them here.
+_STS_SPECS = (
+    ErrorSpec("InvalidParameter.RoleArn", 400, "The parameter RoleArn is wrong. {detail}"),
+    ErrorSpec("InvalidParameter.RoleSessionName", 400, "The parameter RoleSessionName is wrong. {detail}"),
+    ErrorSpec("InvalidParameter.DurationSeconds", 400, "The Min/Max value of DurationSeconds is 15min/12hr."),
+    ErrorSpec("InvalidParameter.OIDCProviderArn", 400, "The parameter OIDCProviderArn is wrong. {detail}"),
+    ErrorSpec("InvalidParameter.ExternalId", 400, "The parameter ExternalId is wrong. {detail}"),
+    ErrorSpec("InvalidParameter.PolicyGrammar", 400, "The parameter Policy has not passed grammar check. {detail}"),
+    ErrorSpec("InvalidParameter.PolicySize", 400, "The size of Policy must be smaller than {limit} bytes."),
+    ErrorSpec("AuthenticationFail.OIDCToken.Invalid", 401, "The OIDCToken is invalid. {detail}"),
+    ErrorSpec("AuthenticationFail.OIDCToken.Expired", 401, "This JsonWebToken is expired."),
+    ErrorSpec("AuthenticationFail.OIDCToken.InvalidSignature", 401, "OIDC token validate failed: invalid signature."),
+    ErrorSpec(
+        "AuthenticationFail.OIDCToken.IssuerNotMatch",
+        401,
+        "The issuer in the OIDC Token doesn't match the OIDC Provider registered.",
+    ),
+    ErrorSpec("AuthenticationFail.OIDCToken.AudienceNotMatch", 401, "Invalid audience."),
+    ErrorSpec("AuthenticationFail.NoPermission", 401, "{detail}"),
+    ErrorSpec("EntityNotExist.Role", 404, "The role not exists: {role}."),  # the status is inferred
+    ErrorSpec("NoPermission", 403, "You are not authorized to do this action. {detail}"),
+)
+STS_ERRORS = (*_STS_SPECS, _MISSING_PARAMETER)
+"""The codes STS answers with (its own and IMM's MissingParameter)."""
+
+_ALL = (*_SPECS, *_STS_SPECS)
+ERRORS: dict[str, ErrorSpec] = {spec.code: spec for spec in _ALL}
+if len(ERRORS) != len(_ALL):  # one definition per code: a second entry would silently win
+    twice = sorted({s.code for s in _ALL if [t.code for t in _ALL].count(s.code) > 1})
+    raise RuntimeError(f"runtime.errors lists a code twice: {twice}")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 

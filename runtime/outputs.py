@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from imm_faces.runtime.credentials import CONFIG_KEYS
+from imm_faces.runtime.auth.config import ALICLOUD_SETTINGS_KEYS
 from imm_faces.runtime.errors import ConfigError
+from imm_faces.runtime.models.base import camel_name
 
 
 class OutputsError(ConfigError):
@@ -106,17 +107,12 @@ def secret_fields(document: Any) -> list[str]:
     return [k for k in StackOutputs.model_fields if document.get(k) == SECRET_PLACEHOLDER]
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
 def parse_outputs(document: Any, source: str) -> StackOutputs:
     """Validate a decoded outputs document; errors name the key and what was expected."""
     if not isinstance(document, dict):
         raise OutputsError(f"{source}: expected a JSON object of stack outputs; got {_json_type(document)}")
     if not any(k in document for k in StackOutputs.model_fields if "_" in k):  # the plugin component: camelCase
-        snake = {_camel(k): k for k in StackOutputs.model_fields}
+        snake = {camel_name(k): k for k in StackOutputs.model_fields}
         document = {snake.get(k, k): v for k, v in document.items()}
     try:
         return StackOutputs.model_validate(document)
@@ -217,25 +213,6 @@ class PulumiCli:
             else:  # a secret: its value is not in the listing
                 values[key] = self.run("config", "get", key).rstrip("\n") or None
         return values
-
-    def credentials_config(self) -> tuple[str, str, str | None] | None:
-        """(accessKey, secretKey, securityToken) from the stack's ``alicloud:*`` config, when both keys are set."""
-        config = self.alicloud_config()
-        key_id, secret, token = (config.get(k) for k in ALICLOUD_CONFIG_KEYS)
-        return (key_id, secret, token) if key_id and secret else None
-
-
-ALICLOUD_CONFIG_KEYS = ("alicloud:accessKey", "alicloud:secretKey", "alicloud:securityToken")
-"""pulumi-alicloud's AccessKey settings."""
-ALICLOUD_SETTINGS_KEYS = (*CONFIG_KEYS, "alicloud:endpoints")
-"""Every pulumi-alicloud setting the credential chain reads (``endpoints`` for its ``sts`` entry)."""
-
-
-def read_stack_outputs(
-    stack: str | None = None, cwd: str | None = None, pulumi: str = "pulumi", key_path: str | None = None
-) -> StackOutputs:
-    """The outputs of a stack through the Pulumi CLI (see :meth:`PulumiCli.outputs`)."""
-    return PulumiCli(stack, cwd, pulumi).outputs(key_path)
 
 
 def contract_table() -> str:

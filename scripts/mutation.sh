@@ -44,7 +44,7 @@ command -v mutmut >/dev/null || { echo "mutation.sh: mutmut is missing: pip inst
 spec() {
     case "$1" in
         signing)
-            files='"imm_faces/runtime/signing.py"'; names=""
+            files='"imm_faces/runtime/auth/signing.py"'; names=""
             tests="tests/runtime/test_signing.py tests/runtime/test_signing_flows.py tests/runtime/test_signing_oracle.py
                    tests/runtime/test_client.py tests/emulator/test_front_door.py tests/emulator/test_sts.py" ;;
         auth)
@@ -69,7 +69,9 @@ spec() {
             files='"imm_faces/runtime/outputs.py"'; names=""
             tests="tests/runtime/test_outputs.py tests/components/test_component_mocks.py" ;;
         credentials)
-            files='"imm_faces/runtime/credentials.py"'; names=""
+            # the chain and its sources (runtime/credentials.py is their re-exports)
+            files='"imm_faces/runtime/auth/credentials.py", "imm_faces/runtime/auth/config.py", "imm_faces/runtime/auth/settings.py",
+                   "imm_faces/runtime/auth/sources.py", "imm_faces/runtime/auth/profiles.py", "imm_faces/runtime/auth/chain.py"'; names=""
             tests="tests/runtime/test_credentials.py tests/runtime/test_credential_sources.py
                    tests/runtime/test_credential_chain.py tests/runtime/test_redaction.py
                    tests/components/test_provider_credentials.py" ;;

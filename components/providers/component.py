@@ -34,7 +34,8 @@ from pulumi.provider import ConstructResult, Provider
 from imm_faces.components.args import ArgsError, FaceClusteringArgs, NameScope, ResolvedArgs
 from imm_faces.components.providers.core import as_int
 from imm_faces.components.providers.remote import plugin_resources
-from imm_faces.components.providers.schema import camel, snake
+from imm_faces.runtime.models.base import camel_name as camel
+from imm_faces.runtime.models.base import snake_name as snake
 from imm_faces.runtime.outputs import StackOutputs
 
 COMPONENT_TYPE = "imm:index:FaceClustering"

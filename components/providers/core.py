@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imm_faces.components.args import DEFAULT_SCAN_TIMEOUT, DEFAULT_TASK_TIMEOUT, ENDPOINT
-from imm_faces.runtime.client import ImmClient, explicit_base_url
+from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.credentials import CredentialSource, resolve_provider
 from imm_faces.runtime.errors import ConfigError, ImmError, ImmFacesError
+from imm_faces.runtime.http import explicit_base_url
 from imm_faces.runtime.models.base import snake_name
 from imm_faces.runtime.operations import bindings, datasets, files, projects, query, tasks
 from imm_faces.runtime.operations._base import Operation

@@ -69,9 +69,11 @@ from imm_faces.components.providers.core import (
     as_int,
     check_endpoint,
 )
-from imm_faces.components.providers.schema import BY_TOKEN, CONFIG, ResourceSpec, camel, package_schema, snake
+from imm_faces.components.providers.schema import BY_TOKEN, CONFIG, ResourceSpec, package_schema
 from imm_faces.runtime.credentials import CredentialSettings, LazyCredentials, resolve_provider
 from imm_faces.runtime.errors import ImmFacesError
+from imm_faces.runtime.models.base import camel_name as camel
+from imm_faces.runtime.models.base import snake_name as snake
 from imm_faces.runtime.rules import check_region
 
 SECRET_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig

@@ -18,7 +18,9 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-from imm_faces.components.providers.schema import BY_TOKEN, camel, snake
+from imm_faces.components.providers.schema import BY_TOKEN
+from imm_faces.runtime.models.base import camel_name as camel
+from imm_faces.runtime.models.base import snake_name as snake
 
 _PLUGIN_RESOURCES: ContextVar[bool] = ContextVar("imm_faces_plugin_resources", default=False)
 

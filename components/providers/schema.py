@@ -8,7 +8,6 @@ package), types and descriptions. Property names map to the core's snake_case wi
 
 from __future__ import annotations
 
-import re
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from imm_faces.components.providers.core import (
     ImmCrud,
     ProjectCrud,
 )
+from imm_faces.runtime.models.base import camel_name as camel
 from imm_faces.runtime.operations import datasets, projects
 from imm_faces.runtime.rules import NAME_RULE, OSS_URI_RULE, QUOTAS
 
@@ -41,15 +41,6 @@ LANGUAGES: Mapping[str, Any] = {
 """The generated SDKs' names (`pulumi package add` / `gen-sdk`): the npm package, the Python package, the Go import
 path (under the repository, not Pulumi's default ``github.com/pulumi/pulumi-imm``) and the .NET namespace
 (``ImmFaces.Imm``). No ``pluginDownloadURL``: the plugin is installed from a checkout or a pip install (README)."""
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def snake(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
 
 def pascal(name: str) -> str:

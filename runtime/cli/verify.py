@@ -157,7 +157,7 @@ def _logging(debug: bool) -> Iterator[None]:
     """Log to stderr through a redacting handler (every library's records pass it) while verify runs."""
     import logging
 
-    from imm_faces.runtime.redaction import RedactingFilter
+    from imm_faces.runtime.auth.redaction import RedactingFilter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
@@ -248,9 +248,9 @@ async def _within_deadline(page: Any, left: float | None, report: Any, html: str
 def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the run and every way it can end, in one place
     import asyncio
 
+    from imm_faces.runtime.auth.redaction import REDACTOR
     from imm_faces.runtime.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
     from imm_faces.runtime.errors import ConfigError, ImmError, ImmFacesError, TransportError
-    from imm_faces.runtime.redaction import REDACTOR
 
     progress = None if args.quiet else Progress(sys.stderr, PROGRESS_INTERVAL)
     written = False  # verify's own report went out (then an error after it must not write a second one)

@@ -47,6 +47,12 @@ def snake_name(pascal: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", pascal).lower()
 
 
+def camel_name(snake: str) -> str:
+    """``project_name`` -> ``projectName``: a snake_case name as Pulumi's schemas and SDKs spell properties."""
+    head, *rest = snake.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 # IMM declares many numbers as float (ages, confidences) yet sends integral values as JSON integers
 # (``"AverageAge": 26``). Keeping ``int | float`` preserves what was received, so a dump gives back the
 # very JSON that was parsed.

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from imm_faces.runtime.client import AsyncImmClient, tls_context
-from imm_faces.runtime.credentials import Credentials, CredentialSource
+from imm_faces.runtime.auth.credentials import Credentials, CredentialSource
+from imm_faces.runtime.auth.oss_signing import MAX_EXPIRES_SECONDS
+from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.errors import ConfigError, DeadlineExceededError, ImmError, TransportError
+from imm_faces.runtime.http import tls_context
 from imm_faces.runtime.models.figure_cluster import FigureCluster
 from imm_faces.runtime.models.file import Figure, File
 from imm_faces.runtime.models.query import SimpleQuery as Query
 from imm_faces.runtime.operations.figure_clusters import BatchGetFigureCluster, GetFigureCluster
 from imm_faces.runtime.operations.query import SimpleQuery
-from imm_faces.runtime.oss_signing import MAX_EXPIRES_SECONDS
 from imm_faces.runtime.report import DEFAULT_LINK_EXPIRY, DEFAULT_MAX_CLUSTERS, DEFAULT_PHOTOS, images
 from imm_faces.runtime.report.model import Card, CheckResult, CheckRow, Photo, Picture, ReportData
 from imm_faces.runtime.rules import BATCH_GET_MAX_IDS

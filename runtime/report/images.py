@@ -4,7 +4,7 @@ processing (``x-oss-process``, :mod:`imm_faces.runtime.oss_process`) and embedde
 Where an object is read: on Alibaba Cloud, ``https://<bucket>.oss-<region>.aliyuncs.com/<key>`` (IMM works on
 buckets of its own region); on a custom endpoint that is not an Alibaba Cloud host (the emulator), path-style
 ``<endpoint>/<bucket>/<key>``, which the emulator serves to OSS-signed requests, image processing included. The
-request is signed the same way in both cases (:mod:`imm_faces.runtime.oss_signing`), so this code does not know
+request is signed the same way in both cases (:mod:`imm_faces.runtime.auth.oss_signing`), so this code does not know
 which one it talks to.
 
 Thumbnails are bounded: a cover face is :data:`COVER_PX` square, a member photo :data:`PHOTO_HEIGHT_PX` high
@@ -29,8 +29,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from imm_faces.runtime import oss_process
-from imm_faces.runtime.credentials import Credentials, CredentialSource
-from imm_faces.runtime.oss_signing import presign_url
+from imm_faces.runtime.auth.credentials import Credentials, CredentialSource
+from imm_faces.runtime.auth.oss_signing import presign_url
 from imm_faces.runtime.report.model import Box, Picture
 from imm_faces.runtime.rules import EXIF_ORIENTATION_TAG, split_oss_uri, upright_size
 

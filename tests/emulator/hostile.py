@@ -22,12 +22,12 @@ from urllib.parse import quote
 import httpx
 from PIL import Image
 
+from imm_faces.runtime.auth.oss_signing import presign_url
+from imm_faces.runtime.auth.sts import GET_CALLER_IDENTITY, StsClient
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.errors import ImmError
 from imm_faces.runtime.operations import datasets, figure_clusters, files, projects
-from imm_faces.runtime.oss_signing import presign_url
-from imm_faces.runtime.sts import GET_CALLER_IDENTITY, StsClient
 
 PROJECT, DATASET, BUCKET = "hostile", "hostile", "photos"
 THUMBNAIL = "image/resize,m_fixed,w_112,h_112,limit_0/quality,q_70/format,jpg"

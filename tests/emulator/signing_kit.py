@@ -9,13 +9,11 @@ from typing import Any
 
 import httpx
 
-from imm_faces.runtime.credentials import Credentials
-from imm_faces.runtime.signing import (
+from imm_faces.runtime.auth.signing import (
     API_VERSION,
     FORM_CONTENT_TYPE,
     encode_query,
     new_nonce,
-    utc_timestamp,
     v2_signature,
     v2_string_to_sign,
     v3_authorization,
@@ -23,6 +21,8 @@ from imm_faces.runtime.signing import (
     v3_signature,
     v3_string_to_sign,
 )
+from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.timestamps import utc_seconds
 from tests.conftest import CREDS
 
 
@@ -43,7 +43,7 @@ def v3(
     url = httpx.URL(endpoint + "/").copy_with(query=encode_query(dict(params)).encode() or None)
     sha = hashlib.sha256(body).hexdigest()
     headers = {"host": url.netloc.decode(), "accept": "application/json", "x-acs-version": API_VERSION,
-               "x-acs-date": utc_timestamp(when), "x-acs-signature-nonce": new_nonce(),
+               "x-acs-date": utc_seconds(when), "x-acs-signature-nonce": new_nonce(),
                "x-acs-content-sha256": sha}  # fmt: skip
     if action is not None:
         headers["x-acs-action"] = action
@@ -72,7 +72,7 @@ def v2(
     when: datetime | None = None,
 ) -> httpx.Request:
     """A request signed with the legacy RPC signature; ``header_action`` adds an (unsigned) x-acs-action."""
-    query = {**params, "Action": action, "Version": API_VERSION, "Format": "json", "Timestamp": utc_timestamp(when),
+    query = {**params, "Action": action, "Version": API_VERSION, "Format": "json", "Timestamp": utc_seconds(when),
              "SignatureNonce": new_nonce(), "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0",
              "AccessKeyId": creds.access_key_id}  # fmt: skip
     if creds.security_token:

@@ -28,8 +28,8 @@ from imm_faces.emulator.auth import (
 )
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.store import Store
+from imm_faces.runtime.auth.signing import AcsV3Auth, RpcV2Auth, encode_query
 from imm_faces.runtime.credentials import Credentials
-from imm_faces.runtime.signing import AcsV3Auth, RpcV2Auth, encode_query
 
 KEY = Credentials("AK", "secret")
 STS = Credentials("STS.id", "sts-secret", "sts-token")

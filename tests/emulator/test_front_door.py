@@ -18,10 +18,10 @@ from imm_faces.emulator.auth import NonceLedger
 from imm_faces.emulator.server import Emulator
 from imm_faces.emulator.store import Store
 from imm_faces.emulator.wire import MAX_BODY_BYTES
+from imm_faces.runtime.auth.signing import FORM_CONTENT_TYPE, encode_query
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.errors import ImmError
 from imm_faces.runtime.operations import datasets, projects, tasks
-from imm_faces.runtime.signing import FORM_CONTENT_TYPE, encode_query
 from tests.conftest import CREDS, STS_KEY
 from tests.emulator.signing_kit import send, v2, v3, with_body, with_query
 from tests.fakes import SidecarAnalyzer

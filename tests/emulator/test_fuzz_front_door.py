@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imm_faces.emulator.server import Emulator
+from imm_faces.runtime.auth.signing import FORM_CONTENT_TYPE
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import CATALOG, datasets, projects
-from imm_faces.runtime.signing import FORM_CONTENT_TYPE
 from tests.conftest import CREDS
 from tests.emulator.signing_kit import v2, v3
 from tests.fakes import SidecarAnalyzer

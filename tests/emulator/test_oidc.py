@@ -26,12 +26,13 @@ from jwt import api_jws
 from imm_faces.emulator.oidc import MAX_NUMERIC_DATE
 from imm_faces.emulator.ram import RamConfigError, load_ram
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.runtime.auth.signing import FORM_CONTENT_TYPE, RpcV2Auth, encode_query
+from imm_faces.runtime.auth.sts import STS_VERSION
 from imm_faces.runtime.cli.main import main
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.credentials import Credentials
+from imm_faces.runtime.errors import STS_ERRORS
 from imm_faces.runtime.operations.projects import ListProjects
-from imm_faces.runtime.signing import FORM_CONTENT_TYPE, RpcV2Auth, encode_query
-from imm_faces.runtime.sts import STS_ERRORS, STS_VERSION
 from tests import oidc_kit as kit
 
 BASE = {"RoleArn": kit.ROLE, "OIDCProviderArn": kit.PROVIDER, "RoleSessionName": "pod"}

@@ -16,7 +16,7 @@ from PIL import Image
 
 from imm_faces.emulator.server import Emulator
 from imm_faces.runtime import oss_process
-from imm_faces.runtime.oss_signing import presign_query, presign_url
+from imm_faces.runtime.auth.oss_signing import presign_query, presign_url
 from tests.conftest import CREDS
 
 FAST = settings(max_examples=150, deadline=None, database=None)

@@ -23,12 +23,12 @@ import pytest
 
 from imm_faces.emulator import oss
 from imm_faces.emulator.server import Emulator
+from imm_faces.runtime.auth.oss_signing import presign_url
+from imm_faces.runtime.auth.sts import GET_CALLER_IDENTITY, StsClient
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.errors import ImmError
 from imm_faces.runtime.operations import bindings, datasets, figure_clusters, files, projects, query
-from imm_faces.runtime.oss_signing import presign_url
-from imm_faces.runtime.sts import GET_CALLER_IDENTITY, StsClient
 from tests.conftest import CREDS
 from tests.fakes import write_photo
 from tests.processes import emulator_process

@@ -21,14 +21,14 @@ from imm_faces.emulator.ram import (
     ram_from_document,
 )
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.runtime.auth.oss_signing import presign_url
+from imm_faces.runtime.auth.signing import RpcV2Auth, encode_query
+from imm_faces.runtime.auth.sts import STS_VERSION
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.errors import ImmError
 from imm_faces.runtime.operations import datasets, projects
-from imm_faces.runtime.oss_signing import presign_url
 from imm_faces.runtime.rules import SESSION_POLICY_MAX_CHARS
-from imm_faces.runtime.signing import RpcV2Auth, encode_query
-from imm_faces.runtime.sts import STS_VERSION
 from tests import oidc_kit as kit
 
 IMM = "acs:imm:cn-hangzhou:1000000000000001"

@@ -13,11 +13,11 @@ import pytest
 
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from imm_faces.emulator.sts import EMULATOR_ACCOUNT_ID, MetadataStandIn
+from imm_faces.runtime.auth.signing import AcsV3Auth, RpcV2Auth, encode_query
+from imm_faces.runtime.auth.sts import STS_VERSION
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.operations.projects import ListProjects
-from imm_faces.runtime.signing import AcsV3Auth, RpcV2Auth, encode_query
-from imm_faces.runtime.sts import STS_VERSION
 from tests import oidc_kit
 from tests.oidc_kit import ROLE
 

@@ -17,9 +17,10 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from imm_faces.components.providers import BindingProvider, ClusteringTaskProvider, DatasetProvider, ProjectProvider
 from imm_faces.components.providers.base import ProviderError
-from imm_faces.components.providers.schema import camel, snake
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.models.base import camel_name as camel
+from imm_faces.runtime.models.base import snake_name as snake
 from imm_faces.runtime.operations import bindings, datasets, files, projects, tasks
 from tests.fakes import write_photo
 from tests.helpers import wait_indexed

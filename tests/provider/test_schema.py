@@ -19,7 +19,8 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 from imm_faces.components import args
 from imm_faces.components.providers.component import COMPONENT_TYPE
 from imm_faces.components.providers.core import OWNERSHIP, BindingCrud, ClusteringTaskCrud, ProjectCrud
-from imm_faces.components.providers.schema import BY_TOKEN, camel
+from imm_faces.components.providers.schema import BY_TOKEN
+from imm_faces.runtime.models.base import camel_name as camel
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE
 

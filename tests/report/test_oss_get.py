@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from imm_faces.emulator.server import Emulator
+from imm_faces.runtime.auth.oss_signing import authorization_headers, presign_url
 from imm_faces.runtime.credentials import Credentials
-from imm_faces.runtime.oss_signing import authorization_headers, presign_url
 from tests.conftest import CREDS, STS_KEY
 
 DATA = b"\x89PNG fake bytes \x00\xff" * 100

@@ -12,7 +12,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageStat
 
 from imm_faces.emulator.server import Emulator
 from imm_faces.runtime import oss_process
-from imm_faces.runtime.oss_signing import presign_url
+from imm_faces.runtime.auth.oss_signing import presign_url
 from imm_faces.runtime.report.images import COVER_PX, PHOTO_HEIGHT_PX, PHOTO_PROCESS, cover_crop, cover_process
 from tests.conftest import CREDS
 

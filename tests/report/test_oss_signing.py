@@ -9,8 +9,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from imm_faces.runtime.credentials import Credentials
-from imm_faces.runtime.oss_signing import (
+from imm_faces.runtime.auth.oss_signing import (
     MAX_EXPIRES_SECONDS,
     OssSigningError,
     authorization_headers,
@@ -20,6 +19,7 @@ from imm_faces.runtime.oss_signing import (
     signature,
     split_query,
 )
+from imm_faces.runtime.credentials import Credentials
 
 BUCKET, KEY = "bucket", "1234+-/123/1.txt"
 PARAMS = [("param1", "value1"), ("+param1", "value3"), ("|param1", "value4"), ("+param2", ""), ("|param2", ""),

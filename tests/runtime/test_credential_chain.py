@@ -15,6 +15,7 @@ import pytest
 from imm_faces.emulator.ram import ram_from_document
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from imm_faces.emulator.sts import EMULATOR_ACCOUNT_ID, MetadataStandIn
+from imm_faces.runtime.auth.sts import GET_CALLER_IDENTITY, GetCallerIdentityRequest, StsClient, StsError
 from imm_faces.runtime.client import AsyncImmClient, ImmClient
 from imm_faces.runtime.credentials import (
     CredentialSettings,
@@ -24,7 +25,6 @@ from imm_faces.runtime.credentials import (
 )
 from imm_faces.runtime.errors import ConfigError, ImmError
 from imm_faces.runtime.operations.projects import ListProjects
-from imm_faces.runtime.sts import GET_CALLER_IDENTITY, GetCallerIdentityRequest, StsClient, StsError
 from tests import oidc_kit
 
 ROLE, OIDC_PROVIDER = oidc_kit.ROLE, oidc_kit.PROVIDER
@@ -333,17 +333,3 @@ def test_verify_signs_with_the_stacks_assumed_role(
     assert main(["verify", "--stack", "dev", "--quiet", "--allow-empty"]) == 2
     err = capsys.readouterr().err
     assert "NoPermission" in err and DEFAULT_ACCESS_KEY.access_key_secret not in err
-
-
-def test_plain_access_keys_import_nothing_of_sts() -> None:
-    """With plain AccessKeys the chain imports no STS client, pydantic or httpx (verify starts light)."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; from imm_faces.runtime.credentials import resolve_provider; "
-        "resolve_provider(env={'ALIBABA_CLOUD_ACCESS_KEY_ID': 'a', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET': 'b'}); "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'pydantic') or 'sts' in m))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-    assert out.stdout.strip() == "[]"

@@ -17,6 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from imm_faces.runtime.auth.redaction import REDACTOR
+from imm_faces.runtime.auth.sources import Context, assume_role
+from imm_faces.runtime.auth.sts import StsError
 from imm_faces.runtime.credentials import (
     AssumeRole,
     Credentials,
@@ -30,8 +33,6 @@ from imm_faces.runtime.credentials import (
     resolve_provider,
 )
 from imm_faces.runtime.errors import ConfigError
-from imm_faces.runtime.redaction import REDACTOR
-from imm_faces.runtime.sts import StsError
 
 ROLE = "acs:ram::1234567890123456:role/deployer"
 PROVIDER = "acs:ram::1234567890123456:oidc-provider/ci"
@@ -568,17 +569,15 @@ def test_the_signer_of_an_assumed_role_is_registered_with_the_redactor() -> None
     cloud = Cloud()
     base = RefreshingCredentials(lambda: Credentials("BASE", "signer-secret-16", "signer-token-16"), "base")
     settings = CredentialSettings(assume_role=AssumeRole(ROLE), label="cfg")
-    from imm_faces.runtime import credentials as module
-
-    role = module.assume_role(base, AssumeRole(ROLE), module._Context(STS_ENV, settings, METADATA, cloud.transport, []),
-                              "label")  # fmt: skip
+    role = assume_role(base, AssumeRole(ROLE), Context(STS_ENV, settings, METADATA, cloud.transport), "label")
     assert role.source == f"label: role {ROLE} assumed with base"
     role.get()
     assert REDACTOR("signer-token-16") == "<redacted>" and REDACTOR("issued-token-1") == "<redacted>"
 
 
 def test_sts_endpoint_setting_then_environment_then_region() -> None:
-    from imm_faces.runtime.credentials import _sts_endpoint
+    def _sts_endpoint(settings: CredentialSettings, env: dict[str, str]) -> str:
+        return Context(env, settings).sts_endpoint
 
     with_setting = CredentialSettings(sts_endpoint="http://from-settings.test")
     env = {"ALIBABA_CLOUD_STS_ENDPOINT": "http://ali.test", "ALICLOUD_STS_ENDPOINT": "http://old.test",
@@ -882,16 +881,3 @@ def test_cli_chains_that_loop_or_lack_a_field(tmp_path: Path) -> None:
         with pytest.raises(CredentialsNotFoundError) as caught:
             resolve_provider(env=STS_ENV, cli_config=cfg, profile=name)
         assert str(caught.value) == message
-
-
-def test_resolve_credentials_passes_every_argument(tmp_path: Path) -> None:
-    from imm_faces.runtime.credentials import resolve_credentials
-
-    assert resolve_credentials("AKID", "explicit-secret-21", "explicit-token-21", env={}) == Credentials(
-        "AKID", "explicit-secret-21", "explicit-token-21")  # fmt: skip
-    settings = CredentialSettings(ecs_role_name="ecs-role", label="cfg")
-    cloud = Cloud()
-    got = resolve_credentials(settings=settings, env={}, metadata_url=METADATA, transport=cloud.transport)
-    assert shown(got) == temporary(1, "cfg (alicloud:ecsRoleName): ECS instance role ecs-role")
-    cfg = profiles(tmp_path, {"name": "p", "access_key_id": "from-p", "access_key_secret": "cli-secret-21"})
-    assert resolve_credentials(profile="p", env={}, cli_config=cfg).access_key_id == "from-p"

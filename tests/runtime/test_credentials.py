@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from imm_faces.runtime.credentials import CredentialsNotFoundError, resolve_credentials
+from imm_faces.runtime.credentials import Credentials, CredentialsNotFoundError, resolve_provider
+
+
+def resolve_credentials(*args: Any, **kwargs: Any) -> Credentials:
+    """The chain's credentials now (temporary ones fetched)."""
+    return resolve_provider(*args, **kwargs).get()
+
 
 ALIBABA = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "ali-id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "ali-secret"}
 ALICLOUD = {"ALICLOUD_ACCESS_KEY": "old-id", "ALICLOUD_SECRET_KEY": "old-secret", "ALICLOUD_SECURITY_TOKEN": "tok"}

@@ -19,9 +19,10 @@ import httpx
 import pytest
 
 from imm_faces.runtime import bounded
+from imm_faces.runtime.auth import sources
+from imm_faces.runtime.auth.sts import StsError
 from imm_faces.runtime.cli.main import main as imm_faces
 from imm_faces.runtime.credentials import resolve_provider
-from imm_faces.runtime.sts import StsError
 
 DRIP_SECONDS = 1.0  # one byte a second: far under every per-read timeout used here
 GIVE_UP_SECONDS = 45  # a drip server stops by itself after this (so that a test of a broken bound ends)
@@ -133,11 +134,9 @@ def test_a_dripping_credentials_uri_does_not_outlast_the_deadline(
 def test_a_credentials_fetch_alone_is_bounded_in_wall_clock_time() -> None:
     """Without a deadline, the credentials URI has CREDENTIALS_URI_SECONDS and the metadata service
     METADATA_SECONDS per exchange; under a deadline, what is left of it."""
-    from imm_faces.runtime import credentials
-
     with server("drip") as uri:
-        for env, limit in (({"ALIBABA_CLOUD_CREDENTIALS_URI": uri}, credentials.CREDENTIALS_URI_SECONDS),
-                           ({"ALIBABA_CLOUD_ECS_METADATA": "role"}, 3 * credentials.METADATA_SECONDS)):  # fmt: skip
+        for env, limit in (({"ALIBABA_CLOUD_CREDENTIALS_URI": uri}, sources.CREDENTIALS_URI_SECONDS),
+                           ({"ALIBABA_CLOUD_ECS_METADATA": "role"}, 3 * sources.METADATA_SECONDS)):  # fmt: skip
             source = resolve_provider(env=env, metadata_url=uri, cli_config=Path("/nonexistent"))
             started = time.monotonic()
             with pytest.raises(StsError, match="WallClockTimeout"):
@@ -152,15 +151,13 @@ def test_a_credentials_fetch_alone_is_bounded_in_wall_clock_time() -> None:
 
 def test_a_huge_answer_is_refused_unread() -> None:
     """200 MiB from a credentials URI: refused past MAX_ANSWER_BYTES, in a fraction of the time reading it takes."""
-    from imm_faces.runtime import credentials
-
     with server("huge") as uri:
         started = time.monotonic()
         with pytest.raises(StsError, match="TooLargeError"):
             resolve_provider(env={"ALIBABA_CLOUD_CREDENTIALS_URI": uri}, cli_config=Path("/nonexistent")).get()
         assert time.monotonic() - started < 5
         with httpx.Client(trust_env=False) as http, pytest.raises(bounded.TooLargeError):
-            bounded.send(http, http.build_request("GET", uri), seconds=10, max_bytes=credentials.MAX_ANSWER_BYTES)
+            bounded.send(http, http.build_request("GET", uri), seconds=10, max_bytes=sources.MAX_ANSWER_BYTES)
 
 
 def test_verify_against_a_huge_credentials_answer_stays_small(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
@@ -182,8 +179,8 @@ def test_verify_against_a_huge_credentials_answer_stays_small(tmp_path: Path, cl
 
 
 def test_a_dripping_sts_is_bounded_too() -> None:
+    from imm_faces.runtime.auth.sts import GET_CALLER_IDENTITY, StsClient
     from imm_faces.runtime.credentials import Credentials
-    from imm_faces.runtime.sts import GET_CALLER_IDENTITY, StsClient
 
     with server("drip") as endpoint, bounded.deadline(time.monotonic() + 2):
         started = time.monotonic()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from imm_faces.runtime.auth.sts import sts_endpoint
 from imm_faces.runtime.client import endpoint_url
 from imm_faces.runtime.errors import ConfigError
-from imm_faces.runtime.sts import sts_endpoint
 
 
 @pytest.mark.parametrize("make", [lambda e: endpoint_url(endpoint=e), lambda e: sts_endpoint(endpoint=e)])

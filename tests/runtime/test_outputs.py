@@ -14,12 +14,20 @@ import pytest
 from imm_faces.runtime.outputs import (
     OutputsError,
     PulumiCli,
+    StackOutputs,
     load_outputs_json,
     parse_outputs,
     read_outputs_file,
-    read_stack_outputs,
 )
 from tests.pulumi_cli import fake_pulumi
+
+
+def read_stack_outputs(
+    stack: str | None = None, cwd: str | None = None, pulumi: str = "pulumi", key_path: str | None = None
+) -> StackOutputs:
+    """A stack's outputs through the Pulumi CLI, as verify reads them."""
+    return PulumiCli(stack, cwd, pulumi).outputs(key_path)
+
 
 GOOD = {"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "endpoint": "http://127.0.0.1:1",
         "clustering_task_id": "t", "extra_key": [1, 2]}  # fmt: skip
@@ -93,12 +101,12 @@ def test_stack_config_credentials_read_secret_keys_one_by_one(tmp_path: Path, mo
     config = {"alicloud:accessKey": {"value": "AKID", "secret": False}, "alicloud:secretKey": {"secret": True},
               "other:password": {"secret": True}}  # fmt: skip
     log = fake_pulumi(tmp_path, monkeypatch, {"config": config, "config get alicloud:secretKey": "s3cret"})
-    assert PulumiCli("dev").credentials_config() == ("AKID", "s3cret", None)
+    assert PulumiCli("dev").alicloud_config() == {"alicloud:accessKey": "AKID", "alicloud:secretKey": "s3cret"}
     calls = log.read_text()
     assert "config get alicloud:secretKey" in calls
     assert "--show-secrets" not in calls and "other:password" not in calls
     fake_pulumi(tmp_path, monkeypatch, {"config": {"alicloud:accessKey": {"value": "AKID", "secret": False}}})
-    assert PulumiCli("dev").credentials_config() is None
+    assert PulumiCli("dev").alicloud_config() == {"alicloud:accessKey": "AKID"}
 
 
 def test_pulumi_failure_names_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -288,7 +296,7 @@ def test_a_secret_read_with_config_get_loses_only_the_newline(tmp_path: Path, mo
     config = {"alicloud:accessKey": {"secret": True}, "alicloud:secretKey": {"secret": True}}
     fake_pulumi(tmp_path, monkeypatch, {"config": config, "config get alicloud:accessKey": "AKIDX",
                                         "config get alicloud:secretKey": "s3cret "})  # fmt: skip
-    assert PulumiCli("dev").credentials_config() == ("AKIDX", "s3cret ", None)
+    assert PulumiCli("dev").alicloud_config() == {"alicloud:accessKey": "AKIDX", "alicloud:secretKey": "s3cret "}
 
 
 def test_an_outputs_file_is_utf8_whatever_the_locale(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from imm_faces.runtime.auth.redaction import MASK, RedactingFilter, Redactor, secret_forms
 from imm_faces.runtime.errors import ImmError, TransportError
-from imm_faces.runtime.redaction import MASK, RedactingFilter, Redactor, secret_forms
 
 SECRET = "Ab+/c=d e&f%g"  # characters that every encoding changes
 
@@ -49,7 +49,7 @@ def test_short_values_are_not_treated_as_secrets() -> None:
 
 
 def test_errors_are_redacted_when_made() -> None:
-    from imm_faces.runtime.redaction import REDACTOR
+    from imm_faces.runtime.auth.redaction import REDACTOR
 
     REDACTOR.add(["process-wide-secret-1"])
     err = ImmError("SignatureDoesNotMatch", "expected process-wide-secret-1", status=400)

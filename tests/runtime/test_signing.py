@@ -9,8 +9,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from imm_faces.runtime.credentials import Credentials
-from imm_faces.runtime.signing import (
+from imm_faces.runtime.auth.signing import (
     CANONICAL_QUERY,
     EMPTY_SHA256,
     AcsV3Auth,
@@ -22,6 +21,7 @@ from imm_faces.runtime.signing import (
     v3_signature,
     v3_string_to_sign,
 )
+from imm_faces.runtime.credentials import Credentials
 
 NONCE = "0123456789abcdef0123456789abcdef"
 V3_HEADERS = {

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import httpx
 
+from imm_faces.runtime.auth.signing import CANONICAL_QUERY, AcsV3Auth, encode_query
 from imm_faces.runtime.credentials import Credentials
-from imm_faces.runtime.signing import CANONICAL_QUERY, AcsV3Auth, encode_query
 
 PARAMS = {"ProjectName": "p q", "ObjectIds": '["a","b"]', "Empty": "", "Ünï": "código"}
 

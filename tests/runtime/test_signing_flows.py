@@ -11,17 +11,17 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from imm_faces.runtime.credentials import Credentials, RefreshingCredentials
-from imm_faces.runtime.signing import (
+from imm_faces.runtime.auth.signing import (
     FORM_CONTENT_TYPE,
     AcsV3Auth,
     RpcV2Auth,
     parse_v3_authorization,
-    utc_timestamp,
     v2_signature,
     v2_string_to_sign,
     v3_canonical_request,
 )
+from imm_faces.runtime.credentials import Credentials, RefreshingCredentials
+from imm_faces.runtime.timestamps import utc_seconds
 
 CREDS = Credentials("FAKEAKID", "FAKESECRET")
 
@@ -113,7 +113,7 @@ def test_timestamps_are_utc_whatever_the_local_time_zone(monkeypatch: pytest.Mon
     time.tzset()
     try:
         before = datetime.now(UTC).replace(microsecond=0)
-        stamp = datetime.strptime(utc_timestamp(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        stamp = datetime.strptime(utc_seconds(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         assert before <= stamp <= before + timedelta(seconds=2)
     finally:
         monkeypatch.undo()

@@ -16,8 +16,7 @@ from alibabacloud_tea_openapi.utils import Utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imm_faces.runtime.credentials import Credentials
-from imm_faces.runtime.signing import (
+from imm_faces.runtime.auth.signing import (
     AcsV3Auth,
     RpcV2Auth,
     encode_query,
@@ -29,6 +28,7 @@ from imm_faces.runtime.signing import (
     v3_signature,
     v3_string_to_sign,
 )
+from imm_faces.runtime.credentials import Credentials
 
 # IMM's parameter names are ASCII letters and digits (the SDK does not encode names in V3; we do, identically)
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

@@ -66,7 +66,8 @@ print(json.dumps({"modules": modules, "built_at_import": built_at_import, "built
 def test_a_plain_http_endpoint_loads_no_ca_file_and_trusts_no_certificate() -> None:
     result = fresh("""
 import json, ssl
-from imm_faces.runtime.client import AsyncImmClient, ImmClient, tls_context
+from imm_faces.runtime.client import AsyncImmClient, ImmClient
+from imm_faces.runtime.http import tls_context
 from imm_faces.runtime.credentials import Credentials
 
 key = Credentials("id", "secret")

@@ -18,13 +18,14 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 from urllib.parse import parse_qsl, quote
 
 import httpx
 
-from imm_faces.runtime.credentials import CredentialSource
+from imm_faces.runtime.auth.credentials import CredentialSource
+from imm_faces.runtime.timestamps import utc_seconds
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
 API_VERSION = "2020-09-30"
@@ -52,11 +53,6 @@ CANONICAL_QUERY = "imm_faces.canonical_query"
 """``httpx.Request.extensions`` key: the request's query string as :func:`encode_query` made it. The V3 signer then
 uses it as the canonical query (it is one already) instead of decoding and encoding it again, as long as it is
 still exactly the URL's query."""
-
-
-def utc_timestamp(now: datetime | None = None) -> str:
-    """``YYYY-MM-DDThh:mm:ssZ`` in UTC, as both signatures require."""
-    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_nonce() -> str:
@@ -143,7 +139,7 @@ class _Signer(httpx.Auth):
         self._nonce = nonce
 
     def _timestamp(self) -> str:
-        return utc_timestamp(self._clock() if self._clock else None)
+        return utc_seconds(self._clock() if self._clock else None)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if self._credentials.due():

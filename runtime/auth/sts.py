@@ -1,6 +1,6 @@
 """Alibaba Cloud STS (2015-04-01, RPC style), the few operations the credential chain needs.
 
-One definition for both sides: :mod:`imm_faces.runtime.credentials` calls these operations with
+One definition for both sides: :mod:`.sources` calls these operations with
 :class:`StsClient`; the emulator (:mod:`imm_faces.emulator.sts`) decodes the same request models and answers
 with the same response models. Also here: the answer of the ECS metadata service's
 ``/latest/meta-data/ram/security-credentials/<role>`` and of a credentials URI (the same JSON document).
@@ -14,21 +14,22 @@ silent.
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
-import time
 from typing import Annotated, Any
 
 import httpx
 from pydantic import Field, ValidationError
 
-from imm_faces.runtime.credentials import CredentialSource
-from imm_faces.runtime.errors import ERRORS, ConfigError, ErrorSpec
+from imm_faces.runtime.auth.credentials import CredentialSource
+from imm_faces.runtime.auth.redaction import REDACTOR
+from imm_faces.runtime.auth.signing import RpcV2Auth, encode_query
+from imm_faces.runtime.bounded import reason, send
+from imm_faces.runtime.errors import ConfigError
+from imm_faces.runtime.http import explicit_base_url, tls_context
 from imm_faces.runtime.operations._base import Operation, Request, Response
-from imm_faces.runtime.redaction import REDACTOR
 from imm_faces.runtime.rules import ACCOUNT_ID_PATTERN, OIDC_TOKEN_LENGTH
-from imm_faces.runtime.signing import RpcV2Auth, encode_query, utc_timestamp
+from imm_faces.runtime.timestamps import parse_utc_seconds, utc_seconds
 
 STS_VERSION = "2015-04-01"
 MIN_DURATION = 900
@@ -41,42 +42,15 @@ ROLE_ARN_PATTERN = rf"^acs:ram::{ACCOUNT_ID_PATTERN}:role/[A-Za-z0-9._-]{{1,64}}
 OIDC_PROVIDER_ARN_PATTERN = rf"^acs:ram::{ACCOUNT_ID_PATTERN}:oidc-provider/[A-Za-z0-9._-]{{1,128}}$"
 SESSION_NAME_PATTERN = r"^[A-Za-z0-9.@_-]{2,64}$"
 
-# STS's error codes (STS API reference, "error codes" of each operation and STS's error-code page; the
-# OIDC ones and their 401 from that page and ACK's RRSA troubleshooting table), added to the one table in
-# :mod:`imm_faces.runtime.errors` so that clients and the emulator read them from the same place.
-STS_ERRORS = (
-    ErrorSpec("InvalidParameter.RoleArn", 400, "The parameter RoleArn is wrong. {detail}"),
-    ErrorSpec("InvalidParameter.RoleSessionName", 400, "The parameter RoleSessionName is wrong. {detail}"),
-    ErrorSpec("InvalidParameter.DurationSeconds", 400, "The Min/Max value of DurationSeconds is 15min/12hr."),
-    ErrorSpec("InvalidParameter.OIDCProviderArn", 400, "The parameter OIDCProviderArn is wrong. {detail}"),
-    ErrorSpec("InvalidParameter.ExternalId", 400, "The parameter ExternalId is wrong. {detail}"),
-    ErrorSpec("MissingParameter", 400, "{detail}"),
-    ErrorSpec("InvalidParameter.PolicyGrammar", 400, "The parameter Policy has not passed grammar check. {detail}"),
-    ErrorSpec("InvalidParameter.PolicySize", 400, "The size of Policy must be smaller than {limit} bytes."),
-    ErrorSpec("AuthenticationFail.OIDCToken.Invalid", 401, "The OIDCToken is invalid. {detail}"),
-    ErrorSpec("AuthenticationFail.OIDCToken.Expired", 401, "This JsonWebToken is expired."),
-    ErrorSpec("AuthenticationFail.OIDCToken.InvalidSignature", 401, "OIDC token validate failed: invalid signature."),
-    ErrorSpec(
-        "AuthenticationFail.OIDCToken.IssuerNotMatch",
-        401,
-        "The issuer in the OIDC Token doesn't match the OIDC Provider registered.",
-    ),
-    ErrorSpec("AuthenticationFail.OIDCToken.AudienceNotMatch", 401, "Invalid audience."),
-    ErrorSpec("AuthenticationFail.NoPermission", 401, "{detail}"),
-    ErrorSpec("EntityNotExist.Role", 404, "The role not exists: {role}."),  # the status is inferred
-    ErrorSpec("NoPermission", 403, "You are not authorized to do this action. {detail}"),
-)
-for _spec in STS_ERRORS:
-    ERRORS.setdefault(_spec.code, _spec)
-
-
-def parse_expiration(text: str) -> float:
-    """STS's ``Expiration`` (``2026-11-25T12:00:00Z``, UTC) as epoch seconds."""
-    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
-
-
-def format_expiration(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+# The ECS metadata service, as its documentation and Alibaba's credentials library have it: the client asks for
+# an IMDSv2 token of the longest lifetime, the emulator's stand-in serves the same paths and headers.
+METADATA_TOKEN_PATH = "/latest/api/token"  # noqa: S105 - a path
+METADATA_CREDENTIALS_PATH = "/latest/meta-data/ram/security-credentials/"
+"""``GET`` it for the instance's role name; ``GET`` it with the role name appended for the role's credentials."""
+METADATA_TOKEN_HEADER = "X-aliyun-ecs-metadata-token"  # noqa: S105 - a header name
+METADATA_TOKEN_TTL_HEADER = "X-aliyun-ecs-metadata-token-ttl-seconds"  # noqa: S105 - a header name
+METADATA_TOKEN_TTL = 21600
+"""The longest lifetime (seconds) of an IMDSv2 token, which the client asks for."""
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -116,7 +90,7 @@ class StsCredentials(Response):
 
     @property
     def expires_at(self) -> float:
-        return parse_expiration(self.expiration)
+        return parse_utc_seconds(self.expiration)
 
 
 class AssumedRoleUser(Response):
@@ -188,8 +162,6 @@ def sts_endpoint(endpoint: str | None = None, region: str | None = None, vpc: bo
     """The STS base URL: an explicit endpoint (``https://`` unless it names a scheme), else the region's
     (``sts[-vpc].<region>.aliyuncs.com``), else the global ``sts.aliyuncs.com``."""
     if endpoint:
-        from imm_faces.runtime.client import explicit_base_url
-
         return explicit_base_url(endpoint, "STS endpoint")
     prefix = "sts-vpc" if vpc else "sts"
     return f"https://{prefix}.{region}.aliyuncs.com/" if region else "https://sts.aliyuncs.com/"
@@ -203,22 +175,19 @@ class StsClient:
         self._transport = transport
 
     def call(self, op: Operation[Any, Any], request: Request, signer: CredentialSource | None) -> Any:
-        """Send ``request`` (signed by ``signer``, a :class:`~imm_faces.runtime.credentials.Credentials`,
+        """Send ``request`` (signed by ``signer``, a :class:`~.credentials.Credentials`,
         unless the operation is anonymous); return the parsed response or raise :class:`StsError`."""
         params = request.to_params()
         headers = {"x-acs-action": op.name, "x-acs-version": STS_VERSION, "accept": "application/json"}
         auth: httpx.Auth | None = None
         if op.name in ANONYMOUS:
-            params.update(Action=op.name, Version=STS_VERSION, Format="JSON", Timestamp=utc_timestamp())
+            params.update(Action=op.name, Version=STS_VERSION, Format="JSON", Timestamp=utc_seconds())
         elif signer is None:
             raise TypeError(f"STS {op.name} must be signed")
         else:
             auth = RpcV2Auth(signer)
         url = httpx.URL(self.endpoint).copy_with(query=encode_query(params).encode())
         try:
-            from imm_faces.runtime.bounded import reason, send
-            from imm_faces.runtime.client import tls_context
-
             with httpx.Client(timeout=STS_TIMEOUT, transport=self._transport, trust_env=False,
                               verify=tls_context()) as http:  # fmt: skip
                 # The whole exchange within STS_TIMEOUT's read time, wall-clock, and its answer size-bounded.

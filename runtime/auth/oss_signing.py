@@ -28,8 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
-from imm_faces.runtime.credentials import Credentials
-from imm_faces.runtime.signing import percent_encode
+from imm_faces.runtime.auth.credentials import Credentials
+from imm_faces.runtime.auth.signing import percent_encode
 
 ALGORITHM = "OSS4-HMAC-SHA256"
 PRODUCT = "oss"
