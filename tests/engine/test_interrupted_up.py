@@ -63,7 +63,7 @@ def interrupted_then_resumed(
     try:
         assert started.wait(180), log.read_text()
         (first_task,) = running(imm)
-        # Ctrl-C: Pulumi cancels, waiting for the step under way (the provider keeps waiting for its task)
+        # Ctrl-C: Pulumi cancels, waiting for the step under way (the dynamic-provider host does nothing on Cancel)
         interrupt(proc)
         deadline = time.monotonic() + 60
         while "^C received; cancelling" not in log.read_text():
