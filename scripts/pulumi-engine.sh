@@ -216,20 +216,22 @@ for tool in pulumi-resource-pulumi-python pulumi-resource-pulumi-nodejs; do
         place "$scripts/$tool" "$tool"
     fi
 done
-if [ -n "$from_path" ] && [ -n "$(beside_path_pulumi pulumi-language-nodejs)" ]; then
-    ln -s "$(beside_path_pulumi pulumi-language-nodejs)" "$staging/pulumi-language-nodejs"
-else
-    node=$(build_component nodejs-host "v$NODEJS_HOST_SDK" "$SDK_VERSION_VAR=v$NODEJS_HOST_SDK" \
-        "github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs@v$NODEJS_HOST_SDK")
-    place "$node/pulumi-language-nodejs" pulumi-language-nodejs
-fi
-if [ -n "$from_path" ] && [ -n "$(beside_path_pulumi pulumi-language-yaml)" ]; then
-    ln -s "$(beside_path_pulumi pulumi-language-yaml)" "$staging/pulumi-language-yaml"
-else
-    yaml=$(build_component yaml-host "v$YAML_VERSION" "github.com/pulumi/pulumi-yaml/pkg/version.Version=v$YAML_VERSION" \
-        "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml@v$YAML_VERSION")
-    place "$yaml/pulumi-language-yaml" pulumi-language-yaml
-fi
+# host TOOL NAME VERSION VERSION_VAR=VALUE PACKAGE@VERSION: the host beside the PATH pulumi, else ours.
+host() {
+    local tool=$1 found built
+    shift
+    found=$([ -z "$from_path" ] || beside_path_pulumi "$tool")
+    if [ -n "$found" ]; then
+        ln -s "$found" "$staging/$tool"
+    else
+        built=$(build_component "$@")
+        place "$built/$tool" "$tool"
+    fi
+}
+host pulumi-language-nodejs nodejs-host "v$NODEJS_HOST_SDK" "$SDK_VERSION_VAR=v$NODEJS_HOST_SDK" \
+    "github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs@v$NODEJS_HOST_SDK"
+host pulumi-language-yaml yaml-host "v$YAML_VERSION" "github.com/pulumi/pulumi-yaml/pkg/version.Version=v$YAML_VERSION" \
+    "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml@v$YAML_VERSION"
 
 "$staging/pulumi" version >/dev/null || { say "the assembled pulumi does not run"; exit 1; }
 touch "$staging/.complete"
