@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -130,13 +131,17 @@ class ObjectFile:
         self.fd = fd
         self.info = info
         self.name = name
+        # A read on a worker thread and a close by the request that gave up on it: the close waits for the read
+        # (never a read of a descriptor closed, and perhaps reused for another file, meanwhile).
+        self._lock = threading.Lock()
 
     @property
     def size(self) -> int:
         return self.info.st_size
 
     def read_chunk(self, size: int = CHUNK_BYTES) -> bytes:
-        return os.read(self.fd, size)
+        with self._lock:
+            return os.read(self.fd, size) if self.fd >= 0 else b""
 
     def read_up_to(self, limit: int) -> bytes | None:
         """The whole object when it holds at most ``limit`` bytes, else None (never more than ``limit + 1`` bytes
@@ -146,7 +151,7 @@ class ObjectFile:
         parts: list[bytes] = []
         got = 0
         while got <= limit:
-            part = os.read(self.fd, min(CHUNK_BYTES, limit + 1 - got))
+            part = self.read_chunk(min(CHUNK_BYTES, limit + 1 - got))
             if not part:
                 return b"".join(parts)
             parts.append(part)
@@ -154,9 +159,10 @@ class ObjectFile:
         return None
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        with self._lock:
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
 
     def __enter__(self) -> ObjectFile:
         return self

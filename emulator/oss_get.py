@@ -295,9 +295,9 @@ class OssObjects:
             loop = asyncio.get_running_loop()
             answer = await loop.run_in_executor(self.reads, self.answer, scope["method"], scope["path"], query,
                                                 headers, rid, host)  # fmt: skip
+            if answer.process is not None:  # finish() closes the object, whatever becomes of this request
+                answer = await loop.run_in_executor(self.images, self.finish, answer, rid, host)
             try:
-                if answer.process is not None:
-                    answer = await loop.run_in_executor(self.images, self.finish, answer, rid, host)
                 await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
                 if answer.stream is None:
                     await send({"type": "http.response.body", "body": answer.body})
