@@ -6,8 +6,10 @@ Where the engine comes from (:func:`locate`), first found wins:
 1. ``$IMM_FACES_PULUMI_ENGINE``: a folder holding ``pulumi`` and its Python language host (what CI exports);
 2. in a checkout of this repository, what ``scripts/pulumi-engine.sh`` has built (asked with ``--check``: nothing
    is built here, that takes minutes and Go);
-3. a ``pulumi`` v3.139.0 or later on PATH with ``pulumi-language-python`` (and the dynamic-provider launcher
-   ``pulumi-resource-pulumi-python``) beside it or on PATH: the user's own install.
+3. a ``pulumi`` v3.139.0 or later on PATH with its Python language host and the dynamic-provider launcher
+   ``pulumi-resource-pulumi-python`` beside it: the user's own install.
+
+The engine tests find it the same way (``tests/engine/pulumi_engine.py`` imports :func:`locate`).
 
 It runs in a folder of its own: a ``file://`` backend, ``PULUMI_HOME`` and the stack's config file
 (``--config-file``, so nothing is written into the program's directory), the passphrase secrets provider, no
@@ -35,11 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imm_faces.components.rehearsal.engine import DYNAMIC_PREFIX, IMM_TYPE_PREFIX, Created
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the module imports light (the engine tests find the engine with it): pulumi's SDK only when run
     import argparse
 
+    from imm_faces.components.rehearsal.engine import Created
     from imm_faces.components.rehearse import Program, _Photos
     from imm_faces.runtime.credentials import Credentials
 
@@ -48,13 +49,13 @@ ENGINE_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pulumi-engine
 """Present in a checkout of this repository only (the installed package has no scripts)."""
 MIN_VERSION = (3, 139, 0)
 """The first CLI that passes the stack's config to dynamic providers (pulumi PR #17673)."""
-PYTHON_TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-pulumi-python")
-"""What a Python program with dynamic providers needs (the host may need helpers beside it: the script's has)."""
-PASSPHRASE = "imm-faces-rehearsal"  # noqa: S105 - see below
+PYTHON_TOOLS = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python")
+"""What a Python program with dynamic providers needs, side by side (the host runs the exec script beside it)."""
+PASSPHRASE = "imm-faces-rehearsal"  # noqa: S105 - not a secret (below)
 """Encrypts the secrets of a throwaway state (the emulator's key): no user secret is behind it."""
-DROPPED_VARIABLES = re.compile(r"^(ALIBABA_CLOUD_|ALICLOUD_|ALIYUN_|PULUMI_)")
+DROPPED_VARIABLES = re.compile(r"^PULUMI_")
+"""The user's own Pulumi settings (a token, a backend, a virtualenv) never reach the rehearsal's engine."""
 MISSING_PLUGIN = re.compile(r"no resource plugin '([^']+)' found")
-ENGINES = ("auto", "real", "mocks")
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,9 @@ def _engine_in(folder: Path, source: str) -> Engine | str:
 
 
 def _from_script() -> Engine | str:
-    if not ENGINE_SCRIPT.is_file() or shutil.which("bash") is None:
+    bash = shutil.which("bash")
+    if not ENGINE_SCRIPT.is_file() or bash is None:
         return ""  # an installed package: no script to ask
-    bash = shutil.which("bash") or "bash"
     proc = subprocess.run([bash, str(ENGINE_SCRIPT), "--check"], capture_output=True, text=True, check=False,  # noqa: S603
                           timeout=120)  # fmt: skip
     if proc.returncode != 0 or not proc.stdout.strip():
@@ -117,21 +118,11 @@ def _from_script() -> Engine | str:
 
 
 def _from_path() -> Engine | str:
+    """A Pulumi install on PATH: the official one keeps the language hosts and their helpers beside the CLI."""
     found = shutil.which("pulumi")
     if found is None:
         return "no pulumi on PATH"
-    folder = Path(found).resolve().parent
-    if all(os.access(folder / tool, os.X_OK) for tool in PYTHON_TOOLS):
-        return _engine_in(folder, "on PATH:")
-    missing = [tool for tool in PYTHON_TOOLS if shutil.which(tool) is None]
-    if missing:
-        return f"the pulumi on PATH ({found}) lacks {', '.join(missing)} (beside it or on PATH)"
-    version = _version(Path(found))
-    if isinstance(version, str):
-        return version
-    if version[1] < MIN_VERSION:
-        return f"the pulumi on PATH ({found}) is {version[0]}, older than v{'.'.join(map(str, MIN_VERSION))}"
-    return Engine(folder, version[0], f"on PATH: {found}")  # its hosts are elsewhere on PATH, which it keeps
+    return _engine_in(Path(found).resolve().parent, "on PATH:")
 
 
 @functools.cache
@@ -150,10 +141,10 @@ def locate() -> Engine | str:
 
 
 def offline_environment(engine: Engine, root: Path, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` without the user's cloud identity and Pulumi settings, plus an offline Pulumi in ``root``; the
-    program and the dynamic-provider host run on this interpreter (which has imm_faces installed)."""
+    """``base`` (the rehearsal's environment, where the emulator's key has replaced the user's Alibaba Cloud
+    identity) without the user's Pulumi settings, plus an offline Pulumi in ``root``; the program and the
+    dynamic-provider host run on this interpreter (which has imm_faces installed)."""
     env = {k: v for k, v in base.items() if not DROPPED_VARIABLES.match(k)}
-    env.update({k: v for k, v in base.items() if k.startswith(("ALIBABA_CLOUD_ACCESS_KEY", "ALIBABA_CLOUD_SECURITY"))})
     env.update({
         "PATH": os.pathsep.join([str(engine.bin_dir), str(Path(sys.executable).parent), base.get("PATH", "")]),
         "PULUMI_HOME": str(root / "home"),
@@ -193,6 +184,8 @@ class EngineStack:
             (root / folder).mkdir(parents=True, exist_ok=True)
         self.env = offline_environment(engine, root, env)
         self.config_file = root / "stack.yaml"
+        self.holding = False
+        """Set for the cleanup: a Ctrl-C/SIGTERM during a command is then ignored instead of raised after it."""
 
     def command(self, *args: str) -> list[str]:
         """``pulumi ARGS`` on this stack, in the program's folder, with the config file (a command that takes it)."""
@@ -206,9 +199,12 @@ class EngineStack:
                                 stdout=subprocess.PIPE, stderr=stderr, start_new_session=True)  # fmt: skip
 
     def run(self, *args: str, stdin: str | None = None) -> str:
-        """``pulumi ARGS`` to its end (Ctrl-C/SIGTERM meanwhile wait for it: it may be writing state); its stdout."""
+        """``pulumi ARGS`` to its end, its stdout. A Ctrl-C/SIGTERM meanwhile waits for that end (the command may be
+        writing state), then goes on as KeyboardInterrupt (unless :attr:`holding`)."""
         proc = self.start(*args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = _finish(proc, stdin)
+        out, err, interrupted = _finish(proc, stdin)
+        if interrupted and not self.holding:
+            raise KeyboardInterrupt
         if proc.returncode != 0:
             raise EngineError(_diagnostics(out, err) or f"pulumi {args[0]} exited {proc.returncode}")
         return out
@@ -241,13 +237,13 @@ class EngineStack:
         """``pulumi up`` (no second preview), its progress lines echoed as they come. Ctrl-C/SIGTERM (here a
         KeyboardInterrupt) is passed on as SIGINT, which the engine answers by finishing the resource operations
         under way, recording them in the state and exiting; then the KeyboardInterrupt goes on."""
-        self._stream(echo, "up", "--yes", "--skip-preview", interruptible=True)
+        self._stream(echo, "up", "--yes", "--skip-preview")
 
     def destroy(self, echo: Callable[[str], None]) -> None:
-        """``pulumi destroy``, to its end whatever signal comes meanwhile (it is the cleanup)."""
-        self._stream(echo, "destroy", "--yes", "--skip-preview", interruptible=False)
+        """``pulumi destroy`` (the cleanup runs it :attr:`holding`: to its end whatever signal comes meanwhile)."""
+        self._stream(echo, "destroy", "--yes", "--skip-preview")
 
-    def _stream(self, echo: Callable[[str], None], *args: str, interruptible: bool) -> None:
+    def _stream(self, echo: Callable[[str], None], *args: str) -> None:
         proc = self.start(*args, stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         assert proc.stdout is not None
         lines: list[str] = []
@@ -256,7 +252,7 @@ class EngineStack:
             try:
                 line = proc.stdout.readline()
             except KeyboardInterrupt:
-                if interruptible and not interrupted and proc.poll() is None:
+                if not self.holding and not interrupted and proc.poll() is None:
                     os.kill(proc.pid, signal.SIGINT)
                 interrupted = True
                 continue
@@ -267,8 +263,8 @@ class EngineStack:
                 in_outputs = line.startswith("Outputs:")
             if line.strip() and not in_outputs and not line.startswith(HIDDEN):
                 echo(line.rstrip())
-        _finish(proc, None)
-        if interrupted and interruptible:
+        interrupted = _finish(proc, None)[2] or interrupted
+        if interrupted and not self.holding:
             raise KeyboardInterrupt
         if proc.returncode != 0:
             raise EngineError(_diagnostics("".join(lines), "") or f"pulumi {args[0]} exited {proc.returncode}")
@@ -279,6 +275,8 @@ class EngineStack:
 
     def resources(self) -> list[Created]:
         """The custom resources in the state (``pulumi stack export``), in the engine's order."""
+        from imm_faces.components.rehearsal.engine import DYNAMIC_PREFIX, Created
+
         deployment = json.loads(self.run("stack", "export"))["deployment"]
         return [Created(r["type"], _name(r["urn"]), r["urn"], r.get("id", ""), dict(r.get("outputs") or {}),
                         r["type"].startswith(DYNAMIC_PREFIX), dict(r.get("inputs") or {}))
@@ -302,13 +300,15 @@ def _config_value(value: Any) -> dict[str, Any]:
     return entry
 
 
-def _finish(proc: subprocess.Popen[str], stdin: str | None) -> tuple[str, str]:
-    """Wait for ``proc`` to end and collect what it printed, holding Ctrl-C/SIGTERM meanwhile."""
+def _finish(proc: subprocess.Popen[str], stdin: str | None) -> tuple[str, str, bool]:
+    """Wait for ``proc`` to end: (its stdout, its stderr, whether a Ctrl-C/SIGTERM came meanwhile)."""
+    interrupted = False
     while True:
         try:
             out, err = proc.communicate(stdin)
-            return out or "", err or ""
+            return out or "", err or "", interrupted
         except KeyboardInterrupt:
+            interrupted = True
             stdin = None  # communicate() resumes where it was; the input is already on its way
 
 
@@ -382,6 +382,8 @@ def stack_config(project: str, config: Mapping[str, str], endpoint: str, *, defa
 
 def check_targets(planned: list[Planned], endpoint: str) -> None:
     """Every IMM resource must go to the emulator (rehearse never reaches anything else): else EngineUnfitError."""
+    from imm_faces.components.rehearsal.engine import IMM_TYPE_PREFIX
+
     for resource in planned:
         if not resource.type.startswith(IMM_TYPE_PREFIX):
             continue
@@ -477,6 +479,7 @@ def _teardown(
     from imm_faces.components.rehearse import _left_behind, _say
 
     photos.close()  # none staged from now on
+    pulumi.holding = True  # the cleanup runs to its end
     created = _resources(pulumi)
     _say("pulumi destroy")
     try:
@@ -497,6 +500,7 @@ def _resources(pulumi: EngineStack) -> list[Created]:
 def _preview(pulumi: EngineStack, endpoint: str, photos: _Photos) -> None:
     """``pulumi preview``; stops the rehearsal (EngineUnfitError) when the program cannot run here; stages the photos
     where each binding will point."""
+    from imm_faces.components.rehearsal.engine import IMM_TYPE_PREFIX
     from imm_faces.components.rehearse import _say
 
     _say("pulumi preview (creates nothing)")

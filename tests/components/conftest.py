@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +19,14 @@ def current_event_loop() -> Iterator[None]:
     yield
     asyncio.set_event_loop(None)
     loop.close()
+
+
+@pytest.fixture(scope="module")
+def three_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three photos of one person: the fewest from which IMM forms a face group (quicker than all ten)."""
+    from imm_faces.emulator.sample_photos import fetch_photos
+
+    folder = tmp_path_factory.mktemp("three-photos")
+    for name in ("obama.jpg", "obama2.jpg", "32bit.png"):
+        shutil.copyfile(fetch_photos() / name, folder / name)
+    return folder

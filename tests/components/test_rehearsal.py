@@ -8,7 +8,6 @@ import json
 import os
 import re
 import runpy
-import shutil
 import signal
 import subprocess
 import sys
@@ -135,17 +134,6 @@ def test_missing_extra_says_what_to_install(
     assert "missing: numpy, uvicorn" in err and "pip install 'imm-faces[emulator,pulumi,vision]'" in err
     assert imm_faces(["emulator"]) == 2
     assert "pip install 'imm-faces[emulator]'" in capsys.readouterr().err
-
-
-@pytest.fixture(scope="module")
-def three_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three photos of one person: the fewest from which IMM forms a face group (quicker than all ten)."""
-    from imm_faces.emulator.sample_photos import fetch_photos
-
-    folder = tmp_path_factory.mktemp("three-photos")
-    for name in ("obama.jpg", "obama2.jpg", "32bit.png"):
-        shutil.copyfile(fetch_photos() / name, folder / name)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -51,19 +51,6 @@ def shared(tmp_path_factory: pytest.TempPathFactory, keys: Credentials) -> Itera
                                    str(key_file)]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def three_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three photos of one person: the fewest from which IMM forms a face group."""
-    import shutil
-
-    from imm_faces.emulator.sample_photos import fetch_photos
-
-    folder = tmp_path_factory.mktemp("three-photos")
-    for name in ("obama.jpg", "obama2.jpg", "32bit.png"):
-        shutil.copyfile(fetch_photos() / name, folder / name)
-    return folder
-
-
 def project_names(endpoint: str, keys: Credentials) -> set[str]:
     with ImmClient(endpoint=endpoint, credentials=keys) as imm:
         return {p.project_name or "" for p in imm.paginate(projects.ListProjects)}
@@ -205,6 +192,30 @@ def test_sigterm_on_the_real_engine_lets_it_finish_the_step_then_destroys(
     assert not (oss_root / "sigterm-photos").exists() and list(scratch.iterdir()) == []
 
 
+@pytest.mark.engine
+def test_sigterm_during_the_preview_stops_before_up(
+    tmp_path: Path, shared: tuple[str, Path, list[str]], keys: Credentials, three_photos: Path
+) -> None:
+    """A signal while a Pulumi command runs waits for its end (it may write state), then stops the rehearsal."""
+    endpoint, oss_root, where = shared
+    args = ["rehearse", "--engine", "real", *where, "--stack", "early", "--photos", str(three_photos),
+            "--config", 'ossLocations=["oss://early-photos/"]']  # fmt: skip
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "pulumi preview (creates nothing)" in line:
+            break
+    os.kill(proc.pid, signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=300)
+    out = "".join(lines) + rest
+    assert proc.returncode == 130, out[-3000:]
+    assert "==> pulumi up" not in out and "Updating (early)" not in out and "Traceback" not in out
+    assert "imm-faces-early-faces-project" not in project_names(endpoint, keys)
+    assert not (oss_root / "early-photos").exists()
+
+
 HARD_CODED_ENDPOINT = CONSUMER_PROGRAM.replace('endpoint=config.get("endpoint")', 'endpoint="https://imm.example.com"')
 
 
@@ -264,7 +275,7 @@ def test_the_engine_is_chosen_as_engine_says(tmp_path: Path, monkeypatch: pytest
         found.mkdir()
         monkeypatch.setenv(real_engine.ENGINE_VARIABLE, str(found))
         real_engine.locate.cache_clear()
-        assert "lacks pulumi, pulumi-language-python, pulumi-resource-pulumi-python" in str(real_engine.locate())
+        assert f"lacks {', '.join(real_engine.PYTHON_TOOLS)}" in str(real_engine.locate())
         for tool in real_engine.PYTHON_TOOLS:  # an engine too old for the stack config to reach the providers
             (found / tool).write_text("#!/bin/sh\necho v3.138.0\n")
             (found / tool).chmod(0o755)
