@@ -31,7 +31,7 @@ from imm_faces.runtime.operations import files as f
 from imm_faces.runtime.operations import projects as p
 from imm_faces.runtime.operations import query as q
 from imm_faces.runtime.operations import tasks as t
-from imm_faces.runtime.operations._base import Request, Response
+from imm_faces.runtime.operations.base import Request, Response
 from imm_faces.runtime.timestamps import now_rfc3339_nano, parse_rfc3339
 
 T = TypeVar("T")

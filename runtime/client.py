@@ -50,7 +50,7 @@ from imm_faces.runtime.errors import (
     TransportError,
 )
 from imm_faces.runtime.http import explicit_base_url, tls_context_for
-from imm_faces.runtime.operations._base import Operation, Request, Response, parameter_error
+from imm_faces.runtime.operations.base import Operation, Request, Response, parameter_error
 
 log = logging.getLogger("imm_faces.client")
 

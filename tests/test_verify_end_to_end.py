@@ -364,7 +364,7 @@ def test_junit_xml_and_github_actions(
 def test_progress_lines_on_a_non_tty(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("imm_faces.runtime.cli.verify.PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr("imm_faces.runtime.cli.verify_run.PROGRESS_INTERVAL", 0.0)
     assert main(["verify", "--outputs", str(deployment.outputs)]) == 0
     assert "verify: listing 2/2" in capsys.readouterr().err
     assert main(["verify", "--outputs", str(deployment.outputs), "--quiet"]) == 0

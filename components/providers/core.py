@@ -34,7 +34,7 @@ from imm_faces.runtime.errors import ConfigError, ImmError, ImmFacesError
 from imm_faces.runtime.http import explicit_base_url
 from imm_faces.runtime.models.base import snake_name
 from imm_faces.runtime.operations import bindings, datasets, files, projects, query, tasks
-from imm_faces.runtime.operations._base import Operation
+from imm_faces.runtime.operations.base import Operation
 from imm_faces.runtime.rules import (
     BATCH_DELETE_MAX_URIS,
     DEFAULT_SERVICE_ROLE,

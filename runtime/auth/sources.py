@@ -39,7 +39,7 @@ from imm_faces.runtime.auth.sts import (
 )
 from imm_faces.runtime.errors import ConfigError
 from imm_faces.runtime.http import tls_context
-from imm_faces.runtime.operations._base import parameter_error
+from imm_faces.runtime.operations.base import parameter_error
 
 ECS_METADATA_URL = "http://100.100.100.200"
 """The ECS metadata service. Only tests point :func:`~.chain.resolve_provider` elsewhere (its ``metadata_url``)."""

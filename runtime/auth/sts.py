@@ -27,7 +27,7 @@ from imm_faces.runtime.auth.signing import RpcV2Auth, encode_query
 from imm_faces.runtime.bounded import reason, send
 from imm_faces.runtime.errors import ConfigError
 from imm_faces.runtime.http import explicit_base_url, tls_context
-from imm_faces.runtime.operations._base import Operation, Request, Response
+from imm_faces.runtime.operations.base import Operation, Request, Response
 from imm_faces.runtime.rules import ACCOUNT_ID_PATTERN, OIDC_TOKEN_LENGTH
 from imm_faces.runtime.timestamps import parse_utc_seconds, utc_seconds
 

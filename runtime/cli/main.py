@@ -1,8 +1,9 @@
 """``imm-faces``: one entry point, sub-commands looked up by name.
 
 Exit codes (every sub-command): 0 ok, 1 a check failed, 2 usage, configuration or credential error,
-130 interrupted. Sub-command modules only declare arguments at import time; heavy imports happen inside
-``run`` so that ``--help`` stays fast. ``runtime`` does not depend on the emulator or the components: their
+130 interrupted. Sub-command modules only declare arguments at import time, so that ``--help`` stays fast; one that
+names a ``RUNNER`` module has its ``run`` there, imported once the arguments are read (the others import what
+they need inside ``run``). ``runtime`` does not depend on the emulator or the components: their
 sub-commands are found by module path and are available when those packages are installed.
 """
 
@@ -58,7 +59,7 @@ EXIT_CODES = (
     f"{EXIT_INTERRUPTED} interrupted (Ctrl-C; SIGTERM too for rehearse)."
 )
 
-# name -> module providing `HELP`, `add_arguments(parser)` and `run(args) -> int`.
+# name -> module providing `HELP`, `add_arguments(parser)`, and `run(args) -> int` (or `RUNNER`, the module that does).
 COMMANDS = {
     "verify": "imm_faces.runtime.cli.verify",
     "emulator": "imm_faces.emulator.cli",
@@ -70,7 +71,16 @@ class _Command(Protocol):
     HELP: str
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+
+class _Runner(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _runner(module: _Command) -> _Runner:
+    """The module that runs a command: the one its ``RUNNER`` names, else its own."""
+    name = getattr(module, "RUNNER", None)
+    return cast("_Runner", importlib.import_module(name) if name else module)
 
 
 def _load(name: str) -> _Command | None:
@@ -112,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return int(module.run(args))
+        return int(_runner(module).run(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

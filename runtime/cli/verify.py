@@ -4,19 +4,15 @@ Reads a stack's outputs (from the Pulumi CLI, a file, or stdin), then checks tha
 exist, that the clustering task succeeded, that every figure cluster is well formed (list and bulk views, the
 seed API on a sample and on suspects) and that the clusters agree with the files that name them.
 
-Only argument declarations run at import time: ``imm-faces verify --help`` imports nothing heavy.
+This module only declares the arguments (``imm-faces verify --help`` imports nothing heavy); the run is
+:data:`RUNNER`'s, which ``imm-faces`` imports once the arguments are read.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, TextIO
 
+from imm_faces.runtime.report.cli import add_arguments as add_report_arguments  # argparse only
 from imm_faces.runtime.verify import DEFAULT_CONCURRENCY, DEFAULT_SAMPLE  # a light package: no import behind it
 
 HELP = "check a deployed stack: project, dataset, clustering task, every figure cluster and its files"
@@ -25,8 +21,9 @@ EPILOG = (
     "credential error; 130 interrupted (Ctrl-C). --json always carries it as exit_code. With GITHUB_ACTIONS=true, "
     "failures become annotations and a step summary is written."
 )
+RUNNER = "imm_faces.runtime.cli.verify_run"
+"""The module whose ``run(args)`` runs the check."""
 DEFAULT_DEADLINE = 600.0
-PROGRESS_INTERVAL = 5.0
 
 
 def _whole(text: str, minimum: int) -> int:
@@ -118,216 +115,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--junit-xml", metavar="FILE", help="write a JUnit XML report (one test case per check id)")
     out.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     out.add_argument("--debug", action="store_true", help="log every library at DEBUG on stderr (secrets redacted)")
-    from imm_faces.runtime.report.cli import add_arguments as add_report_arguments  # argparse only
-
     add_report_arguments(parser)  # --html FILE and its options (runtime/report/cli.py)
-
-
-class Progress:
-    """On a terminal, one line rewritten in place; elsewhere (CI logs), a line every few seconds."""
-
-    def __init__(self, stream: TextIO, interval: float = PROGRESS_INTERVAL) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.interval = interval
-        self.last = time.monotonic()
-        self.shown = False
-
-    def __call__(self, phase: str, done: int, total: int | None) -> None:
-        text = f"verify: {phase} {done}" + (f"/{total}" if total else "")
-        if self.tty:
-            self.stream.write(f"\r{text}\033[K")
-            self.shown = True
-        else:
-            now = time.monotonic()
-            if now - self.last < self.interval:
-                return
-            self.last = now
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self.shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-
-
-@contextmanager
-def _logging(debug: bool) -> Iterator[None]:
-    """Log to stderr through a redacting handler (every library's records pass it) while verify runs."""
-    import logging
-
-    from imm_faces.runtime.auth.redaction import RedactingFilter
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-
-
-def _credentials(args: argparse.Namespace, pulumi: Any) -> Any:
-    """The one credential chain (:mod:`imm_faces.runtime.credentials`), in its documented order; when reading a
-    stack, with the stack's ``alicloud:*`` settings first, as its providers get them under ``pulumi up``: verify
-    then signs as the deployment did (same account, same assumed role)."""
-    from imm_faces.runtime.credentials import CredentialSettings, resolve_provider
-
-    settings = None
-    if pulumi is not None:
-        settings = CredentialSettings.from_config(pulumi.alicloud_config().get, f"{pulumi.label} config")
-    return resolve_provider(profile=args.profile, settings=settings)
-
-
-def _write_outputs(args: argparse.Namespace, report: Any, code: int, problem: str | None) -> None:
-    """verify's report: text or ``--json`` (with the run's ``exit_code``, and the ``error`` that set it when the
-    checks ran but something after them failed, as :func:`_write_error` has it), JUnit, GitHub's annotations."""
-    import json
-
-    from imm_faces.runtime.verify.report import (
-        error_json,
-        github_annotations,
-        github_summary,
-        render_junit,
-        render_text,
-    )
-
-    if args.json:
-        envelope = {"schema_version": None, "passed": None, "exit_code": code}  # these first, as in error_json
-        error = {"error": error_json("error", problem, code)["error"]} if problem else {}
-        print(json.dumps(envelope | report.to_json() | error, indent=2))
-    else:
-        print(render_text(report))
-    if args.junit_xml:
-        with open(args.junit_xml, "w", encoding="utf-8") as f:  # noqa: PTH123 - a user path, written once
-            f.write(render_junit(report))
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in github_annotations(report):
-            print(line, file=sys.stderr)
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            with open(summary, "a", encoding="utf-8") as f:  # noqa: PTH123
-                f.write(github_summary(report))
-
-
-def _write_error(args: argparse.Namespace, kind: str, message: str, code: int) -> None:
-    import contextlib
-    import json
-
-    from imm_faces.runtime.verify.report import error_json, render_junit_error
-
-    if getattr(args, "json", False):
-        print(json.dumps(error_json(kind, message, code), indent=2))
-    if getattr(args, "junit_xml", None):
-        with contextlib.suppress(OSError), open(args.junit_xml, "w", encoding="utf-8") as f:  # noqa: PTH123
-            f.write(render_junit_error(kind, message, code))
-
-
-async def _within_deadline(page: Any, left: float | None, report: Any, html: str) -> str | None:
-    """Make the page in the time left of the deadline: it reads the service and OSS too. When the time runs out,
-    the page is not written and the report fails ``verify.deadline`` saying so (exit 1, as for any deadline)."""
-    import asyncio
-
-    from imm_faces.runtime.verify.checks import Failure
-
-    try:
-        async with asyncio.timeout(None if left is None else max(0.0, left)):
-            problem: str | None = await page
-            return problem
-    except TimeoutError:
-        report.fail(Failure("verify.deadline", "verify --html", f"the deadline passed before {html} was written"))
-        return None
-
-
-def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the run and every way it can end, in one place
-    import asyncio
-
-    from imm_faces.runtime.auth.redaction import REDACTOR
-    from imm_faces.runtime.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-    from imm_faces.runtime.errors import ConfigError, ImmError, ImmFacesError, TransportError
-
-    progress = None if args.quiet else Progress(sys.stderr, PROGRESS_INTERVAL)
-    written = False  # verify's own report went out (then an error after it must not write a second one)
-
-    def error(kind: str, text: str, code: int, *, reported: bool = False) -> int:
-        """Say why the run ended; when verify's own report was not written, write the error where it would
-        have gone (``--json`` on stdout, ``--junit-xml``), so CI shows the reason instead of nothing."""
-        if progress:
-            progress.close()
-        message = REDACTOR(text)
-        print(f"imm-faces verify: {kind}: {message}", file=sys.stderr)
-        if os.environ.get("GITHUB_ACTIONS") == "true":
-            print(f"::error title=imm-faces verify::{message.replace(chr(10), '%0A')}", file=sys.stderr)
-        if not (reported or written):
-            _write_error(args, kind, message, code)
-        return code
-
-    async def go() -> int:
-        from imm_faces.runtime.client import AsyncImmClient
-        from imm_faces.runtime.outputs import PulumiCli, read_outputs_file
-        from imm_faces.runtime.verify.run import verify_deployment
-
-        pulumi = None
-        if args.outputs:
-            outputs = read_outputs_file(args.outputs, args.output_key)
-        else:
-            pulumi = PulumiCli(args.stack, args.cwd)
-            outputs = pulumi.outputs(args.output_key)
-        creds = _credentials(args, pulumi)
-        async with AsyncImmClient(
-            region=outputs.region, endpoint=args.endpoint or outputs.endpoint, credentials=creds,
-            signature_version=args.signature_version, timeout=args.timeout, deadline=args.deadline,
-        ) as client:  # fmt: skip
-            report = await verify_deployment(
-                client,
-                outputs,
-                cluster_ids=args.cluster_ids,
-                sample=args.sample,
-                concurrency=args.concurrency,
-                min_clusters=args.min_clusters,
-                allow_empty=args.allow_empty,
-                consistency=args.consistency,
-                progress=progress,
-            )
-            html_problem = None
-            if args.html:
-                from imm_faces.runtime.report.cli import write_report
-
-                page = write_report(args, client, report, creds, outputs.region, args.endpoint or outputs.endpoint,
-                                    progress)  # fmt: skip
-                html_problem = await _within_deadline(page, client.time_left(), report, args.html)
-        nonlocal written
-        if progress:
-            progress.close()
-        written = True
-        # With an HTML problem the checks ran but the page could not be made: usage (exit 2), said after the report.
-        code = EXIT_USAGE if html_problem else EXIT_OK if report.passed else EXIT_FAILED
-        _write_outputs(args, report, code, html_problem)
-        if html_problem:
-            return error("error", html_problem, code, reported=True)
-        return code
-
-    try:
-        with _logging(args.debug):
-            return asyncio.run(go())
-    except (ConfigError, TransportError) as exc:
-        return error("error", str(exc), EXIT_USAGE)
-    except ImmError as exc:  # an unexpected service error outside any single check
-        return error("IMM error", str(exc), EXIT_FAILED)
-    except ImmFacesError as exc:
-        return error("error", str(exc), EXIT_FAILED)
-    except OSError as exc:  # e.g. the --junit-xml file cannot be written
-        return error("error", f"{exc.filename or ''}: {exc.strerror or exc}", EXIT_USAGE)
-    except Exception as exc:  # a bug in verify: never a raw traceback (its locals could hold a secret)
-        import traceback
-
-        detail = f"{exc.__class__.__name__}: {exc}"
-        if args.debug:
-            detail += "\n" + "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
-        return error("internal error (please report it)", detail, EXIT_USAGE)

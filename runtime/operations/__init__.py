@@ -13,7 +13,8 @@ imports every module and builds every model (the emulator reads it at start).
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from imm_faces.runtime.operations._base import JSON_STRING, Operation, ParameterError, Request, Response
+from imm_faces.runtime.models.base import build_all
+from imm_faces.runtime.operations.base import JSON_STRING, Operation, ParameterError, Request, Response
 
 OPERATIONS: tuple[str, ...] = (
     "projects.CreateProject",
@@ -55,8 +56,6 @@ if TYPE_CHECKING:
 def _catalog() -> dict[str, Operation[Any, Any]]:
     """Every operation by name, each module imported and every model built (whoever reads the whole catalog, the
     emulator above all, serves all of them, from several threads)."""
-    from imm_faces.runtime.models.base import build_all
-
     catalog: dict[str, Operation[Any, Any]] = {}
     for path in OPERATIONS:
         module, name = path.split(".")

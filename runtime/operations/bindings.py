@@ -4,7 +4,7 @@ from typing import Annotated
 
 from imm_faces.runtime.models.resources import Binding
 from imm_faces.runtime.operations import _params as p
-from imm_faces.runtime.operations._base import Operation, Request, Response
+from imm_faces.runtime.operations.base import Operation, Request, Response
 
 
 class CreateBindingRequest(Request):

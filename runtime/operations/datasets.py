@@ -6,7 +6,7 @@ from pydantic import Field
 
 from imm_faces.runtime.models.resources import Dataset, WorkflowParameter
 from imm_faces.runtime.operations import _params as p
-from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
+from imm_faces.runtime.operations.base import JSON_STRING, Operation, Request, Response
 
 
 class _DatasetSettings(Request):

@@ -10,7 +10,7 @@ from imm_faces.runtime.models.figure_cluster import FigureCluster, FigureCluster
 from imm_faces.runtime.models.file import Boundary
 from imm_faces.runtime.models.inputs import TimeRange
 from imm_faces.runtime.operations import _params as p
-from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
+from imm_faces.runtime.operations.base import JSON_STRING, Operation, Request, Response
 from imm_faces.runtime.rules import BATCH_GET_MAX_IDS
 
 

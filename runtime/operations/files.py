@@ -7,7 +7,7 @@ from pydantic import Field
 from imm_faces.runtime.models.file import File
 from imm_faces.runtime.models.inputs import InputFile, Notification
 from imm_faces.runtime.operations import _params as p
-from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
+from imm_faces.runtime.operations.base import JSON_STRING, Operation, Request, Response
 from imm_faces.runtime.rules import BATCH_DELETE_MAX_URIS, BATCH_INDEX_MAX_FILES
 
 

@@ -7,7 +7,7 @@ from pydantic import Field
 from imm_faces.runtime.models.inputs import Tag
 from imm_faces.runtime.models.resources import Project
 from imm_faces.runtime.operations import _params as p
-from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
+from imm_faces.runtime.operations.base import JSON_STRING, Operation, Request, Response
 
 
 class _ProjectSettings(Request):

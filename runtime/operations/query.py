@@ -6,7 +6,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from imm_faces.runtime.models import query as q
 from imm_faces.runtime.models.file import File
-from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
+from imm_faces.runtime.operations.base import JSON_STRING, Operation, Request, Response
 from imm_faces.runtime.rules import PAGE_LIMITS, SIMPLE_QUERY_MAX_GROUPS, SIMPLE_QUERY_MAX_SORT_FIELDS
 
 ORDERS = ("asc", "desc")

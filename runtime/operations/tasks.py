@@ -7,7 +7,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from imm_faces.runtime.models.inputs import Notification, TimeRange
 from imm_faces.runtime.models.resources import TaskInfo
 from imm_faces.runtime.operations import _params as p
-from imm_faces.runtime.operations._base import JSON_STRING, Operation, Request, Response
+from imm_faces.runtime.operations.base import JSON_STRING, Operation, Request, Response
 from imm_faces.runtime.rules import MERGE_MAX_FROMS
 
 FACE_CLUSTERING = "FaceClustering"

@@ -13,7 +13,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+
+import httpx
 
 from imm_faces.runtime.auth.credentials import Credentials, CredentialSource
 from imm_faces.runtime.auth.oss_signing import MAX_EXPIRES_SECONDS
@@ -28,6 +29,9 @@ from imm_faces.runtime.operations.query import SimpleQuery
 from imm_faces.runtime.report import DEFAULT_LINK_EXPIRY, DEFAULT_MAX_CLUSTERS, DEFAULT_PHOTOS, images
 from imm_faces.runtime.report.model import Card, CheckResult, CheckRow, Photo, Picture, ReportData
 from imm_faces.runtime.rules import BATCH_GET_MAX_IDS
+from imm_faces.runtime.timestamps import utc_seconds
+from imm_faces.runtime.verify.base import ClusterRecord, VerifyReport
+from imm_faces.runtime.verify.checks import CHECKS
 from imm_faces.runtime.verify.consistency import CLUSTER_FIELD
 
 FILE_FIELDS = ["URI", "Filename", "MediaType", "Figures", "ImageWidth", "ImageHeight", "Orientation"]
@@ -51,49 +55,6 @@ class ReportOptions:
     concurrency: int = 8
 
 
-# What the report reads of a verify run (``imm_faces.runtime.verify``'s VerifyReport), structurally.
-class _Failure(Protocol):
-    @property
-    def check(self) -> str: ...
-    @property
-    def detail(self) -> str: ...
-
-
-class _Cluster(Protocol):
-    @property
-    def object_id(self) -> str: ...
-    @property
-    def name(self) -> str | None: ...
-    @property
-    def face_count(self) -> int | None: ...
-    @property
-    def image_count(self) -> int | None: ...
-    @property
-    def failures(self) -> Sequence[_Failure]: ...
-
-
-class _Outputs(Protocol):
-    @property
-    def project_name(self) -> str: ...
-    @property
-    def dataset_name(self) -> str: ...
-
-
-class VerifyResult(Protocol):
-    @property
-    def endpoint(self) -> str: ...
-    @property
-    def outputs(self) -> _Outputs: ...
-    @property
-    def clusters(self) -> dict[str, Any]: ...
-    @property
-    def checks(self) -> dict[str, Any]: ...
-    @property
-    def total_clusters(self) -> int: ...
-    @property
-    def passed(self) -> bool: ...
-
-
 def size_histogram(face_counts: Sequence[int | None]) -> list[tuple[str, int]]:
     rows = []
     for low, high in SIZE_BUCKETS:
@@ -108,7 +69,7 @@ def size_histogram(face_counts: Sequence[int | None]) -> list[tuple[str, int]]:
     return rows
 
 
-def _order(cluster: _Cluster) -> tuple[bool, int, str]:
+def _order(cluster: ClusterRecord) -> tuple[bool, int, str]:
     """Failed clusters first, then the largest, then by id."""
     return (not cluster.failures, -(cluster.face_count or 0), cluster.object_id)
 
@@ -130,7 +91,7 @@ class _Collector:
     def __init__(
         self,
         client: AsyncImmClient,
-        verify: VerifyResult,
+        verify: VerifyReport,
         options: ReportOptions,
         store: images.ObjectStore,
         progress: Progress | None,
@@ -166,7 +127,7 @@ class _Collector:
         source = self.store.credentials
         return await asyncio.to_thread(source.get) if source.due() else source.get()
 
-    async def card(self, record: _Cluster, total: int) -> Card:
+    async def card(self, record: ClusterRecord, total: int) -> Card:
         card = Card(record.object_id, name=record.name, face_count=record.face_count, image_count=record.image_count,
                     failures=[CheckResult(f.check, f.detail) for f in record.failures])  # fmt: skip
         cluster: FigureCluster | None = self.clusters.get(record.object_id)
@@ -297,9 +258,7 @@ class _Collector:
         card.photos = photos
 
 
-def _check_rows(verify: VerifyResult) -> list[CheckRow]:
-    from imm_faces.runtime.verify.checks import CHECKS
-
+def _check_rows(verify: VerifyReport) -> list[CheckRow]:
     rows = []
     for record in verify.checks.values():
         note = record.skipped if record.status == "skipped" else ("; ".join(record.notes) or None)
@@ -310,7 +269,7 @@ def _check_rows(verify: VerifyResult) -> list[CheckRow]:
 
 async def collect(
     client: AsyncImmClient,
-    verify: VerifyResult,
+    verify: VerifyReport,
     options: ReportOptions,
     *,
     credentials: CredentialSource,
@@ -327,10 +286,8 @@ async def collect(
             "the credentials are temporary (STS): a presigned link would carry the security token into the page; "
             "embed thumbnails instead (--embed)"
         )
-    records: list[_Cluster] = sorted(verify.clusters.values(), key=_order)
+    records: list[ClusterRecord] = sorted(verify.clusters.values(), key=_order)
     shown = records[: options.max_clusters]
-    import httpx
-
     async with httpx.AsyncClient(timeout=60.0, trust_env=False, verify=tls_context()) as http:
         store = images.ObjectStore(credentials, region, endpoint=oss_endpoint, expires=options.link_expiry, http=http)
         collector = _Collector(client, verify, options, store, progress)
@@ -347,7 +304,7 @@ async def collect(
         project=verify.outputs.project_name,
         dataset=verify.outputs.dataset_name,
         endpoint=verify.endpoint,
-        generated=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        generated=utc_seconds(now),
         passed=verify.passed,
         total_clusters=verify.total_clusters,
         checked_clusters=len(records),
@@ -355,9 +312,7 @@ async def collect(
         checks=_check_rows(verify),
         cards=cards,
         images="embedded" if options.embed else "links",
-        links_expire=None
-        if options.embed
-        else (now + timedelta(seconds=options.link_expiry)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        links_expire=None if options.embed else utc_seconds(now + timedelta(seconds=options.link_expiry)),
         notes=notes,
         shown_limit=options.max_clusters if len(records) > len(shown) else None,
         size_histogram=size_histogram([r.face_count for r in records]),

@@ -25,6 +25,7 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
+from xml.sax.saxutils import unescape
 
 import httpx
 
@@ -170,8 +171,6 @@ async def processed_thumbnails(
 
 def _element(xml: str, name: str) -> str:
     """The text of the first ``<name>`` element of OSS's XML error body ("" when absent), unescaped."""
-    from xml.sax.saxutils import unescape
-
     start, end = f"<{name}>", f"</{name}>"
     return unescape(xml.split(start, 1)[1].split(end, 1)[0]).strip() if start in xml and end in xml else ""
 

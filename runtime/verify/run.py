@@ -25,7 +25,7 @@ from typing import Any
 from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.errors import DeadlineExceededError, ImmError
 from imm_faces.runtime.models.figure_cluster import FigureCluster, FigureClusterSummary
-from imm_faces.runtime.operations._base import Operation
+from imm_faces.runtime.operations.base import Operation
 from imm_faces.runtime.operations.datasets import GetDataset
 from imm_faces.runtime.operations.figure_clusters import (
     BatchGetFigureCluster,

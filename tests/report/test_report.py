@@ -274,7 +274,7 @@ def test_cards_read_their_clusters_in_batches_and_alone_when_a_batch_fails(
 ) -> None:
     from imm_faces.runtime import client as client_module
     from imm_faces.runtime.errors import ImmError
-    from imm_faces.runtime.report import collect
+    from imm_faces.runtime.report import collect, write
 
     calls: list[str] = []  # the report's IMM calls (verify's come before collect starts)
     real_call, real_collect = client_module.AsyncImmClient.call, collect.collect
@@ -291,7 +291,7 @@ def test_cards_read_their_clusters_in_batches_and_alone_when_a_batch_fails(
         return await real_collect(*args, **kwargs)
 
     monkeypatch.setattr(client_module.AsyncImmClient, "call", counted)
-    monkeypatch.setattr(collect, "collect", marked)
+    monkeypatch.setattr(write, "collect", marked)
     monkeypatch.setattr(collect, "BATCH_GET_MAX_IDS", 1)  # a batch a cluster
     page_path = tmp_path / "report.html"
     assert verify_html(drawn, page_path, "--no-consistency") == 0

@@ -180,10 +180,10 @@ def test_step_summary_and_text_name_checks_and_failures() -> None:
 
 
 def test_progress_lines_on_a_non_tty_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
-    from imm_faces.runtime.cli import verify as cli
+    from imm_faces.runtime.cli import verify_run as cli
 
     clock = iter([0.0, 1.0, 6.0, 7.0, 12.0])
-    monkeypatch.setattr("imm_faces.runtime.cli.verify.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("imm_faces.runtime.cli.verify_run.time.monotonic", lambda: next(clock))
     out = io.StringIO()
     progress = cli.Progress(out, interval=5.0)  # created at t=0
     for done in (1, 2, 3, 4):  # at t=1, 6, 7, 12
@@ -192,7 +192,7 @@ def test_progress_lines_on_a_non_tty_every_interval(monkeypatch: pytest.MonkeyPa
 
 
 def test_progress_on_a_tty_rewrites_one_line() -> None:
-    from imm_faces.runtime.cli import verify as cli
+    from imm_faces.runtime.cli import verify_run as cli
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
