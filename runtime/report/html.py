@@ -267,47 +267,69 @@ def _origins(data: ReportData) -> list[str]:
     return sorted(found)
 
 
-def render(data: ReportData) -> str:
+def _tiles(data: ReportData) -> str:
     passed = data.checked_clusters - data.failed_clusters
-    verdict = '<span class="verdict ok">PASSED</span>' if data.passed else '<span class="verdict bad">FAILED</span>'
-    if data.images == "embedded":
-        pictures = "thumbnails embedded"
-    else:
-        pictures = f"pictures are presigned links, valid until {_e(data.links_expire)}"
-    tiles = (
+    return (
         f'<div class="tile"><b>{data.total_clusters}</b>found</div>'
         f'<div class="tile"><b>{data.checked_clusters}</b>checked</div>'
         f'<div class="tile ok"><b>{passed}</b>passed</div>'
         f'<div class="tile{" bad" if data.failed_clusters else ""}"><b>{data.failed_clusters}</b>failed</div>'
     )
-    failed_checks = sum(1 for r in data.checks if r.status == "failed")
+
+
+def _failed_checks(data: ReportData) -> int:
+    return sum(1 for r in data.checks if r.status == "failed")
+
+
+def _totals(data: ReportData) -> str:
     faces = sum(c.face_count or 0 for c in data.cards)
     images = sum(c.image_count or 0 for c in data.cards)
     largest = max((c.face_count or 0 for c in data.cards), default=0)
-    totals = (
+    return (
         f'<p class="meta totals">{faces} faces on {images} images in the clusters shown; the largest holds {largest}'
-        f" faces. Checks: {len(data.checks)} run, {failed_checks} failed.</p>"
+        f" faces. Checks: {len(data.checks)} run, {_failed_checks(data)} failed.</p>"
     )
+
+
+def _checks(data: ReportData) -> str:
+    """The checks panel, open when one failed."""
+    failed = _failed_checks(data)
     rows = "".join(
         f'<tr class="{_e(r.status)}"><td>{_e(r.status)}</td><td><code>{_e(r.id)}</code></td><td>{_e(r.rule)}</td>'
         f"<td>{r.checked} checked{f', {r.failed} failed' if r.failed else ''}"
         f"{f'<br><small>{_e(r.note)}</small>' if r.note else ''}</td></tr>"
         for r in data.checks
     )
-    checks = (
-        f'<details class="checks panel"{" open" if failed_checks else ""}><summary>Checks: {len(data.checks)} run, '
-        f"{failed_checks} failed</summary><table><tbody>{rows}</tbody></table></details>"
+    return (
+        f'<details class="checks panel"{" open" if failed else ""}><summary>Checks: {len(data.checks)} run, '
+        f"{failed} failed</summary><table><tbody>{rows}</tbody></table></details>"
     )
+
+
+def _csp(data: ReportData, script: str) -> str:
+    """The page's Content-Security-Policy: its pictures' origins, its styles, and its one script by hash."""
+    img_src = " ".join(["data:", *_origins(data)])
+    return (
+        f"default-src 'none'; img-src {img_src}; style-src 'unsafe-inline'; script-src {script_source(script)}; "
+        "base-uri 'none'; form-action 'none'"
+    )
+
+
+def render(data: ReportData) -> str:
+    """The whole page, self-contained."""
+    verdict = '<span class="verdict ok">PASSED</span>' if data.passed else '<span class="verdict bad">FAILED</span>'
+    if data.images == "embedded":
+        pictures = "thumbnails embedded"
+    else:
+        pictures = f"pictures are presigned links, valid until {_e(data.links_expire)}"
     notes = "".join(f'<p class="notes">{_e(n)}</p>' for n in data.notes)
     cards = "".join(_card(c, i) for i, c in enumerate(data.cards)) or (
         '<p class="more">No figure cluster was checked: see the checks above.</p>'
     )
-    img_src = " ".join(["data:", *_origins(data)])
     failed_cards = sum(1 for c in data.cards if not c.passed)
     network = "" if data.images == "embedded" else " but the linked pictures"
     script = _JS  # emitted as is below: the policy names its hash
-    csp = (f"default-src 'none'; img-src {img_src}; style-src 'unsafe-inline'; script-src {script_source(script)}; "
-           "base-uri 'none'; form-action 'none'")  # fmt: skip
+    csp = _csp(data, script)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{_e(csp)}">
@@ -319,9 +341,9 @@ def render(data: ReportData) -> str:
 <header><h1>{_e(data.title)} {verdict}</h1>
 <p class="meta">{_e(data.endpoint)} · generated {_e(data.generated)} · {pictures}</p></header>
 <section class="summary" aria-label="Summary">
-<div class="panel"><h2>Figure clusters</h2><div class="tiles">{tiles}</div>{totals}</div>
+<div class="panel"><h2>Figure clusters</h2><div class="tiles">{_tiles(data)}</div>{_totals(data)}</div>
 <div class="panel"><h2>Cluster sizes</h2>{_histogram(data.size_histogram)}</div>
-{checks}{notes}
+{_checks(data)}{notes}
 </section>
 <nav class="toolbar" aria-label="Filter">
 <button type="button" id="show-all" aria-pressed="true">All ({len(data.cards)})</button>

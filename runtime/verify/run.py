@@ -357,67 +357,110 @@ async def verify_deployment(
 
 
 async def _checks(
-    run: _Run, cluster_ids: list[str] | None, sample: int | None, min_clusters: int, allow_empty: bool,
+    run: _Run,
+    cluster_ids: list[str] | None,
+    sample: int | None,
+    min_clusters: int,
+    allow_empty: bool,
     consistency: bool,
-) -> None:  # fmt: skip
-    report = run.report
+) -> None:
+    """The checks in their order: the project, dataset and task; the clusters (the ones given, else all listed,
+    a sample of them fetched one by one); the suspects; then the verdicts on every view and on the files."""
     cluster_checks = [c for c in CHECKS if c.startswith(("clusters.", "cluster.", "consistency."))]
-    _, dataset_ok, _ = await gather_all([
-        run.probe("project.exists", "project", run.project_exists),
-        run.probe("dataset.exists", "dataset", run.dataset_exists),
-        run.task(),
-    ])  # fmt: skip
-    if not dataset_ok:
-        report.skip(cluster_checks, "the dataset is not there")
+    if not await _resources_exist(run):
+        run.report.skip(cluster_checks, "the dataset is not there")
         return
-    files = Consistency(run.call, report, run.tick) if consistency else None
-    if files is None:
-        report.skip([c for c in CHECKS if c.startswith("consistency.")], "--no-consistency given")
-    elif not cluster_ids:
-        run.spawn(files.fetch_groups())
-
-    def chosen(object_id: str) -> None:
-        run.chosen.append(object_id)
-        run.spawn(run.fetch_one(object_id))
-        if files is not None:
-            files.want(object_id, run.spawn)
-
+    files = _consistency(run, consistency, listing=not cluster_ids)
     if cluster_ids:
-        ids = list(dict.fromkeys(cluster_ids))
-        report.skip(["clusters.listable", "clusters.not_empty", "consistency.no_orphans"], "--cluster-id given")
-        for i in range(0, len(ids), BATCH_GET_MAX_IDS):
-            run.spawn(run.fetch_bulk(ids[i : i + BATCH_GET_MAX_IDS]))
-        for object_id in ids:  # every requested cluster is fetched with the seed API
-            chosen(object_id)
-        report.total_clusters = len(ids)
-    else:
-
-        def after_page() -> None:
-            if files is not None:
-                files.flush(run.spawn)  # the sampled clusters of this page: their files are fetched now
-
-        if not await run.list_all(sample, chosen, after_page):
-            run.cancel_pending()
-            report.skip([c for c in cluster_checks if c != "clusters.listable"], "the clusters could not be listed")
-            return
-        report.total_clusters = len(run.listed)
-        run.not_empty(allow_empty)
+        _fetch_given(run, files, cluster_ids)
+    elif not await _list_clusters(run, files, sample, allow_empty):
+        run.cancel_pending()
+        run.report.skip([c for c in cluster_checks if c != "clusters.listable"], "the clusters could not be listed")
+        return
     if files is not None:
         files.flush(run.spawn)
     await run.drain()
+    suspects = await _fetch_suspects(run)
+    _judge(run, files, suspects, min_clusters, complete_listing=not cluster_ids)
 
+
+async def _resources_exist(run: _Run) -> bool:
+    """The project, the dataset and the clustering task, at once; whether the dataset is there."""
+    _, dataset_ok, _ = await gather_all(
+        [
+            run.probe("project.exists", "project", run.project_exists),
+            run.probe("dataset.exists", "dataset", run.dataset_exists),
+            run.task(),
+        ]
+    )
+    return bool(dataset_ok)
+
+
+def _consistency(run: _Run, consistency: bool, *, listing: bool) -> Consistency | None:
+    """The checks against files, unless ``--no-consistency``; when every cluster is listed, the dataset's grouping
+    of files by cluster is fetched from the start."""
+    if not consistency:
+        run.report.skip([c for c in CHECKS if c.startswith("consistency.")], "--no-consistency given")
+        return None
+    files = Consistency(run.call, run.report, run.tick)
+    if listing:
+        run.spawn(files.fetch_groups())
+    return files
+
+
+def _choose(run: _Run, files: Consistency | None, object_id: str) -> None:
+    """A cluster of the sample: fetched with the seed API, and its files when they are checked."""
+    run.chosen.append(object_id)
+    run.spawn(run.fetch_one(object_id))
+    if files is not None:
+        files.want(object_id, run.spawn)
+
+
+def _fetch_given(run: _Run, files: Consistency | None, cluster_ids: list[str]) -> None:
+    """``--cluster-id``: those clusters only, in bulk and each with the seed API (nothing is listed)."""
+    ids = list(dict.fromkeys(cluster_ids))
+    run.report.skip(["clusters.listable", "clusters.not_empty", "consistency.no_orphans"], "--cluster-id given")
+    for i in range(0, len(ids), BATCH_GET_MAX_IDS):
+        run.spawn(run.fetch_bulk(ids[i : i + BATCH_GET_MAX_IDS]))
+    for object_id in ids:  # every requested cluster is fetched with the seed API
+        _choose(run, files, object_id)
+    run.report.total_clusters = len(ids)
+
+
+async def _list_clusters(run: _Run, files: Consistency | None, sample: int | None, allow_empty: bool) -> bool:
+    """Every cluster, listed page by page, a sample chosen as the pages come; False when they cannot be listed."""
+
+    def after_page() -> None:
+        if files is not None:
+            files.flush(run.spawn)  # the sampled clusters of this page: their files are fetched now
+
+    if not await run.list_all(sample, lambda object_id: _choose(run, files, object_id), after_page):
+        return False
+    run.report.total_clusters = len(run.listed)
+    run.not_empty(allow_empty)
+    return True
+
+
+async def _fetch_suspects(run: _Run) -> list[str]:
+    """The clusters outside the sample whose views look wrong, fetched with the seed API too."""
     in_sample = set(run.chosen)
     suspects = [i for i in run.suspects() if i not in in_sample]
     for object_id in suspects:
         run.spawn(run.fetch_one(object_id))
     await run.drain()
+    return suspects
 
+
+def _judge(
+    run: _Run, files: Consistency | None, suspects: list[str], min_clusters: int, *, complete_listing: bool
+) -> None:
+    """The verdicts: every view of every cluster, the count, the coverage, and the clusters against their files."""
     for object_id in dict.fromkeys([*run.listed, *run.chosen]):
         run.judge_views(object_id)
     run.min_count(min_clusters)
-    coverage = report.coverage
+    coverage = run.report.coverage
     coverage.listed, coverage.bulk_checked, coverage.get_checked = len(run.listed), len(run.bulk), len(run.got)
     coverage.sample, coverage.suspects = len(run.chosen), len(suspects)
     if files is not None:
         views: dict[str, ClusterView] = {**run.listed, **run.bulk, **run.got}
-        files.judge(views, complete_listing=not cluster_ids)
+        files.judge(views, complete_listing=complete_listing)
