@@ -313,8 +313,9 @@ class ImmClient(_Base):
 
     def __init__(self, *, transport: httpx.BaseTransport | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._http = httpx.Client(timeout=self._timeout, transport=transport, trust_env=False,
-                                  verify=tls_context_for(self._core.base_url))  # fmt: skip
+        self._http = httpx.Client(
+            timeout=self._timeout, transport=transport, trust_env=False, verify=tls_context_for(self._core.base_url)
+        )
 
     def __enter__(self) -> ImmClient:
         return self

@@ -141,9 +141,11 @@ def load_outputs_json(text: str, source: str, key_path: str | None = None) -> St
     where = f"{source} at {key_path!r}" if key_path else source
     hidden = secret_fields(selected)
     if hidden:
-        raise OutputsError(f"{where}: {', '.join(hidden)} shown as [secret]; the outputs contract holds no secret, "
-                           "so export them in the clear, or pass the output of `pulumi stack output --json "
-                           "--show-secrets`")  # fmt: skip
+        raise OutputsError(
+            f"{where}: {', '.join(hidden)} shown as [secret]; the outputs contract holds no secret, "
+            "so export them in the clear, or pass the output of `pulumi stack output --json "
+            "--show-secrets`"
+        )
     return parse_outputs(selected, where)
 
 

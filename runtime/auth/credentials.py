@@ -64,8 +64,11 @@ class Credentials:
         source: str = "explicit arguments",
         expiration: float | None = None,
     ) -> None:
-        for what, value in (("AccessKey id", access_key_id), ("AccessKey secret", access_key_secret),
-                            ("security token", security_token)):  # fmt: skip
+        for what, value in (
+            ("AccessKey id", access_key_id),
+            ("AccessKey secret", access_key_secret),
+            ("security token", security_token),
+        ):
             if value is not None and not _is_text(value):
                 raise NotTextError(f"{source}: the {what} holds a byte that is not UTF-8 text; set it again")
         set_ = object.__setattr__

@@ -193,8 +193,17 @@ def presign_url(
 ) -> str:
     """A presigned URL for ``base_url`` (the object's URL without a query, e.g.
     ``https://bucket.oss-cn-hangzhou.aliyuncs.com/key`` or, path-style, ``http://127.0.0.1:8000/bucket/key``)."""
-    pairs = presign_query(credentials, method=method, bucket=bucket, key=key, region=region, expires=expires,
-                          now=now, query=query, product=product)  # fmt: skip
+    pairs = presign_query(
+        credentials,
+        method=method,
+        bucket=bucket,
+        key=key,
+        region=region,
+        expires=expires,
+        now=now,
+        query=query,
+        product=product,
+    )
     return (
         base_url
         + "?"

@@ -101,8 +101,14 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-LIBRARY_LOGGERS = ("httpx", "httpcore.http11", "httpcore.http2", "httpcore.connection", "httpcore.proxy",
-                   "imm_faces.client")  # fmt: skip
+LIBRARY_LOGGERS = (
+    "httpx",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.connection",
+    "httpcore.proxy",
+    "imm_faces.client",
+)
 _installed = False
 
 

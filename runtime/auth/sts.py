@@ -69,8 +69,9 @@ class AssumeRoleRequest(Request):
 class AssumeRoleWithOIDCRequest(Request):
     role_arn: Annotated[str, Field(pattern=ROLE_ARN_PATTERN)]
     oidc_provider_arn: Annotated[str, Field(alias="OIDCProviderArn", pattern=OIDC_PROVIDER_ARN_PATTERN)]
-    oidc_token: Annotated[str, Field(alias="OIDCToken", min_length=OIDC_TOKEN_LENGTH[0],
-                                     max_length=OIDC_TOKEN_LENGTH[1], repr=False)]  # fmt: skip
+    oidc_token: Annotated[
+        str, Field(alias="OIDCToken", min_length=OIDC_TOKEN_LENGTH[0], max_length=OIDC_TOKEN_LENGTH[1], repr=False)
+    ]
     role_session_name: Annotated[str, Field(pattern=SESSION_NAME_PATTERN)]
     duration_seconds: Duration | None = None
     policy: str | None = None
@@ -130,10 +131,16 @@ class MetadataCredentials(StsCredentials):
 
 
 ASSUME_ROLE = Operation("AssumeRole", AssumeRoleRequest, AssumeRoleResponse, "assume a RAM role", version=STS_VERSION)
-ASSUME_ROLE_WITH_OIDC = Operation("AssumeRoleWithOIDC", AssumeRoleWithOIDCRequest, AssumeRoleWithOIDCResponse,
-                                  "assume a RAM role with an OIDC token", version=STS_VERSION)  # fmt: skip
-GET_CALLER_IDENTITY = Operation("GetCallerIdentity", GetCallerIdentityRequest, GetCallerIdentityResponse,
-                                "who the caller is", version=STS_VERSION)  # fmt: skip
+ASSUME_ROLE_WITH_OIDC = Operation(
+    "AssumeRoleWithOIDC",
+    AssumeRoleWithOIDCRequest,
+    AssumeRoleWithOIDCResponse,
+    "assume a RAM role with an OIDC token",
+    version=STS_VERSION,
+)
+GET_CALLER_IDENTITY = Operation(
+    "GetCallerIdentity", GetCallerIdentityRequest, GetCallerIdentityResponse, "who the caller is", version=STS_VERSION
+)
 STS_OPERATIONS: dict[str, Operation[Any, Any]] = {
     op.name: op for op in (ASSUME_ROLE, ASSUME_ROLE_WITH_OIDC, GET_CALLER_IDENTITY)
 }
@@ -188,11 +195,17 @@ class StsClient:
             auth = RpcV2Auth(signer)
         url = httpx.URL(self.endpoint).copy_with(query=encode_query(params).encode())
         try:
-            with httpx.Client(timeout=STS_TIMEOUT, transport=self._transport, trust_env=False,
-                              verify=tls_context()) as http:  # fmt: skip
+            with httpx.Client(
+                timeout=STS_TIMEOUT, transport=self._transport, trust_env=False, verify=tls_context()
+            ) as http:
                 # The whole exchange within STS_TIMEOUT's read time, wall-clock, and its answer size-bounded.
-                response = send(http, httpx.Request("POST", url, headers=headers), auth=auth,
-                                seconds=STS_TIMEOUT.read or 10.0, max_bytes=STS_MAX_ANSWER_BYTES)  # fmt: skip
+                response = send(
+                    http,
+                    httpx.Request("POST", url, headers=headers),
+                    auth=auth,
+                    seconds=STS_TIMEOUT.read or 10.0,
+                    max_bytes=STS_MAX_ANSWER_BYTES,
+                )
         except httpx.TransportError as exc:
             raise StsError(f"STS {op.name}: cannot reach {self.endpoint} ({reason(exc)})") from None
         return parse_answer(op.name, op.response, response.status_code, response.content, f"STS at {self.endpoint}")

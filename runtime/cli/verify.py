@@ -107,9 +107,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-consistency", dest="consistency", action="store_false", help="skip the checks against files (SimpleQuery)"
     )
     what.add_argument(
-        "--concurrency", type=positive, default=DEFAULT_CONCURRENCY, metavar="N",
+        "--concurrency",
+        type=positive,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
         help=f"requests in flight (default {DEFAULT_CONCURRENCY})",
-    )  # fmt: skip
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     out.add_argument("--junit-xml", metavar="FILE", help="write a JUnit XML report (one test case per check id)")

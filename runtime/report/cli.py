@@ -24,27 +24,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--html", metavar="FILE", help="write a self-contained HTML page of the checked clusters")
     pictures = group.add_mutually_exclusive_group()
     pictures.add_argument(
-        "--embed", dest="embed", action="store_true", default=None,
+        "--embed",
+        dest="embed",
+        action="store_true",
+        default=None,
         help="embed thumbnails in the page, made by OSS's image processing (the default)",
-    )  # fmt: skip
+    )
     pictures.add_argument(
-        "--links", dest="embed", action="store_false",
+        "--links",
+        dest="embed",
+        action="store_false",
         help="link the photos with OSS presigned URLs instead (the page then works until they expire)",
-    )  # fmt: skip
+    )
     group.add_argument(
-        "--link-expiry", type=_count, default=DEFAULT_LINK_EXPIRY, metavar="SECONDS",
+        "--link-expiry",
+        type=_count,
+        default=DEFAULT_LINK_EXPIRY,
+        metavar="SECONDS",
         help=f"how long presigned links work (default {DEFAULT_LINK_EXPIRY}, at most 604800: OSS's limit)",
-    )  # fmt: skip
+    )
     group.add_argument(
-        "--photos-per-cluster", type=_count, default=DEFAULT_PHOTOS, metavar="N",
+        "--photos-per-cluster",
+        type=_count,
+        default=DEFAULT_PHOTOS,
+        metavar="N",
         help=f"member photos shown per cluster (default {DEFAULT_PHOTOS})",
-    )  # fmt: skip
+    )
     group.add_argument(
-        "--html-max-clusters", type=_count, default=DEFAULT_MAX_CLUSTERS, metavar="N",
+        "--html-max-clusters",
+        type=_count,
+        default=DEFAULT_MAX_CLUSTERS,
+        metavar="N",
         help=f"clusters shown, failed ones first, then the largest (default {DEFAULT_MAX_CLUSTERS})",
-    )  # fmt: skip
+    )
     group.add_argument(
-        "--oss-endpoint", metavar="URL",
+        "--oss-endpoint",
+        metavar="URL",
         help="read photos path-style from this OSS-compatible endpoint (default: the region's OSS endpoint, or "
         "the IMM endpoint when it is not Alibaba Cloud's, e.g. the emulator)",
-    )  # fmt: skip
+    )

@@ -114,8 +114,9 @@ class _Collector:
         async def batch(chunk: list[str]) -> None:
             try:
                 async with self.imm_gate:
-                    got = await self.client.call(BatchGetFigureCluster, project_name=self.project,
-                                                 dataset_name=self.dataset, object_ids=chunk)  # fmt: skip
+                    got = await self.client.call(
+                        BatchGetFigureCluster, project_name=self.project, dataset_name=self.dataset, object_ids=chunk
+                    )
             except (ImmError, DeadlineExceededError, TransportError):
                 return
             wanted = set(chunk)
@@ -128,15 +129,24 @@ class _Collector:
         return await asyncio.to_thread(source.get) if source.due() else source.get()
 
     async def card(self, record: ClusterRecord, total: int) -> Card:
-        card = Card(record.object_id, name=record.name, face_count=record.face_count, image_count=record.image_count,
-                    failures=[CheckResult(f.check, f.detail) for f in record.failures])  # fmt: skip
+        card = Card(
+            record.object_id,
+            name=record.name,
+            face_count=record.face_count,
+            image_count=record.image_count,
+            failures=[CheckResult(f.check, f.detail) for f in record.failures],
+        )
         cluster: FigureCluster | None = self.clusters.get(record.object_id)
         files: list[File] = []
         if cluster is None:  # not in a BatchGetFigureCluster answer: asked alone, which says why when it fails
             try:
                 async with self.imm_gate:
-                    got = await self.client.call(GetFigureCluster, project_name=self.project,
-                                                 dataset_name=self.dataset, object_id=record.object_id)  # fmt: skip
+                    got = await self.client.call(
+                        GetFigureCluster,
+                        project_name=self.project,
+                        dataset_name=self.dataset,
+                        object_id=record.object_id,
+                    )
                 cluster = got.figure_cluster
             except ImmError as exc:
                 card.problems.append(f"GetFigureCluster: {exc.code}: {exc.message}")
@@ -145,10 +155,13 @@ class _Collector:
         try:
             async with self.imm_gate:
                 page = await self.client.call(
-                    SimpleQuery, project_name=self.project, dataset_name=self.dataset,
+                    SimpleQuery,
+                    project_name=self.project,
+                    dataset_name=self.dataset,
                     query=Query(field=CLUSTER_FIELD, operation="eq", value=record.object_id),
-                    with_fields=FILE_FIELDS, max_results=self.options.photos_per_cluster,
-                )  # fmt: skip
+                    with_fields=FILE_FIELDS,
+                    max_results=self.options.photos_per_cluster,
+                )
             files = page.files or []
             card.files_total = page.total_hits
         except ImmError as exc:
@@ -191,8 +204,9 @@ class _Collector:
         if cover_uri and face is not None:
             wanted[cover_uri] = (face, cover_uri in wanted)
         sizes = {f.uri: (f.image_width, f.image_height) for f in [*files, *([cover] if cover else [])] if f.uri}
-        made = await asyncio.gather(*(self.thumbnails(uri, f, photo, creds, sizes.get(uri))
-                                      for uri, (f, photo) in wanted.items()))  # fmt: skip
+        made = await asyncio.gather(
+            *(self.thumbnails(uri, f, photo, creds, sizes.get(uri)) for uri, (f, photo) in wanted.items())
+        )
         results = dict(zip(wanted, made, strict=True))
         if cover_uri and face is not None:
             got, problem = results[cover_uri]
@@ -206,16 +220,21 @@ class _Collector:
         card.photos = photos
 
     async def thumbnails(
-        self, uri: str, face: tuple[float, float, float, float] | None, photo: bool, creds: Credentials,
+        self,
+        uri: str,
+        face: tuple[float, float, float, float] | None,
+        photo: bool,
+        creds: Credentials,
         size: tuple[int | None, int | None] | None,
-    ) -> tuple[images.Thumbnails | None, str | None]:  # fmt: skip
+    ) -> tuple[images.Thumbnails | None, str | None]:
         """Made by OSS when the upright size is known; else, or when OSS cannot, here from the whole photo
         (with Pillow). (thumbnails, None) or (None, why not)."""
         async with self.oss_gate:
             if size and size[0] and size[1]:
                 try:
-                    return await images.processed_thumbnails(self.store, uri, creds, (size[0], size[1]), face,
-                                                             photo), None  # fmt: skip
+                    return await images.processed_thumbnails(
+                        self.store, uri, creds, (size[0], size[1]), face, photo
+                    ), None
                 except images.ObjectReadError as exc:
                     if not images.pillow_available():
                         return (
@@ -248,8 +267,9 @@ class _Collector:
         metadata (ImageWidth/ImageHeight), and places the face boxes by it."""
         if cover is not None and cover.uri:
             w, h = cover.image_width, cover.image_height
-            card.cover = Picture(self.store.url(cover.uri, creds), w, h,
-                                 images.link_crop(face, w, h) if face and w and h else None)  # fmt: skip
+            card.cover = Picture(
+                self.store.url(cover.uri, creds), w, h, images.link_crop(face, w, h) if face and w and h else None
+            )
         for photo, file in zip(photos, [f for f in files if f.uri], strict=True):
             w, h = file.image_width, file.image_height
             photo.picture = Picture(self.store.url(photo.uri, creds), w, h)
@@ -262,8 +282,9 @@ def _check_rows(verify: VerifyReport) -> list[CheckRow]:
     rows = []
     for record in verify.checks.values():
         note = record.skipped if record.status == "skipped" else ("; ".join(record.notes) or None)
-        rows.append(CheckRow(record.id, CHECKS.get(record.id, ""), record.status, record.checked,
-                             len(record.failures), note))  # fmt: skip
+        rows.append(
+            CheckRow(record.id, CHECKS.get(record.id, ""), record.status, record.checked, len(record.failures), note)
+        )
     return rows
 
 

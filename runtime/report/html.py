@@ -177,8 +177,10 @@ def _cover(card: Card) -> str:
     else:  # a linked full picture, cropped by the browser
         cls = "cover linked"
         c = picture.crop
-        style = (f' style="width:{COVER_PX / c.width:.1f}px;left:{-c.left * COVER_PX / c.width:.1f}px;'
-                 f'top:{-c.top * COVER_PX / c.height:.1f}px"')  # fmt: skip
+        style = (
+            f' style="width:{COVER_PX / c.width:.1f}px;left:{-c.left * COVER_PX / c.width:.1f}px;'
+            f'top:{-c.top * COVER_PX / c.height:.1f}px"'
+        )
     lazy = "" if picture.src.startswith("data:") else ' loading="lazy" referrerpolicy="no-referrer"'
     return f'<div class="{cls}"><img src="{_e(picture.src)}" alt="{_e(alt)}"{style}{lazy} decoding="async"></div>'
 
@@ -206,8 +208,10 @@ def _photo(photo: Photo, label: str) -> str:
             size = f' width="{round(PHOTO_HEIGHT_PX * picture.width / picture.height)}" height="{PHOTO_HEIGHT_PX}"'
         lazy = "" if picture.src.startswith("data:") else ' loading="lazy" referrerpolicy="no-referrer"'
         inner = f'<img src="{_e(picture.src)}" alt="{_e(alt)}"{size}{lazy} decoding="async">{_boxes(photo.boxes)}'
-    return (f'<li><figure><div class="photo">{inner}</div>'
-            f'<figcaption title="{_e(photo.uri)}">{_e(photo.filename)}</figcaption></figure></li>')  # fmt: skip
+    return (
+        f'<li><figure><div class="photo">{inner}</div>'
+        f'<figcaption title="{_e(photo.uri)}">{_e(photo.filename)}</figcaption></figure></li>'
+    )
 
 
 def _card(card: Card, index: int) -> str:

@@ -105,8 +105,15 @@ class ObjectStore:
         bucket, key = split_oss_uri(uri)
         creds = creds or self.credentials.get()
         query = [(oss_process.PARAMETER, process)] if process else []
-        return presign_url(self.base_url(bucket, key), creds, bucket=bucket, key=key, region=self.region,
-                           expires=self.expires, query=query)  # fmt: skip
+        return presign_url(
+            self.base_url(bucket, key),
+            creds,
+            bucket=bucket,
+            key=key,
+            region=self.region,
+            expires=self.expires,
+            query=query,
+        )
 
     async def read(self, uri: str, creds: Credentials, process: str | None = None) -> bytes:
         """The object's bytes, or with ``process`` the image OSS makes (at most :data:`MAX_THUMBNAIL_BYTES`:
@@ -130,8 +137,11 @@ class ObjectStore:
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > limit:
-                        raise ObjectReadError(f"OSS answered more than {limit // 1024} KiB" if process else
-                                              f"larger than {MAX_OBJECT_BYTES // (1024 * 1024)} MiB")  # fmt: skip
+                        raise ObjectReadError(
+                            f"OSS answered more than {limit // 1024} KiB"
+                            if process
+                            else f"larger than {MAX_OBJECT_BYTES // (1024 * 1024)} MiB"
+                        )
                     chunks.append(chunk)
                 return b"".join(chunks)
         except httpx.HTTPError as exc:
@@ -148,21 +158,32 @@ def cover_process(face: tuple[float, float, float, float], width: int, height: i
     """The ``x-oss-process`` that makes a cover: upright, the :func:`cover_crop` square around ``face`` (in the
     upright ``width`` x ``height`` image), :data:`COVER_PX` square."""
     x0, y0, x1, y1 = cover_crop(face, width, height)
-    return oss_process.write([oss_process.AutoOrient(), oss_process.Crop(x0, y0, max(1, x1 - x0), max(1, y1 - y0)),
-                              oss_process.Resize(COVER_PX, COVER_PX, "fixed", limit=False), *_JPEG])  # fmt: skip
+    return oss_process.write(
+        [
+            oss_process.AutoOrient(),
+            oss_process.Crop(x0, y0, max(1, x1 - x0), max(1, y1 - y0)),
+            oss_process.Resize(COVER_PX, COVER_PX, "fixed", limit=False),
+            *_JPEG,
+        ]
+    )
 
 
 async def processed_thumbnails(
-    store: ObjectStore, uri: str, creds: Credentials, size: tuple[int, int],
-    face: tuple[float, float, float, float] | None, photo: bool,
-) -> Thumbnails:  # fmt: skip
+    store: ObjectStore,
+    uri: str,
+    creds: Credentials,
+    size: tuple[int, int],
+    face: tuple[float, float, float, float] | None,
+    photo: bool,
+) -> Thumbnails:
     """The pictures made by OSS (image processing, ``x-oss-process``) from a photo whose upright size is
     ``size``: only thumbnails travel, and nothing is decoded here. Raises :class:`ObjectReadError`."""
     width, height = size
     out = Thumbnails(width, height)
     if face is not None:
-        out.cover = Picture(data_uri(await store.read(uri, creds, cover_process(face, width, height))), COVER_PX,
-                            COVER_PX)  # fmt: skip
+        out.cover = Picture(
+            data_uri(await store.read(uri, creds, cover_process(face, width, height))), COVER_PX, COVER_PX
+        )
     if photo:
         data = await store.read(uri, creds, PHOTO_PROCESS)
         out.photo = Picture(data_uri(data), *PHOTO_RESIZE.size(width, height))

@@ -35,15 +35,25 @@ async def write_report(
 
 
 async def _write(
-    args: argparse.Namespace, client: Any, verify: Any, credentials: Any, region: str, imm_endpoint: str | None,
+    args: argparse.Namespace,
+    client: Any,
+    verify: Any,
+    credentials: Any,
+    region: str,
+    imm_endpoint: str | None,
     progress: Any,
-) -> None:  # fmt: skip
+) -> None:
     oss_endpoint = args.oss_endpoint.rstrip("/") if args.oss_endpoint else oss_endpoint_for(imm_endpoint)
     embed = args.embed is not False  # thumbnails made by OSS unless --links
-    options = ReportOptions(embed=embed, link_expiry=args.link_expiry, photos_per_cluster=args.photos_per_cluster,
-                            max_clusters=args.html_max_clusters)  # fmt: skip
-    data = await collect(client, verify, options, credentials=credentials, region=region, oss_endpoint=oss_endpoint,
-                         progress=progress)  # fmt: skip
+    options = ReportOptions(
+        embed=embed,
+        link_expiry=args.link_expiry,
+        photos_per_cluster=args.photos_per_cluster,
+        max_clusters=args.html_max_clusters,
+    )
+    data = await collect(
+        client, verify, options, credentials=credentials, region=region, oss_endpoint=oss_endpoint, progress=progress
+    )
     page = render(data)
     target = Path(args.html)
     partial = target.with_name(f".{target.name}.partial")

@@ -63,14 +63,30 @@ from imm_faces.runtime.verify.checks import (
 )
 from imm_faces.runtime.verify.consistency import Consistency
 
-__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_SAMPLE", "OPERATIONS", "PROJECT_SCOPED", "SCHEMA_VERSION", "AccessError",
-           "ClusterRecord", "Coverage", "VerifyReport", "verify_deployment"]  # fmt: skip
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_SAMPLE",
+    "OPERATIONS",
+    "PROJECT_SCOPED",
+    "SCHEMA_VERSION",
+    "AccessError",
+    "ClusterRecord",
+    "Coverage",
+    "VerifyReport",
+    "verify_deployment",
+]
 
 LIST_PAGE = PAGE_LIMITS["QueryFigureClusters"][0]
 
 OPERATIONS: tuple[Operation[Any, Any], ...] = (
-    GetProject, GetTask, GetDataset, QueryFigureClusters, BatchGetFigureCluster, GetFigureCluster, SimpleQuery,
-)  # fmt: skip
+    GetProject,
+    GetTask,
+    GetDataset,
+    QueryFigureClusters,
+    BatchGetFigureCluster,
+    GetFigureCluster,
+    SimpleQuery,
+)
 """Every operation verify calls (read-only), and so every permission it needs: ``imm:<Name>``. :meth:`_Run.call`
 refuses any other (by name: the list views are read as summaries), so this list cannot fall behind the code."""
 _NAMES = frozenset(op.name for op in OPERATIONS)
@@ -158,8 +174,11 @@ class _Run:
             raise_if_access(exc, self.project)
             if exc.resource_not_found:
                 self.report.passed_one("task.succeeded")
-                self.report.note("task.succeeded", f"task {task_id} has no record any more: IMM keeps task records "
-                                 f"{TASK_RETENTION_DAYS} days; its clusters are checked below")  # fmt: skip
+                self.report.note(
+                    "task.succeeded",
+                    f"task {task_id} has no record any more: IMM keeps task records "
+                    f"{TASK_RETENTION_DAYS} days; its clusters are checked below",
+                )
                 return True
             self.report.fail(Failure("task.succeeded", f"task {task_id}", f"{exc.code}: {exc.message}"))
             return False
@@ -181,8 +200,13 @@ class _Run:
         positions: set[int] | None = None
         try:
             while True:
-                page = await self.call(QueryFigureClusterSummaries, dataset_name=self.dataset, max_results=LIST_PAGE,
-                                       next_token=token, with_total_count=True if token is None else None)  # fmt: skip
+                page = await self.call(
+                    QueryFigureClusterSummaries,
+                    dataset_name=self.dataset,
+                    max_results=LIST_PAGE,
+                    next_token=token,
+                    with_total_count=True if token is None else None,
+                )
                 if positions is None and page.total_count is not None:
                     positions = sample_positions(page.total_count, sample)
                 ids: list[str] = []
@@ -298,8 +322,11 @@ class _Run:
             if not differ:
                 self.report.passed_one("cluster.views_agree")
             elif other.update_time != reference.update_time:
-                self.report.note("cluster.views_agree", f"{object_id} changed while it was checked "
-                                 f"({VIEW_API[view]} and {VIEW_API[reference_view]} differ in UpdateTime)")  # fmt: skip
+                self.report.note(
+                    "cluster.views_agree",
+                    f"{object_id} changed while it was checked "
+                    f"({VIEW_API[view]} and {VIEW_API[reference_view]} differ in UpdateTime)",
+                )
             else:
                 detail = f"{VIEW_API[view]} vs {VIEW_API[reference_view]}: {'; '.join(differ)}"
                 record.failures.append(Failure("cluster.views_agree", object_id, detail))
