@@ -58,8 +58,9 @@ Found = CredentialSource | str
 class Finder:
     name: str
     find: Callable[[Search], Found]
-    reads: tuple[str, ...]
-    """The rows of :data:`~.config.SETTINGS` it reads (the docs name them in this order)."""
+    key: str
+    """The setting the docs name it by (a stack key, a variable, a file): the README lists the finders in
+    :data:`CHAIN`'s order, each with its key (a test holds it to that)."""
 
 
 def _explicit(search: Search) -> Found:
@@ -146,13 +147,13 @@ def _credentials_uri(search: Search) -> Found:
 
 
 CHAIN: tuple[Finder, ...] = (
-    Finder("explicit settings", _explicit, ("access_key_id", "assume_role_with_oidc", "ecs_role_name")),
-    Finder("environment AccessKey", _environment_access_key(0), ("access_key_id",)),
-    Finder("environment AccessKey, pulumi-alicloud's names", _environment_access_key(1), ("access_key_id",)),
-    Finder("environment OIDC", _environment_oidc, ("role_arn", "oidc_provider_arn", "oidc_token_file")),
-    Finder("aliyun CLI profile", _cli_profile, ("shared_credentials_file", "profile")),
-    Finder("ECS instance role", _environment_ecs_role, ("ecs_role_name",)),
-    Finder("credentials URI", _credentials_uri, ("credentials_uri",)),
+    Finder("explicit settings", _explicit, SETTINGS["access_key_id"].config_key or ""),
+    Finder("environment AccessKey", _environment_access_key(0), ACCESS_KEY[0].env[0]),
+    Finder("environment AccessKey, pulumi-alicloud's names", _environment_access_key(1), ACCESS_KEY[0].env[1]),
+    Finder("environment OIDC", _environment_oidc, OIDC_ENV_NAMES[0]),
+    Finder("aliyun CLI profile", _cli_profile, SETTINGS["shared_credentials_file"].default or ""),
+    Finder("ECS instance role", _environment_ecs_role, SETTINGS["ecs_role_name"].env[0]),
+    Finder("credentials URI", _credentials_uri, SETTINGS["credentials_uri"].env[0]),
 )
 """The finders, in the order they are tried."""
 

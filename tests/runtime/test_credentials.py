@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from imm_faces.runtime.credentials import Credentials, CredentialsNotFoundError, resolve_provider
+from imm_faces.runtime import credentials as credentials_module
+from imm_faces.runtime.credentials import CHAIN, Credentials, CredentialsNotFoundError, resolve_provider
 
 
 def resolve_credentials(*args: Any, **kwargs: Any) -> Credentials:
@@ -165,3 +167,20 @@ def test_settings_and_sources_never_show_or_pickle_a_secret() -> None:
     for dataclass_obj in (settings, settings.assume_role_with_oidc):
         with pytest.raises(TypeError):
             dataclasses.asdict(dataclass_obj)  # type: ignore[arg-type]
+
+
+def items(text: str, marker: str) -> list[str]:
+    """The numbered items of the list in ``text`` whose items start with ``marker`` (a regex before the number)."""
+    starts = [m.start() for m in re.finditer(rf"^{marker}\d\. ", text, re.MULTILINE)]
+    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+
+
+def test_the_docs_list_the_chain_in_its_order() -> None:
+    """The README's order and the front door's are CHAIN's: each finder's key (a stack setting, a variable, the
+    CLI's file) is in the item of its rank (one item may hold two finders: both AccessKey variable sets)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("2. Credentials:")
+    doc = credentials_module.__doc__ or ""
+    for listed in (items(readme[start : readme.index("\n\n", start)], "   "), items(doc[: doc.index("Then, ")], "")):
+        ranks = [next(i for i, item in enumerate(listed) if finder.key in item) for finder in CHAIN]
+        assert ranks == sorted(ranks) and set(ranks) == set(range(len(listed))), list(zip(CHAIN, ranks, strict=True))
