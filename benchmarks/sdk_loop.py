@@ -1,26 +1,32 @@
-"""The official SDK's sequential loop as a user would write it, run as its own process by ``benchmarks/verify.py``
-(whole-process figures: interpreter start-up and imports included, as CI pays them):
+"""The official SDK's sequential loop as a user would write it: QueryFigureClusters page by page (100 a page),
+then GetFigureCluster for each cluster, one at a time, checking that each has its id and at least one face.
 
-    python benchmarks/sdk_loop.py ENDPOINT PROJECT DATASET
+As a script, the whole process that ``benchmarks/verify.py`` measures beside ``imm-faces verify`` (interpreter
+start-up and imports included, as CI pays them); it imports nothing of imm-faces:
 
-Pages QueryFigureClusters (100 a page), then GetFigureCluster for each cluster, one at a time; checks each has
-its id and at least one face; prints how many clusters it checked. Imports nothing of imm-faces.
+    python benchmarks/sdk_loop.py ENDPOINT PROJECT DATASET    # keys from ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET
+
+``benchmarks/verify.py`` also runs its functions in its own process (the in-process figures).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from alibabacloud_imm20200930 import models
 from alibabacloud_imm20200930.client import Client
 from alibabacloud_tea_openapi.models import Config
 
 
-def main(endpoint: str, project: str, dataset: str) -> int:
+def client_for(endpoint: str, key_id: str, secret: str) -> Any:
     host = endpoint.removeprefix("http://").rstrip("/")
-    client = Client(Config(endpoint=host, protocol="http", access_key_id=os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"],
-                           access_key_secret=os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]))  # fmt: skip
+    return Client(Config(endpoint=host, protocol="http", access_key_id=key_id, access_key_secret=secret))
+
+
+def cluster_ids(client: Any, project: str, dataset: str) -> list[str]:
+    """Every figure cluster's id, QueryFigureClusters page by page."""
     ids: list[str] = []
     token = None
     while True:
@@ -30,12 +36,22 @@ def main(endpoint: str, project: str, dataset: str) -> int:
         ids += [c.object_id for c in body.figure_clusters or []]
         token = body.next_token
         if not token:
-            break
-    good = 0
-    for object_id in ids:
-        get = models.GetFigureClusterRequest(project_name=project, dataset_name=dataset, object_id=object_id)
-        cluster = client.get_figure_cluster(get).body.figure_cluster
-        good += bool(cluster and cluster.object_id == object_id and (cluster.face_count or 0) >= 1)
+            return ids
+
+
+def cluster_ok(client: Any, project: str, dataset: str, object_id: str) -> bool:
+    """GetFigureCluster: the cluster is there, with its id and at least one face."""
+    request = models.GetFigureClusterRequest(project_name=project, dataset_name=dataset, object_id=object_id)
+    cluster = client.get_figure_cluster(request).body.figure_cluster
+    return bool(cluster and cluster.object_id == object_id and (cluster.face_count or 0) >= 1)
+
+
+def main(endpoint: str, project: str, dataset: str) -> int:
+    client = client_for(
+        endpoint, os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"], os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]
+    )
+    ids = cluster_ids(client, project, dataset)
+    good = sum(cluster_ok(client, project, dataset, object_id) for object_id in ids)
     print(f"{good} of {len(ids)} clusters checked")
     return 0 if good == len(ids) else 1
 

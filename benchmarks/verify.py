@@ -57,6 +57,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import sdk_loop
 from planted import plant_clusters
 
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY
@@ -75,35 +76,15 @@ def prepare(db: Path, oss_root: Path, clusters: int) -> None:
 
 
 def sdk_client(endpoint: str) -> Any:
-    from alibabacloud_imm20200930.client import Client
-    from alibabacloud_tea_openapi.models import Config
-
-    host = endpoint.removeprefix("http://").rstrip("/")
-    return Client(Config(endpoint=host, protocol="http", access_key_id=CREDS.access_key_id,
-                         access_key_secret=CREDS.access_key_secret))  # fmt: skip
+    return sdk_loop.client_for(endpoint, CREDS.access_key_id, CREDS.access_key_secret)
 
 
 def sdk_list(client: Any) -> list[str]:
-    from alibabacloud_imm20200930 import models
-
-    ids: list[str] = []
-    token = None
-    while True:
-        req = models.QueryFigureClustersRequest(project_name=PROJECT, dataset_name=DATASET, max_results=100,
-                                                next_token=token)  # fmt: skip
-        body = client.query_figure_clusters(req).body
-        ids += [c.object_id for c in body.figure_clusters or []]
-        token = body.next_token
-        if not token:
-            return ids
+    return sdk_loop.cluster_ids(client, PROJECT, DATASET)
 
 
 def sdk_get(client: Any, object_id: str) -> bool:
-    from alibabacloud_imm20200930 import models
-
-    req = models.GetFigureClusterRequest(project_name=PROJECT, dataset_name=DATASET, object_id=object_id)
-    cluster = client.get_figure_cluster(req).body.figure_cluster
-    return bool(cluster and cluster.object_id == object_id and (cluster.face_count or 0) >= 1)
+    return sdk_loop.cluster_ok(client, PROJECT, DATASET, object_id)
 
 
 def sdk_sequential(endpoint: str, _threads: int) -> int:
