@@ -56,6 +56,20 @@ def project_names(endpoint: str, keys: Credentials) -> set[str]:
         return {p.project_name or "" for p in imm.paginate(projects.ListProjects)}
 
 
+def children(pid: int, word: str) -> list[int]:
+    """The processes ``pid`` started whose command line holds ``word`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid and word.encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
 def files_in(folder: Path) -> list[str]:
     """What a folder holds, Python's byte-code caches aside (running a program writes those)."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if "__pycache__" not in p.parts)
@@ -207,6 +221,10 @@ def test_sigterm_during_the_preview_stops_before_up(
         lines.append(line)
         if "pulumi preview (creates nothing)" in line:
             break
+    deadline = time.monotonic() + 120
+    while not children(proc.pid, "preview"):  # the signal comes while `pulumi preview` runs
+        assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)[-3000:]
+        time.sleep(0.02)
     os.kill(proc.pid, signal.SIGTERM)
     rest, _ = proc.communicate(timeout=300)
     out = "".join(lines) + rest
