@@ -29,7 +29,7 @@ from functools import cached_property
 from urllib.parse import parse_qsl
 
 from imm_faces.emulator.errors import ApiError
-from imm_faces.emulator.ram import AccessDeniedError, Context, Principal, Ram
+from imm_faces.emulator.ram import AccessDeniedError, Context, Principal, Ram, principals_of_keys
 from imm_faces.emulator.store import Store
 from imm_faces.runtime.auth.signing import (
     FORM_CONTENT_TYPE,
@@ -212,8 +212,6 @@ def _unique(pairs: Iterable[tuple[str, str]], what: str) -> dict[str, str]:
 class Authenticator:
     def __init__(self, keys: Mapping[str, Credentials], nonces: NonceLedger | None = None,
                  ram: Ram | None = None) -> None:  # fmt: skip
-        from imm_faces.emulator.ram import principals_of_keys
-
         self._keys = dict(keys)
         self.nonces = nonces or NonceLedger()
         self.ram = ram or Ram()

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from imm_faces.emulator.errors import ApiError
-from imm_faces.emulator.ram import StrictJsonError, strict_json
+from imm_faces.emulator.json_text import StrictJsonError, strict_json
+from imm_faces.runtime.auth.sts import OIDC_PROVIDER_ARN_PATTERN
 
 # Which algorithms each key type may verify (a JWK's own "alg" narrows it to that one).
 ALGORITHMS: dict[str, tuple[str, ...]] = {
@@ -113,8 +114,6 @@ def provider_from_config(raw: Any, base: Path) -> OidcProvider:
     (an object), ``jwks_file``, ``public_key`` (PEM text) or ``public_key_file`` (file names relative to
     ``base``). ``ValueError`` names the element that is wrong."""
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    from imm_faces.runtime.auth.sts import OIDC_PROVIDER_ARN_PATTERN
 
     sources = ("jwks", "jwks_file", "public_key", "public_key_file")
     if not isinstance(raw, dict) or not set(raw) <= {"arn", "issuer", "client_ids", *sources}:

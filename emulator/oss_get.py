@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 from imm_faces.emulator import oss_img
+from imm_faces.emulator.asgi import Exchange
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.oss import CHUNK_BYTES, NotAnObjectError, ObjectFile, bucket_exists, etag, open_object
 from imm_faces.runtime import oss_process
@@ -270,43 +271,30 @@ class OssObjects:
                    (b"etag", _md5_etag(image).encode()), *answer.headers]  # fmt: skip
         return Answer(200, headers, image)
 
-    def route(self, app: Any, request_id: Callable[[], str]) -> Any:
-        """An ASGI app serving OSS-signed requests for ``/<bucket>/<key>`` here and everything else with ``app``
-        (an unsigned request for such a path stays ``app``'s: IMM's unknown path).
+    def claims(self, exchange: Exchange) -> bool:
+        """Whether a request for ``/<bucket>/<key>`` is OSS-signed (an unsigned one stays IMM's: an unknown path)."""
+        return claims(exchange.query_string, exchange.headers)
+
+    async def serve(self, exchange: Exchange) -> None:
+        """Answer an OSS-signed request for ``/<bucket>/<key>``.
 
         Signatures, opening and reading run on ``reads`` (a pool of their own: a slow disk or many clients
         never take the threads STS and IMM answer on); image processing on ``images`` (small: it decides how
         many images are decoded at once). A GET sends the object in chunks as the client takes them."""
-
-        async def routed(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] != "http" or scope["path"] in ("/", "/-/ready"):
-                await app(scope, receive, send)
-                return
-            headers: dict[str, str] = {}
-            for raw_name, raw_value in scope["headers"]:
-                name = raw_name.decode("latin-1").lower()
-                headers[name] = raw_value.decode("latin-1") if name not in headers else "\0"  # ambiguous: never signed
-            query = scope["query_string"].decode("latin-1")
-            if not claims(query, headers):
-                await app(scope, receive, send)
-                return
-            rid = request_id()
-            host = headers.get("host", "localhost")
-            loop = asyncio.get_running_loop()
-            answer = await loop.run_in_executor(self.reads, self.answer, scope["method"], scope["path"], query,
-                                                headers, rid, host)  # fmt: skip
-            if answer.process is not None:  # finish() closes the object, whatever becomes of this request
-                answer = await loop.run_in_executor(self.images, self.finish, answer, rid, host)
-            try:
-                await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
-                if answer.stream is None:
-                    await send({"type": "http.response.body", "body": answer.body})
-                else:
-                    await self._send_object(answer.stream, receive, send)
-            finally:
-                answer.close()
-
-        return routed
+        rid, host, send = exchange.request_id, exchange.host, exchange.send
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(self.reads, self.answer, exchange.method, exchange.path,
+                                            exchange.query_string, exchange.headers, rid, host)  # fmt: skip
+        if answer.process is not None:  # finish() closes the object, whatever becomes of this request
+            answer = await loop.run_in_executor(self.images, self.finish, answer, rid, host)
+        try:
+            await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+            if answer.stream is None:
+                await send({"type": "http.response.body", "body": answer.body})
+            else:
+                await self._send_object(answer.stream, exchange.receive, send)
+        finally:
+            answer.close()
 
     async def _send_object(self, obj: ObjectFile, receive: Any, send: Any) -> None:
         """The object's bytes, a chunk at a time (read on the reads pool), as long as the client is there; never

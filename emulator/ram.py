@@ -30,12 +30,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from imm_faces.runtime.rules import IMM_SERVICE, POLICY_DOCUMENT_MAX_CHARS, split_oss_uri
-
-if TYPE_CHECKING:
-    from imm_faces.emulator.oidc import OidcProvider
+from imm_faces.emulator.json_text import StrictJsonError, strict_json
+from imm_faces.emulator.oidc import OidcProvider, provider_from_config
+from imm_faces.runtime.auth.sts import ROLE_ARN_PATTERN
+from imm_faces.runtime.rules import ACCOUNT_ID_PATTERN, IMM_SERVICE, POLICY_DOCUMENT_MAX_CHARS, split_oss_uri
 
 EMULATOR_ACCOUNT_ID = "1000000000000001"
 """The account the emulator's own access keys (and its projects and objects) belong to."""
@@ -191,33 +191,6 @@ def _statement(raw: Any, where: str, trust: bool) -> Statement:
     conditions = _conditions(raw["Condition"], f"{where}.Condition") if "Condition" in raw else ()
     return Statement(raw["Effect"], tuple(_glob(a, True) for a in actions), not_action, resources, not_resource,
                      principals, conditions)  # fmt: skip
-
-
-class StrictJsonError(ValueError):
-    """JSON text that :func:`strict_json` refuses though Python's parser would take it (the message says why)."""
-
-
-def _refuse_constant(name: str) -> Any:
-    raise StrictJsonError(f"holds {name}, which is not JSON")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise StrictJsonError(f"gives {key[:64]!r} twice")
-        out[key] = value
-    return out
-
-
-def strict_json(text: str, max_depth: int) -> Any:
-    """JSON text read strictly (policies, OIDC tokens, the RAM config): no NaN or Infinity, no key twice in an
-    object, nesting bounded before parsing (:class:`StrictJsonError`); ``ValueError`` for text that is not JSON."""
-    from imm_faces.emulator.wire import nests_deeper_than
-
-    if nests_deeper_than(text, max_depth):
-        raise StrictJsonError(f"nests deeper than {max_depth} levels")
-    return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
 
 
 @dataclass(frozen=True)
@@ -397,8 +370,6 @@ def _policies(value: Any, where: str, limit: int = POLICY_DOCUMENT_MAX_CHARS) ->
 
 
 def _role(raw: Any, where: str) -> Role:
-    from imm_faces.runtime.auth.sts import ROLE_ARN_PATTERN
-
     if not isinstance(raw, dict) or not set(raw) <= {"arn", "trust_policy", "policies"}:
         raise RamConfigError(f"{where} must be an object with arn, and optionally trust_policy and policies")
     arn = raw.get("arn")
@@ -421,9 +392,6 @@ def _role(raw: Any, where: str) -> Role:
 
 def ram_from_document(doc: Any, base: Path) -> Ram:
     """A :class:`Ram` from the config's JSON document (relative file names are read from ``base``)."""
-    from imm_faces.emulator.oidc import provider_from_config
-    from imm_faces.runtime.rules import ACCOUNT_ID_PATTERN
-
     if not isinstance(doc, dict):
         raise RamConfigError("the config must be a JSON object")
     if unknown := sorted(set(doc) - _CONFIG_KEYS):

@@ -29,6 +29,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from imm_faces.emulator.analysis import Analyzer, default_analyzer
 from imm_faces.emulator.auth import Authenticator, NonceLedger
 from imm_faces.emulator.errors import ApiError
+from imm_faces.emulator.front_door import READY_PATH, create_app
 from imm_faces.emulator.images import return_freed_memory
 from imm_faces.emulator.jobs import JobRunner
 from imm_faces.emulator.oss_get import OssObjects
@@ -36,7 +37,7 @@ from imm_faces.emulator.ram import Ram, RamConfigError, ServiceRoleReads, princi
 from imm_faces.emulator.service import ImmService
 from imm_faces.emulator.store import Store
 from imm_faces.emulator.sts import StsService
-from imm_faces.emulator.wire import READY_PATH, REQUEST_THREADS, create_app
+from imm_faces.emulator.wire import REQUEST_THREADS
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE
 

@@ -1,7 +1,7 @@
 """A local STS (2015-04-01) and a stand-in for the ECS metadata service, so every credential flow runs on loopback.
 
 :class:`StsService` answers ``AssumeRole``, ``AssumeRoleWithOIDC`` and ``GetCallerIdentity`` on the emulator's
-own port (the wire layer routes requests whose ``Version`` is 2015-04-01 here). Signed requests are checked by
+own port (the front door routes requests whose ``Version`` is 2015-04-01 here). Signed requests are checked by
 the same :class:`~imm_faces.emulator.auth.Authenticator` as IMM's (signature, clock skew, nonce reuse), and the
 credentials it issues are registered with it: IMM then accepts them until their ``Expiration`` and answers
 ``InvalidSecurityToken.Expired`` after. Request and response models are the client's
@@ -28,11 +28,10 @@ start it; the runtime reaches it only through ``resolve_provider(metadata_url=..
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,6 +39,7 @@ from typing import Any
 from anyio import to_thread
 
 from imm_faces.emulator import oidc
+from imm_faces.emulator.asgi import Exchange, agree, render_json
 from imm_faces.emulator.auth import Authenticator, IncomingRequest, parse_params
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.ram import (
@@ -80,8 +80,7 @@ from imm_faces.runtime.operations import ParameterError
 from imm_faces.runtime.rules import SESSION_POLICY_MAX_CHARS
 from imm_faces.runtime.timestamps import utc_seconds
 
-log = logging.getLogger("imm_faces.emulator")
-__all__ = ["DEFAULT_ECS_ROLE", "EMULATOR_ACCOUNT_ID", "MetadataStandIn", "StsService", "is_sts_request"]
+__all__ = ["DEFAULT_ECS_ROLE", "EMULATOR_ACCOUNT_ID", "MetadataStandIn", "StsService", "claims"]
 DEFAULT_ECS_ROLE = "imm-faces-ecs-role"
 # Which parameter error becomes which STS code (STS names the parameter in the code).
 _PARAMETER_CODES = {
@@ -94,9 +93,23 @@ _PARAMETER_CODES = {
 }
 
 
-def is_sts_request(query: list[tuple[str, str]], headers: Mapping[str, str]) -> bool:
-    """Whether a request is for STS: its ``Version`` (query or ``x-acs-version``) is 2015-04-01."""
-    return headers.get("x-acs-version") == STS_VERSION or any(k == "Version" and v == STS_VERSION for k, v in query)
+def claims(exchange: Exchange) -> bool:
+    """Whether a request at ``/`` is for STS: its ``Version`` (query or ``x-acs-version``) is 2015-04-01. Looked
+    for in the raw bytes first, so that an IMM request (every other one) pays nothing more; a query that does
+    not decode is left to IMM, which refuses it."""
+    if exchange.method not in ("GET", "POST"):
+        return False
+    version = STS_VERSION.encode()
+    raw = exchange.raw_query
+    if b"Version=" + version not in raw and exchange.headers.get("x-acs-version") != STS_VERSION:
+        return False
+    try:
+        query = parse_params(raw.decode("latin-1"), "query string")
+    except ApiError:
+        return False
+    return exchange.headers.get("x-acs-version") == STS_VERSION or any(
+        k == "Version" and v == STS_VERSION for k, v in query
+    )
 
 
 @dataclass(frozen=True)
@@ -121,63 +134,13 @@ class StsService:
 
     # ---------------------------------------------------------------------------------------- wire entry
 
-    def route(self, app: Any, request_id: Callable[[], str]) -> Any:
-        """An ASGI app answering STS requests (``POST``/``GET /`` with Version 2015-04-01) and passing every
-        other request to ``app``. Same front-door rules as IMM's: one value per header, strict parameter
-        decoding, the body size limit, error bodies with a ``Code``, never a 5xx for what a client sends."""
-        from imm_faces.emulator.wire import MAX_BODY_BYTES, _headers
-
-        version = STS_VERSION.encode()
-
-        def maybe_sts(scope: dict[str, Any]) -> bool:
-            """On the raw bytes, before anything is decoded: an IMM request (every other one) pays nothing."""
-            if scope["type"] != "http" or scope["path"] != "/" or scope["method"] not in ("GET", "POST"):
-                return False
-            if b"Version=" + version in scope.get("query_string", b""):
-                return True
-            return any(n.lower() == b"x-acs-version" and v == version for n, v in scope.get("headers", []))
-
-        async def sts_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            if not maybe_sts(scope):
-                await app(scope, receive, send)
-                return
-            raw_query = scope.get("query_string", b"").decode("latin-1")
-            headers = _headers(scope)
-            rid = request_id()
-            status, body = 200, b""
-            try:
-                query = parse_params(raw_query, "query string")
-                if not is_sts_request(query, headers):
-                    await app(scope, receive, send)
-                    return
-                chunks: list[bytes] = []
-                size, more = 0, True
-                while more:
-                    message = await receive()
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:
-                        raise ApiError("RequestEntityTooLarge", limit=str(MAX_BODY_BYTES))
-                    chunks.append(chunk)
-                    more = message.get("more_body", False) and message["type"] == "http.request"
-                incoming = IncomingRequest(scope["method"], "/", query, headers, b"".join(chunks))
-                result = await to_thread.run_sync(self.handle, incoming)
-                body = json.dumps({"RequestId": rid, **result}).encode()
-            except ApiError as exc:
-                status, body = exc.status, json.dumps(exc.body(rid, headers.get("host", "localhost"))).encode()
-            except Exception:
-                log.exception("internal error (STS)")
-                err = ApiError("InternalError")
-                status, body = err.status, json.dumps(err.body(rid, headers.get("host", "localhost"))).encode()
-            response_headers = [
-                (b"content-type", b"application/json;charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-acs-request-id", rid.encode()),
-            ]
-            await send({"type": "http.response.start", "status": status, "headers": response_headers})
-            await send({"type": "http.response.body", "body": body})
-
-        return sts_app
+    async def serve(self, exchange: Exchange) -> None:
+        """Answer an STS request (the front door routes here what :func:`claims`): strict parameter decoding,
+        the body size limit and error bodies with a ``Code`` are the front door's, as for IMM."""
+        query = parse_params(exchange.query_string, "query string")
+        incoming = IncomingRequest(exchange.method, "/", query, exchange.headers, await exchange.body())
+        result = await to_thread.run_sync(self.handle, incoming)
+        await exchange.respond(200, render_json({"RequestId": exchange.request_id, **result}))
 
     def handle(self, request: IncomingRequest) -> dict[str, Any]:
         """Authenticate (unless the action is anonymous), decode with the runtime's models, answer."""
@@ -186,11 +149,9 @@ class StsService:
             params = dict(request.query + request.form)
             caller = None
         else:
-            from imm_faces.emulator.wire import _one  # one rule for IMM and STS: header and parameter must agree
-
             signed, params = self.auth.verify(request)
             caller = signed.access_key_id
-            action = _one(request.headers.get("x-acs-action"), params.get("Action"), "Action")
+            action = agree(request.headers.get("x-acs-action"), params.get("Action"), "Action")
         op = STS_OPERATIONS.get(action)
         if op is None:
             raise ApiError("InvalidAction.NotFound")

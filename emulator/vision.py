@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFilter
 
-from imm_faces.emulator.analysis import FaceRecord, ImageAnalysis, image_metadata
+from imm_faces.emulator.image_facts import FaceRecord, ImageAnalysis, image_metadata
 from imm_faces.emulator.images import upright_rgb
 
 DETECT_PIXELS = 1_200_000

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from imm_faces.emulator.asgi import MAX_BODY_BYTES
 from imm_faces.emulator.auth import NonceLedger
 from imm_faces.emulator.server import Emulator
 from imm_faces.emulator.store import Store
-from imm_faces.emulator.wire import MAX_BODY_BYTES
 from imm_faces.runtime.auth.signing import FORM_CONTENT_TYPE, encode_query
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.errors import ImmError
