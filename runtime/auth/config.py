@@ -76,8 +76,6 @@ ACCESS_KEY = tuple(SETTINGS[n] for n in ("access_key_id", "access_key_secret", "
 """The AccessKey's three settings, in the order (id, secret, token)."""
 ENV_NAMES = tuple(s.env[0] for s in ACCESS_KEY)
 """The environment variables Alibaba's tools read (the SDK, the aliyun CLI, the Terraform provider)."""
-LEGACY_ENV_NAMES = tuple(s.env[1] for s in ACCESS_KEY)
-"""pulumi-alicloud's names for the same three."""
 OIDC_ENV_NAMES = tuple(SETTINGS[n].env[0] for n in ("role_arn", "oidc_provider_arn", "oidc_token_file"))
 """AssumeRoleWithOIDC from the environment: all three, or none."""
 

@@ -6,7 +6,6 @@ spelling on input, and keeps fields it does not know, so that a newer service re
 older client and nothing is lost when a response is parsed and dumped again.
 """
 
-import json
 import re
 from typing import Any, TypeAlias
 
@@ -77,10 +76,6 @@ class WireModel(BaseModel):
     def to_wire(self) -> dict[str, Any]:
         """Dump by wire name, leaving out fields that were never set (``None`` set explicitly is kept)."""
         return self.model_dump(by_alias=True, exclude_unset=True, mode="json")
-
-    def to_wire_json(self) -> str:
-        """Compact JSON as IMM's SDKs send JSON-string parameters: no spaces, raw UTF-8."""
-        return json.dumps(self.to_wire(), separators=(",", ":"), ensure_ascii=False)
 
 
 class WireView(WireModel):

@@ -12,10 +12,6 @@ from pydantic import model_validator
 
 from imm_faces.runtime.models.base import Number, WireModel
 
-LEAF_OPERATIONS = ("eq", "prefix", "gt", "gte", "lt", "lte", "match-phrase", "exist")
-LOGICAL_OPERATIONS = ("and", "or", "not", "nested")
-AGGREGATION_OPERATIONS = ("count", "sum", "average", "max", "min", "distinct", "group")
-
 QueryOperation = Literal[
     "eq", "prefix", "gt", "gte", "lt", "lte", "match-phrase", "exist", "and", "or", "not", "nested"
 ]

@@ -3,6 +3,7 @@ whole documents give."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, cast
 
@@ -63,7 +64,7 @@ AGGREGATIONS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("query", QUERIES, ids=lambda x: x.to_wire_json() if x else "none")
+@pytest.mark.parametrize("query", QUERIES, ids=lambda x: json.dumps(x.to_wire()) if x else "none")
 def test_aggregations_equal_those_over_whole_documents(service: ImmService, query: SimpleQuery | None) -> None:
     got = service.handle(
         "SimpleQuery",
@@ -82,7 +83,7 @@ GROUP_BY_CLUSTER = [SimpleQueryAggregation(field=sq.CLUSTER_FIELD, operation="gr
 @pytest.mark.parametrize(
     "query",
     [leaf(sq.CLUSTER_FIELD, "exist"), None, leaf(sq.CLUSTER_FIELD, "eq", "C1"), leaf("Figures.Age", "exist")],
-    ids=lambda x: x.to_wire_json() if x else "none",
+    ids=lambda x: json.dumps(x.to_wire()) if x else "none",
 )
 @pytest.mark.parametrize("limit", [100, 2, 1])
 def test_files_grouped_by_cluster_equal_those_over_whole_documents(
