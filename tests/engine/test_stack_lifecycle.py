@@ -113,7 +113,9 @@ def test_stack_lifecycle(
         assert f"pulumi-python:dynamic/imm:{kind}" in preview.stdout, preview.stdout
     assert project_names(imm) == []
 
-    # up: every object, and the stack outputs of the contract
+    # up: every object, and the stack outputs of the contract. The emulator accepts only this test's random keys,
+    # which nothing but the stack's secret config holds (the engine's environment has no credentials): the
+    # providers got them from the config the engine passed them.
     stack.up()
     assert project_names(imm) == [PROJECT]
     state = stack.by_name()
