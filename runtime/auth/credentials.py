@@ -171,7 +171,16 @@ class CredentialSource(Protocol):
     def secrets(self) -> tuple[str, ...]: ...
 
 
-class RefreshingCredentials:
+class _Unpicklable:
+    """A source that holds, or will hold, a secret: it cannot be pickled."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("credentials cannot be pickled: they hold a secret (resolve them again where needed)")
+
+
+class RefreshingCredentials(_Unpicklable):
     """Temporary credentials from ``fetch``, fetched on first use and again before they expire.
 
     Thread-safe: one fetch at a time. Each new set's secrets are registered with the process-wide redactor
@@ -217,14 +226,11 @@ class RefreshingCredentials:
     def secrets(self) -> tuple[str, ...]:
         return self._current.secrets() if self._current is not None else ()
 
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("credentials cannot be pickled: they hold a secret (resolve them again where needed)")
-
     def __repr__(self) -> str:
         return f"RefreshingCredentials(source={self.source!r})"
 
 
-class LazyCredentials:
+class LazyCredentials(_Unpicklable):
     """A source chosen on first use by ``choose`` (e.g. :func:`resolve_provider` with given settings), so that
     work that never calls the service (a preview's check and diff) never needs credentials. A failure to choose
     is raised by that first use, and again by the next (nothing is cached but success)."""
@@ -250,9 +256,6 @@ class LazyCredentials:
 
     def secrets(self) -> tuple[str, ...]:
         return self._source.secrets() if self._source is not None else ()
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("credentials cannot be pickled: they hold a secret (resolve them again where needed)")
 
     def __repr__(self) -> str:
         return f"LazyCredentials(source={getattr(self._source, 'source', 'not chosen yet')!r})"

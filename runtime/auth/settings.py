@@ -46,24 +46,29 @@ class OidcRole:
 
 
 Kind = Literal["required", "text", "seconds"]
-ASSUME_ROLE_MEMBERS: tuple[tuple[str, str, Kind], ...] = (
-    ("role_arn", "roleArn", "required"),
+Member = tuple[str, str, Kind]
+"""One member of an object setting: the dataclass field, the member's name, its kind."""
+_ROLE_ARN: Member = ("role_arn", "roleArn", "required")
+_DURATION: Member = ("duration", "sessionExpiration", "seconds")
+_POLICY: Member = ("policy", "policy", "text")
+ASSUME_ROLE_MEMBERS: tuple[Member, ...] = (
+    _ROLE_ARN,
     ("session_name", "sessionName", "text"),
     ("external_id", "externalId", "text"),
-    ("duration", "sessionExpiration", "seconds"),
-    ("policy", "policy", "text"),
+    _DURATION,
+    _POLICY,
 )
-"""``alicloud:assumeRole``'s members: (:class:`AssumeRole`'s field, the member's name, its kind)."""
-OIDC_ROLE_MEMBERS: tuple[tuple[str, str, Kind], ...] = (
-    ("role_arn", "roleArn", "required"),
+"""``alicloud:assumeRole``'s members (:class:`AssumeRole`'s fields)."""
+OIDC_ROLE_MEMBERS: tuple[Member, ...] = (
+    _ROLE_ARN,
     ("provider_arn", "oidcProviderArn", "required"),
     ("token_file", "oidcTokenFile", "text"),
     ("token", "oidcToken", "text"),
     ("session_name", "roleSessionName", "text"),
-    ("duration", "sessionExpiration", "seconds"),
-    ("policy", "policy", "text"),
+    _DURATION,
+    _POLICY,
 )
-"""``alicloud:assumeRoleWithOidc``'s members, as :data:`ASSUME_ROLE_MEMBERS`."""
+"""``alicloud:assumeRoleWithOidc``'s members (:class:`OidcRole`'s fields)."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,7 @@ class _ConfigReader:
             raise self._error(key, "must be an object")
         return value
 
-    def _members(self, name: str, data: dict[str, Any], members: tuple[tuple[str, str, Kind], ...]) -> dict[str, Any]:
+    def _members(self, name: str, data: dict[str, Any], members: tuple[Member, ...]) -> dict[str, Any]:
         key = self._key(name)
         return {attr: self._member(f"{key}.{member}", data.get(member), kind) for attr, member, kind in members}
 
