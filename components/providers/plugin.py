@@ -68,6 +68,7 @@ from imm_faces.components.providers.core import (
     ProviderError,
     as_int,
     check_endpoint,
+    same,
 )
 from imm_faces.components.providers.schema import BY_TOKEN, CONFIG, ResourceSpec, package_schema
 from imm_faces.runtime.credentials import CredentialSettings, LazyCredentials, resolve_provider
@@ -402,7 +403,8 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
     async def DiffConfig(self, request: provider_pb2.DiffRequest, context: Any) -> provider_pb2.DiffResponse:
         olds, _ = from_struct(request.olds)
         news, _ = from_struct(request.news)
-        changed = sorted(camel(k) for k in set(olds) | set(news) if olds.get(k) != news.get(k) and k != "version")
+        changed = sorted(camel(k) for k in set(olds) | set(news)
+                         if not same(k, olds.get(k), news.get(k)) and k != "version")  # fmt: skip
         return provider_pb2.DiffResponse(
             changes=provider_pb2.DiffResponse.DIFF_SOME if changed else provider_pb2.DiffResponse.DIFF_NONE,
             diffs=changed,

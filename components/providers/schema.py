@@ -33,14 +33,17 @@ PACKAGE = "imm"
 REPOSITORY = "https://github.com/your-org/imm-faces"
 """Where the sources are (the README's install lines name the same placeholder: set it where you publish)."""
 LANGUAGES: Mapping[str, Any] = {
-    "nodejs": {"packageName": "@imm-faces/imm", "packageDescription": "Alibaba Cloud IMM face clustering (imm-faces)"},
-    "python": {"packageName": "pulumi_imm", "pyproject": {"enabled": True}},
-    "go": {"importBasePath": "github.com/your-org/imm-faces/sdk/go/imm", "generateResourceContainerTypes": True},
-    "csharp": {"rootNamespace": "ImmFaces", "packageReferences": {"Pulumi": "3.*"}},
-}
+    "nodejs": {"packageName": "@imm-faces/imm", "packageDescription": "Alibaba Cloud IMM face clustering (imm-faces)",
+               "respectSchemaVersion": True},
+    "python": {"packageName": "pulumi_imm", "pyproject": {"enabled": True}, "respectSchemaVersion": True},
+    "go": {"importBasePath": "github.com/your-org/imm-faces/sdk/go/imm", "generateResourceContainerTypes": True,
+           "respectSchemaVersion": True},
+    "csharp": {"rootNamespace": "ImmFaces", "packageReferences": {"Pulumi": "3.*"}, "respectSchemaVersion": True},
+}  # fmt: skip
 """The generated SDKs' names (`pulumi package add` / `gen-sdk`): the npm package, the Python package, the Go import
 path (under the repository, not Pulumi's default ``github.com/pulumi/pulumi-imm``) and the .NET namespace
-(``ImmFaces.Imm``). No ``pluginDownloadURL``: the plugin is installed from a checkout or a pip install (README)."""
+(``ImmFaces.Imm``), each versioned as the plugin (``respectSchemaVersion``: else a generated package.json says
+``${VERSION}``). No ``pluginDownloadURL``: the plugin is installed from a checkout or a pip install (README)."""
 
 
 def pascal(name: str) -> str:

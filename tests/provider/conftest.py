@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from pulumi.runtime.proto import provider_pb2_grpc
 
+from tests.engine.conftest import engine_emulator, imm, keys, workspace  # noqa: F401  (the real-engine tests')
 from tests.provider.engine import launched, plugin_command
 
 

@@ -1,6 +1,6 @@
 // Face clustering on Alibaba Cloud IMM from TypeScript, with the imm provider plugin.
 // Setup, from this folder (generates the `@imm-faces/imm` SDK from the plugin's schema into ./sdks/imm):
-//   npm install && pulumi package add ../..
+//   npm install && pulumi package add ../../pulumi-resource-imm
 //   pulumi config set imm:region cn-hangzhou
 //   pulumi config set ossLocation oss://my-photo-bucket/family/
 //   pulumi up
@@ -29,5 +29,6 @@ const clustering = new imm.FigureClusteringTask("clustering", {
 export const project_name = project.projectName;
 export const dataset_name = dataset.datasetName;
 export const region = project.region;
+export const endpoint = project.endpoint; // unset for the cloud; the emulator's when imm:endpoint names it
 export const clustering_task_id = clustering.taskId;
 export const binding_uris = [binding.uri];
