@@ -164,3 +164,17 @@ def test_import_then_the_same_program_is_no_change(plugin: Stub, emulator: Emula
     project = read(plugin, PROJECT, "imported", "old")
     project_program = checked(plugin, PROJECT, "imported", {"projectName": "old"})
     assert diff(plugin, PROJECT, "old", project.properties, project_program).changes == DIFF_NONE
+
+
+def test_diff_config_compares_endpoints_in_normal_form(plugin: Stub) -> None:
+    """The provider's own config: a trailing '/' is no change (under the real engine it re-planned the provider
+    and failed `preview --expect-no-changes`); another endpoint is a change, never a replace."""
+    old = struct({"region": "cn-hangzhou", "endpoint": "http://127.0.0.1:8000", "version": "0.1.0"})
+
+    def diff_config(endpoint: str) -> provider_pb2.DiffResponse:
+        news = struct({"region": "cn-hangzhou", "endpoint": endpoint, "version": "0.1.0"})
+        return plugin.DiffConfig(provider_pb2.DiffRequest(urn=PROVIDER_URN, olds=old, news=news))
+
+    assert diff_config("http://127.0.0.1:8000/").changes == DIFF_NONE
+    moved = diff_config("http://localhost:8000")
+    assert (moved.changes, list(moved.diffs), list(moved.replaces)) == (DIFF_SOME, ["endpoint"], [])
