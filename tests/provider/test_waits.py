@@ -92,7 +92,7 @@ def test_a_trivial_create_answers_while_eight_waits_are_in_flight(emulator: Emul
     cores) and it waited for one of them to end (22 s when measured)."""
     release, _ = hold(emulator)
     dataset_with_photos(client, oss_root)
-    with plugin_with("127.0.0.1:1", tmp_path) as plugin, ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(8) as pool, plugin_with("127.0.0.1:1", tmp_path) as plugin:
         try:
             configure(plugin, emulator)
             waits = [
@@ -126,41 +126,45 @@ def test_cancel_ends_every_wait_and_the_next_up_resumes(engine: tuple[fake_engin
     write_photo(oss_root, "family", "a.png", [{"person": 3}])
     held.add("oss://family/")
     steps: dict[str, Any] = {}
-    with plugin_with(address, tmp_path) as plugin, ThreadPoolExecutor(3) as pool:
-        configure(plugin, emulator)
-        for name in ("clustering-a", "clustering-b"):
-            steps[name] = (TASK, checked(plugin, TASK, name, {"projectName": "p", "datasetName": "d"}))
-        steps["family"] = (BINDING, checked(plugin, BINDING, "family", {"projectName": "p", "datasetName": "d",
-                                                                         "uri": "oss://family/"}))  # fmt: skip
-        assert plain(steps["family"][1])["scanTimeout"] == 3600 and plain(steps["clustering-a"][1])["timeout"] == 1800
-        calls: dict[str, Future[Any]] = {name: pool.submit(create, plugin, token, name, inputs)
-                                         for name, (token, inputs) in steps.items()}  # fmt: skip
+    try:
+        with ThreadPoolExecutor(3) as pool, plugin_with(address, tmp_path) as plugin:  # (a hung call ends with it)
+            configure(plugin, emulator)
+            for name in ("clustering-a", "clustering-b"):
+                steps[name] = (TASK, checked(plugin, TASK, name, {"projectName": "p", "datasetName": "d"}))
+            steps["family"] = (BINDING, checked(plugin, BINDING, "family", {"projectName": "p", "datasetName": "d",
+                                                                             "uri": "oss://family/"}))  # fmt: skip
+            assert (
+                plain(steps["family"][1])["scanTimeout"] == 3600 and plain(steps["clustering-a"][1])["timeout"] == 1800
+            )
+            calls: dict[str, Future[Any]] = {name: pool.submit(create, plugin, token, name, inputs)
+                                             for name, (token, inputs) in steps.items()}  # fmt: skip
 
-        def progress(name: str) -> list[str]:
-            token = steps[name][0]
-            return [log.message for log in fake.logs if log.urn == urn(token, name) and log.ephemeral]
+            def progress(name: str) -> list[str]:
+                token = steps[name][0]
+                return [log.message for log in fake.logs if log.urn == urn(token, name) and log.ephemeral]
 
-        until(lambda: all(progress(name) for name in steps))  # each wait has said what it waits for
-        assert "waiting for IMM's first full scan" in progress("family")[0] and "so far" in progress("family")[0]
-        assert "waiting for it to end" in progress("clustering-a")[0]
-        assert not any(call.done() for call in calls.values())
-        started = time.monotonic()
-        plugin.Cancel(empty_pb2.Empty())
-        recorded = {}
-        for name, call in calls.items():
-            with pytest.raises(grpc.RpcError) as err:
-                call.result(timeout=30)
-            detail = init_failed(err.value)
-            assert detail is not None, (name, err.value.details())  # type: ignore[attr-defined]
-            assert "cancelled" in detail.reasons[0]
-            recorded[name] = detail
-        took = time.monotonic() - started
-        assert took < 5.0, f"the waits ended {took:.1f} s after Cancel"
+            until(lambda: all(progress(name) for name in steps))  # each wait has said what it waits for
+            assert "waiting for IMM's first full scan" in progress("family")[0] and "so far" in progress("family")[0]
+            assert "waiting for it to end" in progress("clustering-a")[0]
+            assert not any(call.done() for call in calls.values())
+            started = time.monotonic()
+            plugin.Cancel(empty_pb2.Empty())
+            recorded = {}
+            for name, call in calls.items():
+                with pytest.raises(grpc.RpcError) as err:
+                    call.result(timeout=30)
+                detail = init_failed(err.value)
+                assert detail is not None, (name, err.value.details())  # type: ignore[attr-defined]
+                assert "cancelled" in detail.reasons[0]
+                recorded[name] = detail
+            took = time.monotonic() - started
+            assert took < 5.0, f"the waits ended {took:.1f} s after Cancel"
+    finally:
+        release.set()  # the emulator's held jobs go on, whatever happened
     assert plain(recorded["family"].properties)["phase"] == "FullScanning"
     assert all(plain(recorded[t].properties)["status"] == "Running" for t in ("clustering-a", "clustering-b"))
     task_ids = {plain(recorded[t].properties)["taskId"] for t in ("clustering-a", "clustering-b")}
     assert {f"p/{t}" for t in task_ids} == {recorded[t].id for t in ("clustering-a", "clustering-b")}
-    release.set()
 
     with plugin_with(address, tmp_path) as plugin:  # the next `pulumi up`: Update of what was recorded
         configure(plugin, emulator)
