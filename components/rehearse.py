@@ -1,5 +1,9 @@
 """``imm-faces rehearse``: a whole deployment, offline, in about half a minute.
 
+On the real Pulumi engine whenever one is found and can run the program (``--engine auto``, the default; ``real``;
+``mocks``): :mod:`imm_faces.components.rehearsal.real_engine` runs ``pulumi preview``, ``up`` and ``destroy``
+instead of step 2's mocks, with the same emulator, photos, verify and verdict. Under the mocks:
+
 1. starts the local IMM emulator with real face analysis (or uses a running one: ``--endpoint``);
 2. runs a stack program under the Pulumi SDK's mocks: this repository's (``imm_faces.components.program``, what
    ``pulumi up`` runs here) or any other (``--program DIR``: a consumer project's ``__main__.py``, run with
@@ -15,9 +19,9 @@
 The rehearsal's credentials are the emulator's: the user's Alibaba Cloud credentials, STS token and profile
 are removed from the environment of the provider host and of verify, so they never reach the emulator.
 SIGTERM is handled like Ctrl-C: what was created is deleted, the provider host stopped, temporary files
-removed. Not exercised: the Pulumi engine itself (state, diffs, previews, parallelism) and the alicloud
-plugin (the RAM resources). Exit codes: 0 passed, 1 a step or a verify report failed, 2 bad usage,
-130 interrupted.
+removed. Not exercised under the mocks: the Pulumi engine itself (state, diffs, previews, parallelism); on
+either engine, the alicloud plugin (the RAM resources). Exit codes: 0 passed, 1 a step or a verify report
+failed, 2 bad usage, 130 interrupted.
 """
 
 from __future__ import annotations
