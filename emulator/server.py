@@ -35,7 +35,7 @@ from imm_faces.emulator.jobs import JobRunner
 from imm_faces.emulator.oss_get import OssObjects
 from imm_faces.emulator.ram import Ram, RamConfigError, ServiceRoleReads, principals_of_keys
 from imm_faces.emulator.service import ImmService
-from imm_faces.emulator.store import Store
+from imm_faces.emulator.store import ProjectKey, Store
 from imm_faces.emulator.sts import StsService
 from imm_faces.emulator.wire import REQUEST_THREADS
 from imm_faces.runtime.credentials import Credentials
@@ -224,7 +224,7 @@ class Emulator:
 
     def _service_role(self, project: str) -> str | None:
         with self.store.snapshot() as tx:
-            doc = tx.get("project", "", "", project)
+            doc = tx.get(ProjectKey(project))
         return None if doc is None else str(doc.get("ServiceRole") or DEFAULT_SERVICE_ROLE)
 
     @property

@@ -1,11 +1,13 @@
 """The emulator's state in SQLite (WAL, synchronous=FULL: an acknowledged write survives a hard kill).
 
 Resources are stored as their wire documents (the JSON a Get returns), keyed by kind, their parent
-(project, dataset; empty where there is none) and their own name, so rendering a response is reading a row:
-a project is ("project", "", "", name), a dataset ("dataset", project, "", name), a binding or file
-("binding"/"file", project, dataset, URI), a task ("task", project, "", id), a figure cluster
-("cluster", project, dataset, id). Faces, which the clustering engine scans in
-bulk, have a table of their own with the embedding as a float32 blob.
+(project, dataset; empty where there is none) and their own name, so rendering a response is reading a row.
+Code names a document by its typed key (:class:`ProjectKey`, :class:`DatasetKey`, :class:`BindingKey`,
+:class:`FileKey`, :class:`TaskKey`, :class:`ClusterKey`), which are those rows' primary keys: a project is
+("project", "", "", name), a dataset ("dataset", project, "", name), a binding or file ("binding"/"file",
+project, dataset, URI), a task ("task", project, "", id), a figure cluster ("cluster", project, dataset, id).
+Faces, which the clustering engine scans in bulk, have a table of their own with the embedding as a float32
+blob.
 """
 
 from __future__ import annotations
@@ -47,6 +49,55 @@ CREATE TABLE IF NOT EXISTS nonces (
 
 
 @dataclass(frozen=True)
+class Key:
+    """Where one resource document is stored: the resources table's primary key (kind, project, dataset,
+    name). Built by the typed keys below, whose rows are the format existing state files hold."""
+
+    kind: str
+    project: str
+    dataset: str
+    name: str
+
+
+class ProjectKey(Key):
+    def __init__(self, name: str) -> None:
+        super().__init__("project", "", "", name)
+
+
+class DatasetKey(Key):
+    def __init__(self, project: str, name: str) -> None:
+        super().__init__("dataset", project, "", name)
+
+
+class BindingKey(Key):
+    def __init__(self, project: str, dataset: str, uri: str) -> None:
+        super().__init__("binding", project, dataset, uri)
+
+
+class FileKey(Key):
+    def __init__(self, project: str, dataset: str, uri: str) -> None:
+        super().__init__("file", project, dataset, uri)
+
+
+class TaskKey(Key):
+    def __init__(self, project: str, task_id: str) -> None:
+        super().__init__("task", project, "", task_id)
+
+
+class ClusterKey(Key):
+    def __init__(self, project: str, dataset: str, cluster_id: str) -> None:
+        super().__init__("cluster", project, dataset, cluster_id)
+
+
+def _row(where: Key | str, project: str, dataset: str, name: str) -> tuple[str, str, str, str]:
+    """A key's row. The spelled-out form (kind, project, dataset, name) is kept for the modules not yet moved
+    to typed keys (figures.py, clustering.py)."""
+    if isinstance(where, Key):
+        return where.kind, where.project, where.dataset, where.name
+    return where, project, dataset, name
+
+
+@dataclass(frozen=True)
 class FaceRow:
     figure_id: str
     uri: str
@@ -60,35 +111,36 @@ class Tx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._c = conn
 
-    def get(self, kind: str, project: str, dataset: str = "", key: str = "") -> dict[str, Any] | None:
-        text = self.get_text(kind, project, dataset, key)
+    def get(self, where: Key | str, project: str = "", dataset: str = "", key: str = "") -> dict[str, Any] | None:
+        text = self.get_text(where, project, dataset, key)
         return None if text is None else json.loads(text)
 
-    def get_text(self, kind: str, project: str, dataset: str = "", key: str = "") -> str | None:
+    def get_text(self, where: Key | str, project: str = "", dataset: str = "", key: str = "") -> str | None:
         """A document as its stored JSON text (not decoded), or None."""
         row = self._c.execute(
             "SELECT doc FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?",
-            (kind, project, dataset, key),
+            _row(where, project, dataset, key),
         ).fetchone()
         return row[0] if row else None
 
-    def exists(self, kind: str, project: str, dataset: str = "", key: str = "") -> bool:
+    def exists(self, where: Key | str, project: str = "", dataset: str = "", key: str = "") -> bool:
         """Whether a document exists (nothing is read but the primary key)."""
         row = self._c.execute(
-            "SELECT 1 FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?", (kind, project, dataset, key)
+            "SELECT 1 FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?",
+            _row(where, project, dataset, key),
         ).fetchone()
         return row is not None
 
-    def put(self, kind: str, doc: dict[str, Any], project: str, dataset: str = "", key: str = "") -> None:
+    def put(self, where: Key | str, doc: dict[str, Any], project: str = "", dataset: str = "", key: str = "") -> None:
         self._c.execute(
             "INSERT OR REPLACE INTO resources (kind, project, dataset, key, doc) VALUES (?,?,?,?,?)",
-            (kind, project, dataset, key, json.dumps(doc, ensure_ascii=False)),
+            (*_row(where, project, dataset, key), json.dumps(doc, ensure_ascii=False)),
         )
 
-    def delete(self, kind: str, project: str, dataset: str = "", key: str = "") -> bool:
+    def delete(self, where: Key | str, project: str = "", dataset: str = "", key: str = "") -> bool:
         cur = self._c.execute(
             "DELETE FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?",
-            (kind, project, dataset, key),
+            _row(where, project, dataset, key),
         )
         return cur.rowcount > 0
 

@@ -56,9 +56,7 @@ spec() {
             tests="tests/runtime/test_verify_rules.py tests/runtime/test_verify_consistency.py
                    tests/test_verify_end_to_end.py" ;;
         paging)
-            files='"imm_faces/emulator/service.py"'
-            names="imm_faces.emulator.service.x__page_size__mutmut_* imm_faces.emulator.service.x__key_page__mutmut_*
-                   imm_faces.emulator.service.x__offset_page__mutmut_*"
+            files='"imm_faces/emulator/operations/paging.py"'; names=""
             tests="tests/emulator/test_paging.py tests/emulator/test_listing_and_lifecycle.py
                    tests/emulator/test_simple_query.py tests/emulator/test_sdk_conformance.py tests/runtime/test_client.py" ;;
         policies)

@@ -219,13 +219,13 @@ def test_a_failed_binding_that_cannot_be_undone_is_reported_as_partly_created(
 def slow_clustering(emu: Emulator, seconds: float = 1.5) -> None:
     """Make the emulator's clustering tasks take ``seconds`` longer (they cluster what is indexed, without
     waiting for anything, so they are quick otherwise); the delay is before the task's transaction."""
-    run = emu.jobs._run_clustering
+    run = emu.jobs.tasks._run_clustering
 
     def slow(*args: Any) -> None:
         time.sleep(seconds)
         run(*args)
 
-    emu.jobs._run_clustering = slow  # type: ignore[method-assign]
+    emu.jobs.tasks._run_clustering = slow  # type: ignore[method-assign]
 
 
 def test_clustering_task_failure_names_imm_code(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from imm_faces.emulator import jobs
+from imm_faces.emulator import binding_scanner
 from imm_faces.emulator.analysis import ImageAnalysis
 from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.client import ImmClient
@@ -141,7 +141,7 @@ def test_a_clustering_task_does_not_wait_for_a_binding(tmp_path: Path) -> None:
 def test_files_leaving_a_bound_prefix_leave_the_dataset_and_their_clusters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jobs, "SCAN_INTERVAL", 0.1)
+    monkeypatch.setattr(binding_scanner, "SCAN_INTERVAL", 0.1)
     oss_root = tmp_path / "oss"
     people(oss_root, "fam/", person=1, photos=4)
     uri = f"oss://{BUCKET}/fam/"
@@ -241,7 +241,7 @@ def test_a_full_scan_killed_midway_resumes_in_the_next_process(tmp_path: Path) -
 
 
 def test_a_deleted_binding_is_no_longer_scanned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jobs, "SCAN_INTERVAL", 0.05)
+    monkeypatch.setattr(binding_scanner, "SCAN_INTERVAL", 0.05)
     oss_root = tmp_path / "oss"
     people(oss_root, "x/", person=1, photos=1)
     uri = f"oss://{BUCKET}/x/"

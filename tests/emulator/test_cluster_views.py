@@ -11,7 +11,8 @@ import pytest
 
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.figures import cluster_document
-from imm_faces.emulator.service import ImmService, Jobs, cluster_view
+from imm_faces.emulator.operations.figure_clusters import cluster_view
+from imm_faces.emulator.service import ImmService, Jobs
 from imm_faces.runtime.errors import RESOURCE_NOT_FOUND
 from imm_faces.runtime.operations import figure_clusters as fc
 from tests.helpers import dataset_store

@@ -15,7 +15,7 @@ import pytest
 from imm_faces.emulator import figures
 from imm_faces.emulator.analysis import FaceRecord, ImageAnalysis
 from imm_faces.emulator.clustering import CHUNK, DEFAULT_THRESHOLD, ClusterStats, assign
-from imm_faces.emulator.jobs import _file_doc, _put_file
+from imm_faces.emulator.indexer import file_doc, put_file
 from imm_faces.emulator.store import Store, Tx
 from imm_faces.runtime import rules
 from imm_faces.runtime.client import ImmClient
@@ -217,7 +217,7 @@ def index(tx: Tx, name: str, *faces: FaceRecord) -> str:
     """Index a file as the emulator's indexer does (same document builder, same store path)."""
     uri = f"oss://b/{name}"
     analysis = ImageAnalysis("image", "image/png", 640, 480, 1, {}, list(faces))
-    _put_file(tx, P, D, *_file_doc(P, D, {"URI": uri}, analysis, size=len(name), etag='"E"', mtime_ns=0))
+    put_file(tx, P, D, *file_doc(P, D, {"URI": uri}, analysis, size=len(name), etag='"E"', mtime_ns=0))
     return uri
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from imm_faces.emulator import figures
 from imm_faces.emulator.analysis import FaceRecord, ImageAnalysis
-from imm_faces.emulator.jobs import _file_doc, _put_file
+from imm_faces.emulator.indexer import file_doc, put_file
 from imm_faces.emulator.store import Tx
 from tests.helpers import dataset_store
 
@@ -57,11 +57,11 @@ def face(
 def index(tx: Tx, name: str, *faces: FaceRecord, media: str = "image") -> str:
     uri = f"oss://b/{name}"
     analysis = ImageAnalysis(media, f"{media}/x", 640, 480, 1, {}, list(faces))
-    doc, found = _file_doc(P, D, {"URI": uri}, analysis, size=len(name), etag='"E"', mtime_ns=0)
+    doc, found = file_doc(P, D, {"URI": uri}, analysis, size=len(name), etag='"E"', mtime_ns=0)
     if media != "image" and faces:  # the indexer lists faces on images only; the bookkeeping takes any file's
         doc["Figures"] = [{"FigureId": fid, "Boundary": {"Left": 0, "Top": 0, "Width": 100, "Height": 100},
                            "FaceQuality": f.quality} for fid, f in found]  # fmt: skip
-    _put_file(tx, P, D, doc, found)
+    put_file(tx, P, D, doc, found)
     return uri
 
 

@@ -11,7 +11,7 @@ import base64
 import pytest
 
 from imm_faces.emulator.errors import ApiError
-from imm_faces.emulator.service import _key_page, _offset_page, _page_size
+from imm_faces.emulator.operations.paging import key_page, offset_page, page_size
 from imm_faces.runtime import rules
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import datasets, projects
@@ -20,11 +20,11 @@ from imm_faces.runtime.operations import datasets, projects
 @pytest.mark.parametrize("op", sorted(rules.PAGE_LIMITS))
 def test_page_size_defaults_and_caps(op: str) -> None:
     maximum, default = rules.PAGE_LIMITS[op]
-    assert _page_size(op, None) == default
-    assert _page_size(op, 0) == default  # MaxResults 0 means "not set", as the SDK sends it
-    assert _page_size(op, 7) == 7
-    assert _page_size(op, maximum) == maximum
-    assert _page_size(op, maximum + 1) == maximum
+    assert page_size(op, None) == default
+    assert page_size(op, 0) == default  # MaxResults 0 means "not set", as the SDK sends it
+    assert page_size(op, 7) == 7
+    assert page_size(op, maximum) == maximum
+    assert page_size(op, maximum + 1) == maximum
 
 
 def test_page_size_limits_are_imms() -> None:
@@ -47,7 +47,7 @@ def walk(pager: object, rows: list[object], size: int) -> tuple[list[list[object
 def test_key_pages_cover_every_row_once_and_end_without_a_token(count: int) -> None:
     keys = [f"k{i}" for i in range(count)]
     rows: list[object] = [(k, k.upper()) for k in keys]
-    pages, tokens = walk(_key_page, rows, 2)
+    pages, tokens = walk(key_page, rows, 2)
     assert [item for page in pages for item in page] == [k.upper() for k in keys]
     assert all(len(page) == 2 for page in pages[:-1]) and len(pages[-1]) <= 2
     assert tokens[-1] is None
@@ -57,15 +57,15 @@ def test_key_pages_cover_every_row_once_and_end_without_a_token(count: int) -> N
 
 def test_key_page_resumes_at_the_token_inclusive() -> None:
     rows = [("a", 1), ("b", 2), ("c", 3)]
-    assert _key_page(rows, "b", 5) == ([2, 3], None)
-    assert _key_page(rows, "bb", 5) == ([3], None)  # a token between keys resumes at the next one
-    assert _key_page(rows, "", 2) == ([1, 2], "c")
+    assert key_page(rows, "b", 5) == ([2, 3], None)
+    assert key_page(rows, "bb", 5) == ([3], None)  # a token between keys resumes at the next one
+    assert key_page(rows, "", 2) == ([1, 2], "c")
 
 
 @pytest.mark.parametrize("count", [0, 1, 4, 5, 6])
 def test_offset_pages_cover_every_row_once_and_end_without_a_token(count: int) -> None:
     rows: list[object] = list(range(count))
-    pages, tokens = walk(_offset_page, rows, 2)
+    pages, tokens = walk(offset_page, rows, 2)
     assert [item for page in pages for item in page] == rows
     assert all(len(page) == 2 for page in pages[:-1])
     assert tokens[-1] is None  # the last page, even a full one, says there is no more
@@ -78,17 +78,17 @@ def _token(text: str) -> str:
 
 def test_offset_token_is_opaque_but_resumes_where_the_last_page_ended() -> None:
     rows = list(range(7))
-    page, token = _offset_page(rows, None, 3)
+    page, token = offset_page(rows, None, 3)
     assert (page, token) == ([0, 1, 2], _token("o:3"))
-    assert _offset_page(rows, token, 3) == ([3, 4, 5], _token("o:6"))
-    assert _offset_page(rows, _token("o:0"), 3) == ([0, 1, 2], _token("o:3"))
-    assert _offset_page(rows, _token("o:6"), 3) == ([6], None)
+    assert offset_page(rows, token, 3) == ([3, 4, 5], _token("o:6"))
+    assert offset_page(rows, _token("o:0"), 3) == ([0, 1, 2], _token("o:3"))
+    assert offset_page(rows, _token("o:6"), 3) == ([6], None)
 
 
 @pytest.mark.parametrize("token", ["not-a-token!", _token("x:3"), _token("o:-1"), _token("o:three"), _token("o")])
 def test_a_bad_offset_token_is_invalid_argument_naming_next_token(token: str) -> None:
     with pytest.raises(ApiError) as caught:
-        _offset_page([1, 2, 3], token, 2)
+        offset_page([1, 2, 3], token, 2)
     assert caught.value.code == "InvalidArgument"
     assert caught.value.status == 400
     assert "NextToken" in caught.value.message and repr(token) in caught.value.message

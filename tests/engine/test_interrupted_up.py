@@ -31,7 +31,10 @@ def test_interrupted_up_resumes_the_same_task(
     # the second `up` has asked IMM for the stack's running task (ListTasks), so a resume can be told apart
     # from a second task.
     started, gate, armed, looked = (threading.Event() for _ in range(4))
-    run_clustering, list_tasks = engine_emulator.jobs._run_clustering, engine_emulator.service.handlers["ListTasks"]
+    run_clustering, list_tasks = (
+        engine_emulator.jobs.tasks._run_clustering,
+        engine_emulator.service.handlers["ListTasks"],
+    )
 
     def gated(*args: Any) -> None:
         started.set()
@@ -43,7 +46,7 @@ def test_interrupted_up_resumes_the_same_task(
             looked.set()
         return list_tasks(request)
 
-    monkeypatch.setattr(engine_emulator.jobs, "_run_clustering", gated)
+    monkeypatch.setattr(engine_emulator.jobs.tasks, "_run_clustering", gated)
     monkeypatch.setitem(engine_emulator.service.handlers, "ListTasks", watched)
     try:
         interrupted_then_resumed(workspace, imm, keys, tmp_path, engine_emulator, started, gate, armed, looked)

@@ -188,13 +188,13 @@ def test_binding_whose_first_scan_fails_is_undone(front: Frontend, emulator: Emu
 
 def test_timed_out_task_is_resumed_not_started_again(front: Frontend, emulator: Emulator, client: ImmClient,
                                                      oss_root: Any) -> None:  # fmt: skip
-    run = emulator.jobs._run_clustering
+    run = emulator.jobs.tasks._run_clustering
 
     def slow(*args: Any) -> None:  # the task outlasts the first wait
         time.sleep(0.6)
         run(*args)
 
-    emulator.jobs._run_clustering = slow  # type: ignore[method-assign]
+    emulator.jobs.tasks._run_clustering = slow  # type: ignore[method-assign]
     uris = [write_photo(oss_root, "photos", f"{i}.png", [{"person": 1}]) for i in range(2)]
     client.call(projects.CreateProject, project_name="p")
     client.call(datasets.CreateDataset, project_name="p", dataset_name="d")

@@ -50,7 +50,7 @@ def hold(emulator: Emulator) -> tuple[threading.Event, set[str]]:
     """Clustering tasks stay Running, and the first full scan of the locations put in the returned set stays
     FullScanning, until the returned event is set."""
     release, held = threading.Event(), set()
-    run, scan = emulator.jobs._run_clustering, emulator.jobs._scan_binding
+    run, scan = emulator.jobs.tasks._run_clustering, emulator.jobs.scanner._scan_binding
 
     def held_clustering(*args: Any) -> None:
         release.wait(120)
@@ -61,8 +61,8 @@ def hold(emulator: Emulator) -> tuple[threading.Event, set[str]]:
             return
         scan(binding)
 
-    emulator.jobs._run_clustering = held_clustering  # type: ignore[method-assign]
-    emulator.jobs._scan_binding = held_scan  # type: ignore[method-assign]
+    emulator.jobs.tasks._run_clustering = held_clustering  # type: ignore[method-assign]
+    emulator.jobs.scanner._scan_binding = held_scan  # type: ignore[method-assign]
     return release, held
 
 
