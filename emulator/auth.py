@@ -210,8 +210,9 @@ def _unique(pairs: Iterable[tuple[str, str]], what: str) -> dict[str, str]:
 
 
 class Authenticator:
-    def __init__(self, keys: Mapping[str, Credentials], nonces: NonceLedger | None = None,
-                 ram: Ram | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, keys: Mapping[str, Credentials], nonces: NonceLedger | None = None, ram: Ram | None = None
+    ) -> None:
         self._keys = dict(keys)
         self.nonces = nonces or NonceLedger()
         self.ram = ram or Ram()

@@ -110,16 +110,21 @@ def run(args: argparse.Namespace) -> int:
         except RamConfigError as exc:
             return fail(f"--ram-config {args.ram_config}: {exc}")
     try:
-        emulator = Emulator(host=args.host, port=args.port, db=args.db, oss_root=args.oss_root, access_keys=keys,
-                            ram=ram)  # fmt: skip
+        emulator = Emulator(
+            host=args.host, port=args.port, db=args.db, oss_root=args.oss_root, access_keys=keys, ram=ram
+        )
     except StartupError as exc:
         return fail(f"{exc.problem}; {exc.fix}")
     # The socket is bound and listening at this point: clients that connect now are served once the loop runs.
     print(f"IMM emulator listening on {emulator.endpoint}", flush=True)
     print(f"  OSS root: {emulator.oss_root}   state: {args.db}", flush=True)
     faces = emulator.jobs.analyzer
-    print(f"  face analysis: {type(faces).__name__}" if faces.faces_available
-          else "  face analysis: unavailable (pip install 'imm-faces[vision]')", flush=True)  # fmt: skip
+    print(
+        f"  face analysis: {type(faces).__name__}"
+        if faces.faces_available
+        else "  face analysis: unavailable (pip install 'imm-faces[vision]')",
+        flush=True,
+    )
     key_id, secret_name, token_name = ENV_NAMES
     for key in keys:
         sts = f"  {token_name}=<the STS token given>" if key.security_token else ""

@@ -7,6 +7,9 @@ it to the service it is for, in this order:
   (:mod:`imm_faces.emulator.oss_get`);
 - everything else: IMM (:mod:`imm_faces.emulator.wire`), which answers an unknown path ``InvalidAction.NotFound``.
 
+The ECS metadata stand-in (:mod:`imm_faces.emulator.metadata`, tests only) is served by a front door of its own
+on a port of its own, as the real service has an address of its own.
+
 Errors are answered here, once for every service behind it: an :class:`ApiError` as IMM's JSON error body, a
 :class:`RejectError` the same and the connection closed (the rest of the request is never read), and anything
 else as ``InternalError``: nothing a client sends makes a 5xx. OSS answers its own errors (XML bodies).
@@ -15,7 +18,7 @@ else as ``InternalError``: nothing a client sends makes a 5xx. OSS answers its o
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from imm_faces.emulator import sts as sts_wire
@@ -43,31 +46,19 @@ from imm_faces.runtime.operations import CATALOG
 log = logging.getLogger("imm_faces.emulator")
 READY_PATH = "/-/ready"
 Handler = Callable[[Exchange], Awaitable[None]]
+Route = tuple[Callable[[Exchange], bool], Handler]
 
 
 class FrontDoor:
-    """The ASGI app: route (:meth:`handler`), then answer what the handler raises."""
+    """An ASGI app: the first route that claims a request (on its path, method, query and headers; its body is
+    unread) answers it, else ``fallback``; then what the handler raises is answered here."""
 
-    def __init__(self, imm: ImmWire, sts: StsService | None, oss: OssObjects | None) -> None:
-        self.imm = imm
-        self.sts = sts
-        self.oss = oss
-        self._ready = render_json({"ready": True, "operations": sorted(CATALOG)})
+    def __init__(self, routes: Sequence[Route], fallback: Handler) -> None:
+        self.routes = tuple(routes)
+        self.fallback = fallback
 
     def handler(self, exchange: Exchange) -> Handler:
-        """The service a request is for (decided on its path, method, query and headers; its body is unread)."""
-        if exchange.path == READY_PATH:
-            return self.ready
-        if exchange.path == "/":
-            return self.sts.serve if self.sts is not None and sts_wire.claims(exchange) else self.imm.serve
-        if self.oss is not None and self.oss.claims(exchange):
-            return self.oss.serve
-        return self.imm.serve
-
-    async def ready(self, exchange: Exchange) -> None:
-        if exchange.method not in ("GET", "HEAD"):
-            raise RejectError(ApiError("UnsupportedHTTPMethod", method=exchange.method[:32]), (b"allow", b"GET"))
-        await exchange.respond(200, self._ready)
+        return next((serve for claims, serve in self.routes if claims(exchange)), self.fallback)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan is off and websockets are not served
@@ -98,6 +89,15 @@ async def _answer_error(exchange: Exchange, exc: Exception) -> None:
         await exchange.respond_error(ApiError("InternalError"))
 
 
+def _ready(document: bytes) -> Handler:
+    async def ready(exchange: Exchange) -> None:
+        if exchange.method not in ("GET", "HEAD"):
+            raise RejectError(ApiError("UnsupportedHTTPMethod", method=exchange.method[:32]), (b"allow", b"GET"))
+        await exchange.respond(200, document)
+
+    return ready
+
+
 def create_app(
     service: ImmService,
     auth: Authenticator,
@@ -113,4 +113,10 @@ def create_app(
     IMM operations run on ``executor``, those of ``wire.HEAVY_OPERATIONS`` on ``heavy`` when given; their owner
     shuts them down."""
     pool = executor or ThreadPoolExecutor(max_workers=REQUEST_THREADS, thread_name_prefix="imm-request")
-    return FrontDoor(ImmWire(service, auth, pool, heavy), sts, oss)
+    ready = render_json({"ready": True, "operations": sorted(CATALOG)})
+    routes: list[Route] = [(lambda x: x.path == READY_PATH, _ready(ready))]
+    if sts is not None:
+        routes.append((lambda x: x.path == "/" and sts_wire.claims(x), sts.serve))
+    if oss is not None:
+        routes.append((lambda x: x.path != "/" and oss.claims(x), oss.serve))
+    return FrontDoor(routes, ImmWire(service, auth, pool, heavy).serve)

@@ -44,8 +44,9 @@ class ImageSearch:
         if not self.analyzer.faces_available:
             raise invalid(FACE_ANALYSIS_UNAVAILABLE)
         if not whole:
-            raise invalid(f"The parameter SourceURI is invalid: {uri!r} is larger than "
-                          f"{IMG_MAX_SOURCE_BYTES // (1024 * 1024)} MB")  # fmt: skip
+            raise invalid(
+                f"The parameter SourceURI is invalid: {uri!r} is larger than {IMG_MAX_SOURCE_BYTES // (1024 * 1024)} MB"
+            )
         try:
             faces = self.analyzer.analyze(data, obj.name).faces
         except ImageLimitError as exc:
@@ -65,8 +66,11 @@ class ImageSearch:
             best = int(np.argmin(row))
             if row[best] < self.threshold:
                 left, top, width, height = face.boundary
-                out.append(FigureClusterMatch(
-                    boundary=Boundary(left=left, top=top, width=width, height=height),
-                    cluster_id=stats.ids[best], similarity=round(max(0.0, min(1.0, 1.0 - float(row[best]))), 4),
-                ))  # fmt: skip
+                out.append(
+                    FigureClusterMatch(
+                        boundary=Boundary(left=left, top=top, width=width, height=height),
+                        cluster_id=stats.ids[best],
+                        similarity=round(max(0.0, min(1.0, 1.0 - float(row[best]))), 4),
+                    )
+                )
         return out

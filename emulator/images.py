@@ -72,15 +72,19 @@ class DecodeBudget:
     @contextmanager
     def hold(self, size: int) -> Iterator[None]:
         if size > self.total:
-            raise ImageLimitError(f"decoding it would take {size // 2**20} MiB; the emulator decodes at most "
-                                  f"{self.total // 2**20} MiB of pixels at once")  # fmt: skip
+            raise ImageLimitError(
+                f"decoding it would take {size // 2**20} MiB; the emulator decodes at most "
+                f"{self.total // 2**20} MiB of pixels at once"
+            )
         end = time.monotonic() + self.wait
         with self._room:
             while self.used + size > self.total:
                 left = end - time.monotonic()
                 if left <= 0:
-                    raise ImageLimitError(f"the emulator is decoding other images ({self.used // 2**20} MiB of "
-                                          f"{self.total // 2**20} MiB); try again")  # fmt: skip
+                    raise ImageLimitError(
+                        f"the emulator is decoding other images ({self.used // 2**20} MiB of "
+                        f"{self.total // 2**20} MiB); try again"
+                    )
                 self._room.wait(left)
             self.used += size
             self.peak = max(self.peak, self.used)
@@ -158,8 +162,10 @@ def open_source(data: bytes) -> Source:
         raise NotAnImageError(exc.__class__.__name__) from None
     if max(width, height) > IMG_MAX_SOURCE_SIDE or width * height * frames > IMG_MAX_SOURCE_PIXELS:
         img.close()
-        raise ImageLimitError(f"the source image is over {IMG_MAX_SOURCE_SIDE} pixels a side or "
-                              f"{IMG_MAX_SOURCE_PIXELS} pixels (width x height x frames)")  # fmt: skip
+        raise ImageLimitError(
+            f"the source image is over {IMG_MAX_SOURCE_SIDE} pixels a side or "
+            f"{IMG_MAX_SOURCE_PIXELS} pixels (width x height x frames)"
+        )
     return Source(img, width, height, orientation if isinstance(orientation, int) else 1, img.format or "")
 
 
@@ -215,9 +221,15 @@ def upright(img: Any, orientation: int) -> Any:
     ``ImageOps.exif_transpose`` turns it."""
     from PIL.Image import Transpose
 
-    method = {2: Transpose.FLIP_LEFT_RIGHT, 3: Transpose.ROTATE_180, 4: Transpose.FLIP_TOP_BOTTOM,
-              5: Transpose.TRANSPOSE, 6: Transpose.ROTATE_270, 7: Transpose.TRANSVERSE, 8: Transpose.ROTATE_90}.get(
-        orientation)  # fmt: skip
+    method = {
+        2: Transpose.FLIP_LEFT_RIGHT,
+        3: Transpose.ROTATE_180,
+        4: Transpose.FLIP_TOP_BOTTOM,
+        5: Transpose.TRANSPOSE,
+        6: Transpose.ROTATE_270,
+        7: Transpose.TRANSVERSE,
+        8: Transpose.ROTATE_90,
+    }.get(orientation)
     return img if method is None else img.transpose(method)
 
 

@@ -147,8 +147,9 @@ class Indexer:
             # Inferred: an object over OSS's image source limits is indexed with what its header says, no faces.
             analysis = self._analyze(uri, data, obj.name) if whole else image_metadata(data, obj.name)
             info = obj.info
-            indexed = file_doc(project, dataset, item, analysis, size=info.st_size, etag=object_etag(info),
-                                mtime_ns=info.st_mtime_ns)  # fmt: skip
+            indexed = file_doc(
+                project, dataset, item, analysis, size=info.st_size, etag=object_etag(info), mtime_ns=info.st_mtime_ns
+            )
         except FileNotFoundError:
             # IMM indexes asynchronously: a missing object is not an error of the call; the file simply
             # never appears (GetFileMeta answers ResourceNotFound) and the failure is logged.
@@ -198,13 +199,25 @@ def file_doc(
     modified = rfc3339_nano(mtime_ns)
     faces = [(f"{uuid.uuid4()}", face) for face in analysis.faces]
     doc: dict[str, Any] = {
-        "OwnerId": OWNER_ID, "ProjectName": project, "DatasetName": dataset, "ObjectType": "file",
-        "ObjectId": hashlib.sha256(uri.encode()).hexdigest(), "URI": uri, "Filename": uri.rsplit("/", 1)[-1],
-        "MediaType": analysis.media_type, "ContentType": analysis.content_type, "Size": size,
-        "FileHash": etag, "ETag": etag,
-        "FileModifiedTime": modified, "ProduceTime": modified, "CreateTime": now, "UpdateTime": now,
-        "OSSObjectType": "Normal", "OSSStorageClass": "Standard",
-    }  # fmt: skip
+        "OwnerId": OWNER_ID,
+        "ProjectName": project,
+        "DatasetName": dataset,
+        "ObjectType": "file",
+        "ObjectId": hashlib.sha256(uri.encode()).hexdigest(),
+        "URI": uri,
+        "Filename": uri.rsplit("/", 1)[-1],
+        "MediaType": analysis.media_type,
+        "ContentType": analysis.content_type,
+        "Size": size,
+        "FileHash": etag,
+        "ETag": etag,
+        "FileModifiedTime": modified,
+        "ProduceTime": modified,
+        "CreateTime": now,
+        "UpdateTime": now,
+        "OSSObjectType": "Normal",
+        "OSSStorageClass": "Standard",
+    }
     if analysis.width:
         doc.update(ImageWidth=analysis.width, ImageHeight=analysis.height, Orientation=analysis.orientation or 1)
     if analysis.exif:
@@ -231,10 +244,13 @@ def put_file(tx: Tx, project: str, dataset: str, doc: dict[str, Any], faces: lis
 def _figure(figure_id: str, face: Any) -> dict[str, Any]:
     left, top, width, height = face.boundary
     out: dict[str, Any] = {
-        "FigureId": figure_id, "FigureType": "face", "FigureConfidence": round(face.confidence, 4),
+        "FigureId": figure_id,
+        "FigureType": "face",
+        "FigureConfidence": round(face.confidence, 4),
         "Boundary": {"Left": left, "Top": top, "Width": width, "Height": height},
-        "FaceQuality": round(face.quality, 4), "Sharpness": round(face.sharpness, 4),
-    }  # fmt: skip
+        "FaceQuality": round(face.quality, 4),
+        "Sharpness": round(face.sharpness, 4),
+    }
     if face.age is not None:
         out["Age"] = round(face.age)
     if face.age_sd is not None:

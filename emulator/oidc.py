@@ -94,8 +94,11 @@ def _jwks_keys(jwks: Any, where: str) -> list[VerifyingKey]:
         except (PyJWKError, ValueError, TypeError) as exc:
             raise ValueError(f"{where}.keys[{i}] is not a usable key ({exc})") from None
         kid = jwk.get("kid")
-        out.append(VerifyingKey(kid if isinstance(kid, str) else None, jwk["kty"],
-                                (alg,) if alg else ALGORITHMS[jwk["kty"]], key))  # fmt: skip
+        out.append(
+            VerifyingKey(
+                kid if isinstance(kid, str) else None, jwk["kty"], (alg,) if alg else ALGORITHMS[jwk["kty"]], key
+            )
+        )
     return out
 
 

@@ -69,7 +69,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "InvalidAccessKeyId": (403, "The OSS Access Key Id you provided does not exist in our records."),
     "InvalidSecurityToken": (403, "The security token you provided is invalid."),
     "SignatureDoesNotMatch": (
-        403, "The request signature we calculated does not match the signature you provided. "
+        403,
+        "The request signature we calculated does not match the signature you provided. "
         "Check your key and signing method.",
     ),
     "RequestTimeTooSkewed": (403, "The difference between the request time and the current time is too large."),
@@ -79,7 +80,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "InvalidBucketName": (400, "The specified bucket is not valid."),
     "InvalidObjectName": (400, "The specified object is not valid."),
     "NoSuchKey": (404, "The specified key does not exist."),
-}  # fmt: skip
+}
 
 
 class OssError(Exception):
@@ -118,8 +119,12 @@ def _error(exc: OssError, request_id: str, host: str, head: bool) -> Answer:
         f"  <Code>{escape(exc.code)}</Code>\n  <Message>{escape(exc.message)}</Message>\n"
         f"  <RequestId>{escape(request_id)}</RequestId>\n  <HostId>{escape(host)}</HostId>\n</Error>\n"
     ).encode()
-    headers = [(b"content-type", b"application/xml"), (b"content-length", str(len(body)).encode()),
-               (b"x-oss-request-id", request_id.encode()), (b"x-oss-ec", exc.code.encode())]  # fmt: skip
+    headers = [
+        (b"content-type", b"application/xml"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-oss-request-id", request_id.encode()),
+        (b"x-oss-ec", exc.code.encode()),
+    ]
     if exc.code == "MethodNotAllowed":
         headers.append((b"allow", b"GET, HEAD"))
     return Answer(exc.status, headers, b"" if head else body)
@@ -163,8 +168,15 @@ def _signed_parts(query_string: str, headers: Mapping[str, str]) -> _Signed:
     if Q_VERSION not in params:
         fields = _parse_authorization(headers.get("authorization", ""))
         additional = [h for h in fields.get("AdditionalHeaders", "").split(";") if h]
-        return _Signed(fields["Credential"], headers.get("x-oss-date", ""), fields["Signature"], additional,
-                       headers.get("x-oss-security-token"), pairs, None)  # fmt: skip
+        return _Signed(
+            fields["Credential"],
+            headers.get("x-oss-date", ""),
+            fields["Signature"],
+            additional,
+            headers.get("x-oss-security-token"),
+            pairs,
+            None,
+        )
     if params[Q_VERSION] != ALGORITHM:
         raise OssError("InvalidArgument", f"{Q_VERSION} must be {ALGORITHM}.")
     missing = [q for q in (Q_CREDENTIAL, Q_DATE, Q_EXPIRES, Q_SIGNATURE) if not params.get(q)]
@@ -172,8 +184,15 @@ def _signed_parts(query_string: str, headers: Mapping[str, str]) -> _Signed:
         raise OssError("AccessDenied", f"The presigned URL lacks {', '.join(missing)}.")
     additional = [h for h in params.get(Q_ADDITIONAL, "").split(";") if h]
     covered = [(k, v) for k, v in pairs if k != Q_SIGNATURE]
-    return _Signed(params[Q_CREDENTIAL], params[Q_DATE], params[Q_SIGNATURE], additional, params.get(Q_TOKEN),
-                   covered, params[Q_EXPIRES])  # fmt: skip
+    return _Signed(
+        params[Q_CREDENTIAL],
+        params[Q_DATE],
+        params[Q_SIGNATURE],
+        additional,
+        params.get(Q_TOKEN),
+        covered,
+        params[Q_EXPIRES],
+    )
 
 
 def _check_time(expires_text: str | None, signed_at: float, now: float) -> None:
@@ -257,8 +276,9 @@ class OssObjects:
             with obj:
                 data = obj.read_up_to(IMG_MAX_SOURCE_BYTES)
                 if data is None:
-                    raise OssError("InvalidArgument", f"the source image is larger than "
-                                   f"{IMG_MAX_SOURCE_BYTES // (1024 * 1024)} MB")  # fmt: skip
+                    raise OssError(
+                        "InvalidArgument", f"the source image is larger than {IMG_MAX_SOURCE_BYTES // (1024 * 1024)} MB"
+                    )
                 info = obj.info
                 source = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
                 try:
@@ -267,8 +287,12 @@ class OssObjects:
                     raise OssError("InvalidArgument", str(exc)) from None
         except OssError as exc:
             return _error(exc, request_id, host, False)
-        headers = [(b"content-type", b"image/jpeg"), (b"content-length", str(len(image)).encode()),
-                   (b"etag", _md5_etag(image).encode()), *answer.headers]  # fmt: skip
+        headers = [
+            (b"content-type", b"image/jpeg"),
+            (b"content-length", str(len(image)).encode()),
+            (b"etag", _md5_etag(image).encode()),
+            *answer.headers,
+        ]
         return Answer(200, headers, image)
 
     def claims(self, exchange: Exchange) -> bool:
@@ -283,8 +307,9 @@ class OssObjects:
         many images are decoded at once). A GET sends the object in chunks as the client takes them."""
         rid, host, send = exchange.request_id, exchange.host, exchange.send
         loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(self.reads, self.answer, exchange.method, exchange.path,
-                                            exchange.query_string, exchange.headers, rid, host)  # fmt: skip
+        answer = await loop.run_in_executor(
+            self.reads, self.answer, exchange.method, exchange.path, exchange.query_string, exchange.headers, rid, host
+        )
         if answer.process is not None:  # finish() closes the object, whatever becomes of this request
             answer = await loop.run_in_executor(self.images, self.finish, answer, rid, host)
         try:
@@ -369,15 +394,22 @@ class OssObjects:
             raise OssError("NoSuchKey") from None
         info = obj.info
         content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-        common = [(b"last-modified", formatdate(info.st_mtime, usegmt=True).encode()),
-                  (b"x-oss-request-id", request_id.encode()), (b"x-oss-object-type", b"Normal"),
-                  (b"cache-control", b"private")]  # fmt: skip
+        common = [
+            (b"last-modified", formatdate(info.st_mtime, usegmt=True).encode()),
+            (b"x-oss-request-id", request_id.encode()),
+            (b"x-oss-object-type", b"Normal"),
+            (b"cache-control", b"private"),
+        ]
         if steps is not None and not head:  # the processed image (OSS's IMG), made by finish()
             return Answer(200, common, process=(obj, steps))
         if head:  # a HEAD never reads the object (a processed HEAD is described by its source)
             obj.close()
-        headers = [(b"content-type", content_type.encode()), (b"content-length", str(info.st_size).encode()),
-                   (b"etag", etag(info).encode()), *common]  # fmt: skip
+        headers = [
+            (b"content-type", content_type.encode()),
+            (b"content-length", str(info.st_size).encode()),
+            (b"etag", etag(info).encode()),
+            *common,
+        ]
         return Answer(200, headers, stream=None if head else obj)
 
 

@@ -192,15 +192,21 @@ def groups_clusters_only(query: SimpleQuery | None, aggregations: list[SimpleQue
     ``Figures.FigureClusterId`` and nothing but ``group`` aggregations of it (what ``imm-faces verify`` asks to
     find files naming a missing cluster), which the faces' cluster index answers without reading any file."""
     return (
-        query is not None and query.operation == "exist" and query.field == CLUSTER_FIELD
-        and bool(aggregations) and all(a.field == CLUSTER_FIELD and a.operation == "group" for a in aggregations or [])
-    )  # fmt: skip
+        query is not None
+        and query.operation == "exist"
+        and query.field == CLUSTER_FIELD
+        and bool(aggregations)
+        and all(a.field == CLUSTER_FIELD and a.operation == "group" for a in aggregations or [])
+    )
 
 
 def group_result(spec: SimpleQueryAggregation, counts: list[tuple[str, int]], groups: int) -> AggregationResult:
     """A ``group`` aggregation from (value, files) counts ordered most files first, then by value."""
-    return AggregationResult(field=spec.field, operation=spec.operation,
-                             groups=[AggregationGroup(count=n, value=v) for v, n in counts[:groups]])  # fmt: skip
+    return AggregationResult(
+        field=spec.field,
+        operation=spec.operation,
+        groups=[AggregationGroup(count=n, value=v) for v, n in counts[:groups]],
+    )
 
 
 def aggregate(docs: list[dict[str, Any]], spec: SimpleQueryAggregation, groups: int) -> AggregationResult:

@@ -139,8 +139,9 @@ class Statement:
     principals: Mapping[str, tuple[re.Pattern[str], ...]] | None  # trust policies only
     conditions: tuple[Condition, ...]
 
-    def applies(self, action: str, resource: str | None, context: Context,
-                principals: Sequence[tuple[str, str]] = ()) -> bool:  # fmt: skip
+    def applies(
+        self, action: str, resource: str | None, context: Context, principals: Sequence[tuple[str, str]] = ()
+    ) -> bool:
         if any(p.fullmatch(action) for p in self.actions) == self.not_action:
             return False
         if self.resources is not None and (
@@ -181,31 +182,45 @@ def _statement(raw: Any, where: str, trust: bool) -> Statement:
         principal = raw.get("Principal")
         if not isinstance(principal, dict) or not principal or not set(principal) <= set(_PRINCIPAL_KINDS):
             raise PolicyError(f"{where}.Principal must be an object of {', '.join(_PRINCIPAL_KINDS)}")
-        principals = {k: tuple(_glob(v, False) for v in _strings(principal[k], f"{where}.Principal.{k}"))
-                      for k in principal}  # fmt: skip
+        principals = {
+            k: tuple(_glob(v, False) for v in _strings(principal[k], f"{where}.Principal.{k}")) for k in principal
+        }
     else:
         if "Principal" in raw:
             raise PolicyError(f"{where}: Principal belongs in a trust policy only")
         resource_value, not_resource = _one_of(raw, ("Resource", "NotResource"), where)
         resources = tuple(_glob(r, False) for r in _strings(resource_value, f"{where}.Resource"))
     conditions = _conditions(raw["Condition"], f"{where}.Condition") if "Condition" in raw else ()
-    return Statement(raw["Effect"], tuple(_glob(a, True) for a in actions), not_action, resources, not_resource,
-                     principals, conditions)  # fmt: skip
+    return Statement(
+        raw["Effect"],
+        tuple(_glob(a, True) for a in actions),
+        not_action,
+        resources,
+        not_resource,
+        principals,
+        conditions,
+    )
 
 
 @dataclass(frozen=True)
 class Policy:
     statements: tuple[Statement, ...]
 
-    def decide(self, action: str, resource: str | None, context: Context = {},  # noqa: B006 - read only
-               principals: Sequence[tuple[str, str]] = ()) -> Decision:  # fmt: skip
+    def decide(
+        self,
+        action: str,
+        resource: str | None,
+        context: Context = {},  # noqa: B006 - read only
+        principals: Sequence[tuple[str, str]] = (),
+    ) -> Decision:
         """``Deny`` when a Deny statement applies, else ``Allow`` when an Allow one does, else None."""
         applying = [s.effect for s in self.statements if s.applies(action, resource, context, principals)]
         return "Deny" if "Deny" in applying else "Allow" if applying else None
 
 
-def parse_policy(document: str | Mapping[str, Any], *, limit: int = POLICY_DOCUMENT_MAX_CHARS,
-                 trust: bool = False) -> Policy:  # fmt: skip
+def parse_policy(
+    document: str | Mapping[str, Any], *, limit: int = POLICY_DOCUMENT_MAX_CHARS, trust: bool = False
+) -> Policy:
     """A policy document (JSON text, or already parsed) checked against RAM's grammar; :class:`PolicySizeError`
     when its text is over ``limit`` characters (an object is measured as compact JSON), :class:`PolicyError`
     for anything else that is wrong. ``trust``: a role's trust policy (``Principal``, no ``Resource``)."""
@@ -378,9 +393,14 @@ def _role(raw: Any, where: str) -> Role:
     # RAM's default trust policy for a role of an account: that account's identities.
     trust_doc = raw.get("trust_policy") or {
         "Version": "1",
-        "Statement": [{"Effect": "Allow", "Action": ASSUME_ROLE_ACTION,
-                       "Principal": {"RAM": [f"acs:ram::{arn.split(':')[3]}:root"]}}],
-    }  # fmt: skip
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ASSUME_ROLE_ACTION,
+                "Principal": {"RAM": [f"acs:ram::{arn.split(':')[3]}:root"]},
+            }
+        ],
+    }
     if not isinstance(trust_doc, str | dict):
         raise RamConfigError(f"{where}.trust_policy must be a policy document")
     try:

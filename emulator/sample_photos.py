@@ -54,8 +54,20 @@ def fetch_photos() -> Path:
     if all((target / name).is_file() for name in PHOTOS):
         return target
     with tempfile.TemporaryDirectory(prefix="imm-faces-photos-") as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                   "--disable-pip-version-check", "-d", tmp, "face_recognition==1.3.0"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--disable-pip-version-check",
+            "-d",
+            tmp,
+            "face_recognition==1.3.0",
+        ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
         archive = Path(tmp) / SDIST
         if result.returncode != 0 or not archive.is_file():

@@ -58,19 +58,15 @@ class StartupError(Exception):
         super().__init__(f"{problem}; {fix}")
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 def listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (0 picks a free port)."""
     try:
         info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
-        raise StartupError(f"--host {host} is not an address of this machine ({exc.strerror})",
-                           "give an IP address or a resolvable name, e.g. 127.0.0.1") from None  # fmt: skip
+        raise StartupError(
+            f"--host {host} is not an address of this machine ({exc.strerror})",
+            "give an IP address or a resolvable name, e.g. 127.0.0.1",
+        ) from None
     # proto must be IPPROTO_TCP (not 0): asyncio disables Nagle (TCP_NODELAY) only on such sockets, and without
     # it every keep-alive response waits ~40 ms for the client's delayed ACK.
     sock = socket.socket(info[0], socket.SOCK_STREAM, info[2] or socket.IPPROTO_TCP)
@@ -84,10 +80,10 @@ def listen(host: str, port: int) -> socket.socket:
             fix = "stop what uses it, or choose another --port (0 picks a free one)"
             raise StartupError(f"port {port} on {host} is already in use", fix) from None
         if exc.errno == errno.EACCES:
-            raise StartupError(f"not allowed to listen on port {port}",
-                               "choose a port above 1023 (0 picks a free one)") from None  # fmt: skip
-        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}",
-                           "check --host and --port") from None  # fmt: skip
+            raise StartupError(
+                f"not allowed to listen on port {port}", "choose a port above 1023 (0 picks a free one)"
+            ) from None
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}", "check --host and --port") from None
     return sock
 
 
@@ -100,16 +96,20 @@ def open_store(db: str | Path) -> Store:
         raise StartupError(f"--db {path} is a directory", "give the path of a file (it is created when missing)")
     parent = path.absolute().parent
     if not parent.is_dir():
-        raise StartupError(f"--db {path}: the directory {parent} does not exist",
-                           f"create it (mkdir -p {parent}) or choose another path")  # fmt: skip
+        raise StartupError(
+            f"--db {path}: the directory {parent} does not exist",
+            f"create it (mkdir -p {parent}) or choose another path",
+        )
     if path.exists():
         if not path.is_file():
             raise StartupError(f"--db {path} is not a regular file", "give the path of a SQLite file")
         with path.open("rb") as f:
             header = f.read(len(SQLITE_HEADER))
         if header and header != SQLITE_HEADER:
-            raise StartupError(f"--db {path} is not a SQLite database",
-                               "give another path, or move the file away to start with an empty state")  # fmt: skip
+            raise StartupError(
+                f"--db {path} is not a SQLite database",
+                "give another path, or move the file away to start with an empty state",
+            )
     store: Store | None = None
     try:
         check = sqlite3.connect(path)
@@ -127,9 +127,11 @@ def open_store(db: str | Path) -> Store:
             store.close()
         text = " ".join(str(exc).split())  # quick_check's report spans lines
         if "readonly" in text or "read-only" in text or "unable to open" in text or "disk I/O" in text:
-            raise StartupError(f"--db {path} cannot be written ({text})",
-                               f"make the file and its directory {parent} writable (SQLite writes a -wal file "
-                               "beside it), or choose another path") from None  # fmt: skip
+            raise StartupError(
+                f"--db {path} cannot be written ({text})",
+                f"make the file and its directory {parent} writable (SQLite writes a -wal file "
+                "beside it), or choose another path",
+            ) from None
         fix = "restore it from a copy, or move it away to start with an empty state"
         raise StartupError(f"--db {path} is corrupt or truncated ({text})", fix) from None
     return store
@@ -139,13 +141,16 @@ def prepare_oss_root(root: str | Path) -> Path:
     """The directory standing in for OSS: created when missing; it must be a readable directory."""
     path = Path(root)
     if path.exists() and not path.is_dir():
-        raise StartupError(f"--oss-root {path} is a file, not a directory",
-                           "give a directory (it is created when missing)")  # fmt: skip
+        raise StartupError(
+            f"--oss-root {path} is a file, not a directory", "give a directory (it is created when missing)"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StartupError(f"--oss-root {path} cannot be created ({exc.strerror})",
-                           "create the directory yourself, or give one under a writable parent") from None  # fmt: skip
+        raise StartupError(
+            f"--oss-root {path} cannot be created ({exc.strerror})",
+            "create the directory yourself, or give one under a writable parent",
+        ) from None
     if not os.access(path, os.R_OK | os.X_OK):
         raise StartupError(f"--oss-root {path} cannot be read", f"allow reading it (chmod u+rx {path})")
     return path
@@ -158,8 +163,11 @@ class _Protocol(H11Protocol):
         error = ApiError("InvalidParameter.Format", detail="The HTTP request is malformed.")
         body = error.body(str(uuid.uuid4()).upper(), "-")
         data = json.dumps(body, separators=(",", ":")).encode()
-        headers = [(b"content-type", b"application/json;charset=utf-8"), (b"connection", b"close"),
-                   (b"content-length", str(len(data)).encode())]  # fmt: skip
+        headers = [
+            (b"content-type", b"application/json;charset=utf-8"),
+            (b"connection", b"close"),
+            (b"content-length", str(len(data)).encode()),
+        ]
         self.transport.write(self.conn.send(h11.Response(status_code=400, headers=headers, reason=b"Bad Request")))
         self.transport.write(self.conn.send(h11.Data(data=data)) or b"")
         self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
@@ -201,8 +209,13 @@ class Emulator:
             raise
         self.port = int(self._socket.getsockname()[1])
         reads = ServiceRoleReads(self.ram, self._service_role) if self.ram.roles else None
-        self.jobs = JobRunner(self.store, self.oss_root, analyzer or default_analyzer(), workers=workers,
-                              service_reads=reads.check if reads else None)  # fmt: skip
+        self.jobs = JobRunner(
+            self.store,
+            self.oss_root,
+            analyzer or default_analyzer(),
+            workers=workers,
+            service_reads=reads.check if reads else None,
+        )
         self.service = ImmService(self.store, self.jobs)
         self.auth = Authenticator(self.keys, NonceLedger(self.store), self.ram)
         self.sts = StsService(self.auth, ram=self.ram)  # STS 2015-04-01 (emulator/sts.py)
@@ -212,12 +225,21 @@ class Emulator:
         self._requests = ThreadPoolExecutor(max_workers=REQUEST_THREADS, thread_name_prefix="imm-request")
         self._oss_reads = ThreadPoolExecutor(max_workers=OSS_READ_THREADS, thread_name_prefix="oss-read")
         self._heavy = ThreadPoolExecutor(max_workers=HEAVY_THREADS, thread_name_prefix="imm-heavy")
-        objects = OssObjects(self.oss_root, self.auth.key, self.auth.authorize_object_read, reads=self._oss_reads,
-                             images=self._heavy)  # fmt: skip
+        objects = OssObjects(
+            self.oss_root, self.auth.key, self.auth.authorize_object_read, reads=self._oss_reads, images=self._heavy
+        )
         self.app = create_app(self.service, self.auth, objects, self.sts, executor=self._requests, heavy=self._heavy)
-        config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,
-                                lifespan="off", http=_Protocol, ws="none",
-                                timeout_graceful_shutdown=GRACEFUL_SECONDS)  # fmt: skip
+        config = uvicorn.Config(
+            self.app,
+            host=host,
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            http=_Protocol,
+            ws="none",
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -250,8 +272,9 @@ class Emulator:
                 signal.signal(signal.SIGTERM, previous)
 
     def start(self, timeout: float = 10.0) -> Emulator:
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
-                                        name="imm-emulator", daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="imm-emulator", daemon=True
+        )
         self._thread.start()
         wait_ready(self.endpoint, timeout)
         return self

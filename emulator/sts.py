@@ -1,4 +1,4 @@
-"""A local STS (2015-04-01) and a stand-in for the ECS metadata service, so every credential flow runs on loopback.
+"""A local STS (2015-04-01), so every credential flow runs on loopback.
 
 :class:`StsService` answers ``AssumeRole``, ``AssumeRoleWithOIDC`` and ``GetCallerIdentity`` on the emulator's
 own port (the front door routes requests whose ``Version`` is 2015-04-01 here). Signed requests are checked by
@@ -20,20 +20,16 @@ the issued credentials, with the role's policies, on every IMM and OSS request. 
 a restart forgets them. ``max_duration`` (tests only) caps their lifetime below STS's 900-second minimum, to
 exercise refreshing.
 
-:class:`MetadataStandIn` serves ``PUT /latest/api/token`` (IMDSv2), ``/latest/meta-data/ram/security-credentials/``
-and ``/<role>``, and a credentials-URI document at ``/credentials``, on a loopback port of its own. Only tests
-start it; the runtime reaches it only through ``resolve_provider(metadata_url=...)``.
+The ECS metadata stand-in that issues credentials through it is :mod:`imm_faces.emulator.metadata`.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from anyio import to_thread
@@ -57,11 +53,6 @@ from imm_faces.runtime.auth.sts import (
     ANONYMOUS,
     DEFAULT_DURATION,
     MAX_DURATION,
-    METADATA_CREDENTIALS_PATH,
-    METADATA_TOKEN_HEADER,
-    METADATA_TOKEN_PATH,
-    METADATA_TOKEN_TTL,
-    METADATA_TOKEN_TTL_HEADER,
     STS_OPERATIONS,
     STS_VERSION,
     AssumedRoleUser,
@@ -70,7 +61,6 @@ from imm_faces.runtime.auth.sts import (
     AssumeRoleWithOIDCRequest,
     AssumeRoleWithOIDCResponse,
     GetCallerIdentityResponse,
-    MetadataCredentials,
     OIDCTokenInfo,
     StsCredentials,
     account_of,
@@ -80,8 +70,7 @@ from imm_faces.runtime.operations import ParameterError
 from imm_faces.runtime.rules import SESSION_POLICY_MAX_CHARS
 from imm_faces.runtime.timestamps import utc_seconds
 
-__all__ = ["DEFAULT_ECS_ROLE", "EMULATOR_ACCOUNT_ID", "MetadataStandIn", "StsService", "claims"]
-DEFAULT_ECS_ROLE = "imm-faces-ecs-role"
+__all__ = ["EMULATOR_ACCOUNT_ID", "StsService", "claims"]
 # Which parameter error becomes which STS code (STS names the parameter in the code).
 _PARAMETER_CODES = {
     "RoleArn": "InvalidParameter.RoleArn",
@@ -122,8 +111,9 @@ class Identity:
 
 
 class StsService:
-    def __init__(self, auth: Authenticator, *, ram: Ram | None = None,
-                 external_ids: Mapping[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, auth: Authenticator, *, ram: Ram | None = None, external_ids: Mapping[str, str] | None = None
+    ) -> None:
         self.auth = auth
         self.ram = ram or Ram()
         self.account_id = self.ram.account_id
@@ -182,9 +172,14 @@ class StsService:
 
     def caller_identity(self, key_id: str) -> GetCallerIdentityResponse:
         who = self.identity(key_id)
-        return GetCallerIdentityResponse(account_id=who.account_id, user_id=who.principal_id, arn=who.arn,
-                                         identity_type=who.identity_type, principal_id=who.principal_id,
-                                         role_id=who.role_id)  # fmt: skip
+        return GetCallerIdentityResponse(
+            account_id=who.account_id,
+            user_id=who.principal_id,
+            arn=who.arn,
+            identity_type=who.identity_type,
+            principal_id=who.principal_id,
+            role_id=who.role_id,
+        )
 
     def assume_role(self, request: AssumeRoleRequest, caller: str) -> AssumeRoleResponse:
         session = _session_policy(request.policy)
@@ -230,22 +225,29 @@ class StsService:
             raise ApiError("EntityNotExist.Role", role=arn)
         return role
 
-    def issue(self, role_arn: str, session: str, duration: int | None,
-              session_policy: Policy | None = None) -> tuple[StsCredentials, AssumedRoleUser]:  # fmt: skip
+    def issue(
+        self, role_arn: str, session: str, duration: int | None, session_policy: Policy | None = None
+    ) -> tuple[StsCredentials, AssumedRoleUser]:
         """New temporary credentials for ``role_arn``, accepted by IMM (and STS) until they expire, with the
         role's policies (when the emulator knows the role) and ``session_policy``."""
         lifetime = float(min(duration or DEFAULT_DURATION, MAX_DURATION))
         if self.max_duration is not None:
             lifetime = min(lifetime, self.max_duration)
         expires = float(int(time.time() + lifetime))  # whole seconds: what Expiration tells the client
-        key = Credentials(f"STS.{secrets.token_hex(12)}", secrets.token_urlsafe(30), secrets.token_urlsafe(192),
-                          source=f"emulator STS ({role_arn})", expiration=expires)  # fmt: skip
+        key = Credentials(
+            f"STS.{secrets.token_hex(12)}",
+            secrets.token_urlsafe(30),
+            secrets.token_urlsafe(192),
+            source=f"emulator STS ({role_arn})",
+            expiration=expires,
+        )
         account = account_of(role_arn) or self.account_id
         role_name = role_arn.rsplit("/", 1)[-1]
         role_id = str(abs(hash(role_arn)) % 10**18)
         principal = f"{role_id}:{session}"
-        identity = Identity(account, f"acs:ram::{account}:assumed-role/{role_name}/{session}", "AssumedRoleUser",
-                            principal, role_id)  # fmt: skip
+        identity = Identity(
+            account, f"acs:ram::{account}:assumed-role/{role_name}/{session}", "AssumedRoleUser", principal, role_id
+        )
         with self._lock:
             now = time.time()
             self._identities = {k: v for k, v in self._identities.items() if v[1] > now}
@@ -271,122 +273,3 @@ def _session_policy(text: str | None) -> Policy | None:
         raise ApiError("InvalidParameter.PolicySize", limit=str(SESSION_POLICY_MAX_CHARS)) from None
     except PolicyError as exc:
         raise ApiError("InvalidParameter.PolicyGrammar", detail=f"{str(exc)[:200]}.") from None
-
-
-# -------------------------------------------------------------------------------------------- ECS metadata
-
-
-class MetadataStandIn:
-    """The ECS metadata service's credential endpoints on ``127.0.0.1`` (tests only), issuing credentials of
-    ``role_name`` in the emulator's account through ``sts``. ``imdsv1=False`` answers 401 without a token,
-    as an instance with IMDSv1 disabled does. ``token_requests`` and ``v1_requests`` count what clients did."""
-
-    MAX_TOKENS = 1000
-
-    def __init__(self, sts: StsService, *, role_name: str = DEFAULT_ECS_ROLE, imdsv1: bool = True,
-                 host: str = "127.0.0.1") -> None:  # fmt: skip
-        self.sts = sts
-        self.role_name = role_name
-        self.imdsv1 = imdsv1
-        self.token_requests = 0
-        self.v1_requests = 0
-        self.credential_requests = 0
-        self._tokens: dict[str, float] = {}
-        self._lock = threading.Lock()
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # quiet: the bodies hold secrets
-                return
-
-            def _send(self, status: int, body: str, content_type: str = "text/plain") -> None:
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_PUT(self) -> None:
-                # Headers arrive decoded as latin-1: byte \xb2 is "²", which isdigit() takes and int() refuses.
-                ttl = self.headers.get(METADATA_TOKEN_TTL_HEADER, "")
-                seconds = int(ttl) if ttl.isascii() and ttl.isdigit() and len(ttl) <= 5 else 0
-                if self.path != METADATA_TOKEN_PATH or not 1 <= seconds <= METADATA_TOKEN_TTL:
-                    self._send(400, "bad token request")
-                    return
-                self._send(200, stand_in.new_token(seconds))
-
-            def do_GET(self) -> None:
-                token = self.headers.get(METADATA_TOKEN_HEADER)
-                if token is not None and not stand_in.token_valid(token):
-                    self._send(401, "invalid token")
-                    return
-                if token is None:
-                    if not stand_in.imdsv1 and self.path != "/credentials":
-                        self._send(401, "IMDSv1 is disabled")
-                        return
-                    stand_in.v1_requests += 1
-                base = METADATA_CREDENTIALS_PATH
-                if self.path == base:
-                    self._send(200, stand_in.role_name)
-                elif self.path in (base + stand_in.role_name, "/credentials"):
-                    stand_in.credential_requests += 1
-                    self._send(200, stand_in.document(), "application/json")
-                else:
-                    self._send(404, "not found")
-
-        self._server = ThreadingHTTPServer((host, 0), Handler)
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    def new_token(self, ttl: int) -> str:
-        """An IMDSv2 token good for ``ttl`` seconds. Expired tokens are dropped, and beyond MAX_TOKENS the oldest
-        (ours: the service documents no number; without a bound every PUT would stay in memory)."""
-        token = secrets.token_urlsafe(24)
-        now = time.time()
-        with self._lock:
-            self.token_requests += 1
-            for old in [t for t, until in self._tokens.items() if until < now]:
-                del self._tokens[old]
-            while len(self._tokens) >= self.MAX_TOKENS:
-                del self._tokens[next(iter(self._tokens))]  # the oldest (dicts keep insertion order)
-            self._tokens[token] = now + ttl
-        return token
-
-    def token_valid(self, token: str) -> bool:
-        with self._lock:
-            return self._tokens.get(token, 0) >= time.time()
-
-    @property
-    def tokens_held(self) -> int:
-        with self._lock:
-            return len(self._tokens)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def document(self) -> str:
-        role_arn = f"acs:ram::{self.sts.account_id}:role/{self.role_name}"
-        creds, _ = self.sts.issue(role_arn, "ecs-instance", None)
-        now = utc_seconds()
-        doc = MetadataCredentials(code="Success", last_updated=now, **creds.model_dump())
-        return json.dumps(doc.model_dump(by_alias=True, exclude_none=True, mode="json"))
-
-    def start(self) -> MetadataStandIn:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ecs-metadata", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def __enter__(self) -> MetadataStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -90,8 +90,9 @@ class TaskRunner:
                 files = tx.scan("file", project, dataset)
                 images = [doc for _, doc in files if doc.get("MediaType") == "image"]
                 if images and not self.analyzer.faces_available:
-                    self._finish_in(tx, project, task_id, TASK_FAILED, "FaceAnalysisUnavailable",
-                                    FACE_ANALYSIS_UNAVAILABLE)  # fmt: skip
+                    self._finish_in(
+                        tx, project, task_id, TASK_FAILED, "FaceAnalysisUnavailable", FACE_ANALYSIS_UNAVAILABLE
+                    )
                     return
                 self._cluster_in(tx, project, dataset)
                 self._finish_in(tx, project, task_id, TASK_SUCCEEDED)

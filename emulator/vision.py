@@ -87,8 +87,9 @@ class DlibAnalyzer:
         with upright_rgb(data, ANALYSIS_PIXELS, ANALYSIS_BYTES_PER_PIXEL) as (rgb, scale):
             pixels = np.asarray(rgb)
             faces = [self._face(pixels, rgb, box, score, scale) for box, score in self._detect(rgb)]
-        return ImageAnalysis(meta.media_type, meta.content_type, meta.width, meta.height, meta.orientation,
-                             meta.exif, faces)  # fmt: skip
+        return ImageAnalysis(
+            meta.media_type, meta.content_type, meta.width, meta.height, meta.orientation, meta.exif, faces
+        )
 
     def _detect(self, rgb: Image.Image) -> list[tuple[tuple[int, int, int, int], float]]:
         """Face boxes (left, top, right, bottom) in full-image pixels, with detector scores."""
@@ -107,9 +108,13 @@ class DlibAnalyzer:
         return boxes
 
     def _face(
-        self, pixels: npt.NDArray[np.uint8], rgb: Image.Image, box: tuple[int, int, int, int], score: float,
+        self,
+        pixels: npt.NDArray[np.uint8],
+        rgb: Image.Image,
+        box: tuple[int, int, int, int],
+        score: float,
         scale: float = 1.0,
-    ) -> FaceRecord:  # fmt: skip
+    ) -> FaceRecord:
         left, top, right, bottom = box
         models = self._models
         shape = models.landmarks(pixels, dlib.rectangle(left, top, right, bottom))
@@ -129,10 +134,16 @@ class DlibAnalyzer:
             gender_confidence = prediction["gender"]["confidence"] / 100.0
         boundary = tuple(round(v / scale) for v in (left, top, right - left + 1, bottom - top + 1))
         return FaceRecord(
-            embedding=embedding, boundary=boundary, quality=round(quality, 4),  # type: ignore[arg-type]
-            sharpness=round(sharp, 4), confidence=round(confidence, 4), age=age, gender=gender,
-            gender_confidence=gender_confidence, head_pose=(pitch, roll, yaw),
-        )  # fmt: skip
+            embedding=embedding,
+            boundary=boundary,  # type: ignore[arg-type]
+            quality=round(quality, 4),
+            sharpness=round(sharp, 4),
+            confidence=round(confidence, 4),
+            age=age,
+            gender=gender,
+            gender_confidence=gender_confidence,
+            head_pose=(pitch, roll, yaw),
+        )
 
 
 def _age_and_gender() -> Any:

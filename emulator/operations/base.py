@@ -111,10 +111,12 @@ def in_windows(rows: list[dict[str, Any]], windows: dict[str, TimeRange | None])
         except ValueError:
             raise invalid(f"The time range for {field} is invalid: Start and End must be RFC3339 timestamps") from None
         rows = [
-            r for r in rows
-            if r.get(field) and (start is None or parse_rfc3339(r[field]) >= start)
+            r
+            for r in rows
+            if r.get(field)
+            and (start is None or parse_rfc3339(r[field]) >= start)
             and (end is None or parse_rfc3339(r[field]) <= end)
-        ]  # fmt: skip
+        ]
     return rows
 
 

@@ -24,9 +24,15 @@ class BindingOperations(OperationsBase):
             if tx.count("binding", req.project_name, req.dataset_name) >= int(dataset["DatasetMaxBindCount"]):
                 raise ApiError("LimitExceededError", detail="resource count exceeds the limit")
             doc = Binding(
-                project_name=req.project_name, dataset_name=req.dataset_name, uri=req.uri, state="Running",
-                phase="FullScanning", reason="", create_time=now, update_time=now,
-            ).to_wire()  # fmt: skip
+                project_name=req.project_name,
+                dataset_name=req.dataset_name,
+                uri=req.uri,
+                state="Running",
+                phase="FullScanning",
+                reason="",
+                create_time=now,
+                update_time=now,
+            ).to_wire()
             tx.put(BindingKey(req.project_name, req.dataset_name, req.uri), doc)
         self.jobs.bind(req.project_name, req.dataset_name, req.uri)
         return b.BindingResponse(binding=Binding.model_validate(doc))

@@ -70,6 +70,7 @@ class DatasetOperations(OperationsBase):
         size = page_size("ListDatasets", req.max_results)
         with self.store.snapshot() as tx:
             self._require_project(tx, req.project_name)
-            page, more = key_page(tx.scan("dataset", req.project_name, "", prefix=req.prefix or ""),
-                                   req.next_token, size)  # fmt: skip
+            page, more = key_page(
+                tx.scan("dataset", req.project_name, "", prefix=req.prefix or ""), req.next_token, size
+            )
             return d.ListDatasetsResponse(datasets=[self._dataset_view(tx, r, False) for r in page], next_token=more)

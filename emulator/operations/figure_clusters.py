@@ -129,11 +129,19 @@ class FigureClusterOperations(OperationsBase):
                     doc[key] = value
             if change.cover is not None and change.cover.figures:
                 figure_id = change.cover.figures[0].figure_id
-                face = next((r for r in tx.faces(req.project_name, req.dataset_name, cluster_id=change.object_id)
-                             if r.figure_id == figure_id), None)  # fmt: skip
+                face = next(
+                    (
+                        r
+                        for r in tx.faces(req.project_name, req.dataset_name, cluster_id=change.object_id)
+                        if r.figure_id == figure_id
+                    ),
+                    None,
+                )
                 if face is None:
-                    raise invalid(f"The parameter FigureCluster.Cover.Figures.0.FigureId is invalid: "
-                                  f"{figure_id!r} is not a face of {change.object_id}")  # fmt: skip
+                    raise invalid(
+                        f"The parameter FigureCluster.Cover.Figures.0.FigureId is invalid: "
+                        f"{figure_id!r} is not a face of {change.object_id}"
+                    )
                 cover = tx.get(FileKey(req.project_name, req.dataset_name, face.uri))
                 if cover is not None:
                     doc["Cover"] = cover

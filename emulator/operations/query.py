@@ -24,10 +24,12 @@ class QueryOperations(OperationsBase):
                 # milliseconds instead of a scan of every document
                 hits, counts = tx.files_per_cluster(req.project_name, req.dataset_name)
                 return q.SimpleQueryResponse(
-                    aggregations=[sq.group_result(spec, counts, req.max_results or rules.PAGE_LIMITS["SimpleQuery"][1])
-                                  for spec in req.aggregations],
+                    aggregations=[
+                        sq.group_result(spec, counts, req.max_results or rules.PAGE_LIMITS["SimpleQuery"][1])
+                        for spec in req.aggregations
+                    ],
                     total_hits=None if req.without_total_hits else hits,
-                )  # fmt: skip
+                )
             fields = _top_level_fields(req.query, req.aggregations) if req.aggregations else None
             if clusters is None and fields is not None:  # only the aggregations are answered: read what they use
                 docs = [doc for _, doc in tx.scan_fields("file", req.project_name, req.dataset_name, fields)]

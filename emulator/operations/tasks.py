@@ -56,11 +56,17 @@ class TaskOperations(OperationsBase):
         event_id: str,
     ) -> dict[str, Any]:
         doc = {
-            "TaskId": task_id, "TaskType": task_type, "Status": t.TASK_RUNNING,
-            "StartTime": now_rfc3339_nano(), "Progress": 0, "EventId": event_id,
-            "Tags": req.tags or {}, "UserData": req.user_data or "", "ProjectName": req.project_name,
+            "TaskId": task_id,
+            "TaskType": task_type,
+            "Status": t.TASK_RUNNING,
+            "StartTime": now_rfc3339_nano(),
+            "Progress": 0,
+            "EventId": event_id,
+            "Tags": req.tags or {},
+            "UserData": req.user_data or "",
+            "ProjectName": req.project_name,
             "TaskRequestDefinition": json.dumps(req.to_params(), ensure_ascii=False),
-        }  # fmt: skip
+        }
         if not req.tags:
             doc.pop("Tags")
         return doc
@@ -98,9 +104,11 @@ class TaskOperations(OperationsBase):
         sort = req.sort or "TaskId"
         rows.sort(key=lambda r: (r.get(sort) or "", r["TaskId"]), reverse=req.order == "desc")
         page, more = offset_page(rows, req.next_token, size)
-        return t.ListTasksResponse.model_validate({
-            "ProjectName": req.project_name,
-            "Tasks": [self._task_view(r, bool(req.request_definition)) for r in page],
-            "NextToken": more,
-            "MaxResults": str(size),
-        })  # fmt: skip
+        return t.ListTasksResponse.model_validate(
+            {
+                "ProjectName": req.project_name,
+                "Tasks": [self._task_view(r, bool(req.request_definition)) for r in page],
+                "NextToken": more,
+                "MaxResults": str(size),
+            }
+        )

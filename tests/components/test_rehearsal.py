@@ -19,14 +19,14 @@ import pytest
 
 from imm_faces.components.rehearsal.engine import RehearsalMocks, destroy, run_program
 from imm_faces.components.rehearsal.host import DynamicProviderHost
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, free_port
+from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
 from imm_faces.runtime.cli import extras
 from imm_faces.runtime.cli.main import main as imm_faces
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import datasets, projects
 from imm_faces.runtime.outputs import parse_outputs
 from tests.fakes import write_photo
-from tests.processes import emulator_process
+from tests.processes import emulator_process, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = DEFAULT_ACCESS_KEY.environment()

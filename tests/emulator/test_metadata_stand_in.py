@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from imm_faces.emulator.metadata import MetadataStandIn
 from imm_faces.emulator.server import Emulator
-from imm_faces.emulator.sts import MetadataStandIn
 
 TTL_HEADER = b"X-aliyun-ecs-metadata-token-ttl-seconds"
 

@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from imm_faces.emulator.cli import KEYS_ENV
-from imm_faces.emulator.server import free_port
 from imm_faces.runtime.cli.main import main
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.credentials import Credentials
@@ -25,6 +24,7 @@ from imm_faces.runtime.errors import ImmError
 from imm_faces.runtime.operations import datasets, projects
 from tests.conftest import CREDS
 from tests.emulator.signing_kit import send, v3
+from tests.processes import free_port
 
 COMMAND = [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from imm_faces.emulator.server import free_port
 from imm_faces.runtime.cli.main import main as imm_faces
+from tests.processes import free_port
 
 
 def test_an_unreachable_endpoint_is_reported_in_json_and_junit(
