@@ -14,7 +14,7 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -54,6 +54,29 @@ def shared(tmp_path_factory: pytest.TempPathFactory, keys: Credentials) -> Itera
 def project_names(endpoint: str, keys: Credentials) -> set[str]:
     with ImmClient(endpoint=endpoint, credentials=keys) as imm:
         return {p.project_name or "" for p in imm.paginate(projects.ListProjects)}
+
+
+def sigterm_rehearsal(args: list[str], cwd: Path, line: str, ready: Callable[[int], bool],
+                      env: dict[str, str] | None = None) -> tuple[int, str]:  # fmt: skip
+    """``imm-faces rehearse ARGS`` sent SIGTERM once it has printed ``line`` and ``ready(its pid)`` holds: (its exit
+    code, all it printed)."""
+    command = [*CLI, "rehearse", "--engine", "real", *args]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
+                            env={**os.environ, **(env or {})})  # fmt: skip
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 300
+    for printed in proc.stdout:
+        lines.append(printed)
+        if line in printed or time.monotonic() > deadline:
+            break
+    assert line in lines[-1], "".join(lines)[-3000:]
+    while not ready(proc.pid):
+        assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)[-3000:]
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=300)
+    return proc.returncode, "".join(lines) + rest
 
 
 def children(pid: int, word: str) -> list[int]:
@@ -176,27 +199,16 @@ def test_sigterm_on_the_real_engine_lets_it_finish_the_step_then_destroys(
     endpoint, oss_root, where = shared
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    args = ["rehearse", "--engine", "real", *where, "--stack", "sigterm", "--photos", str(three_photos),
+    args = [*where, "--stack", "sigterm", "--photos", str(three_photos),
             "--config", 'ossLocations=["oss://sigterm-photos/people/"]']  # fmt: skip
-    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
-                            env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
-    assert proc.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 300
-    for line in proc.stdout:  # until the engine says the binding (which waits for IMM's first scan) is being created
-        lines.append(line)
-        if "Binding faces-binding-0 creating" in line or time.monotonic() > deadline:
-            break
-    assert "Binding faces-binding-0 creating" in lines[-1], "".join(lines)[-3000:]
     project, dataset = "imm-faces-sigterm-faces-project", "imm-faces-sigterm-faces-faces"
-    with ImmClient(endpoint=endpoint, credentials=keys) as imm:  # and its provider has asked IMM for it
-        while not imm.call(bindings.ListBindings, project_name=project, dataset_name=dataset).bindings:
-            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)[-3000:]
-            time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGTERM)
-    rest, _ = proc.communicate(timeout=300)
-    out = "".join(lines) + rest
-    assert proc.returncode == 130, out[-3000:]
+    with ImmClient(endpoint=endpoint, credentials=keys) as imm:
+        # once the engine says the binding (which waits for IMM's first scan) is being created and its provider
+        # has asked IMM for it
+        code, out = sigterm_rehearsal(args, tmp_path, "Binding faces-binding-0 creating", lambda _: bool(
+            imm.call(bindings.ListBindings, project_name=project, dataset_name=dataset).bindings
+        ), env={"TMPDIR": str(scratch)})  # fmt: skip
+    assert code == 130, out[-3000:]
     assert "interrupted: the engine finished the operations under way and recorded them; deleting" in out
     assert "Binding faces-binding-0 created" in out  # finished, recorded, then destroyed
     assert "FigureClusteringTask faces-clustering creating" not in out  # and nothing started after it
@@ -212,26 +224,16 @@ def test_sigterm_during_the_preview_stops_before_up(
 ) -> None:
     """A signal while a Pulumi command runs waits for its end (it may write state), then stops the rehearsal."""
     endpoint, oss_root, where = shared
-    args = ["rehearse", "--engine", "real", *where, "--stack", "early", "--photos", str(three_photos),
-            "--config", 'ossLocations=["oss://early-photos/"]']  # fmt: skip
-    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "pulumi preview (creates nothing)" in line:
-            break
-    deadline = time.monotonic() + 120
-    while not children(proc.pid, "preview"):  # the signal comes while `pulumi preview` runs
-        assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)[-3000:]
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGTERM)
-    rest, _ = proc.communicate(timeout=300)
-    out = "".join(lines) + rest
-    assert proc.returncode == 130, out[-3000:]
+    args = [*where, "--stack", "early", "--photos", str(three_photos), "--config", 'ossLocations=["oss://early/"]']
+
+    def while_preview_runs(pid: int) -> bool:
+        return bool(children(pid, "preview"))
+
+    code, out = sigterm_rehearsal(args, tmp_path, "pulumi preview (creates nothing)", while_preview_runs)
+    assert code == 130, out[-3000:]
     assert "==> pulumi up" not in out and "Updating (early)" not in out and "Traceback" not in out
     assert "imm-faces-early-faces-project" not in project_names(endpoint, keys)
-    assert not (oss_root / "early-photos").exists()
+    assert not (oss_root / "early").exists()
 
 
 HARD_CODED_ENDPOINT = CONSUMER_PROGRAM.replace('endpoint=config.get("endpoint")', 'endpoint="https://imm.example.com"')
