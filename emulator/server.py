@@ -8,7 +8,6 @@ says it listens.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 import socket
@@ -16,7 +15,6 @@ import sqlite3
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +25,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from imm_faces.emulator.analysis import Analyzer, default_analyzer
+from imm_faces.emulator.asgi import CLOSE, JSON_CONTENT_TYPE, new_request_id, render_json
 from imm_faces.emulator.auth import Authenticator, NonceLedger
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.front_door import READY_PATH, create_app
@@ -161,13 +160,8 @@ class _Protocol(H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         error = ApiError("InvalidParameter.Format", detail="The HTTP request is malformed.")
-        body = error.body(str(uuid.uuid4()).upper(), "-")
-        data = json.dumps(body, separators=(",", ":")).encode()
-        headers = [
-            (b"content-type", b"application/json;charset=utf-8"),
-            (b"connection", b"close"),
-            (b"content-length", str(len(data)).encode()),
-        ]
+        data = render_json(error.body(new_request_id(), "-"))
+        headers = [(b"content-type", JSON_CONTENT_TYPE), CLOSE, (b"content-length", str(len(data)).encode())]
         self.transport.write(self.conn.send(h11.Response(status_code=400, headers=headers, reason=b"Bad Request")))
         self.transport.write(self.conn.send(h11.Data(data=data)) or b"")
         self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
