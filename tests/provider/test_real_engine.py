@@ -88,24 +88,26 @@ def verify(ws: Workspace, stack: Stack, keys: Credentials) -> None:
     assert json.loads(done.stdout)["passed"] is True, done.stdout
 
 
-def no_secret_in(project: Project, keys: Credentials) -> None:
+def example_lifecycle(ws: Workspace, project: Project, emulator: Emulator, imm: ImmClient, keys: Credentials) -> None:
+    """An example's stack: preview (nothing created), up, verify --stack, a no-change preview, destroy (nothing
+    left); the stack's secret keys in nothing the CLI printed."""
+    stack = project.stack("dev", *imm_config(emulator, keys))
+    preview = stack.preview("--diff")
+    assert "imm:index:FigureClusteringTask" in preview.stdout and project_names(imm) == []
+    stack.up()
+    outputs = stack.outputs()
+    name = yaml.safe_load((project.folder / "Pulumi.yaml").read_text(encoding="utf-8"))["name"]
+    assert outputs["project_name"] == f"{name}-dev-faces" and outputs["binding_uris"] == [LOCATION]
+    verify(ws, stack, keys)
+    stack.preview("--expect-no-changes")
+    stack.pulumi("destroy", "--yes")
+    assert project_names(imm) == []
     assert keys.access_key_secret not in "\n".join(project.transcript)
 
 
 def test_yaml_example_up_verify_destroy(workspace: Workspace, engine_emulator: Emulator, imm: ImmClient,
                                         keys: Credentials, tmp_path: Path) -> None:  # fmt: skip
-    project = Project(workspace, tmp_path / "yaml", yaml_program())
-    stack = project.stack("dev", *imm_config(engine_emulator, keys))
-    preview = stack.preview("--diff")
-    assert "imm:index:FigureClusteringTask" in preview.stdout and project_names(imm) == []
-    stack.up()
-    outputs = stack.outputs()
-    assert outputs["project_name"] == "imm-faces-yaml-dev-faces" and outputs["binding_uris"] == [LOCATION]
-    verify(workspace, stack, keys)
-    stack.preview("--expect-no-changes")
-    stack.pulumi("destroy", "--yes")
-    assert project_names(imm) == []
-    no_secret_in(project, keys)
+    example_lifecycle(workspace, Project(workspace, tmp_path / "yaml", yaml_program()), engine_emulator, imm, keys)
 
 
 # --- TypeScript ----------------------------------------------------------------------------------------------
@@ -185,16 +187,7 @@ def test_typescript_example_up_verify_destroy(workspace: Workspace, engine_emula
                              env=workspace.env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert refused.returncode != 0 and "TS2322" in refused.stdout and "Output<string>" in refused.stdout, refused.stdout
     (folder / "plain.ts").unlink()
-
-    stack = project.stack("dev", *imm_config(engine_emulator, keys))
-    stack.up()
-    outputs = stack.outputs()
-    assert outputs["project_name"] == "imm-faces-typescript-dev-faces" and outputs["binding_uris"] == [LOCATION]
-    verify(workspace, stack, keys)
-    stack.preview("--expect-no-changes")
-    stack.pulumi("destroy", "--yes")
-    assert project_names(imm) == []
-    no_secret_in(project, keys)
+    example_lifecycle(workspace, project, engine_emulator, imm, keys)
 
 
 # --- installing, importing -----------------------------------------------------------------------------------
