@@ -267,7 +267,10 @@ def test_what_the_real_engine_does_not_run_is_refused_before_anything_is_created
     assert "consumer-photos-refused-photos-project" not in project_names(endpoint, keys)
 
 
-def test_engine_real_without_an_engine_is_a_usage_error_saying_why(tmp_path: Path, three_photos: Path) -> None:
+def test_engine_real_without_an_engine_is_a_usage_error_saying_why(
+    tmp_path: Path, three_photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IMM_FACES_PULUMI_ENGINE", raising=False)  # rehearse() adds os.environ back (CI exports it)
     env = without_pulumi_engine(dict(os.environ), tmp_path / "no-engine")
     proc = rehearse("--photos", str(three_photos), cwd=tmp_path, env=env, engine="real")
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
