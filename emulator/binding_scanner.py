@@ -14,7 +14,7 @@ from typing import Any
 
 from imm_faces.emulator.indexer import Indexer
 from imm_faces.emulator.ram import AccessDeniedError
-from imm_faces.emulator.store import BindingKey, Store
+from imm_faces.emulator.store import BindingKey, Files, Store
 from imm_faces.runtime.rules import split_oss_uri
 from imm_faces.runtime.timestamps import now_rfc3339_nano
 
@@ -78,7 +78,7 @@ class BindingScanner:
         seen = self._seen.get(ident)
         if seen is None:  # first pass in this process: what the dataset already holds counts as seen
             with self.store.snapshot() as tx:
-                docs = tx.scan("file", project, dataset, prefix=base_uri + prefix)
+                docs = tx.scan(Files(project, dataset), prefix=base_uri + prefix)
             seen = {
                 k[len(base_uri) :]: (d.get("FileModifiedTime", ""), int(d.get("Size") or 0))
                 for k, d in docs

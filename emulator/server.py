@@ -25,7 +25,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from imm_faces.emulator.analysis import Analyzer, default_analyzer
-from imm_faces.emulator.asgi import CLOSE, JSON_CONTENT_TYPE, new_request_id, render_json
+from imm_faces.emulator.asgi import CLOSE, JSON_CONTENT_TYPE, ASGIApp, new_request_id, render_json
 from imm_faces.emulator.auth import Authenticator, NonceLedger
 from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.front_door import READY_PATH, create_app
@@ -202,30 +202,33 @@ class Emulator:
             self.store.close()
             raise
         self.port = int(self._socket.getsockname()[1])
-        reads = ServiceRoleReads(self.ram, self._service_role) if self.ram.roles else None
-        self.jobs = JobRunner(
-            self.store,
-            self.oss_root,
-            analyzer or default_analyzer(),
-            workers=workers,
-            service_reads=reads.check if reads else None,
-        )
+        reads = ServiceRoleReads(self.ram, self._service_role).check if self.ram.roles else None
+        analyzer = analyzer or default_analyzer()
+        self.jobs = JobRunner(self.store, self.oss_root, analyzer, workers=workers, service_reads=reads)
         self.service = ImmService(self.store, self.jobs)
         self.auth = Authenticator(self.keys, NonceLedger(self.store), self.ram)
         self.sts = StsService(self.auth, ram=self.ram)  # STS 2015-04-01 (emulator/sts.py)
-        # Pools: IMM operations; OSS signatures, opens and reads; and heavy image work (OSS image processing,
-        # SearchImageFigureCluster's analysis), small so that however many heavy requests wait, the others are
-        # answered (STS runs on anyio's threads; indexing on the job runner's pool).
+        self.app = self._front_door()
+        self._server = uvicorn.Server(self._server_config())
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def _front_door(self) -> ASGIApp:
+        """The app, with its pools: IMM operations; OSS signatures, opens and reads; and heavy image work (OSS image
+        processing, SearchImageFigureCluster's analysis), small so that however many heavy requests wait, the
+        others are answered (STS runs on anyio's threads; indexing on the job runner's pool)."""
         self._requests = ThreadPoolExecutor(max_workers=REQUEST_THREADS, thread_name_prefix="imm-request")
         self._oss_reads = ThreadPoolExecutor(max_workers=OSS_READ_THREADS, thread_name_prefix="oss-read")
         self._heavy = ThreadPoolExecutor(max_workers=HEAVY_THREADS, thread_name_prefix="imm-heavy")
         objects = OssObjects(
             self.oss_root, self.auth.key, self.auth.authorize_object_read, reads=self._oss_reads, images=self._heavy
         )
-        self.app = create_app(self.service, self.auth, objects, self.sts, executor=self._requests, heavy=self._heavy)
-        config = uvicorn.Config(
+        return create_app(self.service, self.auth, objects, self.sts, executor=self._requests, heavy=self._heavy)
+
+    def _server_config(self) -> uvicorn.Config:
+        return uvicorn.Config(
             self.app,
-            host=host,
+            host=self.host,
             port=self.port,
             log_level="warning",
             access_log=False,
@@ -234,9 +237,6 @@ class Emulator:
             ws="none",
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
         )
-        self._server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
-        self._closed = False
 
     def _service_role(self, project: str) -> str | None:
         with self.store.snapshot() as tx:

@@ -3,7 +3,8 @@
 Resources are stored as their wire documents (the JSON a Get returns), keyed by kind, their parent
 (project, dataset; empty where there is none) and their own name, so rendering a response is reading a row.
 Code names a document by its typed key (:class:`ProjectKey`, :class:`DatasetKey`, :class:`BindingKey`,
-:class:`FileKey`, :class:`TaskKey`, :class:`ClusterKey`), which are those rows' primary keys: a project is
+:class:`FileKey`, :class:`TaskKey`, :class:`ClusterKey`; the documents under one parent by a :class:`Scope`
+such as :class:`Files`), which are those rows' primary keys: a project is
 ("project", "", "", name), a dataset ("dataset", project, "", name), a binding or file ("binding"/"file",
 project, dataset, URI), a task ("task", project, "", id), a figure cluster ("cluster", project, dataset, id).
 Faces, which the clustering engine scans in bulk, have a table of their own with the embedding as a float32
@@ -89,9 +90,56 @@ class ClusterKey(Key):
         super().__init__("cluster", project, dataset, cluster_id)
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The documents of one kind under one parent (project, dataset; empty where there is none). A
+    :class:`Files` scope with ``dataset=None`` spans every dataset of the project (:meth:`Tx.scan` only)."""
+
+    kind: str
+    project: str
+    dataset: str | None
+
+
+class Projects(Scope):
+    def __init__(self) -> None:
+        super().__init__("project", "", "")
+
+
+class Datasets(Scope):
+    def __init__(self, project: str) -> None:
+        super().__init__("dataset", project, "")
+
+
+class Bindings(Scope):
+    def __init__(self, project: str, dataset: str) -> None:
+        super().__init__("binding", project, dataset)
+
+
+class Files(Scope):
+    def __init__(self, project: str, dataset: str | None) -> None:
+        super().__init__("file", project, dataset)
+
+
+class Tasks(Scope):
+    def __init__(self, project: str) -> None:
+        super().__init__("task", project, "")
+
+
+class Clusters(Scope):
+    def __init__(self, project: str, dataset: str) -> None:
+        super().__init__("cluster", project, dataset)
+
+
+def _parent(scope: Scope) -> tuple[str, str, str]:
+    """A scope within one dataset (or none): the kind, project and dataset columns."""
+    if scope.dataset is None:
+        raise ValueError(f"{scope!r} spans datasets: only a scan can read it")
+    return scope.kind, scope.project, scope.dataset
+
+
 def _row(where: Key | str, project: str, dataset: str, name: str) -> tuple[str, str, str, str]:
-    """A key's row. The spelled-out form (kind, project, dataset, name) is kept for the modules not yet moved
-    to typed keys (figures.py, clustering.py)."""
+    """A key's row. The spelled-out form (kind, project, dataset, name), here and in :meth:`Tx.scan`, is kept for
+    the modules not yet moved to typed keys (figures.py, clustering.py)."""
     if isinstance(where, Key):
         return where.kind, where.project, where.dataset, where.name
     return where, project, dataset, name
@@ -154,9 +202,12 @@ class Tx:
             self._c.execute("DELETE FROM faces WHERE project=? AND dataset=?", (project, dataset))
 
     def scan(
-        self, kind: str, project: str, dataset: str | None = "", *, prefix: str = ""
+        self, where: Scope | str, project: str = "", dataset: str | None = "", *, prefix: str = ""
     ) -> list[tuple[str, dict[str, Any]]]:
         """(key, doc) of one kind under a parent, ordered by key; ``dataset=None`` spans a project's datasets."""
+        kind = where
+        if isinstance(where, Scope):
+            kind, project, dataset = where.kind, where.project, where.dataset
         sql = "SELECT key, doc FROM resources WHERE kind=? AND project=?"
         args: list[Any] = [kind, project]
         if dataset is not None:
@@ -167,7 +218,7 @@ class Tx:
             args += [len(prefix), prefix]
         return [(k, json.loads(d)) for k, d in self._c.execute(sql + " ORDER BY key, dataset", args)]
 
-    def scan_fields(self, kind: str, project: str, dataset: str, names: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    def scan_fields(self, scope: Scope, names: list[str]) -> list[tuple[str, dict[str, Any]]]:
         """(key, doc) as :meth:`scan` gives them, each doc holding only these top-level fields (the absent ones
         left out): SQLite cuts them out of the stored text as it was written, so Python decodes only what the
         caller reads (a SimpleQuery aggregation reads a field or two of every file). A name must not contain
@@ -177,22 +228,18 @@ class Tx:
         columns = ", ".join("doc -> ?" for _ in names)
         rows = self._c.execute(
             f"SELECT key, {columns} FROM resources WHERE kind=? AND project=? AND dataset=? ORDER BY key",  # noqa: S608
-            [*(f'$."{name}"' for name in names), kind, project, dataset],
+            [*(f'$."{name}"' for name in names), *_parent(scope)],
         )
         return [
             (row[0], {n: json.loads(v) for n, v in zip(names, row[1:], strict=True) if v is not None}) for row in rows
         ]
 
-    def get_many(
-        self, kind: str, project: str, dataset: str, keys: list[str], *, without: str | None = None
-    ) -> list[dict[str, Any] | None]:
+    def get_many(self, scope: Scope, keys: list[str], *, without: str | None = None) -> list[dict[str, Any] | None]:
         """Documents by key, in the keys' order (None where absent), in one query (see :meth:`get_many_text`)."""
-        texts = self.get_many_text(kind, project, dataset, keys, without=without)
+        texts = self.get_many_text(scope, keys, without=without)
         return [None if text is None else json.loads(text) for text in texts]
 
-    def get_many_text(
-        self, kind: str, project: str, dataset: str, keys: list[str], *, without: str | None = None
-    ) -> list[str | None]:
+    def get_many_text(self, scope: Scope, keys: list[str], *, without: str | None = None) -> list[str | None]:
         """Documents by key as JSON text, in the keys' order (None where absent), in one query. ``without`` names a
         top-level field SQLite drops from the text (a list view leaves out a cluster's BaseImages); the rest of the
         text is kept as stored (SQLite re-renders it compactly, numbers and strings as they were written)."""
@@ -203,15 +250,15 @@ class Tx:
         args: list[Any] = [f"$.{without}"] if without else []
         rows = self._c.execute(
             f"SELECT key, {column} FROM resources WHERE kind=? AND project=? AND dataset=? AND key IN ({marks})",  # noqa: S608
-            [*args, kind, project, dataset, *keys],
+            [*args, *_parent(scope), *keys],
         )
         found: dict[str, str] = dict(rows.fetchall())
         return [found.get(k) for k in keys]
 
-    def keys(self, kind: str, project: str, dataset: str = "") -> list[str]:
+    def keys(self, scope: Scope) -> list[str]:
         """The keys of one kind under a parent, ordered (no document is decoded)."""
         rows = self._c.execute(
-            "SELECT key FROM resources WHERE kind=? AND project=? AND dataset=? ORDER BY key", (kind, project, dataset)
+            "SELECT key FROM resources WHERE kind=? AND project=? AND dataset=? ORDER BY key", _parent(scope)
         )
         return [r[0] for r in rows]
 
@@ -220,10 +267,8 @@ class Tx:
         rows = self._c.execute("SELECT doc FROM resources WHERE kind=? ORDER BY project, dataset, key", (kind,))
         return [json.loads(r[0]) for r in rows]
 
-    def count(self, kind: str, project: str, dataset: str = "") -> int:
-        row = self._c.execute(
-            "SELECT count(*) FROM resources WHERE kind=? AND project=? AND dataset=?", (kind, project, dataset)
-        )
+    def count(self, scope: Scope) -> int:
+        row = self._c.execute("SELECT count(*) FROM resources WHERE kind=? AND project=? AND dataset=?", _parent(scope))
         return int(row.fetchone()[0])
 
     # -- faces

@@ -14,7 +14,7 @@ from typing import Any
 from imm_faces.emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer
 from imm_faces.emulator.errors import not_found
 from imm_faces.emulator.figures import cluster_pending, merge_clusters
-from imm_faces.emulator.store import ClusterKey, DatasetKey, Store, TaskKey, Tx
+from imm_faces.emulator.store import ClusterKey, DatasetKey, Files, Store, TaskKey, Tx
 from imm_faces.runtime.operations.tasks import (
     FIGURE_CLUSTERS_MERGING,
     TASK_FAILED,
@@ -87,7 +87,7 @@ class TaskRunner:
                     gone = not_found("dataset")
                     self._finish_in(tx, project, task_id, TASK_FAILED, gone.code, gone.message)
                     return
-                files = tx.scan("file", project, dataset)
+                files = tx.scan(Files(project, dataset))
                 images = [doc for _, doc in files if doc.get("MediaType") == "image"]
                 if images and not self.analyzer.faces_available:
                     self._finish_in(

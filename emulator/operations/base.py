@@ -9,7 +9,7 @@ import uuid
 from typing import Any, Protocol
 
 from imm_faces.emulator.errors import invalid, not_found
-from imm_faces.emulator.store import DatasetKey, Key, ProjectKey, Store, Tx
+from imm_faces.emulator.store import DatasetKey, Files, Key, ProjectKey, Store, Tx
 from imm_faces.runtime.models.inputs import TimeRange
 from imm_faces.runtime.operations import figure_clusters as fc
 from imm_faces.runtime.operations.base import Request, Response
@@ -96,7 +96,7 @@ class OperationsBase:
 
     @staticmethod
     def _file_stats(tx: Tx, project: str, dataset: str | None) -> dict[str, int]:
-        files = tx.scan("file", project, dataset)
+        files = tx.scan(Files(project, dataset))
         return {"FileCount": len(files), "TotalFileSize": sum(int(doc.get("Size") or 0) for _, doc in files)}
 
 

@@ -7,7 +7,7 @@ from imm_faces.emulator.operations.base import (
     OperationsBase,
 )
 from imm_faces.emulator.operations.paging import key_page, page_size
-from imm_faces.emulator.store import BindingKey
+from imm_faces.emulator.store import BindingKey, Bindings
 from imm_faces.runtime.models.resources import Binding
 from imm_faces.runtime.operations import bindings as b
 from imm_faces.runtime.operations.base import Response
@@ -21,7 +21,7 @@ class BindingOperations(OperationsBase):
             dataset = self._dataset(tx, req.project_name, req.dataset_name)
             if tx.get(BindingKey(req.project_name, req.dataset_name, req.uri)) is not None:
                 raise already_exists("binding")
-            if tx.count("binding", req.project_name, req.dataset_name) >= int(dataset["DatasetMaxBindCount"]):
+            if tx.count(Bindings(req.project_name, req.dataset_name)) >= int(dataset["DatasetMaxBindCount"]):
                 raise ApiError("LimitExceededError", detail="resource count exceeds the limit")
             doc = Binding(
                 project_name=req.project_name,
@@ -53,6 +53,6 @@ class BindingOperations(OperationsBase):
         size = page_size("ListBindings", req.max_results)
         with self.store.snapshot() as tx:
             self._require_dataset(tx, req.project_name, req.dataset_name)
-            rows = tx.scan("binding", req.project_name, req.dataset_name)
+            rows = tx.scan(Bindings(req.project_name, req.dataset_name))
         page, more = key_page(rows, req.next_token, size)
         return b.ListBindingsResponse(bindings=[Binding.model_validate(doc) for doc in page], next_token=more)

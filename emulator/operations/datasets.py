@@ -9,7 +9,7 @@ from imm_faces.emulator.operations.base import (
     OperationsBase,
 )
 from imm_faces.emulator.operations.paging import key_page, page_size
-from imm_faces.emulator.store import DatasetKey, Tx
+from imm_faces.emulator.store import Bindings, DatasetKey, Datasets, Tx
 from imm_faces.runtime import rules
 from imm_faces.runtime.models.resources import Dataset
 from imm_faces.runtime.operations import datasets as d
@@ -20,7 +20,7 @@ from imm_faces.runtime.timestamps import now_rfc3339_nano
 class DatasetOperations(OperationsBase):
     def _dataset_view(self, tx: Tx, doc: dict[str, Any], statistics: bool) -> Dataset:
         project, dataset = doc["ProjectName"], doc["DatasetName"]
-        out = {**doc, "BindCount": tx.count("binding", project, dataset)}
+        out = {**doc, "BindCount": tx.count(Bindings(project, dataset))}
         if statistics:
             out.update(self._file_stats(tx, project, dataset))
         return Dataset.model_validate(out)
@@ -31,7 +31,7 @@ class DatasetOperations(OperationsBase):
             project = self._project(tx, req.project_name)
             if tx.get(DatasetKey(req.project_name, req.dataset_name)) is not None:
                 raise already_exists("dataset")
-            if tx.count("dataset", req.project_name) >= int(project["ProjectMaxDatasetCount"]):
+            if tx.count(Datasets(req.project_name)) >= int(project["ProjectMaxDatasetCount"]):
                 raise ApiError("LimitExceededError", detail="resource count exceeds the limit")
             doc: dict[str, Any] = {
                 "ProjectName": req.project_name,
@@ -70,7 +70,5 @@ class DatasetOperations(OperationsBase):
         size = page_size("ListDatasets", req.max_results)
         with self.store.snapshot() as tx:
             self._require_project(tx, req.project_name)
-            page, more = key_page(
-                tx.scan("dataset", req.project_name, "", prefix=req.prefix or ""), req.next_token, size
-            )
+            page, more = key_page(tx.scan(Datasets(req.project_name), prefix=req.prefix or ""), req.next_token, size)
             return d.ListDatasetsResponse(datasets=[self._dataset_view(tx, r, False) for r in page], next_token=more)

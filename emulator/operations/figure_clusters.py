@@ -15,7 +15,7 @@ from imm_faces.emulator.operations.base import (
     labels_match,
 )
 from imm_faces.emulator.operations.paging import offset_page, page_size
-from imm_faces.emulator.store import ClusterKey, FileKey, Tx
+from imm_faces.emulator.store import ClusterKey, Clusters, FileKey, Tx
 from imm_faces.runtime.models.figure_cluster import FigureCluster
 from imm_faces.runtime.operations import figure_clusters as fc
 from imm_faces.runtime.operations.base import Response
@@ -43,7 +43,7 @@ def _cluster_views(tx: Tx, project: str, dataset: str, ids: list[str], base_imag
     differ). A document with either (a pinned cover; a null inside free-form CustomLabels, which the model
     keeps; one written before documents were normalised) goes through :func:`cluster_view`, as every view
     did before. A string that merely contains ``"_`` or ``null`` takes that path too: slower, same answer."""
-    texts = tx.get_many_text("cluster", project, dataset, ids, without=None if base_images else LIST_VIEW_OMITS)
+    texts = tx.get_many_text(Clusters(project, dataset), ids, without=None if base_images else LIST_VIEW_OMITS)
     views: list[str] = []
     for text in texts:
         if text is not None and ('"_' in text or "null" in text):
@@ -68,7 +68,7 @@ class FigureClusterOperations(OperationsBase):
             return self._query_clusters_by_id(req, size)
         with self.store.snapshot() as tx:
             self._require_dataset(tx, req.project_name, req.dataset_name)
-            rows = [doc for _, doc in tx.scan("cluster", req.project_name, req.dataset_name)]
+            rows = [doc for _, doc in tx.scan(Clusters(req.project_name, req.dataset_name))]
             rows = in_windows(rows, {"CreateTime": req.create_time_range, "UpdateTime": req.update_time_range})
             if req.custom_labels:
                 rows = [r for r in rows if labels_match(r.get("CustomLabels") or {}, req.custom_labels)]
@@ -90,7 +90,7 @@ class FigureClusterOperations(OperationsBase):
         so a page costs O(page), not O(clusters). Same order and NextToken as the general path."""
         with self.store.snapshot() as tx:
             self._require_dataset(tx, req.project_name, req.dataset_name)
-            keys = tx.keys("cluster", req.project_name, req.dataset_name)
+            keys = tx.keys(Clusters(req.project_name, req.dataset_name))
             if req.order == "desc":
                 keys.reverse()
             page_keys, more = offset_page(keys, req.next_token, size)

@@ -9,7 +9,7 @@ from imm_faces.emulator.operations.base import (
     OperationsBase,
 )
 from imm_faces.emulator.operations.paging import key_page, page_size
-from imm_faces.emulator.store import ProjectKey, Tx
+from imm_faces.emulator.store import Datasets, ProjectKey, Projects, Tx
 from imm_faces.runtime import rules
 from imm_faces.runtime.models.resources import Project, ResponseTag
 from imm_faces.runtime.operations import projects as p
@@ -36,13 +36,13 @@ class ProjectOperations(OperationsBase):
         with self.store.tx() as tx:
             if tx.get(ProjectKey(req.project_name)) is not None:
                 raise already_exists("project")
-            if tx.count("project", "") >= rules.MAX_PROJECTS_PER_REGION:
+            if tx.count(Projects()) >= rules.MAX_PROJECTS_PER_REGION:
                 raise ApiError("LimitExceededError", detail="resource count exceeds the limit")
             tx.put(ProjectKey(req.project_name), doc)
         return p.ProjectResponse(project=Project.model_validate(doc))
 
     def _project_view(self, tx: Tx, doc: dict[str, Any], statistics: bool) -> Project:
-        out = {**doc, "DatasetCount": tx.count("dataset", doc["ProjectName"])}
+        out = {**doc, "DatasetCount": tx.count(Datasets(doc["ProjectName"]))}
         if statistics:
             out.update(self._file_stats(tx, doc["ProjectName"], None))
         return Project.model_validate(out)
@@ -65,7 +65,7 @@ class ProjectOperations(OperationsBase):
     def op_delete_project(self, req: p.DeleteProjectRequest) -> Response:
         with self.store.tx() as tx:
             self._project(tx, req.project_name)
-            if tx.count("dataset", req.project_name):
+            if tx.count(Datasets(req.project_name)):
                 raise ApiError("StatusConflict")
             tx.delete_children(req.project_name)
             tx.delete(ProjectKey(req.project_name))
@@ -75,7 +75,7 @@ class ProjectOperations(OperationsBase):
         size = page_size("ListProjects", req.max_results)
         wanted = {(tag.key, tag.value) for tag in req.tag or []}
         with self.store.snapshot() as tx:
-            rows = tx.scan("project", "", "", prefix=req.prefix or "")
+            rows = tx.scan(Projects(), prefix=req.prefix or "")
             if wanted:
                 rows = [r for r in rows if wanted <= {(tag["TagKey"], tag["TagValue"]) for tag in r[1].get("Tags", [])}]
             page, more = key_page(rows, req.next_token, size)

@@ -8,6 +8,7 @@ from imm_faces.emulator.operations.base import (
     OperationsBase,
 )
 from imm_faces.emulator.operations.paging import offset_page, page_size
+from imm_faces.emulator.store import Files
 from imm_faces.runtime import rules
 from imm_faces.runtime.models.query import SimpleQuery, SimpleQueryAggregation
 from imm_faces.runtime.operations import query as q
@@ -32,12 +33,12 @@ class QueryOperations(OperationsBase):
                 )
             fields = _top_level_fields(req.query, req.aggregations) if req.aggregations else None
             if clusters is None and fields is not None:  # only the aggregations are answered: read what they use
-                docs = [doc for _, doc in tx.scan_fields("file", req.project_name, req.dataset_name, fields)]
+                docs = [doc for _, doc in tx.scan_fields(Files(req.project_name, req.dataset_name), fields)]
             elif clusters is None:
-                docs = [doc for _, doc in tx.scan("file", req.project_name, req.dataset_name)]
+                docs = [doc for _, doc in tx.scan(Files(req.project_name, req.dataset_name))]
             else:  # only the files with a face in those clusters can match: read just them
                 uris = tx.uris_in_clusters(req.project_name, req.dataset_name, clusters)
-                found = tx.get_many("file", req.project_name, req.dataset_name, uris)
+                found = tx.get_many(Files(req.project_name, req.dataset_name), uris)
                 docs = [doc for doc in found if doc is not None]
         try:
             matched = [doc for doc in docs if sq.matches(req.query, doc)]

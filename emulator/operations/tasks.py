@@ -14,7 +14,7 @@ from imm_faces.emulator.operations.base import (
     new_event_id,
 )
 from imm_faces.emulator.operations.paging import offset_page, page_size
-from imm_faces.emulator.store import ClusterKey, TaskKey
+from imm_faces.emulator.store import ClusterKey, TaskKey, Tasks
 from imm_faces.runtime.operations import tasks as t
 from imm_faces.runtime.timestamps import now_rfc3339_nano
 
@@ -93,7 +93,7 @@ class TaskOperations(OperationsBase):
         size = page_size("ListTasks", req.max_results)
         with self.store.snapshot() as tx:
             self._require_project(tx, req.project_name)
-            rows = [doc for _, doc in tx.scan("task", req.project_name, "")]
+            rows = [doc for _, doc in tx.scan(Tasks(req.project_name))]
         if req.task_types:
             rows = [r for r in rows if r["TaskType"] in req.task_types]
         if req.status:
