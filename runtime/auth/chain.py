@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,18 +87,14 @@ def _explicit(search: Search) -> Found:
     return f"{label}: no access key, OIDC role or ECS role"
 
 
-def _environment_access_key(which: int) -> Callable[[Search], Found]:
+def _environment_access_key(search: Search, which: int) -> Found:
     """The AccessKey from the environment variables of column ``which`` of the table (0: ``ALIBABA_CLOUD_*``,
     1: pulumi-alicloud's ``ALICLOUD_*``), the id and the secret both set."""
     names = tuple(s.env[which] for s in ACCESS_KEY)
-
-    def find(search: Search) -> Found:
-        key_id, secret, token = (search.env.get(n) or None for n in names)
-        if key_id and secret:
-            return Credentials(key_id, secret, token, source=f"environment ({names[0]})")
-        return f"environment {names[0]} and {names[1]}: not both set"
-
-    return find
+    key_id, secret, token = (search.env.get(n) or None for n in names)
+    if key_id and secret:
+        return Credentials(key_id, secret, token, source=f"environment ({names[0]})")
+    return f"environment {names[0]} and {names[1]}: not both set"
 
 
 def _environment_oidc(search: Search) -> Found:
@@ -148,8 +145,12 @@ def _credentials_uri(search: Search) -> Found:
 
 CHAIN: tuple[Finder, ...] = (
     Finder("explicit settings", _explicit, SETTINGS["access_key_id"].config_key or ""),
-    Finder("environment AccessKey", _environment_access_key(0), ACCESS_KEY[0].env[0]),
-    Finder("environment AccessKey, pulumi-alicloud's names", _environment_access_key(1), ACCESS_KEY[0].env[1]),
+    Finder("environment AccessKey", partial(_environment_access_key, which=0), ACCESS_KEY[0].env[0]),
+    Finder(
+        "environment AccessKey, pulumi-alicloud's names",
+        partial(_environment_access_key, which=1),
+        ACCESS_KEY[0].env[1],
+    ),
     Finder("environment OIDC", _environment_oidc, OIDC_ENV_NAMES[0]),
     Finder("aliyun CLI profile", _cli_profile, SETTINGS["shared_credentials_file"].default or ""),
     Finder("ECS instance role", _environment_ecs_role, SETTINGS["ecs_role_name"].env[0]),

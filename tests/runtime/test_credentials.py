@@ -69,6 +69,15 @@ def test_unsupported_mode_and_missing_profile_are_explained(tmp_path: Path) -> N
         resolve_credentials(env={}, cli_config=cfg, profile="nope")
 
 
+def test_a_mode_that_is_not_text_is_named_not_a_crash(tmp_path: Path) -> None:
+    """A hand-edited config whose mode is a list: the error names it (a lookup of the list itself would raise
+    TypeError, unhashable, a traceback)."""
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"profiles": [{"name": "default", "mode": ["AK"], "access_key_id": "a"}]}))
+    with pytest.raises(CredentialsNotFoundError, match=r"mode \['AK'\] is not supported"):
+        resolve_credentials(env={}, cli_config=cfg)
+
+
 def test_half_explicit_credentials_are_an_error() -> None:
     with pytest.raises(CredentialsNotFoundError, match="access_key_secret is missing"):
         resolve_credentials("id-only", env=ALIBABA)
