@@ -437,9 +437,9 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
                 news[key] = value
         if isinstance(core, ClusteringTaskCrud) and not news.get("owner"):
             news["owner"] = owner_from_urn(request.urn)
-        failures += [(k, "is required") for k in spec.required_inputs
-                     if not _given(news.get(k)) and k not in dict(wrong)]  # fmt: skip
-        inputs, problems = core.check({k: v for k, v in news.items() if _given(v)})
+        missing = [k for k in spec.required_inputs if not _given(news.get(k)) and k not in dict(wrong)]
+        failures += [(k, "is required") for k in missing]
+        inputs, problems = core.check({k: v for k, v in news.items() if k not in missing})  # said once
         failures += [(f.property, f.reason) for f in problems]
         if inputs.get("region") is None:
             failures.append(("region", "no region: set the provider's `imm:region` (or ALIBABA_CLOUD_REGION) or "
