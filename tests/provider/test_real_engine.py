@@ -201,9 +201,10 @@ def test_plugin_installed_into_the_plugin_cache_runs_from_there(workspace: Works
     `pulumi-resource-imm` pip put on PATH."""
     installed = workspace.run("plugin", "install", "resource", "imm", "0.1.0", "--file", str(PLUGIN_DIR),
                               cwd=tmp_path)  # fmt: skip
-    cached = workspace.home / "plugins" / "resource-imm-v0.1.0"
+    home = Path(workspace.env["PULUMI_HOME"])
+    cached = home / "plugins" / "resource-imm-v0.1.0"
     assert (cached / "pulumi-resource-imm").is_file(), installed.stdout + installed.stderr
-    assert not (workspace.home / "plugins" / ".venv").exists()  # no Python dependency install ran
+    assert not (home / "plugins" / ".venv").exists()  # no Python dependency install ran
     workspace.env["PULUMI_IGNORE_AMBIENT_PLUGINS"] = "true"
     project = Project(workspace, tmp_path / "yaml", yaml_program(None))
     stack = project.stack("dev", *imm_config(engine_emulator, keys))
