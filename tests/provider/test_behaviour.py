@@ -25,6 +25,7 @@ from imm_faces.runtime.operations import bindings, datasets, files, projects, ta
 from tests.fakes import write_photo
 from tests.helpers import wait_indexed
 from tests.provider.engine import configure, init_failed, plain, struct, urn
+from tests.provider.faults import FaultProxy
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Frontend(Protocol):
     def read(self, kind: str, id_: str, outs: dict[str, Any]) -> tuple[str, dict[str, Any]]: ...
     def update(self, kind: str, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]: ...
     def delete(self, kind: str, id_: str, outs: dict[str, Any]) -> None: ...
+    def diff(self, kind: str, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> tuple[bool, list[str]]: ...
     def resume(self, kind: str, inputs: dict[str, Any], failed: StepFailedError) -> tuple[str, dict[str, Any]]: ...
 
 
@@ -72,6 +74,10 @@ class Dynamic:
 
     def delete(self, kind: str, id_: str, outs: dict[str, Any]) -> None:
         self.providers[kind]().delete(id_, outs)
+
+    def diff(self, kind: str, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> tuple[bool, list[str]]:
+        planned = self.providers[kind]().diff(id_, olds, news)
+        return bool(planned.changes), list(planned.replaces or [])
 
     def resume(self, kind: str, inputs: dict[str, Any], failed: StepFailedError) -> tuple[str, dict[str, Any]]:
         assert failed.partial is None
@@ -117,6 +123,11 @@ class Plugin:
         request = provider_pb2.UpdateRequest(id=id_, urn=urn(f"imm:index:{kind}", "r"), olds=self._wire(olds),
                                              news=self._wire(news))  # fmt: skip
         return self._props(self.stub.Update(request).properties)
+
+    def diff(self, kind: str, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> tuple[bool, list[str]]:
+        planned = self.stub.Diff(provider_pb2.DiffRequest(id=id_, urn=urn(f"imm:index:{kind}", "r"),
+                                                          olds=self._wire(olds), news=self._wire(news)))  # fmt: skip
+        return planned.changes == provider_pb2.DiffResponse.DIFF_SOME, [snake(k) for k in planned.replaces]
 
     def delete(self, kind: str, id_: str, outs: dict[str, Any]) -> None:
         self.stub.Delete(provider_pb2.DeleteRequest(id=id_, urn=urn(f"imm:index:{kind}", "r"),
@@ -210,3 +221,18 @@ def test_timed_out_task_is_resumed_not_started_again(front: Frontend, emulator: 
     id_, outs = front.resume("FigureClusteringTask", {**inputs, "timeout": 60.0}, err.value)
     assert (id_, outs["task_id"], outs["status"]) == (f"p/{running.task_id}", running.task_id, "Succeeded")
     assert len(client.call(tasks.ListTasks, project_name="p").tasks or []) == 1
+
+
+def test_an_endpoint_change_updates_nothing(front: Frontend, emulator: Emulator, client: ImmClient) -> None:
+    """The rule both front ends share (the core's): another endpoint to the same IMM is an update that writes
+    nothing, never a replace; another spelling of the same endpoint is no change."""
+    client.call(projects.CreateProject, project_name="p")
+    inputs = front.check("Dataset", {**where(emulator), "project_name": "p", "dataset_name": "d"})
+    id_, outs = front.create("Dataset", inputs)
+    assert front.diff("Dataset", id_, outs, {**inputs, "endpoint": emulator.endpoint + "/"}) == (False, [])
+    with FaultProxy(emulator.endpoint) as proxy:
+        moved = {**inputs, "endpoint": proxy.endpoint}
+        assert front.diff("Dataset", id_, outs, moved) == (True, [])
+        assert front.update("Dataset", id_, outs, moved)["endpoint"] == proxy.endpoint
+    assert {a for a in proxy.counts if not a.startswith(("Get", "List"))} == set()
+    assert [d.dataset_name for d in client.paginate(datasets.ListDatasets, project_name="p")] == ["d"]
