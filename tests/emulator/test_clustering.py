@@ -125,7 +125,7 @@ def test_pending_faces_are_not_absorbed_by_a_strangers_group() -> None:
     rng = np.random.default_rng(9)
     b = centres(1, seed=11)[0]
     direction = rng.normal(size=DIM)
-    a = (b + 0.52 * direction / np.linalg.norm(direction)).astype(np.float32)  # a look-alike of B, seen twice
+    a = (b + 0.5 * direction / np.linalg.norm(direction)).astype(np.float32)  # a look-alike of B, seen twice
     a_faces = (a + np.random.default_rng(12).normal(scale=SIGMA / 4, size=(2, DIM))).astype(np.float32)
     b_faces = photos_of(b, 10, seed=13)
     stats = empty()

@@ -2,24 +2,40 @@
 
 The reference below is the module docstring of ``emulator.clustering`` written as simply as possible (member
 lists, float64, no chunks, pre-filters or running sums): random small data sets must get the same labels. The
-edge tests use distances that are exact in binary (threshold 0.5, coordinates in halves and quarters), so
-"under the threshold" can be told from "at it"."""
+edge tests use distances that are exact in binary (coordinates in halves, quarters and eighths, limits such as
+0.5), so "under a limit" can be told from "at it"."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 from threadpoolctl import threadpool_info
 
-from imm_faces.emulator import figures
-from imm_faces.emulator.clustering import CHUNK, ClusterStats, assign
+from imm_faces.emulator import clustering, figures
+from imm_faces.emulator.clustering import CHUNK, DEFAULT_THRESHOLD, ClusterStats, Linkage, assign
 from imm_faces.emulator.figures import _iou, figure_is_good, match_faces
 
 F64 = npt.NDArray[np.float64]
+INF = float("inf")
+
+# A rule whose every step the small random data sets below reach: groups of four and more widen, waiting faces
+# compete, seeds start groups during and at the end of a task.
+RULE = Linkage(
+    join=0.5,
+    early=0.75,
+    compete=0.75,
+    seed=0.45,
+    late_seed=0.6,
+    wide_members=4,
+    wide_variance=0.03,
+    widening=2.0,
+    ceiling=0.65,
+)
 
 
 def namer(prefix: str = "c") -> Callable[[], str]:
@@ -44,75 +60,136 @@ def empty(dim: int = 8) -> ClusterStats:
 # ---------------------------------------------------------------------------------------------- the reference
 
 
+def _d2(a: F64, b: F64) -> float:
+    return float(((a - b) ** 2).sum())
+
+
 def _rms2(x: F64, members: list[F64]) -> float:
-    return float(np.mean([((x - m) ** 2).sum() for m in members]))
+    return float(np.mean([_d2(x, m) for m in members]))
 
 
-def _taker(x: F64, clusters: list[list[F64]], limit: float) -> int | None:
-    """The cluster with the smallest rms to ``x`` when that is under the threshold."""
-    if not clusters:
-        return None
-    r = [_rms2(x, c) for c in clusters]
-    best = int(np.argmin(r))
-    return best if r[best] < limit else None
+def _limit2(members: list[F64], rule: Linkage) -> float:
+    mean = np.mean(members, axis=0)
+    variance = float(np.mean([_d2(m, mean) for m in members]))
+    return float(rule.limits2(len(members), variance))
 
 
-def _group(vecs: F64, i: int, candidates: list[int], limit: float) -> list[int]:
-    """From face ``i``: the good waiting faces under the threshold from it, nearest first (arrival order among
-    equals), each taken when its rms to those taken before it is under the threshold."""
-    d2 = {k: float(((vecs[k] - vecs[i]) ** 2).sum()) for k in candidates}
-    chosen = [i]
-    for k in sorted((k for k in candidates if d2[k] < limit), key=lambda k: d2[k]):
-        if k != i and _rms2(vecs[k], [vecs[c] for c in chosen]) < limit:
-            chosen.append(k)
-    return chosen
+class Reference:
+    """One task of the documented rule over ``vecs`` (arrival order); ``clusters`` (member lists) grows in place."""
 
+    def __init__(self, vecs: F64, good: list[bool], clusters: list[list[F64]], rule: Linkage, min_good: int = 3):
+        self.vecs, self.good, self.clusters, self.rule, self.min_good = vecs, good, clusters, rule, min_good
+        self.labels: list[int | None] = [None] * len(vecs)
+        self.waiting: list[int] = []
 
-def reference(
-    vecs: F64, good: list[bool], clusters: list[list[F64]], limit: float, min_good: int = 3
-) -> tuple[list[int | None], list[list[F64]]]:
-    """Labels (cluster positions) by the documented rule; ``clusters`` (member lists) is updated in place."""
-    labels: list[int | None] = [None] * len(vecs)
-    # faces a cluster takes as the clusters were at the start join them first (one chunk here)
-    first = [(i, _taker(x, clusters, limit)) for i, x in enumerate(vecs)]
-    pending: list[int] = []  # waiting faces, in arrival order
-    for i, best in first:
-        if best is not None:
-            clusters[best].append(vecs[i])
-            labels[i] = best
-    for i in range(len(vecs)):
-        if labels[i] is not None:
-            continue
-        best = _taker(vecs[i], clusters, limit)
-        if best is not None:
-            clusters[best].append(vecs[i])
-            labels[i] = best
-            continue
-        pending.append(i)
-        chosen = _group(vecs, i, [k for k in pending if good[k]], limit) if good[i] else []
-        if len(chosen) < min_good:
-            continue
-        members = [vecs[c] for c in chosen]
-        clusters.append(members)
-        pending = [k for k in pending if k not in chosen]
-        at_birth = {k: _rms2(vecs[k], members) for k in pending}
-        for k in sorted((k for k in pending if at_birth[k] < limit), key=lambda k: at_birth[k]):
-            if _rms2(vecs[k], members) < limit:  # against the cluster as it has grown
-                members.append(vecs[k])
-                pending.remove(k)
-        for c in chosen + [k for k in at_birth if k not in pending]:
-            labels[c] = len(clusters) - 1
-    # the faces still waiting are offered to the clusters as they ended up
-    late = [(k, _taker(vecs[k], clusters, limit)) for k in pending]
-    for k, best in late:
-        if best is not None:
-            clusters[best].append(vecs[k])
-            labels[k] = best
-    return labels, clusters
+    def rival2(self, i: int) -> float:
+        """Squared distance from face ``i`` to the nearest other waiting good face."""
+        return min((_d2(self.vecs[i], self.vecs[k]) for k in self.waiting if k != i and self.good[k]), default=INF)
+
+    def choice(self, i: int, candidates: list[int], rule: Linkage, rival2: float) -> int | None:
+        """The group among ``candidates`` face ``i`` is nearest to relative to the limits, if it joins it."""
+        if not candidates:
+            return None
+        scores = [(_rms2(self.vecs[i], self.clusters[c]), _limit2(self.clusters[c], rule)) for c in candidates]
+        j = min(range(len(scores)), key=lambda j: scores[j][0] / scores[j][1])
+        rms2, limit2 = scores[j]
+        return candidates[j] if rms2 < limit2 and not rival2 < rule.compete**2 * rms2 else None
+
+    def join(self, i: int, c: int) -> None:
+        self.clusters[c].append(self.vecs[i])
+        self.labels[i] = c
+        if i in self.waiting:
+            self.waiting.remove(i)
+
+    def start(self, chosen: list[int]) -> int:
+        self.clusters.append([self.vecs[k] for k in chosen])
+        for k in chosen:
+            self.labels[k] = len(self.clusters) - 1
+            self.waiting.remove(k)
+        return len(self.clusters) - 1
+
+    def run(self, chunk: int = CHUNK) -> list[int | None]:
+        for begin in range(0, len(self.vecs), chunk):
+            self.chunk(range(begin, min(begin + chunk, len(self.vecs))))
+        self.late_seeds()
+        waiting = list(self.waiting)
+        for begin in range(0, len(waiting), chunk):  # what waits, offered a chunk at a time
+            rows = waiting[begin : begin + chunk]
+            late = [(k, self.choice(k, list(range(len(self.clusters))), self.rule, self.rival2(k))) for k in rows]
+            for k, c in late:
+                if c is not None:
+                    self.join(k, c)
+        return self.labels
+
+    def chunk(self, faces: range) -> None:
+        early, vecs = self.rule.during_task(), self.vecs
+        # as the groups were when the chunk began: the faces a group takes join it
+        first = {i: self.choice(i, list(range(len(self.clusters))), early, self.rival2(i)) for i in faces}
+        for i, c in first.items():
+            if c is not None:
+                self.join(i, c)
+        touched = sorted({c for c in first.values() if c is not None})
+        for i in faces:
+            if self.labels[i] is not None:
+                continue
+            c = self.choice(i, touched, early, self.rival2(i))  # only a group changed since can take it now
+            if c is not None:
+                self.join(i, c)
+                touched += [] if c in touched else [c]
+                continue
+            self.waiting.append(i)
+            if not self.good[i]:
+                continue
+            seed2 = self.rule.seed**2
+            close = sorted(
+                (k for k in self.waiting if k != i and self.good[k] and _d2(vecs[i], vecs[k]) < seed2),
+                key=lambda k: (_d2(vecs[i], vecs[k]), self.waiting.index(k)),
+            )
+            chosen = [i]
+            for k in close:
+                if all(_d2(vecs[k], vecs[c]) < seed2 for c in chosen):
+                    chosen.append(k)
+            if len(chosen) < self.min_good:
+                continue
+            new = self.start(chosen)
+            touched.append(new)
+            members = self.clusters[new]
+            at_birth, limit2 = {k: _rms2(vecs[k], members) for k in self.waiting}, _limit2(members, early)
+            order = sorted(
+                (k for k in self.waiting if at_birth[k] < limit2), key=lambda k: (at_birth[k], self.waiting.index(k))
+            )
+            for k in order:
+                if _rms2(vecs[k], members) < _limit2(members, early):  # against the group as it has grown
+                    self.join(k, new)
+
+    def late_seeds(self) -> None:
+        vecs, size = self.vecs, self.min_good
+        pool = [k for k in self.waiting if self.good[k]]
+        if len(pool) < size:
+            return
+        nearest = {
+            a: sorted((b for b in pool if b != a), key=lambda b: (_d2(vecs[a], vecs[b]), pool.index(b)))[: size - 1]
+            for a in pool
+        }
+        groups = sorted(
+            {tuple(sorted([a, *nearest[a]], key=pool.index)) for a in pool}, key=lambda g: [pool.index(k) for k in g]
+        )
+        found = []
+        for g in groups:
+            if not all(set(nearest[m]) <= set(g) for m in g):
+                continue
+            widest = max(_d2(vecs[a], vecs[b]) for a in g for b in g)
+            members = [vecs[k] for k in g]
+            inside = [_rms2(vecs[k], members) for k in g]
+            elsewhere = [min((_rms2(vecs[k], c) for c in self.clusters), default=INF) for k in g]
+            if widest < self.rule.late_seed**2 and all(o < e for o, e in zip(inside, elsewhere, strict=True)):
+                found.append(g)
+        for g in found:
+            self.start(list(g))
 
 
 def _data(seed: int) -> tuple[npt.NDArray[np.float32], list[bool]]:
-    """Forty faces of a few overlapping people in 4-d: many faces near the threshold of several groups."""
+    """Forty faces of a few overlapping people in 4-d: many faces near the limits of several groups."""
     rng = np.random.default_rng(seed)
     people = rng.normal(scale=0.45, size=(int(rng.integers(2, 6)), 4))
     which = rng.integers(0, len(people), size=40)
@@ -121,18 +198,21 @@ def _data(seed: int) -> tuple[npt.NDArray[np.float32], list[bool]]:
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_assign_follows_the_documented_rule(seed: int) -> None:
+@pytest.mark.parametrize("chunk", [CHUNK, 7])
+def test_assign_follows_the_documented_rule(seed: int, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clustering, "CHUNK", chunk)  # several chunks: faces wait across them
+    monkeypatch.setattr(clustering, "BLOCK", 5)  # the end of a task compares the waiting faces a block at a time
     vecs, good = _data(seed)
-    threshold = 0.5
     # two tasks: the faces left waiting by the first are offered again, first, with the new ones
     stats = empty(4)
-    first = assign(vecs[:25], stats, namer(), threshold, good=np.array(good[:25]))
-    want, clusters = reference(vecs[:25].astype(np.float64), good[:25], [], threshold**2)
+    first = assign(vecs[:25], stats, namer(), good=np.array(good[:25]), linkage=RULE)
+    clusters: list[list[F64]] = []
+    want = Reference(vecs[:25].astype(np.float64), good[:25], clusters, RULE).run(chunk)
     assert [None if label is None else f"c{label}" for label in want] == first
     again = [i for i, label in enumerate(first) if label is None] + list(range(25, 40))
-    second = assign(vecs[again], stats, namer("d"), threshold, good=np.array([good[i] for i in again]))
+    second = assign(vecs[again], stats, namer("d"), good=np.array([good[i] for i in again]), linkage=RULE)
     ids = list(stats.ids)
-    want, clusters = reference(vecs[again].astype(np.float64), [good[i] for i in again], clusters, threshold**2)
+    want = Reference(vecs[again].astype(np.float64), [good[i] for i in again], clusters, RULE).run(chunk)
     assert [None if label is None else ids[label] for label in want] == second
     for k, members in enumerate(clusters):  # and the running figures are the members'
         mean, spread = stats.mean_and_spread(k)
@@ -142,118 +222,156 @@ def test_assign_follows_the_documented_rule(seed: int) -> None:
 
 # ---------------------------------------------------------------------------------------------- exact edges
 
-
-def test_a_face_exactly_at_the_threshold_does_not_join() -> None:
-    # one member at 0; faces at 0 (joins, the cluster is now two members at 0) and at 0.5: rms exactly 0.5
-    stats = ClusterStats.from_members(["a"], faces(point(0.0)))
-    assert assign(faces(point(0.0), point(0.5)), stats, namer(), 0.5) == ["a", None]
-    assert assign(faces(point(0.0, 0.5)), stats, namer(), 0.5) == [None]  # offered again: still exactly 0.5
-    assert assign(faces(point(0.0, 0.375)), stats, namer(), 0.5) == ["a"]
-
-
-def test_a_group_needs_its_good_faces_under_the_threshold_not_at_it() -> None:
-    # 0.5 is exactly 0.5 from 0: without it no three faces are within 0.5 of the last one
-    assert assign(faces(point(0.0), point(0.25), point(0.5)), empty(), namer(), 0.5) == [None] * 3
-    assert assign(faces(point(0.0), point(0.25), point(0.4375)), empty(), namer(), 0.5) == ["c0"] * 3
-
-
-def test_a_group_member_must_be_under_the_threshold_in_rms_to_those_chosen_before_it() -> None:
-    # the last face s chooses b (0.25 away), then c: rms to {s, b} exactly 0.5 (0.125 and 0.375 squared)
-    s, b = point(0.0), point(0.25)
-    c = point(-0.25, 0.25)  # |c - s|^2 = 0.125, |c - b|^2 = 0.3125: mean 0.21875, under 0.25
-    assert assign(faces(b, c, s), empty(), namer(), 0.5) == ["c0"] * 3
-    c = point(-0.25, 0.125, 0.125, 0.25)  # |c - s|^2 = 0.15625, |c - b|^2 = 0.34375: mean exactly 0.25
-    assert assign(faces(b, c, s), empty(), namer(), 0.5) == [None] * 3
+# Limits in binary-exact numbers: an ordinary group takes a face under rms 0.5 at the end of a task and under
+# 0.375 during it; a group of four or more with a variance over 1/16 is widened twice the excess (in squares), up
+# to 0.75; waiting good faces pairwise under 0.5 start a group at once, under 0.75 (mutually nearest) at the end.
+EDGE = Linkage(
+    join=0.5,
+    early=0.75,
+    compete=0.75,
+    seed=0.5,
+    late_seed=0.75,
+    wide_members=4,
+    wide_variance=0.0625,
+    widening=2.0,
+    ceiling=0.75,
+)
+NO_LATE = replace(EDGE, late_seed=0.0)
 
 
-def test_a_face_that_is_not_good_does_not_start_a_group_even_between_three_good_ones() -> None:
-    # three good faces 0.6 apart (no two form a pair) and, in their middle, a face that is not good: from it,
-    # all three are near, and two of them are close enough to it in rms; it must not start the group
-    r = 0.6 / np.sqrt(3)
-    corners = [point(r * np.cos(a), r * np.sin(a)) for a in (0.0, 2 * np.pi / 3, 4 * np.pi / 3)]
-    middle = point(0.0)
-    labels = assign(faces(*corners, middle), empty(), namer(), 0.5, good=np.array([True, True, True, False]))
-    assert labels == [None] * 4
-    assert assign(faces(*corners, middle), empty(), namer(), 0.5) == ["c0", "c0", None, "c0"]  # all good: it may
+def at(stats_members: dict[str, list[npt.NDArray[np.float32]]]) -> ClusterStats:
+    ids = [cid for cid, members in stats_members.items() for _ in members]
+    return ClusterStats.from_members(ids, np.stack([m for members in stats_members.values() for m in members]))
 
 
-def test_a_new_group_takes_a_waiting_face_at_once_and_later_faces_see_it() -> None:
-    # x waits (not good); a, b, s start a group (rms of x to it 0.456) which takes x at once, though x is 0.58
-    # from s; y (rms 0.525 to a, b, s) then joins the group grown by x (0.456). Were x only taken by the
-    # end-of-task sweep, y would stay out.
-    x, a, b, s, y = point(-0.48), point(-0.1, 0.0), point(-0.1, 0.0), point(0.1), point(-0.55)
-    good = np.array([False, True, True, True, False])
-    assert assign(faces(x, a, b, s, y), empty(), namer(), 0.5, good=good) == ["c0"] * 5
-
-
-def test_a_waiting_face_is_checked_against_the_group_as_it_has_grown() -> None:
-    # a, b, s start a group (mean 0); u (rms 0.20) goes in first, then v: rms 0.479 to a, b, s, but exactly 0.5
-    # to a, b, s, u. v waits, and stays out at the end (still exactly 0.5).
-    u, v = point(-0.125, 0.0, 0.125), point(0.375, 0.25, 0.125)
-    a, b, s = point(-0.125), point(0.125), point(0.0)
-    good = np.array([False, False, True, True, True])
-    assert assign(faces(u, v, a, b, s), empty(), namer(), 0.5, good=good) == ["c0", None, "c0", "c0", "c0"]
-
-
-def test_a_new_group_takes_only_the_waiting_faces_under_the_threshold_at_its_start() -> None:
-    # a, b, s start a group (mean 0, rms^2 = |x|^2 + 1/32); u (rms^2 15/64) goes in, w (exactly 1/4) does not,
-    # though it would be under the threshold once u is in: it waits for the end of the task. y arrives when
-    # the group is a, b, s, u (rms^2 0.26) and waits too; it would have joined a, b, s, u, w (0.24).
-    e = 0.125
-    u, w, y = point(-3 * e, -2 * e), point(-3 * e, -2 * e, -e), point(-4 * e, -2 * e, -e)
-    a, b, s = point(e, e, e), point(-e, -e, -e), point(0.0)
-    good = np.array([False, False, True, True, True, False])
-    labels = assign(faces(u, w, a, b, s, y), empty(), namer(), 0.5, good=good)
-    assert labels == ["c0"] * 5 + [None]
-
-
-def test_a_new_group_takes_the_nearest_waiting_face_first() -> None:
-    # The group a, b, s (mean 0) could take u (+0.45) or v (-0.45), not both: the nearer, u (0.43 vs 0.47 in rms
-    # by the other axis), goes first; with u in, v is over the threshold, and stays out to the end.
-    u, v = point(0.45, 0.0), point(-0.45, 0.15)
-    a, b, s = point(0.0, 0.1), point(0.0, -0.1), point(0.0)
-    good = np.array([False, False, True, True, True])
-    labels = assign(faces(v, u, a, b, s), empty(), namer(), 0.5, good=good)
-    assert labels == [None, "c0", "c0", "c0", "c0"]
-
-
-def _spread_out(coords: tuple[float, ...], count: int, first_axis: int) -> list[npt.NDArray[np.float32]]:
-    """``count`` faces at the same distance from 0, each on axes of its own (so pairwise orthogonal)."""
+def square(centre: float, half: float, axes: tuple[int, int] = (2, 3)) -> list[npt.NDArray[np.float32]]:
+    """Four members around (centre, 0, ...) at (+-half, +-half) on ``axes``: variance 2 half^2."""
     out = []
-    for k in range(count):
-        x = np.zeros(128, np.float32)
-        start = first_axis + k * len(coords)
-        x[start : start + len(coords)] = coords
+    for a, b in ((half, half), (-half, -half), (half, -half), (-half, half)):
+        x = point(centre)
+        x[axes[0]], x[axes[1]] = a, b
         out.append(x)
     return out
 
 
+def test_the_limits_of_ordinary_wide_and_capped_groups() -> None:
+    counts, variances = np.array([3, 4, 4, 4, 4]), np.array([0.5, 0.0625, 0.125, 0.25, 1.0])
+    assert EDGE.limits2(counts, variances).tolist() == [0.25, 0.25, 0.375, 0.5625, 0.5625]
+    assert EDGE.limits2(3, 0.5) == 0.25 and EDGE.limits2(4, 0.125) == 0.375  # one group's numbers
+    early = EDGE.during_task()
+    assert (early.join, early.ceiling, early.seed, early.late_seed) == (0.375, 0.5625, 0.5, 0.75)
+    assert early.limits2(4, 0.125) == 0.375**2 + 0.125 and early.limits2(4, 1.0) == 0.5625**2
+    half = Linkage.scaled(DEFAULT_THRESHOLD / 2)
+    base = Linkage()
+    assert (half.join, half.seed, half.late_seed, half.ceiling) == pytest.approx(
+        (base.join / 2, base.seed / 2, base.late_seed / 2, base.ceiling / 2)
+    )
+    assert half.wide_variance == pytest.approx(base.wide_variance / 4)
+    assert (half.early, half.compete, half.widening, half.wide_members) == (
+        base.early,
+        base.compete,
+        base.widening,
+        base.wide_members,
+    )
+
+
+def test_a_face_exactly_at_a_limit_does_not_join() -> None:
+    one = {"a": [point(0.0)]}  # an ordinary group: limit 0.5, during the task 0.375
+    assert assign(faces(point(0.5)), at(one), namer(), linkage=EDGE) == [None]
+    assert assign(faces(point(0.4375)), at(one), namer(), linkage=EDGE) == ["a"]
+    # x is exactly at the limit during the task: it waits, and joins at the end, when the group is still {0}; had
+    # it joined during the task, y (rms 0.625 to {0}, but 0.476 to {0, x}) would have joined too
+    x, y = point(0.375), point(0.625)
+    assert assign(faces(x, y), at(one), namer(), good=np.array([False, False]), linkage=EDGE) == ["a", None]
+    assert assign(faces(point(0.34375), y), at(one), namer(), good=np.array([False, False]), linkage=EDGE) == ["a", "a"]
+
+
+def test_a_face_joins_the_group_it_is_nearest_to_relative_to_the_limits() -> None:
+    # x is nearer the ordinary group a (rms^2 0.238 of 0.25) than the wide group b (0.301 of 0.375), but nearer b
+    # relative to their limits; equal groups: the first takes it
+    b = [point(0.0, 0.5, 0.25 * s, 0.25 * t) for s, t in ((1, 1), (-1, -1), (1, -1), (-1, 1))]
+    x = point(-0.375, 0.3125)
+    assert assign(faces(x), at({"a": [point(0.0)], "b": b}), namer(), good=np.array([False]), linkage=EDGE) == ["b"]
+    twins = at({"a": [point(0.0)], "b": [point(0.0)]})
+    assert assign(faces(point(0.25)), twins, namer(), linkage=EDGE) == ["a"]
+
+
+def test_a_face_waits_while_a_waiting_good_face_is_nearer_than_the_group() -> None:
+    # x (not good) is inside g's limit (rms^2 3/16); r (good, waiting) is 0.75 x rms away from it exactly: x joins;
+    # a little nearer, x waits; the same r not good is no rival
+    x = point(0.25, 0.25, 0.25)
+    exactly, nearer = x + point(0, 0, 0, 0.1875, 0.1875, 0.1875), x + point(0, 0, 0, 0.1875, 0.1875, 0.125)
+    g = {"g": [point(0.0)]}
+    for r, good, want in ((exactly, True, "g"), (nearer, True, None), (nearer, False, "g")):
+        assert assign(faces(r, x), at(g), namer(), good=np.array([good, False]), linkage=EDGE) == [None, want]
+
+
+def test_a_wide_group_stretches_to_its_ceiling_and_no_further() -> None:
+    # four members with variance 1/8: limit^2 1/4 + 2 (1/8 - 1/16) = 3/8; x is at rms^2 5/16
+    wide = {"w": square(0.0, 0.25)}
+    x = point(0.25, 0.25, 0, 0, 0.25)
+    assert assign(faces(x), at(wide), namer(), linkage=EDGE) == ["w"]
+    assert assign(faces(x), at(wide), namer(), linkage=replace(EDGE, wide_members=5)) == [None]  # too few members
+    assert assign(faces(x), at(wide), namer(), linkage=replace(EDGE, wide_variance=0.125)) == [None]  # not wide
+    # variance 1/4: 1/4 + 2 (1/4 - 1/16) = 5/8 is over the ceiling (0.75^2 = 9/16): a face at rms^2 9/16 stays out
+    wider = {"w": [point(0, 0, 0.5), point(0, 0, -0.5), point(0, 0, 0, 0.5), point(0, 0, 0, -0.5)]}
+    assert assign(faces(point(0.375, 0.375)), at(wider), namer(), linkage=EDGE) == ["w"]  # 17/32
+    assert assign(faces(point(0.5, 0.25)), at(wider), namer(), linkage=EDGE) == [None]  # 9/16
+
+
+def test_good_faces_start_a_group_during_the_task_only_all_pairwise_under_the_seed_distance() -> None:
+    assert assign(faces(point(0.0), point(0.25), point(0.5)), empty(), namer(), linkage=NO_LATE) == [None] * 3
+    assert assign(faces(point(0.0), point(0.25), point(0.4375)), empty(), namer(), linkage=NO_LATE) == ["c0"] * 3
+    # both are under 0.5 from s, the last, but exactly 0.5 apart
+    assert assign(faces(point(-0.25), point(0.25), point(0.0)), empty(), namer(), linkage=NO_LATE) == [None] * 3
+    assert assign(faces(point(-0.25), point(0.1875), point(0.0)), empty(), namer(), linkage=NO_LATE) == ["c0"] * 3
+    assert assign(faces(point(0.0), point(0.25)), empty(), namer(), min_good=2, linkage=NO_LATE) == ["c0"] * 2
+
+
 def test_equally_near_good_faces_start_a_group_in_arrival_order() -> None:
-    # From s (at 0): 20 good faces at distance^2 0.1875 and then 20 at 0.15625, all orthogonal. The group
-    # takes s, then the nearer ones one by one while the rms stays under 0.5: two of them (the third would
-    # be at rms^2 0.26). Among equals, the earlier: the first two of the nearer twenty.
-    far = _spread_out((0.25, 0.25, 0.25), 20, 0)
-    near = _spread_out((0.375, 0.125), 20, 60)
-    labels = assign(np.stack([*far, *near, np.zeros(128, np.float32)]), empty(128), namer(), 0.5)
-    assert labels == [None] * 20 + ["c0", "c0"] + [None] * 18 + ["c0"]
+    # from s all four are at d^2 5/32; b1 and b2 are close, a1 and a2 too, an a and a b 0.77 apart: nearest first,
+    # the earlier among equals, so b1, then b2 (a1 and a2 are too far from b1)
+    a1, a2 = point(0.375, 0.125), point(0.375, 0, 0.125)
+    b1, b2 = point(-0.375, 0, 0, 0.125), point(-0.375, 0, 0, 0, 0.125)
+    assert assign(faces(b1, a1, a2, b2, point(0.0)), empty(), namer(), linkage=EDGE) == ["c0", None, None, "c0", "c0"]
+    assert assign(faces(a1, b1, a2, b2, point(0.0)), empty(), namer(), linkage=EDGE) == ["c0", None, "c0", None, "c0"]
 
 
-def test_equally_near_waiting_faces_join_a_new_group_in_arrival_order() -> None:
-    # 20 waiting faces at distance^2 0.21875 from 0, then 20 at 0.1875 (orthogonal, not good), then three
-    # good faces at 0: the new group takes the nearer ones while each is under the threshold against it as it
-    # grows: two (a third would be at rms^2 0.2625). Among equals, the earlier ones.
-    far = _spread_out((0.375, 0.25, 0.125), 20, 0)
-    near = _spread_out((0.25, 0.25, 0.25), 20, 60)
-    zero = np.zeros(128, np.float32)
-    good = np.array([False] * 40 + [True] * 3)
-    labels = assign(np.stack([*far, *near, zero, zero, zero]), empty(128), namer(), 0.5, good=good)
-    assert labels == [None] * 20 + ["c0", "c0"] + [None] * 18 + ["c0"] * 3
+def test_a_new_group_takes_waiting_faces_nearest_first_against_the_group_as_it_grows() -> None:
+    # u and v (not good) wait at rms^2 0.19 from three faces at 0; the group they start takes the earlier, after
+    # which the other is at rms^2 0.335: it stays out
+    rule = replace(EDGE, early=1.0)
+    u, v, zero = point(0.4375), point(-0.4375), point(0.0)
+    good = np.array([False, False, True, True, True])
+    assert assign(faces(u, v, zero, zero, zero), empty(), namer(), good=good, linkage=rule) == ["c0", None] + ["c0"] * 3
+    assert assign(faces(v, u, zero, zero, zero), empty(), namer(), good=good, linkage=rule) == ["c0", None] + ["c0"] * 3
+
+
+def test_at_the_end_of_a_task_mutually_nearest_good_faces_start_a_group() -> None:
+    a, b, c = point(0.5), point(0, 0.5), point(0, 0, 0.5)  # pairwise 0.71: over the seed distance, under the late
+    assert assign(faces(a, b, c), empty(), namer(), linkage=EDGE) == ["c0"] * 3
+    assert assign(faces(a, b, c), empty(), namer(), linkage=NO_LATE) == [None] * 3
+    at_limit = [point(0.375, 0.375), point(0, 0, 0.375, 0.375), point(0, 0, 0, 0, 0.375, 0.375)]  # 0.75 apart
+    assert assign(faces(*at_limit), empty(), namer(), linkage=EDGE) == [None] * 3
+    # d, close to c, is c's nearest: a, b and c are not one another's nearest any more (and c, d and a neither)
+    d = point(0, 0, 0.5, 0.125)
+    assert assign(faces(a, b, c, d), empty(), namer(), linkage=EDGE) == [None] * 4
+    # c is nearer an existing group (rms^2 1/4, at its limit, so it does not join it) than to a, b, c (1/3)
+    g = {"g": [point(0, 0, 0.5, 0, 0, 0.5)]}
+    assert assign(faces(a, b, c), at(g), namer(), linkage=EDGE) == [None] * 3
+    far = {"g": [point(0, 0, 0.5, 0, 0, 0.625)]}
+    assert assign(faces(a, b, c), at(far), namer(), linkage=EDGE) == ["c0"] * 3
+    # two such groups at once
+    other = [x + point(0, 0, 0, 0, 0, 0, 0, 4.0) for x in (a, b, c)]
+    assert assign(faces(a, *other, b, c), empty(), namer(), linkage=EDGE) == ["c0", "c1", "c1", "c1", "c0", "c0"]
 
 
 def test_a_new_group_does_not_change_the_other_clusters() -> None:
     stats = ClusterStats.from_members(["e"] * 3, faces(point(0.0), point(0.1), point(-0.1)))
     far = [point(5.0), point(5.1), point(4.9)]
-    labels = assign(faces(point(5.2), *far, point(0.05)), stats, namer(), 0.5, good=np.array([False] + [True] * 4))
+    labels = assign(
+        faces(point(5.2), *far, point(0.05)), stats, namer(), good=np.array([False] + [True] * 4), linkage=EDGE
+    )
     assert labels == ["c0", "c0", "c0", "c0", "e"]
     mean, spread = stats.mean_and_spread(0)
     assert mean[0] == pytest.approx(0.05 / 4) and spread == pytest.approx((0.01 + 0.01 + 0.0025) / 4)
@@ -317,12 +435,14 @@ def test_a_head_pose_may_omit_any_angle() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b", "iou"),
-    [({"Left": 5, "Top": 0, "Width": 10, "Height": 10}, {"Left": 0, "Top": 0, "Width": 10, "Height": 10}, 50 / 150),
-     ({"Left": 0, "Top": 5, "Width": 10, "Height": 10}, {"Left": 0, "Top": 0, "Width": 10, "Height": 10}, 50 / 150),
-     ({"Left": 0, "Top": 0, "Width": 10, "Height": 10}, {"Left": 0, "Top": 20, "Width": 10, "Height": 10}, 0.0),
-     ({"Left": 0, "Top": 0, "Width": 10, "Height": 10}, {"Left": 20, "Top": 0, "Width": 10, "Height": 10}, 0.0),
-     ({"Left": 3, "Top": 3, "Width": 1, "Height": 1}, {"Left": 3, "Top": 3, "Width": 1, "Height": 1}, 1.0)],
-)  # fmt: skip
+    [
+        ({"Left": 5, "Top": 0, "Width": 10, "Height": 10}, {"Left": 0, "Top": 0, "Width": 10, "Height": 10}, 50 / 150),
+        ({"Left": 0, "Top": 5, "Width": 10, "Height": 10}, {"Left": 0, "Top": 0, "Width": 10, "Height": 10}, 50 / 150),
+        ({"Left": 0, "Top": 0, "Width": 10, "Height": 10}, {"Left": 0, "Top": 20, "Width": 10, "Height": 10}, 0.0),
+        ({"Left": 0, "Top": 0, "Width": 10, "Height": 10}, {"Left": 20, "Top": 0, "Width": 10, "Height": 10}, 0.0),
+        ({"Left": 3, "Top": 3, "Width": 1, "Height": 1}, {"Left": 3, "Top": 3, "Width": 1, "Height": 1}, 1.0),
+    ],
+)
 def test_box_overlap_by_each_side(a: dict[str, float], b: dict[str, float], iou: float) -> None:
     assert _iou(a, b) == pytest.approx(iou)
 
