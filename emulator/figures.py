@@ -157,34 +157,34 @@ def cluster_pending(tx: Tx, project: str, dataset: str, threshold: float = DEFAU
     """A clustering task's work: group the faces not yet in a cluster; return the clusters touched.
 
     Existing clusters keep their ids and members; pending faces join them or, when enough good faces of one
-    person wait, start a new one (see :mod:`imm_faces.emulator.clustering`)."""
+    person wait, start a new one (see :mod:`imm_faces.emulator.clustering`). Each file of a pending face is
+    read once: for its faces' good flags, to write their clusters onto it, and to rebuild the clusters."""
     pending_ids, _, pending = tx.embeddings(project, dataset, assigned=False)
     if not pending_ids:
         return set()
     stats = cluster_stats(tx, project, dataset)
     uris = {face.figure_id: face.uri for face in tx.faces(project, dataset) if face.cluster_id is None}
-    good = _good_flags(tx, project, dataset, [uris[fid] for fid in pending_ids], pending_ids)
+    docs = {uri: tx.get("file", project, dataset, uri) or {} for uri in {uris[fid] for fid in pending_ids}}
+    figures = {fig["FigureId"]: fig for doc in docs.values() for fig in doc.get("Figures") or []}
+    good = np.array([figure_is_good(figures.get(fid, {})) for fid in pending_ids], dtype=bool)
     labels = assign(pending, stats, new_cluster_id, threshold, good=good)
     assignments = {fid: cid for fid, cid in zip(pending_ids, labels, strict=True) if cid is not None}
     if not assignments:
         return set()
     tx.assign_faces(project, dataset, assignments)
-    _sync_files(tx, project, dataset, {uris[fid] for fid in assignments})
+    for fid, cid in assignments.items():  # onto the file's Figures, as GetFileMeta shows them
+        figures[fid]["FigureClusterId"] = cid
+    for uri in {uris[fid] for fid in assignments}:
+        tx.put("file", docs[uri], project, dataset, uri)
     touched = set(assignments.values())
     for cluster_id in touched:
-        rebuild_cluster(tx, project, dataset, cluster_id)
+        rebuild_cluster(tx, project, dataset, cluster_id, docs)
     return touched
 
 
 def cluster_stats(tx: Tx, project: str, dataset: str) -> ClusterStats:
     """The running figures of every cluster of a dataset (read a batch of members at a time)."""
     return ClusterStats.from_batches(tx.member_batches(project, dataset))
-
-
-def _good_flags(tx: Tx, project: str, dataset: str, uris: list[str], figure_ids: list[str]) -> npt.NDArray[np.bool_]:
-    docs = {uri: tx.get("file", project, dataset, uri) or {} for uri in set(uris)}
-    figures = {fig["FigureId"]: fig for doc in docs.values() for fig in doc.get("Figures") or []}
-    return np.array([figure_is_good(figures.get(fid, {})) for fid in figure_ids], dtype=bool)
 
 
 def _sync_files(tx: Tx, project: str, dataset: str, uris: Iterable[str]) -> None:
@@ -199,15 +199,21 @@ def _sync_files(tx: Tx, project: str, dataset: str, uris: Iterable[str]) -> None
         tx.put("file", doc, project, dataset, uri)
 
 
-def rebuild_cluster(tx: Tx, project: str, dataset: str, cluster_id: str) -> None:
+def rebuild_cluster(
+    tx: Tx, project: str, dataset: str, cluster_id: str, read: dict[str, dict[str, Any]] | None = None
+) -> None:
     """Recompute a figure cluster's statistics, cover and base images from its faces; delete it when it has
-    none. Id, CreateTime, MetaLockVersion and the user-set fields are kept."""
+    none. Id, CreateTime, MetaLockVersion and the user-set fields are kept. ``read``: file documents the caller
+    holds as they are stored (the others are read)."""
     faces = tx.faces(project, dataset, cluster_id=cluster_id)
     existing = tx.get("cluster", project, dataset, cluster_id) or {}
     if not faces:
         tx.delete("cluster", project, dataset, cluster_id)
         return
-    files = {uri: tx.get("file", project, dataset, uri) for uri in {f.uri for f in faces}}
+    known = read or {}
+    files = {
+        uri: known[uri] if uri in known else tx.get("file", project, dataset, uri) for uri in {f.uri for f in faces}
+    }
     figures = {fig["FigureId"]: fig for doc in files.values() if doc for fig in doc.get("Figures", [])}
     attrs = [figures[f.figure_id] for f in faces if f.figure_id in figures]
     ages = [float(a["Age"]) for a in attrs if a.get("Age") is not None]
