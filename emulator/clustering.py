@@ -1,5 +1,5 @@
-"""Incremental face clustering: average linkage from running sums, a limit that follows a group's measured
-spread, and IMM's rule for starting a group.
+"""Incremental face clustering: average linkage from running sums, one rule for joining a group, and IMM's rule
+for starting one.
 
 Faces are 128-d embeddings compared by Euclidean distance. A group keeps three running figures: the sum ``S``
 of its members, their count ``n`` and the sum ``Q`` of their squared norms. From them the root-mean-square
@@ -7,40 +7,47 @@ distance of a face ``x`` to all the members is exact and O(d):
 
     rms(x)^2 = mean_j |x - y_j|^2 = |x|^2 - 2 x.S/n + Q/n = |x - mean|^2 + variance
 
-**The rule** (:class:`Linkage`, applied by every step below and written once): a group *takes* a face when
-the face's rms to its members is under the group's limit; among the groups that take it, the face joins the
-one it is nearest to relative to that limit (smallest rms^2 / limit^2). An ordinary group's limit is
-:data:`DEFAULT_THRESHOLD`. A group with many members whose spread (variance) is wider than a person's usually
-is gets a wider limit, in proportion to the excess, up to a ceiling: a much photographed person is photographed
-in more ways, and the average over many members measures that spread well, while a few strangers that joined
-move it little. A small group's limit never widens: a handful of members, a stranger or two among them, would
-otherwise pull in their neighbours one after another.
+**Joining a group** (:class:`Linkage`; every step below applies it, and its one comparison is :func:`within`):
 
-**Starting a group** follows IMM's documented rule (``runtime.rules``): only from at least
-``FACE_GROUP_MIN_GOOD_FACES`` waiting *good* faces of one person. Three faces are weak evidence that they are
-one person: in a crowded population two strangers are often closer than two photos of one person. So:
+- a group *takes* a face whose rms to its members is under the group's limit. An ordinary group's limit is
+  :data:`DEFAULT_THRESHOLD`. The rms, unlike a distance to the mean, grows with the group's spread, so a group
+  that has absorbed a stranger or two does not become a magnet for its neighbours;
+- a *wide* group, one with many members and a variance over a person's usual one, has a wider limit, growing
+  with the excess up to a ceiling: a much photographed person is photographed in more ways, and their rms
+  would otherwise push their own photos out. A small group never widens: a handful of members, a stranger
+  among them, would pull in their neighbours one after another;
+- a face joins the group it is nearest to relative to the limits (rms^2 / limit^2) if that group takes it,
+  unless a waiting good face is nearer to it than :attr:`Linkage.compete` times its rms to the group: then
+  the face may be that one's person, not the group's, and it waits;
+- during a task the limits are a fraction (:attr:`Linkage.early`) of what they are at its end: a face near a
+  limit is decided once every face of the task has arrived, with its neighbours in view.
 
-- during the task, a good face that no group takes starts a group at once only with waiting good faces that
-  are all pairwise closer than the *seed* distance (nearest first), which is tighter than the join limit;
-- at the end of the task, among the good faces still waiting, a face and its nearest waiting good neighbours
-  (two for a group of three) start a group when they are one another's nearest neighbours, all pairwise closer
-  than the *late seed* distance, and each is nearer the new group than any existing group (in rms): by then
-  every face of the task has arrived, so neighbours that belong elsewhere have shown themselves.
+**Starting a group** follows IMM's documented rule (``runtime.rules``): only from ``FACE_GROUP_MIN_GOOD_FACES``
+waiting *good* faces of one person; faces that are not good never start a group but may join one. Three faces
+are weak evidence (in a crowded population two strangers are often as close as two photos of one person), so:
 
-A new group then takes the waiting faces, good or not, that the rule gives it, nearest first, each checked
-against the group as it has grown; faces that are not good never start a group but may join one. Finally the
-faces still waiting are offered once more to the groups as they ended up; a face that stays waiting is returned
-as ``None`` and is offered again to the next task.
+- during the task, a good face that no group takes starts a group at once only with waiting good faces all
+  pairwise under the *seed* distance, tighter than the limits (nearest first, the earlier among equals);
+- at the end of the task, a waiting good face and its nearest waiting good neighbours (two, for groups of three)
+  start a group when they are one another's nearest, all pairwise under the *late seed* distance, and each is
+  nearer the new group than any existing group (in rms).
 
-Existing groups keep their ids and members; only waiting faces are assigned, so a task is incremental. Work is
-done a chunk of faces at a time: one (chunk x groups) product against the groups as they were when the chunk
-began, and the faces the rule gives a group join at once; the others, in order, are compared with the groups
-changed in the chunk (kept current) and, when good and still unplaced, with the waiting faces (one product per
-chunk). The end-of-task step compares the waiting good faces with one another a block at a time. Memory is
-O(chunk x (groups + waiting)), never faces x faces.
+A group started during the task takes the waiting faces, good or not, under its limit, nearest first, each
+checked against the group as it has grown. At the end of the task, after the late seeds, the faces still waiting
+are offered to the groups as they ended up, at the full limits; a face that stays waiting is returned as
+``None`` and is offered again to the next task. Existing groups keep their ids and members; only waiting faces
+are assigned, so a task is incremental.
 
-IMM documents the rule for starting a group, not its algorithm: the rms test, the limits and the seeds are
-ours (``benchmarks/clustering.py`` measures them against HDBSCAN on two populations).
+Work is done a chunk of faces at a time: one product of the chunk with the groups (as they were when it began:
+the faces a group takes join at once) and one with the faces waiting when it began and the chunk's own (for
+the waiting faces' distances: rivals and seeds); the chunk's other faces, in order, are compared with the
+groups changed in the chunk (kept current). The end of a task compares the waiting good faces with one another
+a block at a time. Memory is O(chunk x (groups + waiting)), never faces x faces; the cost of a new face is
+O(d x (groups + waiting)) multiply-adds, plus, for the few that start a group, its neighbourhood.
+
+IMM documents the rule for starting a group, not its algorithm: the rule's form and numbers are ours
+(``benchmarks/clustering.py`` measures them, against HDBSCAN, on a crowded population with look-alikes and
+heavily photographed people and on the first benchmark's).
 """
 
 from __future__ import annotations
