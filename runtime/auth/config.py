@@ -16,7 +16,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Setting:
     """One setting: ``config_key`` is the stack's (None: environment only), ``env`` its variables in the order
-    they are read (Alibaba's ``ALIBABA_CLOUD_*`` name first, then pulumi-alicloud's ``ALICLOUD_*`` one)."""
+    they are read (the first set and not empty wins), ``default`` what holds when none is set."""
 
     name: str
     config_key: str | None
