@@ -138,6 +138,55 @@ def test_pending_faces_are_not_absorbed_by_a_strangers_group() -> None:
     assert assign(a_faces, stats, namer("d")) == [None, None]  # offered again to the grown group: still pending
 
 
+def _photos(centre: npt.NDArray[np.float64], spread: float, n: int, rng: np.random.Generator) -> F32:
+    """``n`` photos of a person: their centre plus isotropic noise ~``spread`` from it, each photo's own scale."""
+    scale = spread * np.exp(rng.normal(scale=0.15, size=n))
+    return (centre + rng.normal(size=(n, DIM)) * scale[:, None] / np.sqrt(DIM)).astype(np.float32)
+
+
+def _groups(labels: list[str | None], truth: npt.NDArray[np.int64]) -> dict[str, set[int]]:
+    """The people in each group."""
+    out: dict[str, set[int]] = {}
+    for label, person in zip(labels, truth.tolist(), strict=True):
+        if label is not None:
+            out.setdefault(label, set()).add(person)
+    return out
+
+
+def test_strangers_of_a_crowded_subgroup_each_get_their_own_group() -> None:
+    # 40 people seen 3-5 times each, whose centres are ~0.45 from their nearest stranger's (photos of one person
+    # ~0.38 apart, of such neighbours ~0.55): every person a group of their own, none holding two people
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(40, DIM)) * 0.36 / np.sqrt(DIM)
+    truth = np.repeat(np.arange(40), rng.integers(3, 6, 40))
+    order = rng.permutation(len(truth))
+    faces = np.vstack([_photos(centres[p], 0.27, 1, rng) for p in truth])[order]
+    groups = _groups(assign(faces, empty(), namer()), truth[order])
+    assert sorted(min(people) for people in groups.values()) == list(range(40))
+    assert all(len(people) == 1 for people in groups.values())
+
+
+def test_a_heavily_photographed_wide_person_stays_one_group_apart_from_a_look_alike() -> None:
+    # 60 photos spread wider than most people's (0.37 from their centre, not 0.27), a look-alike 0.55 away (six
+    # photos) and a neighbour 0.5 away (four), in random order: the 60 in one group, each other person in theirs
+    rng = np.random.default_rng(0)
+    heavy = rng.normal(size=DIM) * 0.6 / np.sqrt(DIM)
+    away = rng.normal(size=(2, DIM))
+    away /= np.linalg.norm(away, axis=1)[:, None]
+    faces = np.vstack(
+        [
+            _photos(heavy, 0.37, 60, rng),
+            _photos(heavy + 0.55 * away[0], 0.27, 6, rng),
+            _photos(heavy + 0.5 * away[1], 0.27, 4, rng),
+        ]
+    )
+    truth = np.array([0] * 60 + [1] * 6 + [2] * 4)
+    order = rng.permutation(len(truth))
+    labels = assign(faces[order], empty(), namer())
+    assert sorted(_groups(labels, truth[order]).values(), key=min) == [{0}, {1}, {2}]
+    assert None not in labels
+
+
 def test_each_person_one_cluster_across_chunk_boundaries() -> None:
     people = CHUNK // 2
     rng = np.random.default_rng(4)
