@@ -455,3 +455,53 @@ def test_matching_distances_are_strict(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(figures, "SAME_FACE_DISTANCE", 0.25)
     assert match_faces(old, [(point(0.25), far)], threshold=0.5) == {}
     assert match_faces(old, [(point(0.125), far)], threshold=0.5) == {0: 0}
+
+
+# A rule with the same limits during a task and at its end, and no widening: what a new group takes at its start
+# is then the only difference between its steps.
+FLAT = replace(EDGE, early=1.0, wide_members=1000)
+
+
+def test_a_new_group_takes_the_nearest_waiting_face_first_not_the_earliest() -> None:
+    # u (rms^2 0.19 to three faces at 0) waited before v (0.14): v goes in first, after which u is at 0.31; u
+    # first would have left v out (0.27). The same far from the origin (the group's mean then weighs in).
+    u, v, zero = point(0.4375), point(-0.375), point(0.0)
+    good = np.array([False, False, True, True, True])
+    for shift in (point(0.0), point(2.0)):
+        scene = faces(u, v, zero, zero, zero) + shift
+        assert assign(scene, empty(), namer(), good=good, linkage=FLAT) == [None] + ["c0"] * 4
+
+
+def test_equally_near_waiting_faces_join_a_new_group_in_arrival_order() -> None:
+    # forty waiting faces (not good) 0.375 from the three that start a group, each on an axis of its own: nearest
+    # first, the earlier among equals, each against the group as it has grown: the first eleven
+    spokes = [0.375 * np.eye(64, dtype=np.float32)[k] for k in range(1, 41)]
+    zero = np.zeros(64, np.float32)
+    good = np.array([False] * 40 + [True] * 3)
+    labels = assign(np.stack([*spokes, zero, zero, zero]), empty(64), namer(), good=good, linkage=FLAT)
+    assert labels == ["c0"] * 11 + [None] * 29 + ["c0"] * 3
+
+
+def test_a_new_group_looks_for_waiting_faces_around_its_mean_not_only_around_its_seed() -> None:
+    # a and b wait; s starts a group with them, whose mean lies on the other side of the origin from s; u (not
+    # good) is 0.72 from s but inside the group's limit (rms^2 0.246): taken at once, the group then takes w
+    # (0.214; without u, 0.262: w would stay out)
+    a, u, s, w = point(0.125, 0.1875), point(0.375, 0.3125), point(-0.25, -0.125), point(0.1875, 0.5)
+    good = np.array([True, True, False, True, False])
+    assert assign(faces(a, a, u, s, w), empty(), namer(), good=good, linkage=FLAT) == ["c0"] * 5
+
+
+def test_a_late_group_is_weighed_against_existing_groups_with_its_own_spread() -> None:
+    # two late groups, a tight one (pairwise 0.71: each member's rms^2 to it 1/3) and a wider one (0.735): c, in
+    # the tight one, is at rms^2 0.3369 from an existing group, nearer than to the wider group's members' mean
+    # spread would make it (0.340), farther than to its own group's (1/3): the tight group starts
+    def axis(k: int, value: float, far: float = 0.0) -> npt.NDArray[np.float32]:
+        x = np.zeros(16, np.float32)
+        x[k], x[15] = value, far
+        return x
+
+    tight = [axis(0, 0.5), axis(1, 0.5), axis(2, 0.5)]
+    wide = [axis(6, 0.52, 2.0), axis(7, 0.52, 2.0), axis(8, 0.52, 2.0)]
+    near = {"g": [tight[2] + axis(5, float(np.sqrt(0.3369)))]}
+    labels = assign(np.stack([*tight, *wide]), at(near), namer(), linkage=EDGE)
+    assert labels == ["c0"] * 3 + ["c1"] * 3
