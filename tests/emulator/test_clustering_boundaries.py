@@ -23,19 +23,25 @@ from imm_faces.emulator.figures import _iou, figure_is_good, match_faces
 F64 = npt.NDArray[np.float64]
 INF = float("inf")
 
-# A rule whose every step the small random data sets below reach: groups of four and more widen, waiting faces
-# compete, seeds start groups during and at the end of a task.
-RULE = Linkage(
+# Limits in binary-exact numbers: an ordinary group takes a face under rms 0.5 at the end of a task and under
+# 0.375 during it; a group of four or more with a variance over 1/16 is widened twice the excess (in squares), up
+# to 0.75; waiting good faces pairwise under 0.5 start a group at once, under 0.75 (mutually nearest) at the end.
+EDGE = Linkage(
     join=0.5,
     early=0.75,
     compete=0.75,
-    seed=0.45,
-    late_seed=0.6,
+    seed=0.5,
+    late_seed=0.75,
     wide_members=4,
-    wide_variance=0.03,
+    wide_variance=0.0625,
     widening=2.0,
-    ceiling=0.65,
+    ceiling=0.75,
 )
+NO_LATE = replace(EDGE, late_seed=0.0)
+
+# A rule whose every step the small random data sets below reach: groups of four and more widen, waiting faces
+# compete, seeds start groups during and at the end of a task.
+RULE = replace(EDGE, seed=0.45, late_seed=0.6, wide_variance=0.03, ceiling=0.65)
 
 
 def namer(prefix: str = "c") -> Callable[[], str]:
@@ -221,22 +227,6 @@ def test_assign_follows_the_documented_rule(seed: int, chunk: int, monkeypatch: 
 
 
 # ---------------------------------------------------------------------------------------------- exact edges
-
-# Limits in binary-exact numbers: an ordinary group takes a face under rms 0.5 at the end of a task and under
-# 0.375 during it; a group of four or more with a variance over 1/16 is widened twice the excess (in squares), up
-# to 0.75; waiting good faces pairwise under 0.5 start a group at once, under 0.75 (mutually nearest) at the end.
-EDGE = Linkage(
-    join=0.5,
-    early=0.75,
-    compete=0.75,
-    seed=0.5,
-    late_seed=0.75,
-    wide_members=4,
-    wide_variance=0.0625,
-    widening=2.0,
-    ceiling=0.75,
-)
-NO_LATE = replace(EDGE, late_seed=0.0)
 
 
 def at(stats_members: dict[str, list[npt.NDArray[np.float32]]]) -> ClusterStats:
