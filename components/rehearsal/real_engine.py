@@ -37,11 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imm_faces.components.rehearsal import session
+
 if TYPE_CHECKING:  # the module imports light (the engine tests find the engine with it): pulumi's SDK only when run
     import argparse
 
     from imm_faces.components.rehearsal.engine import Created
-    from imm_faces.components.rehearse import Program, _Photos
     from imm_faces.runtime.credentials import Credentials
 
 ENGINE_VARIABLE = "IMM_FACES_PULUMI_ENGINE"
@@ -82,8 +83,14 @@ class EngineError(Exception):
 
 def _version(pulumi: Path) -> tuple[str, tuple[int, ...]] | str:
     try:
-        out = subprocess.run([str(pulumi), "version"], capture_output=True, text=True, timeout=60, check=True,  # noqa: S603
-                             env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"})  # fmt: skip
+        out = subprocess.run(  # noqa: S603 - our own engine's binary, arguments of ours
+            [str(pulumi), "version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"},
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"`{pulumi} version` failed ({exc})"
     text = out.stdout.strip()
@@ -110,8 +117,13 @@ def _from_script() -> Engine | str:
     bash = shutil.which("bash")
     if not ENGINE_SCRIPT.is_file() or bash is None:
         return ""  # an installed package: no script to ask
-    proc = subprocess.run([bash, str(ENGINE_SCRIPT), "--check"], capture_output=True, text=True, check=False,  # noqa: S603
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run(  # noqa: S603 - our own engine's binary, arguments of ours
+        [bash, str(ENGINE_SCRIPT), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     if proc.returncode != 0 or not proc.stdout.strip():
         return "scripts/pulumi-engine.sh has not built one"
     return _engine_in(Path(proc.stdout.strip().splitlines()[-1]), "built by scripts/pulumi-engine.sh:")
@@ -145,18 +157,20 @@ def offline_environment(engine: Engine, root: Path, base: Mapping[str, str]) -> 
     identity) without the user's Pulumi settings, plus an offline Pulumi in ``root``; the program and the
     dynamic-provider host run on this interpreter (which has imm_faces installed)."""
     env = {k: v for k, v in base.items() if not DROPPED_VARIABLES.match(k)}
-    env.update({
-        "PATH": os.pathsep.join([str(engine.bin_dir), str(Path(sys.executable).parent), base.get("PATH", "")]),
-        "PULUMI_HOME": str(root / "home"),
-        "PULUMI_BACKEND_URL": (root / "state").as_uri(),
-        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
-        # A language host older than the CLI (scripts/pulumi-engine.sh builds sdk v3.79.0's) does not get
-        # Pulumi.yaml's runtime options and would run `python3`; the dynamic-provider launcher reads it too.
-        "PULUMI_PYTHON_CMD": sys.executable,
-    })  # fmt: skip
+    env.update(
+        {
+            "PATH": os.pathsep.join([str(engine.bin_dir), str(Path(sys.executable).parent), base.get("PATH", "")]),
+            "PULUMI_HOME": str(root / "home"),
+            "PULUMI_BACKEND_URL": (root / "state").as_uri(),
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+            # A language host older than the CLI (scripts/pulumi-engine.sh builds sdk v3.79.0's) does not get
+            # Pulumi.yaml's runtime options and would run `python3`; the dynamic-provider launcher reads it too.
+            "PULUMI_PYTHON_CMD": sys.executable,
+        }
+    )
     return env
 
 
@@ -190,13 +204,29 @@ class EngineStack:
     def command(self, *args: str) -> list[str]:
         """``pulumi ARGS`` on this stack, in the program's folder, with the config file (a command that takes it)."""
         config = ("--config-file", str(self.config_file)) if args[0] != "stack" else ()
-        return [str(self.engine.pulumi), *args, "--stack", self.stack, "--non-interactive",
-                "--cwd", str(self.project_dir), *config]  # fmt: skip
+        return [
+            str(self.engine.pulumi),
+            *args,
+            "--stack",
+            self.stack,
+            "--non-interactive",
+            "--cwd",
+            str(self.project_dir),
+            *config,
+        ]
 
     def start(self, *args: str, stdin: int, stderr: int) -> subprocess.Popen[str]:
         """``pulumi ARGS`` in a session of its own: a terminal's Ctrl-C reaches it once, passed on by us."""
-        return subprocess.Popen(self.command(*args), cwd=self.project_dir, env=self.env, text=True, stdin=stdin,  # noqa: S603
-                                stdout=subprocess.PIPE, stderr=stderr, start_new_session=True)  # fmt: skip
+        return subprocess.Popen(  # noqa: S603 - our own engine's binary, arguments of ours
+            self.command(*args),
+            cwd=self.project_dir,
+            env=self.env,
+            text=True,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+        )
 
     def run(self, *args: str, stdin: str | None = None) -> str:
         """``pulumi ARGS`` to its end, its stdout. A Ctrl-C/SIGTERM meanwhile waits for that end (the command may be
@@ -215,8 +245,15 @@ class EngineStack:
         scratch = self.root / "init"
         scratch.mkdir(exist_ok=True)
         shutil.copyfile(self.project_dir / "Pulumi.yaml", scratch / "Pulumi.yaml")
-        init = [str(self.engine.pulumi), "stack", "init", self.stack, "--secrets-provider", "passphrase",
-                "--non-interactive"]  # fmt: skip
+        init = [
+            str(self.engine.pulumi),
+            "stack",
+            "init",
+            self.stack,
+            "--secrets-provider",
+            "passphrase",
+            "--non-interactive",
+        ]
         proc = subprocess.run(init, cwd=scratch, env=self.env, capture_output=True, text=True, check=False)  # noqa: S603
         if proc.returncode != 0:
             raise EngineError(_diagnostics(proc.stdout, proc.stderr) or f"pulumi stack init exited {proc.returncode}")
@@ -229,9 +266,11 @@ class EngineStack:
     def preview(self) -> list[Planned]:
         """What ``up`` would create, with the inputs the engine knows (nothing is created)."""
         document = json.loads(self.run("preview", "--json"))
-        return [Planned(step["newState"]["type"], _name(step["urn"]), dict(step["newState"].get("inputs") or {}))
-                for step in document.get("steps", []) if step.get("op") == "create"
-                and (step.get("newState") or {}).get("custom")]  # fmt: skip
+        return [
+            Planned(step["newState"]["type"], _name(step["urn"]), dict(step["newState"].get("inputs") or {}))
+            for step in document.get("steps", [])
+            if step.get("op") == "create" and (step.get("newState") or {}).get("custom")
+        ]
 
     def up(self, echo: Callable[[str], None]) -> None:
         """``pulumi up`` (no second preview), its progress lines echoed as they come. Ctrl-C/SIGTERM (here a
@@ -278,10 +317,19 @@ class EngineStack:
         from imm_faces.components.rehearsal.engine import DYNAMIC_PREFIX, Created
 
         deployment = json.loads(self.run("stack", "export"))["deployment"]
-        return [Created(r["type"], _name(r["urn"]), r["urn"], r.get("id", ""), dict(r.get("outputs") or {}),
-                        r["type"].startswith(DYNAMIC_PREFIX), dict(r.get("inputs") or {}))
-                for r in deployment.get("resources") or [] if r.get("custom")
-                and not r["type"].startswith("pulumi:providers:")]  # fmt: skip
+        return [
+            Created(
+                r["type"],
+                _name(r["urn"]),
+                r["urn"],
+                r.get("id", ""),
+                dict(r.get("outputs") or {}),
+                r["type"].startswith(DYNAMIC_PREFIX),
+                dict(r.get("inputs") or {}),
+            )
+            for r in deployment.get("resources") or []
+            if r.get("custom") and not r["type"].startswith("pulumi:providers:")
+        ]
 
 
 HIDDEN = ("@ ", "The resources in the stack", "If you want to remove the stack")
@@ -337,8 +385,6 @@ def _last_line(text: str) -> str:
 def choose(mode: str, say: Callable[[str], None]) -> Engine | None:
     """The engine ``--engine MODE`` asks for: the real one (auto, when found; real, or a usage error saying why
     not) or None for the mocks; says which and why."""
-    from imm_faces.components.rehearse import UsageError
-
     if mode == "mocks":
         say("engine: the Pulumi SDK's mocks (--engine mocks)")
         return None
@@ -347,9 +393,11 @@ def choose(mode: str, say: Callable[[str], None]) -> Engine | None:
         say(f"engine: the real Pulumi engine, pulumi {found.version} ({found.source})")
         return found
     if mode == "real":
-        raise UsageError(f"--engine real: no real Pulumi engine: {found}")
-    say(f"engine: the Pulumi SDK's mocks, as there is no real Pulumi engine here ({found}); scripts/pulumi-engine.sh "
-        "of a checkout builds one (needs Go), or install the Pulumi CLI v3.139.0 or later")  # fmt: skip
+        raise session.UsageError(f"--engine real: no real Pulumi engine: {found}")
+    say(
+        f"engine: the Pulumi SDK's mocks, as there is no real Pulumi engine here ({found}); scripts/pulumi-engine.sh "
+        "of a checkout builds one (needs Go), or install the Pulumi CLI v3.139.0 or later"
+    )
     return None
 
 
@@ -403,7 +451,7 @@ def missing_plugin(error: EngineError) -> str | None:
     return match.group(1) if match else None
 
 
-def rehearse(args: argparse.Namespace, program: Program, credentials: Credentials, engine: Engine) -> int:
+def rehearse(args: argparse.Namespace, program: session.Program, credentials: Credentials, engine: Engine) -> int:
     """The rehearsal of :mod:`imm_faces.components.rehearse` with the real engine doing the deployment: preview,
     photos staged where the preview says the bindings point, up, verify on ``pulumi stack output --json``,
     destroy, and the check that nothing it made is left. Raises :class:`EngineUnfitError` before anything is
@@ -412,81 +460,89 @@ def rehearse(args: argparse.Namespace, program: Program, credentials: Credential
     import tempfile
     import time
 
-    from imm_faces.components import rehearse as rh
-
     started = time.monotonic()
-    print(f"imm-faces rehearse: a rehearsal on the REAL Pulumi engine (pulumi {engine.version}), offline, against a\n"
-          "local IMM emulator: preview, up, verify, destroy, with the state in a temporary file:// backend. Not\n"
-          "exercised: the alicloud plugin (this package's program is given an existing service role instead of\n"
-          "creating the RAM role and policy).\n", file=rh._say.stream, flush=True)  # fmt: skip
+    print(
+        f"imm-faces rehearse: a rehearsal on the REAL Pulumi engine (pulumi {engine.version}), offline, against a\n"
+        "local IMM emulator: preview, up, verify, destroy, with the state in a temporary file:// backend. Not\n"
+        "exercised: the alicloud plugin (this package's program is given an existing service role instead of\n"
+        "creating the RAM role and policy).\n",
+        file=session.say.stream,
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="imm-faces-rehearsal-") as tmp, contextlib.ExitStack() as stack:
-        endpoint, oss_root, own = rh._emulator(args, stack, Path(tmp), credentials)
-        photos = rh._Photos(args.photos, oss_root, Path(tmp) / "sample", shared=not own)
-        env = stack.enter_context(rh._emulator_environment(credentials))
+        endpoint, oss_root, own = session.use_emulator(args, stack, Path(tmp), credentials)
+        photos = session.Photos(args.photos, oss_root, Path(tmp) / "sample", shared=not own)
+        env = stack.enter_context(session.emulator_environment(credentials))
         root = Path(tempfile.mkdtemp(prefix="imm-faces-rehearsal-state-")) if args.keep else Path(tmp) / "engine"
-        pulumi = EngineStack(engine, root, program.directory or _default_project(root, program.project), args.stack,
-                             env)  # fmt: skip
+        pulumi = EngineStack(
+            engine, root, program.directory or _default_project(root, program.project), args.stack, env
+        )
         try:
             code, outputs, reports = _deploy(args, program, pulumi, endpoint, credentials, photos, Path(tmp))
         except KeyboardInterrupt:
-            rh._say("interrupted: the engine finished the operations under way and recorded them; deleting")
-            _teardown(pulumi, endpoint, credentials, photos)
+            session.say("interrupted: the engine finished the operations under way and recorded them; deleting")
+            teardown(pulumi, endpoint, credentials, photos)
             raise
         if args.keep:
             created, left, kept = _resources(pulumi), list[str](), list[str]()
-            rh._say(f"--keep: everything stays in the emulator at {endpoint} ({rh._keys_to_show(credentials)}), the "
-                    f"photos in {oss_root}, the stack in {root}: to delete it, {_destroy_command(pulumi)}")  # fmt: skip
+            session.say(
+                f"--keep: everything stays in the emulator at {endpoint} ({session.keys_to_show(credentials)}), the "
+                f"photos in {oss_root}, the stack in {root}: to delete it, {_destroy_command(pulumi)}"
+            )
             if own:
-                rh._say("Ctrl-C to stop the emulator")
-                rh._wait_for_interrupt()
+                session.say("Ctrl-C to stop the emulator")
+                session.wait_for_interrupt()
         else:
-            created, left, kept = _teardown(pulumi, endpoint, credentials, photos)
+            created, left, kept = teardown(pulumi, endpoint, credentials, photos)
     seconds = time.monotonic() - started
-    return rh._verdict(args, program, seconds, code, created, outputs, reports, left, kept, engine.version)
+    return session.conclude(args, program, seconds, code, created, outputs, reports, left, kept, engine.version)
 
 
 def _deploy(
-    args: argparse.Namespace, program: Program, pulumi: EngineStack, endpoint: str, credentials: Credentials,
-    photos: _Photos, tmp: Path,
-) -> tuple[int | None, dict[str, Any], dict[str, Any]]:  # fmt: skip
+    args: argparse.Namespace,
+    program: session.Program,
+    pulumi: EngineStack,
+    endpoint: str,
+    credentials: Credentials,
+    photos: session.Photos,
+    tmp: Path,
+) -> tuple[int | None, dict[str, Any], dict[str, Any]]:
     """The stack and its config, preview, photos, up, verify: (verify's exit code or None, outputs, reports)."""
-    from imm_faces.components import rehearse as rh
 
     config = stack_config(program.project, program.config, endpoint, default_program=program.directory is None)
-    provider = rh._provider_config(credentials)
+    provider = session.provider_config(credentials)
     try:
         pulumi.create({**config, "alicloud:accessKey": provider.pop("alicloud:accessKey")}, provider)
-        rh._say(f"stack {pulumi.stack} of project {program.project} ({pulumi.project_dir}), state in {pulumi.root}")
+        session.say(f"stack {pulumi.stack} of project {program.project} ({pulumi.project_dir}), state in {pulumi.root}")
         _preview(pulumi, endpoint, photos)
-        rh._say("pulumi up")
+        session.say("pulumi up")
         try:
             pulumi.up(_echo)
         except EngineError as exc:
             raise EngineError(f"deployment failed (pulumi up): {exc}") from None
         outputs = pulumi.outputs()
-    except (EngineError, rh.StagingError) as exc:
+    except (EngineError, session.StagingError) as exc:
         print(f"imm-faces rehearse: {exc}", file=sys.stderr)
         return None, {}, {}
     out_path = Path(args.outputs) if args.outputs else tmp / "outputs.json"
-    code, reports = rh._verify(outputs, out_path, photos, json_mode=args.json, html=args.html)
+    code, reports = session.verify_outputs(outputs, out_path, photos, json_mode=args.json, html=args.html)
     return code, outputs, reports
 
 
-def _teardown(
-    pulumi: EngineStack, endpoint: str, credentials: Credentials, photos: _Photos
+def teardown(
+    pulumi: EngineStack, endpoint: str, credentials: Credentials, photos: session.Photos
 ) -> tuple[list[Created], list[str], list[str]]:
     """``pulumi destroy``, then (what was created, what of it is left, what was kept as adopted)."""
-    from imm_faces.components.rehearse import _left_behind, _say
 
     photos.close()  # none staged from now on
     pulumi.holding = True  # the cleanup runs to its end
     created = _resources(pulumi)
-    _say("pulumi destroy")
+    session.say("pulumi destroy")
     try:
         pulumi.destroy(_echo)
     except EngineError as exc:  # what is left is then found and reported by the check that follows
-        _say(f"pulumi destroy failed: {exc}")
-    left, kept = _left_behind(created, endpoint, credentials)
+        session.say(f"pulumi destroy failed: {exc}")
+    left, kept = session.left_behind(created, endpoint, credentials)
     return created, left + photos.remove(), kept
 
 
@@ -497,13 +553,12 @@ def _resources(pulumi: EngineStack) -> list[Created]:
         return []
 
 
-def _preview(pulumi: EngineStack, endpoint: str, photos: _Photos) -> None:
+def _preview(pulumi: EngineStack, endpoint: str, photos: session.Photos) -> None:
     """``pulumi preview``; stops the rehearsal (EngineUnfitError) when the program cannot run here; stages the photos
     where each binding will point."""
     from imm_faces.components.rehearsal.engine import IMM_TYPE_PREFIX
-    from imm_faces.components.rehearse import _say
 
-    _say("pulumi preview (creates nothing)")
+    session.say("pulumi preview (creates nothing)")
     try:
         planned = pulumi.preview()
     except EngineError as exc:
@@ -513,23 +568,28 @@ def _preview(pulumi: EngineStack, endpoint: str, photos: _Photos) -> None:
         raise EngineError(f"the stack program failed (pulumi preview): {exc}") from None
     check_targets(planned, endpoint)
     kinds = ", ".join(f"{p.type.rsplit(':', 1)[-1]} {p.name}" for p in planned)
-    _say(f"pulumi preview: {len(planned)} to create ({kinds}), each IMM resource at the emulator")
+    session.say(f"pulumi preview: {len(planned)} to create ({kinds}), each IMM resource at the emulator")
     for resource in planned:
         if resource.type == f"{IMM_TYPE_PREFIX}Binding":
             photos.stage("Binding", resource.inputs)
 
 
 def _echo(line: str) -> None:
-    from imm_faces.components.rehearse import _say
 
-    print(f"    {line}", file=_say.stream, flush=True)
+    print(f"    {line}", file=session.say.stream, flush=True)
 
 
 def _destroy_command(pulumi: EngineStack) -> str:
     import shlex
 
-    names = ("PULUMI_HOME", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_PYTHON_CMD",
-             "PULUMI_SKIP_UPDATE_CHECK", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION")  # fmt: skip
+    names = (
+        "PULUMI_HOME",
+        "PULUMI_BACKEND_URL",
+        "PULUMI_CONFIG_PASSPHRASE",
+        "PULUMI_PYTHON_CMD",
+        "PULUMI_SKIP_UPDATE_CHECK",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION",
+    )
     env = " ".join(f"{k}={shlex.quote(pulumi.env[k])}" for k in names)
     command = " ".join(shlex.quote(arg) for arg in pulumi.command("destroy", "--yes")[1:])
     return f"PATH={shlex.quote(str(pulumi.engine.bin_dir))}:$PATH {env} pulumi {command}"

@@ -330,7 +330,8 @@ def test_an_interrupt_the_sdk_swallows_still_ends_the_wait() -> None:
     was an interrupt. Run in a child process: a regression hangs there, not here."""
     code = """
 import asyncio, os, signal
-from imm_faces.components.rehearse import INTERRUPTED, _sigterm_as_interrupt
+from imm_faces.components.rehearsal.session import INTERRUPTED
+from imm_faces.components.rehearse import _sigterm_as_interrupt
 
 async def driver():
     try:
@@ -444,15 +445,15 @@ def test_a_cold_cache_offline_says_the_photos_failed_and_what_works_offline(tmp_
 def test_the_way_to_reach_imm_faces_is_said_only_when_the_shell_cannot(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from imm_faces.components import rehearse as module
+    from imm_faces.components.rehearsal import session as module
 
     bin_dir = str(Path(sys.executable).parent)
     if not (Path(bin_dir) / "imm-faces").is_file():
         pytest.skip("imm-faces is not installed as a script next to this Python")
-    monkeypatch.setattr(module._say, "stream", sys.stdout)
+    monkeypatch.setattr(module.say, "stream", sys.stdout)
     monkeypatch.setenv("IMM_FACES_CALLER_PATH", f"/usr/bin:{bin_dir}")
-    module._how_to_reach_imm_faces()
+    module.how_to_reach_imm_faces()
     assert capsys.readouterr().out == ""
     monkeypatch.setenv("IMM_FACES_CALLER_PATH", "/usr/bin:/bin")
-    module._how_to_reach_imm_faces()
+    module.how_to_reach_imm_faces()
     assert "bin/activate" in capsys.readouterr().out
