@@ -190,7 +190,7 @@ def _require(field_name: str, ok: bool, rule: str) -> None:
         raise ArgsError(field_name, rule)
 
 
-def resolve(args: FaceClusteringArgs, component: str, scope: NameScope | None = None) -> ResolvedArgs:  # noqa: PLR0912
+def resolve(args: FaceClusteringArgs, component: str, scope: NameScope | None = None) -> ResolvedArgs:
     """The validation and defaulting behind :meth:`FaceClusteringArgs.resolved` (pure)."""
     _require("region", isinstance(args.region, str), "must be a string")
     region = _check("region", check_region, args.region)
@@ -198,52 +198,15 @@ def resolve(args: FaceClusteringArgs, component: str, scope: NameScope | None = 
     dataset = _check("dataset_name", check_name, args.dataset_name or derived_name(component, "faces", scope=scope))
     if args.description is not None:
         _check("description", check_description, args.description)
-    project_quotas: dict[str, int] = {}
-    dataset_quotas: dict[str, int] = {}
-    for quota, limit in args.quotas.items():
-        _require(f"quotas[{quota!r}]", quota in QUOTAS, f"not an IMM quota; known: {', '.join(QUOTAS)}")
-        _require(f"quotas[{quota!r}]", isinstance(limit, int) and not isinstance(limit, bool), "must be an integer")
-        low, high, _ = QUOTAS[quota]
-        _require(f"quotas[{quota!r}]", low <= limit <= high, f"must be between {low} and {high}; got {limit}")
-        (project_quotas if quota in PROJECT_QUOTAS else dataset_quotas)[quota] = limit
-    for key, value in args.tags.items():
-        _require("tags", isinstance(key, str) and isinstance(value, str) and 0 < len(key) <= 128,
-                 f"keys (1-128 characters) and values must be strings; got {key!r}: {value!r}")  # fmt: skip
-    locations = tuple(args.oss_locations)
-    for i, uri in enumerate(locations):
-        _check(f"oss_locations[{i}]", check_oss_uri, uri)
-        _require(f"oss_locations[{i}]", uri not in locations[:i], f"{uri} is listed twice")
-    for i, uri in enumerate(args.role_locations):
-        _check(f"role_locations[{i}]", check_oss_uri, uri)
-    max_bind = dataset_quotas.get("DatasetMaxBindCount", QUOTAS["DatasetMaxBindCount"][2])
-    _require("oss_locations", len(locations) <= max_bind,
-             f"at most DatasetMaxBindCount={max_bind} locations; got {len(locations)}")  # fmt: skip
-    if args.notification_topic is not None:
-        _require("notification_topic", bool(MNS_TOPIC_NAME.match(args.notification_topic)),
-                 f"must be {MNS_TOPIC_RULE}; got {args.notification_topic!r}")  # fmt: skip
-    if args.service_role is not None:
-        _require("service_role", bool(RAM_ROLE_NAME.match(args.service_role)),
-                 f"must be {RAM_ROLE_RULE}; got {args.service_role!r}")  # fmt: skip
-    if args.account_id is not None:
-        _require("account_id", bool(ACCOUNT_ID.match(args.account_id)), f"must be digits; got {args.account_id!r}")
+    project_quotas, dataset_quotas = _quotas(args)
+    _check_tags(args)
+    locations = _locations(args, dataset_quotas)
+    _check_roles(args)
     for name in ("clustering_timeout", "scan_timeout"):
         _check(name, check_seconds, getattr(args, name))
-    role_name = args.role_name or derived_name(component, "imm-role", scope=scope, limit=64)
-    policy_name = args.policy_name or derived_name(component, "imm-policy", scope=scope, limit=128)
-    _require("role_name", bool(RAM_ROLE_NAME.match(role_name)), f"must be {RAM_ROLE_RULE}; got {role_name!r}")
-    checker_name = args.checker_policy_name or derived_name(component, "imm-checker", scope=scope, limit=128)
-    for name, value in (("policy_name", policy_name), ("checker_policy_name", checker_name)):
-        _require(name, bool(RAM_POLICY_NAME.match(value)), f"must be {RAM_POLICY_RULE}; got {value!r}")
-    for name in ("adopt_existing", "delete_adopted", "manage_project", "run_clustering", "create_checker_policy"):
-        _require(name, isinstance(getattr(args, name), bool), f"must be true or false; got {getattr(args, name)!r}")
-    for key, value in args.clustering_triggers.items():
-        _require("clustering_triggers", isinstance(key, str) and isinstance(value, str),
-                 f"keys and values must be strings; got {key!r}: {value!r}")  # fmt: skip
-    if args.endpoint is not None:
-        _require("endpoint", bool(ENDPOINT.match(args.endpoint)), f"must be an http(s) URL; got {args.endpoint!r}")
-    if not args.manage_project:
-        _require("service_role", args.service_role is None,
-                 "only a managed project has a service role (manage_project=False)")  # fmt: skip
+    role_name, policy_name, checker_name = _ram_names(args, component, scope)
+    _check_switches(args)
+    # Kept compact: one field a line would make this call 27 lines.
     return ResolvedArgs(
         region=region, project_name=project, dataset_name=dataset, description=args.description,
         template_id=args.template_id, project_quotas=project_quotas, dataset_quotas=dataset_quotas,
@@ -257,6 +220,75 @@ def resolve(args: FaceClusteringArgs, component: str, scope: NameScope | None = 
         adopt_existing=args.adopt_existing, delete_adopted=args.delete_adopted,
         create_checker_policy=args.create_checker_policy, checker_policy_name=checker_name,
     )  # fmt: skip
+
+
+def _quotas(args: FaceClusteringArgs) -> tuple[dict[str, int], dict[str, int]]:
+    """(project quotas, dataset quotas), each checked against IMM's range."""
+    project_quotas: dict[str, int] = {}
+    dataset_quotas: dict[str, int] = {}
+    for quota, limit in args.quotas.items():
+        _require(f"quotas[{quota!r}]", quota in QUOTAS, f"not an IMM quota; known: {', '.join(QUOTAS)}")
+        _require(f"quotas[{quota!r}]", isinstance(limit, int) and not isinstance(limit, bool), "must be an integer")
+        low, high, _ = QUOTAS[quota]
+        _require(f"quotas[{quota!r}]", low <= limit <= high, f"must be between {low} and {high}; got {limit}")
+        (project_quotas if quota in PROJECT_QUOTAS else dataset_quotas)[quota] = limit
+    return project_quotas, dataset_quotas
+
+
+def _check_tags(args: FaceClusteringArgs) -> None:
+    for key, value in args.tags.items():
+        rule = f"keys (1-128 characters) and values must be strings; got {key!r}: {value!r}"
+        _require("tags", isinstance(key, str) and isinstance(value, str) and 0 < len(key) <= 128, rule)
+    for key, value in args.clustering_triggers.items():
+        rule = f"keys and values must be strings; got {key!r}: {value!r}"
+        _require("clustering_triggers", isinstance(key, str) and isinstance(value, str), rule)
+
+
+def _locations(args: FaceClusteringArgs, dataset_quotas: dict[str, int]) -> tuple[str, ...]:
+    """The OSS locations to bind (each once, at most the dataset's bind count); the role's extra ones checked."""
+    locations = tuple(args.oss_locations)
+    for i, uri in enumerate(locations):
+        _check(f"oss_locations[{i}]", check_oss_uri, uri)
+        _require(f"oss_locations[{i}]", uri not in locations[:i], f"{uri} is listed twice")
+    for i, uri in enumerate(args.role_locations):
+        _check(f"role_locations[{i}]", check_oss_uri, uri)
+    max_bind = dataset_quotas.get("DatasetMaxBindCount", QUOTAS["DatasetMaxBindCount"][2])
+    rule = f"at most DatasetMaxBindCount={max_bind} locations; got {len(locations)}"
+    _require("oss_locations", len(locations) <= max_bind, rule)
+    return locations
+
+
+def _check_roles(args: FaceClusteringArgs) -> None:
+    """The given service role, account, MNS topic and endpoint."""
+    if args.notification_topic is not None:
+        rule = f"must be {MNS_TOPIC_RULE}; got {args.notification_topic!r}"
+        _require("notification_topic", bool(MNS_TOPIC_NAME.match(args.notification_topic)), rule)
+    if args.service_role is not None:
+        rule = f"must be {RAM_ROLE_RULE}; got {args.service_role!r}"
+        _require("service_role", bool(RAM_ROLE_NAME.match(args.service_role)), rule)
+    if args.account_id is not None:
+        _require("account_id", bool(ACCOUNT_ID.match(args.account_id)), f"must be digits; got {args.account_id!r}")
+    if args.endpoint is not None:
+        _require("endpoint", bool(ENDPOINT.match(args.endpoint)), f"must be an http(s) URL; got {args.endpoint!r}")
+
+
+def _ram_names(args: FaceClusteringArgs, component: str, scope: NameScope | None) -> tuple[str, str, str]:
+    """(role name, policy name, checker policy name): given or derived, each checked against RAM's rule."""
+    role_name = args.role_name or derived_name(component, "imm-role", scope=scope, limit=64)
+    policy_name = args.policy_name or derived_name(component, "imm-policy", scope=scope, limit=128)
+    _require("role_name", bool(RAM_ROLE_NAME.match(role_name)), f"must be {RAM_ROLE_RULE}; got {role_name!r}")
+    checker_name = args.checker_policy_name or derived_name(component, "imm-checker", scope=scope, limit=128)
+    for name, value in (("policy_name", policy_name), ("checker_policy_name", checker_name)):
+        _require(name, bool(RAM_POLICY_NAME.match(value)), f"must be {RAM_POLICY_RULE}; got {value!r}")
+    return role_name, policy_name, checker_name
+
+
+def _check_switches(args: FaceClusteringArgs) -> None:
+    for name in ("adopt_existing", "delete_adopted", "manage_project", "run_clustering", "create_checker_policy"):
+        _require(name, isinstance(getattr(args, name), bool), f"must be true or false; got {getattr(args, name)!r}")
+    if not args.manage_project:
+        rule = "only a managed project has a service role (manage_project=False)"
+        _require("service_role", args.service_role is None, rule)
 
 
 def oss_resources(uri: str) -> tuple[str, str, str]:

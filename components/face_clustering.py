@@ -111,57 +111,125 @@ class FaceClustering(pulumi.ComponentResource):
         role_name, role_arn, access = self._service_role(name, resolved, child)
         self.service_role = pulumi.Output.from_input(role_name)
         self.service_role_arn = pulumi.Output.from_input(role_arn)
+        project_deps = self._project(name, resolved, where, owned, role_name, access)
+        dataset = self._dataset(name, resolved, where, owned, project_deps)
+        bindings = self._bindings(name, resolved, where, owned, dataset, child)
+        self.clustering_task_id = pulumi.Output.from_input(None)
+        if resolved.run_clustering:
+            self.clustering_task_id = self._clustering_task(name, resolved, where, scope, [dataset, *bindings])
+        self._checker_policy(name, resolved, child)
+        self.outputs = self._contract_outputs(resolved, dataset)
+        self.register_outputs(self.outputs)
 
-        project_deps: list[pulumi.Resource] = list(access)
-        if resolved.manage_project:
-            project = Project(f"{name}-project", {
-                **where, **owned, "project_name": resolved.project_name, "service_role": role_name,
-                "description": resolved.description, "template_id": resolved.template_id,
-                "tags": resolved.tags or None,
-                **{snake_name(k): v for k, v in resolved.project_quotas.items()},
-            }, pulumi.ResourceOptions(parent=self, depends_on=access))  # fmt: skip
-            project_deps = [project]
-            self.project_name = project.project_name
-        else:
+    def _project(
+        self,
+        name: str,
+        resolved: ResolvedArgs,
+        where: dict[str, Any],
+        owned: dict[str, Any],
+        role_name: pulumi.Input[str | None],
+        access: list[pulumi.Resource],
+    ) -> list[pulumi.Resource]:
+        """The IMM project (unless the stack only adds a dataset to an existing one); what the dataset waits for."""
+        if not resolved.manage_project:
             self.project_name = pulumi.Output.from_input(resolved.project_name)
+            return access
+        inputs = {
+            **where,
+            **owned,
+            "project_name": resolved.project_name,
+            "service_role": role_name,
+            "description": resolved.description,
+            "template_id": resolved.template_id,
+            "tags": resolved.tags or None,
+            **{snake_name(k): v for k, v in resolved.project_quotas.items()},
+        }
+        project = Project(f"{name}-project", inputs, pulumi.ResourceOptions(parent=self, depends_on=access))
+        self.project_name = project.project_name
+        return [project]
 
-        dataset = Dataset(f"{name}-dataset", {
-            **where, **owned, "project_name": self.project_name, "dataset_name": resolved.dataset_name,
-            "description": resolved.description, "template_id": resolved.template_id,
+    def _dataset(
+        self,
+        name: str,
+        resolved: ResolvedArgs,
+        where: dict[str, Any],
+        owned: dict[str, Any],
+        project_deps: list[pulumi.Resource],
+    ) -> Dataset:
+        inputs = {
+            **where,
+            **owned,
+            "project_name": self.project_name,
+            "dataset_name": resolved.dataset_name,
+            "description": resolved.description,
+            "template_id": resolved.template_id,
             **{snake_name(k): v for k, v in resolved.dataset_quotas.items()},
-        }, pulumi.ResourceOptions(parent=self, depends_on=project_deps))  # fmt: skip
+        }
+        dataset = Dataset(f"{name}-dataset", inputs, pulumi.ResourceOptions(parent=self, depends_on=project_deps))
         self.dataset_name = dataset.dataset_name
+        return dataset
 
-        located = {**where, "project_name": self.project_name, "dataset_name": self.dataset_name}
-        scanned = {**located, **owned, "scan_timeout": resolved.scan_timeout,
-                   "unindex_on_delete": _kept_at_destroy(dataset, resolved)}  # fmt: skip
-        bindings = [
+    def _bindings(
+        self,
+        name: str,
+        resolved: ResolvedArgs,
+        where: dict[str, Any],
+        owned: dict[str, Any],
+        dataset: Dataset,
+        child: pulumi.ResourceOptions,
+    ) -> list[Binding]:
+        """One binding per OSS location; in a dataset the stack adopted and keeps, each removes what it indexed."""
+        scanned = {
+            **where,
+            **owned,
+            "project_name": self.project_name,
+            "dataset_name": self.dataset_name,
+            "scan_timeout": resolved.scan_timeout,
+            "unindex_on_delete": _kept_at_destroy(dataset, resolved),
+        }
+        return [
             Binding(f"{name}-binding-{i}", {**scanned, "uri": uri}, child)
             for i, uri in enumerate(resolved.oss_locations)
         ]
-        self.clustering_task_id = pulumi.Output.from_input(None)
-        if resolved.run_clustering:
-            task_name = f"{name}-clustering"
-            task = FigureClusteringTask(task_name, {
-                **where, "project_name": self.project_name, "dataset_name": self.dataset_name,
-                "timeout": resolved.clustering_timeout, "triggers": resolved.clustering_triggers,
-                "notification_topic": resolved.notification_topic,
-                "owner": f"{scope.project}/{scope.stack}/{task_name}",
-            }, pulumi.ResourceOptions(parent=self, depends_on=[dataset, *bindings], protect=False))  # fmt: skip
-            self.clustering_task_id = task.task_id
 
+    def _clustering_task(
+        self,
+        name: str,
+        resolved: ResolvedArgs,
+        where: dict[str, Any],
+        scope: NameScope,
+        after: list[pulumi.Resource],
+    ) -> pulumi.Output[str | None]:
+        task_name = f"{name}-clustering"
+        inputs = {
+            **where,
+            "project_name": self.project_name,
+            "dataset_name": self.dataset_name,
+            "timeout": resolved.clustering_timeout,
+            "triggers": resolved.clustering_triggers,
+            "notification_topic": resolved.notification_topic,
+            "owner": f"{scope.project}/{scope.stack}/{task_name}",
+        }
+        options = pulumi.ResourceOptions(parent=self, depends_on=after, protect=False)
+        return FigureClusteringTask(task_name, inputs, options).task_id
+
+    def _checker_policy(self, name: str, resolved: ResolvedArgs, child: pulumi.ResourceOptions) -> None:
+        """The read-only RAM policy `imm-faces verify` needs here (JSON), created too when asked."""
         photos = [*resolved.oss_locations, *resolved.role_locations]  # where the dataset's files are read from
         self.checker_policy_document = pulumi.Output.all(self.project_name, self.dataset_name).apply(
             lambda names: to_json(checker_policy(names[0], names[1], resolved.region, resolved.account_id, photos))
         )
-        """The read-only RAM policy `imm-faces verify` needs here (JSON), for the identity that runs it."""
         if resolved.create_checker_policy:
             alicloud.ram.Policy(
-                f"{name}-checker-policy", policy_name=resolved.checker_policy_name,
-                policy_document=self.checker_policy_document, opts=child,
+                f"{name}-checker-policy",
+                policy_name=resolved.checker_policy_name,
+                policy_document=self.checker_policy_document,
+                opts=child,
                 description=f"What imm-faces verify reads in {resolved.project_name}/{resolved.dataset_name}.",
-            )  # fmt: skip
-        self.outputs = {
+            )
+
+    def _contract_outputs(self, resolved: ResolvedArgs, dataset: Dataset) -> dict[str, pulumi.Output[Any]]:
+        outputs = {
             "project_name": self.project_name,
             "dataset_name": self.dataset_name,
             "region": pulumi.Output.from_input(resolved.region),
@@ -171,9 +239,9 @@ class FaceClustering(pulumi.ComponentResource):
             "service_role_arn": self.service_role_arn,
             "binding_uris": pulumi.Output.from_input(list(resolved.oss_locations)),
         }
-        if set(self.outputs) != set(StackOutputs.model_fields):  # the contract is defined in runtime, once
+        if set(outputs) != set(StackOutputs.model_fields):  # the contract is defined in runtime, once
             raise pulumi.RunError("FaceClustering outputs drifted from imm_faces.runtime.outputs.StackOutputs")
-        self.register_outputs(self.outputs)
+        return outputs
 
     def _service_role(
         self, name: str, resolved: ResolvedArgs, child: pulumi.ResourceOptions
@@ -184,19 +252,28 @@ class FaceClustering(pulumi.ComponentResource):
         if resolved.service_role is not None:
             return resolved.service_role, None, []
         role = alicloud.ram.Role(
-            f"{name}-role", role_name=resolved.role_name, assume_role_policy_document=to_json(trust_policy()),
-            description=f"Assumed by IMM for the {resolved.project_name} project (imm-faces).", opts=child,
-        )  # fmt: skip
+            f"{name}-role",
+            role_name=resolved.role_name,
+            assume_role_policy_document=to_json(trust_policy()),
+            description=f"Assumed by IMM for the {resolved.project_name} project (imm-faces).",
+            opts=child,
+        )
         readable = [*resolved.oss_locations, *resolved.role_locations]
         document = service_policy(readable, resolved.notification_topic, resolved.region, resolved.account_id)
         if not document["Statement"]:  # nothing to grant: RAM rejects an empty policy
             return role.role_name, role.arn, [role]
         policy = alicloud.ram.Policy(
-            f"{name}-policy", policy_name=resolved.policy_name, policy_document=to_json(document),
-            description=f"What IMM may read and publish for {resolved.project_name} (imm-faces).", opts=child,
-        )  # fmt: skip
+            f"{name}-policy",
+            policy_name=resolved.policy_name,
+            policy_document=to_json(document),
+            description=f"What IMM may read and publish for {resolved.project_name} (imm-faces).",
+            opts=child,
+        )
         attachment = alicloud.ram.RolePolicyAttachment(
-            f"{name}-policy-attachment", role_name=role.role_name, policy_name=policy.policy_name,
-            policy_type="Custom", opts=child,
-        )  # fmt: skip
+            f"{name}-policy-attachment",
+            role_name=role.role_name,
+            policy_name=policy.policy_name,
+            policy_type="Custom",
+            opts=child,
+        )
         return role.role_name, role.arn, [role, policy, attachment]
