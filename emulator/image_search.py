@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import numpy.typing as npt
 
 from imm_faces.emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer
+from imm_faces.emulator.clustering import ClusterStats, Linkage
 from imm_faces.emulator.errors import invalid
 from imm_faces.emulator.figures import cluster_stats
 from imm_faces.emulator.images import ImageLimitError
@@ -30,10 +32,9 @@ class ImageSearch:
 
     def search(self, project: str, dataset: str, uri: str) -> list[FigureClusterMatch]:
         """SearchImageFigureCluster: the faces found in an image and, for each, the figure cluster it belongs
-        to. Inferred (IMM does not publish how): a face belongs to the cluster of smallest root-mean-square
-        distance to its members when that is under the clustering threshold (the rule a clustering task uses
-        to let a face join a cluster); Similarity is 1 - that distance, clamped to 0-1. Faces that belong to
-        no cluster are not listed."""
+        to. Inferred (IMM does not publish how): a face belongs to the cluster a clustering task would let it
+        join (:func:`matches`); Similarity is 1 - its root-mean-square distance to the cluster's members,
+        clamped to 0-1. Faces that belong to no cluster are not listed."""
         try:
             self.objects.check(project, "oss:GetObject", uri)
             data, whole, obj = self.objects.read(uri)
@@ -60,17 +61,25 @@ class ImageSearch:
             stats = cluster_stats(tx, project, dataset)  # a batch of members at a time: memory stays bounded
         if not stats.ids:
             return []
-        rms = np.sqrt(stats.rms2(np.stack([np.asarray(f.embedding, np.float64) for f in faces])))
+        embeddings = np.stack([np.asarray(f.embedding, np.float64) for f in faces])
         out: list[FigureClusterMatch] = []
-        for face, row in zip(faces, rms, strict=True):
-            best = int(np.argmin(row))
-            if row[best] < self.threshold:
-                left, top, width, height = face.boundary
-                out.append(
-                    FigureClusterMatch(
-                        boundary=Boundary(left=left, top=top, width=width, height=height),
-                        cluster_id=stats.ids[best],
-                        similarity=round(max(0.0, min(1.0, 1.0 - float(row[best]))), 4),
-                    )
+        for i, cluster_id, rms in matches(stats, embeddings, self.threshold):
+            left, top, width, height = faces[i].boundary
+            out.append(
+                FigureClusterMatch(
+                    boundary=Boundary(left=left, top=top, width=width, height=height),
+                    cluster_id=cluster_id,
+                    similarity=round(max(0.0, min(1.0, 1.0 - rms)), 4),
                 )
+            )
         return out
+
+
+def matches(stats: ClusterStats, embeddings: npt.NDArray[np.float64], threshold: float) -> list[tuple[int, str, float]]:
+    """(face row, cluster id, rms distance) of each face that belongs to a cluster: the cluster a clustering task
+    with this threshold would let it join at the end of a task (:meth:`Linkage.choose`, each cluster's own
+    limit: a widely photographed person's is wider), with no waiting face to compete with."""
+    rule = Linkage.scaled(threshold)
+    rms2 = stats.rms2(embeddings)
+    best, joins = rule.choose(rms2, stats.limits2(rule), np.full(len(embeddings), np.inf))
+    return [(int(i), stats.ids[int(best[i])], float(np.sqrt(rms2[i, best[i]]))) for i in np.flatnonzero(joins)]
