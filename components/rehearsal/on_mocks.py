@@ -39,8 +39,8 @@ def rehearse(args: argparse.Namespace, program: Program, credentials: Credential
     import tempfile
     import time
 
-    from imm_faces.components.rehearsal.engine import RehearsalError, RehearsalMocks, run_program
-    from imm_faces.components.rehearsal.host import DynamicProviderHost, ProviderCallError
+    from imm_faces.components.rehearsal.engine import RehearsalMocks
+    from imm_faces.components.rehearsal.host import DynamicProviderHost
 
     started = time.monotonic()
     print(
@@ -69,27 +69,9 @@ def rehearse(args: argparse.Namespace, program: Program, credentials: Credential
             f"running the stack program ({where}) as project {program.project}, stack {args.stack}, under "
             "the Pulumi SDK's mocks"
         )
-        code: int | None = None  # verify's exit code, once it has run
-        outputs, reports = dict[str, Any](), dict[str, Any]()
         try:
-            try:
-                with program_path(program.directory):
-                    outputs = run_program(
-                        program.run, mocks, project=program.project, stack=args.stack, config=program.config
-                    )
-            except Exception as exc:
-                if INTERRUPTED.is_set():  # the loop stopped by SIGTERM/Ctrl-C (see _sigterm_as_interrupt)
-                    raise KeyboardInterrupt from None
-                if isinstance(exc, RehearsalError | ProviderCallError):
-                    print(f"imm-faces rehearse: deployment failed: {exc}", file=sys.stderr)
-                elif isinstance(exc, StagingError):  # not the program's doing: where the photos go
-                    print(f"imm-faces rehearse: {exc}", file=sys.stderr)
-                else:  # the program's own error (bad config, a bug), as `pulumi up` would show it
-                    print(f"imm-faces rehearse: the stack program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-            else:
-                out_path = Path(args.outputs) if args.outputs else Path(tmp) / "outputs.json"
-                code, reports = verify_outputs(outputs, out_path, photos, json_mode=args.json, html=args.html)
-        except KeyboardInterrupt:  # BaseException: not caught above
+            code, outputs, reports = _deploy_and_verify(args, program, mocks, photos, Path(tmp))
+        except KeyboardInterrupt:  # BaseException: not caught inside
             photos.close()  # a staging under way (on the SDK's thread) finishes first; no other starts
             say("interrupted: deleting what the rehearsal created")
             teardown(mocks, host, endpoint, credentials)
@@ -110,6 +92,32 @@ def rehearse(args: argparse.Namespace, program: Program, credentials: Credential
             left, kept = teardown(mocks, host, endpoint, credentials)
             left += photos.remove()
     return conclude(args, program, time.monotonic() - started, code, created, outputs, reports, left, kept)
+
+
+def _deploy_and_verify(
+    args: argparse.Namespace, program: Program, mocks: RehearsalMocks, photos: Photos, tmp: Path
+) -> tuple[int | None, dict[str, Any], dict[str, Any]]:
+    """(verify's exit code, or None when it did not run; the stack outputs; verify's reports): the program run
+    under the mocks, a failure said in one line as `pulumi up` would say it, then verify on the outputs."""
+    from imm_faces.components.rehearsal.engine import RehearsalError, run_program
+    from imm_faces.components.rehearsal.host import ProviderCallError
+
+    try:
+        with program_path(program.directory):
+            outputs = run_program(program.run, mocks, project=program.project, stack=args.stack, config=program.config)
+    except Exception as exc:
+        if INTERRUPTED.is_set():  # the loop stopped by SIGTERM/Ctrl-C (see _sigterm_as_interrupt)
+            raise KeyboardInterrupt from None
+        if isinstance(exc, RehearsalError | ProviderCallError):
+            print(f"imm-faces rehearse: deployment failed: {exc}", file=sys.stderr)
+        elif isinstance(exc, StagingError):  # not the program's doing: where the photos go
+            print(f"imm-faces rehearse: {exc}", file=sys.stderr)
+        else:  # the program's own error (bad config, a bug), as `pulumi up` would show it
+            print(f"imm-faces rehearse: the stack program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None, {}, {}
+    out_path = Path(args.outputs) if args.outputs else tmp / "outputs.json"
+    code, reports = verify_outputs(outputs, out_path, photos, json_mode=args.json, html=args.html)
+    return code, outputs, reports
 
 
 @contextmanager
