@@ -36,7 +36,7 @@
 #   Node.js: sdk/v3 v3.68.0, package github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs (it
 #     moved out in v3.69.0, May 2023).
 #   Each is built in its own throwaway module (one module cannot hold two sdk/v3 versions). What an older host
-#   under the v3.276.0 CLI does and does not do is in the README ("The real Pulumi engine").
+#   under the v3.276.0 CLI does and does not do is in docs/engine.md.
 # - YAML: github.com/pulumi/pulumi-yaml v1.25.0, package .../cmd/pulumi-language-yaml (its own module).
 # - The helper scripts the release archive ships beside the CLI are files of the sdk/v3 v3.276.0 module zip:
 #   python/cmd/pulumi-language-python-exec, python/dist/pulumi-resource-pulumi-python,
@@ -115,7 +115,7 @@ if [ "$mode" = check ]; then
     say "not built yet: run scripts/pulumi-engine.sh (needs Go and the Go module proxy)"
     exit 1
 fi
-command -v go >/dev/null 2>&1 || { say "Go is needed to build the Pulumi engine (go1.26, see README)"; exit 1; }
+command -v go >/dev/null 2>&1 || { say "Go is needed to build the Pulumi engine (go1.26, see docs/engine.md)"; exit 1; }
 
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"

@@ -1,6 +1,6 @@
-"""Run README code blocks in order, as a reader would in one shell session: ``python -m tests.readme_session
-BLOCKS.json RESULTS.json`` (started by ``tests/test_readme.py``, inside a network namespace of its own when it
-can be, so the README's fixed port 8000 is this run's alone).
+"""Run the code blocks of the README and docs/ in order, as a reader would in one shell session:
+``python -m tests.readme_session BLOCKS.json RESULTS.json`` (started by ``tests/test_readme.py``, inside a network
+namespace of its own when it can be, so the emulator page's fixed port 8000 is this run's alone).
 
 Kinds (the README's ``<!-- readme-test: KIND -->`` markers; no marker is ``run``):
 
@@ -78,19 +78,20 @@ def main(blocks_path: str, results_path: str) -> int:
     servers: list[subprocess.Popen[str]] = []
     try:
         for block in blocks:
+            where = {"document": block["document"], "line": block["line"]}  # where the results are looked up
             if block["kind"] == "server":
-                log = (cwd.parent / f"server-{block['line']}.log").open("w")
+                log = (cwd.parent / f"server-{Path(block['document']).stem}-{block['line']}.log").open("w")
                 server = subprocess.Popen(["bash", "-e", "-c", block["code"]], cwd=cwd, env=env, stdout=log,
                                           stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
                 servers.append(server)
                 ready = _ready(server, time.monotonic() + 120)
-                results.append({"line": block["line"], "returncode": 0 if ready else 1, "stdout": "",
+                results.append({**where, "returncode": 0 if ready else 1, "stdout": "",
                                 "stderr": "" if ready else f"not ready at {READY_URL}"})  # fmt: skip
                 if not ready:
                     break
                 continue
             proc = _run(block, cwd, env, env_file)
-            results.append({"line": block["line"], "returncode": proc.returncode, "stdout": proc.stdout,
+            results.append({**where, "returncode": proc.returncode, "stdout": proc.stdout,
                             "stderr": proc.stderr})  # fmt: skip
             if proc.returncode != 0:
                 break

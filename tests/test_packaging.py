@@ -1,4 +1,4 @@
-"""What `pip install` makes of this repository: one import root, and the README's install commands accepted.
+"""What `pip install` makes of this repository: one import root, and the docs' install commands accepted.
 
 The wheel is built from a git clone of the committed tree (what `pip install git+...` and CI's clean clone
 see), so the ``imm_faces/`` links to ``components/``, ``runtime/`` and ``emulator/`` are checked as git stores
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+DOCS = "".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 
 
 def pip(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -50,9 +50,9 @@ def test_the_wheel_has_exactly_one_top_level_package(wheel: zipfile.ZipFile) -> 
 
 
 def readme_install_specs() -> list[str]:
-    """The `pip install '...'` requirement strings the README shows for other stacks."""
-    specs = re.findall(r"pip install '(imm-faces\[[a-z,]+\] @ [^']+)'", README)
-    assert specs, "the README shows no pip install command for other stacks"
+    """The `pip install '...'` requirement strings the README and docs/ show for other stacks."""
+    specs = re.findall(r"pip install '(imm-faces\[[a-z,]+\] @ [^']+)'", DOCS)
+    assert specs, "the docs show no pip install command for other stacks"
     return specs
 
 

@@ -1,10 +1,13 @@
-"""Every code block of the README runs in a test exactly as shown, or says why not and is checked for syntax.
+"""Every code block of the README and of docs/*.md runs in a test exactly as shown, or says why not and is checked
+for syntax; every relative link between them leads to a page and a heading that exist.
 
 The line before a fenced block may mark it: ``<!-- readme-test: KIND -->``. No marker means ``run``.
 
-- ``run``: run as shown: the Quickstart's from the checkout, with a virtual environment of its own; all the
-  others in order in one shell session (``tests/readme_session.py``) in a scratch folder, with ``imm-faces`` on
-  PATH and no Alibaba Cloud credentials but what a block exports;
+- ``run``: run as shown: the README Quickstart's from the checkout, with a virtual environment of its own; all
+  the others in one shell session (``tests/readme_session.py``) in a scratch folder, with ``imm-faces`` on PATH
+  and no Alibaba Cloud credentials but what a block exports: the README's first, then each page's in the order
+  ``docs/README.md`` lists the pages (a page's blocks may rely on an earlier page's, e.g. the client's on the
+  emulator's server);
 - ``server``: a command that serves until Ctrl-C (the emulator), running while the blocks after it run;
 - ``pulumi-program``: a Pulumi program, run under the Pulumi SDK's mocks;
 - ``cloud``: needs Alibaba Cloud, the Pulumi CLI or a remote repository: parsed only (``bash -n``, Python's
@@ -31,7 +34,16 @@ import pytest
 from tests.processes import without_pulumi_engine
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+INDEX = ROOT / "docs" / "README.md"
+PAGE_LINK = re.compile(r"\]\((?P<page>[\w-]+\.md)\)")  # a link to a page of docs/ from its index
+
+
+def pages() -> list[Path]:
+    """docs/'s pages in the order its index lists them (each once)."""
+    return [ROOT / "docs" / name for name in dict.fromkeys(PAGE_LINK.findall(INDEX.read_text()))]
+
+
+DOCUMENTS = [ROOT / "README.md", INDEX, *pages()]
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)\s*$")
 MARKER = re.compile(r"^\s*<!-- readme-test: (?P<kind>[\w-]+)(?::\s*(?P<reason>.+?))? -->\s*$")
 KINDS = {"run", "server", "pulumi-program", "cloud", "syntax", "output"}
@@ -49,10 +61,14 @@ class Block:
     code: str
     section: str
 
+    @property
+    def where(self) -> str:
+        return f"{self.document}:{self.line}"
+
 
 def blocks(path: Path) -> list[Block]:
     """The fenced blocks of a Markdown file, each with its marker and the ``##`` section it is in."""
-    lines = path.read_text().splitlines()
+    lines, document = path.read_text().splitlines(), str(path.relative_to(ROOT))
     found, section, i = [], "", 0
     while i < len(lines):
         if lines[i].startswith("## "):
@@ -69,21 +85,21 @@ def blocks(path: Path) -> list[Block]:
             i += 1
         before = next((line for line in reversed(lines[:start]) if line.strip()), "")
         marker = MARKER.match(before)
-        found.append(Block(path.name, start + 1, opening.group("lang"), marker.group("kind") if marker else "run",
+        found.append(Block(document, start + 1, opening.group("lang"), marker.group("kind") if marker else "run",
                            marker.group("reason") if marker else None, "\n".join(body) + "\n", section))  # fmt: skip
         i += 1
     return found
 
 
 ALL = [b for path in DOCUMENTS for b in blocks(path)]
-QUICKSTART = [b for b in ALL if b.section == "Quickstart"]
-SESSION = [b for b in ALL if b.section != "Quickstart" and b.kind in ("run", "server", "pulumi-program")]
+QUICKSTART = [b for b in ALL if b.document == "README.md" and b.section == "Quickstart"]
+SESSION = [b for b in ALL if b not in QUICKSTART and b.kind in ("run", "server", "pulumi-program")]
 
 
 def test_every_block_has_a_known_kind() -> None:
     assert len(ALL) > 10 and SESSION and any(b.kind == "run" for b in QUICKSTART)
     for b in ALL:
-        where = f"{b.document}:{b.line}"
+        where = b.where
         assert b.lang in LANGS and b.kind in KINDS, f"{where}: ```{b.lang} marked {b.kind!r}"
         assert (b.lang == "text") == (b.kind == "output"), f"{where}: only output is text, and text is output"
         assert b.kind != "syntax" or b.reason, f"{where}: say why it is not run: <!-- readme-test: syntax: WHY -->"
@@ -98,12 +114,12 @@ def parses(block: Block, tmp_path: Path) -> subprocess.CompletedProcess[str] | N
         return None
     if shutil.which("node") is None:
         pytest.skip("node is not installed: the TypeScript block's syntax cannot be checked")
-    script = tmp_path / f"block-{block.line}.mjs"  # the README's TypeScript uses no type syntax: a module
+    script = tmp_path / f"block-{block.line}.mjs"  # the docs' TypeScript uses no type syntax: a module
     script.write_text(block.code)
     return subprocess.run(["node", "--check", str(script)], capture_output=True, text=True, check=False)
 
 
-@pytest.mark.parametrize("block", [b for b in ALL if b.kind in ("cloud", "syntax")], ids=lambda b: f"line{b.line}")
+@pytest.mark.parametrize("block", [b for b in ALL if b.kind in ("cloud", "syntax")], ids=lambda b: b.where)
 def test_blocks_not_run_here_parse(block: Block, tmp_path: Path) -> None:
     proc = parses(block, tmp_path)
     assert proc is None or proc.returncode == 0, f"{block.document}:{block.line}: {proc.stderr}"
@@ -169,7 +185,7 @@ def port_8000_free() -> bool:
 
 
 def test_the_other_blocks_run_as_shown_in_one_session(tmp_path: Path) -> None:
-    """From the reusing program to the local emulator, the official SDK and the client, in README order."""
+    """From the reusing program to the local emulator, the official SDK and the client, in the docs' order."""
     from imm_faces.emulator.sample_photos import fetch_photos
 
     fetch_photos()  # the one download a block makes (cached); the session has no network but loopback
@@ -186,17 +202,51 @@ def test_the_other_blocks_run_as_shown_in_one_session(tmp_path: Path) -> None:
     driver = [*(prefix or []), sys.executable, "-m", "tests.readme_session", str(tmp_path / "blocks.json"),
               str(tmp_path / "results.json")]  # fmt: skip
     subprocess.run(driver, cwd=ROOT, env=env, timeout=1800, check=True)
-    results = {r["line"]: r for r in json.loads((tmp_path / "results.json").read_text())}
+    results = {(r["document"], r["line"]): r for r in json.loads((tmp_path / "results.json").read_text())}
     for b in SESSION:
-        result = results.get(b.line)
-        assert result is not None, f"README.md:{b.line} did not run (a block before it failed)"
-        assert result["returncode"] == 0, f"README.md:{b.line}:\n{result['stdout'][-2000:]}{result['stderr'][-3000:]}"
-    by_kind = {b.kind: results[b.line] for b in SESSION}
+        result = results.get((b.document, b.line))
+        assert result is not None, f"{b.where} did not run (a block before it failed)"
+        assert result["returncode"] == 0, f"{b.where}:\n{result['stdout'][-2000:]}{result['stderr'][-3000:]}"
+    by_kind = {b.kind: results[b.document, b.line] for b in SESSION}
     faces = json.loads(by_kind["pulumi-program"]["stdout"])["faces"]  # the program's outputs: the contract
     assert faces["binding_uris"] == ["oss://my-photo-bucket/family/"] and faces["region"] == "cn-hangzhou"
     assert (work / "clusters.html").stat().st_size > 10_000  # `imm-faces rehearse --html clusters.html`
-    sdk = next(results[b.line]["stdout"] for b in SESSION if "alibabacloud_imm20200930" in b.code)
+    sdk = next(results[b.document, b.line]["stdout"] for b in SESSION if "alibabacloud_imm20200930" in b.code)
     groups = [line.split(" ", 2) for line in sdk.splitlines()]
     assert [count for _, count, _ in groups] == ["7"] and groups[0][2].count("oss://photos/") == 7, sdk
-    client = next(results[b.line]["stdout"] for b in SESSION if "ImmClient" in b.code)
+    client = next(results[b.document, b.line]["stdout"] for b in SESSION if "ImmClient" in b.code)
     assert client.split() == [groups[0][0], "7"]  # the same group, seen through imm_faces' client
+
+
+def test_every_page_is_listed_and_linked_from_the_readme() -> None:
+    """docs/README.md lists every page of docs/ (its order is the session's), and the README links to each."""
+    listed = pages()
+    assert sorted(listed) == sorted(set((ROOT / "docs").glob("*.md")) - {INDEX}), "docs/README.md lists each page"
+    readme = (ROOT / "README.md").read_text()
+    for page in [INDEX, *listed]:
+        assert f"](docs/{page.name})" in readme, f"the README does not link to docs/{page.name}"
+
+
+LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives the headings of a Markdown file (outside code blocks)."""
+    found, fence = set(), False
+    for line in path.read_text().splitlines():
+        fence ^= line.lstrip().startswith("```")
+        if not fence and line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_leads_to_a_page_and_a_heading(document: Path) -> None:
+    for target in LINK.findall(document.read_text()):
+        if re.match(r"[a-z]+:", target):  # https://...: not ours to check offline
+            continue
+        file, _, anchor = target.partition("#")
+        path = (document.parent / file).resolve() if file else document
+        assert path.exists(), f"{document.relative_to(ROOT)}: {target}: no such file"
+        assert not anchor or anchor in anchors(path), f"{document.relative_to(ROOT)}: {target}: no such heading"

@@ -185,11 +185,11 @@ def items(text: str, marker: str) -> list[str]:
 
 
 def test_the_docs_list_the_chain_in_its_order() -> None:
-    """The README's order and the front door's are CHAIN's: each finder's key (a stack setting, a variable, the
+    """docs/cloud.md's order and the front door's are CHAIN's: each finder's key (a stack setting, a variable, the
     CLI's file) is in the item of its rank (one item may hold two finders: both AccessKey variable sets)."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    start = readme.index("2. Credentials:")
+    page = (Path(__file__).parents[2] / "docs" / "cloud.md").read_text(encoding="utf-8")
+    start = page.index("\n1. ", page.index("## Credentials"))
     doc = credentials_module.__doc__ or ""
-    for listed in (items(readme[start : readme.index("\n\n", start)], "   "), items(doc[: doc.index("Then, ")], "")):
+    for listed in (items(page[start : page.index("\n\n", start + 1)], ""), items(doc[: doc.index("Then, ")], "")):
         ranks = [next(i for i, item in enumerate(listed) if finder.key in item) for finder in CHAIN]
         assert ranks == sorted(ranks) and set(ranks) == set(range(len(listed))), list(zip(CHAIN, ranks, strict=True))

@@ -141,12 +141,12 @@ def test_output_key_errors_name_the_key(document: object, key: str | None, messa
         load_outputs_json(json.dumps(document), "o.json", key)
 
 
-def test_readme_shows_the_contract_as_defined() -> None:
+def test_the_docs_show_the_contract_as_defined() -> None:
     from imm_faces.runtime.outputs import StackOutputs, contract_table
 
     table = contract_table()
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    assert table in readme
+    page = (Path(__file__).parents[2] / "docs" / "verify.md").read_text(encoding="utf-8")
+    assert table in page
     rows = table.splitlines()[2:]
     assert len(rows) == len(StackOutputs.model_fields)
     assert "| `project_name` | string | yes |" in table and "| `binding_uris` | list of strings | no |" in table
