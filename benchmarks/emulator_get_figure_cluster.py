@@ -42,8 +42,10 @@ CREDS = DEFAULT_ACCESS_KEY
 
 def prepare(db: Path, oss_root: Path) -> str:
     """Fill a state file with clustered photos (in-process, fake analyzer); return one cluster id."""
-    with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
-            ImmClient(endpoint=emu.endpoint, credentials=CREDS) as client:  # fmt: skip
+    with (
+        Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu,
+        ImmClient(endpoint=emu.endpoint, credentials=CREDS) as client,
+    ):
         deploy(client, oss_root, TWO_PEOPLE)
         return cluster_ids(client)[0]
 
@@ -74,8 +76,12 @@ def _load(kind: str, endpoint: str, cluster_id: str, seconds: float, threads: in
         with ImmClient(endpoint=endpoint, credentials=CREDS, retry=RetryPolicy(max_attempts=1)) as client:
             while time.monotonic() < deadline:
                 try:
-                    client.call(figure_clusters.GetFigureCluster, project_name=PROJECT, dataset_name=DATASET,
-                                object_id=cluster_id)  # fmt: skip
+                    client.call(
+                        figure_clusters.GetFigureCluster,
+                        project_name=PROJECT,
+                        dataset_name=DATASET,
+                        object_id=cluster_id,
+                    )
                     counts[i] += 1
                 except Exception:
                     errors[i] += 1
@@ -93,8 +99,9 @@ def measure(
 ) -> tuple[float, int, float, float]:
     """(requests/s, errors, server CPU ms per request, load-process CPU ms per request)."""
     out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
-    procs = [mp.Process(target=_load, args=(kind, endpoint, cluster_id, seconds, threads, out))
-             for _ in range(processes)]  # fmt: skip
+    procs = [
+        mp.Process(target=_load, args=(kind, endpoint, cluster_id, seconds, threads, out)) for _ in range(processes)
+    ]
     start = time.monotonic()
     server_cpu = _cpu_seconds(server)
     for p in procs:
@@ -121,8 +128,10 @@ def main() -> int:
         db, oss_root = Path(tmp) / "state.db", Path(tmp) / "oss"
         cluster_id = prepare(db, oss_root)
         with emulator_process(db, oss_root) as (server, endpoint):
-            print(f"cpus={os.cpu_count()} load={args.processes} processes x {args.threads} threads, {args.rounds} "
-                  f"rounds of {args.seconds:g} s per kind, server: imm-faces emulator (1 process)")  # fmt: skip
+            print(
+                f"cpus={os.cpu_count()} load={args.processes} processes x {args.threads} threads, {args.rounds} "
+                f"rounds of {args.seconds:g} s per kind, server: imm-faces emulator (1 process)"
+            )
             measure("get", endpoint, cluster_id, 1.0, args.processes, args.threads, server.pid)  # warm-up
             labels = {
                 "ready": "peer: GET /-/ready (unsigned, no store)",
@@ -131,21 +140,26 @@ def main() -> int:
             runs: dict[str, list[tuple[float, int, float, float]]] = {"ready": [], "get": []}
             for _ in range(args.rounds):
                 for kind, results in runs.items():
-                    results.append(measure(kind, endpoint, cluster_id, args.seconds, args.processes, args.threads,
-                                              server.pid))  # fmt: skip
+                    results.append(
+                        measure(kind, endpoint, cluster_id, args.seconds, args.processes, args.threads, server.pid)
+                    )
             medians = {}
             for kind, results in runs.items():
                 rate, _, server_ms, client_ms = sorted(results)[len(results) // 2]
                 medians[kind] = (rate, server_ms, client_ms)
-                print(f"{labels[kind]:45s} {rate:8.0f} req/s   errors={sum(r[1] for r in results)}   "
-                      f"CPU per request: server {server_ms:.3f} ms, load processes {client_ms:.3f} ms  "
-                      f"(rates: {', '.join(f'{r[0]:.0f}' for r in results)})")  # fmt: skip
+                print(
+                    f"{labels[kind]:45s} {rate:8.0f} req/s   errors={sum(r[1] for r in results)}   "
+                    f"CPU per request: server {server_ms:.3f} ms, load processes {client_ms:.3f} ms  "
+                    f"(rates: {', '.join(f'{r[0]:.0f}' for r in results)})"
+                )
             (ready, ready_server, ready_client), (get, get_server, get_client) = medians["ready"], medians["get"]
             print(f"GetFigureCluster / peer ratio: {get / ready:.2f}")
             bound = (ready_server + ready_client) / (get_server + get_client)
-            print(f"CPU-bound estimate of that ratio: {bound:.2f}; "
-                  f"GetFigureCluster's extra CPU: server +{get_server - ready_server:.3f} ms, "
-                  f"clients +{get_client - ready_client:.3f} ms per request")  # fmt: skip
+            print(
+                f"CPU-bound estimate of that ratio: {bound:.2f}; "
+                f"GetFigureCluster's extra CPU: server +{get_server - ready_server:.3f} ms, "
+                f"clients +{get_client - ready_client:.3f} ms per request"
+            )
     return 0
 
 

@@ -58,12 +58,19 @@ def main() -> int:
         faces = {p: [results[k].faces[0].embedding for k in keys] for p, keys in sample.people.items()}
         same = [float(np.linalg.norm(a - b)) for g in faces.values() for i, a in enumerate(g) for b in g[i + 1 :]]
         people = list(faces)
-        different = [float(np.linalg.norm(a - b)) for i, p in enumerate(people) for q in people[i + 1 :]
-                     for a in faces[p] for b in faces[q]]  # fmt: skip
+        different = [
+            float(np.linalg.norm(a - b))
+            for i, p in enumerate(people)
+            for q in people[i + 1 :]
+            for a in faces[p]
+            for b in faces[q]
+        ]
         print(f"same person:      {len(same):3d} pairs, distance {min(same):.3f} .. {max(same):.3f}")
         print(f"different people: {len(different):3d} pairs, distance {min(different):.3f} .. {max(different):.3f}")
-        print(f"threshold {DEFAULT_THRESHOLD}: margin {DEFAULT_THRESHOLD - max(same):.3f} below, "
-              f"{min(different) - DEFAULT_THRESHOLD:.3f} above")  # fmt: skip
+        print(
+            f"threshold {DEFAULT_THRESHOLD}: margin {DEFAULT_THRESHOLD - max(same):.3f} below, "
+            f"{min(different) - DEFAULT_THRESHOLD:.3f} above"
+        )
     return 0
 
 

@@ -41,8 +41,10 @@ def plant_clusters(
 ) -> None:
     """Plant ``clusters`` clusters of ``per_cluster`` files under ``oss://photos/bench/``. ``file_fields`` and
     ``figure_fields`` override the template's; ``write_object`` makes each object on disk (none by default)."""
-    with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
-            ImmClient(endpoint=emu.endpoint, credentials=DEFAULT_ACCESS_KEY) as client:  # fmt: skip
+    with (
+        Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu,
+        ImmClient(endpoint=emu.endpoint, credentials=DEFAULT_ACCESS_KEY) as client,
+    ):
         deploy(client, oss_root, TWO_PEOPLE)
         seed = cluster_ids(client)[0]
         (oss_root / BUCKET / "bench").mkdir(parents=True, exist_ok=True)
@@ -65,16 +67,32 @@ def plant_clusters(
                     if write_object is not None:
                         write_object(oss_root / BUCKET / key)
                     uri = f"oss://{BUCKET}/{key}"
-                    fig = {**copy.deepcopy(figure), "FigureId": str(uuid.uuid4()), "FigureClusterId": cluster_id,
-                           **(figure_fields or {})}  # fmt: skip
-                    doc = {**copy.deepcopy(file_template), "URI": uri, "Filename": key.rsplit("/", 1)[-1],
-                           "ObjectId": uuid.uuid4().hex, "Figures": [fig], "FigureCount": 1}  # fmt: skip
+                    fig = {
+                        **copy.deepcopy(figure),
+                        "FigureId": str(uuid.uuid4()),
+                        "FigureClusterId": cluster_id,
+                        **(figure_fields or {}),
+                    }
+                    doc = {
+                        **copy.deepcopy(file_template),
+                        "URI": uri,
+                        "Filename": key.rsplit("/", 1)[-1],
+                        "ObjectId": uuid.uuid4().hex,
+                        "Figures": [fig],
+                        "FigureCount": 1,
+                    }
                     doc.update(file_fields or {})
                     tx.put("file", doc, PROJECT, DATASET, uri)
                     tx.put_file_faces(PROJECT, DATASET, uri, [(fig["FigureId"], cluster_id, 0.9, embedding)])
                     files.append(doc)
                 cluster = copy.deepcopy(template)
-                cluster.update(ObjectId=cluster_id, FaceCount=per_cluster, ImageCount=per_cluster, VideoCount=0,
-                               Cover=files[0], BaseImages=files)  # fmt: skip
+                cluster.update(
+                    ObjectId=cluster_id,
+                    FaceCount=per_cluster,
+                    ImageCount=per_cluster,
+                    VideoCount=0,
+                    Cover=files[0],
+                    BaseImages=files,
+                )
                 cluster.pop("_CoverFigureId", None)
                 tx.put("cluster", cluster_document(cluster), PROJECT, DATASET, cluster_id)

@@ -77,11 +77,21 @@ def prepare(db: Path, oss_root: Path, clusters: int, per_cluster: int, photo: Pa
     """``clusters`` clusters of ``per_cluster`` files whose objects are hard links to ``photo`` (a 12 MP JPEG
     stored turned a quarter, EXIF orientation 6), the face where :data:`FACE` says in the upright photo."""
     left, top, w, h = FACE
-    plant_clusters(db, oss_root, clusters, per_cluster, suffix=".jpg",
-                   file_fields={"ImageWidth": UPRIGHT[0], "ImageHeight": UPRIGHT[1], "Orientation": 6,
-                                "ContentType": "image/jpeg"},
-                   figure_fields={"Boundary": {"Left": left, "Top": top, "Width": w, "Height": h}},
-                   write_object=lambda path: os.link(photo, path))  # fmt: skip
+    plant_clusters(
+        db,
+        oss_root,
+        clusters,
+        per_cluster,
+        suffix=".jpg",
+        file_fields={
+            "ImageWidth": UPRIGHT[0],
+            "ImageHeight": UPRIGHT[1],
+            "Orientation": 6,
+            "ContentType": "image/jpeg",
+        },
+        figure_fields={"Boundary": {"Left": left, "Top": top, "Width": w, "Height": h}},
+        write_object=lambda path: os.link(photo, path),
+    )
 
 
 def cpu() -> float:
@@ -160,16 +170,23 @@ def browse(page: Path, expected: int) -> str:
         done = time.perf_counter() - started
         cards = browser.evaluate("document.querySelectorAll('article.card').length")
     assert cards == expected and all(decoded), (cards, decoded.count(False))
-    return (f"browser (headless Chromium, from disk): load event {loaded:.2f} s, all {len(decoded)} thumbnails "
-            f"decoded {done:.2f} s, {cards} cards")  # fmt: skip
+    return (
+        f"browser (headless Chromium, from disk): load event {loaded:.2f} s, all {len(decoded)} thumbnails "
+        f"decoded {done:.2f} s, {cards} cards"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--photos-per-cluster", type=int, default=3)
-    parser.add_argument("--local-clusters", type=int, default=50, help="clusters for the peer that reads every "
-                        "photo whole and thumbnails it here (about 0.1 s a photo on 2 cores)")  # fmt: skip
+    parser.add_argument(
+        "--local-clusters",
+        type=int,
+        default=50,
+        help="clusters for the peer that reads every "
+        "photo whole and thumbnails it here (about 0.1 s a photo on 2 cores)",
+    )
     args = parser.parse_args()
     loopback_only()
     with tempfile.TemporaryDirectory(prefix="imm-bench-report-") as tmp:
@@ -180,38 +197,51 @@ def main() -> int:
         started = time.perf_counter()
         prepare(db, oss_root, args.clusters, args.photos_per_cluster, photo)
         files = args.clusters * args.photos_per_cluster
-        print(f"prepared {args.clusters} clusters, {files} photos of {UPRIGHT[0]}x{UPRIGHT[1]} "
-              f"({size / 1e6:.1f} MB JPEG, EXIF-rotated) in {time.perf_counter() - started:.1f} s")  # fmt: skip
+        print(
+            f"prepared {args.clusters} clusters, {files} photos of {UPRIGHT[0]}x{UPRIGHT[1]} "
+            f"({size / 1e6:.1f} MB JPEG, EXIF-rotated) in {time.perf_counter() - started:.1f} s"
+        )
         data = photo.read_bytes()
         ours, plain = per_photo(data, 7)
-        print(f"one photo's thumbnails (cover + strip): {ours * 1000:.0f} ms with make_thumbnails; plain full "
-              f"decode {plain * 1000:.0f} ms ({plain / ours:.1f}x slower)")  # fmt: skip
+        print(
+            f"one photo's thumbnails (cover + strip): {ours * 1000:.0f} ms with make_thumbnails; plain full "
+            f"decode {plain * 1000:.0f} ms ({plain / ours:.1f}x slower)"
+        )
         with emulator_process(db, oss_root) as (server, endpoint):
             outputs = StackOutputs(project_name=PROJECT, dataset_name=DATASET, region="cn-hangzhou", endpoint=endpoint)
             peer = min(args.clusters, args.local_clusters)
-            runs = [("embedded, thumbnails made by OSS (here the emulator)", True, False, args.clusters),
-                    (f"embedded, thumbnails made here (the peer: every photo read whole; {peer} clusters)", True,
-                     True, peer),
-                    ("links (presigned URLs, nothing read)", False, False, args.clusters)]  # fmt: skip
+            runs = [
+                ("embedded, thumbnails made by OSS (here the emulator)", True, False, args.clusters),
+                (
+                    f"embedded, thumbnails made here (the peer: every photo read whole; {peer} clusters)",
+                    True,
+                    True,
+                    peer,
+                ),
+                ("links (presigned URLs, nothing read)", False, False, args.clusters),
+            ]
             for mode, embed, local, clusters in runs:
-                options = ReportOptions(embed=embed, photos_per_cluster=args.photos_per_cluster,
-                                        max_clusters=clusters)  # fmt: skip
+                options = ReportOptions(embed=embed, photos_per_cluster=args.photos_per_cluster, max_clusters=clusters)
                 served = process_cpu(server.pid)
                 wall, used, rendering, page, made = asyncio.run(report(endpoint, outputs, options, local=local))
                 served = process_cpu(server.pid) - served
                 pictures = page.count("<img ")
                 path = Path(tmp) / f"report-{len(made.cards)}-{embed}-{local}.html"
                 path.write_text(page)
-                print(f"report, {mode}: {len(made.cards)} clusters, {pictures} pictures, {wall:.2f} s wall "
-                      f"({wall / len(made.cards) * 1000:.1f} ms a cluster), CPU {used:.2f} s this process + "
-                      f"{served:.2f} s emulator, page {len(page) / 1e6:.1f} MB "
-                      f"({len(page) / max(1, pictures) / 1024:.1f} KiB per picture); HTML rendering alone "
-                      f"{rendering * 1000:.0f} ms")  # fmt: skip
+                print(
+                    f"report, {mode}: {len(made.cards)} clusters, {pictures} pictures, {wall:.2f} s wall "
+                    f"({wall / len(made.cards) * 1000:.1f} ms a cluster), CPU {used:.2f} s this process + "
+                    f"{served:.2f} s emulator, page {len(page) / 1e6:.1f} MB "
+                    f"({len(page) / max(1, pictures) / 1024:.1f} KiB per picture); HTML rendering alone "
+                    f"{rendering * 1000:.0f} ms"
+                )
                 if embed and not local:
                     originals = files * len(base64.b64encode(data))
-                    print(f"  peer page with the original photos embedded: {originals / 1e9:.2f} GB "
-                          f"({originals / len(page):.0f}x larger); bytes read: {len(page) / 1e6:.1f} MB of "
-                          f"thumbnails instead of {files * size / 1e9:.1f} GB of photos")  # fmt: skip
+                    print(
+                        f"  peer page with the original photos embedded: {originals / 1e9:.2f} GB "
+                        f"({originals / len(page):.0f}x larger); bytes read: {len(page) / 1e6:.1f} MB of "
+                        f"thumbnails instead of {files * size / 1e9:.1f} GB of photos"
+                    )
                     print("  " + browse(path, len(made.cards)))
     print(f"cpus={os.cpu_count()}; " + json.dumps({"clusters": args.clusters, "photos": files}))
     return 0

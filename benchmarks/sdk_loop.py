@@ -30,8 +30,9 @@ def cluster_ids(client: Any, project: str, dataset: str) -> list[str]:
     ids: list[str] = []
     token = None
     while True:
-        request = models.QueryFigureClustersRequest(project_name=project, dataset_name=dataset, max_results=100,
-                                                    next_token=token)  # fmt: skip
+        request = models.QueryFigureClustersRequest(
+            project_name=project, dataset_name=dataset, max_results=100, next_token=token
+        )
         body = client.query_figure_clusters(request).body
         ids += [c.object_id for c in body.figure_clusters or []]
         token = body.next_token

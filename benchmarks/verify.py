@@ -134,8 +134,9 @@ def children_cpu() -> float:
 
 PROCESS_ENV = {
     **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-    "ALIBABA_CLOUD_ACCESS_KEY_ID": CREDS.access_key_id, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": CREDS.access_key_secret,
-}  # fmt: skip
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": CREDS.access_key_id,
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": CREDS.access_key_secret,
+}
 """The environment of the whole-process runs: the emulator's keys, and bytecode cached as for an installed package."""
 
 
@@ -187,8 +188,10 @@ def startup() -> None:
     modules = [r[2].strip() for r in rows]
     total_us = sum(int(r[0].split(":")[1]) for r in rows)
     heavy = [m for m in modules if m.split(".")[0] in ("pulumi", "httpx", "pydantic", "numpy", "starlette")]
-    print(f"imm-faces verify --help: {wall * 1000:.0f} ms wall; -X importtime: {len(modules)} modules, "
-          f"{total_us / 1000:.1f} ms self time; heavy modules imported: {heavy or 'none'}")  # fmt: skip
+    print(
+        f"imm-faces verify --help: {wall * 1000:.0f} ms wall; -X importtime: {len(modules)} modules, "
+        f"{total_us / 1000:.1f} ms self time; heavy modules imported: {heavy or 'none'}"
+    )
 
 
 def main() -> int:
@@ -196,8 +199,12 @@ def main() -> int:
     parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--process-rounds", type=int, default=5, help="rounds of the whole-process comparison")
-    parser.add_argument("--threads", type=int, default=DEFAULT_CONCURRENCY, help="verify's concurrency and the "
-                        "threaded SDK loop's threads")  # fmt: skip
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help="verify's concurrency and the threaded SDK loop's threads",
+    )
     args = parser.parse_args()
     loopback_only()
 
@@ -227,15 +234,22 @@ def main() -> int:
             medians = {n: tuple(statistics.median(x[i] for x in r) for i in range(3)) for n, r in results.items()}
             base_wall, base_cpu, base_served = medians["sdk sequential"]
             for name, (wall, cpu, served) in medians.items():
-                print(f"  {name:26s} {wall:5.2f} s wall, CPU {cpu:5.2f} s client + {served:5.2f} s server; vs the "
-                      f"sequential loop: {base_wall / wall:4.1f}x faster, {base_cpu / cpu:4.1f}x less client CPU, "
-                      f"{(base_cpu + base_served) / (cpu + served):4.1f}x less CPU in all")  # fmt: skip
-            print(f"  verify made {REQUESTS[True]} requests ({REQUESTS[False]} without consistency checks); each SDK "
-                  f"loop {args.clusters + -(-args.clusters // 100)}")  # fmt: skip
+                print(
+                    f"  {name:26s} {wall:5.2f} s wall, CPU {cpu:5.2f} s client + {served:5.2f} s server; vs the "
+                    f"sequential loop: {base_wall / wall:4.1f}x faster, {base_cpu / cpu:4.1f}x less client CPU, "
+                    f"{(base_cpu + base_served) / (cpu + served):4.1f}x less CPU in all"
+                )
+            print(
+                f"  verify made {REQUESTS[True]} requests ({REQUESTS[False]} without consistency checks); each SDK "
+                f"loop {args.clusters + -(-args.clusters // 100)}"
+            )
 
             out = Path(tmp) / "outputs.json"
-            out.write_text(json.dumps({"project_name": PROJECT, "dataset_name": DATASET, "region": "cn-hangzhou",
-                                       "endpoint": endpoint}))  # fmt: skip
+            out.write_text(
+                json.dumps(
+                    {"project_name": PROJECT, "dataset_name": DATASET, "region": "cn-hangzhou", "endpoint": endpoint}
+                )
+            )
             whole_processes(endpoint, out, server.pid, args.process_rounds, args.clusters)
             startup()
     return 0

@@ -14,9 +14,12 @@ if TYPE_CHECKING:
     from imm_faces.components.face_clustering import FaceClustering
     from imm_faces.components.policies import checker_policy
 
-_EXPORTS = {"ArgsError": "imm_faces.components.args", "FaceClusteringArgs": "imm_faces.components.args",
-            "FaceClustering": "imm_faces.components.face_clustering",
-            "checker_policy": "imm_faces.components.policies"}  # fmt: skip
+_EXPORTS = {
+    "ArgsError": "imm_faces.components.args",
+    "FaceClusteringArgs": "imm_faces.components.args",
+    "FaceClustering": "imm_faces.components.face_clustering",
+    "checker_policy": "imm_faces.components.policies",
+}
 __all__ = ["ArgsError", "FaceClustering", "FaceClusteringArgs", "checker_policy"]
 
 

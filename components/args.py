@@ -208,18 +208,32 @@ def resolve(args: FaceClusteringArgs, component: str, scope: NameScope | None = 
     _check_switches(args)
     # Kept compact: one field a line would make this call 27 lines.
     return ResolvedArgs(
-        region=region, project_name=project, dataset_name=dataset, description=args.description,
-        template_id=args.template_id, project_quotas=project_quotas, dataset_quotas=dataset_quotas,
-        tags=dict(args.tags), oss_locations=locations,
+        region=region,
+        project_name=project,
+        dataset_name=dataset,
+        description=args.description,
+        template_id=args.template_id,
+        project_quotas=project_quotas,
+        dataset_quotas=dataset_quotas,
+        tags=dict(args.tags),
+        oss_locations=locations,
         role_locations=tuple(u for u in args.role_locations if u not in locations),
         notification_topic=args.notification_topic,
-        service_role=args.service_role, account_id=args.account_id or "*", manage_project=args.manage_project,
-        run_clustering=args.run_clustering, clustering_timeout=float(args.clustering_timeout),
-        scan_timeout=float(args.scan_timeout), clustering_triggers=dict(args.clustering_triggers),
-        endpoint=args.endpoint, role_name=role_name, policy_name=policy_name,
-        adopt_existing=args.adopt_existing, delete_adopted=args.delete_adopted,
-        create_checker_policy=args.create_checker_policy, checker_policy_name=checker_name,
-    )  # fmt: skip
+        service_role=args.service_role,
+        account_id=args.account_id or "*",
+        manage_project=args.manage_project,
+        run_clustering=args.run_clustering,
+        clustering_timeout=float(args.clustering_timeout),
+        scan_timeout=float(args.scan_timeout),
+        clustering_triggers=dict(args.clustering_triggers),
+        endpoint=args.endpoint,
+        role_name=role_name,
+        policy_name=policy_name,
+        adopt_existing=args.adopt_existing,
+        delete_adopted=args.delete_adopted,
+        create_checker_policy=args.create_checker_policy,
+        checker_policy_name=checker_name,
+    )
 
 
 def _quotas(args: FaceClusteringArgs) -> tuple[dict[str, int], dict[str, int]]:

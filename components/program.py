@@ -37,8 +37,12 @@ def args_from_config(config: pulumi.Config, alicloud: pulumi.Config) -> FaceClus
         "account_id": config.get("accountId"),
         "endpoint": config.get("endpoint"),
     }
-    flags = (("runClustering", "run_clustering"), ("adoptExisting", "adopt_existing"),
-             ("deleteAdopted", "delete_adopted"), ("createCheckerPolicy", "create_checker_policy"))  # fmt: skip
+    flags = (
+        ("runClustering", "run_clustering"),
+        ("adoptExisting", "adopt_existing"),
+        ("deleteAdopted", "delete_adopted"),
+        ("createCheckerPolicy", "create_checker_policy"),
+    )
     for key, field in flags:
         if (flag := config.get_bool(key)) is not None:
             values[field] = flag

@@ -56,8 +56,9 @@ def figure_is_good(figure: dict[str, Any]) -> bool:
     box = figure.get("Boundary") or {}
     pose = figure.get("HeadPose")
     angles = None if not pose else (float(pose.get("Pitch", 0)), float(pose.get("Roll", 0)), float(pose.get("Yaw", 0)))
-    return is_good_face(float(box.get("Width") or 0), float(box.get("Height") or 0), angles,
-                        float(figure.get("FaceQuality") or 0))  # fmt: skip
+    return is_good_face(
+        float(box.get("Width") or 0), float(box.get("Height") or 0), angles, float(figure.get("FaceQuality") or 0)
+    )
 
 
 def _iou(a: dict[str, Any], b: dict[str, Any]) -> float:
@@ -230,16 +231,20 @@ def rebuild_cluster(
             break
     now = now_rfc3339_nano()
     cluster: dict[str, Any] = {
-        "OwnerId": OWNER_ID, "ProjectName": project, "DatasetName": dataset,
-        "ObjectType": FIGURE_CLUSTER_OBJECT_TYPE, "ObjectId": cluster_id,
-        "CreateTime": existing.get("CreateTime", now), "UpdateTime": now,
+        "OwnerId": OWNER_ID,
+        "ProjectName": project,
+        "DatasetName": dataset,
+        "ObjectType": FIGURE_CLUSTER_OBJECT_TYPE,
+        "ObjectId": cluster_id,
+        "CreateTime": existing.get("CreateTime", now),
+        "UpdateTime": now,
         "FaceCount": len(faces),
         "ImageCount": len({f.uri for f in faces if (files.get(f.uri) or {}).get("MediaType") == "image"}),
         "VideoCount": 0,
         "MetaLockVersion": existing.get("MetaLockVersion", 0),
         "Cover": files.get(cover_face.uri) or {},
         "BaseImages": base,
-    }  # fmt: skip
+    }
     if ages:
         cluster.update(MinAge=min(ages), MaxAge=max(ages), AverageAge=round(sum(ages) / len(ages), 1))
     if genders:

@@ -50,11 +50,26 @@ PAGE_LIMITS: dict[str, tuple[int, int]] = {
 
 REGIONS = frozenset(
     {
-        "cn-qingdao", "cn-beijing", "cn-zhangjiakou", "cn-wulanchabu", "cn-hangzhou", "cn-shanghai",
-        "cn-shenzhen", "cn-guangzhou", "cn-chengdu", "cn-hongkong", "ap-southeast-1", "ap-southeast-5",
-        "ap-southeast-2", "eu-central-1", "eu-west-1", "us-east-1", "us-west-1", "ap-south-1",
+        "cn-qingdao",
+        "cn-beijing",
+        "cn-zhangjiakou",
+        "cn-wulanchabu",
+        "cn-hangzhou",
+        "cn-shanghai",
+        "cn-shenzhen",
+        "cn-guangzhou",
+        "cn-chengdu",
+        "cn-hongkong",
+        "ap-southeast-1",
+        "ap-southeast-5",
+        "ap-southeast-2",
+        "eu-central-1",
+        "eu-west-1",
+        "us-east-1",
+        "us-west-1",
+        "ap-south-1",
     }
-)  # fmt: skip
+)
 
 
 def check_name(value: str) -> str:

@@ -23,8 +23,15 @@ class TaskTimeoutError(ImmFacesError):
     """A task was still Running when the wait gave up."""
 
 
-def poll(look: Callable[[], T], done: Callable[[T], bool], *, timeout: float, cap: float,
-         gave_up: Callable[[T], Exception], sleep: Callable[[float], None] = time.sleep) -> T:  # fmt: skip
+def poll(
+    look: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    timeout: float,
+    cap: float,
+    gave_up: Callable[[T], Exception],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     """Call ``look`` until ``done`` says its answer is final; pause :data:`FIRST_POLL` seconds (at most ``cap``)
     and double the pause each time up to ``cap``; past ``timeout`` seconds raise ``gave_up(last answer)``.
     ``sleep`` makes each pause (a caller's may end the wait early by raising, e.g. when a deployment is
@@ -58,10 +65,12 @@ def wait_for_task(
     """
     return poll(
         lambda: client.call(GetTask, project_name=project_name, task_id=task_id, task_type=task_type),
-        lambda task: task.status != TASK_RUNNING, timeout=timeout, cap=interval,
+        lambda task: task.status != TASK_RUNNING,
+        timeout=timeout,
+        cap=interval,
         gave_up=lambda task: TaskTimeoutError(f"task {task_id} is still {task.status} after {timeout:g}s"),
         sleep=sleep,
-    )  # fmt: skip
+    )
 
 
 BINDING_FULL_SCAN = "FullScanning"
@@ -97,5 +106,11 @@ def wait_for_full_scan(
             raise BindingScanError(f"{where} is {binding.state}" + (f": {binding.reason}" if binding.reason else ""))
         return binding
 
-    return poll(look, lambda b: b.phase != BINDING_FULL_SCAN, timeout=timeout, cap=max_interval, sleep=sleep,
-                gave_up=lambda b: BindingScanError(f"{where} is still {b.phase} after {timeout:g}s"))  # fmt: skip
+    return poll(
+        look,
+        lambda b: b.phase != BINDING_FULL_SCAN,
+        timeout=timeout,
+        cap=max_interval,
+        sleep=sleep,
+        gave_up=lambda b: BindingScanError(f"{where} is still {b.phase} after {timeout:g}s"),
+    )

@@ -52,8 +52,17 @@ __all__ = ["ImmProvider", "ManagedObjectProvider", "ProviderError", "plan_diff"]
 
 MIN_PULUMI_CLI = "v3.139.0"
 """The first Pulumi CLI that passes the stack's config to a dynamic provider's configure() (pulumi PR #17673)."""
-TABLES = ("kind", "replace_on", "update_on", "unique", "defaults", "validators", "compatible_on", "reported",
-          "operations")  # fmt: skip
+TABLES = (
+    "kind",
+    "replace_on",
+    "update_on",
+    "unique",
+    "defaults",
+    "validators",
+    "compatible_on",
+    "reported",
+    "operations",
+)
 """The core's property tables, mirrored on each provider class (read by the resources and the tests)."""
 
 
@@ -125,8 +134,9 @@ class ImmProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         plan = self.core().diff(olds, news)
-        return DiffResult(changes=plan.changes, replaces=plan.replaces,
-                          delete_before_replace=plan.delete_before_replace)  # fmt: skip
+        return DiffResult(
+            changes=plan.changes, replaces=plan.replaces, delete_before_replace=plan.delete_before_replace
+        )
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         try:

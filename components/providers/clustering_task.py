@@ -28,8 +28,15 @@ from imm_faces.components.providers.core import (
 )
 from imm_faces.components.providers.remote import ImmResource
 
-__all__ = ["IDENTITY_PROPS", "OWNER_TAG", "POLL_INTERVAL", "RESULT_PROPS",
-           "ClusteringTaskProvider", "FigureClusteringTask", "owner_digest"]  # fmt: skip
+__all__ = [
+    "IDENTITY_PROPS",
+    "OWNER_TAG",
+    "POLL_INTERVAL",
+    "RESULT_PROPS",
+    "ClusteringTaskProvider",
+    "FigureClusteringTask",
+    "owner_digest",
+]
 
 
 class ClusteringTaskProvider(ImmProvider):

@@ -115,8 +115,12 @@ def _matches(spec: Mapping[str, Any], value: Any) -> bool:
         return isinstance(value, list) and all(_matches(spec["items"], v) for v in value)
     if kind == "object":
         return isinstance(value, Mapping) and all(_matches(spec["additionalProperties"], v) for v in value.values())
-    checks = {"string": isinstance(value, str), "boolean": isinstance(value, bool), "number": number,
-              "integer": number and float(value).is_integer()}  # fmt: skip
+    checks = {
+        "string": isinstance(value, str),
+        "boolean": isinstance(value, bool),
+        "number": number,
+        "integer": number and float(value).is_integer(),
+    }
     return checks.get(str(kind), False)
 
 
@@ -138,9 +142,14 @@ def input_failures(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
             failures.append((key, "is required"))
     for key, value in inputs.items():
         if isinstance(value, pulumi.Output):
-            failures.append((key, "must be a known value: FaceClustering validates its arguments before it "
-                                  "registers anything, so pass a literal or config value, not another resource's "
-                                  "output or a secret"))  # fmt: skip
+            failures.append(
+                (
+                    key,
+                    "must be a known value: FaceClustering validates its arguments before it "
+                    "registers anything, so pass a literal or config value, not another resource's "
+                    "output or a secret",
+                )
+            )
         elif key in properties and value is not None and not _matches(properties[key], value):
             failures.append((key, f"must be {_described(properties[key])}"))
     return failures
@@ -154,30 +163,41 @@ def assumed_role_conflict(name: str, args: ResolvedArgs) -> str | None:
     except Exception:  # not JSON: pulumi-alicloud reads it, and refuses it, itself
         setting = None
     role = setting.get("roleArn") if isinstance(setting, dict) else None
-    creates = [what for what, yes in (("the RAM role and policy", args.manage_project and args.service_role is None),
-                                      ("the checker policy", args.create_checker_policy)) if yes]  # fmt: skip
+    creates = [
+        what
+        for what, yes in (
+            ("the RAM role and policy", args.manage_project and args.service_role is None),
+            ("the checker policy", args.create_checker_policy),
+        )
+        if yes
+    ]
     if not role or not creates:
         return None
-    return (f"{COMPONENT_TYPE} {name}: the stack config sets alicloud:assumeRole ({role}); pulumi-alicloud would "
-            f"create {' and '.join(creates)} as that role, but the IMM project and dataset are created with the imm "
-            "provider's settings (imm:*), which do not assume roles, so they could land in different accounts. "
-            "Pass `serviceRole` (an existing role of the account the imm provider reaches) and leave "
-            "`createCheckerPolicy` off, or set the role with ALICLOUD_ASSUME_ROLE_ARN, which both providers read, "
-            "instead of alicloud:assumeRole.")  # fmt: skip
+    return (
+        f"{COMPONENT_TYPE} {name}: the stack config sets alicloud:assumeRole ({role}); pulumi-alicloud would "
+        f"create {' and '.join(creates)} as that role, but the IMM project and dataset are created with the imm "
+        "provider's settings (imm:*), which do not assume roles, so they could land in different accounts. "
+        "Pass `serviceRole` (an existing role of the account the imm provider reaches) and leave "
+        "`createCheckerPolicy` off, or set the role with ALICLOUD_ASSUME_ROLE_ARN, which both providers read, "
+        "instead of alicloud:assumeRole."
+    )
 
 
 class FaceClusteringProvider(Provider):
     """What the plugin's Construct runs (through the SDK's own Construct servicer)."""
 
-    def construct(self, name: str, resource_type: str, inputs: Mapping[str, Any],
-                  options: pulumi.ResourceOptions | None = None) -> ConstructResult:  # fmt: skip
+    def construct(
+        self, name: str, resource_type: str, inputs: Mapping[str, Any], options: pulumi.ResourceOptions | None = None
+    ) -> ConstructResult:
         from imm_faces.components.face_clustering import FaceClustering
 
         if resource_type != COMPONENT_TYPE:
             raise InputPropertyError("", f"unknown component {resource_type!r}; this provider has {COMPONENT_TYPE}")
         if failures := input_failures(inputs):
-            raise InputPropertiesError(f"{COMPONENT_TYPE} {name}: " + "; ".join(f"{p}: {r}" for p, r in failures),
-                                       [{"property_path": p, "reason": r} for p, r in failures])  # fmt: skip
+            raise InputPropertiesError(
+                f"{COMPONENT_TYPE} {name}: " + "; ".join(f"{p}: {r}" for p, r in failures),
+                [{"property_path": p, "reason": r} for p, r in failures],
+            )
         values = {snake(key): _whole(value) for key, value in inputs.items()}
         try:
             args = FaceClusteringArgs.from_config(values)
@@ -189,8 +209,9 @@ class FaceClusteringProvider(Provider):
                 faces = FaceClustering(name, args, pulumi.ResourceOptions(parent=wrapper))
         except ArgsError as exc:
             path = camel(exc.field)  # e.g. ossLocations[0]
-            raise InputPropertiesError(f"{COMPONENT_TYPE} {name}: {path}: {exc.rule}",
-                                       [{"property_path": path, "reason": exc.rule}]) from None  # fmt: skip
+            raise InputPropertiesError(
+                f"{COMPONENT_TYPE} {name}: {path}: {exc.rule}", [{"property_path": path, "reason": exc.rule}]
+            ) from None
         except TypeError as exc:  # a value of the wrong kind for the dataclass
             raise InputPropertyError("", str(exc)) from None
         state = {camel(k): v for k, v in faces.outputs.items()}

@@ -148,9 +148,13 @@ class DiffPlan:
 
 
 def plan_diff(
-    olds: Mapping[str, Any], news: Mapping[str, Any], *, replace_on: Sequence[str], update_on: Sequence[str],
+    olds: Mapping[str, Any],
+    news: Mapping[str, Any],
+    *,
+    replace_on: Sequence[str],
+    update_on: Sequence[str],
     unique: Sequence[str],
-) -> DiffPlan:  # fmt: skip
+) -> DiffPlan:
     """Which properties changed, which of them force a replacement, and whether the old object must go first
     (it must when the names that are unique remotely stay the same: the new one could not be created). The
     :data:`REACH` properties are never in ``replace_on``: their change is an update."""
@@ -168,8 +172,11 @@ def settings(props: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
 OWNERSHIP = ("adopt", "delete_adopted")
 """Inputs that say who owns a managed object: they change what the stack may do with it, never IMM."""
 
-IMM_DEFAULTS: Mapping[str, Any] = {**{snake_name(q): d for q, (_, _, d) in QUOTAS.items()}, "template_id": "",
-                                   "description": ""}  # fmt: skip
+IMM_DEFAULTS: Mapping[str, Any] = {
+    **{snake_name(q): d for q, (_, _, d) in QUOTAS.items()},
+    "template_id": "",
+    "description": "",
+}
 """What IMM reports for a setting nobody set (documented quota defaults; empty text). A setting the stack does
 not set and IMM has at its default is not recorded by `pulumi import`, and compares equal to that default."""
 
@@ -218,16 +225,22 @@ class ImmCrud:
     id_parts: tuple[str, ...] = ()
     """The properties an id is made of, joined by '/' (the last may itself contain '/')."""
 
-    def __init__(self, credentials: CredentialSource | None = None,
-                 resolve: Callable[[], CredentialSource] = resolve_provider,
-                 pauses: Pauses | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        credentials: CredentialSource | None = None,
+        resolve: Callable[[], CredentialSource] = resolve_provider,
+        pauses: Pauses | None = None,
+    ) -> None:
         self.credentials = credentials
         self._resolve = resolve
         self.pauses = pauses or Pauses()
 
     def client(self, props: Mapping[str, Any]) -> ImmClient:
-        return ImmClient(region=props.get("region"), endpoint=props.get("endpoint") or None,
-                         credentials=self.credentials or self._resolve())  # fmt: skip
+        return ImmClient(
+            region=props.get("region"),
+            endpoint=props.get("endpoint") or None,
+            credentials=self.credentials or self._resolve(),
+        )
 
     def check(self, news: Mapping[str, Any]) -> tuple[dict[str, Any], list[Failure]]:
         inputs = {**self.defaults, **{k: v for k, v in news.items() if v is not None}}
@@ -341,8 +354,13 @@ class ManagedObject(ImmCrud):
         # `adopted` output, unknown whenever the dataset is being updated, so each dataset update previewed an
         # update of every binding too (seen under the real engine). `pulumi up` diffs again with the value.
         news = {**news, **{k: olds.get(k) for k in self.on_delete if not known(news.get(k))}}
-        return plan_diff(olds, news, replace_on=self.replace_on,
-                         update_on=(*self.update_on, *OWNERSHIP, *self.on_delete), unique=self.unique)  # fmt: skip
+        return plan_diff(
+            olds,
+            news,
+            replace_on=self.replace_on,
+            update_on=(*self.update_on, *OWNERSHIP, *self.on_delete),
+            unique=self.unique,
+        )
 
     def create(self, props: dict[str, Any]) -> Created:
         adopted = False
@@ -360,8 +378,11 @@ class ManagedObject(ImmCrud):
     def _adopt(self, props: Mapping[str, Any]) -> None:
         remote = self.fetch(props)
         seen = self.observed(remote) if remote is not None else {}
-        conflicts = [f"{k} is {seen.get(k)!r}, the stack wants {props[k]!r}" for k in self.compatible_on
-                     if props.get(k) is not None and seen.get(k) != props.get(k)]  # fmt: skip
+        conflicts = [
+            f"{k} is {seen.get(k)!r}, the stack wants {props[k]!r}"
+            for k in self.compatible_on
+            if props.get(k) is not None and seen.get(k) != props.get(k)
+        ]
         if conflicts:
             raise ProviderError(
                 f"{self.kind} {self.resource_id(props)} already exists and cannot be adopted: {'; '.join(conflicts)}. "
@@ -385,8 +406,10 @@ class ManagedObject(ImmCrud):
         if remote is None:
             return Observed("", {})
         seen, defaults = self.observed(remote), self.imm_defaults()
-        inputs = {**props, **{k: seen[k] for k in self.update_on
-                              if seen.get(k) is not None and seen.get(k) != defaults.get(k)}}  # fmt: skip
+        inputs = {
+            **props,
+            **{k: seen[k] for k in self.update_on if seen.get(k) is not None and seen.get(k) != defaults.get(k)},
+        }
         inputs, _ = self.check(inputs)  # defaults filled as a create would have them
         return Observed(id_, {**self.outputs(inputs, remote), "adopted": False}, inputs)
 
@@ -426,8 +449,12 @@ class ProjectCrud(ManagedObject):
     compatible_on = ("service_role",)
     defaults = {"service_role": DEFAULT_SERVICE_ROLE}
     validators = {"project_name": check_name, "description": check_description}
-    operations = {"create": projects.CreateProject, "get": projects.GetProject, "update": projects.UpdateProject,
-                  "delete": projects.DeleteProject}  # fmt: skip
+    operations = {
+        "create": projects.CreateProject,
+        "get": projects.GetProject,
+        "update": projects.UpdateProject,
+        "delete": projects.DeleteProject,
+    }
 
     def parameters(self, props: Mapping[str, Any]) -> dict[str, Any]:
         params = settings(props, [k for k in self.update_on if k != "tags"])
@@ -443,8 +470,11 @@ class ProjectCrud(ManagedObject):
 
 # --- the dataset ------------------------------------------------------------------------------------------
 
-DATASET_SETTINGS = tuple(f for f in datasets.UpdateDatasetRequest.model_fields
-                         if f not in ("project_name", "dataset_name", "workflow_parameters"))  # fmt: skip
+DATASET_SETTINGS = tuple(
+    f
+    for f in datasets.UpdateDatasetRequest.model_fields
+    if f not in ("project_name", "dataset_name", "workflow_parameters")
+)
 """The settings UpdateDataset takes, straight from the operation's request model (workflow parameters are not
 managed by this resource)."""
 
@@ -457,8 +487,12 @@ class DatasetCrud(ManagedObject):
     id_parts = ("project_name", "dataset_name")
     compatible_on = ("template_id",)
     validators = {"project_name": check_name, "dataset_name": check_name, "description": check_description}
-    operations = {"create": datasets.CreateDataset, "get": datasets.GetDataset, "update": datasets.UpdateDataset,
-                  "delete": datasets.DeleteDataset}  # fmt: skip
+    operations = {
+        "create": datasets.CreateDataset,
+        "get": datasets.GetDataset,
+        "update": datasets.UpdateDataset,
+        "delete": datasets.DeleteDataset,
+    }
 
 
 # --- the binding ------------------------------------------------------------------------------------------
@@ -480,8 +514,12 @@ class BindingCrud(ManagedObject):
     unique = ("project_name", "dataset_name", "uri")
     id_parts = ("project_name", "dataset_name", "uri")
     defaults = {"scan_timeout": DEFAULT_SCAN_TIMEOUT}
-    validators = {"project_name": check_name, "dataset_name": check_name, "uri": check_oss_uri,
-                  "scan_timeout": check_seconds}  # fmt: skip
+    validators = {
+        "project_name": check_name,
+        "dataset_name": check_name,
+        "uri": check_oss_uri,
+        "scan_timeout": check_seconds,
+    }
     operations = {"create": bindings.CreateBinding, "get": bindings.GetBinding, "delete": bindings.DeleteBinding}
     reported = ("create_time", "update_time", "state", "phase")
     on_delete = ("unindex_on_delete",)
@@ -500,8 +538,10 @@ class BindingCrud(ManagedObject):
         except DeploymentCancelledError:
             raise PartialCreateError(
                 f"binding {uri}: cancelled while IMM's first full scan was running. The binding exists; the next "
-                "`pulumi up` waits for its scan.", id_, outs,
-            ) from None  # fmt: skip
+                "`pulumi up` waits for its scan.",
+                id_,
+                outs,
+            ) from None
         except (BindingScanError, ImmFacesError) as exc:
             failure = f"binding {uri}: the first full scan did not finish: {exc}."
             advice = "Check the role's OSS access, or raise `scan_timeout`."
@@ -509,17 +549,19 @@ class BindingCrud(ManagedObject):
                 raise ProviderError(f"{failure} {advice}") from None
             why = self._undo(props)
             if why is None:
-                raise ProviderError(f"{failure} The binding was deleted again; the next `pulumi up` creates it "
-                                    f"anew. {advice}") from None  # fmt: skip
+                raise ProviderError(
+                    f"{failure} The binding was deleted again; the next `pulumi up` creates it anew. {advice}"
+                ) from None
             failed = self.fetch_quietly(props)  # it exists and could not be deleted: recorded, it is not lost
             seen = self.outputs(props, failed) if failed is not None else {}
             raise PartialCreateError(
                 f"{failure} The binding exists and could not be deleted again ({why}): it is recorded as partially "
                 f"created, and the next `pulumi up` deletes it and binds the location anew. {advice}",
-                id_, {**outs, **seen},
+                id_,
+                {**outs, **seen},
                 unrecorded=f"{failure} The binding exists and could not be deleted again ({why}): delete it by "
-                           f"hand before the next `pulumi up`. {advice}",
-            ) from None  # fmt: skip
+                f"hand before the next `pulumi up`. {advice}",
+            ) from None
         return {**outs, **self.outputs(props, scanned), "state": scanned.state, "phase": scanned.phase}
 
     def fetch_quietly(self, props: Mapping[str, Any]) -> Any | None:
@@ -555,8 +597,11 @@ class BindingCrud(ManagedObject):
             if adopted:
                 raise ProviderError(f"{failure}. It was adopted, so it is not deleted: fix or delete it by hand.")
             if why := self._undo(news):
-                raise PartialCreateError(f"{failure}, and it could not be deleted again ({why}); the next `pulumi up` "
-                                         "tries again.", id_, {**olds, **self.outputs(news, remote)})  # fmt: skip
+                raise PartialCreateError(
+                    f"{failure}, and it could not be deleted again ({why}); the next `pulumi up` tries again.",
+                    id_,
+                    {**olds, **self.outputs(news, remote)},
+                )
             remote = None
         if remote is None:  # gone (or just deleted): bind the location again
             try:
@@ -587,22 +632,30 @@ class BindingCrud(ManagedObject):
         where = {"project_name": props["project_name"], "dataset_name": props["dataset_name"]}
         try:
             with self.client(props) as imm:
-                others = [_location(b.uri) for b in imm.paginate(bindings.ListBindings, **where)
-                          if b.uri and b.uri != props["uri"]]  # fmt: skip
+                others = [
+                    _location(b.uri)
+                    for b in imm.paginate(bindings.ListBindings, **where)
+                    if b.uri and b.uri != props["uri"]
+                ]
                 under = {"Field": "URI", "Operation": "prefix", "Value": _location(str(props["uri"]))}
                 found = imm.paginate(query.SimpleQuery, **where, query=under, with_fields=["URI", "CreateTime"])
                 indexed = [
-                    f.uri for f in found
-                    if f.uri and f.create_time and parse_rfc3339(f.create_time) >= since
+                    f.uri
+                    for f in found
+                    if f.uri
+                    and f.create_time
+                    and parse_rfc3339(f.create_time) >= since
                     and not f.uri.startswith(tuple(others))
-                ]  # fmt: skip
+                ]
                 for start in range(0, len(indexed), BATCH_DELETE_MAX_URIS):
                     imm.call(files.BatchDeleteFileMeta, **where, uris=indexed[start : start + BATCH_DELETE_MAX_URIS])
         except ImmError as exc:
             if exc.resource_not_found:  # the dataset is gone, and its files with it
                 return
-            raise ProviderError(f"removing what binding {props['uri']} indexed from {where['project_name']}/"
-                                f"{where['dataset_name']}: {exc}") from None  # fmt: skip
+            raise ProviderError(
+                f"removing what binding {props['uri']} indexed from {where['project_name']}/"
+                f"{where['dataset_name']}: {exc}"
+            ) from None
 
 
 def _location(uri: str) -> str:
@@ -645,8 +698,12 @@ class ClusteringTaskCrud(ImmCrud):
     unique = ()
     id_parts = ("project_name", "task_id")
     defaults = {"timeout": DEFAULT_TASK_TIMEOUT, "poll_interval": POLL_INTERVAL, "triggers": {}}
-    validators = {"project_name": check_name, "dataset_name": check_name, "timeout": check_seconds,
-                  "poll_interval": check_seconds}  # fmt: skip
+    validators = {
+        "project_name": check_name,
+        "dataset_name": check_name,
+        "timeout": check_seconds,
+        "poll_interval": check_seconds,
+    }
 
     def create(self, props: dict[str, Any]) -> Created:
         owner = owner_digest(props)
@@ -654,46 +711,72 @@ class ClusteringTaskCrud(ImmCrud):
             try:
                 task_id = self._running_task(imm, props["project_name"], owner) or self._start(imm, props, owner)
             except ImmError as exc:
-                raise ProviderError(f"figure clustering on {props['project_name']}/{props['dataset_name']}: "
-                                    f"{exc}") from None  # fmt: skip
+                raise ProviderError(
+                    f"figure clustering on {props['project_name']}/{props['dataset_name']}: {exc}"
+                ) from None
             return Created(f"{props['project_name']}/{task_id}", self._wait(imm, props, task_id, owner))
 
     def _wait(self, imm: ImmClient, props: Mapping[str, Any], task_id: str, owner: str) -> dict[str, Any]:
         project, dataset = props["project_name"], props["dataset_name"]
         timeout = float(props["timeout"])
-        sleep = self.pauses.sleeper(f"figure clustering task {task_id} on {project}/{dataset}: waiting for it to "
-                                    f"end (up to {timeout:g} s)")  # fmt: skip
-        resume = (f"The task goes on in IMM; the next `pulumi up` waits for this same task (it is tagged "
-                  f"{OWNER_TAG}={owner}) instead of starting another.")  # fmt: skip
+        sleep = self.pauses.sleeper(
+            f"figure clustering task {task_id} on {project}/{dataset}: waiting for it to end (up to {timeout:g} s)"
+        )
+        resume = (
+            f"The task goes on in IMM; the next `pulumi up` waits for this same task (it is tagged "
+            f"{OWNER_TAG}={owner}) instead of starting another."
+        )
         running = {**props, "task_id": task_id, "status": tasks.TASK_RUNNING, "start_time": None, "end_time": None}
         try:
-            task = wait_for_task(imm, project, task_id, timeout=timeout, interval=float(props["poll_interval"]),
-                                 sleep=sleep)  # fmt: skip
+            task = wait_for_task(
+                imm, project, task_id, timeout=timeout, interval=float(props["poll_interval"]), sleep=sleep
+            )
         except TaskTimeoutError as exc:
-            raise PartialCreateError(f"figure clustering on {project}/{dataset}: {exc}. {resume} Raise `timeout` "
-                                     "to wait longer.", f"{project}/{task_id}", running) from None  # fmt: skip
+            raise PartialCreateError(
+                f"figure clustering on {project}/{dataset}: {exc}. {resume} Raise `timeout` to wait longer.",
+                f"{project}/{task_id}",
+                running,
+            ) from None
         except DeploymentCancelledError:
-            raise PartialCreateError(f"figure clustering on {project}/{dataset}: cancelled while task {task_id} "
-                                     f"was running. {resume}", f"{project}/{task_id}", running) from None  # fmt: skip
+            raise PartialCreateError(
+                f"figure clustering on {project}/{dataset}: cancelled while task {task_id} was running. {resume}",
+                f"{project}/{task_id}",
+                running,
+            ) from None
         except ImmError as exc:
             raise ProviderError(f"figure clustering on {project}/{dataset}: {exc}") from None
         except ImmFacesError as exc:  # IMM could not be reached: the task is not lost
-            raise PartialCreateError(f"figure clustering on {project}/{dataset}: waiting for task {task_id}: {exc}. "
-                                     f"{resume}", f"{project}/{task_id}", running) from None  # fmt: skip
+            raise PartialCreateError(
+                f"figure clustering on {project}/{dataset}: waiting for task {task_id}: {exc}. {resume}",
+                f"{project}/{task_id}",
+                running,
+            ) from None
         if task.status != tasks.TASK_SUCCEEDED:
-            raise ProviderError(f"figure clustering task {task_id} on {project}/{dataset} {task.status}: "
-                                f"{task.code}: {task.message}")  # fmt: skip
-        return {**props, "task_id": task_id, "status": task.status, "start_time": task.start_time,
-                "end_time": task.end_time}  # fmt: skip
+            raise ProviderError(
+                f"figure clustering task {task_id} on {project}/{dataset} {task.status}: {task.code}: {task.message}"
+            )
+        return {
+            **props,
+            "task_id": task_id,
+            "status": task.status,
+            "start_time": task.start_time,
+            "end_time": task.end_time,
+        }
 
     @staticmethod
     def _running_task(imm: ImmClient, project: str, owner: str) -> str | None:
         """The TaskId of a task this resource started that is still Running, if any (the newest)."""
         running = [
-            t for t in imm.paginate(tasks.ListTasks, project_name=project, task_types=[tasks.FACE_CLUSTERING],
-                                    status=tasks.TASK_RUNNING, tag_selector=f"{OWNER_TAG}={owner}")
+            t
+            for t in imm.paginate(
+                tasks.ListTasks,
+                project_name=project,
+                task_types=[tasks.FACE_CLUSTERING],
+                status=tasks.TASK_RUNNING,
+                tag_selector=f"{OWNER_TAG}={owner}",
+            )
             if (t.tags or {}).get(OWNER_TAG) == owner  # checked here too: the selector's syntax is IMM's
-        ]  # fmt: skip
+        ]
         running.sort(key=lambda t: t.start_time or "")
         return running[-1].task_id if running else None
 
@@ -713,8 +796,13 @@ class ClusteringTaskCrud(ImmCrud):
     def _get(self, props: Mapping[str, Any], task_id: str, **params: Any) -> Any | None:
         try:
             with self.client(props) as imm:
-                return imm.call(tasks.GetTask, project_name=props["project_name"], task_id=task_id,
-                                task_type=tasks.FACE_CLUSTERING, **params)  # fmt: skip
+                return imm.call(
+                    tasks.GetTask,
+                    project_name=props["project_name"],
+                    task_id=task_id,
+                    task_type=tasks.FACE_CLUSTERING,
+                    **params,
+                )
         except ImmError as exc:
             if exc.resource_not_found:
                 return None
@@ -752,8 +840,13 @@ class ClusteringTaskCrud(ImmCrud):
         inputs, _ = self.check(
             {**props, "dataset_name": definition.get("DatasetName"), "triggers": triggers, "notification_topic": topic}
         )
-        outs = {**inputs, "task_id": task.task_id, "status": task.status, "start_time": task.start_time,
-                "end_time": task.end_time}  # fmt: skip
+        outs = {
+            **inputs,
+            "task_id": task.task_id,
+            "status": task.status,
+            "start_time": task.start_time,
+            "end_time": task.end_time,
+        }
         return Observed(id_, outs, inputs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:

@@ -132,8 +132,12 @@ def from_struct(struct: struct_pb2.Struct) -> tuple[dict[str, Any], set[str]]:
 
 def to_struct(props: Mapping[str, Any], secret: AbstractSet[str] = frozenset()) -> struct_pb2.Struct:
     out = struct_pb2.Struct()
-    out.update({camel(k): ({SECRET_KEY: SECRET_SIG, "value": v} if k in secret and v is not None else v)
-                for k, v in props.items()})  # fmt: skip
+    out.update(
+        {
+            camel(k): ({SECRET_KEY: SECRET_SIG, "value": v} if k in secret and v is not None else v)
+            for k, v in props.items()
+        }
+    )
     return out
 
 
@@ -190,9 +194,11 @@ class InitFailedError(Exception):
     def status(self, redact: Redactor) -> grpc.Status:
         message = redact(str(self.error))
         detail = provider_pb2.ErrorResourceInitFailed(
-            id=self.error.resource_id, properties=to_struct(self.error.outputs, self.secret),
-            reasons=[message], inputs=to_struct(self.inputs, self.secret),
-        )  # fmt: skip
+            id=self.error.resource_id,
+            properties=to_struct(self.error.outputs, self.secret),
+            reasons=[message],
+            inputs=to_struct(self.inputs, self.secret),
+        )
         rich = status_pb2.Status(code=grpc.StatusCode.UNKNOWN.value[0], message=message)
         rich.details.add().Pack(detail)
         return _Status(grpc.StatusCode.UNKNOWN, message, (("grpc-status-details-bin", rich.SerializeToString()),))
@@ -252,8 +258,9 @@ class EnginePauses(Pauses):
     """The waits' pauses in the plugin: each reports progress to the engine every ``every`` seconds (the first at
     the first pause) and ends with :class:`DeploymentCancelledError` as soon as the engine has cancelled."""
 
-    def __init__(self, cancelled: threading.Event, report: Callable[[str], None],
-                 every: float = PROGRESS_EVERY) -> None:  # fmt: skip
+    def __init__(
+        self, cancelled: threading.Event, report: Callable[[str], None], every: float = PROGRESS_EVERY
+    ) -> None:
         self.cancelled, self.report, self.every = cancelled, report, every
 
     def sleeper(self, what: str) -> Callable[[float], None]:
@@ -294,8 +301,7 @@ class Config:
 
 def _kind(value: Any) -> str:
     """What a value is, for a message that must not show the value itself (it may be a secret)."""
-    names = {bool: "true/false", str: "a string", int: "a number", float: "a number", list: "a list",
-             dict: "a map"}  # fmt: skip
+    names = {bool: "true/false", str: "a string", int: "a number", float: "a number", list: "a list", dict: "a map"}
     return names.get(type(value), type(value).__name__)
 
 
@@ -308,9 +314,11 @@ TYPE_RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = {
     "boolean": (lambda v: isinstance(v, bool), "must be true or false"),
     "integer": (lambda v: _number(v) and float(v).is_integer(), "must be a whole number"),
     "number": (_number, "must be a number"),
-    "map": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
-            "must be a map of strings (key: value)"),
-}  # fmt: skip
+    "map": (
+        lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+        "must be a map of strings (key: value)",
+    ),
+}
 """The schema's property types as Check enforces them (a value of another type is a CheckFailure naming the
 property, before the core sees it). Unknown values (previews) are not judged."""
 
@@ -350,8 +358,9 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
     def core(self, urn: str, redact: Redactor = Redactor()) -> tuple[ResourceSpec, ImmCrud]:  # noqa: B008
         spec = BY_TOKEN.get(resource_type(urn))
         if spec is None:
-            raise ProviderError(f"unknown resource type {resource_type(urn)!r}; this provider serves "
-                                f"{', '.join(sorted(BY_TOKEN))}")  # fmt: skip
+            raise ProviderError(
+                f"unknown resource type {resource_type(urn)!r}; this provider serves {', '.join(sorted(BY_TOKEN))}"
+            )
         pauses = EnginePauses(self.cancelled, lambda message: self.log.status(urn, redact(message)))
         return spec, spec.crud(self.config.source, pauses=pauses)
 
@@ -379,8 +388,10 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
     async def CheckConfig(self, request: provider_pb2.CheckRequest, context: Any) -> provider_pb2.CheckResponse:
         news, secret = from_struct(request.news)
         redact = Redactor(news, secret)
-        failures = [(key, "not a setting of the imm provider")
-                    for key in sorted(set(news) - {p.name for p in CONFIG} - {"version"})]  # fmt: skip
+        failures = [
+            (key, "not a setting of the imm provider")
+            for key in sorted(set(news) - {p.name for p in CONFIG} - {"version"})
+        ]
         news, wrong = typed(news, {p.name: p.type for p in CONFIG})
         failures += wrong
         checks: tuple[tuple[str, Callable[[Any], Any]], ...] = (("region", check_region), ("endpoint", check_endpoint))
@@ -397,14 +408,17 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
             failures.append((missing, f"is required with `{camel(given)}` (an AccessKey is an ID and a secret)"))
         elif keys["security_token"] and not keys["access_key"]:
             failures.append(("security_token", "goes with `accessKey` and `secretKey` (the STS AccessKey it signs)"))
-        return provider_pb2.CheckResponse(inputs=request.news, failures=[
-            provider_pb2.CheckFailure(property=camel(k), reason=redact(r)) for k, r in failures])  # fmt: skip
+        return provider_pb2.CheckResponse(
+            inputs=request.news,
+            failures=[provider_pb2.CheckFailure(property=camel(k), reason=redact(r)) for k, r in failures],
+        )
 
     async def DiffConfig(self, request: provider_pb2.DiffRequest, context: Any) -> provider_pb2.DiffResponse:
         olds, _ = from_struct(request.olds)
         news, _ = from_struct(request.news)
-        changed = sorted(camel(k) for k in set(olds) | set(news)
-                         if not same(k, olds.get(k), news.get(k)) and k != "version")  # fmt: skip
+        changed = sorted(
+            camel(k) for k in set(olds) | set(news) if not same(k, olds.get(k), news.get(k)) and k != "version"
+        )
         return provider_pb2.DiffResponse(
             changes=provider_pb2.DiffResponse.DIFF_SOME if changed else provider_pb2.DiffResponse.DIFF_NONE,
             diffs=changed,
@@ -419,8 +433,9 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
             self.config = Config(values)
         except ImmFacesError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        return provider_pb2.ConfigureResponse(acceptSecrets=True, supportsPreview=True, acceptResources=False,
-                                              acceptOutputs=False)  # fmt: skip
+        return provider_pb2.ConfigureResponse(
+            acceptSecrets=True, supportsPreview=True, acceptResources=False, acceptOutputs=False
+        )
 
     # --- resources
 
@@ -442,10 +457,13 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
         inputs, problems = core.check({k: v for k, v in news.items() if k not in missing})  # said once
         failures += [(f.property, f.reason) for f in problems]
         if inputs.get("region") is None:
-            failures.append(("region", "no region: set the provider's `imm:region` (or ALIBABA_CLOUD_REGION) or "
-                                       "this input"))  # fmt: skip
-        return provider_pb2.CheckResponse(inputs=to_struct(inputs, secret), failures=[
-            provider_pb2.CheckFailure(property=camel(k), reason=redact(r)) for k, r in failures])  # fmt: skip
+            failures.append(
+                ("region", "no region: set the provider's `imm:region` (or ALIBABA_CLOUD_REGION) or this input")
+            )
+        return provider_pb2.CheckResponse(
+            inputs=to_struct(inputs, secret),
+            failures=[provider_pb2.CheckFailure(property=camel(k), reason=redact(r)) for k, r in failures],
+        )
 
     async def Diff(self, request: provider_pb2.DiffRequest, context: Any) -> provider_pb2.DiffResponse:
         _, core = await self._resolve(request.urn, context)
@@ -453,13 +471,18 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
         news, _ = from_struct(request.news)
         plan = core.diff(olds, news)
         kind = provider_pb2.PropertyDiff
-        detailed = {camel(k): kind(kind=kind.UPDATE_REPLACE if k in plan.replaces else kind.UPDATE, inputDiff=True)
-                    for k in plan.changed}  # fmt: skip
+        detailed = {
+            camel(k): kind(kind=kind.UPDATE_REPLACE if k in plan.replaces else kind.UPDATE, inputDiff=True)
+            for k in plan.changed
+        }
         return provider_pb2.DiffResponse(
             changes=provider_pb2.DiffResponse.DIFF_SOME if plan.changes else provider_pb2.DiffResponse.DIFF_NONE,
-            replaces=[camel(k) for k in plan.replaces], deleteBeforeReplace=plan.delete_before_replace,
-            diffs=[camel(k) for k in plan.changed], detailedDiff=detailed, hasDetailedDiff=True,
-        )  # fmt: skip
+            replaces=[camel(k) for k in plan.replaces],
+            deleteBeforeReplace=plan.delete_before_replace,
+            diffs=[camel(k) for k in plan.changed],
+            detailedDiff=detailed,
+            hasDetailedDiff=True,
+        )
 
     @staticmethod
     def _unknown_outputs(spec: ResourceSpec, props: Mapping[str, Any]) -> dict[str, Any]:
@@ -495,8 +518,9 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
         if not seen.id:
             return provider_pb2.ReadResponse()  # gone: no id, no properties
         new_inputs = {k: v for k, v in (seen.inputs or inputs).items() if k in spec.input_names()}
-        return provider_pb2.ReadResponse(id=seen.id, properties=to_struct(seen.outs, secret),
-                                         inputs=to_struct(new_inputs, secret))  # fmt: skip
+        return provider_pb2.ReadResponse(
+            id=seen.id, properties=to_struct(seen.outs, secret), inputs=to_struct(new_inputs, secret)
+        )
 
     async def Update(self, request: provider_pb2.UpdateRequest, context: Any) -> provider_pb2.UpdateResponse:
         olds, old_secret = from_struct(request.olds)
@@ -539,10 +563,11 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
         self.cancelled.set()
         return empty_pb2.Empty()
 
-    async def _resolve(self, urn: str, context: grpc.aio.ServicerContext,
-                       redact: Redactor = Redactor()) -> tuple[ResourceSpec, ImmCrud]:  # noqa: B008  # fmt: skip
+    async def _resolve(
+        self, urn: str, context: grpc.aio.ServicerContext, redact: Redactor | None = None
+    ) -> tuple[ResourceSpec, ImmCrud]:
         try:
-            return self.core(urn, redact)
+            return self.core(urn, redact if redact is not None else Redactor())
         except ProviderError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         raise AssertionError("unreachable")  # pragma: no cover

@@ -33,13 +33,19 @@ PACKAGE = "imm"
 REPOSITORY = "https://github.com/your-org/imm-faces"
 """Where the sources are (the README's install lines name the same placeholder: set it where you publish)."""
 LANGUAGES: Mapping[str, Any] = {
-    "nodejs": {"packageName": "@imm-faces/imm", "packageDescription": "Alibaba Cloud IMM face clustering (imm-faces)",
-               "respectSchemaVersion": True},
+    "nodejs": {
+        "packageName": "@imm-faces/imm",
+        "packageDescription": "Alibaba Cloud IMM face clustering (imm-faces)",
+        "respectSchemaVersion": True,
+    },
     "python": {"packageName": "pulumi_imm", "pyproject": {"enabled": True}, "respectSchemaVersion": True},
-    "go": {"importBasePath": "github.com/your-org/imm-faces/sdk/go/imm", "generateResourceContainerTypes": True,
-           "respectSchemaVersion": True},
+    "go": {
+        "importBasePath": "github.com/your-org/imm-faces/sdk/go/imm",
+        "generateResourceContainerTypes": True,
+        "respectSchemaVersion": True,
+    },
     "csharp": {"rootNamespace": "ImmFaces", "packageReferences": {"Pulumi": "3.*"}, "respectSchemaVersion": True},
-}  # fmt: skip
+}
 """The generated SDKs' names (`pulumi package add` / `gen-sdk`): the npm package, the Python package, the Go import
 path (under the repository, not Pulumi's default ``github.com/pulumi/pulumi-imm``) and the .NET namespace
 (``ImmFaces.Imm``), each versioned as the plugin (``respectSchemaVersion``: else a generated package.json says
@@ -75,16 +81,23 @@ class Prop:
 
 WHERE = (
     Prop("region", "string", "The IMM region, e.g. `cn-hangzhou`. Defaults to the provider's `region`."),
-    Prop("endpoint", "string", "A custom IMM endpoint URL (e.g. a local emulator's). Defaults to the provider's "
-         "`endpoint`; unset for the cloud."),
-)  # fmt: skip
+    Prop(
+        "endpoint",
+        "string",
+        "A custom IMM endpoint URL (e.g. a local emulator's). Defaults to the provider's "
+        "`endpoint`; unset for the cloud.",
+    ),
+)
 OWNED = (
-    Prop("adopt", "boolean", "Take over an object of this name that already exists (otherwise creating it fails, "
-         "naming it, and leaves it untouched). An adopted object must be compatible (a project with the same "
-         "`serviceRole`, a dataset with the same `templateId`); it is brought to these settings."),
-    Prop("delete_adopted", "boolean", "Delete an adopted object when this resource is deleted (it is kept "
-         "otherwise)."),
-)  # fmt: skip
+    Prop(
+        "adopt",
+        "boolean",
+        "Take over an object of this name that already exists (otherwise creating it fails, "
+        "naming it, and leaves it untouched). An adopted object must be compatible (a project with the same "
+        "`serviceRole`, a dataset with the same `templateId`); it is brought to these settings.",
+    ),
+    Prop("delete_adopted", "boolean", "Delete an adopted object when this resource is deleted (it is kept otherwise)."),
+)
 REPORTED = (
     Prop("create_time", "string", "When IMM created the object (RFC 3339)."),
     Prop("update_time", "string", "When IMM last changed the object (RFC 3339)."),
@@ -174,9 +187,13 @@ RESOURCES = (
         f"{PACKAGE}:index:Project",
         ProjectCrud,
         "An IMM project (2020-09-30 API). Creating one that already exists fails unless `adopt` is set.",
-        (*WHERE, Prop("project_name", "string", f"The project's name (unique in the region). {NAME}"),
-         *settings_props(PROJECT_SETTINGS, projects.UpdateProjectRequest.model_fields, _DESCRIBED),
-         Prop("tags", "map", "Tags on the project."), *OWNED),
+        (
+            *WHERE,
+            Prop("project_name", "string", f"The project's name (unique in the region). {NAME}"),
+            *settings_props(PROJECT_SETTINGS, projects.UpdateProjectRequest.model_fields, _DESCRIBED),
+            Prop("tags", "map", "Tags on the project."),
+            *OWNED,
+        ),
         (*REPORTED, ADOPTED),
         "<project>",
     ),
@@ -184,9 +201,13 @@ RESOURCES = (
         f"{PACKAGE}:index:Dataset",
         DatasetCrud,
         "An IMM dataset in a project: where indexed photos and figure clusters live.",
-        (*WHERE, Prop("project_name", "string", f"The project. {NAME}"),
-         Prop("dataset_name", "string", f"The dataset's name (unique in the project). {NAME}"),
-         *settings_props(DATASET_SETTINGS, datasets.UpdateDatasetRequest.model_fields, _DESCRIBED), *OWNED),
+        (
+            *WHERE,
+            Prop("project_name", "string", f"The project. {NAME}"),
+            Prop("dataset_name", "string", f"The dataset's name (unique in the project). {NAME}"),
+            *settings_props(DATASET_SETTINGS, datasets.UpdateDatasetRequest.model_fields, _DESCRIBED),
+            *OWNED,
+        ),
         (*REPORTED, ADOPTED),
         "<project>/<dataset>",
     ),
@@ -196,16 +217,28 @@ RESOURCES = (
         "Binds an OSS location to a dataset: IMM indexes what is there and what arrives. Creating it waits until "
         "IMM's first full scan of the location has finished (`scanTimeout`); a scan that fails or times out "
         "fails the deployment and the binding is deleted again. Any change replaces it.",
-        (*WHERE, Prop("project_name", "string", f"The project. {NAME}"),
-         Prop("dataset_name", "string", f"The dataset. {NAME}"),
-         Prop("uri", "string", f"The OSS location: {OSS_URI_RULE}."),
-         Prop("scan_timeout", "number", "Seconds to wait for the first full scan."), *OWNED,
-         Prop("unindex_on_delete", "boolean", "When this binding is deleted, also remove from the dataset the "
-              "files it indexed (under its location, indexed after it was created, under no other binding); "
-              "IMM's DeleteBinding keeps them. For a dataset the stack adopted and keeps (FaceClustering sets it "
-              "then), so that the dataset is left holding what it held before.")),
-        (*REPORTED, Prop("state", "string", "IMM's binding State (Ready, Stopped, Failed...)."),
-         Prop("phase", "string", "IMM's binding Phase (FullScanning, IncrementalScanning)."), ADOPTED),
+        (
+            *WHERE,
+            Prop("project_name", "string", f"The project. {NAME}"),
+            Prop("dataset_name", "string", f"The dataset. {NAME}"),
+            Prop("uri", "string", f"The OSS location: {OSS_URI_RULE}."),
+            Prop("scan_timeout", "number", "Seconds to wait for the first full scan."),
+            *OWNED,
+            Prop(
+                "unindex_on_delete",
+                "boolean",
+                "When this binding is deleted, also remove from the dataset the "
+                "files it indexed (under its location, indexed after it was created, under no other binding); "
+                "IMM's DeleteBinding keeps them. For a dataset the stack adopted and keeps (FaceClustering sets it "
+                "then), so that the dataset is left holding what it held before.",
+            ),
+        ),
+        (
+            *REPORTED,
+            Prop("state", "string", "IMM's binding State (Ready, Stopped, Failed...)."),
+            Prop("phase", "string", "IMM's binding Phase (FullScanning, IncrementalScanning)."),
+            ADOPTED,
+        ),
         "<project>/<dataset>/<oss uri>",
     ),
     ResourceSpec(
@@ -215,32 +248,52 @@ RESOURCES = (
         f"IMM's Code and Message. The task is tagged `{OWNER_TAG}` with a digest of its owner and inputs: a run "
         "that outlasted `timeout` is recorded as partially created and the next `up` waits for the same task. "
         "Change `triggers` to run it again. Deleting it deletes nothing (the clusters belong to the dataset).",
-        (*WHERE, Prop("project_name", "string", f"The project. {NAME}"),
-         Prop("dataset_name", "string", f"The dataset to cluster. {NAME}"),
-         Prop("triggers", "map", "Arbitrary values; a change runs the task again. Also set as the task's tags."),
-         Prop("notification_topic", "string", "An MNS topic IMM notifies when the task ends."),
-         Prop("timeout", "number", "Seconds to wait for the task."),
-         Prop("poll_interval", "number", "Seconds between two GetTask calls while waiting."),
-         Prop("owner", "string", "Who runs the task, part of its tag. Defaults to `<project>/<stack>/<resource "
-              "name>`, so two stacks never wait on each other's tasks.")),
-        (Prop("task_id", "string", "IMM's TaskId."), Prop("status", "string", "The task's status (Succeeded...)."),
-         Prop("start_time", "string", "When the task started."), Prop("end_time", "string", "When it ended.")),
+        (
+            *WHERE,
+            Prop("project_name", "string", f"The project. {NAME}"),
+            Prop("dataset_name", "string", f"The dataset to cluster. {NAME}"),
+            Prop("triggers", "map", "Arbitrary values; a change runs the task again. Also set as the task's tags."),
+            Prop("notification_topic", "string", "An MNS topic IMM notifies when the task ends."),
+            Prop("timeout", "number", "Seconds to wait for the task."),
+            Prop("poll_interval", "number", "Seconds between two GetTask calls while waiting."),
+            Prop(
+                "owner",
+                "string",
+                "Who runs the task, part of its tag. Defaults to `<project>/<stack>/<resource "
+                "name>`, so two stacks never wait on each other's tasks.",
+            ),
+        ),
+        (
+            Prop("task_id", "string", "IMM's TaskId."),
+            Prop("status", "string", "The task's status (Succeeded...)."),
+            Prop("start_time", "string", "When the task started."),
+            Prop("end_time", "string", "When it ended."),
+        ),
         "<project>/<TaskId>",
         also_required=("dataset_name",),
     ),
-)  # fmt: skip
+)
 BY_TOKEN = {r.token: r for r in RESOURCES}
 
 CONFIG = (
-    Prop("region", "string", "The IMM region, e.g. `cn-hangzhou` (as `alicloud:region`). Falls back to "
-         "`ALIBABA_CLOUD_REGION`, then `ALICLOUD_REGION`."),
-    Prop("access_key", "string", "The AccessKey ID (as `alicloud:accessKey`). Unset: the credential chain "
-         "(`ALIBABA_CLOUD_ACCESS_KEY_ID`..., `ALICLOUD_ACCESS_KEY`..., `~/.aliyun/config.json`).", secret=True),
+    Prop(
+        "region",
+        "string",
+        "The IMM region, e.g. `cn-hangzhou` (as `alicloud:region`). Falls back to "
+        "`ALIBABA_CLOUD_REGION`, then `ALICLOUD_REGION`.",
+    ),
+    Prop(
+        "access_key",
+        "string",
+        "The AccessKey ID (as `alicloud:accessKey`). Unset: the credential chain "
+        "(`ALIBABA_CLOUD_ACCESS_KEY_ID`..., `ALICLOUD_ACCESS_KEY`..., `~/.aliyun/config.json`).",
+        secret=True,
+    ),
     Prop("secret_key", "string", "The AccessKey secret (as `alicloud:secretKey`).", secret=True),
     Prop("security_token", "string", "An STS security token (as `alicloud:securityToken`).", secret=True),
     Prop("profile", "string", "The aliyun CLI profile to read from `~/.aliyun/config.json` (as `alicloud:profile`)."),
     Prop("endpoint", "string", "A custom IMM endpoint URL, e.g. a local emulator's `http://127.0.0.1:8000`."),
-)  # fmt: skip
+)
 
 
 def package_schema(version: str) -> dict[str, Any]:

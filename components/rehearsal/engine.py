@@ -55,9 +55,16 @@ class RehearsalMocks(Mocks):
     never reaches the cloud); ``before_create`` sees each IMM resource's inputs first (the rehearsal puts the
     sample photos where a binding points)."""
 
-    def __init__(self, host: DynamicProviderHost, project: str, stack: str,
-                 on_resource: Callable[[Created], None] | None = None, *, endpoint: str | None = None,
-                 before_create: Callable[[str, dict[str, Any]], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        host: DynamicProviderHost,
+        project: str,
+        stack: str,
+        on_resource: Callable[[Created], None] | None = None,
+        *,
+        endpoint: str | None = None,
+        before_create: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.host = host
         self.prefix = f"urn:pulumi:{stack}::{project}"
         self.created: list[Created] = []
@@ -95,8 +102,9 @@ class RehearsalMocks(Mocks):
         return {}, None
 
 
-def run_program(program: Callable[[], Any], mocks: RehearsalMocks, *, project: str, stack: str,
-                config: Mapping[str, str]) -> dict[str, Any]:  # fmt: skip
+def run_program(
+    program: Callable[[], Any], mocks: RehearsalMocks, *, project: str, stack: str, config: Mapping[str, str]
+) -> dict[str, Any]:
     """Run ``program`` under the mocks as the language host would, and return the stack outputs: what the
     root Stack resource registers (its exports, resolved as ``Stack._finish`` does), i.e. what
     ``pulumi stack output --json`` prints."""

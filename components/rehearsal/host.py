@@ -53,14 +53,20 @@ def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
 class DynamicProviderHost:
     """One ``python -m pulumi.dynamic`` process; ``close()`` stops it by PID."""
 
-    def __init__(self, config: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
-                 cwd: str | os.PathLike[str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> None:
         """``env`` is the whole environment of the host (default: this process's); ``cwd`` is where it starts,
         as the engine starts it in the project directory (which ``-m`` puts first on its ``sys.path``)."""
         self._proc = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.dynamic"], stdout=subprocess.PIPE,
-            env=dict(os.environ if env is None else env), cwd=cwd,
-        )  # fmt: skip
+            [sys.executable, "-u", "-m", "pulumi.dynamic"],
+            stdout=subprocess.PIPE,
+            env=dict(os.environ if env is None else env),
+            cwd=cwd,
+        )
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline().decode().strip()
         if not line.isdigit():
@@ -83,15 +89,17 @@ class DynamicProviderHost:
     def check(
         self, urn: str, olds: Mapping[str, Any], news: Mapping[str, Any]
     ) -> tuple[dict[str, Any], list[CheckFailure]]:
-        reply = self._call(self._stub.Check, provider_pb2.CheckRequest(urn=urn, olds=to_struct(olds),
-                                                                       news=to_struct(news)))  # fmt: skip
+        reply = self._call(
+            self._stub.Check, provider_pb2.CheckRequest(urn=urn, olds=to_struct(olds), news=to_struct(news))
+        )
         return from_struct(reply.inputs), [CheckFailure(f.property, f.reason) for f in reply.failures]
 
     def diff(
         self, urn: str, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any]
     ) -> tuple[bool, list[str], bool]:
-        reply = self._call(self._stub.Diff, provider_pb2.DiffRequest(id=id_, urn=urn, olds=to_struct(olds),
-                                                                     news=to_struct(news)))  # fmt: skip
+        reply = self._call(
+            self._stub.Diff, provider_pb2.DiffRequest(id=id_, urn=urn, olds=to_struct(olds), news=to_struct(news))
+        )
         return reply.changes == provider_pb2.DiffResponse.DIFF_SOME, list(reply.replaces), reply.deleteBeforeReplace
 
     def create(self, urn: str, props: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -103,8 +111,9 @@ class DynamicProviderHost:
         return reply.id, from_struct(reply.properties)
 
     def update(self, urn: str, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
-        reply = self._call(self._stub.Update, provider_pb2.UpdateRequest(id=id_, urn=urn, olds=to_struct(olds),
-                                                                         news=to_struct(news)))  # fmt: skip
+        reply = self._call(
+            self._stub.Update, provider_pb2.UpdateRequest(id=id_, urn=urn, olds=to_struct(olds), news=to_struct(news))
+        )
         return from_struct(reply.properties)
 
     def delete(self, urn: str, id_: str, props: Mapping[str, Any]) -> None:

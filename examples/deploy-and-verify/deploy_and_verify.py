@@ -44,9 +44,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--stack", required=True, help="the stack to deploy (created when it does not exist)")
     parser.add_argument(
-        "--config", action="append", default=[], metavar="KEY=VALUE",
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="stack config (repeatable; a key without namespace is the program's, e.g. region)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--min-clusters", type=int, default=0, metavar="N", help="fail when the dataset has fewer figure clusters"
     )

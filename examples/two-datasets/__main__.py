@@ -15,14 +15,29 @@ endpoint = config.get("endpoint")
 family_locations = config.get_object("familyLocations") or []
 event_locations = config.get_object("eventLocations") or []
 
-family = FaceClustering("family", FaceClusteringArgs(
-    region=region, project_name=project, dataset_name="family", endpoint=endpoint,
-    oss_locations=family_locations, role_locations=event_locations,
-))  # fmt: skip
-events = FaceClustering("events", FaceClusteringArgs(
-    region=region, project_name=family.args.project_name, dataset_name="events", endpoint=endpoint,
-    oss_locations=event_locations, manage_project=False,
-), opts=pulumi.ResourceOptions(depends_on=[family]))  # fmt: skip
+family = FaceClustering(
+    "family",
+    FaceClusteringArgs(
+        region=region,
+        project_name=project,
+        dataset_name="family",
+        endpoint=endpoint,
+        oss_locations=family_locations,
+        role_locations=event_locations,
+    ),
+)
+events = FaceClustering(
+    "events",
+    FaceClusteringArgs(
+        region=region,
+        project_name=family.args.project_name,
+        dataset_name="events",
+        endpoint=endpoint,
+        oss_locations=event_locations,
+        manage_project=False,
+    ),
+    opts=pulumi.ResourceOptions(depends_on=[family]),
+)
 
 pulumi.export("family", family.outputs)
 pulumi.export("events", events.outputs)

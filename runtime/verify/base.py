@@ -147,28 +147,44 @@ class VerifyReport:
             "total_clusters": self.total_clusters,
             "checked_clusters": len(self.clusters),
             "coverage": {
-                "listed": self.coverage.listed, "bulk_checked": self.coverage.bulk_checked,
-                "sample": self.coverage.sample, "get_checked": self.coverage.get_checked,
-                "suspects": self.coverage.suspects, "files_checked_clusters": self.coverage.files_checked_clusters,
-                "files_examined": self.coverage.files_examined, "grouped_clusters": self.coverage.grouped_clusters,
+                "listed": self.coverage.listed,
+                "bulk_checked": self.coverage.bulk_checked,
+                "sample": self.coverage.sample,
+                "get_checked": self.coverage.get_checked,
+                "suspects": self.coverage.suspects,
+                "files_checked_clusters": self.coverage.files_checked_clusters,
+                "files_examined": self.coverage.files_examined,
+                "grouped_clusters": self.coverage.grouped_clusters,
                 "requests": dict(sorted(self.coverage.requests.items())),
             },
             "checks": [
-                {"id": r.id, "rule": CHECKS[r.id], "status": r.status, "checked": r.checked,
-                 "failed": len(r.failures), "notes": r.notes,
-                 **({"skipped": r.skipped} if r.status == "skipped" else {}),
-                 "failures": [{"subject": f.subject, "detail": f.detail} for f in r.failures]}
+                {
+                    "id": r.id,
+                    "rule": CHECKS[r.id],
+                    "status": r.status,
+                    "checked": r.checked,
+                    "failed": len(r.failures),
+                    "notes": r.notes,
+                    **({"skipped": r.skipped} if r.status == "skipped" else {}),
+                    "failures": [{"subject": f.subject, "detail": f.detail} for f in r.failures],
+                }
                 for r in self.checks.values()
             ],
             "clusters": [
-                {"object_id": c.object_id, "name": c.name, "face_count": c.face_count, "image_count": c.image_count,
-                 "views": c.views, "passed": c.passed,
-                 "failures": [{"check": f.check, "detail": f.detail} for f in c.failures]}
+                {
+                    "object_id": c.object_id,
+                    "name": c.name,
+                    "face_count": c.face_count,
+                    "image_count": c.image_count,
+                    "views": c.views,
+                    "passed": c.passed,
+                    "failures": [{"check": f.check, "detail": f.detail} for f in c.failures],
+                }
                 for c in self.clusters.values()
             ],
             "failures": [{"check": f.check, "subject": f.subject, "detail": f.detail} for f in self.failures],
             "notes": [{"check": c, "note": n} for c, n in self.notes],
-        }  # fmt: skip
+        }
 
 
 Progress = Callable[[str, int, int | None], None]

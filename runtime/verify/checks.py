@@ -44,15 +44,35 @@ CHECKS: dict[str, str] = {
     "verify.deadline": "the whole check finished within --deadline",
 }
 
-VIEW_RULES = ("cluster.object_type", "cluster.object_id", "cluster.project", "cluster.dataset", "cluster.face_count",
-              "cluster.image_count", "cluster.cover", "cluster.timestamps", "cluster.ages")  # fmt: skip
+VIEW_RULES = (
+    "cluster.object_type",
+    "cluster.object_id",
+    "cluster.project",
+    "cluster.dataset",
+    "cluster.face_count",
+    "cluster.image_count",
+    "cluster.cover",
+    "cluster.timestamps",
+    "cluster.ages",
+)
 """The rules :func:`check_cluster` applies to each view (list, bulk, get) of a cluster."""
 
 # Fields on which the list, bulk and get views of one cluster must agree (BaseImages is only in Get).
 AGREEING_FIELDS = (
-    "object_id", "object_type", "project_name", "dataset_name", "face_count", "image_count", "name",
-    "create_time", "update_time", "meta_lock_version", "min_age", "average_age", "max_age",
-)  # fmt: skip
+    "object_id",
+    "object_type",
+    "project_name",
+    "dataset_name",
+    "face_count",
+    "image_count",
+    "name",
+    "create_time",
+    "update_time",
+    "meta_lock_version",
+    "min_age",
+    "average_age",
+    "max_age",
+)
 
 
 ClusterView = FigureCluster | FigureClusterSummary

@@ -82,9 +82,15 @@ class Consistency:
         token: str | None = None
         try:
             while True:
-                page = await self.call(SimpleQuery, dataset_name=self.dataset, query=query, with_fields=FILE_FIELDS,
-                                       max_results=PAGE_LIMITS["SimpleQuery"][0], next_token=token,
-                                       without_total_hits=True)  # fmt: skip
+                page = await self.call(
+                    SimpleQuery,
+                    dataset_name=self.dataset,
+                    query=query,
+                    with_fields=FILE_FIELDS,
+                    max_results=PAGE_LIMITS["SimpleQuery"][0],
+                    next_token=token,
+                    without_total_hits=True,
+                )
                 files += page.files or []
                 token = page.next_token
                 if not token:
@@ -116,8 +122,11 @@ class Consistency:
         self.report.coverage.grouped_clusters = len(groups)
         truncated = len(groups) >= SIMPLE_QUERY_MAX_GROUPS
         if truncated:
-            self.report.note("consistency.no_orphans", f"SimpleQuery returns at most {SIMPLE_QUERY_MAX_GROUPS} groups:"
-                             " the clusters named by the fewest files were not compared")  # fmt: skip
+            self.report.note(
+                "consistency.no_orphans",
+                f"SimpleQuery returns at most {SIMPLE_QUERY_MAX_GROUPS} groups:"
+                " the clusters named by the fewest files were not compared",
+            )
         if complete_listing:
             for cluster_id, count in groups.items():
                 if cluster_id in views:

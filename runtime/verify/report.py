@@ -81,8 +81,9 @@ def render_junit_error(kind: str, message: str, exit_code: int) -> str:
     """JUnit XML for a run that could not check anything (bad outputs, no credentials, an unreachable endpoint):
     one ``verify.run`` test case in error, so a CI test reporter shows why instead of nothing."""
     suites = ET.Element("testsuites", name="imm-faces verify")
-    suite = ET.SubElement(suites, "testsuite", name="imm-faces verify", tests="1", failures="0", errors="1",
-                          skipped="0", time="0.000")  # fmt: skip
+    suite = ET.SubElement(
+        suites, "testsuite", name="imm-faces verify", tests="1", failures="0", errors="1", skipped="0", time="0.000"
+    )
     case = ET.SubElement(suite, "testcase", classname="imm-faces.verify", name=RUN_ERROR_ID)
     ET.SubElement(case, "error", type=kind, message=message).text = f"exit code {exit_code}: {message}"
     ET.indent(suites)
@@ -91,8 +92,12 @@ def render_junit_error(kind: str, message: str, exit_code: int) -> str:
 
 def error_json(kind: str, message: str, exit_code: int) -> dict[str, Any]:
     """``--json`` for a run that could not check anything: the same envelope, no checks, the error."""
-    return {"schema_version": SCHEMA_VERSION, "passed": False, "exit_code": exit_code,
-            "error": {"id": RUN_ERROR_ID, "kind": kind, "message": message}}  # fmt: skip
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "passed": False,
+        "exit_code": exit_code,
+        "error": {"id": RUN_ERROR_ID, "kind": kind, "message": message},
+    }
 
 
 def render_junit(report: VerifyReport) -> str:
