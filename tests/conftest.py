@@ -30,8 +30,12 @@ def oss_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def emulator(oss_root: Path, tmp_path: Path) -> Iterator[Emulator]:
-    emu = Emulator(oss_root=oss_root, db=tmp_path / "imm.db", analyzer=SidecarAnalyzer(oss_root),
-                   access_keys=[DEFAULT_ACCESS_KEY, STS_KEY])  # fmt: skip
+    emu = Emulator(
+        oss_root=oss_root,
+        db=tmp_path / "imm.db",
+        analyzer=SidecarAnalyzer(oss_root),
+        access_keys=[DEFAULT_ACCESS_KEY, STS_KEY],
+    )
     emu.start()
     try:
         yield emu

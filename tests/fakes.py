@@ -39,14 +39,24 @@ class SidecarAnalyzer:
         faces: list[FaceRecord] = []
         if sidecars:
             for i, face in enumerate(json.loads(sidecars[0].read_text())):
-                faces.append(FaceRecord(
-                    embedding=person_embedding(face["person"], jitter=zlib.crc32(f"{filename}/{i}".encode()) % 1000),
-                    boundary=(10 + 120 * i, 5, face.get("size", 100), face.get("size", 100)),
-                    quality=face.get("quality", 0.9), sharpness=0.5, head_pose=tuple(face.get("pose", (0.0, 0.0, 0.0))),
-                    age=face.get("age", 30), age_sd=3, gender=face.get("gender", "female"), gender_confidence=0.9,
-                ))  # fmt: skip
-        return ImageAnalysis(meta.media_type, meta.content_type, meta.width, meta.height, meta.orientation,
-                             meta.exif, faces)  # fmt: skip
+                faces.append(
+                    FaceRecord(
+                        embedding=person_embedding(
+                            face["person"], jitter=zlib.crc32(f"{filename}/{i}".encode()) % 1000
+                        ),
+                        boundary=(10 + 120 * i, 5, face.get("size", 100), face.get("size", 100)),
+                        quality=face.get("quality", 0.9),
+                        sharpness=0.5,
+                        head_pose=tuple(face.get("pose", (0.0, 0.0, 0.0))),
+                        age=face.get("age", 30),
+                        age_sd=3,
+                        gender=face.get("gender", "female"),
+                        gender_confidence=0.9,
+                    )
+                )
+        return ImageAnalysis(
+            meta.media_type, meta.content_type, meta.width, meta.height, meta.orientation, meta.exif, faces
+        )
 
 
 def write_photo(root: Path, bucket: str, key: str, faces: list[dict[str, object]]) -> str:

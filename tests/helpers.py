@@ -24,8 +24,7 @@ def deploy(client: ImmClient, oss_root: Path, photos: dict[str, list[dict[str, o
     client.call(projects.CreateProject, project_name=PROJECT)
     client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name=DATASET)
     uris = [write_photo(oss_root, BUCKET, key, faces) for key, faces in photos.items()]
-    client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name=DATASET,
-                files=[{"URI": u} for u in uris])  # fmt: skip
+    client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name=DATASET, files=[{"URI": u} for u in uris])
     wait_indexed(client, PROJECT, DATASET, len(uris))  # a task clusters what is indexed when it runs, as IMM's
     task_id = client.call(tasks.CreateFigureClusteringTask, project_name=PROJECT, dataset_name=DATASET).task_id
     assert task_id
@@ -67,8 +66,10 @@ def outputs_file(tmp: Path, endpoint: str, task_id: str | None) -> Path:
 
 
 def cluster_ids(client: ImmClient) -> list[str]:
-    return [c.object_id for c in client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT,
-                                                 dataset_name=DATASET)]  # fmt: skip
+    return [
+        c.object_id
+        for c in client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET)
+    ]
 
 
 def dataset_store(db: str | Path = ":memory:", project: str = "p", dataset: str = "d") -> Store:

@@ -48,8 +48,9 @@ def claims(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
-def mint(payload: dict[str, Any] | None = None, *, key: Any = None, alg: str = "RS256",
-         headers: dict[str, Any] | None = None) -> str:  # fmt: skip
+def mint(
+    payload: dict[str, Any] | None = None, *, key: Any = None, alg: str = "RS256", headers: dict[str, Any] | None = None
+) -> str:
     """A token signed with ``key`` (the provider's RSA key by default)."""
     header = {k: v for k, v in {"kid": KID, **(headers or {})}.items() if v is not None}
     return jwt.encode(payload if payload is not None else claims(), key or rsa_key(), algorithm=alg, headers=header)
@@ -73,8 +74,12 @@ def trust(*statements: dict[str, Any]) -> dict[str, Any]:
 def oidc_trust(**conditions: str) -> dict[str, Any]:
     """A trust statement for the provider, with StringEquals conditions (oidc_sub=... -> oidc:sub)."""
     equal = {"oidc:iss": ISSUER, "oidc:aud": AUDIENCE, **{k.replace("_", ":", 1): v for k, v in conditions.items()}}
-    return {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Federated": [PROVIDER]},
-            "Condition": {"StringEquals": equal}}  # fmt: skip
+    return {
+        "Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Principal": {"Federated": [PROVIDER]},
+        "Condition": {"StringEquals": equal},
+    }
 
 
 def account_trust(*accounts: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from imm_faces.emulator.server import wait_ready
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
+EMULATOR_COMMAND = (sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -44,10 +45,11 @@ def emulator_process(
     port = free_port()
     with db.with_name(db.name + ".log").open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "imm_faces.runtime.cli.main", "emulator", "--port", str(port), "--db", str(db),
-             "--oss-root", str(oss_root)],
-            stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **(env or {})},
-        )  # fmt: skip
+            [*EMULATOR_COMMAND, "--port", str(port), "--db", str(db), "--oss-root", str(oss_root)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**os.environ, **(env or {})},
+        )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         wait_ready(endpoint, timeout=60)

@@ -53,8 +53,9 @@ def _run(block: dict[str, Any], cwd: Path, env: dict[str, str], env_file: Path) 
         command, stdin = [sys.executable, "-c", block["code"]], ""
     else:  # bash: the block, then the environment it leaves (its exports) for the next blocks
         command, stdin = ["bash", "-e", "-c", f'{block["code"]}\nenv -0 > "{env_file}"'], ""
-    return subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=BLOCK_TIMEOUT, check=False)  # fmt: skip
+    return subprocess.run(
+        command, input=stdin, capture_output=True, text=True, cwd=cwd, env=env, timeout=BLOCK_TIMEOUT, check=False
+    )
 
 
 def _ready(server: subprocess.Popen[str], deadline: float) -> bool:
@@ -81,18 +82,30 @@ def main(blocks_path: str, results_path: str) -> int:
             where = {"document": block["document"], "line": block["line"]}  # where the results are looked up
             if block["kind"] == "server":
                 log = (cwd.parent / f"server-{Path(block['document']).stem}-{block['line']}.log").open("w")
-                server = subprocess.Popen(["bash", "-e", "-c", block["code"]], cwd=cwd, env=env, stdout=log,
-                                          stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+                server = subprocess.Popen(
+                    ["bash", "-e", "-c", block["code"]],
+                    cwd=cwd,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    start_new_session=True,
+                )
                 servers.append(server)
                 ready = _ready(server, time.monotonic() + 120)
-                results.append({**where, "returncode": 0 if ready else 1, "stdout": "",
-                                "stderr": "" if ready else f"not ready at {READY_URL}"})  # fmt: skip
+                results.append(
+                    {
+                        **where,
+                        "returncode": 0 if ready else 1,
+                        "stdout": "",
+                        "stderr": "" if ready else f"not ready at {READY_URL}",
+                    }
+                )
                 if not ready:
                     break
                 continue
             proc = _run(block, cwd, env, env_file)
-            results.append({**where, "returncode": proc.returncode, "stdout": proc.stdout,
-                            "stderr": proc.stderr})  # fmt: skip
+            results.append({**where, "returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr})
             if proc.returncode != 0:
                 break
             if block["lang"] == "bash" and env_file.exists():

@@ -23,8 +23,15 @@ DOCS = "".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs
 
 def pip(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # pip judges the installed package alone
-    return subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args], capture_output=True,
-                          text=True, timeout=300, check=False, cwd=cwd, env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=cwd,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +49,13 @@ def test_the_wheel_has_exactly_one_top_level_package(wheel: zipfile.ZipFile) -> 
     names = wheel.namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"imm_faces"}
-    for module in ("imm_faces/components/providers/project.py", "imm_faces/runtime/cli/main.py",
-                   "imm_faces/emulator/server.py", "imm_faces/py.typed", "imm_faces/runtime/py.typed"):  # fmt: skip
+    for module in (
+        "imm_faces/components/providers/project.py",
+        "imm_faces/runtime/cli/main.py",
+        "imm_faces/emulator/server.py",
+        "imm_faces/py.typed",
+        "imm_faces/runtime/py.typed",
+    ):
         assert module in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "imm-faces = imm_faces.runtime.cli.main:main" in wheel.read(entry).decode()
@@ -60,8 +72,9 @@ def test_readme_install_commands_are_accepted_by_pip(tmp_path: Path) -> None:
     specs = readme_install_specs()
     assert any("@ file://" in s for s in specs) and any("@ git+" in s for s in specs)
     for spec in specs:
-        local = re.sub(r"file://\S*|git\+\S*", lambda m: ("git+" if m.group().startswith("git+") else "")
-                       + f"file://{ROOT}", spec)  # fmt: skip  # the README's placeholders -> this checkout
+        local = re.sub(
+            r"file://\S*|git\+\S*", lambda m: ("git+" if m.group().startswith("git+") else "") + f"file://{ROOT}", spec
+        )  # the README's placeholders -> this checkout
         report = tmp_path / "report.json"
         proc = pip("install", "--dry-run", "--no-deps", "-q", "--report", str(report), local, cwd=tmp_path)
         assert proc.returncode == 0, f"{spec}: {proc.stderr[-2000:]}"
@@ -79,8 +92,10 @@ def test_the_editable_install_is_quiet_and_puts_only_imm_faces_on_the_path(tmp_p
     proc = pip("--python", str(python), "install", "--no-deps", "-e", str(ROOT), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Warning" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
-    probe = ("import importlib.util as u, imm_faces.runtime.rules as r; "
-             "print(r.__file__, [n for n in ('components', 'runtime', 'emulator') if u.find_spec(n)])")  # fmt: skip
+    probe = (
+        "import importlib.util as u, imm_faces.runtime.rules as r; "
+        "print(r.__file__, [n for n in ('components', 'runtime', 'emulator') if u.find_spec(n)])"
+    )
     seen = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path)
     path, shadows = seen.stdout.split(" ", 1)
     assert Path(path).resolve() == (ROOT / "runtime" / "rules.py").resolve() and shadows.strip() == "[]"

@@ -85,8 +85,17 @@ def blocks(path: Path) -> list[Block]:
             i += 1
         before = next((line for line in reversed(lines[:start]) if line.strip()), "")
         marker = MARKER.match(before)
-        found.append(Block(document, start + 1, opening.group("lang"), marker.group("kind") if marker else "run",
-                           marker.group("reason") if marker else None, "\n".join(body) + "\n", section))  # fmt: skip
+        found.append(
+            Block(
+                document,
+                start + 1,
+                opening.group("lang"),
+                marker.group("kind") if marker else "run",
+                marker.group("reason") if marker else None,
+                "\n".join(body) + "\n",
+                section,
+            )
+        )
         i += 1
     return found
 
@@ -154,8 +163,9 @@ def test_the_quickstart_runs_as_shown(tmp_path: Path) -> None:
     # The Quickstart's reader has neither Go nor Pulumi: `rehearse` (--engine auto) runs on the mocks and says so
     env = without_pulumi_engine(env, tmp_path / "no-engine")
     (run,) = [b for b in QUICKSTART if b.kind == "run"]
-    proc = subprocess.run(["bash", "-e", "-c", run.code], capture_output=True, text=True, cwd=ROOT, env=env,
-                          timeout=900, check=False)  # fmt: skip
+    proc = subprocess.run(
+        ["bash", "-e", "-c", run.code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900, check=False
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert "Warning" not in proc.stderr, proc.stderr[-3000:]
@@ -199,8 +209,14 @@ def test_the_other_blocks_run_as_shown_in_one_session(tmp_path: Path) -> None:
     env.update(READMETEST_CWD=str(work), PYTHONPATH=str(ROOT))  # PYTHONPATH: the driver, tests.readme_session
     if prefix:
         env["READMETEST_LOOPBACK_UP"] = "1"
-    driver = [*(prefix or []), sys.executable, "-m", "tests.readme_session", str(tmp_path / "blocks.json"),
-              str(tmp_path / "results.json")]  # fmt: skip
+    driver = [
+        *(prefix or []),
+        sys.executable,
+        "-m",
+        "tests.readme_session",
+        str(tmp_path / "blocks.json"),
+        str(tmp_path / "results.json"),
+    ]
     subprocess.run(driver, cwd=ROOT, env=env, timeout=1800, check=True)
     results = {(r["document"], r["line"]): r for r in json.loads((tmp_path / "results.json").read_text())}
     for b in SESSION:

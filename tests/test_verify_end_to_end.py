@@ -141,19 +141,25 @@ def _text(deployment: Deployment, *args: str, capsys: pytest.CaptureFixture[str]
 
 @pytest.mark.parametrize(
     ("changes", "check"),
-    [({"FaceCount": 0}, "cluster.face_count"),
-     ({"ImageCount": 0}, "cluster.image_count"),
-     ({"ObjectType": "file"}, "cluster.object_type"),
-     ({"ProjectName": "elsewhere"}, "cluster.project"),
-     ({"DatasetName": "elsewhere"}, "cluster.dataset"),
-     ({"Cover": None}, "cluster.cover"),
-     ({"CreateTime": "last tuesday"}, "cluster.timestamps"),
-     ({"MinAge": 99.0}, "cluster.ages")],
-)  # fmt: skip
+    [
+        ({"FaceCount": 0}, "cluster.face_count"),
+        ({"ImageCount": 0}, "cluster.image_count"),
+        ({"ObjectType": "file"}, "cluster.object_type"),
+        ({"ProjectName": "elsewhere"}, "cluster.project"),
+        ({"DatasetName": "elsewhere"}, "cluster.dataset"),
+        ({"Cover": None}, "cluster.cover"),
+        ({"CreateTime": "last tuesday"}, "cluster.timestamps"),
+        ({"MinAge": 99.0}, "cluster.ages"),
+    ],
+)
 def test_each_tampered_field_fails_its_check(
-    emulator: Emulator, client: ImmClient, deployment: Deployment, capsys: pytest.CaptureFixture[str],
-    changes: dict[str, Any], check: str,
-) -> None:  # fmt: skip
+    emulator: Emulator,
+    client: ImmClient,
+    deployment: Deployment,
+    capsys: pytest.CaptureFixture[str],
+    changes: dict[str, Any],
+    check: str,
+) -> None:
     victim = cluster_ids(client)[0]
     tamper(emulator, "cluster", DATASET, victim, **changes)
     code, report = run_json(capsys, "--outputs", str(deployment.outputs))
@@ -204,14 +210,25 @@ def test_files_naming_a_missing_cluster(
 
 
 def test_empty_dataset_fails_unless_allowed(
-    emulator: Emulator, client: ImmClient, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    emulator: Emulator,
+    client: ImmClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name="empty-dataset")
     try:
         outputs = tmp_path / "empty.json"
-        outputs.write_text(json.dumps({"project_name": PROJECT, "dataset_name": "empty-dataset",
-                                       "region": "cn-hangzhou", "endpoint": emulator.endpoint}))  # fmt: skip
+        outputs.write_text(
+            json.dumps(
+                {
+                    "project_name": PROJECT,
+                    "dataset_name": "empty-dataset",
+                    "region": "cn-hangzhou",
+                    "endpoint": emulator.endpoint,
+                }
+            )
+        )
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", CREDS.access_key_id)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", CREDS.access_key_secret)
         code, report = run_json(capsys, "--outputs", str(outputs))
@@ -344,9 +361,13 @@ def test_nested_outputs_of_reusing_stacks(
 
 
 def test_junit_xml_and_github_actions(
-    emulator: Emulator, client: ImmClient, deployment: Deployment, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+    emulator: Emulator,
+    client: ImmClient,
+    deployment: Deployment,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     victim = cluster_ids(client)[0]
     tamper(emulator, "cluster", DATASET, victim, FaceCount=0)
     summary, junit = tmp_path / "summary.md", tmp_path / "junit.xml"
@@ -420,11 +441,13 @@ def test_deadline_bounds_server_back_off(
 
 
 def test_usage_errors_name_the_flag_and_rule_with_verifys_usage(capsys: pytest.CaptureFixture[str]) -> None:
-    for args, message in ((["--sample", "abc"], "argument --sample: must be a whole number of at least 1; got 'abc'"),
-                          (["--sample", "0"], "argument --sample: must be at least 1; got 0"),
-                          (["--deadline", "-1"], "argument --deadline: must be a number of seconds greater than 0"),
-                          (["--concurrency", "x"], "argument --concurrency: must be a whole number"),
-                          (["--bogus"], "unrecognized arguments: --bogus")):  # fmt: skip
+    for args, message in (
+        (["--sample", "abc"], "argument --sample: must be a whole number of at least 1; got 'abc'"),
+        (["--sample", "0"], "argument --sample: must be at least 1; got 0"),
+        (["--deadline", "-1"], "argument --deadline: must be a number of seconds greater than 0"),
+        (["--concurrency", "x"], "argument --concurrency: must be a whole number"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ):
         with pytest.raises(SystemExit) as usage:
             main(["verify", *args])
         err = capsys.readouterr().err
@@ -450,9 +473,11 @@ def test_help_imports_nothing_heavy() -> None:
     import sys
 
     heavy = "{'httpx', 'pydantic', 'pulumi', 'anyio'}"
-    code = ("import sys; from imm_faces.runtime.cli.main import main\n"
-            "try:\n    main(['verify', '--help'])\nexcept SystemExit:\n    pass\n"
-            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy}))")  # fmt: skip
+    code = (
+        "import sys; from imm_faces.runtime.cli.main import main\n"
+        "try:\n    main(['verify', '--help'])\nexcept SystemExit:\n    pass\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
 
@@ -469,9 +494,18 @@ def every_encoding(secret: str) -> list[str]:
     once = quote(secret, safe="")
     lower = re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), once)
     raw = secret.encode()
-    return [secret, once, quote(once, safe=""), quote_plus(secret), quote(quote_plus(secret), safe=""), lower,
-            quote(lower, safe=""), base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("="),
-            json.dumps(secret)[1:-1]]  # fmt: skip
+    return [
+        secret,
+        once,
+        quote(once, safe=""),
+        quote_plus(secret),
+        quote(quote_plus(secret), safe=""),
+        lower,
+        quote(lower, safe=""),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        json.dumps(secret)[1:-1],
+    ]
 
 
 def test_no_secret_in_any_output_in_any_encoding(
@@ -487,8 +521,9 @@ def test_no_secret_in_any_output_in_any_encoding(
     sts = Credentials("STS.verify-key-id", STS_SECRET, STS_TOKEN)
     oss_root = tmp_path / "oss"
     oss_root.mkdir()
-    emu = Emulator(oss_root=oss_root, db=tmp_path / "imm.db", analyzer=SidecarAnalyzer(oss_root),
-                   access_keys=[DEFAULT, sts])  # fmt: skip
+    emu = Emulator(
+        oss_root=oss_root, db=tmp_path / "imm.db", analyzer=SidecarAnalyzer(oss_root), access_keys=[DEFAULT, sts]
+    )
     emu.start()
     try:
         with ImmClient(endpoint=emu.endpoint, credentials=sts, signature_version="v2") as imm:
@@ -554,9 +589,16 @@ def test_cluster_pages_in_the_default_order_match_the_general_path(
         totals: list[int | None] = []
         token: str | None = None
         while True:
-            page = client.call(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET,
-                               max_results=1, next_token=token, order=order, with_total_count=True,
-                               **extra)  # fmt: skip
+            page = client.call(
+                figure_clusters.QueryFigureClusters,
+                project_name=PROJECT,
+                dataset_name=DATASET,
+                max_results=1,
+                next_token=token,
+                order=order,
+                with_total_count=True,
+                **extra,
+            )
             ids += [c.object_id for c in page.figure_clusters or []]
             totals.append(page.total_count)
             token = page.next_token
@@ -579,10 +621,13 @@ def test_stack_outputs_and_credentials_from_the_stack_config(
     contract = json.loads(deployment.outputs.read_text())
     answers = {
         "stack output": {"faces": contract, "db_password": "[secret]"},
-        "config": {"alicloud:accessKey": {"value": CREDS.access_key_id, "secret": False},
-                   "alicloud:secretKey": {"secret": True}, "db:password": {"secret": True}},
+        "config": {
+            "alicloud:accessKey": {"value": CREDS.access_key_id, "secret": False},
+            "alicloud:secretKey": {"secret": True},
+            "db:password": {"secret": True},
+        },
         "config get alicloud:secretKey": CREDS.access_key_secret,
-    }  # fmt: skip
+    }
     bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
     bin_dir.mkdir()
     (tmp_path / "answers.json").write_text(json.dumps(answers))
@@ -599,8 +644,14 @@ print(value if isinstance(value, str) else json.dumps(value))
 """)
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
-    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALICLOUD_ACCESS_KEY",
-                 "ALICLOUD_SECRET_KEY", "ALIBABA_CLOUD_PROFILE", "GITHUB_ACTIONS"):  # fmt: skip
+    for name in (
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALICLOUD_ACCESS_KEY",
+        "ALICLOUD_SECRET_KEY",
+        "ALIBABA_CLOUD_PROFILE",
+        "GITHUB_ACTIONS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ALIBABA_CLOUD_CONFIG_FILE", str(tmp_path / "no-aliyun-config.json"))
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -6,8 +6,11 @@ from typing import Any
 
 from pulumi.runtime.mocks import MockResourceArgs, Mocks
 
-ROLE, POLICY, ATTACH = "alicloud:ram/role:Role", "alicloud:ram/policy:Policy", \
-    "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment"  # fmt: skip
+ROLE, POLICY, ATTACH = (
+    "alicloud:ram/role:Role",
+    "alicloud:ram/policy:Policy",
+    "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment",
+)
 COMPONENT = "imm-faces:index:FaceClustering"
 DYN = "pulumi-python:dynamic/imm:"
 

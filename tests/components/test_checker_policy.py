@@ -22,17 +22,20 @@ def test_checker_policy_is_read_only_and_scoped() -> None:
     assert by_resource == {
         "acs:imm:cn-hangzhou:123:project/proj": ["imm:GetProject", "imm:GetTask"],
         "acs:imm:cn-hangzhou:123:project/proj/dataset/data": [
-            "imm:BatchGetFigureCluster", "imm:GetDataset", "imm:GetFigureCluster", "imm:QueryFigureClusters",
-            "imm:SimpleQuery"],
-    }  # fmt: skip
+            "imm:BatchGetFigureCluster",
+            "imm:GetDataset",
+            "imm:GetFigureCluster",
+            "imm:QueryFigureClusters",
+            "imm:SimpleQuery",
+        ],
+    }
     assert all(s["Effect"] == "Allow" and "*" not in "".join(s["Action"]) for s in doc["Statement"])
     assert json.loads(to_json(doc)) == doc and " " not in to_json(doc)  # the exported text is this document
 
 
 def test_checker_policy_covers_every_call_of_a_real_run(emulator: Emulator, client: ImmClient, oss_root: Path) -> None:
     task_id = deploy(client, oss_root, TWO_PEOPLE)
-    outputs = StackOutputs(project_name=PROJECT, dataset_name=DATASET, region="cn-hangzhou",
-                           clustering_task_id=task_id)  # fmt: skip
+    outputs = StackOutputs(project_name=PROJECT, dataset_name=DATASET, region="cn-hangzhou", clustering_task_id=task_id)
 
     async def go() -> set[str]:
         async with AsyncImmClient(endpoint=emulator.endpoint, credentials=CREDS) as imm:

@@ -37,9 +37,15 @@ def deploy(args: FaceClusteringArgs) -> dict[str, Any]:
     return got
 
 
-ARGS = FaceClusteringArgs(region="cn-hangzhou", project_name="prj", dataset_name="ds",
-                          oss_locations=["oss://photos/family/"], notification_topic="faces-done",
-                          account_id="123", clustering_triggers={"photos": "v1"})  # fmt: skip
+ARGS = FaceClusteringArgs(
+    region="cn-hangzhou",
+    project_name="prj",
+    dataset_name="ds",
+    oss_locations=["oss://photos/family/"],
+    notification_topic="faces-done",
+    account_id="123",
+    clustering_triggers={"photos": "v1"},
+)
 
 
 def by_type(recorder: Recorder) -> dict[str, list[MockResourceArgs]]:
@@ -53,8 +59,18 @@ def test_graph_and_parentage(mocks: tuple[Recorder, MockMonitor]) -> None:
     recorder, monitor = mocks
     outputs = deploy(ARGS)
     types = sorted(r.typ for r in recorder.registered)
-    assert types == sorted([COMPONENT, ROLE, POLICY, ATTACH, f"{DYN}Project", f"{DYN}Dataset", f"{DYN}Binding",
-                            f"{DYN}FigureClusteringTask"])  # fmt: skip
+    assert types == sorted(
+        [
+            COMPONENT,
+            ROLE,
+            POLICY,
+            ATTACH,
+            f"{DYN}Project",
+            f"{DYN}Dataset",
+            f"{DYN}Binding",
+            f"{DYN}FigureClusteringTask",
+        ]
+    )
     urns = [urn for urn in monitor.get_registered_resources() if "FaceClustering$" in urn]
     assert len(urns) == len(types) - 1  # every child's URN shows the component as its parent
     assert outputs["clustering_task_id"] == "FaceClustering-mock"
@@ -76,8 +92,11 @@ def test_role_trust_and_least_privilege(mocks: tuple[Recorder, MockMonitor]) -> 
     actions = [a for s in policy["Statement"] for a in s["Action"]]
     assert sorted(actions) == ["mns:PublishMessage", "oss:GetObject", "oss:GetObjectMeta", "oss:ListObjects"]
     resources = [r for s in policy["Statement"] for r in s["Resource"]]
-    assert resources == ["acs:oss:*:*:photos/family/*", "acs:oss:*:*:photos",
-                         "acs:mns:cn-hangzhou:123:/topics/faces-done/messages"]  # fmt: skip
+    assert resources == [
+        "acs:oss:*:*:photos/family/*",
+        "acs:oss:*:*:photos",
+        "acs:mns:cn-hangzhou:123:/topics/faces-done/messages",
+    ]
     attach = kinds[ATTACH][0].inputs
     assert (attach["roleName"], attach["policyName"], attach["policyType"]) == (
         role["roleName"],
@@ -99,8 +118,9 @@ def test_outputs_are_the_runtime_contract(mocks: tuple[Recorder, MockMonitor]) -
 
 def test_existing_role_and_unmanaged_project(mocks: tuple[Recorder, MockMonitor]) -> None:
     recorder, _ = mocks
-    outputs = deploy(FaceClusteringArgs(region="cn-hangzhou", service_role="AliyunIMMDefaultRole",
-                                        run_clustering=False))  # fmt: skip
+    outputs = deploy(
+        FaceClusteringArgs(region="cn-hangzhou", service_role="AliyunIMMDefaultRole", run_clustering=False)
+    )
     kinds = by_type(recorder)
     assert ROLE not in kinds and POLICY not in kinds and f"{DYN}FigureClusteringTask" not in kinds
     assert kinds[f"{DYN}Project"][0].inputs["service_role"] == "AliyunIMMDefaultRole"
@@ -148,8 +168,15 @@ def test_protect_reaches_every_child_but_the_clustering_run() -> None:
 
 def test_ownership_and_ordering_inputs(mocks: tuple[Recorder, MockMonitor]) -> None:
     recorder, _ = mocks
-    deploy(FaceClusteringArgs(region="cn-hangzhou", oss_locations=["oss://aaa/x/", "oss://bbb/"], adopt_existing=True,
-                              scan_timeout=120, role_name="team-role"))  # fmt: skip
+    deploy(
+        FaceClusteringArgs(
+            region="cn-hangzhou",
+            oss_locations=["oss://aaa/x/", "oss://bbb/"],
+            adopt_existing=True,
+            scan_timeout=120,
+            role_name="team-role",
+        )
+    )
     kinds = by_type(recorder)
     for kind in ("Project", "Dataset", "Binding"):
         for r in kinds[f"{DYN}{kind}"]:
@@ -170,9 +197,17 @@ def test_checker_policy_is_exported_and_created_on_request(mocks: tuple[Recorder
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator,misc]
     def run() -> pulumi.Output[Any]:
-        faces = FaceClustering("faces", FaceClusteringArgs(region="cn-hangzhou", project_name="prj", dataset_name="ds",
-                                                           account_id="123", create_checker_policy=True,
-                                                           oss_locations=["oss://bkt/photos/"]))  # fmt: skip
+        faces = FaceClustering(
+            "faces",
+            FaceClusteringArgs(
+                region="cn-hangzhou",
+                project_name="prj",
+                dataset_name="ds",
+                account_id="123",
+                create_checker_policy=True,
+                oss_locations=["oss://bkt/photos/"],
+            ),
+        )
         return faces.checker_policy_document.apply(lambda doc: got.update(doc=doc))
 
     run()
@@ -181,8 +216,11 @@ def test_checker_policy_is_exported_and_created_on_request(mocks: tuple[Recorder
     reads = ("imm:Get", "imm:Query", "imm:BatchGet", "imm:SimpleQuery", "oss:GetObject")
     assert "oss:GetObject" in actions and all(a.startswith(reads) for a in actions)
     resources = sorted(r for s in document["Statement"] for r in s["Resource"])
-    assert resources == ["acs:imm:cn-hangzhou:123:project/prj", "acs:imm:cn-hangzhou:123:project/prj/dataset/ds",
-                         "acs:oss:*:*:bkt/photos/*"]  # fmt: skip
+    assert resources == [
+        "acs:imm:cn-hangzhou:123:project/prj",
+        "acs:imm:cn-hangzhou:123:project/prj/dataset/ds",
+        "acs:oss:*:*:bkt/photos/*",
+    ]
     (checker,) = [r for r in by_type(recorder)[POLICY] if r.name == "faces-checker-policy"]
     assert checker.inputs["policyName"] == "imm-faces-test-faces-imm-checker"
     assert json.loads(checker.inputs["policyDocument"]) == document

@@ -61,8 +61,11 @@ OK: dict[str, Any] = {"region": "cn-hangzhou"}
         ({"quotas": {"DatasetMaxFileCount": "10"}}, "quotas['DatasetMaxFileCount']", "must be an integer"),
         ({"oss_locations": ["s3://x/y"]}, "oss_locations[0]", "oss://<bucket>"),
         ({"oss_locations": ["oss://bkt/a/", "oss://bkt/a/"]}, "oss_locations[1]", "listed twice"),
-        ({"oss_locations": [f"oss://bkt/{i}/" for i in range(3)], "quotas": {"DatasetMaxBindCount": 2}},
-         "oss_locations", "at most DatasetMaxBindCount=2"),
+        (
+            {"oss_locations": [f"oss://bkt/{i}/" for i in range(3)], "quotas": {"DatasetMaxBindCount": 2}},
+            "oss_locations",
+            "at most DatasetMaxBindCount=2",
+        ),
         ({"notification_topic": "bad topic!"}, "notification_topic", "letters, digits and '-'"),
         ({"service_role": "role with spaces"}, "service_role", "1-64 characters"),
         ({"account_id": "12ab"}, "account_id", "must be digits"),
@@ -75,7 +78,7 @@ OK: dict[str, Any] = {"region": "cn-hangzhou"}
         ({"scan_timeout": -1}, "scan_timeout", "positive number of seconds"),
         ({"adopt_existing": "yes"}, "adopt_existing", "true or false"),
     ],
-)  # fmt: skip
+)
 def test_every_rule_names_its_field(changes: dict[str, Any], field: str, rule: str) -> None:
     with pytest.raises(ArgsError) as err:
         FaceClusteringArgs(**{**OK, **changes}).resolved("faces")
@@ -93,12 +96,16 @@ def test_defaults_and_quota_routing() -> None:
     resolved = FaceClusteringArgs(
         region="cn-shanghai", quotas={"ProjectMaxDatasetCount": 3, "DatasetMaxFileCount": 1000}
     ).resolved("team photos", NameScope("acme", "prod"))
-    assert (resolved.project_name, resolved.dataset_name) == ("acme-prod-team-photos-project",
-                                                              "acme-prod-team-photos-faces")  # fmt: skip
+    assert (resolved.project_name, resolved.dataset_name) == (
+        "acme-prod-team-photos-project",
+        "acme-prod-team-photos-faces",
+    )
     assert resolved.project_quotas == {"ProjectMaxDatasetCount": 3}
     assert resolved.dataset_quotas == {"DatasetMaxFileCount": 1000}
-    assert (resolved.role_name, resolved.policy_name) == ("acme-prod-team-photos-imm-role",
-                                                          "acme-prod-team-photos-imm-policy")  # fmt: skip
+    assert (resolved.role_name, resolved.policy_name) == (
+        "acme-prod-team-photos-imm-role",
+        "acme-prod-team-photos-imm-policy",
+    )
     assert resolved.account_id == "*" and not resolved.adopt_existing and not resolved.delete_adopted
     explicit = FaceClusteringArgs(region="cn-shanghai", role_name="r1", policy_name="p1").resolved("x")
     assert (explicit.role_name, explicit.policy_name) == ("r1", "p1")
@@ -114,11 +121,19 @@ def test_trust_policy_trusts_only_imm() -> None:
     [
         ([], None, []),
         (["oss://photos"], None, [["acs:oss:*:*:photos/*"], ["acs:oss:*:*:photos"]]),
-        (["oss://photos/family/", "oss://archive/2020/"], "faces-done",
-         [["acs:oss:*:*:photos/family/*"], ["acs:oss:*:*:photos"], ["acs:oss:*:*:archive/2020/*"],
-          ["acs:oss:*:*:archive"], ["acs:mns:cn-hangzhou:123:/topics/faces-done/messages"]]),
+        (
+            ["oss://photos/family/", "oss://archive/2020/"],
+            "faces-done",
+            [
+                ["acs:oss:*:*:photos/family/*"],
+                ["acs:oss:*:*:photos"],
+                ["acs:oss:*:*:archive/2020/*"],
+                ["acs:oss:*:*:archive"],
+                ["acs:mns:cn-hangzhou:123:/topics/faces-done/messages"],
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 def test_service_policy_is_least_privilege(
     locations: list[str], topic: str | None, expected_resources: list[list[str]]
 ) -> None:
@@ -127,8 +142,12 @@ def test_service_policy_is_least_privilege(
     for statement in doc["Statement"]:
         assert statement["Effect"] == "Allow"
         assert all("*" not in action for action in statement["Action"]), statement  # no wildcard action
-        assert set(statement["Action"]) <= {"oss:GetObject", "oss:GetObjectMeta", "oss:ListObjects",
-                                            "mns:PublishMessage"}  # fmt: skip
+        assert set(statement["Action"]) <= {
+            "oss:GetObject",
+            "oss:GetObjectMeta",
+            "oss:ListObjects",
+            "mns:PublishMessage",
+        }
     listings = [s for s in doc["Statement"] if s["Action"] == ["oss:ListObjects"]]
     for listing, uri in zip(listings, locations, strict=True):
         prefix = uri.removeprefix("oss://").partition("/")[2]
@@ -160,8 +179,13 @@ BASE = {"region": "cn-hangzhou", "endpoint": None, "project_name": "p", "descrip
     ],
 )
 def test_plan_diff(news: dict[str, Any], changes: bool, replaces: list[str], delete_first: bool) -> None:
-    plan = plan_diff(BASE, {**BASE, **news}, replace_on=("region", "endpoint", "project_name"),
-                     update_on=("description",), unique=("project_name",))  # fmt: skip
+    plan = plan_diff(
+        BASE,
+        {**BASE, **news},
+        replace_on=("region", "endpoint", "project_name"),
+        update_on=("description",),
+        unique=("project_name",),
+    )
     assert (plan.changes, plan.replaces, plan.delete_before_replace) == (changes, replaces, delete_first)
 
 
@@ -178,8 +202,15 @@ def test_plan_diff(news: dict[str, Any], changes: bool, replaces: list[str], del
 def test_binding_unknown_on_delete_input_is_no_change_yet(old: bool, new: object, changes: bool) -> None:
     from imm_faces.components.providers import BindingProvider
 
-    olds = {"region": "cn-hangzhou", "project_name": "p", "dataset_name": "d", "uri": "oss://b/", "adopt": False,
-            "delete_adopted": False, "unindex_on_delete": old}  # fmt: skip
+    olds = {
+        "region": "cn-hangzhou",
+        "project_name": "p",
+        "dataset_name": "d",
+        "uri": "oss://b/",
+        "adopt": False,
+        "delete_adopted": False,
+        "unindex_on_delete": old,
+    }
     plan = BindingProvider().diff("p/d/oss://b/", olds, {**olds, "unindex_on_delete": new})
     assert (plan.changes, plan.replaces) == (changes, [])
 

@@ -6,8 +6,11 @@ from imm_faces.components.policies import checker_policy, service_policy, trust_
 
 
 def test_every_document_is_policy_language_version_1() -> None:
-    for document in (trust_policy(), service_policy(["oss://photos/p/"], "t", "cn-hangzhou"),
-                     checker_policy("p", "d", "cn-hangzhou")):  # fmt: skip
+    for document in (
+        trust_policy(),
+        service_policy(["oss://photos/p/"], "t", "cn-hangzhou"),
+        checker_policy("p", "d", "cn-hangzhou"),
+    ):
         assert document["Version"] == "1"
         assert set(document) == {"Version", "Statement"}
 

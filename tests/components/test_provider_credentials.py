@@ -55,8 +55,12 @@ def program_config() -> Iterator[None]:
 def test_assume_role_from_stack_config_through_the_provider_host(emulator: Emulator, tmp_path: Any) -> None:
     config = stack_config(emulator, externalId="ext-1")
     emulator.sts.external_ids[ROLE] = "ext-1"
-    props = {"__provider": serialize_provider(ProjectProvider()), "region": "cn-hangzhou",
-             "endpoint": emulator.endpoint, "project_name": "assumed"}  # fmt: skip
+    props = {
+        "__provider": serialize_provider(ProjectProvider()),
+        "region": "cn-hangzhou",
+        "endpoint": emulator.endpoint,
+        "project_name": "assumed",
+    }
     with DynamicProviderHost(config=config, env=clean_env(str(tmp_path))) as host:
         inputs, failures = host.check(URN, {}, props)
         assert failures == []
@@ -75,8 +79,11 @@ def test_assume_role_from_stack_config_through_the_provider_host(emulator: Emula
 def test_configured_source_is_assumed_credentials_and_is_never_pickled(emulator: Emulator) -> None:
     provider = ProjectProvider()
     provider.configure(ConfigureRequest(Config(stack_config(emulator), "imm-faces")))
-    created = provider.create(provider.check({}, {"region": "cn-hangzhou", "endpoint": emulator.endpoint,
-                                                  "project_name": "cfg-assumed"}).inputs)  # fmt: skip
+    created = provider.create(
+        provider.check(
+            {}, {"region": "cn-hangzhou", "endpoint": emulator.endpoint, "project_name": "cfg-assumed"}
+        ).inputs
+    )
     assert created.id == "cfg-assumed"
     creds = provider._credentials.get()  # type: ignore[union-attr]
     assert creds.access_key_id.startswith("STS.") and "alicloud:assumeRole" in creds.source
@@ -104,8 +111,12 @@ def test_an_engine_older_than_v3_139_is_refused(program_config: None, emulator: 
 def test_a_stack_without_alicloud_settings_uses_the_environment(emulator: Emulator, tmp_path: Any) -> None:
     provider = ProjectProvider()
     assert provider._stack_config_keys == ()
-    props = {"__provider": serialize_provider(provider), "region": "cn-hangzhou", "endpoint": emulator.endpoint,
-             "project_name": "from-env"}  # fmt: skip
+    props = {
+        "__provider": serialize_provider(provider),
+        "region": "cn-hangzhou",
+        "endpoint": emulator.endpoint,
+        "project_name": "from-env",
+    }
     env = {**clean_env(str(tmp_path)), **DEFAULT_ACCESS_KEY.environment()}
     with DynamicProviderHost(config={}, env=env) as host:
         inputs, _ = host.check(URN, {}, props)

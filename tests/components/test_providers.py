@@ -45,8 +45,9 @@ def checked(provider: Any, props: dict[str, Any]) -> dict[str, Any]:
 
 def test_project_and_dataset_lifecycle(emulator: Emulator, client: ImmClient) -> None:
     project = ProjectProvider()
-    props = checked(project, {**where(emulator), "project_name": "life", "description": "one",
-                              "project_max_dataset_count": 5.0})  # fmt: skip  # floats, as the engine sends
+    props = checked(
+        project, {**where(emulator), "project_name": "life", "description": "one", "project_max_dataset_count": 5.0}
+    )  # floats, as the engine sends
     assert props["service_role"] == "AliyunIMMDefaultRole"  # check fills the default
     created = project.create(props)
     assert created.id == "life" and created.outs["create_time"]
@@ -81,8 +82,12 @@ def test_check_reports_rule_violations(emulator: Emulator) -> None:
     from pulumi.runtime.rpc import UNKNOWN  # passes an Unknown (seen under the real engine), the plugin the sentinel
 
     for unknown in (Unknown(), UNKNOWN):
-        assert BindingProvider().check({}, {**where(emulator), "project_name": "p", "dataset_name": "d",
-                                            "uri": unknown}).failures == []  # fmt: skip
+        assert (
+            BindingProvider()
+            .check({}, {**where(emulator), "project_name": "p", "dataset_name": "d", "uri": unknown})
+            .failures
+            == []
+        )
 
 
 def test_existing_objects_are_never_taken_over_silently(emulator: Emulator, client: ImmClient) -> None:
@@ -156,8 +161,18 @@ def test_binding_and_clustering_task(emulator: Emulator, client: ImmClient, oss_
         assert meta.files and meta.files[0].figures
 
     task = ClusteringTaskProvider()
-    t_props = checked(task, {**where(emulator), "project_name": "p", "dataset_name": "d", "timeout": 30.0,
-                             "poll_interval": 0.05, "triggers": {"photos": "v1"}, "owner": "p/s/c"})  # fmt: skip
+    t_props = checked(
+        task,
+        {
+            **where(emulator),
+            "project_name": "p",
+            "dataset_name": "d",
+            "timeout": 30.0,
+            "poll_interval": 0.05,
+            "triggers": {"photos": "v1"},
+            "owner": "p/s/c",
+        },
+    )
     ran = task.create(t_props)
     assert ran.outs["status"] == "Succeeded" and ran.id == f"p/{ran.outs['task_id']}"  # <project>/<TaskId>
     assert task.read(ran.id, ran.outs).outs["status"] == "Succeeded"
@@ -171,8 +186,9 @@ def test_binding_and_clustering_task(emulator: Emulator, client: ImmClient, oss_
     binding.delete(bound.id, bound.outs)
 
 
-def test_binding_whose_first_scan_fails_fails_the_deployment_and_is_undone(emulator: Emulator,
-                                                                         client: ImmClient) -> None:  # fmt: skip
+def test_binding_whose_first_scan_fails_fails_the_deployment_and_is_undone(
+    emulator: Emulator, client: ImmClient
+) -> None:
     client.call(projects.CreateProject, project_name="p")
     client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
     binding = BindingProvider()
@@ -204,8 +220,9 @@ def test_a_failed_binding_that_cannot_be_undone_is_reported_as_partly_created(
         return real_call(props, verb, **params)
 
     monkeypatch.setattr(crud, "call", refuse_delete)
-    props, failures = crud.check({**where(emulator), "project_name": "p", "dataset_name": "d",
-                                  "uri": "oss://no-bucket/x/"})  # fmt: skip
+    props, failures = crud.check(
+        {**where(emulator), "project_name": "p", "dataset_name": "d", "uri": "oss://no-bucket/x/"}
+    )
     assert failures == []
     with pytest.raises(PartialCreateError) as err:
         crud.create(props)
@@ -231,8 +248,10 @@ def slow_clustering(emu: Emulator, seconds: float = 1.5) -> None:
 def test_clustering_task_failure_names_imm_code(tmp_path: Path) -> None:
     oss_root = tmp_path / "oss"
     uri = write_photo(oss_root, "photos", "a.png", [{"person": 1}])
-    with Emulator(oss_root=oss_root, analyzer=MetadataAnalyzer()) as emu, \
-            ImmClient(endpoint=emu.endpoint, credentials=None) as client:  # fmt: skip
+    with (
+        Emulator(oss_root=oss_root, analyzer=MetadataAnalyzer()) as emu,
+        ImmClient(endpoint=emu.endpoint, credentials=None) as client,
+    ):
         client.call(projects.CreateProject, project_name="p")
         client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
         client.call(files.IndexFileMeta, project_name="p", dataset_name="d", file={"URI": uri})
@@ -247,15 +266,26 @@ def test_timed_out_task_is_resumed_not_started_again(tmp_path: Path) -> None:
     """A create that times out leaves its task running in IMM; the next create waits for that same task."""
     oss_root = tmp_path / "oss"
     uris = [write_photo(oss_root, "photos", f"{i}.png", [{"person": 1}]) for i in range(2)]
-    with Emulator(oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
-            ImmClient(endpoint=emu.endpoint, credentials=None) as client:  # fmt: skip
+    with (
+        Emulator(oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu,
+        ImmClient(endpoint=emu.endpoint, credentials=None) as client,
+    ):
         slow_clustering(emu, 0.8)  # longer than the first create's 0.3 s timeout
         client.call(projects.CreateProject, project_name="p")
         client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
         client.call(files.BatchIndexFileMeta, project_name="p", dataset_name="d", files=[{"URI": u} for u in uris])
         task = ClusteringTaskProvider()
-        props = checked(task, {**where(emu), "project_name": "p", "dataset_name": "d", "timeout": 0.3,
-                               "poll_interval": 0.05, "owner": "imm-faces/dev/faces-clustering"})  # fmt: skip
+        props = checked(
+            task,
+            {
+                **where(emu),
+                "project_name": "p",
+                "dataset_name": "d",
+                "timeout": 0.3,
+                "poll_interval": 0.05,
+                "owner": "imm-faces/dev/faces-clustering",
+            },
+        )
         with pytest.raises(ProviderError) as err:
             task.create(props)
         (first,) = client.call(tasks.ListTasks, project_name="p").tasks or []
@@ -275,9 +305,17 @@ def test_configure_credentials_are_used_and_never_pickled(emulator: Emulator, mo
         monkeypatch.delenv(key)
     monkeypatch.setenv("HOME", "/nonexistent")  # no ~/.aliyun/config.json either
     provider = ProjectProvider()
-    provider.configure(ConfigureRequest(Config({"alicloud:accessKey": DEFAULT_ACCESS_KEY.access_key_id,
-                                                "alicloud:secretKey": DEFAULT_ACCESS_KEY.access_key_secret},
-                                               "imm-faces")))  # fmt: skip
+    provider.configure(
+        ConfigureRequest(
+            Config(
+                {
+                    "alicloud:accessKey": DEFAULT_ACCESS_KEY.access_key_id,
+                    "alicloud:secretKey": DEFAULT_ACCESS_KEY.access_key_secret,
+                },
+                "imm-faces",
+            )
+        )
+    )
     created = provider.create(checked(provider, {**where(emulator), "project_name": "cfg"}))
     assert created.id == "cfg"
     serialized = serialize_provider(provider)
@@ -293,12 +331,18 @@ def host() -> Iterator[DynamicProviderHost]:
         yield h
 
 
-def test_serialized_provider_runs_in_a_fresh_interpreter(emulator: Emulator, host: DynamicProviderHost,
-                                                         client: ImmClient) -> None:  # fmt: skip
+def test_serialized_provider_runs_in_a_fresh_interpreter(
+    emulator: Emulator, host: DynamicProviderHost, client: ImmClient
+) -> None:
     """`python -m pulumi.dynamic`, started as the engine starts it, unpickles and runs our providers."""
     urn = "urn:pulumi:test::imm-faces::pulumi-python:dynamic/imm:Project::faces-project"
-    news = {"__provider": serialize_provider(ProjectProvider()), **where(emulator), "project_name": "fresh",
-            "description": "from the host", "project_max_dataset_count": 3}  # fmt: skip
+    news = {
+        "__provider": serialize_provider(ProjectProvider()),
+        **where(emulator),
+        "project_name": "fresh",
+        "description": "from the host",
+        "project_max_dataset_count": 3,
+    }
     inputs, failures = host.check(urn, {}, news)
     assert failures == [] and inputs["service_role"] == "AliyunIMMDefaultRole"
     id_, outs = host.create(urn, inputs)

@@ -32,9 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV = DEFAULT_ACCESS_KEY.environment()
 CLI = [sys.executable, "-m", "imm_faces.runtime.cli.main"]
 USER_IDENTITY = {
-    "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-user-own-key", "ALICLOUD_PROFILE": "prod",
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "user-own-secret", "ALIBABA_CLOUD_SECURITY_TOKEN": "user-sts-token",
-}  # fmt: skip
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-user-own-key",
+    "ALICLOUD_PROFILE": "prod",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "user-own-secret",
+    "ALIBABA_CLOUD_SECURITY_TOKEN": "user-sts-token",
+}
 
 
 def rehearse(
@@ -42,8 +44,15 @@ def rehearse(
 ) -> subprocess.CompletedProcess[str]:
     """``imm-faces rehearse`` (on the mocks unless ``engine`` says otherwise: tests/components/test_rehearse_engine.py
     runs it on the real engine)."""
-    return subprocess.run([*CLI, "rehearse", "--engine", engine, *args], capture_output=True, text=True, timeout=600,
-                          check=False, cwd=cwd, env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        [*CLI, "rehearse", "--engine", engine, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_rehearse_passes_and_leaves_the_emulator_empty(tmp_path: Path) -> None:
@@ -65,8 +74,15 @@ def test_rehearse_passes_and_leaves_the_emulator_empty(tmp_path: Path) -> None:
     assert report["passed"] and report["total_clusters"] >= 1
     assert "--min-clusters 1" in steps  # obama: 7 photos; biden: 2, fewer than IMM's three for a group
     created = {r["type"].rsplit(":", 1)[-1]: r["created"] for r in summary["resources"]}
-    assert created == {"Role": False, "Policy": False, "RolePolicyAttachment": False, "Project": True,
-                       "Dataset": True, "Binding": True, "FigureClusteringTask": True}  # fmt: skip
+    assert created == {
+        "Role": False,
+        "Policy": False,
+        "RolePolicyAttachment": False,
+        "Project": True,
+        "Dataset": True,
+        "Binding": True,
+        "FigureClusteringTask": True,
+    }
     stack = parse_outputs(json.loads(outputs.read_text()), str(outputs))
     assert stack.project_name == "imm-faces-rehearsal-faces-project" and stack.clustering_task_id
     assert stack.service_role == "imm-faces-rehearsal-faces-imm-role"
@@ -100,10 +116,18 @@ def test_a_failing_program_is_reported_and_what_it_made_is_deleted(
     consumer = write_consumer(tmp_path / "late")
     main = consumer / "__main__.py"
     main.write_text(main.read_text() + "faces.outputs.apply(print)  # a dict: AttributeError\n")
-    shared = ["--endpoint", endpoint, "--oss-root", str(oss_root), "--json", "--config", "photos=oss://late/x/",
-              "--photos", str(three_photos)]  # fmt: skip
-    proc = rehearse("--program", str(consumer), "--stack", "late", *shared,
-                    cwd=consumer)  # fmt: skip
+    shared = [
+        "--endpoint",
+        endpoint,
+        "--oss-root",
+        str(oss_root),
+        "--json",
+        "--config",
+        "photos=oss://late/x/",
+        "--photos",
+        str(three_photos),
+    ]
+    proc = rehearse("--program", str(consumer), "--stack", "late", *shared, cwd=consumer)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "the stack program failed: AttributeError: 'dict' object has no attribute 'apply'" in proc.stderr
     assert "Traceback" not in proc.stderr and "nothing the rehearsal made is left" in proc.stderr
@@ -166,8 +190,16 @@ def test_two_stacks_share_an_emulator_and_never_touch_each_other(
     thumbnails = re.findall(r'<img src="(data:image/jpeg;base64,[^"]+)"', text)  # made by the emulator's OSS
     assert len(thumbnails) == 4 and "x-oss-signature" not in text  # the cover and the three photos
     assert "emulator-access-key-secret" not in text
-    intruder = rehearse(*shared, "--stack", "intruder", "--config", "projectName=imm-faces-dev-faces-project",
-                        "--config", "description=taken over", cwd=tmp_path)  # fmt: skip
+    intruder = rehearse(
+        *shared,
+        "--stack",
+        "intruder",
+        "--config",
+        "projectName=imm-faces-dev-faces-project",
+        "--config",
+        "description=taken over",
+        cwd=tmp_path,
+    )
     assert intruder.returncode == 1
     refusal = "project imm-faces-dev-faces-project already exists and this stack did not create it"
     assert f"deployment failed: faces-project (pulumi-python:dynamic/imm:Project): {refusal}" in intruder.stderr
@@ -175,8 +207,10 @@ def test_two_stacks_share_an_emulator_and_never_touch_each_other(
     assert "stack config" not in intruder.stderr  # a consumer's program reads no config key of ours
     with ImmClient(endpoint=endpoint, credentials=DEFAULT_ACCESS_KEY) as imm:
         names = sorted(p.project_name or "" for p in imm.paginate(projects.ListProjects))
-        assert [n for n in names if n.startswith("imm-faces-")] == ["imm-faces-dev-faces-project",
-                                                                    "imm-faces-prod-faces-project"]  # fmt: skip
+        assert [n for n in names if n.startswith("imm-faces-")] == [
+            "imm-faces-dev-faces-project",
+            "imm-faces-prod-faces-project",
+        ]
         dev = imm.call(projects.GetProject, project_name="imm-faces-dev-faces-project").project
         assert dev.description == "imm-faces offline rehearsal"  # not rewritten by the intruder
         roles = {p.project_name: p.service_role for p in imm.paginate(projects.ListProjects)}
@@ -221,16 +255,18 @@ def test_rehearse_a_consumer_program_next_to_its_own_components_folder(
     (oss_root / "family-photos").mkdir()
     (oss_root / "family-photos" / "theirs.jpg").write_bytes(b"someone else's photo, beside the location")
     page = tmp_path / "consumer-report.html"
-    proc = rehearse("--program", str(consumer), "--stack", "staging", "--config", "photos=oss://family-photos/2026/",
-                    "--photos", str(three_photos), "--endpoint", endpoint, "--oss-root", str(oss_root), "--json",
-                    "--html", str(page), cwd=consumer, engine="auto")  # fmt: skip
+    program = ["--program", str(consumer), "--stack", "staging", "--config", "photos=oss://family-photos/2026/"]
+    where = ["--photos", str(three_photos), "--endpoint", endpoint, "--oss-root", str(oss_root)]
+    proc = rehearse(*program, *where, "--json", "--html", str(page), cwd=consumer, engine="auto")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # --engine auto: where there is a real engine, the preview finds what it lacks (the program creates a RAM role)
     # before anything is created, and the mocks run the program instead, saying why
     from imm_faces.components.rehearsal.real_engine import Engine, locate
 
-    assert ("engine: the Pulumi SDK's mocks after all: the program needs the provider plugin pulumi-resource-alicloud"
-            in proc.stderr) == isinstance(locate(), Engine)  # fmt: skip
+    assert (
+        "engine: the Pulumi SDK's mocks after all: the program needs the provider plugin pulumi-resource-alicloud"
+        in proc.stderr
+    ) == isinstance(locate(), Engine)
     assert "OFFLINE rehearsal" in proc.stderr and json.loads(proc.stdout)["engine"] == "mocks"
     assert page.is_file() and not list(tmp_path.glob("consumer-report.*.html"))  # where asked: the first (only) one
     # what it staged in the shared --oss-root is gone again, and nothing else was touched
@@ -250,10 +286,16 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path, shared_emulator: tuple[st
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     endpoint, oss_root = shared_emulator
-    args = ["rehearse", "--engine", "mocks", "--stack", "sigterm", "--endpoint", endpoint, "--oss-root", str(oss_root),
-            "--photos", str(three_photos), "--config", 'ossLocations=["oss://sigterm-photos/people/"]']  # fmt: skip
-    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
+    args = ["rehearse", "--engine", "mocks", "--stack", "sigterm", "--endpoint", endpoint, "--oss-root", str(oss_root)]
+    args += ["--photos", str(three_photos), "--config", 'ossLocations=["oss://sigterm-photos/people/"]']
+    proc = subprocess.Popen(
+        [*CLI, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
     assert proc.stdout is not None
     host_pid, lines = None, []
     deadline = time.monotonic() + 120
@@ -278,8 +320,9 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path, shared_emulator: tuple[st
         assert "imm-faces-sigterm-faces-project" not in {p.project_name for p in imm.paginate(projects.ListProjects)}
 
 
-def test_the_two_datasets_example(emulator: Emulator, client: ImmClient, oss_root: Path,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_the_two_datasets_example(
+    emulator: Emulator, client: ImmClient, oss_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_photo(oss_root, "family", "a.png", [{"person": 1}])
     write_photo(oss_root, "events", "b.png", [{"person": 2}])
     for key, value in ENV.items():
@@ -291,8 +334,13 @@ def test_the_two_datasets_example(emulator: Emulator, client: ImmClient, oss_roo
     }
     with DynamicProviderHost(env={**os.environ, **ENV}) as host:
         mocks = RehearsalMocks(host, "faces-two-datasets", "test")
-        outputs = run_program(lambda: runpy.run_path(str(ROOT / "examples" / "two-datasets" / "__main__.py")),
-                              mocks, project="faces-two-datasets", stack="test", config=config)  # fmt: skip
+        outputs = run_program(
+            lambda: runpy.run_path(str(ROOT / "examples" / "two-datasets" / "__main__.py")),
+            mocks,
+            project="faces-two-datasets",
+            stack="test",
+            config=config,
+        )
         project = "faces-two-datasets-test-family-project"
         assert outputs["family"]["project_name"] == outputs["events"]["project_name"] == project
         assert (outputs["family"]["dataset_name"], outputs["events"]["dataset_name"]) == ("family", "events")
@@ -361,8 +409,10 @@ def dataset_state(endpoint: str, project: str, dataset: str) -> tuple[list[str],
     with ImmClient(endpoint=endpoint, credentials=DEFAULT_ACCESS_KEY) as imm:
         where = {"project_name": project, "dataset_name": dataset}
         uris = sorted(f.uri or "" for f in imm.paginate(query.SimpleQuery, **where))
-        groups = {c.object_id or "": (c.face_count or 0, c.image_count or 0)
-                  for c in imm.paginate(figure_clusters.QueryFigureClusters, **where)}  # fmt: skip
+        groups = {
+            c.object_id or "": (c.face_count or 0, c.image_count or 0)
+            for c in imm.paginate(figure_clusters.QueryFigureClusters, **where)
+        }
     return uris, groups
 
 
@@ -375,16 +425,19 @@ def test_a_stack_that_adopted_a_dataset_gives_it_back_as_it_was(
     holds exactly its own files and groups again: the files adopter's binding indexed went with the binding."""
     endpoint, oss_root = shared_emulator
     shared = ["--endpoint", endpoint, "--oss-root", str(oss_root), "--photos", str(three_photos)]
-    owner = rehearse(*shared, "--stack", "owner", "--keep", "--config", 'ossLocations=["oss://owner-photos/"]',
-                     cwd=tmp_path)  # fmt: skip
+    owner = rehearse(
+        *shared, "--stack", "owner", "--keep", "--config", 'ossLocations=["oss://owner-photos/"]', cwd=tmp_path
+    )
     assert owner.returncode == 0, owner.stderr[-3000:]
     project, dataset = "imm-faces-owner-faces-project", "imm-faces-owner-faces-faces"
     before = dataset_state(endpoint, project, dataset)
     assert len(before[0]) == 3 and [counts for counts in before[1].values()] == [(3, 3)]
-    adopter = rehearse(*shared, "--stack", "adopter", "--json", "--config", f"projectName={project}",
-                       "--config", f"datasetName={dataset}", "--config", "serviceRole=imm-faces-owner-faces-imm-role",
-                       "--config", "adoptExisting=true", "--config", 'ossLocations=["oss://adopter-photos/"]',
-                       cwd=tmp_path, env={"IMM_FACES_CALLER_PATH": "/usr/bin:/bin"})  # fmt: skip
+    adopt = ["--config", f"projectName={project}", "--config", f"datasetName={dataset}"]
+    adopt += ["--config", "serviceRole=imm-faces-owner-faces-imm-role", "--config", "adoptExisting=true"]
+    adopt += ["--config", 'ossLocations=["oss://adopter-photos/"]']
+    adopter = rehearse(
+        *shared, "--stack", "adopter", "--json", *adopt, cwd=tmp_path, env={"IMM_FACES_CALLER_PATH": "/usr/bin:/bin"}
+    )
     assert adopter.returncode == 0, adopter.stderr[-3000:]
     steps = adopter.stderr
     for kind in ("Project", "Dataset"):
@@ -431,9 +484,14 @@ def test_rehearse_uses_the_keys_a_running_emulator_was_started_with(
 
 
 def test_a_cold_cache_offline_says_the_photos_failed_and_what_works_offline(tmp_path: Path) -> None:
-    offline = {"IMM_FACES_CACHE": str(tmp_path / "empty-cache"), "PIP_CONFIG_FILE": os.devnull,
-               "PIP_INDEX_URL": f"http://127.0.0.1:{free_port()}/simple", "PIP_RETRIES": "0", "PIP_TIMEOUT": "2",
-               "PIP_NO_CACHE_DIR": "1"}  # fmt: skip
+    offline = {
+        "IMM_FACES_CACHE": str(tmp_path / "empty-cache"),
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": f"http://127.0.0.1:{free_port()}/simple",
+        "PIP_RETRIES": "0",
+        "PIP_TIMEOUT": "2",
+        "PIP_NO_CACHE_DIR": "1",
+    }
     proc = rehearse(cwd=tmp_path, env=offline)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]

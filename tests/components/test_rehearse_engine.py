@@ -27,8 +27,11 @@ from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE
 from tests.components.test_rehearsal import CLI, USER_IDENTITY, rehearse
 from tests.processes import emulator_process, without_pulumi_engine
 
-USER_PULUMI = {"PULUMI_ACCESS_TOKEN": "pul-user-own-token", "PULUMI_BACKEND_URL": "s3://user-own-state-bucket",
-               "PULUMI_RUNTIME_VIRTUALENV": "/nonexistent/user-venv"}  # fmt: skip
+USER_PULUMI = {
+    "PULUMI_ACCESS_TOKEN": "pul-user-own-token",
+    "PULUMI_BACKEND_URL": "s3://user-own-state-bucket",
+    "PULUMI_RUNTIME_VIRTUALENV": "/nonexistent/user-venv",
+}
 """The user's own Pulumi settings: a rehearsal uses none of them (that virtualenv would stop the providers)."""
 
 
@@ -47,8 +50,11 @@ def shared(tmp_path_factory: pytest.TempPathFactory, keys: Credentials) -> Itera
     key_file.write_text(f"{keys.access_key_id}:{keys.access_key_secret}\n")
     env = {"IMM_FACES_EMULATOR_ACCESS_KEYS": f"{keys.access_key_id}:{keys.access_key_secret}"}
     with emulator_process(folder / "imm.db", oss_root, env=env) as (_, endpoint):
-        yield endpoint, oss_root, ["--endpoint", endpoint, "--oss-root", str(oss_root), "--access-key-file",
-                                   str(key_file)]  # fmt: skip
+        yield (
+            endpoint,
+            oss_root,
+            ["--endpoint", endpoint, "--oss-root", str(oss_root), "--access-key-file", str(key_file)],
+        )
 
 
 def project_names(endpoint: str, keys: Credentials) -> set[str]:
@@ -56,13 +62,15 @@ def project_names(endpoint: str, keys: Credentials) -> set[str]:
         return {p.project_name or "" for p in imm.paginate(projects.ListProjects)}
 
 
-def sigterm_rehearsal(args: list[str], cwd: Path, line: str, ready: Callable[[int], bool],
-                      env: dict[str, str] | None = None) -> tuple[int, str]:  # fmt: skip
+def sigterm_rehearsal(
+    args: list[str], cwd: Path, line: str, ready: Callable[[int], bool], env: dict[str, str] | None = None
+) -> tuple[int, str]:
     """``imm-faces rehearse ARGS`` sent SIGTERM once it has printed ``line`` and ``ready(its pid)`` holds: (its exit
     code, all it printed)."""
     command = [*CLI, "rehearse", "--engine", "real", *args]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
-                            env={**os.environ, **(env or {})})  # fmt: skip
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, env={**os.environ, **(env or {})}
+    )
     assert proc.stdout is not None
     lines = []
     deadline = time.monotonic() + 300
@@ -104,15 +112,18 @@ def test_this_programs_rehearsal_on_the_real_engine_kept_then_destroyed_by_the_c
 ) -> None:
     endpoint, _, where = shared
     outputs, page = tmp_path / "outputs.json", tmp_path / "page.html"
-    proc = rehearse(*where, "--stack", "kept", "--photos", str(three_photos), "--json", "--keep", "--outputs",
-                    str(outputs), "--html", str(page), cwd=tmp_path, env={**USER_IDENTITY, **USER_PULUMI},
-                    engine="real")  # fmt: skip
+    args = ["--stack", "kept", "--photos", str(three_photos), "--json", "--keep", "--outputs", str(outputs)]
+    proc = rehearse(
+        *where, *args, "--html", str(page), cwd=tmp_path, env={**USER_IDENTITY, **USER_PULUMI}, engine="real"
+    )
     steps = proc.stderr
     assert proc.returncode == 0, proc.stdout[-3000:] + steps[-3000:]
     assert re.search(r"engine: the real Pulumi engine, pulumi v3\.\d+\.\d+ \(", steps)
     assert "a rehearsal on the REAL Pulumi engine" in steps and "OFFLINE rehearsal" not in steps
-    assert "pulumi preview: 4 to create (Project faces-project, Dataset faces-dataset, Binding faces-binding-0, " \
-           "FigureClusteringTask faces-clustering), each IMM resource at the emulator" in steps  # fmt: skip
+    assert (
+        "pulumi preview: 4 to create (Project faces-project, Dataset faces-dataset, Binding faces-binding-0, "
+        "FigureClusteringTask faces-clustering), each IMM resource at the emulator" in steps
+    )
     assert steps.index("pulumi preview:") < steps.index("photos: ") < steps.index("Updating (kept)")
     assert "+  pulumi-python:dynamic/imm:Binding faces-binding-0 created" in steps  # the engine's own progress
     summary = json.loads(proc.stdout)
@@ -121,7 +132,11 @@ def test_this_programs_rehearsal_on_the_real_engine_kept_then_destroyed_by_the_c
     assert summary["outputs"] == json.loads(outputs.read_text())  # `pulumi stack output --json`, what verify read
     assert summary["outputs"]["endpoint"] == endpoint and summary["outputs"]["service_role"] == DEFAULT_SERVICE_ROLE
     assert [r["type"].rsplit(":", 1)[-1] for r in summary["resources"]] == [
-        "Project", "Dataset", "Binding", "FigureClusteringTask"]  # fmt: skip
+        "Project",
+        "Dataset",
+        "Binding",
+        "FigureClusteringTask",
+    ]
     assert '<article class="card' in page.read_text()
     assert "imm-faces-kept-faces-project" in project_names(endpoint, keys)  # --keep
     everything = proc.stdout + steps + outputs.read_text() + page.read_text()
@@ -133,8 +148,9 @@ def test_this_programs_rehearsal_on_the_real_engine_kept_then_destroyed_by_the_c
     state = Path(match.group(1))
     stored = "".join(p.read_text(errors="replace") for p in state.rglob("*") if p.is_file() and p.suffix != ".py")
     assert keys.access_key_id in stored and keys.access_key_secret not in stored  # the secret only encrypted
-    destroyed = subprocess.run(["bash", "-c", match.group(2)], capture_output=True, text=True, timeout=300,
-                               check=False, cwd=tmp_path)  # fmt: skip
+    destroyed = subprocess.run(
+        ["bash", "-c", match.group(2)], capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path
+    )
     assert destroyed.returncode == 0, destroyed.stdout[-2000:] + destroyed.stderr[-2000:]
     assert "imm-faces-kept-faces-project" not in project_names(endpoint, keys)
 
@@ -177,9 +193,9 @@ def test_a_consumer_program_on_the_real_engine_in_its_own_folder_which_stays_as_
     endpoint, oss_root, where = shared
     consumer = write_consumer(tmp_path / "consumer")
     before = {name: (consumer / name).read_bytes() for name in files_in(consumer) if (consumer / name).is_file()}
-    proc = rehearse(*where, "--program", str(consumer), "--stack", "staging", "--photos", str(three_photos),
-                    "--config", "photos=oss://consumer-photos/2026/", "--config", "serviceRole=ConsumerImmRole",
-                    "--json", cwd=tmp_path, engine="real")  # fmt: skip
+    program = ["--program", str(consumer), "--stack", "staging", "--photos", str(three_photos)]
+    config = ["--config", "photos=oss://consumer-photos/2026/", "--config", "serviceRole=ConsumerImmRole"]
+    proc = rehearse(*where, *program, *config, "--json", cwd=tmp_path, engine="real")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
     assert summary["engine"] == "real" and summary["outputs"]["runtime"] == "consumer runtime"
@@ -199,15 +215,26 @@ def test_sigterm_on_the_real_engine_lets_it_finish_the_step_then_destroys(
     endpoint, oss_root, where = shared
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    args = [*where, "--stack", "sigterm", "--photos", str(three_photos),
-            "--config", 'ossLocations=["oss://sigterm-photos/people/"]']  # fmt: skip
+    args = [
+        *where,
+        "--stack",
+        "sigterm",
+        "--photos",
+        str(three_photos),
+        "--config",
+        'ossLocations=["oss://sigterm-photos/people/"]',
+    ]
     project, dataset = "imm-faces-sigterm-faces-project", "imm-faces-sigterm-faces-faces"
     with ImmClient(endpoint=endpoint, credentials=keys) as imm:
         # once the engine says the binding (which waits for IMM's first scan) is being created and its provider
         # has asked IMM for it
-        code, out = sigterm_rehearsal(args, tmp_path, "Binding faces-binding-0 creating", lambda _: bool(
-            imm.call(bindings.ListBindings, project_name=project, dataset_name=dataset).bindings
-        ), env={"TMPDIR": str(scratch)})  # fmt: skip
+        code, out = sigterm_rehearsal(
+            args,
+            tmp_path,
+            "Binding faces-binding-0 creating",
+            lambda _: bool(imm.call(bindings.ListBindings, project_name=project, dataset_name=dataset).bindings),
+            env={"TMPDIR": str(scratch)},
+        )
     assert code == 130, out[-3000:]
     assert "interrupted: the engine finished the operations under way and recorded them; deleting" in out
     assert "Binding faces-binding-0 created" in out  # finished, recorded, then destroyed
@@ -243,24 +270,55 @@ HARD_CODED_ENDPOINT = CONSUMER_PROGRAM.replace('endpoint=config.get("endpoint")'
 @pytest.mark.parametrize(
     ("program", "config", "code", "message"),
     [
-        (HARD_CODED_ENDPOINT, ["serviceRole=R"], 2, "error: --engine real: photos-project "
-         "(pulumi-python:dynamic/imm:Project) would go to endpoint 'https://imm.example.com', not the emulator"),
-        (CONSUMER_PROGRAM, [], 2, "error: --engine real: the program needs the provider plugin "
-         "pulumi-resource-alicloud, which this engine lacks"),
-        (CONSUMER_PROGRAM, ["serviceRole=not a role"], 1, "imm-faces rehearse: the stack program failed (pulumi "
-         "preview): imm_faces.components.args.ArgsError: FaceClusteringArgs.service_role: must be"),
+        (
+            HARD_CODED_ENDPOINT,
+            ["serviceRole=R"],
+            2,
+            "error: --engine real: photos-project "
+            "(pulumi-python:dynamic/imm:Project) would go to endpoint 'https://imm.example.com', not the emulator",
+        ),
+        (
+            CONSUMER_PROGRAM,
+            [],
+            2,
+            "error: --engine real: the program needs the provider plugin "
+            "pulumi-resource-alicloud, which this engine lacks",
+        ),
+        (
+            CONSUMER_PROGRAM,
+            ["serviceRole=not a role"],
+            1,
+            "imm-faces rehearse: the stack program failed (pulumi "
+            "preview): imm_faces.components.args.ArgsError: FaceClusteringArgs.service_role: must be",
+        ),
     ],
     ids=["endpoint-elsewhere", "alicloud-plugin-missing", "bad-config"],
-)  # fmt: skip
+)
 def test_what_the_real_engine_does_not_run_is_refused_before_anything_is_created(
-    tmp_path: Path, shared: tuple[str, Path, list[str]], keys: Credentials, three_photos: Path, program: str,
-    config: list[str], code: int, message: str,
-) -> None:  # fmt: skip
+    tmp_path: Path,
+    shared: tuple[str, Path, list[str]],
+    keys: Credentials,
+    three_photos: Path,
+    program: str,
+    config: list[str],
+    code: int,
+    message: str,
+) -> None:
     endpoint, oss_root, where = shared
     consumer = write_consumer(tmp_path / "consumer", program)
     settings = [item for pair in (("--config", c) for c in ["photos=oss://refused-photos/", *config]) for item in pair]
-    proc = rehearse(*where, "--program", str(consumer), "--stack", "refused", "--photos", str(three_photos),
-                    *settings, cwd=tmp_path, engine="real")  # fmt: skip
+    proc = rehearse(
+        *where,
+        "--program",
+        str(consumer),
+        "--stack",
+        "refused",
+        "--photos",
+        str(three_photos),
+        *settings,
+        cwd=tmp_path,
+        engine="real",
+    )
     assert proc.returncode == code, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert message in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
     assert "pulumi up" not in proc.stdout and not (oss_root / "refused-photos").exists()
@@ -315,15 +373,23 @@ def test_the_engine_is_chosen_as_engine_says(tmp_path: Path, monkeypatch: pytest
 
 
 def test_the_program_gets_the_emulator_and_structured_config() -> None:
-    config = real_engine.stack_config("imm-faces", {"imm-faces:region": "cn-hangzhou"}, "http://127.0.0.1:9",
-                                      default_program=True)  # fmt: skip
-    assert config == {"imm-faces:region": "cn-hangzhou", "imm-faces:endpoint": "http://127.0.0.1:9",
-                      "imm-faces:serviceRole": DEFAULT_SERVICE_ROLE}  # fmt: skip
-    mine = real_engine.stack_config("c", {"c:endpoint": "http://x", "c:serviceRole": "R"}, "http://e",
-                                    default_program=True)  # fmt: skip
+    config = real_engine.stack_config(
+        "imm-faces", {"imm-faces:region": "cn-hangzhou"}, "http://127.0.0.1:9", default_program=True
+    )
+    assert config == {
+        "imm-faces:region": "cn-hangzhou",
+        "imm-faces:endpoint": "http://127.0.0.1:9",
+        "imm-faces:serviceRole": DEFAULT_SERVICE_ROLE,
+    }
+    mine = real_engine.stack_config(
+        "c", {"c:endpoint": "http://x", "c:serviceRole": "R"}, "http://e", default_program=True
+    )
     assert mine == {"c:endpoint": "http://x", "c:serviceRole": "R"}  # given: kept (and checked after the preview)
     assert "c:serviceRole" not in real_engine.stack_config("c", {}, "http://e", default_program=False)
-    assert real_engine._config_value('["oss://a/"]') == {"value": '["oss://a/"]', "secret": False,
-                                                         "objectValue": ["oss://a/"]}  # fmt: skip
+    assert real_engine._config_value('["oss://a/"]') == {
+        "value": '["oss://a/"]',
+        "secret": False,
+        "objectValue": ["oss://a/"],
+    }
     assert real_engine._config_value("[not json") == {"value": "[not json", "secret": False}
     assert real_engine._config_value("600") == {"value": "600", "secret": False}

@@ -95,16 +95,31 @@ class Measured:
     rss_after_kib: int = 0
 
     def summary(self) -> dict[str, object]:
-        light = {k: {"n": len(v), "median_s": round(statistics.median(v), 3), "max_s": round(max(v), 3)}
-                 for k, v in self.latencies.items()}  # fmt: skip
-        return {"light": light, "heavy": self.heavy, "heavy_seconds": round(self.heavy_seconds, 1),
-                "peak_rss_mib": self.peak_rss_kib // 1024, "rss_after_mib": self.rss_after_kib // 1024}  # fmt: skip
+        light = {
+            k: {"n": len(v), "median_s": round(statistics.median(v), 3), "max_s": round(max(v), 3)}
+            for k, v in self.latencies.items()
+        }
+        return {
+            "light": light,
+            "heavy": self.heavy,
+            "heavy_seconds": round(self.heavy_seconds, 1),
+            "peak_rss_mib": self.peak_rss_kib // 1024,
+            "rss_after_mib": self.rss_after_kib // 1024,
+        }
 
 
 def _url(endpoint: str, key: str, creds: Credentials, method: str = "GET", process: str | None = None) -> str:
     query = [("x-oss-process", process)] if process else []
-    return presign_url(f"{endpoint}/{BUCKET}/{quote(key)}", creds, bucket=BUCKET, key=key, region="cn-hangzhou",
-                       expires=3600, method=method, query=query)  # fmt: skip
+    return presign_url(
+        f"{endpoint}/{BUCKET}/{quote(key)}",
+        creds,
+        bucket=BUCKET,
+        key=key,
+        region="cn-hangzhou",
+        expires=3600,
+        method=method,
+        query=query,
+    )
 
 
 Work = Callable[[httpx.Client, ImmClient], str]
@@ -140,8 +155,12 @@ def heavy_requests(
     def search(key: str) -> Work:
         def run(http: httpx.Client, imm: ImmClient) -> str:
             try:
-                imm.call(figure_clusters.SearchImageFigureCluster, project_name=PROJECT, dataset_name=DATASET,
-                         source_uri=f"oss://{BUCKET}/{key}")  # fmt: skip
+                imm.call(
+                    figure_clusters.SearchImageFigureCluster,
+                    project_name=PROJECT,
+                    dataset_name=DATASET,
+                    source_uri=f"oss://{BUCKET}/{key}",
+                )
             except ImmError as exc:
                 return f"Search {exc.status} {exc.code}"
             return "Search 200"

@@ -42,9 +42,14 @@ def v3(
     """A request signed with ACS3-HMAC-SHA256; header names in ``unsigned`` are left out of SignedHeaders."""
     url = httpx.URL(endpoint + "/").copy_with(query=encode_query(dict(params)).encode() or None)
     sha = hashlib.sha256(body).hexdigest()
-    headers = {"host": url.netloc.decode(), "accept": "application/json", "x-acs-version": API_VERSION,
-               "x-acs-date": utc_seconds(when), "x-acs-signature-nonce": new_nonce(),
-               "x-acs-content-sha256": sha}  # fmt: skip
+    headers = {
+        "host": url.netloc.decode(),
+        "accept": "application/json",
+        "x-acs-version": API_VERSION,
+        "x-acs-date": utc_seconds(when),
+        "x-acs-signature-nonce": new_nonce(),
+        "x-acs-content-sha256": sha,
+    }
     if action is not None:
         headers["x-acs-action"] = action
     if creds.security_token:
@@ -72,9 +77,17 @@ def v2(
     when: datetime | None = None,
 ) -> httpx.Request:
     """A request signed with the legacy RPC signature; ``header_action`` adds an (unsigned) x-acs-action."""
-    query = {**params, "Action": action, "Version": API_VERSION, "Format": "json", "Timestamp": utc_seconds(when),
-             "SignatureNonce": new_nonce(), "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0",
-             "AccessKeyId": creds.access_key_id}  # fmt: skip
+    query = {
+        **params,
+        "Action": action,
+        "Version": API_VERSION,
+        "Format": "json",
+        "Timestamp": utc_seconds(when),
+        "SignatureNonce": new_nonce(),
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+        "AccessKeyId": creds.access_key_id,
+    }
     if creds.security_token:
         query["SecurityToken"] = creds.security_token
     signed = list(query.items()) + list((form or {}).items())

@@ -18,16 +18,26 @@ from tests.helpers import dataset_store
 
 P, D = "p", "d"
 FILES: list[dict[str, Any]] = [
-    {"URI": "oss://b/1.jpg", "Size": 10, "Score": 0.30000000000000004, "Label": "a\u00e9\"x",
-     "Figures": [{"FigureClusterId": "C1", "Age": 30}, {"FigureClusterId": None, "Age": 41.5}]},
-    {"URI": "oss://b/2.jpg", "Size": 20, "Score": 2e-05, "Label": None,
-     "Figures": [{"FigureClusterId": "C1", "Age": 31}, {"FigureClusterId": "C2"}]},
+    {
+        "URI": "oss://b/1.jpg",
+        "Size": 10,
+        "Score": 0.30000000000000004,
+        "Label": 'a\u00e9"x',
+        "Figures": [{"FigureClusterId": "C1", "Age": 30}, {"FigureClusterId": None, "Age": 41.5}],
+    },
+    {
+        "URI": "oss://b/2.jpg",
+        "Size": 20,
+        "Score": 2e-05,
+        "Label": None,
+        "Figures": [{"FigureClusterId": "C1", "Age": 31}, {"FigureClusterId": "C2"}],
+    },
     {"URI": "oss://b/3.jpg", "Size": 30, 'We"ird': 1, "Figures": []},
     {"URI": "oss://b/4.jpg"},
     # shapes the emulator never writes, which a cut-down read must still answer like the whole document
     {"URI": "oss://b/5.jpg", "Figures": {"FigureClusterId": "C10", "Age": 7}},
     {"URI": "oss://b/6.jpg", "Figures": ["C1", 3, ["C2"], None, {"Age": True}, {"FigureClusterId": "C10"}]},
-]  # fmt: skip
+]
 
 
 @pytest.fixture
@@ -52,16 +62,29 @@ QUERIES: list[SimpleQuery | None] = [
     leaf("Figures.FigureClusterId", "exist"),
     leaf("Size", "gt", "15"),
     SimpleQuery.model_validate({"Operation": "not", "SubQueries": [{"Field": "Label", "Operation": "exist"}]}),
-    SimpleQuery.model_validate({"Field": "Figures", "Operation": "nested", "SubQueries": [
-        {"Field": "Figures.Age", "Operation": "gte", "Value": "31"},
-        {"Field": "FigureClusterId", "Operation": "exist"}]}),
+    SimpleQuery.model_validate(
+        {
+            "Field": "Figures",
+            "Operation": "nested",
+            "SubQueries": [
+                {"Field": "Figures.Age", "Operation": "gte", "Value": "31"},
+                {"Field": "FigureClusterId", "Operation": "exist"},
+            ],
+        }
+    ),
     leaf('We"ird', "exist"),  # a name no JSON path can hold: whole documents are read
-]  # fmt: skip
+]
 AGGREGATIONS = [
     SimpleQueryAggregation(field=field, operation=op)
-    for field, op in [("Figures.FigureClusterId", "group"), ("Score", "sum"), ("Figures.Age", "average"),
-                      ("Label", "distinct"), ("Size", "max"), ("URI", "count")]
-]  # fmt: skip
+    for field, op in [
+        ("Figures.FigureClusterId", "group"),
+        ("Score", "sum"),
+        ("Figures.Age", "average"),
+        ("Label", "distinct"),
+        ("Size", "max"),
+        ("URI", "count"),
+    ]
+]
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=lambda x: json.dumps(x.to_wire()) if x else "none")
@@ -93,12 +116,14 @@ def test_files_grouped_by_cluster_equal_those_over_whole_documents(
     other queries read the files. Either way: files per cluster, most first, ties by id, ``limit`` groups."""
     got = service.handle(
         "SimpleQuery",
-        q.SimpleQueryRequest(project_name=P, dataset_name=D, query=query, aggregations=GROUP_BY_CLUSTER,
-                             max_results=limit),
-    )  # fmt: skip
+        q.SimpleQueryRequest(
+            project_name=P, dataset_name=D, query=query, aggregations=GROUP_BY_CLUSTER, max_results=limit
+        ),
+    )
     matched = [doc for doc in FILES if sq.matches(query, doc)]
-    want = q.SimpleQueryResponse(aggregations=[sq.aggregate(matched, GROUP_BY_CLUSTER[0], limit)],
-                                 total_hits=len(matched))  # fmt: skip
+    want = q.SimpleQueryResponse(
+        aggregations=[sq.aggregate(matched, GROUP_BY_CLUSTER[0], limit)], total_hits=len(matched)
+    )
     assert got.to_wire() == want.to_wire()  # type: ignore[union-attr]
     if query == leaf(sq.CLUSTER_FIELD, "exist") and limit == 100:
         assert [(g.value, g.count) for g in want.aggregations[0].groups or []] == [("C1", 2), ("C10", 2), ("C2", 1)]

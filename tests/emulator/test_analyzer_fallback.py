@@ -24,8 +24,10 @@ def test_default_analyzer_without_the_vision_extra(monkeypatch: pytest.MonkeyPat
 
 def test_indexing_works_and_the_task_fails_clearly(tmp_path: Path) -> None:
     uri = write_photo(tmp_path, "photos", "a.png", [{"person": 1}])
-    with Emulator(oss_root=tmp_path, analyzer=MetadataAnalyzer()) as emu, \
-            ImmClient(endpoint=emu.endpoint, credentials=CREDS) as c:  # fmt: skip
+    with (
+        Emulator(oss_root=tmp_path, analyzer=MetadataAnalyzer()) as emu,
+        ImmClient(endpoint=emu.endpoint, credentials=CREDS) as c,
+    ):
         c.call(projects.CreateProject, project_name="p")
         c.call(datasets.CreateDataset, project_name="p", dataset_name="d")
         c.call(files.IndexFileMeta, project_name="p", dataset_name="d", file={"URI": uri})

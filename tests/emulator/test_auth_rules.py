@@ -88,8 +88,9 @@ def test_a_well_signed_request_is_accepted_once(auth: Authenticator, version: st
 
 
 @pytest.mark.parametrize("version", ["v3", "v2"])
-@pytest.mark.parametrize(("minutes", "code"), [(-16, "InvalidTimeStamp.Expired"), (16, "InvalidTimeStamp.Expired"),
-                                               (-14, None), (14, None)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("minutes", "code"), [(-16, "InvalidTimeStamp.Expired"), (16, "InvalidTimeStamp.Expired"), (-14, None), (14, None)]
+)
 def test_the_request_time_must_be_within_fifteen_minutes(
     auth: Authenticator, version: str, minutes: int, code: str | None
 ) -> None:
@@ -353,9 +354,13 @@ def test_which_signature_a_request_claims(auth: Authenticator) -> None:
     )
 
 
-@pytest.mark.parametrize(("value", "code"), [("ACS3-HMAC-SHA256 Credential=AK", "IncompleteSignature"),
-                                             ("ACS3-RSA-SHA256 Credential=AK,SignedHeaders=host,Signature=x",
-                                              "InvalidSignatureMethod")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("ACS3-HMAC-SHA256 Credential=AK", "IncompleteSignature"),
+        ("ACS3-RSA-SHA256 Credential=AK,SignedHeaders=host,Signature=x", "InvalidSignatureMethod"),
+    ],
+)
 def test_malformed_authorization(auth: Authenticator, value: str, code: str) -> None:
     def replace(request: httpx.Request) -> None:
         request.headers["Authorization"] = value
@@ -369,8 +374,12 @@ def test_malformed_authorization(auth: Authenticator, value: str, code: str) -> 
 def test_request_time_parsing() -> None:
     now = int(time.time())
     assert _check_time(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))) == float(now)
-    bad = [("2024-13-01T00:00:00Z", "InvalidTimeStamp.Format"), ("2024-01-01 00:00:00", "InvalidTimeStamp.Format"),
-           ("", "IncompleteSignature"), (None, "IncompleteSignature")]  # fmt: skip
+    bad = [
+        ("2024-13-01T00:00:00Z", "InvalidTimeStamp.Format"),
+        ("2024-01-01 00:00:00", "InvalidTimeStamp.Format"),
+        ("", "IncompleteSignature"),
+        (None, "IncompleteSignature"),
+    ]
     for text, code in bad:
         with pytest.raises(ApiError) as caught:
             _check_time(text)
@@ -403,8 +412,9 @@ def test_parameters_are_decoded_strictly() -> None:
 
 
 def test_form_bodies() -> None:
-    form = IncomingRequest("POST", "/", [], {"content-type": "Application/X-WWW-Form-Urlencoded; charset=UTF-8"},
-                           b"a=1&b=2")  # fmt: skip
+    form = IncomingRequest(
+        "POST", "/", [], {"content-type": "Application/X-WWW-Form-Urlencoded; charset=UTF-8"}, b"a=1&b=2"
+    )
     assert form.is_form and form.form == [("a", "1"), ("b", "2")]
     assert IncomingRequest("POST", "/", [], {"content-type": "application/json"}, b"a=1").form == []
     assert IncomingRequest("POST", "/", [], {"content-type": "application/x-www-form-urlencoded"}, b"").form == []

@@ -94,8 +94,10 @@ def test_eight_bindings_on_one_dataset_and_eight_across_datasets_all_finish(tmp_
             client.call(bindings.CreateBinding, project_name=PROJECT, dataset_name=dataset, uri=uri)
         # Before the fix, three bindings sat in FullScanning for good: each scan held an indexing worker
         # while waiting for index jobs queued behind it on the same pool.
-        until("every binding leaves FullScanning",
-              lambda: all(phase(client, d, u) == ("IncrementalScanning", "Running") for d, u in bound))  # fmt: skip
+        until(
+            "every binding leaves FullScanning",
+            lambda: all(phase(client, d, u) == ("IncrementalScanning", "Running") for d, u in bound),
+        )
         # A binding ends its full scan only once what it found is indexed (3 photos + 3 sidecar files each).
         assert file_count(client, "shared") == 8 * 6
         assert cluster(client, "shared") == [3] * 8
@@ -158,9 +160,12 @@ def test_files_leaving_a_bound_prefix_leave_the_dataset_and_their_clusters(
         assert (remaining.face_count, remaining.image_count) == (2, 2)
         for key in ("p1-2.png", "p1-3.png"):
             (oss_root / BUCKET / "fam" / key).unlink()
-        until("the cluster goes with its last image",
-              lambda: not list(client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT,
-                                               dataset_name="d")))  # fmt: skip
+        until(
+            "the cluster goes with its last image",
+            lambda: (
+                not list(client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name="d"))
+            ),
+        )
         assert file_count(client, "d") == 4  # the four sidecar files
         # A file that comes back is indexed again.
         (oss_root / BUCKET / "elsewhere.png").rename(oss_root / BUCKET / "fam" / "p1-1.png")
@@ -173,8 +178,7 @@ def test_a_delete_cancels_an_index_job_still_queued(tmp_path: Path) -> None:
     with running(oss_root, tmp_path / "imm.db", delay=0.2, workers=1) as (emu, client):
         client.call(projects.CreateProject, project_name=PROJECT)
         client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name="d")
-        client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name="d",
-                    files=[{"URI": u} for u in uris])  # fmt: skip
+        client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name="d", files=[{"URI": u} for u in uris])
         client.call(files.DeleteFileMeta, project_name=PROJECT, dataset_name="d", uri=uris[2])
         assert emu.jobs.wait_idle(PROJECT, "d", timeout=30)
         got = client.call(query.SimpleQuery, project_name=PROJECT, dataset_name="d", with_fields=["URI"])
@@ -191,25 +195,37 @@ def test_a_merging_task_left_running_is_resumed_on_restart(tmp_path: Path) -> No
     with running(oss_root, db, delay=0.0) as (_, client):
         client.call(projects.CreateProject, project_name=PROJECT)
         client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name="d")
-        client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name="d",
-                    files=[{"URI": f"oss://{BUCKET}/{k}/p{p}-{i}.png"} for k, p in (("a", 1), ("b", 2))
-                           for i in range(3)])  # fmt: skip
+        client.call(
+            files.BatchIndexFileMeta,
+            project_name=PROJECT,
+            dataset_name="d",
+            files=[{"URI": f"oss://{BUCKET}/{k}/p{p}-{i}.png"} for k, p in (("a", 1), ("b", 2)) for i in range(3)],
+        )
         until("six photos are indexed", lambda: file_count(client, "d") == 6)
         assert cluster(client, "d") == [3, 3]
-        source, target = sorted(c.object_id or "" for c in client.paginate(
-            figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name="d"))  # fmt: skip
+        source, target = sorted(
+            c.object_id or ""
+            for c in client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name="d")
+        )
     store = Store(db)
-    request = tasks.CreateFigureClustersMergingTaskRequest(project_name=PROJECT, dataset_name="d", from_=source,
-                                                           to=target)  # fmt: skip
+    request = tasks.CreateFigureClustersMergingTaskRequest(
+        project_name=PROJECT, dataset_name="d", from_=source, to=target
+    )
     task_id = "FigureClustersMerging-left"
-    row = {"TaskId": task_id, "TaskType": tasks.FIGURE_CLUSTERS_MERGING, "Status": "Running",
-           "ProjectName": PROJECT, "TaskRequestDefinition": json.dumps(request.to_params())}  # fmt: skip
+    row = {
+        "TaskId": task_id,
+        "TaskType": tasks.FIGURE_CLUSTERS_MERGING,
+        "Status": "Running",
+        "ProjectName": PROJECT,
+        "TaskRequestDefinition": json.dumps(request.to_params()),
+    }
     with store.tx() as tx:  # what CreateFigureClustersMergingTask had written before the process was killed
         tx.put("task", row, PROJECT, "", task_id)
     store.close()
     with running(oss_root, db, delay=0.0) as (_, client):
-        done = wait_for_task(client, PROJECT, task_id, timeout=30, interval=0.05,
-                             task_type=tasks.FIGURE_CLUSTERS_MERGING)  # fmt: skip
+        done = wait_for_task(
+            client, PROJECT, task_id, timeout=30, interval=0.05, task_type=tasks.FIGURE_CLUSTERS_MERGING
+        )
         assert done.status == "Succeeded"
         (merged,) = client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name="d")
         assert (merged.object_id, merged.face_count) == (target, 6)

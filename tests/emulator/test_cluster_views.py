@@ -22,24 +22,46 @@ P, D = "p", "d"
 
 def _file(uri: str, cluster: str | None) -> dict[str, Any]:
     return {
-        "URI": uri, "ObjectType": "file", "Size": 140, "ImageWidth": 64, "FigureCount": 2,
+        "URI": uri,
+        "ObjectType": "file",
+        "Size": 140,
+        "ImageWidth": 64,
+        "FigureCount": 2,
         "Figures": [
-            {"FigureId": "f1", "FigureClusterId": cluster, "Age": 30, "AgeSD": 3, "FigureConfidence": 1.0,
-             "Boundary": {"Left": 10, "Top": 5, "Width": 100, "Height": 100}, "HeadPose": {"Pitch": 0.0}},
+            {
+                "FigureId": "f1",
+                "FigureClusterId": cluster,
+                "Age": 30,
+                "AgeSD": 3,
+                "FigureConfidence": 1.0,
+                "Boundary": {"Left": 10, "Top": 5, "Width": 100, "Height": 100},
+                "HeadPose": {"Pitch": 0.0},
+            },
             {"FigureId": "f2", "FigureClusterId": None, "FaceQuality": 0.25},  # a pending face: null until clustered
         ],
-    }  # fmt: skip
+    }
 
 
 def _cluster(cid: str, **extra: Any) -> dict[str, Any]:
     return {
-        "OwnerId": "1", "ProjectName": P, "DatasetName": D, "ObjectType": "figure-cluster", "ObjectId": cid,
-        "CreateTime": "2026-01-01T00:00:00.000000001Z", "FaceCount": 3, "ImageCount": 3, "VideoCount": 0,
-        "MetaLockVersion": 0, "MinAge": 30.0, "MaxAge": 31.5, "AverageAge": 30.7, "Name": "Ann \u00e9 \"q\"",
+        "OwnerId": "1",
+        "ProjectName": P,
+        "DatasetName": D,
+        "ObjectType": "figure-cluster",
+        "ObjectId": cid,
+        "CreateTime": "2026-01-01T00:00:00.000000001Z",
+        "FaceCount": 3,
+        "ImageCount": 3,
+        "VideoCount": 0,
+        "MetaLockVersion": 0,
+        "MinAge": 30.0,
+        "MaxAge": 31.5,
+        "AverageAge": 30.7,
+        "Name": 'Ann \u00e9 "q"',
         "Cover": _file(f"oss://b/{cid}-0.jpg", cid),
         "BaseImages": [_file(f"oss://b/{cid}-{i}.jpg", cid) for i in range(3)],
         **extra,
-    }  # fmt: skip
+    }
 
 
 def _typed(text: str) -> Any:
@@ -71,20 +93,27 @@ def test_get_batch_and_query_send_what_the_model_renders(service: ImmService, ca
     with service.store.tx() as tx:
         tx.put("cluster", doc, P, D, cid)
 
-    got = _typed(service.handle("GetFigureCluster", fc.GetFigureClusterRequest(
-        project_name=P, dataset_name=D, object_id=cid)).render("rid").decode())  # type: ignore[union-attr]  # fmt: skip
+    got = _typed(
+        service.handle("GetFigureCluster", fc.GetFigureClusterRequest(project_name=P, dataset_name=D, object_id=cid))
+        .render("rid")
+        .decode()
+    )  # type: ignore[union-attr]
     assert got == {"RequestId": "rid", "FigureCluster": _expected(doc, True)}
     assert got["FigureCluster"]["BaseImages"] and not any(k.startswith("_") for k in got["FigureCluster"])
 
-    batch = service.handle("BatchGetFigureCluster", fc.BatchGetFigureClusterRequest(
-        project_name=P, dataset_name=D, object_ids=[cid, "Cluster-missing", cid]))  # fmt: skip
+    batch = service.handle(
+        "BatchGetFigureCluster",
+        fc.BatchGetFigureClusterRequest(project_name=P, dataset_name=D, object_ids=[cid, "Cluster-missing", cid]),
+    )
     got = _typed(batch.render("rid").decode())  # type: ignore[union-attr]
     assert got == {"RequestId": "rid", "FigureClusters": [_expected(doc, False)] * 2}
     assert "BaseImages" not in got["FigureClusters"][0]
 
     for extra in ({}, {"sort": "CreateTime"}):  # the key-paged path and the general one
-        page = service.handle("QueryFigureClusters", fc.QueryFigureClustersRequest(
-            project_name=P, dataset_name=D, with_total_count=True, **extra))  # fmt: skip
+        page = service.handle(
+            "QueryFigureClusters",
+            fc.QueryFigureClustersRequest(project_name=P, dataset_name=D, with_total_count=True, **extra),
+        )
         got = _typed(page.render("rid").decode())  # type: ignore[union-attr]
         assert got == {"RequestId": "rid", "FigureClusters": [_expected(doc, False)], "TotalCount": ("int", 1)}
 
@@ -101,6 +130,8 @@ def test_stored_documents_are_the_models_json_without_nulls() -> None:
 def test_missing_cluster_dataset_and_project_keep_their_errors(service: ImmService) -> None:
     for project, dataset, resource in ((P, D, "FigureCluster"), (P, "nope", "dataset"), ("nope", D, "project")):
         with pytest.raises(ApiError) as err:
-            service.handle("GetFigureCluster", fc.GetFigureClusterRequest(
-                project_name=project, dataset_name=dataset, object_id="Cluster-x"))  # fmt: skip
+            service.handle(
+                "GetFigureCluster",
+                fc.GetFigureClusterRequest(project_name=project, dataset_name=dataset, object_id="Cluster-x"),
+            )
         assert err.value.code == RESOURCE_NOT_FOUND and resource in err.value.body("rid", "h")["Message"]

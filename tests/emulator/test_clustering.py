@@ -55,8 +55,9 @@ def test_rms_is_the_root_mean_square_distance_to_the_members() -> None:
     members = rng.normal(size=(7, DIM)).astype(np.float32)
     stats = ClusterStats.from_members(["a"] * 4 + ["b"] * 3, members)
     x = rng.normal(size=(2, DIM))
-    brute = [[np.mean(((members[s].astype(np.float64) - xi) ** 2).sum(1)) for s in (slice(0, 4), slice(4, 7))]
-             for xi in x]  # fmt: skip
+    brute = [
+        [np.mean(((members[s].astype(np.float64) - xi) ** 2).sum(1)) for s in (slice(0, 4), slice(4, 7))] for xi in x
+    ]
     assert np.allclose(stats.rms2(x), brute)
     labels = ["a"] * 4 + ["b"] * 3
     batched = ClusterStats.from_batches((labels[k : k + 3], members[k : k + 3]) for k in range(0, 7, 3))
@@ -311,8 +312,12 @@ def test_index_cluster_reindex_keeps_ids_and_user_fields(store: Store) -> None:
         figures.cluster_pending(tx, P, D)
         after = consistent(tx)
         assert set(after) == {cid} and after[cid]["FaceCount"] == 4
-        for key, value in (("Name", "Ann"), ("CustomId", "ann-1"), ("CustomLabels", {"k": "v"}),
-                           ("MetaLockVersion", 3)):  # fmt: skip
+        for key, value in (
+            ("Name", "Ann"),
+            ("CustomId", "ann-1"),
+            ("CustomLabels", {"k": "v"}),
+            ("MetaLockVersion", 3),
+        ):
             assert after[cid][key] == value
 
 
@@ -397,11 +402,14 @@ def test_reindexing_through_the_emulator_leaves_no_ghost_clusters(
     listed = list(client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET))
     assert sorted(c.face_count for c in listed) == [3, 3, 4, 4]
     first = {c.object_id for c in listed}
-    client.call(figure_clusters.UpdateFigureCluster, project_name=PROJECT, dataset_name=DATASET,
-                figure_cluster={"ObjectId": min(first), "Name": "kept"})  # fmt: skip
+    client.call(
+        figure_clusters.UpdateFigureCluster,
+        project_name=PROJECT,
+        dataset_name=DATASET,
+        figure_cluster={"ObjectId": min(first), "Name": "kept"},
+    )
     uris = [write_photo(oss_root, BUCKET, key, faces) for key, faces in photos.items()]
-    client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name=DATASET,
-                files=[{"URI": u} for u in uris])  # fmt: skip
+    client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name=DATASET, files=[{"URI": u} for u in uris])
     task_id = client.call(tasks.CreateFigureClusteringTask, project_name=PROJECT, dataset_name=DATASET).task_id
     assert task_id and wait_for_task(client, PROJECT, task_id, timeout=30, interval=0.05).status == "Succeeded"
     again = list(client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET))

@@ -32,12 +32,20 @@ def test_a_face_just_inside_every_limit_is_good() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"Boundary": {"Width": 75, "Height": 76}}, {"Boundary": {"Width": 76, "Height": 75}},
-     {"Boundary": {"Width": None, "Height": 76}}, {"Boundary": None},
-     {"HeadPose": {"Pitch": 30, "Roll": 0, "Yaw": 0}}, {"HeadPose": {"Pitch": 0, "Roll": -30, "Yaw": 0}},
-     {"HeadPose": {"Pitch": 0, "Roll": 0, "Yaw": -30.5}}, {"HeadPose": None}, {"HeadPose": {}},
-     {"FaceQuality": 0.8}, {"FaceQuality": None}],
-)  # fmt: skip
+    [
+        {"Boundary": {"Width": 75, "Height": 76}},
+        {"Boundary": {"Width": 76, "Height": 75}},
+        {"Boundary": {"Width": None, "Height": 76}},
+        {"Boundary": None},
+        {"HeadPose": {"Pitch": 30, "Roll": 0, "Yaw": 0}},
+        {"HeadPose": {"Pitch": 0, "Roll": -30, "Yaw": 0}},
+        {"HeadPose": {"Pitch": 0, "Roll": 0, "Yaw": -30.5}},
+        {"HeadPose": None},
+        {"HeadPose": {}},
+        {"FaceQuality": 0.8},
+        {"FaceQuality": None},
+    ],
+)
 def test_a_face_on_or_past_one_limit_is_not_good(changes: dict[str, Any]) -> None:
     assert not figure_is_good({**GOOD, **changes})
 
@@ -48,17 +56,19 @@ def box(left: float, top: float, width: float, height: float) -> dict[str, float
 
 @pytest.mark.parametrize(
     ("a", "b", "iou"),
-    [(box(0, 0, 10, 10), box(0, 0, 10, 10), 1.0),
-     (box(0, 0, 10, 10), box(5, 0, 10, 10), 50 / 150),
-     (box(0, 0, 10, 10), box(0, 5, 10, 10), 50 / 150),
-     (box(0, 0, 10, 10), box(2, 3, 4, 5), 20 / 100),
-     (box(2, 3, 4, 5), box(0, 0, 10, 10), 20 / 100),
-     (box(0, 0, 10, 10), box(10, 0, 10, 10), 0.0),
-     (box(0, 0, 10, 10), box(20, 20, 5, 5), 0.0),
-     (box(0, 0, 0, 0), box(0, 0, 0, 0), 0.0),
-     ({}, box(0, 0, 10, 10), 0.0),
-     ({"Left": None, "Top": 0, "Width": 10, "Height": 10}, box(0, 0, 10, 10), 1.0)],
-)  # fmt: skip
+    [
+        (box(0, 0, 10, 10), box(0, 0, 10, 10), 1.0),
+        (box(0, 0, 10, 10), box(5, 0, 10, 10), 50 / 150),
+        (box(0, 0, 10, 10), box(0, 5, 10, 10), 50 / 150),
+        (box(0, 0, 10, 10), box(2, 3, 4, 5), 20 / 100),
+        (box(2, 3, 4, 5), box(0, 0, 10, 10), 20 / 100),
+        (box(0, 0, 10, 10), box(10, 0, 10, 10), 0.0),
+        (box(0, 0, 10, 10), box(20, 20, 5, 5), 0.0),
+        (box(0, 0, 0, 0), box(0, 0, 0, 0), 0.0),
+        ({}, box(0, 0, 10, 10), 0.0),
+        ({"Left": None, "Top": 0, "Width": 10, "Height": 10}, box(0, 0, 10, 10), 1.0),
+    ],
+)
 def test_box_overlap(a: dict[str, Any], b: dict[str, Any], iou: float) -> None:
     assert _iou(a, b) == pytest.approx(iou)
 

@@ -35,11 +35,18 @@ def test_sixteen_clients_at_once(emulator: Emulator, client: ImmClient, oss_root
         while time.monotonic() < stop:
             cluster = _get(c, target)
             value = int((cluster.custom_labels or {}).get(COUNTER, 0))
-            change = {"ObjectId": target, "MetaLockVersion": cluster.meta_lock_version,
-                      "CustomLabels": {COUNTER: str(value + 1)}}  # fmt: skip
+            change = {
+                "ObjectId": target,
+                "MetaLockVersion": cluster.meta_lock_version,
+                "CustomLabels": {COUNTER: str(value + 1)},
+            }
             try:
-                c.call(figure_clusters.UpdateFigureCluster, project_name=PROJECT, dataset_name=DATASET,
-                       figure_cluster=change)  # fmt: skip
+                c.call(
+                    figure_clusters.UpdateFigureCluster,
+                    project_name=PROJECT,
+                    dataset_name=DATASET,
+                    figure_cluster=change,
+                )
             except ImmError as exc:
                 if exc.status >= 500 or "MetaLockVersion" not in exc.message:
                     raise
@@ -52,8 +59,11 @@ def test_sixteen_clients_at_once(emulator: Emulator, client: ImmClient, oss_root
     def reader(n: int, c: ImmClient) -> None:
         while time.monotonic() < stop:
             _get(c, target)
-            list(c.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET,
-                            max_results=1))  # fmt: skip
+            list(
+                c.paginate(
+                    figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET, max_results=1
+                )
+            )
             with lock:
                 calls["reads"] += 1
 
@@ -103,8 +113,9 @@ def test_sixteen_clients_at_once(emulator: Emulator, client: ImmClient, oss_root
 
 
 def _get(c: ImmClient, cluster_id: str) -> FigureCluster:
-    return c.call(figure_clusters.GetFigureCluster, project_name=PROJECT, dataset_name=DATASET,
-                  object_id=cluster_id).figure_cluster  # fmt: skip
+    return c.call(
+        figure_clusters.GetFigureCluster, project_name=PROJECT, dataset_name=DATASET, object_id=cluster_id
+    ).figure_cluster
 
 
 def test_reads_do_not_wait_for_a_writer(emulator: Emulator, client: ImmClient) -> None:
@@ -123,8 +134,9 @@ def test_reads_do_not_wait_for_a_writer(emulator: Emulator, client: ImmClient) -
     thread.start()
     try:
         assert holding.wait(10)
-        with ImmClient(endpoint=emulator.endpoint, credentials=CREDS, timeout=5.0,
-                       retry=RetryPolicy(max_attempts=1)) as reader:  # fmt: skip
+        with ImmClient(
+            endpoint=emulator.endpoint, credentials=CREDS, timeout=5.0, retry=RetryPolicy(max_attempts=1)
+        ) as reader:
             assert reader.call(projects.GetProject, project_name="busy").project.project_name == "busy"
             assert [p.project_name for p in reader.paginate(projects.ListProjects)] == ["busy"]
         assert not release.is_set()  # the writer still held its transaction while both reads were answered

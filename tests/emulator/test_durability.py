@@ -69,8 +69,10 @@ def test_unfinished_work_is_resumed_on_restart(tmp_path: Path) -> None:
 
     db, oss_root = tmp_path / "state.db", tmp_path / "oss"
     photos = [write_photo(oss_root, "photos", f"queued-{i}.png", [{"person": 1, "quality": 0.9}]) for i in range(3)]
-    with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
-            ImmClient(endpoint=emu.endpoint, credentials=CREDS) as c:  # fmt: skip
+    with (
+        Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu,
+        ImmClient(endpoint=emu.endpoint, credentials=CREDS) as c,
+    ):
         c.call(projects.CreateProject, project_name="durable")
         c.call(datasets.CreateDataset, project_name="durable", dataset_name="ds-0")
     # What a killed process leaves behind: the queued jobs and the task row, written before it answered.
@@ -78,12 +80,24 @@ def test_unfinished_work_is_resumed_on_restart(tmp_path: Path) -> None:
     with store.tx() as tx:
         tx.enqueue("durable", "ds-0", [{"URI": photo} for photo in photos])
         definition = '{"ProjectName": "durable", "DatasetName": "ds-0"}'
-        tx.put("task", {"TaskId": "FaceClustering-left-running", "TaskType": "FaceClustering", "Status": "Running",
-                        "ProjectName": "durable", "TaskRequestDefinition": definition},
-               "durable", "", "FaceClustering-left-running")  # fmt: skip
+        tx.put(
+            "task",
+            {
+                "TaskId": "FaceClustering-left-running",
+                "TaskType": "FaceClustering",
+                "Status": "Running",
+                "ProjectName": "durable",
+                "TaskRequestDefinition": definition,
+            },
+            "durable",
+            "",
+            "FaceClustering-left-running",
+        )
     store.close()
-    with Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu, \
-            ImmClient(endpoint=emu.endpoint, credentials=CREDS) as c:  # fmt: skip
+    with (
+        Emulator(db=db, oss_root=oss_root, analyzer=SidecarAnalyzer(oss_root)) as emu,
+        ImmClient(endpoint=emu.endpoint, credentials=CREDS) as c,
+    ):
         task = wait_for_task(c, "durable", "FaceClustering-left-running", timeout=30, interval=0.05)
         assert task.status == tasks.TASK_SUCCEEDED
         assert all(len(_wait_file(c, photo).figures or []) == 1 for photo in photos)

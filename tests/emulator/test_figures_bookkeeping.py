@@ -50,8 +50,15 @@ def face(
 ) -> FaceRecord:
     if not good:
         box = (box[0], box[1], 60, 60)
-    return FaceRecord(embedding=vec(person, shot), boundary=box, quality=quality, age=age, gender=gender,
-                      gender_confidence=0.9 if gender else None, head_pose=(0, 0, 0))  # fmt: skip
+    return FaceRecord(
+        embedding=vec(person, shot),
+        boundary=box,
+        quality=quality,
+        age=age,
+        gender=gender,
+        gender_confidence=0.9 if gender else None,
+        head_pose=(0, 0, 0),
+    )
 
 
 def index(tx: Tx, name: str, *faces: FaceRecord, media: str = "image") -> str:
@@ -59,8 +66,10 @@ def index(tx: Tx, name: str, *faces: FaceRecord, media: str = "image") -> str:
     analysis = ImageAnalysis(media, f"{media}/x", 640, 480, 1, {}, list(faces))
     doc, found = file_doc(P, D, {"URI": uri}, analysis, size=len(name), etag='"E"', mtime_ns=0)
     if media != "image" and faces:  # the indexer lists faces on images only; the bookkeeping takes any file's
-        doc["Figures"] = [{"FigureId": fid, "Boundary": {"Left": 0, "Top": 0, "Width": 100, "Height": 100},
-                           "FaceQuality": f.quality} for fid, f in found]  # fmt: skip
+        doc["Figures"] = [
+            {"FigureId": fid, "Boundary": {"Left": 0, "Top": 0, "Width": 100, "Height": 100}, "FaceQuality": f.quality}
+            for fid, f in found
+        ]
     put_file(tx, P, D, doc, found)
     return uri
 
@@ -102,10 +111,20 @@ def test_a_new_cluster_document_holds_its_faces_figures(tx: Tx) -> None:
     assert times["CreateTime"] == times["UpdateTime"] and re.fullmatch(r"\d{4}-.*\.\d{9}Z", times["CreateTime"])
     cover, base = doc.pop("Cover"), doc.pop("BaseImages")
     assert doc == {
-        "OwnerId": figures.OWNER_ID, "ProjectName": P, "DatasetName": D, "ObjectType": "figure-cluster",
-        "ObjectId": cid, "FaceCount": 3, "ImageCount": 3, "VideoCount": 0, "MetaLockVersion": 0,
-        "MinAge": 20, "MaxAge": 23, "AverageAge": 21.3, "Gender": "male",
-    }  # fmt: skip
+        "OwnerId": figures.OWNER_ID,
+        "ProjectName": P,
+        "DatasetName": D,
+        "ObjectType": "figure-cluster",
+        "ObjectId": cid,
+        "FaceCount": 3,
+        "ImageCount": 3,
+        "VideoCount": 0,
+        "MetaLockVersion": 0,
+        "MinAge": 20,
+        "MaxAge": 23,
+        "AverageAge": 21.3,
+        "Gender": "male",
+    }
     assert cover == tx.get("file", P, D, b)  # the best face's file, whole
     assert uris(base) == [b, c, a] and base[1] == tx.get("file", P, D, c)  # best faces first
 
@@ -336,17 +355,19 @@ def test_check_invariants_names_every_problem(tx: Tx) -> None:
     file2 = tx.get("file", P, D, a[2]) or {}
     file2["Figures"].append({**file2["Figures"][0], "FigureId": f0, "FigureClusterId": cid})
     tx.put("file", file2, P, D, a[2])
-    assert sorted(figures.check_invariants(tx, P, D)) == sorted([
-        f"{a[0]}: figure {f0} says cluster gone, its face record {cid}",
-        f"{a[0]}: figure {f0} names cluster gone, which does not exist",
-        f"{a[0]}: figure stray has no face record",
-        f"{a[2]}: figure {f0} has no face record",
-        f"face {f1} of {a[1]} is on no file's Figures",
-        f"{cid}: FaceCount 9, the files hold 3",
-        f"{cid}: ImageCount 4, its faces are in 1",
-        f"{cid}: cover oss://b/none.png holds none of its faces",
-        f"{cid}: ages 1-32.0, faces' 32.0-32.0",
-    ])  # fmt: skip
+    assert sorted(figures.check_invariants(tx, P, D)) == sorted(
+        [
+            f"{a[0]}: figure {f0} says cluster gone, its face record {cid}",
+            f"{a[0]}: figure {f0} names cluster gone, which does not exist",
+            f"{a[0]}: figure stray has no face record",
+            f"{a[2]}: figure {f0} has no face record",
+            f"face {f1} of {a[1]} is on no file's Figures",
+            f"{cid}: FaceCount 9, the files hold 3",
+            f"{cid}: ImageCount 4, its faces are in 1",
+            f"{cid}: cover oss://b/none.png holds none of its faces",
+            f"{cid}: ages 1-32.0, faces' 32.0-32.0",
+        ]
+    )
     assert v  # the video's face counts in FaceCount, not in ImageCount
 
 

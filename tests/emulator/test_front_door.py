@@ -311,10 +311,13 @@ def test_head_and_unknown_paths(door: Emulator) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
-     b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"],
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
+    ],
     ids=["not-http", "huge-header", "bad-content-length"],
-)  # fmt: skip
+)
 def test_malformed_http_gets_an_imm_error(door: Emulator, raw: bytes) -> None:
     answer = _raw(door.endpoint, raw)
     head, _, body = answer.partition(b"\r\n\r\n")
@@ -341,8 +344,9 @@ def test_deep_json_is_an_imm_error(door: Emulator, depth: int, where: str) -> No
     if where == "query":
         request = v3(door.endpoint, "CreateProject", params)
     else:  # a body over 64 KiB: verified and parsed on a worker thread
-        request = v3(door.endpoint, "CreateProject", {}, body=encode_query(params).encode(),
-                     content_type=FORM_CONTENT_TYPE)  # fmt: skip
+        request = v3(
+            door.endpoint, "CreateProject", {}, body=encode_query(params).encode(), content_type=FORM_CONTENT_TYPE
+        )
     status, body = send(request)
     assert (status, body["Code"]) == (400, "InvalidJSON")
     assert "nests deeper" in str(body["Message"])
@@ -380,16 +384,20 @@ def test_duplicate_parameters_are_refused(door: Emulator) -> None:
 
 
 def test_the_body_limit_is_enforced(door: Emulator) -> None:
-    at_limit = v3(door.endpoint, "GetDataset", TARGET, body=b"x" * MAX_BODY_BYTES,
-                  content_type="application/octet-stream")  # fmt: skip
+    at_limit = v3(
+        door.endpoint, "GetDataset", TARGET, body=b"x" * MAX_BODY_BYTES, content_type="application/octet-stream"
+    )
     assert send(at_limit)[0] == 200
-    over = v3(door.endpoint, "GetDataset", TARGET, body=b"x" * (MAX_BODY_BYTES + 1),
-              content_type="application/octet-stream")  # fmt: skip
+    over = v3(
+        door.endpoint, "GetDataset", TARGET, body=b"x" * (MAX_BODY_BYTES + 1), content_type="application/octet-stream"
+    )
     assert code_of(send(over)) == (413, "RequestEntityTooLarge")
     # A declared length over the limit is refused at once, before any of the body is sent.
     started = time.monotonic()
-    answer = _raw(door.endpoint, b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: ACS3-HMAC-SHA256 x\r\n"
-                  b"Content-Length: 52428800\r\n\r\n")  # fmt: skip
+    answer = _raw(
+        door.endpoint,
+        b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: ACS3-HMAC-SHA256 x\r\nContent-Length: 52428800\r\n\r\n",
+    )
     assert answer.startswith(b"HTTP/1.1 413") and b'"Code":"RequestEntityTooLarge"' in answer
     assert time.monotonic() - started < 2
 
@@ -399,9 +407,11 @@ def _hostile_upload(endpoint: str, total: int, results: list[tuple[int, bytes]])
     was sent before the server closed the connection, and its answer (a reset may swallow it)."""
     url = httpx.URL(endpoint)
     with socket.create_connection((url.host, url.port), timeout=10) as sock:
-        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: ACS3-HMAC-SHA256 Credential=a,SignedHeaders=host,"
-                     b"Signature=0\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: ACS3-HMAC-SHA256 Credential=a,SignedHeaders=host,"
+            b"Signature=0\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         chunk = b"a=" + b"%41" * 21_000
         frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
         sent = 0
@@ -427,9 +437,14 @@ def test_a_large_hostile_body_does_not_stall_other_clients(door: Emulator, clien
     def near_limit() -> None:
         with httpx.Client(trust_env=False, timeout=10) as http:
             while time.monotonic() < stop:
-                http.post(door.endpoint + "/", content=b"a=" + b"b" * (MAX_BODY_BYTES - 2),
-                          headers={"authorization": "ACS3-HMAC-SHA256 Credential=a,SignedHeaders=host,Signature=0",
-                                   "content-type": FORM_CONTENT_TYPE})  # fmt: skip
+                http.post(
+                    door.endpoint + "/",
+                    content=b"a=" + b"b" * (MAX_BODY_BYTES - 2),
+                    headers={
+                        "authorization": "ACS3-HMAC-SHA256 Credential=a,SignedHeaders=host,Signature=0",
+                        "content-type": FORM_CONTENT_TYPE,
+                    },
+                )
 
     hostile += [threading.Thread(target=near_limit) for _ in range(4)]
     for t in hostile:

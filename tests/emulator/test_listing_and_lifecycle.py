@@ -30,14 +30,16 @@ def test_list_datasets_and_bindings_page(client: ImmClient, oss_root: Path) -> N
     client.call(projects.CreateProject, project_name=PROJECT)
     for name in ("d3", "d1", "x1", "d2"):
         client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name=name)
-    got = [d.dataset_name for d in client.paginate(datasets.ListDatasets, project_name=PROJECT, max_results=1,
-                                                   prefix="d")]  # fmt: skip
+    got = [
+        d.dataset_name for d in client.paginate(datasets.ListDatasets, project_name=PROJECT, max_results=1, prefix="d")
+    ]
     assert got == ["d1", "d2", "d3"]
     for bucket in ("bkt-c", "bkt-a", "bkt-b"):
         (oss_root / bucket).mkdir()
         client.call(bindings.CreateBinding, project_name=PROJECT, dataset_name="d1", uri=f"oss://{bucket}")
-    uris = [b.uri for b in client.paginate(bindings.ListBindings, project_name=PROJECT, dataset_name="d1",
-                                            max_results=2)]  # fmt: skip
+    uris = [
+        b.uri for b in client.paginate(bindings.ListBindings, project_name=PROJECT, dataset_name="d1", max_results=2)
+    ]
     assert uris == ["oss://bkt-a", "oss://bkt-b", "oss://bkt-c"]
     project = client.call(projects.GetProject, project_name=PROJECT).project
     assert project is not None and project.dataset_count == 4
@@ -47,18 +49,31 @@ def test_tasks_and_clusters_page_in_computed_order(client: ImmClient, oss_root: 
     deploy(client, oss_root, TWO_PEOPLE)
     again = client.call(tasks.CreateFigureClusteringTask, project_name=PROJECT, dataset_name=DATASET).task_id
     assert again and wait_for_task(client, PROJECT, again, timeout=30, interval=0.05).status == "Succeeded"
-    listed = list(client.paginate(tasks.ListTasks, project_name=PROJECT, max_results=1, order="desc",
-                                  sort="StartTime"))  # fmt: skip
+    listed = list(client.paginate(tasks.ListTasks, project_name=PROJECT, max_results=1, order="desc", sort="StartTime"))
     assert len(listed) == 2 and listed[0].task_id == again
-    by_faces = list(client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET,
-                                    max_results=1, sort="FaceCount", order="desc"))  # fmt: skip
+    by_faces = list(
+        client.paginate(
+            figure_clusters.QueryFigureClusters,
+            project_name=PROJECT,
+            dataset_name=DATASET,
+            max_results=1,
+            sort="FaceCount",
+            order="desc",
+        )
+    )
     assert [c.face_count for c in by_faces] == [4, 3]  # the second task added nothing: ids and counts stable
-    total = client.call(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET,
-                        with_total_count=True, max_results=1)  # fmt: skip
+    total = client.call(
+        figure_clusters.QueryFigureClusters,
+        project_name=PROJECT,
+        dataset_name=DATASET,
+        with_total_count=True,
+        max_results=1,
+    )
     assert total.total_count == 2 and total.next_token
     with pytest.raises(ImmError) as bad:
-        client.call(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET,
-                    next_token="not-a-token")  # fmt: skip
+        client.call(
+            figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET, next_token="not-a-token"
+        )
     assert bad.value.code == "InvalidArgument" and "NextToken" in bad.value.message
 
 
@@ -97,14 +112,20 @@ def test_deleting_files_touches_only_their_dataset_and_updates_the_statistics(
     for uri in alice:  # still in the other dataset
         assert client.call(files.GetFileMeta, project_name=PROJECT, dataset_name="copy", uri=uri).files
     # Alice's group keeps the face of the photo with both people: one face, one image.
-    left = {c.face_count for c in client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT,
-                                                  dataset_name=DATASET)}  # fmt: skip
+    left = {
+        c.face_count
+        for c in client.paginate(figure_clusters.QueryFigureClusters, project_name=PROJECT, dataset_name=DATASET)
+    }
     assert left == {1, 3}
 
 
 def test_wait_for_task_gives_up_after_the_timeout() -> None:
     running = httpx.MockTransport(lambda r: httpx.Response(200, json={"TaskId": "t", "Status": "Running"}))
-    imm = ImmClient(endpoint="http://imm.test", credentials=Credentials("a", "b"), transport=running,
-                    retry=RetryPolicy(max_attempts=1))  # fmt: skip
+    imm = ImmClient(
+        endpoint="http://imm.test",
+        credentials=Credentials("a", "b"),
+        transport=running,
+        retry=RetryPolicy(max_attempts=1),
+    )
     with imm, pytest.raises(TaskTimeoutError, match=r"still Running after 0\.2s"):
         wait_for_task(imm, "p", "t", timeout=0.2, interval=0.05)

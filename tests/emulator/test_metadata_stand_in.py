@@ -26,8 +26,13 @@ def raw_put(md: MetadataStandIn, ttl: bytes) -> bytes:
     """A token PUT whose TTL header carries these exact bytes (httpx would refuse to send some of them)."""
     host, port = md.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(b"PUT /latest/api/token HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n"
-                     + TTL_HEADER + b": " + ttl + b"\r\n\r\n")  # fmt: skip
+        sock.sendall(
+            b"PUT /latest/api/token HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n"
+            + TTL_HEADER
+            + b": "
+            + ttl
+            + b"\r\n\r\n"
+        )
         answer = b""
         while chunk := sock.recv(4096):
             answer += chunk
@@ -44,8 +49,11 @@ def test_a_good_ttl_gives_a_token_that_reads_credentials(stand_in: MetadataStand
     answer = raw_put(stand_in, b"21600")
     assert b" 200 " in answer.split(b"\r\n", 1)[0]
     token = answer.split(b"\r\n\r\n", 1)[1].decode()
-    got = httpx.get(stand_in.url + "/latest/meta-data/ram/security-credentials/",
-                    headers={"X-aliyun-ecs-metadata-token": token}, trust_env=False)  # fmt: skip
+    got = httpx.get(
+        stand_in.url + "/latest/meta-data/ram/security-credentials/",
+        headers={"X-aliyun-ecs-metadata-token": token},
+        trust_env=False,
+    )
     assert got.status_code == 200 and got.text == stand_in.role_name
 
 
@@ -56,6 +64,7 @@ def test_tokens_are_pruned(stand_in: MetadataStandIn) -> None:
             last = http.put("/latest/api/token", headers={TTL_HEADER.decode(): "21600"})
             assert last.status_code == 200
         assert stand_in.tokens_held <= MetadataStandIn.MAX_TOKENS
-        check = http.get("/latest/meta-data/ram/security-credentials/",
-                         headers={"X-aliyun-ecs-metadata-token": last.text})  # fmt: skip
+        check = http.get(
+            "/latest/meta-data/ram/security-credentials/", headers={"X-aliyun-ecs-metadata-token": last.text}
+        )
         assert check.status_code == 200

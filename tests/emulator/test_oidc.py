@@ -75,8 +75,12 @@ def signed_text(payload: str) -> str:
     return api_jws.encode(payload.encode(), kit.rsa_key(), algorithm="RS256", headers={"kid": kit.KID})
 
 
-GOOD_TEXTS = {"iss": json.dumps(kit.ISSUER), "sub": json.dumps(kit.SUBJECT), "aud": json.dumps(kit.AUDIENCE),
-              "exp": "4102444800"}  # fmt: skip
+GOOD_TEXTS = {
+    "iss": json.dumps(kit.ISSUER),
+    "sub": json.dumps(kit.SUBJECT),
+    "aud": json.dumps(kit.AUDIENCE),
+    "exp": "4102444800",
+}
 
 
 def claims_text(**texts: str | None) -> str:
@@ -94,8 +98,10 @@ def test_without_a_provider_no_token_is_accepted(tmp_path: Path, http: httpx.Cli
         for token in (forged, kit.mint()):
             status, body = assume(emu, http, token)
             assert (status, body["Code"], body["Message"]) == (
-                401, "AuthenticationFail.NoPermission", "No such OIDC Provider registered."
-            ), body  # fmt: skip
+                401,
+                "AuthenticationFail.NoPermission",
+                "No such OIDC Provider registered.",
+            ), body
             assert "Credentials" not in body
 
 
@@ -139,22 +145,28 @@ REFUSED = [
     ("claims changed after signing", _tampered, "AuthenticationFail.OIDCToken.InvalidSignature"),
     ("an unknown kid", lambda: kit.mint(headers={"kid": "key-9"}), "AuthenticationFail.OIDCToken.InvalidSignature"),
     ("RS256 header, EC signature", _rs256_header_on_an_ec_signature, "AuthenticationFail.OIDCToken.InvalidSignature"),
-    ("another issuer", lambda: kit.mint(kit.claims(iss="https://evil.example")),
-     "AuthenticationFail.OIDCToken.IssuerNotMatch"),
+    (
+        "another issuer",
+        lambda: kit.mint(kit.claims(iss="https://evil.example")),
+        "AuthenticationFail.OIDCToken.IssuerNotMatch",
+    ),
     ("another audience", lambda: kit.mint(kit.claims(aud="other")), "AuthenticationFail.OIDCToken.AudienceNotMatch"),
     ("expired", lambda: kit.mint(kit.claims(exp=int(time.time()) - 1)), "AuthenticationFail.OIDCToken.Expired"),
     ("not valid yet", lambda: kit.mint(kit.claims(nbf=int(time.time()) + 300)), INVALID),
     ("no exp", lambda: kit.mint(kit.claims(exp=None)), INVALID),
     ("no sub", lambda: kit.mint(kit.claims(sub=None)), INVALID),
-    ("a subject the trust policy does not name", lambda: kit.mint(kit.claims(sub="repo:org/other:ref:x")),
-     "AuthenticationFail.NoPermission"),
+    (
+        "a subject the trust policy does not name",
+        lambda: kit.mint(kit.claims(sub="repo:org/other:ref:x")),
+        "AuthenticationFail.NoPermission",
+    ),
     ("two parts", lambda: "a.b", INVALID),
     ("four parts", lambda: kit.mint() + ".x", INVALID),
     ("a header that is not base64url", lambda: "e30!." + kit.mint().split(".", 1)[1], INVALID),
     ("a header that is not JSON", lambda: b64("{alg") + "." + kit.mint().split(".", 1)[1], INVALID),
     ("a key given twice", lambda: signed_text('{"iss":"https://evil.example","iss":"' + kit.ISSUER + '"}'), INVALID),
     ("over 20,000 characters", lambda: kit.mint(kit.claims(pad="x" * 20_000)), INVALID),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("token", "code"), [pytest.param(t, c, id=i) for i, t, c in REFUSED])
@@ -260,8 +272,11 @@ def _good_date(text: str | None, now: float, *, future: bool | None) -> bool | N
 
 
 def _good_claims(texts: dict[str, str | None], now: float) -> bool | None:
-    dates = [_good_date(texts["exp"], now, future=True), _good_date(texts["nbf"], now, future=False),
-             _good_date(texts["iat"], now, future=None)]  # fmt: skip
+    dates = [
+        _good_date(texts["exp"], now, future=True),
+        _good_date(texts["nbf"], now, future=False),
+        _good_date(texts["iat"], now, future=None),
+    ]
     if None in dates:
         return None
     loaded = {k: json.loads(v) for k, v in texts.items() if k in ("iss", "sub", "aud") and v is not None}
@@ -321,17 +336,36 @@ def test_the_config_file_names_its_keys_by_file(tmp_path: Path, http: httpx.Clie
 
 
 BAD_CONFIGS = [
-    ({"oidc_providers": [{"arn": kit.PROVIDER, "issuer": kit.ISSUER, "client_ids": [kit.AUDIENCE]}]},
-     "oidc_providers[0]: give exactly one of jwks"),
-    ({"oidc_providers": [{"arn": kit.PROVIDER, "issuer": "http://plain", "client_ids": ["a"], "jwks": {"keys": []}}]},
-     "issuer must be the issuer's https:// URL"),
-    ({"oidc_providers": [{"arn": kit.PROVIDER, "issuer": kit.ISSUER, "client_ids": ["a"],
-                          "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}]}, "must be an RSA or EC public key"),
+    (
+        {"oidc_providers": [{"arn": kit.PROVIDER, "issuer": kit.ISSUER, "client_ids": [kit.AUDIENCE]}]},
+        "oidc_providers[0]: give exactly one of jwks",
+    ),
+    (
+        {
+            "oidc_providers": [
+                {"arn": kit.PROVIDER, "issuer": "http://plain", "client_ids": ["a"], "jwks": {"keys": []}}
+            ]
+        },
+        "issuer must be the issuer's https:// URL",
+    ),
+    (
+        {
+            "oidc_providers": [
+                {
+                    "arn": kit.PROVIDER,
+                    "issuer": kit.ISSUER,
+                    "client_ids": ["a"],
+                    "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]},
+                }
+            ]
+        },
+        "must be an RSA or EC public key",
+    ),
     ({"roles": [{"arn": "acs:ram::١٢٣:role/x"}]}, "roles[0].arn must be a role ARN"),
     ({"roles": [{"arn": kit.ROLE, "policies": ["{"]}]}, "roles[0].policies[0]: the document is not JSON"),
     ({"account_id": "١٢٣"}, "account_id must be a string of ASCII digits"),
     ({"rolez": []}, "unknown element 'rolez'"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("doc", "message"), BAD_CONFIGS)

@@ -51,14 +51,18 @@ def check(response: httpx.Response, head: bool = False) -> None:
 
 NUMBER = st.one_of(st.sampled_from(ODD), st.integers(-10, 20_000).map(str), st.text(max_size=6))
 STEP = st.one_of(
-    st.tuples(st.sampled_from(["resize"]), st.sampled_from(["m_lfit", "m_fixed", "m_pad", "m_x"]), NUMBER, NUMBER,
-              st.sampled_from(["", ",limit_0", ",limit_1", ",limit_²"])).map(
-        lambda t: f"resize,{t[1]},w_{t[2]},h_{t[3]}{t[4]}"),
+    st.tuples(
+        st.sampled_from(["resize"]),
+        st.sampled_from(["m_lfit", "m_fixed", "m_pad", "m_x"]),
+        NUMBER,
+        NUMBER,
+        st.sampled_from(["", ",limit_0", ",limit_1", ",limit_²"]),
+    ).map(lambda t: f"resize,{t[1]},w_{t[2]},h_{t[3]}{t[4]}"),
     st.tuples(NUMBER, NUMBER, NUMBER, NUMBER).map(lambda t: f"crop,x_{t[0]},y_{t[1]},w_{t[2]},h_{t[3]}"),
     NUMBER.map(lambda q: f"quality,q_{q}"),
     st.sampled_from(["auto-orient,1", "auto-orient,0", "auto-orient,²", "format,jpg", "format,png", "info", ""]),
     st.text(max_size=20),
-)  # fmt: skip
+)
 PROCESS = st.one_of(
     st.lists(STEP, min_size=1, max_size=5).map(lambda steps: "image/" + "/".join(steps)),
     st.text(max_size=40),
@@ -73,14 +77,32 @@ PROCESS = st.one_of(
 @example(process="image/resize,m_fixed,w_4097,h_4096,limit_0", key="a.jpg", head=False)
 def test_signed_process_strings(emu: Emulator, http: httpx.Client, process: str, key: str, head: bool) -> None:
     method = "HEAD" if head else "GET"
-    url = presign_url(f"{emu.endpoint}/photos/{quote(key)}", CREDS, bucket="photos", key=key, region="cn-hangzhou",
-                      expires=60, method=method, query=[(oss_process.PARAMETER, process)])  # fmt: skip
+    url = presign_url(
+        f"{emu.endpoint}/photos/{quote(key)}",
+        CREDS,
+        bucket="photos",
+        key=key,
+        region="cn-hangzhou",
+        expires=60,
+        method=method,
+        query=[(oss_process.PARAMETER, process)],
+    )
     check(http.request(method, url), head)
 
 
-QUERY_NAMES = st.sampled_from(["x-oss-expires", "x-oss-date", "x-oss-credential", "x-oss-signature",
-                               "x-oss-signature-version", "x-oss-additional-headers", "x-oss-security-token",
-                               "x-oss-process", "other"])  # fmt: skip
+QUERY_NAMES = st.sampled_from(
+    [
+        "x-oss-expires",
+        "x-oss-date",
+        "x-oss-credential",
+        "x-oss-signature",
+        "x-oss-signature-version",
+        "x-oss-additional-headers",
+        "x-oss-security-token",
+        "x-oss-process",
+        "other",
+    ]
+)
 QUERY_VALUES = st.one_of(st.sampled_from(ODD), st.text(max_size=40), st.binary(max_size=20).map(lambda b: b.hex()))
 
 

@@ -37,10 +37,24 @@ PROJECT, DATASET = "objects", "objects"
 PHOTO = "oss://photos/a.png"
 
 
-def presigned(endpoint: str, bucket: str, key: str, method: str = "GET", query: list[tuple[str, str]] | None = None,
-              creds: Credentials = CREDS) -> str:  # fmt: skip
-    return presign_url(f"{endpoint}/{bucket}/{quote(key, safe='/')}", creds, bucket=bucket, key=key,
-                       region="cn-hangzhou", expires=600, method=method, query=query or [])  # fmt: skip
+def presigned(
+    endpoint: str,
+    bucket: str,
+    key: str,
+    method: str = "GET",
+    query: list[tuple[str, str]] | None = None,
+    creds: Credentials = CREDS,
+) -> str:
+    return presign_url(
+        f"{endpoint}/{bucket}/{quote(key, safe='/')}",
+        creds,
+        bucket=bucket,
+        key=key,
+        region="cn-hangzhou",
+        expires=600,
+        method=method,
+        query=query or [],
+    )
 
 
 def release(fifo: Path) -> None:
@@ -76,8 +90,16 @@ def tree(oss_root: Path) -> Iterator[Path]:
         release(bucket / "pipe.jpg")
 
 
-REFUSED = ["pipe.jpg", "sock.jpg", ".hidden.jpg", "peek.jpg", "config.jpg", "gitdir/config", "up.jpg",
-           "sub/.git/config"]  # fmt: skip
+REFUSED = [
+    "pipe.jpg",
+    "sock.jpg",
+    ".hidden.jpg",
+    "peek.jpg",
+    "config.jpg",
+    "gitdir/config",
+    "up.jpg",
+    "sub/.git/config",
+]
 
 
 def test_only_regular_files_through_visible_names_are_objects(oss_root: Path, tree: Path) -> None:
@@ -114,8 +136,12 @@ def test_non_objects_answer_at_once_and_stall_nothing(emulator: Emulator, client
             client.call(files.GetFileMeta, project_name=PROJECT, dataset_name=DATASET, uri=f"oss://photos/{key}")
         assert refused.value.resource_not_found
         with pytest.raises(ImmError) as bad:
-            client.call(figure_clusters.SearchImageFigureCluster, project_name=PROJECT, dataset_name=DATASET,
-                        source_uri=f"oss://photos/{key}")  # fmt: skip
+            client.call(
+                figure_clusters.SearchImageFigureCluster,
+                project_name=PROJECT,
+                dataset_name=DATASET,
+                source_uri=f"oss://photos/{key}",
+            )
         assert bad.value.status == 400 and "not a readable OSS object" in bad.value.message
 
 
@@ -125,8 +151,9 @@ def test_the_binding_scanner_indexes_objects_only(emulator: Emulator, client: Im
     client.call(bindings.CreateBinding, project_name=PROJECT, dataset_name=DATASET, uri="oss://photos/")
     deadline = time.monotonic() + 20
     while True:
-        binding = client.call(bindings.GetBinding, project_name=PROJECT, dataset_name=DATASET,
-                              uri="oss://photos/").binding  # fmt: skip
+        binding = client.call(
+            bindings.GetBinding, project_name=PROJECT, dataset_name=DATASET, uri="oss://photos/"
+        ).binding
         if binding is not None and binding.phase != "FullScanning":
             break
         assert time.monotonic() < deadline, "the first scan did not end"

@@ -49,9 +49,15 @@ def test_listing_stays_inside_the_root(oss_root: Path, layout: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "uri", ["oss://photos/secret-link.png", "oss://photos/away/private.png", "oss://linked/private.png",
-            "oss://photos/../../outside/private.png", "oss://photos/self/secret-link.png"],
-)  # fmt: skip
+    "uri",
+    [
+        "oss://photos/secret-link.png",
+        "oss://photos/away/private.png",
+        "oss://linked/private.png",
+        "oss://photos/../../outside/private.png",
+        "oss://photos/self/secret-link.png",
+    ],
+)
 def test_reading_stays_inside_the_root(oss_root: Path, layout: Path, uri: str) -> None:
     with pytest.raises(OutsideRootError if ".." not in uri else NotAnObjectError):  # ".." is no key's name
         object_path(oss_root, uri)
@@ -85,8 +91,9 @@ def test_bindings_and_indexing_never_reach_outside(
         client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name=name)
     client.call(bindings.CreateBinding, project_name=PROJECT, dataset_name="inside", uri="oss://photos/")
     client.call(bindings.CreateBinding, project_name=PROJECT, dataset_name="outside", uri="oss://linked/")
-    client.call(files.IndexFileMeta, project_name=PROJECT, dataset_name="outside",
-                file={"URI": "oss://photos/secret-link.png"})  # fmt: skip
+    client.call(
+        files.IndexFileMeta, project_name=PROJECT, dataset_name="outside", file={"URI": "oss://photos/secret-link.png"}
+    )
 
     def scanned(dataset: str, uri: str) -> bool:
         b = client.call(bindings.GetBinding, project_name=PROJECT, dataset_name=dataset, uri=uri).binding

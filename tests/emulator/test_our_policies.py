@@ -52,8 +52,13 @@ def checker_outputs(deployed: tuple[Path, str], document: dict[str, Any]) -> Ite
     """The deployment served with the checker's key holding exactly ``document``; its stack outputs file."""
     tmp, task_id = deployed
     ram = ram_from_document({"access_keys": {CHECKER.access_key_id: {"policies": [document]}}}, tmp)
-    with Emulator(oss_root=tmp / "oss", db=tmp / "imm.db", analyzer=SidecarAnalyzer(tmp / "oss"), ram=ram,
-                  access_keys=[DEFAULT_ACCESS_KEY, CHECKER]) as emu:  # fmt: skip
+    with Emulator(
+        oss_root=tmp / "oss",
+        db=tmp / "imm.db",
+        analyzer=SidecarAnalyzer(tmp / "oss"),
+        ram=ram,
+        access_keys=[DEFAULT_ACCESS_KEY, CHECKER],
+    ) as emu:
         yield str(outputs_file(tmp, emu.endpoint, task_id))
 
 
@@ -163,14 +168,17 @@ def test_without_its_list_statement_the_binding_fails_naming_the_action(tmp_path
 
 
 def test_a_role_that_does_not_trust_imm_reads_nothing(tmp_path: Path) -> None:
-    other = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                            "Principal": {"Service": ["ecs.aliyuncs.com"]}}]}  # fmt: skip
+    other = {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": ["ecs.aliyuncs.com"]}}],
+    }
     hits, binding = index_through_a_binding(tmp_path, service_ram(service_policy([LOCATION], None, REGION), other))
     assert binding["State"] == "Failed" and "does not trust imm.aliyuncs.com" in binding["Reason"]
     assert hits == 0
 
 
 def test_a_service_role_the_emulator_does_not_know_reads_everything(tmp_path: Path) -> None:
-    hits, _ = index_through_a_binding(tmp_path, service_ram(service_policy([LOCATION], None, REGION)),
-                                      service_role="AliyunIMMDefaultRole")  # fmt: skip
+    hits, _ = index_through_a_binding(
+        tmp_path, service_ram(service_policy([LOCATION], None, REGION)), service_role="AliyunIMMDefaultRole"
+    )
     assert hits == 5  # the four under in/, and out/c.png

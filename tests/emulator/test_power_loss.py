@@ -77,8 +77,12 @@ def sync_log_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("needs Linux and a C compiler (cc) to build the LD_PRELOAD library that watches fsync")
     folder = tmp_path_factory.mktemp("shim")
     (folder / "shim.c").write_text(SHIM)
-    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", "shim.so", "shim.c", "-ldl"], cwd=folder,
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [compiler, "-shared", "-fPIC", "-O1", "-o", "shim.so", "shim.c", "-ldl"],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
     return folder / "shim.so"
 
 

@@ -65,14 +65,16 @@ MALFORMED = [
     (json.dumps(policy(allow("imm:*", Principal={"RAM": "*"}))), "Principal belongs in a trust policy only"),
     (json.dumps(policy(allow("imm:*", Sid="x"))), "unknown element 'Sid'"),
     (json.dumps({**policy(allow("imm:*")), "Id": "x"}), "unknown element 'Id'"),
-    (json.dumps(policy(allow("imm:*", Condition={"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}}))),
-     "'IpAddress' is not one the emulator evaluates"),
+    (
+        json.dumps(policy(allow("imm:*", Condition={"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}}))),
+        "'IpAddress' is not one the emulator evaluates",
+    ),
     (json.dumps(policy(allow("imm:*", Condition={"StringEquals": {"oss:Prefix": 5}}))), "must be a string"),
     (json.dumps(policy(allow("imm:*", Condition={"StringEquals": {"Prefix": "a"}}))), "is not a condition key"),
     ('{"Version": "1", "Version": "1", "Statement": []}', "gives 'Version' twice"),
     ('{"Version": NaN}', "holds NaN, which is not JSON"),
     ('{"Version": "1", "Statement": [[[[[[[[[[]]]]]]]]]]}', "nests deeper than 8 levels"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("text", "reason"), MALFORMED)
@@ -133,9 +135,13 @@ DECISIONS = [
     ([{"Effect": "Allow", "NotAction": "imm:Delete*", "Resource": "*"}], "imm:GetProject", P, "Allow"),
     ([{"Effect": "Allow", "NotAction": "imm:Delete*", "Resource": "*"}], "imm:DeleteProject", P, None),
     ([{"Effect": "Allow", "Action": "imm:*", "NotResource": "acs:imm:*:*:project/p"}], "imm:GetProject", P, None),
-    ([{"Effect": "Allow", "Action": "imm:*", "NotResource": "acs:imm:*:*:project/p"}], "imm:GetProject", P + "2",
-     "Allow"),
-]  # fmt: skip
+    (
+        [{"Effect": "Allow", "Action": "imm:*", "NotResource": "acs:imm:*:*:project/p"}],
+        "imm:GetProject",
+        P + "2",
+        "Allow",
+    ),
+]
 
 
 @pytest.mark.parametrize(("statements", "action", "resource", "expected"), DECISIONS)
@@ -152,9 +158,12 @@ CONDITIONS = [
     ([allow("oss:*", "*", Condition={"StringNotEquals": {"oss:Prefix": "x"}})], {}, "Allow"),  # a negated one true
     ([allow("oss:*", "*", Condition={"StringEqualsIgnoreCase": {"OSS:Prefix": "PHOTOS/"}})], PHOTOS, "Allow"),
     ([allow("oss:*", "*", Condition={"StringEquals": {"oss:Prefix": "PHOTOS/"}})], PHOTOS, None),
-    ([allow("oss:*", "*", Condition={"Bool": {"acs:SecureTransport": True}})], {"acs:securetransport": ["true"]},
-     "Allow"),
-]  # fmt: skip
+    (
+        [allow("oss:*", "*", Condition={"Bool": {"acs:SecureTransport": True}})],
+        {"acs:securetransport": ["true"]},
+        "Allow",
+    ),
+]
 
 
 @pytest.mark.parametrize(("statements", "context", "expected"), CONDITIONS)
@@ -240,8 +249,7 @@ def imm_code(emu: Emulator, creds: Credentials, op: Any, **params: str) -> str:
 
 
 def oss_status(emu: Emulator, creds: Credentials, key: str) -> int:
-    url = presign_url(f"{emu.endpoint}/photos/{key}", creds, bucket="photos", key=key, region="cn-hangzhou",
-                      expires=60)  # fmt: skip
+    url = presign_url(f"{emu.endpoint}/photos/{key}", creds, bucket="photos", key=key, region="cn-hangzhou", expires=60)
     return httpx.get(url, trust_env=False).status_code
 
 
@@ -297,9 +305,17 @@ SESSION_POLICIES = [
 def test_session_policies_sts_refuses(emu: Emulator, text: str, status: int, code: str) -> None:
     got_status, body = assume_role(emu, DEFAULT_ACCESS_KEY, Policy=text)
     assert (got_status, body["Code"]) == (status, code), body
-    oidc = httpx.post(f"{emu.endpoint}/?Action=AssumeRoleWithOIDC&Version={STS_VERSION}", trust_env=False,
-                      data={"RoleArn": kit.ROLE, "OIDCProviderArn": kit.PROVIDER, "RoleSessionName": "pod",
-                            "OIDCToken": kit.mint(), "Policy": text})  # fmt: skip
+    oidc = httpx.post(
+        f"{emu.endpoint}/?Action=AssumeRoleWithOIDC&Version={STS_VERSION}",
+        trust_env=False,
+        data={
+            "RoleArn": kit.ROLE,
+            "OIDCProviderArn": kit.PROVIDER,
+            "RoleSessionName": "pod",
+            "OIDCToken": kit.mint(),
+            "Policy": text,
+        },
+    )
     assert (oidc.status_code, oidc.json()["Code"]) == (status, code)
 
 
@@ -312,15 +328,22 @@ def test_oidc_credentials_get_the_role_and_the_session_policy(tmp_path: Path) ->
             for name in ("p", "q"):
                 imm.call(projects.CreateProject, project_name=name)
         for session_policy, project, code in (
-            (None, "p", ""), (None, "q", "Forbidden.RAM"),
-            (policy(allow("imm:Get*")), "p", ""), (policy(deny("imm:GetProject")), "p", "Forbidden.RAM"),
-        ):  # fmt: skip
-            form = {"RoleArn": kit.ROLE, "OIDCProviderArn": kit.PROVIDER, "RoleSessionName": "pod",
-                    "OIDCToken": kit.mint()}  # fmt: skip
+            (None, "p", ""),
+            (None, "q", "Forbidden.RAM"),
+            (policy(allow("imm:Get*")), "p", ""),
+            (policy(deny("imm:GetProject")), "p", "Forbidden.RAM"),
+        ):
+            form = {
+                "RoleArn": kit.ROLE,
+                "OIDCProviderArn": kit.PROVIDER,
+                "RoleSessionName": "pod",
+                "OIDCToken": kit.mint(),
+            }
             if session_policy:
                 form["Policy"] = json.dumps(session_policy)
-            answer = httpx.post(f"{emu.endpoint}/?Action=AssumeRoleWithOIDC&Version={STS_VERSION}", data=form,
-                                trust_env=False).json()  # fmt: skip
+            answer = httpx.post(
+                f"{emu.endpoint}/?Action=AssumeRoleWithOIDC&Version={STS_VERSION}", data=form, trust_env=False
+            ).json()
             c = answer["Credentials"]
             creds = Credentials(c["AccessKeyId"], c["AccessKeySecret"], c["SecurityToken"])
             assert imm_code(emu, creds, projects.GetProject, project_name=project) == code, (session_policy, project)

@@ -72,8 +72,11 @@ def uri(key: str) -> str:
 
 def cluster_dataset(c: Client, dataset: str, keys: list[str]) -> str:
     since = now_rfc3339()
-    c.batch_index_file_meta(m.BatchIndexFileMetaRequest(project_name="faces", dataset_name=dataset,
-                                                        files=[m.InputFile(uri=uri(k)) for k in keys]))  # fmt: skip
+    c.batch_index_file_meta(
+        m.BatchIndexFileMetaRequest(
+            project_name="faces", dataset_name=dataset, files=[m.InputFile(uri=uri(k)) for k in keys]
+        )
+    )
     wait_indexed(c, "faces", dataset, [uri(k) for k in keys], since)  # a task clusters only what is indexed
     task_id = c.create_figure_clustering_task(
         m.CreateFigureClusteringTaskRequest(project_name="faces", dataset_name=dataset)
@@ -96,16 +99,20 @@ def clusters_of(c: Client, dataset: str) -> dict[str, m.FigureCluster]:
 def figure_clusters_by_key(c: Client, dataset: str, keys: list[str]) -> dict[str, list[str]]:
     out = {}
     for key in keys:
-        (meta,) = c.get_file_meta(m.GetFileMetaRequest(project_name="faces", dataset_name=dataset,
-                                                       uri=uri(key))).body.files  # fmt: skip
+        (meta,) = c.get_file_meta(
+            m.GetFileMetaRequest(project_name="faces", dataset_name=dataset, uri=uri(key))
+        ).body.files
         out[key] = [f.figure_cluster_id for f in meta.figures or []]
     return out
 
 
 def test_one_cluster_per_person_through_the_official_sdk(
-    real_emulator: Emulator, photos: tuple[Path, SampleBucket], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+    real_emulator: Emulator,
+    photos: tuple[Path, SampleBucket],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     sample = photos[1]
     c = sdk(real_emulator)
     c.create_project(m.CreateProjectRequest(project_name="faces"))
@@ -123,8 +130,9 @@ def test_one_cluster_per_person_through_the_official_sdk(
     clusters = clusters_of(c, "all")
     assert set(clusters) == {obama}
     keys = sample.people["obama"]
-    full = c.get_figure_cluster(m.GetFigureClusterRequest(project_name="faces", dataset_name="all",
-                                                          object_id=obama)).body.figure_cluster  # fmt: skip
+    full = c.get_figure_cluster(
+        m.GetFigureClusterRequest(project_name="faces", dataset_name="all", object_id=obama)
+    ).body.figure_cluster
     assert (full.face_count, full.image_count, full.video_count) == (len(keys), len(keys), 0)
     assert full.gender == "male"
     assert 20 <= full.min_age <= full.average_age <= full.max_age <= 90
@@ -134,11 +142,13 @@ def test_one_cluster_per_person_through_the_official_sdk(
     assert full.meta_lock_version is not None and full.create_time and full.update_time
 
     # The rotated photo was found only because its EXIF orientation was applied: the face is upright there.
-    (rotated,) = c.get_file_meta(m.GetFileMetaRequest(project_name="faces", dataset_name="all",
-                                                      uri=uri("people/obama-rotated.jpg"))).body.files  # fmt: skip
+    (rotated,) = c.get_file_meta(
+        m.GetFileMetaRequest(project_name="faces", dataset_name="all", uri=uri("people/obama-rotated.jpg"))
+    ).body.files
     assert (rotated.orientation, rotated.image_width, rotated.image_height) == (8, 910, 1137)
-    webp = c.get_file_meta(m.GetFileMetaRequest(project_name="faces", dataset_name="all",
-                                                uri=uri("people/biden.webp"))).body.files[0]  # fmt: skip
+    webp = c.get_file_meta(
+        m.GetFileMetaRequest(project_name="faces", dataset_name="all", uri=uri("people/biden.webp"))
+    ).body.files[0]
     assert webp.content_type == "image/webp" and webp.media_type == "image"
     face = webp.figures[0]
     assert face.boundary.width > 100 and 0 < face.face_quality <= 1 and 0 <= face.sharpness < 1
@@ -146,8 +156,17 @@ def test_one_cluster_per_person_through_the_official_sdk(
 
     # And the smoke check passes on this deployment.
     outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps({"project_name": "faces", "dataset_name": "all", "region": "cn-hangzhou",
-                                   "endpoint": real_emulator.endpoint, "clustering_task_id": task_id}))  # fmt: skip
+    outputs.write_text(
+        json.dumps(
+            {
+                "project_name": "faces",
+                "dataset_name": "all",
+                "region": "cn-hangzhou",
+                "endpoint": real_emulator.endpoint,
+                "clustering_task_id": task_id,
+            }
+        )
+    )
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "emulator-access-key-id")
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "emulator-access-key-secret")
     assert main(["verify", "--outputs", str(outputs), "--min-clusters", "1", "--json"]) == 0
@@ -158,8 +177,9 @@ def test_one_cluster_per_person_through_the_official_sdk(
 def _qualities(c: Client, keys: list[str], cluster_id: str) -> list[float]:
     out = []
     for key in keys:
-        (meta,) = c.get_file_meta(m.GetFileMetaRequest(project_name="faces", dataset_name="all",
-                                                       uri=uri(key))).body.files  # fmt: skip
+        (meta,) = c.get_file_meta(
+            m.GetFileMetaRequest(project_name="faces", dataset_name="all", uri=uri(key))
+        ).body.files
         out += [f.face_quality for f in meta.figures if f.figure_cluster_id == cluster_id]
     return out
 
@@ -183,8 +203,9 @@ def test_incremental_tasks_keep_cluster_ids(real_emulator: Emulator, photos: tup
     assert [x.face_count for x in after.values()] == [len(obama)]  # and Biden, seen twice, has no group
 
 
-def test_a_photo_without_faces_and_a_non_image_give_no_face(analyzer: DlibAnalyzer,
-                                                             photos: tuple[Path, SampleBucket]) -> None:  # fmt: skip
+def test_a_photo_without_faces_and_a_non_image_give_no_face(
+    analyzer: DlibAnalyzer, photos: tuple[Path, SampleBucket]
+) -> None:
     oss_root, sample = photos
     landscape = analyzer.analyze((oss_root / BUCKET / sample.no_face[0]).read_bytes(), "landscape.png")
     assert (landscape.media_type, landscape.faces) == ("image", [])
@@ -252,13 +273,15 @@ def test_query_search_merge_and_delete_on_real_faces(
 
     # Which groups the faces of a photo belong to (the photo need not be indexed: it is analysed).
     unindexed = uri(sample.people["obama"][-1])
-    hits = c.search_image_figure_cluster(m.SearchImageFigureClusterRequest(
-        project_name="faces", dataset_name="life", source_uri=unindexed)).body.clusters  # fmt: skip
+    hits = c.search_image_figure_cluster(
+        m.SearchImageFigureClusterRequest(project_name="faces", dataset_name="life", source_uri=unindexed)
+    ).body.clusters
     assert [h.cluster_id for h in hits] == [obama] and 0 < hits[0].similarity <= 1
 
     # A merge (here a deliberate one): Biden's group into Obama's, which keeps its id; Biden's is gone.
-    merge = c.create_figure_clusters_merging_task(m.CreateFigureClustersMergingTaskRequest(
-        project_name="faces", dataset_name="life", from_=biden, to=obama)).body  # fmt: skip
+    merge = c.create_figure_clusters_merging_task(
+        m.CreateFigureClustersMergingTaskRequest(project_name="faces", dataset_name="life", from_=biden, to=obama)
+    ).body
     deadline = time.monotonic() + 60
     status = m.GetTaskRequest(project_name="faces", task_id=merge.task_id, task_type="FigureClustersMerging")
     while (task := c.get_task(status).body).status == "Running":
@@ -273,11 +296,15 @@ def test_query_search_merge_and_delete_on_real_faces(
     # Deletes shrink the group; deleting its last images removes it (IMM: "When all images that contain the
     # faces in a cluster are deleted, the cluster is also deleted").
     c.delete_file_meta(m.DeleteFileMetaRequest(project_name="faces", dataset_name="life", uri=uri(mirrored)))
-    shrunk = c.get_figure_cluster(m.GetFigureClusterRequest(project_name="faces", dataset_name="life",
-                                                            object_id=obama)).body.figure_cluster  # fmt: skip
+    shrunk = c.get_figure_cluster(
+        m.GetFigureClusterRequest(project_name="faces", dataset_name="life", object_id=obama)
+    ).body.figure_cluster
     assert (shrunk.face_count, shrunk.image_count) == (5, 5) and shrunk.cover.uri != uri(mirrored)
     assert invariants() == []
-    c.batch_delete_file_meta(m.BatchDeleteFileMetaRequest(
-        project_name="faces", dataset_name="life", uris=[uri(k) for k in [*obama_keys, *biden_keys[:2]]]))  # fmt: skip
+    c.batch_delete_file_meta(
+        m.BatchDeleteFileMetaRequest(
+            project_name="faces", dataset_name="life", uris=[uri(k) for k in [*obama_keys, *biden_keys[:2]]]
+        )
+    )
     assert clusters_of(c, "life") == {}
     assert not images_of(obama) and invariants() == []

@@ -38,8 +38,11 @@ def no_field_dropped(response: Any, raw_keys: set[str] | None = None) -> None:
 @pytest.mark.parametrize(("version", "sts"), [("v3", False), ("v2", False), ("v3", True), ("v2", True)])
 def test_full_flow_through_the_official_sdk(emulator: Emulator, oss_root: Path, version: str, sts: bool) -> None:
     c = sdk(emulator, version, sts)
-    c.create_project(m.CreateProjectRequest(project_name="p1", description="hi 张 +*~",
-                                            tag=[m.CreateProjectRequestTag(key="k", value="v")]))  # fmt: skip
+    c.create_project(
+        m.CreateProjectRequest(
+            project_name="p1", description="hi 张 +*~", tag=[m.CreateProjectRequestTag(key="k", value="v")]
+        )
+    )
     got = c.get_project(m.GetProjectRequest(project_name="p1", with_statistics=True)).body.project
     assert got.project_name == "p1" and got.description == "hi 张 +*~" and got.tags[0].tag_key == "k"
     assert [p.project_name for p in c.list_projects(m.ListProjectsRequest(max_results=10)).body.projects] == ["p1"]
@@ -50,11 +53,13 @@ def test_full_flow_through_the_official_sdk(emulator: Emulator, oss_root: Path, 
     )
     uris = [write_photo(oss_root, "bkt", key, faces) for key, faces in TWO_PEOPLE.items()]
     since = now_rfc3339()
-    c.batch_index_file_meta(m.BatchIndexFileMetaRequest(project_name="p1", dataset_name="d1",
-                                                        files=[m.InputFile(uri=u) for u in uris]))  # fmt: skip
+    c.batch_index_file_meta(
+        m.BatchIndexFileMetaRequest(project_name="p1", dataset_name="d1", files=[m.InputFile(uri=u) for u in uris])
+    )
     wait_indexed(c, "p1", "d1", uris, since)
-    task = c.create_figure_clustering_task(m.CreateFigureClusteringTaskRequest(project_name="p1", dataset_name="d1",
-                                                                               tags={"t": "v"})).body  # fmt: skip
+    task = c.create_figure_clustering_task(
+        m.CreateFigureClusteringTaskRequest(project_name="p1", dataset_name="d1", tags={"t": "v"})
+    ).body
     for _ in range(200):
         status = c.get_task(m.GetTaskRequest(project_name="p1", task_id=task.task_id, task_type="FaceClustering")).body
         if status.status != "Running":
@@ -63,11 +68,13 @@ def test_full_flow_through_the_official_sdk(emulator: Emulator, oss_root: Path, 
     assert status.status == "Succeeded" and status.tags == {"t": "v"}
     listed = c.list_tasks(m.ListTasksRequest(project_name="p1", task_types=["FaceClustering"])).body
     assert [t.task_id for t in listed.tasks] == [task.task_id]
-    clusters = c.query_figure_clusters(m.QueryFigureClustersRequest(project_name="p1", dataset_name="d1",
-                                                                    with_total_count=True)).body  # fmt: skip
+    clusters = c.query_figure_clusters(
+        m.QueryFigureClustersRequest(project_name="p1", dataset_name="d1", with_total_count=True)
+    ).body
     assert clusters.total_count == 2
-    one = c.get_figure_cluster(m.GetFigureClusterRequest(project_name="p1", dataset_name="d1",
-                                                         object_id=clusters.figure_clusters[0].object_id))  # fmt: skip
+    one = c.get_figure_cluster(
+        m.GetFigureClusterRequest(project_name="p1", dataset_name="d1", object_id=clusters.figure_clusters[0].object_id)
+    )
     cluster = one.body.figure_cluster
     assert cluster.object_type == "figure-cluster" and cluster.cover.uri.startswith("oss://bkt/")
     counts = set()
@@ -111,9 +118,7 @@ def _strip(doc: Any) -> Any:
     """Drop what may legitimately differ: RequestId, fields the SDK does not model, and empty lists (the SDK's
     to_map() writes ``[]`` for every list field it holds, e.g. an unset Dataset.WorkflowParameters)."""
     if isinstance(doc, dict):
-        return {
-            k: _strip(v) for k, v in doc.items() if k not in SDK_UNKNOWN and k != "RequestId" and v != []
-        }  # fmt: skip
+        return {k: _strip(v) for k, v in doc.items() if k not in SDK_UNKNOWN and k != "RequestId" and v != []}
     if isinstance(doc, list):
         return [_strip(v) for v in doc]
     return doc
@@ -130,8 +135,9 @@ def test_responses_parse_into_sdk_models_with_no_field_dropped(emulator: Emulato
     c.create_dataset(m.CreateDatasetRequest(project_name="p1", dataset_name="d1"))
     uris = [write_photo(oss_root, "bkt", key, faces) for key, faces in TWO_PEOPLE.items()]
     since = now_rfc3339()
-    c.batch_index_file_meta(m.BatchIndexFileMetaRequest(project_name="p1", dataset_name="d1",
-                                                        files=[m.InputFile(uri=u) for u in uris]))  # fmt: skip
+    c.batch_index_file_meta(
+        m.BatchIndexFileMetaRequest(project_name="p1", dataset_name="d1", files=[m.InputFile(uri=u) for u in uris])
+    )
     wait_indexed(c, "p1", "d1", uris, since)
     req = m.CreateFigureClusteringTaskRequest(project_name="p1", dataset_name="d1")
     task_id = c.create_figure_clustering_task(req).body.task_id
@@ -139,19 +145,43 @@ def test_responses_parse_into_sdk_models_with_no_field_dropped(emulator: Emulato
         assert wait_for_task(imm, "p1", task_id, timeout=30, interval=0.05).status == "Succeeded"
         ids = [x.object_id for x in imm.paginate(CATALOG["QueryFigureClusters"], project_name="p1", dataset_name="d1")]
         calls: list[tuple[str, Any, str, dict[str, Any]]] = [
-            ("get_project", m.GetProjectRequest(project_name="p1", with_statistics=True), "GetProject",
-             {"project_name": "p1", "with_statistics": True}),
-            ("get_dataset", m.GetDatasetRequest(project_name="p1", dataset_name="d1", with_statistics=True),
-             "GetDataset", {"project_name": "p1", "dataset_name": "d1", "with_statistics": True}),
-            ("get_task", m.GetTaskRequest(project_name="p1", task_id=task_id, task_type="FaceClustering"), "GetTask",
-             {"project_name": "p1", "task_id": task_id, "task_type": "FaceClustering"}),
-            ("query_figure_clusters", m.QueryFigureClustersRequest(project_name="p1", dataset_name="d1"),
-             "QueryFigureClusters", {"project_name": "p1", "dataset_name": "d1"}),
-            ("get_figure_cluster", m.GetFigureClusterRequest(project_name="p1", dataset_name="d1", object_id=ids[0]),
-             "GetFigureCluster", {"project_name": "p1", "dataset_name": "d1", "object_id": ids[0]}),
-            ("get_file_meta", m.GetFileMetaRequest(project_name="p1", dataset_name="d1", uri=uris[0]), "GetFileMeta",
-             {"project_name": "p1", "dataset_name": "d1", "uri": uris[0]}),
-        ]  # fmt: skip
+            (
+                "get_project",
+                m.GetProjectRequest(project_name="p1", with_statistics=True),
+                "GetProject",
+                {"project_name": "p1", "with_statistics": True},
+            ),
+            (
+                "get_dataset",
+                m.GetDatasetRequest(project_name="p1", dataset_name="d1", with_statistics=True),
+                "GetDataset",
+                {"project_name": "p1", "dataset_name": "d1", "with_statistics": True},
+            ),
+            (
+                "get_task",
+                m.GetTaskRequest(project_name="p1", task_id=task_id, task_type="FaceClustering"),
+                "GetTask",
+                {"project_name": "p1", "task_id": task_id, "task_type": "FaceClustering"},
+            ),
+            (
+                "query_figure_clusters",
+                m.QueryFigureClustersRequest(project_name="p1", dataset_name="d1"),
+                "QueryFigureClusters",
+                {"project_name": "p1", "dataset_name": "d1"},
+            ),
+            (
+                "get_figure_cluster",
+                m.GetFigureClusterRequest(project_name="p1", dataset_name="d1", object_id=ids[0]),
+                "GetFigureCluster",
+                {"project_name": "p1", "dataset_name": "d1", "object_id": ids[0]},
+            ),
+            (
+                "get_file_meta",
+                m.GetFileMetaRequest(project_name="p1", dataset_name="d1", uri=uris[0]),
+                "GetFileMeta",
+                {"project_name": "p1", "dataset_name": "d1", "uri": uris[0]},
+            ),
+        ]
         for method, sdk_request, op, params in calls:
             ours = _strip(imm.call(CATALOG[op], **params).to_wire())  # every field the emulator sent
             theirs = _strip(getattr(c, method)(sdk_request).body.to_map())  # what the SDK model kept
@@ -160,16 +190,20 @@ def test_responses_parse_into_sdk_models_with_no_field_dropped(emulator: Emulato
 
 @pytest.mark.parametrize(
     ("mutate", "code", "status"),
-    [(lambda cfg: setattr(cfg, "access_key_id", "unknown-id"), "InvalidAccessKeyId.NotFound", 404),
-     (lambda cfg: setattr(cfg, "access_key_secret", "wrong-secret"), "SignatureDoesNotMatch", 400)],
-)  # fmt: skip
+    [
+        (lambda cfg: setattr(cfg, "access_key_id", "unknown-id"), "InvalidAccessKeyId.NotFound", 404),
+        (lambda cfg: setattr(cfg, "access_key_secret", "wrong-secret"), "SignatureDoesNotMatch", 400),
+    ],
+)
 def test_authentication_errors(emulator: Emulator, mutate: Any, code: str, status: int) -> None:
     for version in ("v3", "v2"):
         config = open_api_models.Config(
-            endpoint=emulator.endpoint.removeprefix("http://"), protocol="http",
-            access_key_id=DEFAULT_ACCESS_KEY.access_key_id, access_key_secret=DEFAULT_ACCESS_KEY.access_key_secret,
+            endpoint=emulator.endpoint.removeprefix("http://"),
+            protocol="http",
+            access_key_id=DEFAULT_ACCESS_KEY.access_key_id,
+            access_key_secret=DEFAULT_ACCESS_KEY.access_key_secret,
             signature_algorithm="v2" if version == "v2" else None,
-        )  # fmt: skip
+        )
         mutate(config)
         with pytest.raises(TeaException) as exc:
             Client(config).get_project(m.GetProjectRequest(project_name="x"))
@@ -222,8 +256,11 @@ def test_query_merge_search_and_delete_through_the_official_sdk(
     c.create_dataset(m.CreateDatasetRequest(project_name="p1", dataset_name="d1"))
     uris = {key: write_photo(oss_root, "bkt", key, faces) for key, faces in TWO_PEOPLE.items()}
     since = now_rfc3339()
-    c.batch_index_file_meta(m.BatchIndexFileMetaRequest(project_name="p1", dataset_name="d1",
-                                                        files=[m.InputFile(uri=u) for u in uris.values()]))  # fmt: skip
+    c.batch_index_file_meta(
+        m.BatchIndexFileMetaRequest(
+            project_name="p1", dataset_name="d1", files=[m.InputFile(uri=u) for u in uris.values()]
+        )
+    )
     wait_indexed(c, "p1", "d1", list(uris.values()), since)
     task = c.create_figure_clustering_task(m.CreateFigureClusteringTaskRequest(project_name="p1", dataset_name="d1"))
     assert _run_task(c, task.body.task_id, "FaceClustering").status == "Succeeded"
@@ -237,8 +274,14 @@ def test_query_merge_search_and_delete_through_the_official_sdk(
 
     # SimpleQuery: the images of a face group (the IMM FAQ's way), sorted, paged, with chosen fields.
     in_alice = m.SimpleQuery(field="Figures.FigureClusterId", operation="eq", value=alice)
-    page = {"project_name": "p1", "dataset_name": "d1", "query": in_alice, "sort": "Filename", "order": "asc",
-            "max_results": 3}  # fmt: skip
+    page = {
+        "project_name": "p1",
+        "dataset_name": "d1",
+        "query": in_alice,
+        "sort": "Filename",
+        "order": "asc",
+        "max_results": 3,
+    }
     first = c.simple_query(m.SimpleQueryRequest(**page, with_fields=["URI", "Filename"])).body
     assert first.total_hits == 4 and first.next_token
     assert [f.filename for f in first.files] == ["alice-1.png", "alice-2.png", "alice-3.png"]
@@ -246,54 +289,93 @@ def test_query_merge_search_and_delete_through_the_official_sdk(
     rest = c.simple_query(m.SimpleQueryRequest(**page, next_token=first.next_token)).body
     assert [f.filename for f in rest.files] == ["both.png"] and not rest.next_token
     assert {fig.figure_cluster_id for fig in rest.files[0].figures} == {alice, bob}
-    both = m.SimpleQuery(operation="and", sub_queries=[
-        in_alice, m.SimpleQuery(operation="not", sub_queries=[m.SimpleQuery(field="Filename", operation="prefix",
-                                                                             value="alice-")])])  # fmt: skip
-    only = c.simple_query(m.SimpleQueryRequest(project_name="p1", dataset_name="d1", query=both,
-                                               without_total_hits=True)).body  # fmt: skip
+    both = m.SimpleQuery(
+        operation="and",
+        sub_queries=[
+            in_alice,
+            m.SimpleQuery(
+                operation="not", sub_queries=[m.SimpleQuery(field="Filename", operation="prefix", value="alice-")]
+            ),
+        ],
+    )
+    only = c.simple_query(
+        m.SimpleQueryRequest(project_name="p1", dataset_name="d1", query=both, without_total_hits=True)
+    ).body
     assert [f.uri for f in only.files] == [uris["both.png"]] and only.total_hits is None
-    groups = c.simple_query(m.SimpleQueryRequest(project_name="p1", dataset_name="d1", aggregations=[
-        m.SimpleQueryRequestAggregations(field="Figures.FigureClusterId", operation="group"),
-        m.SimpleQueryRequestAggregations(field="FigureCount", operation="sum")])).body  # fmt: skip
+    groups = c.simple_query(
+        m.SimpleQueryRequest(
+            project_name="p1",
+            dataset_name="d1",
+            aggregations=[
+                m.SimpleQueryRequestAggregations(field="Figures.FigureClusterId", operation="group"),
+                m.SimpleQueryRequestAggregations(field="FigureCount", operation="sum"),
+            ],
+        )
+    ).body
     assert not groups.files
     assert {(g.value, g.count) for g in groups.aggregations[0].groups} == {(alice, 4), (bob, 3)}
     assert groups.aggregations[1].value == 7  # faces in all the photos: alice 4, bob 3
     with ImmClient(endpoint=emulator.endpoint, credentials=CREDS) as imm:  # the SDK's model kept every field
-        ours = imm.call(CATALOG["SimpleQuery"], project_name="p1", dataset_name="d1",
-                        query={"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": bob})  # fmt: skip
-        theirs = c.simple_query(m.SimpleQueryRequest(project_name="p1", dataset_name="d1",
-                                                     query=m.SimpleQuery(field="Figures.FigureClusterId",
-                                                                         operation="eq", value=bob)))  # fmt: skip
+        ours = imm.call(
+            CATALOG["SimpleQuery"],
+            project_name="p1",
+            dataset_name="d1",
+            query={"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": bob},
+        )
+        theirs = c.simple_query(
+            m.SimpleQueryRequest(
+                project_name="p1",
+                dataset_name="d1",
+                query=m.SimpleQuery(field="Figures.FigureClusterId", operation="eq", value=bob),
+            )
+        )
         assert _strip(theirs.body.to_map()) == _strip(ours.to_wire())
 
     # SearchImageFigureCluster: the faces of a photo and the groups they belong to.
-    found = c.search_image_figure_cluster(m.SearchImageFigureClusterRequest(
-        project_name="p1", dataset_name="d1", source_uri=uris["both.png"])).body  # fmt: skip
+    found = c.search_image_figure_cluster(
+        m.SearchImageFigureClusterRequest(project_name="p1", dataset_name="d1", source_uri=uris["both.png"])
+    ).body
     assert found.request_id and {x.cluster_id for x in found.clusters} == {alice, bob}
     assert all(0 < x.similarity <= 1 and x.boundary.width > 0 for x in found.clusters)
-    none = c.search_image_figure_cluster(m.SearchImageFigureClusterRequest(
-        project_name="p1", dataset_name="d1", source_uri=uris["landscape.png"])).body  # fmt: skip
+    none = c.search_image_figure_cluster(
+        m.SearchImageFigureClusterRequest(project_name="p1", dataset_name="d1", source_uri=uris["landscape.png"])
+    ).body
     assert not none.clusters
     for source in ("oss://bkt/", "oss://bkt/missing.jpg", "http://bkt/a.jpg"):
         with pytest.raises(TeaException) as bad_source:
-            c.search_image_figure_cluster(m.SearchImageFigureClusterRequest(
-                project_name="p1", dataset_name="d1", source_uri=source))  # fmt: skip
+            c.search_image_figure_cluster(
+                m.SearchImageFigureClusterRequest(project_name="p1", dataset_name="d1", source_uri=source)
+            )
         assert bad_source.value.code == "InvalidArgument" and "SourceURI" in bad_source.value.message, source
 
     # CreateFigureClustersMergingTask: bob's group into alice's; a task in GetTask and ListTasks.
-    for bad, code in ((m.CreateFigureClustersMergingTaskRequest(project_name="p1", dataset_name="d1", from_=bob,
-                                                                froms=[bob], to=alice), "InvalidArgument"),
-                      (m.CreateFigureClustersMergingTaskRequest(project_name="p1", dataset_name="d1", from_=alice,
-                                                                to=alice), "InvalidArgument"),
-                      (m.CreateFigureClustersMergingTaskRequest(project_name="p1", dataset_name="d1",
-                                                                froms=["Cluster-none"], to=alice), "ResourceNotFound"),
-                      (m.CreateFigureClustersMergingTaskRequest(project_name="p1", dataset_name="d1", to=alice),
-                       "MissingParameter")):  # fmt: skip
+    for bad, code in (
+        (
+            m.CreateFigureClustersMergingTaskRequest(
+                project_name="p1", dataset_name="d1", from_=bob, froms=[bob], to=alice
+            ),
+            "InvalidArgument",
+        ),
+        (
+            m.CreateFigureClustersMergingTaskRequest(project_name="p1", dataset_name="d1", from_=alice, to=alice),
+            "InvalidArgument",
+        ),
+        (
+            m.CreateFigureClustersMergingTaskRequest(
+                project_name="p1", dataset_name="d1", froms=["Cluster-none"], to=alice
+            ),
+            "ResourceNotFound",
+        ),
+        (m.CreateFigureClustersMergingTaskRequest(project_name="p1", dataset_name="d1", to=alice), "MissingParameter"),
+    ):
         with pytest.raises(TeaException) as err:
             c.create_figure_clusters_merging_task(bad)
         assert err.value.code == code, bad.to_map()
-    merge = c.create_figure_clusters_merging_task(m.CreateFigureClustersMergingTaskRequest(
-        project_name="p1", dataset_name="d1", froms=[bob], to=alice, tags={"why": "same person"})).body  # fmt: skip
+    merge = c.create_figure_clusters_merging_task(
+        m.CreateFigureClustersMergingTaskRequest(
+            project_name="p1", dataset_name="d1", froms=[bob], to=alice, tags={"why": "same person"}
+        )
+    ).body
     assert merge.task_id and merge.event_id
     done = _run_task(c, merge.task_id, "FigureClustersMerging")
     assert (done.status, done.task_type, done.tags) == ("Succeeded", "FigureClustersMerging", {"why": "same person"})

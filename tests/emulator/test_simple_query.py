@@ -16,16 +16,33 @@ from tests.fakes import write_photo
 from tests.helpers import wait_indexed
 
 DOCS: list[dict[str, Any]] = [
-    {"URI": "oss://b/a.jpg", "Filename": "a.jpg", "Size": 300, "MediaType": "image",
-     "CreateTime": "2026-01-02T00:00:00.000000000Z",
-     "Figures": [{"FigureClusterId": "Cluster-1", "Age": 30, "Gender": "female"},
-                 {"FigureClusterId": "Cluster-2", "Age": 60, "Gender": "male"}]},
-    {"URI": "oss://b/b.jpg", "Filename": "b.jpg", "Size": 100, "MediaType": "image",
-     "CreateTime": "2026-01-01T00:00:00.000000000Z",
-     "Figures": [{"FigureClusterId": "Cluster-1", "Age": 61, "Gender": "female"}]},
-    {"URI": "oss://b/c.txt", "Filename": "c.txt", "Size": 100, "MediaType": "document",
-     "CreateTime": "2026-01-03T00:00:00.000000000Z"},
-]  # fmt: skip
+    {
+        "URI": "oss://b/a.jpg",
+        "Filename": "a.jpg",
+        "Size": 300,
+        "MediaType": "image",
+        "CreateTime": "2026-01-02T00:00:00.000000000Z",
+        "Figures": [
+            {"FigureClusterId": "Cluster-1", "Age": 30, "Gender": "female"},
+            {"FigureClusterId": "Cluster-2", "Age": 60, "Gender": "male"},
+        ],
+    },
+    {
+        "URI": "oss://b/b.jpg",
+        "Filename": "b.jpg",
+        "Size": 100,
+        "MediaType": "image",
+        "CreateTime": "2026-01-01T00:00:00.000000000Z",
+        "Figures": [{"FigureClusterId": "Cluster-1", "Age": 61, "Gender": "female"}],
+    },
+    {
+        "URI": "oss://b/c.txt",
+        "Filename": "c.txt",
+        "Size": 100,
+        "MediaType": "document",
+        "CreateTime": "2026-01-03T00:00:00.000000000Z",
+    },
+]
 
 
 def q(**node: Any) -> SimpleQuery:
@@ -50,24 +67,58 @@ def uris(query_: SimpleQuery) -> list[str]:
         ({"Field": "CreateTime", "Operation": "gte", "Value": "2026-01-02T00:00:00Z"}, ["a.jpg", "c.txt"]),
         ({"Field": "Figures", "Operation": "exist"}, ["a.jpg", "b.jpg"]),
         ({"Field": "Filename", "Operation": "match-phrase", "Value": "B.JP"}, ["b.jpg"]),
-        ({"Operation": "and", "SubQueries": [
-            {"Field": "MediaType", "Operation": "eq", "Value": "image"},
-            {"Field": "Size", "Operation": "lt", "Value": "200"}]}, ["b.jpg"]),
-        ({"Operation": "or", "SubQueries": [
-            {"Field": "Size", "Operation": "gt", "Value": "200"},
-            {"Field": "MediaType", "Operation": "eq", "Value": "document"}]}, ["a.jpg", "c.txt"]),
-        ({"Operation": "not", "SubQueries": [
-            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-2"}]}, ["b.jpg", "c.txt"]),
+        (
+            {
+                "Operation": "and",
+                "SubQueries": [
+                    {"Field": "MediaType", "Operation": "eq", "Value": "image"},
+                    {"Field": "Size", "Operation": "lt", "Value": "200"},
+                ],
+            },
+            ["b.jpg"],
+        ),
+        (
+            {
+                "Operation": "or",
+                "SubQueries": [
+                    {"Field": "Size", "Operation": "gt", "Value": "200"},
+                    {"Field": "MediaType", "Operation": "eq", "Value": "document"},
+                ],
+            },
+            ["a.jpg", "c.txt"],
+        ),
+        (
+            {
+                "Operation": "not",
+                "SubQueries": [{"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-2"}],
+            },
+            ["b.jpg", "c.txt"],
+        ),
         # Without nested, the two conditions may hold for different faces of a.jpg (Cluster-1 aged 30 and
         # someone over 50); with nested they must hold for the same face: Cluster-1 and over 50 is b.jpg only.
-        ({"Operation": "and", "SubQueries": [
-            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
-            {"Field": "Figures.Age", "Operation": "gt", "Value": "50"}]}, ["a.jpg", "b.jpg"]),
-        ({"Field": "Figures", "Operation": "nested", "SubQueries": [
-            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
-            {"Field": "Figures.Age", "Operation": "gt", "Value": "50"}]}, ["b.jpg"]),
+        (
+            {
+                "Operation": "and",
+                "SubQueries": [
+                    {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
+                    {"Field": "Figures.Age", "Operation": "gt", "Value": "50"},
+                ],
+            },
+            ["a.jpg", "b.jpg"],
+        ),
+        (
+            {
+                "Field": "Figures",
+                "Operation": "nested",
+                "SubQueries": [
+                    {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
+                    {"Field": "Figures.Age", "Operation": "gt", "Value": "50"},
+                ],
+            },
+            ["b.jpg"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_operators(node: dict[str, Any], expected: list[str]) -> None:
     assert uris(q(**node)) == expected
 
@@ -76,26 +127,58 @@ def test_operators(node: dict[str, Any], expected: list[str]) -> None:
     ("node", "expected"),
     [
         ({"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-2"}, {"Cluster-2"}),
-        ({"Operation": "or", "SubQueries": [
-            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
-            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-2"}]},
-         {"Cluster-1", "Cluster-2"}),
+        (
+            {
+                "Operation": "or",
+                "SubQueries": [
+                    {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
+                    {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-2"},
+                ],
+            },
+            {"Cluster-1", "Cluster-2"},
+        ),
         # Both must hold (for any faces): a.jpg has one face in each, so the candidates are one cluster's files
         # (not the files of clusters in both sets, which is none).
-        ({"Operation": "and", "SubQueries": [
-            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
-            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-2"}]}, {"Cluster-1"}),
-        ({"Operation": "and", "SubQueries": [
-            {"Field": "Size", "Operation": "gt", "Value": "1"},
-            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"}]}, {"Cluster-1"}),
-        ({"Operation": "or", "SubQueries": [
-            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
-            {"Field": "Size", "Operation": "gt", "Value": "1"}]}, None),
-        ({"Operation": "not", "SubQueries": [
-            {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"}]}, None),
+        (
+            {
+                "Operation": "and",
+                "SubQueries": [
+                    {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
+                    {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-2"},
+                ],
+            },
+            {"Cluster-1"},
+        ),
+        (
+            {
+                "Operation": "and",
+                "SubQueries": [
+                    {"Field": "Size", "Operation": "gt", "Value": "1"},
+                    {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
+                ],
+            },
+            {"Cluster-1"},
+        ),
+        (
+            {
+                "Operation": "or",
+                "SubQueries": [
+                    {"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"},
+                    {"Field": "Size", "Operation": "gt", "Value": "1"},
+                ],
+            },
+            None,
+        ),
+        (
+            {
+                "Operation": "not",
+                "SubQueries": [{"Field": "Figures.FigureClusterId", "Operation": "eq", "Value": "Cluster-1"}],
+            },
+            None,
+        ),
         ({"Field": "Figures.FigureClusterId", "Operation": "prefix", "Value": "Cluster-"}, None),
     ],
-)  # fmt: skip
+)
 def test_cluster_constraints_select_candidate_files_without_losing_matches(
     node: dict[str, Any], expected: set[str] | None
 ) -> None:
@@ -118,8 +201,11 @@ def test_sorting_puts_missing_fields_last_and_breaks_ties_by_uri() -> None:
 
 def test_with_fields_keeps_only_the_named_paths() -> None:
     kept = sq.project(DOCS[0], ["Size", "Figures.FigureClusterId"])
-    assert kept == {"URI": "oss://b/a.jpg", "Size": 300,
-                    "Figures": [{"FigureClusterId": "Cluster-1"}, {"FigureClusterId": "Cluster-2"}]}  # fmt: skip
+    assert kept == {
+        "URI": "oss://b/a.jpg",
+        "Size": 300,
+        "Figures": [{"FigureClusterId": "Cluster-1"}, {"FigureClusterId": "Cluster-2"}],
+    }
     assert sq.project(DOCS[0], ["Figures", "Figures.Age"])["Figures"] == DOCS[0]["Figures"]
 
 
@@ -155,8 +241,14 @@ def test_bad_parameters_name_the_parameter_and_the_rule(params: dict[str, str], 
         query.SimpleQueryRequest.from_params({"ProjectName": "p", "DatasetName": "d", **params})
     assert err.value.code == "InvalidArgument" and err.value.parameter == wire_name and rule in err.value.message
     # 2000 groups are allowed with Aggregations.
-    query.SimpleQueryRequest.from_params({"ProjectName": "p", "DatasetName": "d", "MaxResults": "2000",
-                                          "Aggregations": '[{"Field":"Size","Operation":"group"}]'})  # fmt: skip
+    query.SimpleQueryRequest.from_params(
+        {
+            "ProjectName": "p",
+            "DatasetName": "d",
+            "MaxResults": "2000",
+            "Aggregations": '[{"Field":"Size","Operation":"group"}]',
+        }
+    )
 
 
 def test_service_errors_and_paging(client: ImmClient, oss_root: Path) -> None:
@@ -167,15 +259,27 @@ def test_service_errors_and_paging(client: ImmClient, oss_root: Path) -> None:
     uris = [write_photo(oss_root, "bkt", f"{i}.png", []) for i in range(3)]
     client.call(files.BatchIndexFileMeta, project_name="p", dataset_name="d", files=[{"URI": u} for u in uris])
     wait_indexed(client, "p", "d", 3)
-    pages = list(client.paginate(query.SimpleQuery, project_name="p", dataset_name="d", max_results=2,
-                                 sort="Filename", order="desc"))  # fmt: skip
+    pages = list(
+        client.paginate(
+            query.SimpleQuery, project_name="p", dataset_name="d", max_results=2, sort="Filename", order="desc"
+        )
+    )
     assert [f.uri for f in pages] == uris[::-1]
-    meta = client.call(files.GetFileMeta, project_name="p", dataset_name="d", uri=uris[0],
-                       with_fields=["Filename", "Figures.FigureClusterId"]).files  # fmt: skip
+    meta = client.call(
+        files.GetFileMeta,
+        project_name="p",
+        dataset_name="d",
+        uri=uris[0],
+        with_fields=["Filename", "Figures.FigureClusterId"],
+    ).files
     assert meta and meta[0].to_wire() == {"URI": uris[0], "Filename": "0.png", "Figures": []}  # as SimpleQuery
     with pytest.raises(ImmError) as bad_value:  # a number field compared with text
-        client.call(query.SimpleQuery, project_name="p", dataset_name="d",
-                    query={"Field": "Size", "Operation": "gt", "Value": "big"})  # fmt: skip
+        client.call(
+            query.SimpleQuery,
+            project_name="p",
+            dataset_name="d",
+            query={"Field": "Size", "Operation": "gt", "Value": "big"},
+        )
     assert bad_value.value.code == "InvalidArgument" and "Size" in bad_value.value.message
     with pytest.raises(ImmError) as forged:
         client.call(query.SimpleQuery, project_name="p", dataset_name="d", next_token="bzotNQ==")  # "o:-5"

@@ -114,8 +114,16 @@ def test_start_up_failures_of_the_command(tmp_path: Path, port_in_use: int) -> N
     cases = _cases(tmp_path, port_in_use)
     chosen = ("db corrupt", "port in use")
     # All at once: each is a fresh interpreter, and they fail before serving.
-    procs = {name: subprocess.Popen([*COMMAND, *cases[name][0]], env=_env(**cases[name][1]), text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name in chosen}  # fmt: skip
+    procs = {
+        name: subprocess.Popen(
+            [*COMMAND, *cases[name][0]],
+            env=_env(**cases[name][1]),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name in chosen
+    }
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=60)
         _check(name, proc.returncode, out, err, cases[name][2])
@@ -127,8 +135,9 @@ def test_a_read_only_db_is_a_start_up_error(tmp_path: Path) -> None:
     if subprocess.run(["chattr", "+i", str(db)], capture_output=True, check=False).returncode != 0:
         pytest.skip("chattr +i is not available here")
     try:
-        result = subprocess.run([*COMMAND, "--db", str(db)], env=_env(), capture_output=True, text=True, timeout=60,
-                                check=False)  # fmt: skip
+        result = subprocess.run(
+            [*COMMAND, "--db", str(db)], env=_env(), capture_output=True, text=True, timeout=60, check=False
+        )
     finally:
         subprocess.run(["chattr", "-i", str(db)], check=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
@@ -139,8 +148,9 @@ def test_a_read_only_db_is_a_start_up_error(tmp_path: Path) -> None:
 @contextmanager
 def running(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``imm-faces emulator ARGS`` until the block ends; yields the process and its endpoint (from "listening")."""
-    proc = subprocess.Popen([*COMMAND, *args], env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [*COMMAND, *args], env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -162,8 +172,12 @@ def test_keys_from_a_file_and_the_environment(tmp_path: Path) -> None:
     env = _env(**{KEYS_ENV: "env-id:env-secret-89ab, env-id-2:env-secret-cdef"})
     with running("--access-key-file", str(keys), env=env) as (proc, endpoint):
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
-        accepted = [Credentials("file-id", "file-secret-0123"), Credentials("sts-id", "sts-secret-4567", "sts-token"),
-                    Credentials("env-id", "env-secret-89ab"), Credentials("env-id-2", "env-secret-cdef")]  # fmt: skip
+        accepted = [
+            Credentials("file-id", "file-secret-0123"),
+            Credentials("sts-id", "sts-secret-4567", "sts-token"),
+            Credentials("env-id", "env-secret-89ab"),
+            Credentials("env-id-2", "env-secret-cdef"),
+        ]
         for creds in accepted:
             assert creds.access_key_secret.encode() not in cmdline
             with ImmClient(endpoint=endpoint, credentials=creds) as imm:

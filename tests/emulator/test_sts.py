@@ -30,8 +30,9 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         yield e
 
 
-def send(emu: Emulator, action: str, params: dict[str, str], auth: httpx.Auth | None = None,
-         method: str = "POST") -> tuple[int, dict[str, Any]]:  # fmt: skip
+def send(
+    emu: Emulator, action: str, params: dict[str, str], auth: httpx.Auth | None = None, method: str = "POST"
+) -> tuple[int, dict[str, Any]]:
     headers = {"x-acs-action": action, "x-acs-version": STS_VERSION, "accept": "application/json"}
     if auth is None:
         params = {**params, "Action": action, "Version": STS_VERSION}
@@ -135,8 +136,10 @@ def test_alibaba_credentials_library_against_the_emulator(emu: Emulator, monkeyp
     )
     got = provider.get_credentials()
     assert got.get_access_key_id().startswith("STS.") and got.get_expiration() > time.time() + 3000
-    with ImmClient(endpoint=emu.endpoint, credentials=Credentials(got.get_access_key_id(),
-                   got.get_access_key_secret(), got.get_security_token())) as imm:  # fmt: skip
+    with ImmClient(
+        endpoint=emu.endpoint,
+        credentials=Credentials(got.get_access_key_id(), got.get_access_key_secret(), got.get_security_token()),
+    ) as imm:
         imm.call(ListProjects)
     with MetadataStandIn(emu.sts) as md:
         from_uri = URLCredentialsProvider(uri=md.url + "/credentials").get_credentials()

@@ -41,8 +41,15 @@ __all__ = [
     "offline_env",
 ]
 
-TOOLS = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python",
-         "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs", "pulumi-language-yaml")  # fmt: skip
+TOOLS = (
+    "pulumi",
+    "pulumi-language-python",
+    "pulumi-language-python-exec",
+    "pulumi-resource-pulumi-python",
+    "pulumi-language-nodejs",
+    "pulumi-resource-pulumi-nodejs",
+    "pulumi-language-yaml",
+)
 """Everything scripts/pulumi-engine.sh provides."""
 REPO = ENGINE_SCRIPT.parents[1]
 
@@ -68,13 +75,26 @@ class Workspace:
         self.env = offline_env(engine, root, python)
 
     def run(
-        self, *args: str, cwd: Path, check: bool = True, timeout: float = 600, stdin: str | None = None,
+        self,
+        *args: str,
+        cwd: Path,
+        check: bool = True,
+        timeout: float = 600,
+        stdin: str | None = None,
         env: dict[str, str] | None = None,
-    ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    ) -> subprocess.CompletedProcess[str]:
         """``pulumi ARGS --non-interactive`` in ``cwd``; with ``check``, a failure raises with its output."""
         cmd = [str(self.engine.pulumi), *args, "--non-interactive"]
-        proc = subprocess.run(cmd, cwd=cwd, env={**self.env, **(env or {})}, input=stdin, capture_output=True,
-                              text=True, timeout=timeout, check=False)  # fmt: skip
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env={**self.env, **(env or {})},
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and proc.returncode != 0:
             out = f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
             raise AssertionError(f"pulumi {' '.join(args)} exited {proc.returncode}\n{out}")
@@ -83,9 +103,14 @@ class Workspace:
     def start(self, *args: str, cwd: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """``pulumi ARGS`` in the background (its own process group), output to ``log``; stop it by PID."""
         with log.open("ab") as out:
-            return subprocess.Popen([str(self.engine.pulumi), *args, "--non-interactive"], cwd=cwd,
-                                    env={**self.env, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)  # fmt: skip
+            return subprocess.Popen(
+                [str(self.engine.pulumi), *args, "--non-interactive"],
+                cwd=cwd,
+                env={**self.env, **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
 
 def interrupt(proc: subprocess.Popen[bytes]) -> None:

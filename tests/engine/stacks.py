@@ -56,8 +56,9 @@ class Stack:
     ) -> Any:
         """``pulumi ARGS --stack NAME``; its output joins the project's transcript unless ``record`` is False (a
         command asked to show secrets)."""
-        proc = self.project.ws.run(*args, "--stack", self.name, cwd=self.project.folder, check=False, stdin=stdin,
-                                   timeout=timeout)  # fmt: skip
+        proc = self.project.ws.run(
+            *args, "--stack", self.name, cwd=self.project.folder, check=False, stdin=stdin, timeout=timeout
+        )
         if record:
             self.project.transcript.extend([proc.stdout, proc.stderr])
         if check and proc.returncode != 0:

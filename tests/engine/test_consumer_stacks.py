@@ -46,8 +46,12 @@ pulumi.export("label", team_label(pulumi.get_stack()))
 
 
 def consumer_config(emulator: Emulator, **extra: str) -> dict[str, object]:
-    return {"consumer-photos:endpoint": emulator.endpoint, "consumer-photos:role": SERVICE_ROLE,
-            "consumer-photos:locations": [f"oss://{BUCKET}/{PREFIX}"], **extra}  # fmt: skip
+    return {
+        "consumer-photos:endpoint": emulator.endpoint,
+        "consumer-photos:role": SERVICE_ROLE,
+        "consumer-photos:locations": [f"oss://{BUCKET}/{PREFIX}"],
+        **extra,
+    }
 
 
 def clustering_tasks(imm: ImmClient, project: str) -> list[str]:
@@ -70,8 +74,12 @@ def test_consumer_project_protected_trigger_and_two_stacks(
 
     # protect reaches the children; the clustering task opts out, so a new trigger can replace it
     protected = {name: r.get("protect", False) for name, r in stack_a.by_name().items() if "imm:" in r["type"]}
-    assert protected == {"photos-project": True, "photos-dataset": True, "photos-binding-0": True,
-                         "photos-clustering": False}  # fmt: skip
+    assert protected == {
+        "photos-project": True,
+        "photos-dataset": True,
+        "photos-binding-0": True,
+        "photos-clustering": False,
+    }
     stack_a.set("consumer-photos:run", "2")
     planned = stack_a.preview("--diff").stdout
     assert "+-pulumi-python:dynamic/imm:FigureClusteringTask: (replace)" in planned, planned

@@ -26,16 +26,34 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "deploy-and-verify"
 def deploy_and_verify(workspace: Workspace, keys: Credentials, *args: str) -> subprocess.CompletedProcess[str]:
     """The example as a pipeline step runs it: its credentials in the environment, the engine on PATH."""
     env = {**workspace.env, **keys.environment()}
-    return subprocess.run([sys.executable, str(EXAMPLE), *args], capture_output=True, text=True, env=env,
-                          cwd=workspace.root, timeout=600, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(EXAMPLE), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=workspace.root,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_deploy_then_verify_passes_and_a_dataset_deleted_out_of_band_fails_the_pipeline(
     workspace: Workspace, engine_emulator: Emulator, imm: ImmClient, keys: Credentials
 ) -> None:
-    config = ["--config", "region=cn-hangzhou", "--config", f"endpoint={engine_emulator.endpoint}",
-              "--config", f"serviceRole={SERVICE_ROLE}", "--config", f'ossLocations=["oss://{BUCKET}/{PREFIX}"]',
-              "--config", "scanTimeout=120", "--config", "clusteringTimeout=120"]  # fmt: skip
+    config = [
+        "--config",
+        "region=cn-hangzhou",
+        "--config",
+        f"endpoint={engine_emulator.endpoint}",
+        "--config",
+        f"serviceRole={SERVICE_ROLE}",
+        "--config",
+        f'ossLocations=["oss://{BUCKET}/{PREFIX}"]',
+        "--config",
+        "scanTimeout=120",
+        "--config",
+        "clusteringTimeout=120",
+    ]
     deployed = deploy_and_verify(workspace, keys, "--stack", "ci", *config, "--min-clusters", "2")
     assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
     assert "+ 6 created" in deployed.stderr  # the engine's progress, on stderr
@@ -57,8 +75,16 @@ def test_deploy_then_verify_passes_and_a_dataset_deleted_out_of_band_fails_the_p
 def test_a_deployment_the_engine_refuses_fails_the_pipeline_with_its_error(
     workspace: Workspace, engine_emulator: Emulator, keys: Credentials
 ) -> None:
-    refused = deploy_and_verify(workspace, keys, "--stack", "mars", "--config", "region=mars-1",
-                                "--config", f"endpoint={engine_emulator.endpoint}")  # fmt: skip
+    refused = deploy_and_verify(
+        workspace,
+        keys,
+        "--stack",
+        "mars",
+        "--config",
+        "region=mars-1",
+        "--config",
+        f"endpoint={engine_emulator.endpoint}",
+    )
     assert refused.returncode == 1, refused.stdout[-3000:] + refused.stderr[-3000:]
     last = refused.stderr.strip().splitlines()[-1]
     assert last.startswith("deploy-and-verify: pulumi up of stack mars failed: error: ") and "mars-1" in last, last

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.engine
 def script(*args: str, path: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": f"{path}{os.pathsep}{os.environ['PATH']}", "IMM_FACES_ENGINE_CACHE": str(cache)}
     env.pop("IMM_FACES_PULUMI_FROM_PATH", None)
-    return subprocess.run(["bash", str(ENGINE_SCRIPT), *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+    return subprocess.run(
+        ["bash", str(ENGINE_SCRIPT), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_a_pulumi_on_path_is_used_with_its_hosts(pulumi_engine: Engine, tmp_path: Path) -> None:

@@ -24,9 +24,13 @@ PROJECT = "imm-faces-cut-faces-project"
 
 
 def test_interrupted_up_resumes_the_same_task(
-    workspace: Workspace, engine_emulator: Emulator, imm: ImmClient, keys: Credentials, tmp_path: Path,
+    workspace: Workspace,
+    engine_emulator: Emulator,
+    imm: ImmClient,
+    keys: Credentials,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     # The emulator's clustering waits at a gate: a task that runs as long as the test needs. The gate opens once
     # the second `up` has asked IMM for the stack's running task (ListTasks), so a resume can be told apart
     # from a second task.
@@ -55,12 +59,20 @@ def test_interrupted_up_resumes_the_same_task(
 
 
 def interrupted_then_resumed(
-    workspace: Workspace, imm: ImmClient, keys: Credentials, tmp_path: Path, engine_emulator: Emulator,
-    started: threading.Event, gate: threading.Event, armed: threading.Event, looked: threading.Event,
-) -> None:  # fmt: skip
+    workspace: Workspace,
+    imm: ImmClient,
+    keys: Credentials,
+    tmp_path: Path,
+    engine_emulator: Emulator,
+    started: threading.Event,
+    gate: threading.Event,
+    armed: threading.Event,
+    looked: threading.Event,
+) -> None:
     project = Project(workspace, tmp_path / "program")
-    stack = project.stack("cut", stack_config(engine_emulator, **{"imm-faces:clusteringTimeout": 300}),
-                          credentials_config(keys))  # fmt: skip
+    stack = project.stack(
+        "cut", stack_config(engine_emulator, **{"imm-faces:clusteringTimeout": 300}), credentials_config(keys)
+    )
     log = tmp_path / "up.log"
     proc = workspace.start("up", "--yes", "--skip-preview", "--stack", "cut", cwd=project.folder, log=log)
     try:

@@ -92,13 +92,21 @@ def project_names(imm: ImmClient) -> list[str]:
 
 def verify(ws: Workspace, stack: Stack, keys: Credentials) -> subprocess.CompletedProcess[str]:
     """``imm-faces verify --stack`` as a user runs it: it reads ``pulumi stack output --json`` itself."""
-    env = {**ws.env, "ALIBABA_CLOUD_ACCESS_KEY_ID": keys.access_key_id,
-           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": keys.access_key_secret}  # fmt: skip
+    env = {
+        **ws.env,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": keys.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": keys.access_key_secret,
+    }
+    verify = [sys.executable, "-m", "imm_faces.runtime.cli.main", "verify", "--stack", stack.name]
     return subprocess.run(
-        [sys.executable, "-m", "imm_faces.runtime.cli.main", "verify", "--stack", stack.name, "--json",
-         "--min-clusters", "1"],
-        cwd=stack.project.folder, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [*verify, "--json", "--min-clusters", "1"],
+        cwd=stack.project.folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_stack_lifecycle(
@@ -192,8 +200,9 @@ def test_stack_lifecycle(
     for folder in (workspace.root, project.folder):
         haystack |= {str(p): p.read_bytes().decode(errors="replace") for p in folder.rglob("*") if p.is_file()}
     haystack |= {f"{name}'s provider": repr(vars(p)) for name, p in providers(shown).items()}
-    leaks = {where: form for form in encodings(keys.access_key_secret) for where, text in haystack.items()
-             if form in text}  # fmt: skip
+    leaks = {
+        where: form for form in encodings(keys.access_key_secret) for where, text in haystack.items() if form in text
+    }
     assert not leaks, leaks
     # Only `pulumi stack export --show-secrets` shows them: the engine keeps the stack's config as the inputs of
     # the dynamic providers' provider resource (pulumi:providers:pulumi-python), each secret one as a secret

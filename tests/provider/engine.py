@@ -68,11 +68,17 @@ def plugin_env(home: Path) -> dict[str, str]:
 
 
 @contextmanager
-def launched(command: list[str], home: Path,
-             env: Mapping[str, str] | None = None) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:  # fmt: skip
+def launched(
+    command: list[str], home: Path, env: Mapping[str, str] | None = None
+) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
     """Start the plugin (in ``plugin_env(home)`` unless ``env`` is given), yield a stub on its port; stop it."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=dict(env) if env is not None else plugin_env(home), cwd=home)  # fmt: skip
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(env) if env is not None else plugin_env(home),
+        cwd=home,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().decode().strip()
@@ -94,17 +100,21 @@ def plugin_command(how: str, engine: str = "127.0.0.1:1", folder: Path = PLUGIN_
     """``executable``: the ``provider/pulumi-resource-imm`` script (of ``folder``) with every flag the engine may
     pass; ``installed``: the ``pulumi-resource-imm`` that `pip install 'imm-faces[pulumi]'` puts on PATH."""
     if how == "executable":
-        return [str(folder / "pulumi-resource-imm"), "--logtostderr", "-v=9", "--tracing", "file:./trace.json",
-                engine]  # fmt: skip
+        return [str(folder / "pulumi-resource-imm"), "--logtostderr", "-v=9", "--tracing", "file:./trace.json", engine]
     return [str(Path(sys.executable).parent / "pulumi-resource-imm"), engine]
 
 
 def configure(plugin: provider_pb2_grpc.ResourceProviderStub, emulator: Emulator, **extra: Any) -> None:
     """CheckConfig then Configure, as the engine does for the default provider: the emulator's endpoint and keys
     (secret), region cn-hangzhou; ``extra`` overrides."""
-    config = {"region": "cn-hangzhou", "endpoint": emulator.endpoint,
-              "accessKey": secret(DEFAULT_ACCESS_KEY.access_key_id),
-              "secretKey": secret(DEFAULT_ACCESS_KEY.access_key_secret), "version": "0.1.0", **extra}  # fmt: skip
+    config = {
+        "region": "cn-hangzhou",
+        "endpoint": emulator.endpoint,
+        "accessKey": secret(DEFAULT_ACCESS_KEY.access_key_id),
+        "secretKey": secret(DEFAULT_ACCESS_KEY.access_key_secret),
+        "version": "0.1.0",
+        **extra,
+    }
     provider_urn = "urn:pulumi:dev::consumer::pulumi:providers:imm::default"
     checked = plugin.CheckConfig(provider_pb2.CheckRequest(urn=provider_urn, olds=struct({}), news=struct(config)))
     assert list(checked.failures) == []

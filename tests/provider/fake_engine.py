@@ -82,16 +82,18 @@ class FakeEngine(engine_pb2_grpc.EngineServicer, resource_pb2_grpc.ResourceMonit
         from google.protobuf import json_format
 
         urn = self._urn(request.type, request.name, request.parent)
-        entry = Registered(request.type, request.name, request.custom, urn, request.parent,
-                           json_format.MessageToDict(request.object))  # fmt: skip
+        entry = Registered(
+            request.type, request.name, request.custom, urn, request.parent, json_format.MessageToDict(request.object)
+        )
         outputs = request.object
         if request.custom and request.type.startswith("imm:index:") and self.plugin is not None:
             check = provider_pb2.CheckRequest(urn=urn, olds=struct_pb2.Struct(), news=request.object)
             checked = self.plugin.Check(check)
             if checked.failures:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(f.reason for f in checked.failures))
-            created = self.plugin.Create(provider_pb2.CreateRequest(urn=urn, properties=checked.inputs,
-                                                                    preview=self.dry_run, timeout=300))  # fmt: skip
+            created = self.plugin.Create(
+                provider_pb2.CreateRequest(urn=urn, properties=checked.inputs, preview=self.dry_run, timeout=300)
+            )
             entry.id, outputs = created.id, created.properties
         elif request.custom:
             entry.id = "" if self.dry_run else f"{request.name}-id"

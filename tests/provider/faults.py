@@ -12,9 +12,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 Fault = Literal["500", "drop"]
-SERVER_ERROR = (
-    b'{"Code":"InternalError","Message":"injected by the test proxy","RequestId":"proxy-500"}'
-)  # fmt: skip
+SERVER_ERROR = b'{"Code":"InternalError","Message":"injected by the test proxy","RequestId":"proxy-500"}'
 
 
 def _read_request(sock: socket.socket) -> tuple[bytes, dict[str, str]] | None:

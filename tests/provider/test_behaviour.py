@@ -44,8 +44,12 @@ class Frontend(Protocol):
     def resume(self, kind: str, inputs: dict[str, Any], failed: StepFailedError) -> tuple[str, dict[str, Any]]: ...
 
 
-DYNAMIC = {"Project": ProjectProvider, "Dataset": DatasetProvider, "Binding": BindingProvider,
-           "FigureClusteringTask": ClusteringTaskProvider}  # fmt: skip
+DYNAMIC = {
+    "Project": ProjectProvider,
+    "Dataset": DatasetProvider,
+    "Binding": BindingProvider,
+    "FigureClusteringTask": ClusteringTaskProvider,
+}
 
 
 class Dynamic:
@@ -115,23 +119,29 @@ class Plugin:
         return created.id, self._props(created.properties)
 
     def read(self, kind: str, id_: str, outs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        read = self.stub.Read(provider_pb2.ReadRequest(id=id_, urn=urn(f"imm:index:{kind}", "r"),
-                                                       properties=self._wire(outs)))  # fmt: skip
+        read = self.stub.Read(
+            provider_pb2.ReadRequest(id=id_, urn=urn(f"imm:index:{kind}", "r"), properties=self._wire(outs))
+        )
         return read.id, self._props(read.properties)
 
     def update(self, kind: str, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
-        request = provider_pb2.UpdateRequest(id=id_, urn=urn(f"imm:index:{kind}", "r"), olds=self._wire(olds),
-                                             news=self._wire(news))  # fmt: skip
+        request = provider_pb2.UpdateRequest(
+            id=id_, urn=urn(f"imm:index:{kind}", "r"), olds=self._wire(olds), news=self._wire(news)
+        )
         return self._props(self.stub.Update(request).properties)
 
     def diff(self, kind: str, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> tuple[bool, list[str]]:
-        planned = self.stub.Diff(provider_pb2.DiffRequest(id=id_, urn=urn(f"imm:index:{kind}", "r"),
-                                                          olds=self._wire(olds), news=self._wire(news)))  # fmt: skip
+        planned = self.stub.Diff(
+            provider_pb2.DiffRequest(
+                id=id_, urn=urn(f"imm:index:{kind}", "r"), olds=self._wire(olds), news=self._wire(news)
+            )
+        )
         return planned.changes == provider_pb2.DiffResponse.DIFF_SOME, [snake(k) for k in planned.replaces]
 
     def delete(self, kind: str, id_: str, outs: dict[str, Any]) -> None:
-        self.stub.Delete(provider_pb2.DeleteRequest(id=id_, urn=urn(f"imm:index:{kind}", "r"),
-                                                    properties=self._wire(outs)))  # fmt: skip
+        self.stub.Delete(
+            provider_pb2.DeleteRequest(id=id_, urn=urn(f"imm:index:{kind}", "r"), properties=self._wire(outs))
+        )
 
     def resume(self, kind: str, inputs: dict[str, Any], failed: StepFailedError) -> tuple[str, dict[str, Any]]:
         assert failed.partial is not None, "not recorded: the engine would forget the object"
@@ -154,8 +164,9 @@ def where(emulator: Emulator) -> dict[str, Any]:
     return {"region": "cn-hangzhou", "endpoint": emulator.endpoint}
 
 
-def test_existing_objects_are_taken_over_only_when_asked_and_kept_on_delete(front: Frontend, emulator: Emulator,
-                                                                           client: ImmClient) -> None:  # fmt: skip
+def test_existing_objects_are_taken_over_only_when_asked_and_kept_on_delete(
+    front: Frontend, emulator: Emulator, client: ImmClient
+) -> None:
     client.call(projects.CreateProject, project_name="theirs", description="A's project")
     inputs = front.check("Project", {**where(emulator), "project_name": "theirs", "description": "B's"})
     with pytest.raises(StepFailedError) as err:
@@ -188,8 +199,9 @@ def test_refresh_sees_drift_and_deletion(front: Frontend, emulator: Emulator, cl
 def test_binding_whose_first_scan_fails_is_undone(front: Frontend, emulator: Emulator, client: ImmClient) -> None:
     client.call(projects.CreateProject, project_name="p")
     client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
-    inputs = front.check("Binding", {**where(emulator), "project_name": "p", "dataset_name": "d",
-                                     "uri": "oss://no-bucket/x/"})  # fmt: skip
+    inputs = front.check(
+        "Binding", {**where(emulator), "project_name": "p", "dataset_name": "d", "uri": "oss://no-bucket/x/"}
+    )
     with pytest.raises(StepFailedError) as err:
         front.create("Binding", inputs)
     assert "first full scan did not finish" in err.value.message and "deleted again" in err.value.message
@@ -197,8 +209,9 @@ def test_binding_whose_first_scan_fails_is_undone(front: Frontend, emulator: Emu
     assert not client.call(bindings.ListBindings, project_name="p", dataset_name="d").bindings
 
 
-def test_timed_out_task_is_resumed_not_started_again(front: Frontend, emulator: Emulator, client: ImmClient,
-                                                     oss_root: Any) -> None:  # fmt: skip
+def test_timed_out_task_is_resumed_not_started_again(
+    front: Frontend, emulator: Emulator, client: ImmClient, oss_root: Any
+) -> None:
     run = emulator.jobs.tasks._run_clustering
 
     def slow(*args: Any) -> None:  # the task outlasts the first wait
@@ -211,9 +224,17 @@ def test_timed_out_task_is_resumed_not_started_again(front: Frontend, emulator: 
     client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
     client.call(files.BatchIndexFileMeta, project_name="p", dataset_name="d", files=[{"URI": u} for u in uris])
     wait_indexed(client, "p", "d", 2)
-    inputs = front.check("FigureClusteringTask", {**where(emulator), "project_name": "p", "dataset_name": "d",
-                                                  "timeout": 0.2, "poll_interval": 0.05,
-                                                  "owner": "consumer/dev/faces-clustering"})  # fmt: skip
+    inputs = front.check(
+        "FigureClusteringTask",
+        {
+            **where(emulator),
+            "project_name": "p",
+            "dataset_name": "d",
+            "timeout": 0.2,
+            "poll_interval": 0.05,
+            "owner": "consumer/dev/faces-clustering",
+        },
+    )
     with pytest.raises(StepFailedError) as err:
         front.create("FigureClusteringTask", inputs)
     (running,) = client.call(tasks.ListTasks, project_name="p").tasks or []

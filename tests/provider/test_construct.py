@@ -46,21 +46,46 @@ def engine_and_plugin(started: tuple[fake_engine.FakeEngine, str, Any]) -> tuple
     return started
 
 
-def construct(plugin: provider_pb2_grpc.ResourceProviderStub, address: str, inputs: dict[str, Any], dry_run: bool,
-              name: str = "faces", config: dict[str, str] | None = None) -> provider_pb2.ConstructResponse:  # fmt: skip
-    return plugin.Construct(provider_pb2.ConstructRequest(
-        project=PROJECT, stack=STACK, organization="organization", dryRun=dry_run, parallel=8,
-        monitorEndpoint=address, type="imm:index:FaceClustering", name=name, parent=STACK_URN,
-        inputs=struct(inputs), accepts_output_values=True, config=config or {}), timeout=150)  # fmt: skip
+def construct(
+    plugin: provider_pb2_grpc.ResourceProviderStub,
+    address: str,
+    inputs: dict[str, Any],
+    dry_run: bool,
+    name: str = "faces",
+    config: dict[str, str] | None = None,
+) -> provider_pb2.ConstructResponse:
+    return plugin.Construct(
+        provider_pb2.ConstructRequest(
+            project=PROJECT,
+            stack=STACK,
+            organization="organization",
+            dryRun=dry_run,
+            parallel=8,
+            monitorEndpoint=address,
+            type="imm:index:FaceClustering",
+            name=name,
+            parent=STACK_URN,
+            inputs=struct(inputs),
+            accepts_output_values=True,
+            config=config or {},
+        ),
+        timeout=150,
+    )
 
 
-def test_face_clustering_constructed_in_preview_and_for_real(engine_and_plugin: Any, emulator: Emulator,
-                                                             client: ImmClient, oss_root: Path) -> None:  # fmt: skip
+def test_face_clustering_constructed_in_preview_and_for_real(
+    engine_and_plugin: Any, emulator: Emulator, client: ImmClient, oss_root: Path
+) -> None:
     engine, address, plugin = engine_and_plugin
     configure(plugin, emulator)
     write_photo(oss_root, "photos", "a.png", [{"person": 1}])
-    inputs = {"region": "cn-hangzhou", "endpoint": emulator.endpoint, "ossLocations": ["oss://photos/"],
-              "clusteringTriggers": {"photos": "v1"}, "quotas": {"DatasetMaxFileCount": 1000.0}}  # fmt: skip
+    inputs = {
+        "region": "cn-hangzhou",
+        "endpoint": emulator.endpoint,
+        "ossLocations": ["oss://photos/"],
+        "clusteringTriggers": {"photos": "v1"},
+        "quotas": {"DatasetMaxFileCount": 1000.0},
+    }
 
     engine.dry_run = True
     preview = construct(plugin, address, inputs, dry_run=True)
@@ -74,16 +99,24 @@ def test_face_clustering_constructed_in_preview_and_for_real(engine_and_plugin: 
     name = f"{PROJECT}-{STACK}-faces"
     assert (state["projectName"], state["datasetName"]) == (f"{name}-project", f"{name}-faces")
     assert state["bindingUris"] == ["oss://photos/"] and state["endpoint"] == emulator.endpoint
-    task = client.call(tasks.GetTask, project_name=state["projectName"], task_id=state["clusteringTaskId"],
-                       task_type=tasks.FACE_CLUSTERING)  # fmt: skip
+    task = client.call(
+        tasks.GetTask,
+        project_name=state["projectName"],
+        task_id=state["clusteringTaskId"],
+        task_type=tasks.FACE_CLUSTERING,
+    )
     assert task.status == "Succeeded"
     bound = client.call(bindings.ListBindings, project_name=state["projectName"], dataset_name=state["datasetName"])
     assert [b.uri for b in bound.bindings or []] == ["oss://photos/"]
 
     by_type = {r.type: r for r in engine.registered}
     custom_imm = sorted(t for t, r in by_type.items() if r.custom and t.startswith("imm:"))
-    assert custom_imm == ["imm:index:Binding", "imm:index:Dataset", "imm:index:FigureClusteringTask",
-                          "imm:index:Project"]  # fmt: skip  # the plugin's resources, not dynamic ones
+    assert custom_imm == [
+        "imm:index:Binding",
+        "imm:index:Dataset",
+        "imm:index:FigureClusteringTask",
+        "imm:index:Project",
+    ]  # the plugin's resources, not dynamic ones
     assert not any(t.startswith("pulumi-python:dynamic") for t in by_type)
     assert "alicloud:ram/role:Role" in by_type and by_type["alicloud:ram/role:Role"].custom
     project = by_type["imm:index:Project"]
@@ -93,8 +126,9 @@ def test_face_clustering_constructed_in_preview_and_for_real(engine_and_plugin: 
     assert dataset.inputs["datasetMaxFileCount"] == 1000  # the component's quota, camelCase on the wire
 
 
-def test_bad_argument_is_an_input_error_naming_it(engine_and_plugin: Any, emulator: Emulator,
-                                                  client: ImmClient) -> None:  # fmt: skip
+def test_bad_argument_is_an_input_error_naming_it(
+    engine_and_plugin: Any, emulator: Emulator, client: ImmClient
+) -> None:
     engine, address, plugin = engine_and_plugin
     configure(plugin, emulator)
     with pytest.raises(grpc.RpcError) as err:
@@ -110,18 +144,27 @@ def test_bad_argument_is_an_input_error_naming_it(engine_and_plugin: Any, emulat
     assert list(client.paginate(projects.ListProjects)) == [] and engine.registered == []
 
 
-def test_sixteen_locations_constructed_at_once_complete(engine_and_plugin: Any, emulator: Emulator,
-                                                        client: ImmClient, oss_root: Path) -> None:  # fmt: skip
+def test_sixteen_locations_constructed_at_once_complete(
+    engine_and_plugin: Any, emulator: Emulator, client: ImmClient, oss_root: Path
+) -> None:
     """Two components of eight OSS locations each, constructed at once (as a program with two FaceClustering
     gets them; IMM binds at most 10 locations to one dataset, DatasetMaxBindCount): sixteen bindings wait for
     their first scans at the same time. Before, the SDK's child registrations and the plugin's Creates shared
     asyncio's default pool (6 threads on 2 cores) and Construct deadlocked from six locations on."""
     engine, address, plugin = engine_and_plugin
     configure(plugin, emulator)
-    locations = [write_photo(oss_root, f"bucket-{i:02d}", "a.png", [{"person": i}]).rsplit("/", 1)[0] + "/"
-                 for i in range(16)]  # fmt: skip
-    requests = [{"region": "cn-hangzhou", "endpoint": emulator.endpoint, "ossLocations": locations[k * 8 : k * 8 + 8],
-                 "clusteringTriggers": {"photos": "v1"}} for k in range(2)]  # fmt: skip
+    locations = [
+        write_photo(oss_root, f"bucket-{i:02d}", "a.png", [{"person": i}]).rsplit("/", 1)[0] + "/" for i in range(16)
+    ]
+    requests = [
+        {
+            "region": "cn-hangzhou",
+            "endpoint": emulator.endpoint,
+            "ossLocations": locations[k * 8 : k * 8 + 8],
+            "clusteringTriggers": {"photos": "v1"},
+        }
+        for k in range(2)
+    ]
     with ThreadPoolExecutor(2) as pool:
         built = [
             pool.submit(construct, plugin, address, inputs, False, f"faces{k}") for k, inputs in enumerate(requests)
@@ -131,8 +174,12 @@ def test_sixteen_locations_constructed_at_once_complete(engine_and_plugin: Any, 
         assert state["bindingUris"] == inputs["ossLocations"]
         bound = client.call(bindings.ListBindings, project_name=state["projectName"], dataset_name=state["datasetName"])
         assert sorted(b.uri for b in bound.bindings or []) == sorted(inputs["ossLocations"])
-        task = client.call(tasks.GetTask, project_name=state["projectName"], task_id=state["clusteringTaskId"],
-                           task_type=tasks.FACE_CLUSTERING)  # fmt: skip
+        task = client.call(
+            tasks.GetTask,
+            project_name=state["projectName"],
+            task_id=state["clusteringTaskId"],
+            task_type=tasks.FACE_CLUSTERING,
+        )
         assert task.status == "Succeeded"
     assert sum(r.type == "imm:index:Binding" for r in engine.registered) == 16
 
@@ -145,17 +192,30 @@ def input_errors(err: pytest.ExceptionInfo[grpc.RpcError]) -> dict[str, str]:
     return {e.property_path: e.reason for e in found.errors}
 
 
-def test_inputs_of_the_wrong_kind_are_input_errors_naming_them(engine_and_plugin: Any, emulator: Emulator,
-                                                               client: ImmClient) -> None:  # fmt: skip
+def test_inputs_of_the_wrong_kind_are_input_errors_naming_them(
+    engine_and_plugin: Any, emulator: Emulator, client: ImmClient
+) -> None:
     """A string where the list of locations belongs is not taken character by character; a missing region is
     an input error naming it, with a message that says so (not Python's `__init__() missing ...`)."""
     engine, address, plugin = engine_and_plugin
     configure(plugin, emulator)
     with pytest.raises(grpc.RpcError) as err:
-        construct(plugin, address, {"region": "cn-hangzhou", "ossLocations": "oss://photos/", "adoptExisting": "yes",
-                                    "quotas": {"DatasetMaxFileCount": "many"}}, dry_run=False)  # fmt: skip
-    assert input_errors(err) == {"ossLocations": "must be a list of strings", "adoptExisting": "must be true or false",
-                                 "quotas": "must be a map of whole numbers"}  # fmt: skip
+        construct(
+            plugin,
+            address,
+            {
+                "region": "cn-hangzhou",
+                "ossLocations": "oss://photos/",
+                "adoptExisting": "yes",
+                "quotas": {"DatasetMaxFileCount": "many"},
+            },
+            dry_run=False,
+        )
+    assert input_errors(err) == {
+        "ossLocations": "must be a list of strings",
+        "adoptExisting": "must be true or false",
+        "quotas": "must be a map of whole numbers",
+    }
     with pytest.raises(grpc.RpcError) as err:
         construct(plugin, address, {"ossLocations": ["oss://photos/"]}, dry_run=False)
     assert input_errors(err) == {"region": "is required"}

@@ -55,8 +55,9 @@ def depends(spec: dict[str, Any], names: set[str]) -> set[str]:
 Stub = provider_pb2_grpc.ResourceProviderStub
 
 
-def test_yaml_example_deploys_through_the_plugin(plugin: Stub, emulator: Emulator, client: ImmClient,
-                                                 oss_root: Path) -> None:  # fmt: skip
+def test_yaml_example_deploys_through_the_plugin(
+    plugin: Stub, emulator: Emulator, client: ImmClient, oss_root: Path
+) -> None:
     program = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     assert program["runtime"] == "yaml" and program["plugins"]["providers"][0]["name"] == "imm"
     assert (EXAMPLE.parent / program["plugins"]["providers"][0]["path"]).resolve() == PLUGIN_DIR
@@ -75,15 +76,20 @@ def test_yaml_example_deploys_through_the_plugin(plugin: Stub, emulator: Emulato
             request = provider_pb2.CheckRequest(urn=urn(spec["type"], name), olds=struct({}), news=struct(news))
             checked = plugin.Check(request)
             assert list(checked.failures) == [], (name, checked.failures)
-            created = plugin.Create(provider_pb2.CreateRequest(urn=urn(spec["type"], name),
-                                                               properties=checked.inputs, timeout=300))  # fmt: skip
+            created = plugin.Create(
+                provider_pb2.CreateRequest(urn=urn(spec["type"], name), properties=checked.inputs, timeout=300)
+            )
             scope[name] = {**plain(created.properties), "id": created.id}
         if not pending:
             break
     outputs = StackOutputs.model_validate(resolve(program["outputs"], scope))
     assert outputs.project_name == "consumer-dev-faces" and outputs.binding_uris == ["oss://family/"]
-    task = client.call(tasks.GetTask, project_name=outputs.project_name, task_id=outputs.clustering_task_id or "",
-                       task_type=tasks.FACE_CLUSTERING)  # fmt: skip
+    task = client.call(
+        tasks.GetTask,
+        project_name=outputs.project_name,
+        task_id=outputs.clustering_task_id or "",
+        task_type=tasks.FACE_CLUSTERING,
+    )
     assert task.status == "Succeeded"
 
 

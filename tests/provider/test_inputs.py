@@ -41,14 +41,20 @@ def failures(response: provider_pb2.CheckResponse) -> dict[str, str]:
         (PROJECT, {"projectName": "p", "tags": {"a": 1.0}}, {"tags": "must be a map of strings"}),
         (TASK, {"projectName": "p", "datasetName": "d", "triggers": "v1"}, {"triggers": "must be a map of strings"}),
         (PROJECT, {"projectName": "p", "adopt": "yes"}, {"adopt": "must be true or false; got a string"}),
-        (BINDING, {"projectName": "p", "datasetName": "d", "uri": "oss://bucket/", "scanTimeout": "long"},
-         {"scanTimeout": "must be a number; got a string"}),
+        (
+            BINDING,
+            {"projectName": "p", "datasetName": "d", "uri": "oss://bucket/", "scanTimeout": "long"},
+            {"scanTimeout": "must be a number; got a string"},
+        ),
         (PROJECT, {"projectName": "p", "projectMaxDatasetCount": 2.5}, {"projectMaxDatasetCount": "must be a whole"}),
         (PROJECT, {"projectName": 7.0}, {"projectName": "must be a string; got a number"}),
-        (DATASET, {"projectName": "p", "datasetName": "d", "endpoint": "not a url"},
-         {"endpoint": "must be an http(s) URL"}),
+        (
+            DATASET,
+            {"projectName": "p", "datasetName": "d", "endpoint": "not a url"},
+            {"endpoint": "must be an http(s) URL"},
+        ),
     ],
-)  # fmt: skip
+)
 def test_every_bad_input_is_a_check_failure_naming_it(
     plugin: Stub, emulator: Emulator, token: str, news: dict[str, Any], expected: dict[str, str]
 ) -> None:
@@ -71,7 +77,7 @@ def test_every_bad_input_is_a_check_failure_naming_it(
         ({"region": 5.0}, {"region": "must be a string; got a number"}),
         ({"assumeRole": '{"roleArn": "acs:ram::1:role/r"}'}, {"assumeRole": "not a setting of the imm provider"}),
     ],
-)  # fmt: skip
+)
 def test_check_config_failures_name_the_setting(plugin: Stub, config: dict[str, Any], expected: dict[str, str]) -> None:
     response = plugin.CheckConfig(provider_pb2.CheckRequest(urn=PROVIDER_URN, olds=struct({}), news=struct(config)))
     found = failures(response)
@@ -97,8 +103,12 @@ def test_no_secret_value_in_any_message(plugin: Stub, emulator: Emulator, client
     assert "already exists" in err.value.details() and "TopSecretProject" not in err.value.details()  # type: ignore[attr-defined]
 
     client.call(datasets.CreateDataset, project_name="TopSecretProject", dataset_name="d")
-    inputs = checked(plugin, BINDING, "b", {"projectName": "TopSecretProject", "datasetName": "d",
-                                            "uri": secret("oss://secret-bucket/x/")})  # fmt: skip
+    inputs = checked(
+        plugin,
+        BINDING,
+        "b",
+        {"projectName": "TopSecretProject", "datasetName": "d", "uri": secret("oss://secret-bucket/x/")},
+    )
     with FaultProxy(emulator.endpoint) as proxy:  # the scan fails and the undo gets a 500: a partial create
         proxy.faults["DeleteBinding"] = "500"
         configure(plugin, emulator, endpoint=proxy.endpoint)
@@ -110,17 +120,21 @@ def test_no_secret_value_in_any_message(plugin: Stub, emulator: Emulator, client
         assert "secret-bucket" not in text, text
 
 
-def test_an_endpoint_change_updates_nothing(plugin: Stub, emulator: Emulator, client: ImmClient,
-                                            oss_root: Path) -> None:  # fmt: skip
+def test_an_endpoint_change_updates_nothing(
+    plugin: Stub, emulator: Emulator, client: ImmClient, oss_root: Path
+) -> None:
     """Another spelling of the same endpoint (a trailing '/') is no change at all; another endpoint (e.g. the VPC
     one instead of the public one) is an update of the record that writes nothing to IMM, for all four
     resources. Before, both planned delete-then-create of everything (the dataset's index with it)."""
     configure(plugin, emulator)
     write_photo(oss_root, "photos", "a.png", [{"person": 1}])
     made: dict[str, Any] = {}
-    specs = [(PROJECT, {"projectName": "p"}), (DATASET, {"projectName": "p", "datasetName": "d"}),
-             (BINDING, {"projectName": "p", "datasetName": "d", "uri": "oss://photos/"}),
-             (TASK, {"projectName": "p", "datasetName": "d", "pollInterval": 0.05})]  # fmt: skip
+    specs = [
+        (PROJECT, {"projectName": "p"}),
+        (DATASET, {"projectName": "p", "datasetName": "d"}),
+        (BINDING, {"projectName": "p", "datasetName": "d", "uri": "oss://photos/"}),
+        (TASK, {"projectName": "p", "datasetName": "d", "pollInterval": 0.05}),
+    ]
     for token, news in specs:
         made[token] = create(plugin, token, "r", checked(plugin, token, "r", news))
     with FaultProxy(emulator.endpoint) as proxy:
@@ -135,8 +149,9 @@ def test_an_endpoint_change_updates_nothing(plugin: Stub, emulator: Emulator, cl
                 planned.detailedDiff["endpoint"].kind == provider_pb2.PropertyDiff.UPDATE
                 and not planned.deleteBeforeReplace
             )
-            updated = plugin.Update(provider_pb2.UpdateRequest(id=old.id, urn=urn(token, "r"), olds=old.properties,
-                                                               news=moved, timeout=60))  # fmt: skip
+            updated = plugin.Update(
+                provider_pb2.UpdateRequest(id=old.id, urn=urn(token, "r"), olds=old.properties, news=moved, timeout=60)
+            )
             assert plain(updated.properties)["endpoint"] == proxy.endpoint, token
         writes = {a: n for a, n in proxy.counts.items() if not a.startswith(("Get", "List"))}
         assert writes == {}  # reads only (the outputs IMM reports), through the new endpoint

@@ -44,19 +44,37 @@ def test_without_a_usable_python_it_says_what_to_do(tmp_path: Path) -> None:
     copy = installed_copy(tmp_path)
     env = {**plugin_env(tmp_path), "PATH": SYSTEM_PATH}
     del env["IMM_FACES_PYTHON"]
-    if shutil.which("python3", path=SYSTEM_PATH) and subprocess.run(
-        ["python3", "-c", "import pulumi, imm_faces"], env=env, cwd=tmp_path, capture_output=True, check=False
-    ).returncode == 0:  # fmt: skip
+    if (
+        shutil.which("python3", path=SYSTEM_PATH)
+        and subprocess.run(
+            ["python3", "-c", "import pulumi, imm_faces"], env=env, cwd=tmp_path, capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
         env["PATH"] = str(tmp_path / "empty")  # that python3 has imm-faces: hide it
-    done = subprocess.run([str(copy / "pulumi-resource-imm"), "127.0.0.1:1"], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [str(copy / "pulumi-resource-imm"), "127.0.0.1:1"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert "no Python with imm-faces and its pulumi extra was found" in done.stderr
     assert "pip install 'imm-faces[pulumi]'" in done.stderr and "IMM_FACES_PYTHON" in done.stderr
 
     env["IMM_FACES_PYTHON"] = "/nonexistent/python"
-    done = subprocess.run([str(copy / "pulumi-resource-imm"), "127.0.0.1:1"], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [str(copy / "pulumi-resource-imm"), "127.0.0.1:1"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2 and "IMM_FACES_PYTHON=/nonexistent/python cannot import imm-faces" in done.stderr
 
 

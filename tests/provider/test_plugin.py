@@ -34,8 +34,16 @@ KIND = provider_pb2.PropertyDiff
 
 
 def check(plugin: Stub, token: str, name: str, news: dict[str, Any], olds: Any = None) -> provider_pb2.CheckResponse:
-    return plugin.Check(provider_pb2.CheckRequest(urn=urn(token, name), olds=olds or struct({}), news=struct(news),
-                                                  name=name, type=token, randomSeed=b"0" * 32))  # fmt: skip
+    return plugin.Check(
+        provider_pb2.CheckRequest(
+            urn=urn(token, name),
+            olds=olds or struct({}),
+            news=struct(news),
+            name=name,
+            type=token,
+            randomSeed=b"0" * 32,
+        )
+    )
 
 
 def checked(plugin: Stub, token: str, name: str, news: dict[str, Any]) -> Any:
@@ -45,12 +53,14 @@ def checked(plugin: Stub, token: str, name: str, news: dict[str, Any]) -> Any:
 
 
 def create(plugin: Stub, token: str, name: str, inputs: Any, preview: bool = False) -> provider_pb2.CreateResponse:
-    return plugin.Create(provider_pb2.CreateRequest(urn=urn(token, name), properties=inputs, preview=preview,
-                                                    timeout=300))  # fmt: skip
+    return plugin.Create(
+        provider_pb2.CreateRequest(urn=urn(token, name), properties=inputs, preview=preview, timeout=300)
+    )
 
 
-def read(plugin: Stub, token: str, name: str, id_: str, properties: Any = None,
-         inputs: Any = None) -> provider_pb2.ReadResponse:  # fmt: skip
+def read(
+    plugin: Stub, token: str, name: str, id_: str, properties: Any = None, inputs: Any = None
+) -> provider_pb2.ReadResponse:
     request = provider_pb2.ReadRequest(id=id_, urn=urn(token, name))
     if properties is not None:
         request.properties.CopyFrom(properties)
@@ -66,8 +76,9 @@ def diff(plugin: Stub, token: str, id_: str, olds: Any, news: Any) -> provider_p
 PROJECT, DATASET, BINDING, TASK = (f"imm:index:{t}" for t in ("Project", "Dataset", "Binding", "FigureClusteringTask"))
 
 
-def test_project_lifecycle_preview_refresh_diff_update_delete(plugin: Stub, emulator: Emulator,
-                                                              client: ImmClient) -> None:  # fmt: skip
+def test_project_lifecycle_preview_refresh_diff_update_delete(
+    plugin: Stub, emulator: Emulator, client: ImmClient
+) -> None:
     configure(plugin, emulator)
     # preview: the name is not known yet; nothing is judged or created, IMM's outputs are unknown
     inputs = checked(plugin, PROJECT, "p", {"projectName": UNKNOWN})
@@ -108,8 +119,11 @@ def test_project_lifecycle_preview_refresh_diff_update_delete(plugin: Stub, emul
     assert list(moved.replaces) == ["region"] and moved.deleteBeforeReplace  # same name: delete first
     assert moved.detailedDiff["region"].kind == KIND.UPDATE_REPLACE
 
-    updated = plugin.Update(provider_pb2.UpdateRequest(id="photos", urn=urn(PROJECT, "p"), olds=refreshed.properties,
-                                                       news=inputs, timeout=300))  # fmt: skip
+    updated = plugin.Update(
+        provider_pb2.UpdateRequest(
+            id="photos", urn=urn(PROJECT, "p"), olds=refreshed.properties, news=inputs, timeout=300
+        )
+    )
     assert plain(updated.properties)["description"] == secret("family photos")
     assert client.call(projects.GetProject, project_name="photos").project.description == "family photos"
 
@@ -149,8 +163,12 @@ def test_credentials_come_from_the_provider_config(plugin: Stub, emulator: Emula
 def test_dataset_and_binding_lifecycle(plugin: Stub, emulator: Emulator, client: ImmClient, oss_root: Path) -> None:
     configure(plugin, emulator)
     client.call(projects.CreateProject, project_name="p")
-    ds = create(plugin, DATASET, "d", checked(plugin, DATASET, "d", {"projectName": "p", "datasetName": "d",
-                                                                      "datasetMaxFileCount": 1000.0}))  # fmt: skip
+    ds = create(
+        plugin,
+        DATASET,
+        "d",
+        checked(plugin, DATASET, "d", {"projectName": "p", "datasetName": "d", "datasetMaxFileCount": 1000.0}),
+    )
     assert ds.id == "p/d"
     assert client.call(datasets.GetDataset, project_name="p", dataset_name="d").dataset.dataset_max_file_count == 1000
     write_photo(oss_root, "photos", "a.png", [{"person": 1}])
@@ -178,24 +196,33 @@ def test_dataset_and_binding_lifecycle(plugin: Stub, emulator: Emulator, client:
     assert list(client.paginate(datasets.ListDatasets, project_name="p")) == []
 
 
-def test_import_reads_existing_objects_by_id(plugin: Stub, emulator: Emulator, client: ImmClient,
-                                             oss_root: Path) -> None:  # fmt: skip
+def test_import_reads_existing_objects_by_id(
+    plugin: Stub, emulator: Emulator, client: ImmClient, oss_root: Path
+) -> None:
     """`pulumi import imm:index:<Type> <name> <id>`: Read with the id only; the answer carries the inputs."""
     configure(plugin, emulator)
     client.call(projects.CreateProject, project_name="old", description="made by hand", project_max_dataset_count=7)
     client.call(datasets.CreateDataset, project_name="old", dataset_name="d", description="by hand too")
     write_photo(oss_root, "photos", "a.png", [{"person": 1}])
     client.call(bindings.CreateBinding, project_name="old", dataset_name="d", uri="oss://photos/")
-    task_id = client.call(tasks.CreateFigureClusteringTask, project_name="old", dataset_name="d",
-                          tags={"photos": "v1"}).task_id  # fmt: skip
+    task_id = client.call(
+        tasks.CreateFigureClusteringTask, project_name="old", dataset_name="d", tags={"photos": "v1"}
+    ).task_id
     assert task_id and wait_for_task(client, "old", task_id, timeout=30, interval=0.05).status == "Succeeded"
 
     project = read(plugin, PROJECT, "imported", "old")
     assert project.id == "old"
-    assert {k: plain(project.inputs).get(k) for k in ("projectName", "description", "projectMaxDatasetCount",
-                                                      "serviceRole", "region", "endpoint")} == {
-        "projectName": "old", "description": "made by hand", "projectMaxDatasetCount": 7,
-        "serviceRole": "AliyunIMMDefaultRole", "region": "cn-hangzhou", "endpoint": emulator.endpoint}  # fmt: skip
+    assert {
+        k: plain(project.inputs).get(k)
+        for k in ("projectName", "description", "projectMaxDatasetCount", "serviceRole", "region", "endpoint")
+    } == {
+        "projectName": "old",
+        "description": "made by hand",
+        "projectMaxDatasetCount": 7,
+        "serviceRole": "AliyunIMMDefaultRole",
+        "region": "cn-hangzhou",
+        "endpoint": emulator.endpoint,
+    }
     assert plain(project.properties)["createTime"] and plain(project.properties)["adopted"] is False
     # what import records, the next `up` with the same inputs sees as no change
     assert diff(plugin, PROJECT, "old", project.properties, project.inputs).changes == DIFF_NONE
@@ -208,8 +235,12 @@ def test_import_reads_existing_objects_by_id(plugin: Stub, emulator: Emulator, c
     assert plain(task.properties)["status"] == "Succeeded" and plain(task.properties)["taskId"] == task_id
     assert plain(task.inputs)["datasetName"] == "d" and plain(task.inputs)["triggers"] == {"photos": "v1"}
 
-    for token, id_ in ((PROJECT, "nothere"), (DATASET, "old/nothere"), (BINDING, "old/d/oss://other/"),
-                       (TASK, "old/FaceClustering-0000")):  # fmt: skip
+    for token, id_ in (
+        (PROJECT, "nothere"),
+        (DATASET, "old/nothere"),
+        (BINDING, "old/d/oss://other/"),
+        (TASK, "old/FaceClustering-0000"),
+    ):
         missing = read(plugin, token, "imported", id_)
         assert missing.id == "" and not missing.HasField("properties"), token
     with pytest.raises(grpc.RpcError) as err:

@@ -47,6 +47,7 @@ EXECUTABLE = PLUGIN_DIR / "pulumi-resource-imm"
 LOCATION = f"oss://{BUCKET}/{PREFIX}"
 SDKGEN = Path(__file__).parent / "nodejs_sdkgen" / "main.go"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "imm-faces"
+TSC_TARGET = ("--module", "commonjs", "--moduleResolution", "node", "--target", "es2020")
 
 
 def project_names(client: ImmClient) -> list[str]:
@@ -63,11 +64,18 @@ def yaml_program(plugin_dir: Path | None = PLUGIN_DIR) -> dict[str, str]:
     return {"Pulumi.yaml": yaml.safe_dump(program, sort_keys=False)}
 
 
-def program(name: str, resources: dict[str, Any], outputs: dict[str, Any] | None = None,
-            config: dict[str, Any] | None = None) -> dict[str, str]:  # fmt: skip
+def program(
+    name: str, resources: dict[str, Any], outputs: dict[str, Any] | None = None, config: dict[str, Any] | None = None
+) -> dict[str, str]:
     """A YAML program using the plugin of this checkout."""
-    text = {"name": name, "runtime": "yaml", "plugins": {"providers": [{"name": "imm", "path": str(PLUGIN_DIR)}]},
-            "config": config or {}, "resources": resources, "outputs": outputs or {}}  # fmt: skip
+    text = {
+        "name": name,
+        "runtime": "yaml",
+        "plugins": {"providers": [{"name": "imm", "path": str(PLUGIN_DIR)}]},
+        "config": config or {},
+        "resources": resources,
+        "outputs": outputs or {},
+    }
     return {"Pulumi.yaml": yaml.safe_dump(text, sort_keys=False)}
 
 
@@ -79,11 +87,21 @@ def imm_config(emulator: Emulator, keys: Credentials, **extra: Any) -> tuple[dic
 
 def verify(ws: Workspace, stack: Stack, keys: Credentials) -> None:
     """``imm-faces verify --stack`` as a user runs it (it reads ``pulumi stack output --json`` itself)."""
-    env = {**ws.env, "ALIBABA_CLOUD_ACCESS_KEY_ID": keys.access_key_id,
-           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": keys.access_key_secret}  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "imm_faces.runtime.cli.main", "verify", "--stack", stack.name,
-                           "--json", "--min-clusters", "1"], cwd=stack.project.folder, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    env = {
+        **ws.env,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": keys.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": keys.access_key_secret,
+    }
+    verify = [sys.executable, "-m", "imm_faces.runtime.cli.main", "verify", "--stack", stack.name]
+    done = subprocess.run(
+        [*verify, "--json", "--min-clusters", "1"],
+        cwd=stack.project.folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["passed"] is True, done.stdout
 
@@ -105,8 +123,9 @@ def example_lifecycle(ws: Workspace, project: Project, emulator: Emulator, imm: 
     assert keys.access_key_secret not in "\n".join(project.transcript)
 
 
-def test_yaml_example_up_verify_destroy(workspace: Workspace, engine_emulator: Emulator, imm: ImmClient,
-                                        keys: Credentials, tmp_path: Path) -> None:  # fmt: skip
+def test_yaml_example_up_verify_destroy(
+    workspace: Workspace, engine_emulator: Emulator, imm: ImmClient, keys: Credentials, tmp_path: Path
+) -> None:
     example_lifecycle(workspace, Project(workspace, tmp_path / "yaml", yaml_program()), engine_emulator, imm, keys)
 
 
@@ -167,8 +186,9 @@ def npm(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPr
     return run(["npm", *args], folder, env)
 
 
-def test_typescript_example_up_verify_destroy(workspace: Workspace, engine_emulator: Emulator, imm: ImmClient,
-                                              keys: Credentials, tmp_path: Path) -> None:  # fmt: skip
+def test_typescript_example_up_verify_destroy(
+    workspace: Workspace, engine_emulator: Emulator, imm: ImmClient, keys: Credentials, tmp_path: Path
+) -> None:
     folder = tmp_path / "typescript"
     shutil.copytree(EXAMPLES / "typescript", folder)
     project = Project(workspace, folder, {})
@@ -182,9 +202,15 @@ def test_typescript_example_up_verify_destroy(workspace: Workspace, engine_emula
         'import * as pulumi from "@pulumi/pulumi";\nimport * as imm from "@imm-faces/imm";\n'
         'new imm.FaceClustering("f", { region: "cn-hangzhou", ossLocations: [pulumi.output("oss://b/")] });\n'
     )
-    refused = subprocess.run(["npm", "exec", "--", "tsc", "--noEmit", "--strict", "--module", "commonjs",
-                              "--moduleResolution", "node", "--target", "es2020", "plain.ts"], cwd=folder,
-                             env=workspace.env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    refused = subprocess.run(
+        ["npm", "exec", "--", "tsc", "--noEmit", "--strict", *TSC_TARGET, "plain.ts"],
+        cwd=folder,
+        env=workspace.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert refused.returncode != 0 and "TS2322" in refused.stdout and "Output<string>" in refused.stdout, refused.stdout
     (folder / "plain.ts").unlink()
     example_lifecycle(workspace, project, engine_emulator, imm, keys)
@@ -193,14 +219,13 @@ def test_typescript_example_up_verify_destroy(workspace: Workspace, engine_emula
 # --- installing, importing -----------------------------------------------------------------------------------
 
 
-def test_plugin_installed_into_the_plugin_cache_runs_from_there(workspace: Workspace, engine_emulator: Emulator,
-                                                                imm: ImmClient, keys: Credentials,
-                                                                tmp_path: Path) -> None:  # fmt: skip
+def test_plugin_installed_into_the_plugin_cache_runs_from_there(
+    workspace: Workspace, engine_emulator: Emulator, imm: ImmClient, keys: Credentials, tmp_path: Path
+) -> None:
     """`pulumi plugin install resource imm 0.1.0 --file provider/` (the README's step), then the YAML example
     without `plugins.providers`; ambient plugins ignored, so the engine runs the cached copy, not the
     `pulumi-resource-imm` pip put on PATH."""
-    installed = workspace.run("plugin", "install", "resource", "imm", "0.1.0", "--file", str(PLUGIN_DIR),
-                              cwd=tmp_path)  # fmt: skip
+    installed = workspace.run("plugin", "install", "resource", "imm", "0.1.0", "--file", str(PLUGIN_DIR), cwd=tmp_path)
     home = Path(workspace.env["PULUMI_HOME"])
     cached = home / "plugins" / "resource-imm-v0.1.0"
     assert (cached / "pulumi-resource-imm").is_file(), installed.stdout + installed.stderr
@@ -223,8 +248,10 @@ def test_import_then_the_same_inputs_are_no_change(
     project = Project(workspace, tmp_path / "import", program("imm-import", {}))
     config, secrets = imm_config(engine_emulator, keys)
     stack = project.stack("dev", {k: v for k, v in config.items() if k.startswith("imm:")}, secrets)
-    for token, name, id_ in (("imm:index:Project", "photos", "made-by-hand"),
-                             ("imm:index:Dataset", "faces", "made-by-hand/faces")):  # fmt: skip
+    for token, name, id_ in (
+        ("imm:index:Project", "photos", "made-by-hand"),
+        ("imm:index:Dataset", "faces", "made-by-hand/faces"),
+    ):
         out = tmp_path / f"{name}.yaml"
         stack.pulumi("import", token, name, id_, "--yes", "--out", str(out))
         generated = yaml.safe_load(out.read_text())
@@ -244,27 +271,39 @@ def test_import_then_the_same_inputs_are_no_change(
 
 def task_program(project_name: str) -> dict[str, str]:
     p = "${project.projectName}"
-    return program("imm-tasks", {
-        "project": {"type": "imm:index:Project", "properties": {"projectName": project_name}},
-        "dataset": {"type": "imm:index:Dataset", "properties": {"projectName": p, "datasetName": "faces"}},
-        "binding": {"type": "imm:index:Binding", "properties": {"projectName": p, "datasetName": "faces",
-                                                                 "uri": LOCATION},
-                    "options": {"dependsOn": ["${dataset}"]}},
-        "clustering": {"type": "imm:index:FigureClusteringTask",
-                       "properties": {"projectName": p, "datasetName": "faces", "timeout": "${taskTimeout}",
-                                      "pollInterval": 0.2},
-                       "options": {"dependsOn": ["${binding}"]}},
-    }, {"task_id": "${clustering.taskId}", "status": "${clustering.status}"},
-       {"taskTimeout": {"type": "integer", "default": 1800}})  # fmt: skip
+    return program(
+        "imm-tasks",
+        {
+            "project": {"type": "imm:index:Project", "properties": {"projectName": project_name}},
+            "dataset": {"type": "imm:index:Dataset", "properties": {"projectName": p, "datasetName": "faces"}},
+            "binding": {
+                "type": "imm:index:Binding",
+                "properties": {"projectName": p, "datasetName": "faces", "uri": LOCATION},
+                "options": {"dependsOn": ["${dataset}"]},
+            },
+            "clustering": {
+                "type": "imm:index:FigureClusteringTask",
+                "properties": {
+                    "projectName": p,
+                    "datasetName": "faces",
+                    "timeout": "${taskTimeout}",
+                    "pollInterval": 0.2,
+                },
+                "options": {"dependsOn": ["${binding}"]},
+            },
+        },
+        {"task_id": "${clustering.taskId}", "status": "${clustering.status}"},
+        {"taskTimeout": {"type": "integer", "default": 1800}},
+    )
 
 
 def task_in_state(stack: Stack) -> dict[str, Any]:
     return stack.by_name()["clustering"]
 
 
-def test_a_timed_out_task_is_recorded_and_resumed_by_the_next_up(workspace: Workspace, engine_emulator: Emulator,
-                                                                  imm: ImmClient, keys: Credentials,
-                                                                  tmp_path: Path) -> None:  # fmt: skip
+def test_a_timed_out_task_is_recorded_and_resumed_by_the_next_up(
+    workspace: Workspace, engine_emulator: Emulator, imm: ImmClient, keys: Credentials, tmp_path: Path
+) -> None:
     release, _ = hold(engine_emulator)
     project = Project(workspace, tmp_path / "tasks", task_program("timed-out"))
     config, secrets = imm_config(engine_emulator, keys, taskTimeout=1)
@@ -298,8 +337,12 @@ def test_ctrl_c_ends_the_waits_and_the_next_up_resumes(
     proc = workspace.start("up", "--yes", "--skip-preview", "--stack", "dev", cwd=project.folder, log=log)
     try:
         deadline = time.monotonic() + 120
-        while not (imm.call(tasks.ListTasks, project_name="cancelled").tasks if "cancelled" in
-                   project_names(imm) else None) or "waiting for it to end" not in log.read_text():  # fmt: skip
+        while (
+            not (
+                imm.call(tasks.ListTasks, project_name="cancelled").tasks if "cancelled" in project_names(imm) else None
+            )
+            or "waiting for it to end" not in log.read_text()
+        ):
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         started = time.monotonic()
@@ -320,9 +363,9 @@ def test_ctrl_c_ends_the_waits_and_the_next_up_resumes(
     stack.pulumi("destroy", "--yes")
 
 
-def test_an_endpoint_change_is_an_update_that_writes_nothing(workspace: Workspace, engine_emulator: Emulator,
-                                                              imm: ImmClient, keys: Credentials,
-                                                              tmp_path: Path) -> None:  # fmt: skip
+def test_an_endpoint_change_is_an_update_that_writes_nothing(
+    workspace: Workspace, engine_emulator: Emulator, imm: ImmClient, keys: Credentials, tmp_path: Path
+) -> None:
     project = Project(workspace, tmp_path / "yaml", yaml_program())
     stack = project.stack("dev", *imm_config(engine_emulator, keys))
     stack.up()
@@ -345,8 +388,9 @@ def test_an_endpoint_change_is_an_update_that_writes_nothing(workspace: Workspac
     assert project_names(imm) == []
 
 
-def test_sixteen_locations_in_one_up(workspace: Workspace, engine_emulator: Emulator, imm: ImmClient,
-                                     keys: Credentials, tmp_path: Path) -> None:  # fmt: skip
+def test_sixteen_locations_in_one_up(
+    workspace: Workspace, engine_emulator: Emulator, imm: ImmClient, keys: Credentials, tmp_path: Path
+) -> None:
     """Two FaceClustering components of eight OSS locations each (IMM binds at most 10 to a dataset), each
     constructed by the plugin, their sixteen bindings created by the same plugin process. An existing service
     role: the RAM role and policy would need pulumi-alicloud's plugin."""
@@ -355,11 +399,18 @@ def test_sixteen_locations_in_one_up(workspace: Workspace, engine_emulator: Emul
         write_photo(engine_emulator.oss_root, f"bucket-{i:02d}", "a.png", [{"person": i % 3}])
         locations.append(f"oss://bucket-{i:02d}/")
     components = {
-        f"faces{k}": {"type": "imm:index:FaceClustering", "properties": {
-            "region": "cn-hangzhou", "endpoint": engine_emulator.endpoint, "serviceRole": "existing-role",
-            "ossLocations": locations[8 * k : 8 * k + 8], "clusteringTriggers": {"photos": "v1"}}}
+        f"faces{k}": {
+            "type": "imm:index:FaceClustering",
+            "properties": {
+                "region": "cn-hangzhou",
+                "endpoint": engine_emulator.endpoint,
+                "serviceRole": "existing-role",
+                "ossLocations": locations[8 * k : 8 * k + 8],
+                "clusteringTriggers": {"photos": "v1"},
+            },
+        }
         for k in range(2)
-    }  # fmt: skip
+    }
     outputs = {f"faces{k}": f"${{faces{k}.datasetName}}" for k in range(2)}
     project = Project(workspace, tmp_path / "sixteen", program("imm-sixteen", components, outputs))
     config, secrets = imm_config(engine_emulator, keys)

@@ -46,8 +46,10 @@ def schema(plugin: provider_pb2_grpc.ResourceProviderStub) -> dict[str, Any]:
 def validator() -> jsonschema.Draft202012Validator:
     path = metaschema_path()
     if path is None:
-        pytest.skip(f"no Pulumi metaschema: set {METASCHEMA_VARIABLE} to a copy of pkg/codegen/schema/pulumi.json, "
-                    "or build the Pulumi CLI from its Go modules, which leaves one")  # fmt: skip
+        pytest.skip(
+            f"no Pulumi metaschema: set {METASCHEMA_VARIABLE} to a copy of pkg/codegen/schema/pulumi.json, "
+            "or build the Pulumi CLI from its Go modules, which leaves one"
+        )
     # The metaschema's patterns name groups the ECMAScript/Go way, (?<name>...); Python's re spells it (?P<name>...).
     meta = json.loads(Path(path).read_text(encoding="utf-8").replace("(?<", "(?P<"))
     jsonschema.Draft202012Validator.check_schema(meta)

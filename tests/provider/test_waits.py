@@ -85,8 +85,9 @@ def running_tasks(client: ImmClient) -> int:
     return len(client.call(tasks.ListTasks, project_name="p").tasks or [])
 
 
-def test_a_trivial_create_answers_while_eight_waits_are_in_flight(emulator: Emulator, client: ImmClient,
-                                                                   oss_root: Path, tmp_path: Path) -> None:  # fmt: skip
+def test_a_trivial_create_answers_while_eight_waits_are_in_flight(
+    emulator: Emulator, client: ImmClient, oss_root: Path, tmp_path: Path
+) -> None:
     """Eight clustering tasks are waited for (the engine's default --parallel on 2 cores is 8); a project's
     Create still answers in under a second. Before, the waits filled asyncio's default pool (6 threads on 2
     cores) and it waited for one of them to end (22 s when measured)."""
@@ -96,16 +97,24 @@ def test_a_trivial_create_answers_while_eight_waits_are_in_flight(emulator: Emul
         try:
             configure(plugin, emulator)
             waits = [
-                pool.submit(create, plugin, TASK, f"clustering-{i}", checked(plugin, TASK, f"clustering-{i}", {
-                    "projectName": "p", "datasetName": "d", "pollInterval": 0.5}))
+                pool.submit(
+                    create,
+                    plugin,
+                    TASK,
+                    f"clustering-{i}",
+                    checked(
+                        plugin, TASK, f"clustering-{i}", {"projectName": "p", "datasetName": "d", "pollInterval": 0.5}
+                    ),
+                )
                 for i in range(8)
-            ]  # fmt: skip
+            ]
             until(lambda: running_tasks(client) == 8)
             time.sleep(1.0)  # every wait past its first polls, asleep between two
             inputs = checked(plugin, "imm:index:Project", "quick", {"projectName": "quick"})
             started = time.monotonic()
-            created = plugin.Create(provider_pb2.CreateRequest(urn=urn("imm:index:Project", "quick"),
-                                                               properties=inputs), timeout=30)  # fmt: skip
+            created = plugin.Create(
+                provider_pb2.CreateRequest(urn=urn("imm:index:Project", "quick"), properties=inputs), timeout=30
+            )
             took = time.monotonic() - started
             print(f"a trivial Create beside eight waits: {took:.3f} s")
             assert created.id == "quick" and not any(w.done() for w in waits)
@@ -115,9 +124,9 @@ def test_a_trivial_create_answers_while_eight_waits_are_in_flight(emulator: Emul
         assert all(plain(w.result(timeout=60).properties)["status"] == "Succeeded" for w in waits)
 
 
-def test_cancel_ends_every_wait_and_the_next_up_resumes(engine: tuple[fake_engine.FakeEngine, str],
-                                                        emulator: Emulator, client: ImmClient, oss_root: Path,
-                                                        tmp_path: Path) -> None:  # fmt: skip
+def test_cancel_ends_every_wait_and_the_next_up_resumes(
+    engine: tuple[fake_engine.FakeEngine, str], emulator: Emulator, client: ImmClient, oss_root: Path, tmp_path: Path
+) -> None:
     """Two clustering tasks and a binding's first scan are waited for with the default timeouts (an hour for the
     scan); progress reaches the engine's log; Cancel ends all three waits within seconds, each recorded as
     partially created; a new plugin process, given the recorded state, resumes the same task and binding."""
@@ -132,13 +141,16 @@ def test_cancel_ends_every_wait_and_the_next_up_resumes(engine: tuple[fake_engin
             configure(plugin, emulator)
             for name in ("clustering-a", "clustering-b"):
                 steps[name] = (TASK, checked(plugin, TASK, name, {"projectName": "p", "datasetName": "d"}))
-            steps["family"] = (BINDING, checked(plugin, BINDING, "family", {"projectName": "p", "datasetName": "d",
-                                                                             "uri": "oss://family/"}))  # fmt: skip
+            steps["family"] = (
+                BINDING,
+                checked(plugin, BINDING, "family", {"projectName": "p", "datasetName": "d", "uri": "oss://family/"}),
+            )
             assert (
                 plain(steps["family"][1])["scanTimeout"] == 3600 and plain(steps["clustering-a"][1])["timeout"] == 1800
             )
-            calls: dict[str, Future[Any]] = {name: pool.submit(create, plugin, token, name, inputs)
-                                             for name, (token, inputs) in steps.items()}  # fmt: skip
+            calls: dict[str, Future[Any]] = {
+                name: pool.submit(create, plugin, token, name, inputs) for name, (token, inputs) in steps.items()
+            }
 
             def progress(name: str) -> list[str]:
                 token = steps[name][0]
@@ -171,8 +183,9 @@ def test_cancel_ends_every_wait_and_the_next_up_resumes(engine: tuple[fake_engin
         configure(plugin, emulator)
         for name, detail in recorded.items():
             token = steps[name][0]
-            request = provider_pb2.UpdateRequest(id=detail.id, urn=urn(token, name), olds=detail.properties,
-                                                 news=detail.inputs, timeout=300)  # fmt: skip
+            request = provider_pb2.UpdateRequest(
+                id=detail.id, urn=urn(token, name), olds=detail.properties, news=detail.inputs, timeout=300
+            )
             updated = plugin.Update(request, timeout=60)
             outs = plain(updated.properties)
             if token == TASK:
@@ -225,8 +238,9 @@ def test_a_binding_whose_scan_failed_and_could_not_be_undone_is_recorded_and_res
 
         del proxy.faults["DeleteBinding"]
         write_photo(oss_root, "family", "a.png", [{"person": 1}])  # the cause, fixed
-        request = provider_pb2.UpdateRequest(id=detail.id, urn=urn(BINDING, "family"), olds=detail.properties,
-                                             news=detail.inputs, timeout=300)  # fmt: skip
+        request = provider_pb2.UpdateRequest(
+            id=detail.id, urn=urn(BINDING, "family"), olds=detail.properties, news=detail.inputs, timeout=300
+        )
         outs = plain(plugin.Update(request, timeout=60).properties)
     assert (outs["state"], outs["phase"]) == ("Running", "IncrementalScanning")
     (bound,) = client.call(bindings.ListBindings, project_name="p", dataset_name="d").bindings or []
@@ -234,13 +248,18 @@ def test_a_binding_whose_scan_failed_and_could_not_be_undone_is_recorded_and_res
     assert client.call(files.GetFileMeta, project_name="p", dataset_name="d", uri="oss://family/a.png").files
 
 
-def test_creating_a_binding_that_exists_names_the_resources_adopt_input(plugin: Stub, emulator: Emulator,
-                                                                        client: ImmClient) -> None:  # fmt: skip
+def test_creating_a_binding_that_exists_names_the_resources_adopt_input(
+    plugin: Stub, emulator: Emulator, client: ImmClient
+) -> None:
     configure(plugin, emulator)
     client.call(projects.CreateProject, project_name="p")
     client.call(datasets.CreateDataset, project_name="p", dataset_name="d")
     client.call(bindings.CreateBinding, project_name="p", dataset_name="d", uri="oss://photos/")
     with pytest.raises(grpc.RpcError) as err:
-        create(plugin, BINDING, "b", checked(plugin, BINDING, "b", {"projectName": "p", "datasetName": "d",
-                                                                     "uri": "oss://photos/"}))  # fmt: skip
+        create(
+            plugin,
+            BINDING,
+            "b",
+            checked(plugin, BINDING, "b", {"projectName": "p", "datasetName": "d", "uri": "oss://photos/"}),
+        )
     assert "already exists" in err.value.details() and "adopt on an imm resource" in err.value.details()  # type: ignore[attr-defined]

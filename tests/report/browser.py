@@ -35,12 +35,21 @@ class Browser:
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
         args = [
-            executable, "--headless=new", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-            "--disable-extensions", "--disable-background-networking", "--disable-sync", "--mute-audio",
-            "--hide-scrollbars", "--remote-debugging-pipe", f"--user-data-dir={self.profile.name}",
+            executable,
+            "--headless=new",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-sync",
+            "--mute-audio",
+            "--hide-scrollbars",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self.profile.name}",
             # No network at all: any host resolves nowhere (the page must not need one).
             "--host-resolver-rules=MAP * ~NOTFOUND",
-        ]  # fmt: skip
+        ]
         if os.geteuid() == 0:
             args.append("--no-sandbox")  # Chromium refuses to run its sandbox as root
         args.append("about:blank")
@@ -48,8 +57,10 @@ class Browser:
         self.process = subprocess.Popen(
             [shutil.which("bash") or "/bin/bash", "-c", f'exec "$@" 3<&{to_child_r} 4>&{from_child_w}', "bash", *args],
             pass_fds=(to_child_r, from_child_w),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_child_r)
         os.close(from_child_w)
         self._buffer = b""
@@ -106,8 +117,10 @@ class Browser:
         ]
         self.send("Page.enable")
         self.send("Network.enable")
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})  # fmt: skip
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
+        )
         self.send("Page.navigate", {"url": url})
         self.wait_event("Page.loadEventFired")
 
@@ -132,8 +145,9 @@ class Browser:
         if full_page:
             size = self.send("Page.getLayoutMetrics")["cssContentSize"]
             height = min(int(size["height"]), 6000)
-            params.update(captureBeyondViewport=True, clip={"x": 0, "y": 0, "width": self.width, "height": height,
-                                                            "scale": 1})  # fmt: skip
+            params.update(
+                captureBeyondViewport=True, clip={"x": 0, "y": 0, "width": self.width, "height": height, "scale": 1}
+            )
         data = self.send("Page.captureScreenshot", params)["data"]
         path.write_bytes(base64.b64decode(data))
         return path

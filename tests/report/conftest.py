@@ -29,10 +29,12 @@ PHOTOS: dict[str, list[dict[str, Any]]] = {
     "alice-3.png": [{"person": 1, "quality": 0.85, "age": 31}],
     "bob-1.png": [{"person": 2, "quality": 0.85, "age": 50, "gender": "male"}],
     "bob-rotated.jpg": [{"person": 2, "quality": 0.97, "age": 51, "gender": "male"}],
-    "both.png": [{"person": 1, "quality": 0.95, "age": 32},
-                 {"person": 2, "quality": 0.82, "age": 52, "gender": "male"}],
+    "both.png": [
+        {"person": 1, "quality": 0.95, "age": 32},
+        {"person": 2, "quality": 0.82, "age": 52, "gender": "male"},
+    ],
     "landscape.png": [],
-}  # fmt: skip
+}
 ROTATED = "bob-rotated.jpg"
 
 
@@ -79,8 +81,7 @@ def deploy_drawn(client: ImmClient, oss_root: Path) -> str:
     client.call(projects.CreateProject, project_name=PROJECT)
     client.call(datasets.CreateDataset, project_name=PROJECT, dataset_name=DATASET)
     uris = write_photos(oss_root)
-    client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name=DATASET,
-                files=[{"URI": u} for u in uris])  # fmt: skip
+    client.call(files.BatchIndexFileMeta, project_name=PROJECT, dataset_name=DATASET, files=[{"URI": u} for u in uris])
     wait_indexed(client, PROJECT, DATASET, len(uris))
     task_id = client.call(tasks.CreateFigureClusteringTask, project_name=PROJECT, dataset_name=DATASET).task_id
     assert task_id
@@ -92,8 +93,9 @@ def person_cluster(client: ImmClient, person: int) -> str:
     """The cluster holding ``person``'s faces (found by the face colour's file names)."""
     wanted = {k for k, faces in PHOTOS.items() if faces and all(f["person"] == person for f in faces)}
     for object_id in cluster_ids(client):
-        got = client.call(figure_clusters.GetFigureCluster, project_name=PROJECT, dataset_name=DATASET,
-                          object_id=object_id).figure_cluster  # fmt: skip
+        got = client.call(
+            figure_clusters.GetFigureCluster, project_name=PROJECT, dataset_name=DATASET, object_id=object_id
+        ).figure_cluster
         assert got is not None and got.cover is not None
         if (got.cover.uri or "").rsplit("/", 1)[-1] in wanted | {"both.png"} and got.gender == (
             "male" if person == 2 else "female"
@@ -113,6 +115,7 @@ def drawn(emulator: Emulator, oss_root: Path, tmp_path: Path) -> Iterator[Drawn]
         task_id = deploy_drawn(client, oss_root)
         alice, bob = person_cluster(client, 1), person_cluster(client, 2)
         named = FigureClusterForReq(object_id=alice, name="Alice <b>&", custom_id="emp-0042")
-        client.call(figure_clusters.UpdateFigureCluster, project_name=PROJECT, dataset_name=DATASET,
-                    figure_cluster=named)  # fmt: skip
+        client.call(
+            figure_clusters.UpdateFigureCluster, project_name=PROJECT, dataset_name=DATASET, figure_cluster=named
+        )
         yield Drawn(emulator, client, outputs_file(tmp_path, emulator.endpoint, task_id), alice, bob)

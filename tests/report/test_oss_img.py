@@ -45,17 +45,28 @@ def objects(oss_root: Path) -> Path:
 
 def get(emulator: Emulator, key: str, process: str | None, **kw: object) -> httpx.Response:
     query = [(oss_process.PARAMETER, process)] if process is not None else []
-    url = presign_url(f"{emulator.endpoint}/photos/{key}", CREDS, bucket="photos", key=key, region="cn-hangzhou",
-                      expires=60, query=query)  # fmt: skip
+    url = presign_url(
+        f"{emulator.endpoint}/photos/{key}",
+        CREDS,
+        bucket="photos",
+        key=key,
+        region="cn-hangzhou",
+        expires=60,
+        query=query,
+    )
     return httpx.get(url, trust_env=False, **kw)  # type: ignore[arg-type]
 
 
 def test_the_reports_processes_read_back_as_written() -> None:
     steps = oss_process.read(cover_process((900.0, 300.0, 240.0, 260.0), *UPRIGHT))
     x0, y0, x1, y1 = cover_crop((900, 300, 240, 260), *UPRIGHT)
-    assert steps == [oss_process.AutoOrient(True), oss_process.Crop(x0, y0, x1 - x0, y1 - y0),
-                     oss_process.Resize(COVER_PX, COVER_PX, "fixed", limit=False), oss_process.Quality(70),
-                     oss_process.Format()]  # fmt: skip
+    assert steps == [
+        oss_process.AutoOrient(True),
+        oss_process.Crop(x0, y0, x1 - x0, y1 - y0),
+        oss_process.Resize(COVER_PX, COVER_PX, "fixed", limit=False),
+        oss_process.Quality(70),
+        oss_process.Format(),
+    ]
     assert oss_process.write(oss_process.read(PHOTO_PROCESS)) == PHOTO_PROCESS
     assert PHOTO_PROCESS == "image/auto-orient,1/resize,m_lfit,w_192,h_96/quality,q_70/format,jpg"
 
@@ -63,26 +74,37 @@ def test_the_reports_processes_read_back_as_written() -> None:
 @pytest.mark.parametrize(
     ("value", "named"),
     [
-        ("video/snapshot,t_1", "image/"), ("image/", "image/"), ("image/rotate,90", "'rotate'"),
+        ("video/snapshot,t_1", "image/"),
+        ("image/", "image/"),
+        ("image/rotate,90", "'rotate'"),
         ("image/resize,m_pad,w_1,h_1", "m must be lfit or fixed"),
         ("image/resize,w_0,h_5", "w must be a whole number 1-16384"),
-        ("image/resize,w_10", "w and h are both required"), ("image/crop,x_1,w_5", "w and h are required"),
+        ("image/resize,w_10", "w and h are both required"),
+        ("image/crop,x_1,w_5", "w and h are required"),
         ("image/crop,w_5,h_5,z_1", "'z_1' is not one of its parameters"),
         ("image/quality,q_101", "q must be a whole number 1-100"),
-        ("image/format,png", "only jpg"), ("image/auto-orient,2", "0 or 1"), ("image/resize,w_5,h_5,w_6", "'w_6'"),
+        ("image/format,png", "only jpg"),
+        ("image/auto-orient,2", "0 or 1"),
+        ("image/resize,w_5,h_5,w_6", "'w_6'"),
     ],
-)  # fmt: skip
+)
 def test_processes_not_read_here_are_refused_naming_the_rule(value: str, named: str) -> None:
     with pytest.raises(oss_process.ProcessError, match=named.replace("(", r"\(")) as caught:
         oss_process.read(value)
     assert named in str(caught.value)
 
 
-@pytest.mark.parametrize(("mode", "limit", "source", "want"), [
-    ("lfit", True, (1600, 1200), (128, 96)), ("lfit", True, (100, 50), (100, 50)),
-    ("lfit", False, (100, 50), (192, 96)), ("fixed", False, (50, 50), (192, 96)),
-    ("fixed", True, (50, 50), (50, 50)), ("fixed", True, (400, 400), (192, 96)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("mode", "limit", "source", "want"),
+    [
+        ("lfit", True, (1600, 1200), (128, 96)),
+        ("lfit", True, (100, 50), (100, 50)),
+        ("lfit", False, (100, 50), (192, 96)),
+        ("fixed", False, (50, 50), (192, 96)),
+        ("fixed", True, (50, 50), (50, 50)),
+        ("fixed", True, (400, 400), (192, 96)),
+    ],
+)
 def test_resize_sizes(mode: str, limit: bool, source: tuple[int, int], want: tuple[int, int]) -> None:
     resize = oss_process.Resize(192, 96, "fixed" if mode == "fixed" else "lfit", limit)
     assert resize.size(*source) == want
@@ -112,20 +134,30 @@ def test_the_emulator_thumbnail_matches_a_full_decode(emulator: Emulator, object
 
 def test_a_process_is_signed_and_checked(emulator: Emulator, objects: Path) -> None:
     query = [(oss_process.PARAMETER, PHOTO_PROCESS)]
-    url = presign_url(f"{emulator.endpoint}/photos/turned.jpg", CREDS, bucket="photos", key="turned.jpg",
-                      region="cn-hangzhou", expires=60, query=query)  # fmt: skip
+    url = presign_url(
+        f"{emulator.endpoint}/photos/turned.jpg",
+        CREDS,
+        bucket="photos",
+        key="turned.jpg",
+        region="cn-hangzhou",
+        expires=60,
+        query=query,
+    )
     tampered = url.replace("w_192", "w_1920")
     assert "w_1920" in tampered
     refused = httpx.get(tampered, trust_env=False)
     assert refused.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in refused.text
 
 
-@pytest.mark.parametrize(("key", "process", "message"), [
-    ("turned.jpg", "image/rotate,90", "rotate"),
-    # without auto-orient the crop is of the image as stored (turned a quarter)
-    ("turned.jpg", "image/crop,x_5000,y_0,w_10,h_10", "crop: the start (5000, 0) is outside the 1200 x 1600 image"),
-    ("note.txt", PHOTO_PROCESS, "not an image OSS can process"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("key", "process", "message"),
+    [
+        ("turned.jpg", "image/rotate,90", "rotate"),
+        # without auto-orient the crop is of the image as stored (turned a quarter)
+        ("turned.jpg", "image/crop,x_5000,y_0,w_10,h_10", "crop: the start (5000, 0) is outside the 1200 x 1600 image"),
+        ("note.txt", PHOTO_PROCESS, "not an image OSS can process"),
+    ],
+)
 def test_what_cannot_be_processed_is_osss_invalid_argument(
     emulator: Emulator, objects: Path, key: str, process: str, message: str
 ) -> None:
@@ -210,18 +242,26 @@ def gif_header(width: int, height: int, frames: int) -> bytes:
     to be read and its frames counted, nothing for a decoder)."""
     import struct
 
-    frame = (b"\x21\xf9\x04\x00\x00\x00\x00\x00" + b"\x2c" + struct.pack("<HHHHB", 0, 0, width, height, 0)
-             + b"\x02\x02\x4c\x01\x00")  # fmt: skip
+    frame = (
+        b"\x21\xf9\x04\x00\x00\x00\x00\x00"
+        + b"\x2c"
+        + struct.pack("<HHHHB", 0, 0, width, height, 0)
+        + b"\x02\x02\x4c\x01\x00"
+    )
     head = b"GIF89a" + struct.pack("<HHBBB", width, height, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
     loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
     return head + loop + frame * frames + b"\x3b"
 
 
-@pytest.mark.parametrize(("process", "size"), [
-    ("image/resize,m_fixed,w_4096,h_4096,limit_0", (4096, 4096)),  # exactly OSS's 4,096 x 4,096: allowed
-    ("image/resize,m_fixed,w_4097,h_4096,limit_0", None), ("image/resize,m_fixed,w_4096,h_4097,limit_0", None),
-    ("image/resize,m_lfit,w_8192,h_4096,limit_0", None),  # lfit: 5461 x 4096
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("process", "size"),
+    [
+        ("image/resize,m_fixed,w_4096,h_4096,limit_0", (4096, 4096)),  # exactly OSS's 4,096 x 4,096: allowed
+        ("image/resize,m_fixed,w_4097,h_4096,limit_0", None),
+        ("image/resize,m_fixed,w_4096,h_4097,limit_0", None),
+        ("image/resize,m_lfit,w_8192,h_4096,limit_0", None),  # lfit: 5461 x 4096
+    ],
+)
 def test_the_resize_result_limit_at_its_edge(process: str, size: tuple[int, int] | None) -> None:
     from imm_faces.emulator import oss_img
 
@@ -233,14 +273,17 @@ def test_the_resize_result_limit_at_its_edge(process: str, size: tuple[int, int]
         assert Image.open(io.BytesIO(oss_img.process(photo(orientation=1), steps))).size == size
 
 
-@pytest.mark.parametrize(("source", "process", "size"), [
-    ((4096, 4096), "image/quality,q_70", (4096, 4096)),
-    ((4097, 4096), "image/quality,q_70", None),  # no resize: the result is the source, over the limit
-    ((4097, 4096), "image/auto-orient,1/format,jpg", None),
-    ((4097, 4096), "image/crop,x_0,y_0,w_4096,h_4096", (4096, 4096)),
-    ((4097, 4096), "image/crop,x_0,y_0,w_4097,h_4096", None),
-    ((4097, 4096), "image/crop,x_1,y_0,w_4097,h_4096", (4096, 4096)),  # cut at the edge: 4096 wide
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("source", "process", "size"),
+    [
+        ((4096, 4096), "image/quality,q_70", (4096, 4096)),
+        ((4097, 4096), "image/quality,q_70", None),  # no resize: the result is the source, over the limit
+        ((4097, 4096), "image/auto-orient,1/format,jpg", None),
+        ((4097, 4096), "image/crop,x_0,y_0,w_4096,h_4096", (4096, 4096)),
+        ((4097, 4096), "image/crop,x_0,y_0,w_4097,h_4096", None),
+        ((4097, 4096), "image/crop,x_1,y_0,w_4097,h_4096", (4096, 4096)),  # cut at the edge: 4096 wide
+    ],
+)
 def test_every_process_string_has_the_result_limit(
     source: tuple[int, int], process: str, size: tuple[int, int] | None
 ) -> None:

@@ -22,8 +22,14 @@ from imm_faces.runtime.auth.oss_signing import (
 from imm_faces.runtime.credentials import Credentials
 
 BUCKET, KEY = "bucket", "1234+-/123/1.txt"
-PARAMS = [("param1", "value1"), ("+param1", "value3"), ("|param1", "value4"), ("+param2", ""), ("|param2", ""),
-          ("param2", "")]  # fmt: skip
+PARAMS = [
+    ("param1", "value1"),
+    ("+param1", "value3"),
+    ("|param1", "value4"),
+    ("+param2", ""),
+    ("|param2", ""),
+    ("param2", ""),
+]
 HEADERS = {"x-oss-head1": "value", "abc": "value", "ZAbc": "value", "XYZ": "value"}
 
 
@@ -31,8 +37,17 @@ def at(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def official(method: str, headers: dict[str, str], token: str | None, epoch: int, additional: tuple[str, ...],
-             region: str, product: str, *, expires: int | None = None) -> dict[str, str]:  # fmt: skip
+def official(
+    method: str,
+    headers: dict[str, str],
+    token: str | None,
+    epoch: int,
+    additional: tuple[str, ...],
+    region: str,
+    product: str,
+    *,
+    expires: int | None = None,
+) -> dict[str, str]:
     """What the official OSS SDK's V4 signer makes of the same request: its headers, or (``expires``) the
     presigned URL's query parameters."""
     from alibabacloud_oss_v2.signer.v4 import SignerV4
@@ -41,9 +56,16 @@ def official(method: str, headers: dict[str, str], token: str | None, epoch: int
 
     query = "&".join(quote(k, safe="") + (f"={quote(v, safe='')}" if v else "") for k, v in PARAMS)
     request = HttpRequest(method, f"http://{BUCKET}.oss-{region}.aliyuncs.com/object?{query}", headers=dict(headers))
-    context = SigningContext(product=product, region=region, bucket=BUCKET, key=KEY, request=request,
-                             credentials=OssCredentials("ak", "sk", token), signing_time=at(epoch),
-                             additional_headers=set(additional) or None)  # fmt: skip
+    context = SigningContext(
+        product=product,
+        region=region,
+        bucket=BUCKET,
+        key=KEY,
+        request=request,
+        credentials=OssCredentials("ak", "sk", token),
+        signing_time=at(epoch),
+        additional_headers=set(additional) or None,
+    )
     if expires is not None:
         context.auth_method_query = True
         context.expiration_time = at(epoch) + timedelta(seconds=expires)
@@ -63,15 +85,24 @@ def official(method: str, headers: dict[str, str], token: str | None, epoch: int
         (None, 1702747512, ("x-oss-no-exist", "ZAbc", "x-oss-head1", "abc"), "cn-hangzhou", "oss"),
         (None, 1702743657, (), "cb-123", "oss-cloudbox"),
     ],
-)  # fmt: skip
+)
 def test_authorization_header_vectors(
     token: str | None, epoch: int, additional: tuple[str, ...], region: str, product: str
 ) -> None:
     headers = {**HEADERS, "content-type": "text/plain", "x-oss-content-sha256": "UNSIGNED-PAYLOAD"}
     expected = official("PUT", headers, token, epoch, additional, region, product)["Authorization"]
-    signed = authorization_headers(Credentials("ak", "sk", token), method="PUT", bucket=BUCKET, key=KEY,
-                                   region=region, headers=headers, query=PARAMS, additional=additional,
-                                   now=at(epoch), product=product)  # fmt: skip
+    signed = authorization_headers(
+        Credentials("ak", "sk", token),
+        method="PUT",
+        bucket=BUCKET,
+        key=KEY,
+        region=region,
+        headers=headers,
+        query=PARAMS,
+        additional=additional,
+        now=at(epoch),
+        product=product,
+    )
     assert signed["Authorization"] == expected
     assert signed.get("x-oss-security-token") == token
 
@@ -87,15 +118,25 @@ def test_authorization_header_vectors(
         (None, 1702781677, 599, ("ZAbc", "abc"), "cb-123", "oss-cloudbox"),
         (None, 1702783809, 599, ("x-oss-no-exist", "ZAbc", "x-oss-head1", "abc"), "cb-123", "oss-cloudbox"),
     ],
-)  # fmt: skip
+)
 def test_presigned_query_vectors(
     token: str | None, epoch: int, expires: int, additional: tuple[str, ...], region: str, product: str
 ) -> None:
     headers = {**HEADERS, "content-type": "application/octet-stream"}
     expected = official("PUT", headers, token, epoch, additional, region, product, expires=expires)["x-oss-signature"]
-    pairs = presign_query(Credentials("ak", "sk", token), method="PUT", bucket=BUCKET, key=KEY, region=region,
-                          expires=expires, now=at(epoch), query=PARAMS, headers=headers, additional=additional,
-                          product=product)  # fmt: skip
+    pairs = presign_query(
+        Credentials("ak", "sk", token),
+        method="PUT",
+        bucket=BUCKET,
+        key=KEY,
+        region=region,
+        expires=expires,
+        now=at(epoch),
+        query=PARAMS,
+        headers=headers,
+        additional=additional,
+        product=product,
+    )
     got = dict(pairs)
     assert got["x-oss-signature"] == expected
     assert got["x-oss-signature-version"] == "OSS4-HMAC-SHA256"
@@ -111,8 +152,15 @@ def test_presigned_query_vectors(
 def test_presigned_url_round_trips_through_its_own_query() -> None:
     """What a server decodes from the URL re-derives the same signature (the emulator's check)."""
     creds = Credentials("ak", "s/k+e y", "tok en/+")
-    url = presign_url("http://127.0.0.1:1/b/k", creds, bucket="b", key="dir/ä ö+x.jpg", region="cn-hangzhou",
-                      expires=60, now=at(1702781677))  # fmt: skip
+    url = presign_url(
+        "http://127.0.0.1:1/b/k",
+        creds,
+        bucket="b",
+        key="dir/ä ö+x.jpg",
+        region="cn-hangzhou",
+        expires=60,
+        now=at(1702781677),
+    )
     pairs = split_query(url.split("?", 1)[1])
     given = dict(pairs)["x-oss-signature"]
     rest = [(k, v) for k, v in pairs if k != "x-oss-signature"]

@@ -199,8 +199,10 @@ def test_browser_loads_the_page_decodes_every_thumbnail_and_keys_move(
         assert browser.evaluate(visible) == 2
         # The page's own script ran (the keys above); a script or handler planted by an escaping slip does not.
         planted = page_path.with_name("planted.html")
-        slip = ('<script>document.body.dataset.planted="script"</script>'
-                '<img alt="x" src="data:," onerror="document.body.dataset.handler=\'ran\'">')  # fmt: skip
+        slip = (
+            '<script>document.body.dataset.planted="script"</script>'
+            '<img alt="x" src="data:," onerror="document.body.dataset.handler=\'ran\'">'
+        )
         planted.write_text(page_path.read_text().replace("</main>", slip + "</main>", 1))
         browser.open(planted.as_uri())
         assert browser.evaluate("[document.body.dataset.planted, document.body.dataset.handler]") == [None, None]

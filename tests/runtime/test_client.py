@@ -38,8 +38,11 @@ def error(status: int, code: str, headers: dict[str, str] | None = None) -> http
 
 def test_retries_throttling_and_5xx_with_a_fresh_nonce_each_time() -> None:
     seen: list[httpx.Request] = []
-    answers = [error(429, "Throttling.User"), error(503, "ServiceUnavailable"),
-               httpx.Response(200, json={"RequestId": "ok", "Project": {"ProjectName": "p"}})]  # fmt: skip
+    answers = [
+        error(429, "Throttling.User"),
+        error(503, "ServiceUnavailable"),
+        httpx.Response(200, json={"RequestId": "ok", "Project": {"ProjectName": "p"}}),
+    ]
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
@@ -60,8 +63,10 @@ def test_honours_retry_after_milliseconds(monkeypatch: pytest.MonkeyPatch) -> No
     assert slept == [1.5]
 
 
-@pytest.mark.parametrize(("status", "code"), [(400, "InvalidArgument"), (404, "InvalidAccessKeyId.NotFound"),
-                                              (400, "ResourceNotFound"), (403, "Forbidden.RAM")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "InvalidArgument"), (404, "InvalidAccessKeyId.NotFound"), (400, "ResourceNotFound"), (403, "Forbidden.RAM")],
+)
 def test_other_4xx_are_not_retried_and_map_to_typed_errors(status: int, code: str) -> None:
     calls = 0
 
@@ -119,8 +124,12 @@ def test_async_client_pages_and_retries_too() -> None:
     answers = iter([error(503, "ServiceUnavailable"), httpx.Response(200, json={"FigureCluster": {"ObjectId": "c"}})])
 
     async def go() -> str | None:
-        async with AsyncImmClient(endpoint="http://imm.test", credentials=CREDS, retry=FAST,
-                                  transport=httpx.MockTransport(lambda r: next(answers))) as imm:  # fmt: skip
+        async with AsyncImmClient(
+            endpoint="http://imm.test",
+            credentials=CREDS,
+            retry=FAST,
+            transport=httpx.MockTransport(lambda r: next(answers)),
+        ) as imm:
             got = await imm.call(GetFigureCluster, project_name="p", dataset_name="d", object_id="c")
             return got.figure_cluster.object_id if got.figure_cluster else None
 
@@ -170,11 +179,13 @@ def test_invalid_response_body_is_reported() -> None:
 
 @pytest.mark.parametrize(
     ("region", "endpoint", "network", "expected"),
-    [("cn-hangzhou", None, "public", "https://imm.cn-hangzhou.aliyuncs.com/"),
-     ("cn-shanghai", None, "vpc", "https://imm-vpc.cn-shanghai.aliyuncs.com/"),
-     (None, "127.0.0.1:8000", "public", "https://127.0.0.1:8000/"),
-     ("cn-hangzhou", "http://127.0.0.1:8000", "public", "http://127.0.0.1:8000/")],
-)  # fmt: skip
+    [
+        ("cn-hangzhou", None, "public", "https://imm.cn-hangzhou.aliyuncs.com/"),
+        ("cn-shanghai", None, "vpc", "https://imm-vpc.cn-shanghai.aliyuncs.com/"),
+        (None, "127.0.0.1:8000", "public", "https://127.0.0.1:8000/"),
+        ("cn-hangzhou", "http://127.0.0.1:8000", "public", "http://127.0.0.1:8000/"),
+    ],
+)
 def test_endpoints(region: str | None, endpoint: str | None, network: str, expected: str) -> None:
     assert endpoint_url(region, endpoint, network) == expected  # type: ignore[arg-type]
 
@@ -193,16 +204,21 @@ def test_deadline_bounds_server_back_off(monkeypatch: pytest.MonkeyPatch) -> Non
     def busy(request: httpx.Request) -> httpx.Response:
         return error(503, "ServiceUnavailable", {"x-acs-retry-after": "600000"})
 
-    with ImmClient(endpoint="http://imm.test", credentials=CREDS, transport=httpx.MockTransport(busy),
-                   deadline=30) as imm, pytest.raises(DeadlineExceededError) as exc:  # fmt: skip
+    with (
+        ImmClient(
+            endpoint="http://imm.test", credentials=CREDS, transport=httpx.MockTransport(busy), deadline=30
+        ) as imm,
+        pytest.raises(DeadlineExceededError) as exc,
+    ):
         imm.call(GetProject, project_name="p")
     assert slept == []
     assert "next attempt (due in 120.00 s)" in str(exc.value) and "ServiceUnavailable" in str(exc.value)
     assert isinstance(exc.value.last_failure, ImmError) and exc.value.last_failure.status == 503
 
     async def go() -> None:
-        async with AsyncImmClient(endpoint="http://imm.test", credentials=CREDS, deadline=30,
-                                  transport=httpx.MockTransport(busy)) as imm:  # fmt: skip
+        async with AsyncImmClient(
+            endpoint="http://imm.test", credentials=CREDS, deadline=30, transport=httpx.MockTransport(busy)
+        ) as imm:
             await imm.call(GetProject, project_name="p")
 
     started = time.monotonic()
@@ -221,8 +237,9 @@ def test_deadline_allows_back_off_that_fits_and_cuts_each_attempt_timeout(monkey
         timeouts.append(request.extensions["timeout"])
         return next(answers)
 
-    with ImmClient(endpoint="http://imm.test", credentials=CREDS, transport=httpx.MockTransport(handler),
-                   timeout=30.0, deadline=10) as imm:  # fmt: skip
+    with ImmClient(
+        endpoint="http://imm.test", credentials=CREDS, transport=httpx.MockTransport(handler), timeout=30.0, deadline=10
+    ) as imm:
         imm.call(GetProject, project_name="p")
     assert slept == [1.5]
     assert all(0 < v <= 10 for t in timeouts for v in t.values())  # 30 s per request, cut to what is left
@@ -236,8 +253,9 @@ def test_no_attempt_starts_after_the_deadline() -> None:
         calls += 1
         return httpx.Response(200, json={})
 
-    with ImmClient(endpoint="http://imm.test", credentials=CREDS, transport=httpx.MockTransport(handler),
-                   deadline=0.05) as imm:  # fmt: skip
+    with ImmClient(
+        endpoint="http://imm.test", credentials=CREDS, transport=httpx.MockTransport(handler), deadline=0.05
+    ) as imm:
         imm.call(GetProject, project_name="p")
         time.sleep(0.06)
         with pytest.raises(DeadlineExceededError):
@@ -247,8 +265,12 @@ def test_no_attempt_starts_after_the_deadline() -> None:
 
 def test_v2_sts_request_url_is_redacted_in_httpx_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
-    with ImmClient(endpoint="http://imm.test", credentials=CREDS, signature_version="v2",
-                   transport=httpx.MockTransport(lambda r: httpx.Response(200, json={}))) as imm:  # fmt: skip
+    with ImmClient(
+        endpoint="http://imm.test",
+        credentials=CREDS,
+        signature_version="v2",
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json={})),
+    ) as imm:
         imm.call(GetProject, project_name="p")
     assert "HTTP Request" in caplog.text and "SecurityToken=" in caplog.text
     assert "STS-TOKEN-VALUE" not in caplog.text

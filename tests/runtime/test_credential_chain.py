@@ -30,8 +30,10 @@ from tests import oidc_kit
 
 ROLE, OIDC_PROVIDER = oidc_kit.ROLE, oidc_kit.PROVIDER
 TARGET = "acs:ram::2222222222222222:role/target"
-AK = {"ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY.access_key_id,
-      "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY.access_key_secret}  # fmt: skip
+AK = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY.access_key_id,
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY.access_key_secret,
+}
 
 
 def jwt(exp: float, sub: str = oidc_kit.SUBJECT) -> str:
@@ -44,8 +46,13 @@ def shared_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulat
     # RAM: the deployer role (assumed with keys or an OIDC token of any subject) may assume the target role.
     doc = oidc_kit.ram_document(subject=None)
     doc["roles"][0]["policies"].append(oidc_kit.allow("sts:AssumeRole", TARGET))
-    doc["roles"].append({"arn": TARGET, "trust_policy": oidc_kit.trust(oidc_kit.account_trust(oidc_kit.ACCOUNT)),
-                         "policies": [oidc_kit.FULL_ACCESS]})  # fmt: skip
+    doc["roles"].append(
+        {
+            "arn": TARGET,
+            "trust_policy": oidc_kit.trust(oidc_kit.account_trust(oidc_kit.ACCOUNT)),
+            "policies": [oidc_kit.FULL_ACCESS],
+        }
+    )
     with Emulator(db=root / "imm.db", oss_root=root / "oss", ram=ram_from_document(doc, root)) as e:
         yield e
 
@@ -93,17 +100,21 @@ def test_assume_role_on_top_of_environment_keys_is_accepted_by_imm(emu: Emulator
 
 def test_stack_config_assume_role_with_external_id(emu: Emulator, tmp_path: Path) -> None:
     emu.sts.external_ids[ROLE] = "the-external-id"
-    config = {"alicloud:accessKey": DEFAULT_ACCESS_KEY.access_key_id,
-              "alicloud:secretKey": DEFAULT_ACCESS_KEY.access_key_secret,
-              "alicloud:assumeRole": json.dumps({"roleArn": ROLE, "sessionName": "pulumi", "externalId": "wrong-one",
-                                                 "sessionExpiration": 1800})}  # fmt: skip
+    config = {
+        "alicloud:accessKey": DEFAULT_ACCESS_KEY.access_key_id,
+        "alicloud:secretKey": DEFAULT_ACCESS_KEY.access_key_secret,
+        "alicloud:assumeRole": json.dumps(
+            {"roleArn": ROLE, "sessionName": "pulumi", "externalId": "wrong-one", "sessionExpiration": 1800}
+        ),
+    }
     wrong = CredentialSettings.from_config(config.get)
     with pytest.raises(StsError, match="NoPermission"):
         resolve_provider(settings=wrong, env=sts_env(emu), cli_config=no_profile(tmp_path)).get()
     right = {"roleArn": ROLE, "sessionName": "pulumi", "externalId": "the-external-id", "sessionExpiration": 1800}
     config["alicloud:assumeRole"] = json.dumps(right)
-    source = resolve_provider(settings=CredentialSettings.from_config(config.get), env=sts_env(emu),
-                              cli_config=no_profile(tmp_path))  # fmt: skip
+    source = resolve_provider(
+        settings=CredentialSettings.from_config(config.get), env=sts_env(emu), cli_config=no_profile(tmp_path)
+    )
     assert list_projects(emu, source) == 0
     expiration = source.get().expiration
     assert expiration is not None and 1790 <= expiration - time.time() <= 1800
@@ -112,8 +123,13 @@ def test_stack_config_assume_role_with_external_id(emu: Emulator, tmp_path: Path
 def test_oidc_from_the_environment_rereads_the_token_file(emu: Emulator, tmp_path: Path) -> None:
     token_file = tmp_path / "oidc-token"
     token_file.write_text(jwt(time.time() + 600))
-    env = sts_env(emu, ALIBABA_CLOUD_ROLE_ARN=ROLE, ALIBABA_CLOUD_OIDC_PROVIDER_ARN=OIDC_PROVIDER,
-                  ALIBABA_CLOUD_OIDC_TOKEN_FILE=str(token_file), ALIBABA_CLOUD_ROLE_SESSION_NAME="gha")  # fmt: skip
+    env = sts_env(
+        emu,
+        ALIBABA_CLOUD_ROLE_ARN=ROLE,
+        ALIBABA_CLOUD_OIDC_PROVIDER_ARN=OIDC_PROVIDER,
+        ALIBABA_CLOUD_OIDC_TOKEN_FILE=str(token_file),
+        ALIBABA_CLOUD_ROLE_SESSION_NAME="gha",
+    )
     emu.sts.max_duration = 2.0
     source = resolve_provider(env=env, cli_config=no_profile(tmp_path))
     assert list_projects(emu, source) == 0
@@ -129,8 +145,10 @@ def test_oidc_from_the_environment_rereads_the_token_file(emu: Emulator, tmp_pat
 
 def test_partial_oidc_environment_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(CredentialsNotFoundError, match="ALIBABA_CLOUD_OIDC_TOKEN_FILE not set"):
-        resolve_provider(env={"ALIBABA_CLOUD_ROLE_ARN": ROLE, "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": OIDC_PROVIDER},
-                         cli_config=no_profile(tmp_path))  # fmt: skip
+        resolve_provider(
+            env={"ALIBABA_CLOUD_ROLE_ARN": ROLE, "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": OIDC_PROVIDER},
+            cli_config=no_profile(tmp_path),
+        )
 
 
 def ignore_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,21 +195,51 @@ def test_cli_profiles_ram_role_oidc_and_chainable(emu: Emulator, tmp_path: Path)
     token_file = tmp_path / "token"
     token_file.write_text(jwt(time.time() + 600))
     cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps({"current": "chain", "profiles": [
-        {"name": "base", "mode": "AK", "access_key_id": DEFAULT_ACCESS_KEY.access_key_id,
-         "access_key_secret": DEFAULT_ACCESS_KEY.access_key_secret},
-        {"name": "ram", "mode": "RamRoleArn", "access_key_id": DEFAULT_ACCESS_KEY.access_key_id,
-         "access_key_secret": DEFAULT_ACCESS_KEY.access_key_secret, "ram_role_arn": ROLE, "ram_session_name": "ram"},
-        {"name": "oidc", "mode": "OIDC", "ram_role_arn": ROLE, "oidc_provider_arn": OIDC_PROVIDER,
-         "oidc_token_file": str(token_file), "role_session_name": "oidc"},
-        {"name": "chain", "mode": "ChainableRamRoleArn", "source_profile": "ram",
-         "ram_role_arn": TARGET, "ram_session_name": "chained"},
-        {"name": "loop", "mode": "ChainableRamRoleArn", "source_profile": "loop", "ram_role_arn": ROLE},
-    ]}))  # fmt: skip
+    cfg.write_text(
+        json.dumps(
+            {
+                "current": "chain",
+                "profiles": [
+                    {
+                        "name": "base",
+                        "mode": "AK",
+                        "access_key_id": DEFAULT_ACCESS_KEY.access_key_id,
+                        "access_key_secret": DEFAULT_ACCESS_KEY.access_key_secret,
+                    },
+                    {
+                        "name": "ram",
+                        "mode": "RamRoleArn",
+                        "access_key_id": DEFAULT_ACCESS_KEY.access_key_id,
+                        "access_key_secret": DEFAULT_ACCESS_KEY.access_key_secret,
+                        "ram_role_arn": ROLE,
+                        "ram_session_name": "ram",
+                    },
+                    {
+                        "name": "oidc",
+                        "mode": "OIDC",
+                        "ram_role_arn": ROLE,
+                        "oidc_provider_arn": OIDC_PROVIDER,
+                        "oidc_token_file": str(token_file),
+                        "role_session_name": "oidc",
+                    },
+                    {
+                        "name": "chain",
+                        "mode": "ChainableRamRoleArn",
+                        "source_profile": "ram",
+                        "ram_role_arn": TARGET,
+                        "ram_session_name": "chained",
+                    },
+                    {"name": "loop", "mode": "ChainableRamRoleArn", "source_profile": "loop", "ram_role_arn": ROLE},
+                ],
+            }
+        )
+    )
     env = sts_env(emu)
-    for profile, arn in (("ram", "acs:ram::1234567890123456:assumed-role/deployer/ram"),
-                         ("oidc", "acs:ram::1234567890123456:assumed-role/deployer/oidc"),
-                         (None, "acs:ram::2222222222222222:assumed-role/target/chained")):  # fmt: skip
+    for profile, arn in (
+        ("ram", "acs:ram::1234567890123456:assumed-role/deployer/ram"),
+        ("oidc", "acs:ram::1234567890123456:assumed-role/deployer/oidc"),
+        (None, "acs:ram::2222222222222222:assumed-role/target/chained"),
+    ):
         source = resolve_provider(profile=profile, env=env, cli_config=cfg)
         assert list_projects(emu, source) == 0
         assert identity(emu, source).arn == arn  # type: ignore[attr-defined]
@@ -205,8 +253,11 @@ def test_precedence_explicit_config_beats_environment_beats_profile(emu: Emulato
     cfg.write_text(json.dumps({"current": "p", "profiles": [profile]}))
     token_file = tmp_path / "token"
     token_file.write_text(jwt(time.time() + 600))
-    oidc_env = {"ALIBABA_CLOUD_ROLE_ARN": ROLE, "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": OIDC_PROVIDER,
-                "ALIBABA_CLOUD_OIDC_TOKEN_FILE": str(token_file)}  # fmt: skip
+    oidc_env = {
+        "ALIBABA_CLOUD_ROLE_ARN": ROLE,
+        "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": OIDC_PROVIDER,
+        "ALIBABA_CLOUD_OIDC_TOKEN_FILE": str(token_file),
+    }
     config = CredentialSettings.from_config({"alicloud:accessKey": "cfg-id", "alicloud:secretKey": "cfg-secret"}.get)
     env = {**AK, **oidc_env}
     assert resolve_provider(settings=config, env=env, cli_config=cfg).get().access_key_id == "cfg-id"
@@ -215,8 +266,15 @@ def test_precedence_explicit_config_beats_environment_beats_profile(emu: Emulato
     assert "OIDC" in oidc.source and isinstance(oidc, RefreshingCredentials)  # type: ignore[attr-defined]
     assert resolve_provider(env={}, cli_config=cfg).get().access_key_id == "profile-id"
     # an explicit OIDC setting in the stack config beats environment keys
-    oidc_config = CredentialSettings.from_config({"alicloud:assumeRoleWithOidc": {
-        "roleArn": ROLE, "oidcProviderArn": OIDC_PROVIDER, "oidcTokenFile": str(token_file)}}.get)  # fmt: skip
+    oidc_config = CredentialSettings.from_config(
+        {
+            "alicloud:assumeRoleWithOidc": {
+                "roleArn": ROLE,
+                "oidcProviderArn": OIDC_PROVIDER,
+                "oidcTokenFile": str(token_file),
+            }
+        }.get
+    )
     source = resolve_provider(settings=oidc_config, env=sts_env(emu, **AK), cli_config=cfg)
     assert identity(emu, source).identity_type == "AssumedRoleUser"  # type: ignore[attr-defined]
 
@@ -275,8 +333,12 @@ def test_no_secret_or_token_in_logs_errors_or_reprs(
     token_file = tmp_path / "t"
     token_file.write_text(token)
     caplog.set_level(logging.DEBUG)
-    env = sts_env(emu, ALIBABA_CLOUD_ROLE_ARN=ROLE, ALIBABA_CLOUD_OIDC_PROVIDER_ARN=OIDC_PROVIDER,
-                  ALIBABA_CLOUD_OIDC_TOKEN_FILE=str(token_file))  # fmt: skip
+    env = sts_env(
+        emu,
+        ALIBABA_CLOUD_ROLE_ARN=ROLE,
+        ALIBABA_CLOUD_OIDC_PROVIDER_ARN=OIDC_PROVIDER,
+        ALIBABA_CLOUD_OIDC_TOKEN_FILE=str(token_file),
+    )
     source = resolve_provider(env=env, cli_config=no_profile(tmp_path))
     creds = source.get()
     texts = [repr(source), repr(creds), caplog.text]
@@ -284,8 +346,15 @@ def test_no_secret_or_token_in_logs_errors_or_reprs(
         imm.call(ListProjects)
         texts.append(repr(imm))
     emu.sts.max_duration = 1.0
-    expired = CredentialSettings.from_config({"alicloud:assumeRoleWithOidc": {
-        "roleArn": ROLE, "oidcProviderArn": OIDC_PROVIDER, "oidcToken": jwt(time.time() - 1)}}.get)  # fmt: skip
+    expired = CredentialSettings.from_config(
+        {
+            "alicloud:assumeRoleWithOidc": {
+                "roleArn": ROLE,
+                "oidcProviderArn": OIDC_PROVIDER,
+                "oidcToken": jwt(time.time() - 1),
+            }
+        }.get
+    )
     with pytest.raises(StsError) as exc:
         resolve_provider(settings=expired, env=sts_env(emu), cli_config=no_profile(tmp_path)).get()
     texts += [str(exc.value), repr(expired), caplog.text]
@@ -319,12 +388,14 @@ def test_verify_signs_with_the_stacks_assumed_role(
         assume = {"roleArn": ROLE, "sessionName": "verify", "externalId": external_id}
         return {
             "stack output": outputs,
-            "config": {"alicloud:accessKey": {"value": DEFAULT_ACCESS_KEY.access_key_id, "secret": False},
-                       "alicloud:secretKey": {"secret": True},
-                       "alicloud:assumeRole": {"value": json.dumps(assume), "objectValue": assume, "secret": False},
-                       "alicloud:endpoints": {"objectValue": [{"sts": emu.endpoint}], "secret": False}},
+            "config": {
+                "alicloud:accessKey": {"value": DEFAULT_ACCESS_KEY.access_key_id, "secret": False},
+                "alicloud:secretKey": {"secret": True},
+                "alicloud:assumeRole": {"value": json.dumps(assume), "objectValue": assume, "secret": False},
+                "alicloud:endpoints": {"objectValue": [{"sts": emu.endpoint}], "secret": False},
+            },
             "config get alicloud:secretKey": DEFAULT_ACCESS_KEY.access_key_secret,
-        }  # fmt: skip
+        }
 
     log = fake_pulumi(tmp_path, monkeypatch, config("stack-ext"))
     assert main(["verify", "--stack", "dev", "--json", "--quiet", "--allow-empty"]) == 0

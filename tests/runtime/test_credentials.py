@@ -24,12 +24,25 @@ ALICLOUD = {"ALICLOUD_ACCESS_KEY": "old-id", "ALICLOUD_SECRET_KEY": "old-secret"
 
 def cli_config(tmp_path: Path, current: str = "default") -> Path:
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"current": current, "profiles": [
-        {"name": "default", "mode": "AK", "access_key_id": "cli-id", "access_key_secret": "cli-secret"},
-        {"name": "sts", "mode": "StsToken", "access_key_id": "STS.id", "access_key_secret": "s", "sts_token": "t"},
-        {"name": "role", "mode": "RamRoleArn", "access_key_id": "x", "access_key_secret": "y"},
-        {"name": "sso", "mode": "CloudSSO", "cloud_sso_sign_in_url": "https://signin.example"},
-    ]}))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "current": current,
+                "profiles": [
+                    {"name": "default", "mode": "AK", "access_key_id": "cli-id", "access_key_secret": "cli-secret"},
+                    {
+                        "name": "sts",
+                        "mode": "StsToken",
+                        "access_key_id": "STS.id",
+                        "access_key_secret": "s",
+                        "sts_token": "t",
+                    },
+                    {"name": "role", "mode": "RamRoleArn", "access_key_id": "x", "access_key_secret": "y"},
+                    {"name": "sso", "mode": "CloudSSO", "cloud_sso_sign_in_url": "https://signin.example"},
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -162,10 +175,18 @@ def test_settings_and_sources_never_show_or_pickle_a_secret() -> None:
 
     from imm_faces.runtime.credentials import CredentialSettings, LazyCredentials, resolve_provider
 
-    settings = CredentialSettings.from_config({
-        "alicloud:accessKey": "AKID", "alicloud:secretKey": "the-secret-value", "alicloud:securityToken": "tok-xyz",
-        "alicloud:assumeRoleWithOidc": {"roleArn": "acs:ram::1:role/r", "oidcProviderArn": "acs:ram::1:oidc-provider/p",
-                                        "oidcToken": "oidc-token-value"}}.get)  # fmt: skip
+    settings = CredentialSettings.from_config(
+        {
+            "alicloud:accessKey": "AKID",
+            "alicloud:secretKey": "the-secret-value",
+            "alicloud:securityToken": "tok-xyz",
+            "alicloud:assumeRoleWithOidc": {
+                "roleArn": "acs:ram::1:role/r",
+                "oidcProviderArn": "acs:ram::1:oidc-provider/p",
+                "oidcToken": "oidc-token-value",
+            },
+        }.get
+    )
     lazy = LazyCredentials(lambda: resolve_provider(settings=settings, env={}))
     assert lazy.get().access_key_id == "AKID"  # explicit keys win over the OIDC setting
     for obj in (settings, settings.assume_role_with_oidc, lazy):

@@ -26,9 +26,18 @@ from imm_faces.runtime.credentials import resolve_provider
 
 DRIP_SECONDS = 1.0  # one byte a second: far under every per-read timeout used here
 GIVE_UP_SECONDS = 45  # a drip server stops by itself after this (so that a test of a broken bound ends)
-CREDENTIAL_ENV = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN",
-                  "ALICLOUD_ACCESS_KEY", "ALICLOUD_SECRET_KEY", "ALICLOUD_SECURITY_TOKEN", "ALIBABA_CLOUD_ROLE_ARN",
-                  "ALIBABA_CLOUD_ECS_METADATA", "ALICLOUD_ECS_ROLE_NAME", "ALIBABA_CLOUD_PROFILE")  # fmt: skip
+CREDENTIAL_ENV = (
+    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "ALIBABA_CLOUD_SECURITY_TOKEN",
+    "ALICLOUD_ACCESS_KEY",
+    "ALICLOUD_SECRET_KEY",
+    "ALICLOUD_SECURITY_TOKEN",
+    "ALIBABA_CLOUD_ROLE_ARN",
+    "ALIBABA_CLOUD_ECS_METADATA",
+    "ALICLOUD_ECS_ROLE_NAME",
+    "ALIBABA_CLOUD_PROFILE",
+)
 
 
 @contextmanager
@@ -81,8 +90,9 @@ def server(answer: str) -> Iterator[str]:
 
 def outputs(tmp_path: Path, endpoint: str) -> Path:
     path = tmp_path / "outputs.json"
-    path.write_text(json.dumps({"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou",
-                                "endpoint": endpoint}))  # fmt: skip
+    path.write_text(
+        json.dumps({"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "endpoint": endpoint})
+    )
     return path
 
 
@@ -114,8 +124,9 @@ def test_a_dripping_imm_endpoint_does_not_outlast_the_deadline(
     clean_env.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "id")
     clean_env.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "a-secret-of-some-length")
     with server("drip") as endpoint:
-        code, elapsed, report = run_verify(["--outputs", str(outputs(tmp_path, endpoint)), "--deadline", "6",
-                                            "--timeout", "3"], capsys)  # fmt: skip
+        code, elapsed, report = run_verify(
+            ["--outputs", str(outputs(tmp_path, endpoint)), "--deadline", "6", "--timeout", "3"], capsys
+        )
     assert elapsed < 6 + 4, elapsed
     assert code == 1 and deadline_failed(report), report
 
@@ -125,8 +136,9 @@ def test_a_dripping_credentials_uri_does_not_outlast_the_deadline(
 ) -> None:
     with server("drip") as uri:
         clean_env.setenv("ALIBABA_CLOUD_CREDENTIALS_URI", uri)
-        code, elapsed, report = run_verify(["--outputs", str(outputs(tmp_path, "http://127.0.0.1:9")),
-                                            "--deadline", "6", "--timeout", "3"], capsys)  # fmt: skip
+        code, elapsed, report = run_verify(
+            ["--outputs", str(outputs(tmp_path, "http://127.0.0.1:9")), "--deadline", "6", "--timeout", "3"], capsys
+        )
     assert elapsed < 6 + 4, elapsed
     assert code == 1 and deadline_failed(report), report
 
@@ -135,8 +147,10 @@ def test_a_credentials_fetch_alone_is_bounded_in_wall_clock_time() -> None:
     """Without a deadline, the credentials URI has CREDENTIALS_URI_SECONDS and the metadata service
     METADATA_SECONDS per exchange; under a deadline, what is left of it."""
     with server("drip") as uri:
-        for env, limit in (({"ALIBABA_CLOUD_CREDENTIALS_URI": uri}, sources.CREDENTIALS_URI_SECONDS),
-                           ({"ALIBABA_CLOUD_ECS_METADATA": "role"}, 3 * sources.METADATA_SECONDS)):  # fmt: skip
+        for env, limit in (
+            ({"ALIBABA_CLOUD_CREDENTIALS_URI": uri}, sources.CREDENTIALS_URI_SECONDS),
+            ({"ALIBABA_CLOUD_ECS_METADATA": "role"}, 3 * sources.METADATA_SECONDS),
+        ):
             source = resolve_provider(env=env, metadata_url=uri, cli_config=Path("/nonexistent"))
             started = time.monotonic()
             with pytest.raises(StsError, match="WallClockTimeout"):
@@ -176,11 +190,25 @@ def test_verify_against_a_huge_credentials_answer_stays_small(tmp_path: Path, cl
     with server("huge") as uri:
         env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_ENV}
         env.update(ALIBABA_CLOUD_CREDENTIALS_URI=uri, ALIBABA_CLOUD_CONFIG_FILE=str(tmp_path / "none.json"))
+        outputs_file = outputs(tmp_path, "http://127.0.0.1:9")
         done = subprocess.run(
-            [sys.executable, "-c", PEAK_AT_EXIT, "verify", "--outputs", str(outputs(tmp_path, "http://127.0.0.1:9")),
-             "--deadline", "20", "--quiet"],
-            env=env, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                PEAK_AT_EXIT,
+                "verify",
+                "--outputs",
+                str(outputs_file),
+                "--deadline",
+                "20",
+                "--quiet",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert done.returncode == 2 and "TooLargeError" in done.stderr, done.stderr
     peak_kib = int(done.stderr.rsplit("VmHWM:", 1)[1].split()[0])
     assert peak_kib < 150 * 1024, f"peak RSS {peak_kib // 1024} MiB"

@@ -15,8 +15,10 @@ def test_explicit_endpoints_become_base_urls(make: object) -> None:
     assert make("http://127.0.0.1:8000/some/path?x=1") == "http://127.0.0.1:8000/"  # type: ignore[operator]
 
 
-@pytest.mark.parametrize(("make", "what"), [(lambda e: endpoint_url(endpoint=e), "endpoint: "),
-                                            (lambda e: sts_endpoint(endpoint=e), "STS endpoint: ")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [(lambda e: endpoint_url(endpoint=e), "endpoint: "), (lambda e: sts_endpoint(endpoint=e), "STS endpoint: ")],
+)
 @pytest.mark.parametrize("bad", ["ftp://host", "http://", "https:///path"])
 def test_bad_endpoints_name_the_setting(make: object, what: str, bad: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -52,9 +52,17 @@ def test_unknown_fields_are_kept() -> None:
 
 @pytest.mark.parametrize(
     ("attribute", "wire"),
-    [("ossuri", "OSSURI"), ("age_sd", "AgeSD"), ("e_tag", "ETag"), ("oss_crc64", "OSSCRC64"),
-     ("object_acl", "ObjectACL"), ("ocr_contents", "OCRContents"), ("exif", "EXIF"), ("uri", "URI")],
-)  # fmt: skip
+    [
+        ("ossuri", "OSSURI"),
+        ("age_sd", "AgeSD"),
+        ("e_tag", "ETag"),
+        ("oss_crc64", "OSSCRC64"),
+        ("object_acl", "ObjectACL"),
+        ("ocr_contents", "OCRContents"),
+        ("exif", "EXIF"),
+        ("uri", "URI"),
+    ],
+)
 def test_wire_names(attribute: str, wire: str) -> None:
     assert wire_name(attribute) == wire
 
@@ -62,17 +70,24 @@ def test_wire_names(attribute: str, wire: str) -> None:
 def test_catalog_json_parameters_match_the_sdk() -> None:
     # research §1.4: the parameters the official SDK sends as JSON strings.
     expected = {
-        "CreateProject": {"Tag"}, "UpdateProject": {"Tag"}, "ListProjects": {"Tag"},
-        "CreateDataset": {"WorkflowParameters"}, "UpdateDataset": {"WorkflowParameters"},
-        "IndexFileMeta": {"File", "Notification"}, "BatchIndexFileMeta": {"Files", "Notification"},
-        "GetFileMeta": {"WithFields"}, "CreateFigureClusteringTask": {"Notification", "Tags"},
+        "CreateProject": {"Tag"},
+        "UpdateProject": {"Tag"},
+        "ListProjects": {"Tag"},
+        "CreateDataset": {"WorkflowParameters"},
+        "UpdateDataset": {"WorkflowParameters"},
+        "IndexFileMeta": {"File", "Notification"},
+        "BatchIndexFileMeta": {"Files", "Notification"},
+        "GetFileMeta": {"WithFields"},
+        "CreateFigureClusteringTask": {"Notification", "Tags"},
         "ListTasks": {"TaskTypes", "StartTimeRange", "EndTimeRange"},
         "QueryFigureClusters": {"CreateTimeRange", "UpdateTimeRange"},
-        "BatchGetFigureCluster": {"ObjectIds"}, "UpdateFigureCluster": {"FigureCluster"},
-        "BatchDeleteFileMeta": {"URIs"}, "SimpleQuery": {"Aggregations", "Query", "WithFields"},
+        "BatchGetFigureCluster": {"ObjectIds"},
+        "UpdateFigureCluster": {"FigureCluster"},
+        "BatchDeleteFileMeta": {"URIs"},
+        "SimpleQuery": {"Aggregations", "Query", "WithFields"},
         "CreateFigureClustersMergingTask": {"Froms", "Notification", "Tags"},
         "SearchImageFigureCluster": {"CredentialConfig"},
-    }  # fmt: skip
+    }
     for name, op in CATALOG.items():
         assert op.json_params == expected.get(name, set()), name
 
@@ -94,8 +109,10 @@ def test_the_summary_view_reads_what_the_whole_cluster_says() -> None:
 def test_an_operation_read_as_a_view_is_the_same_operation() -> None:
     from imm_faces.runtime.operations import figure_clusters as fc
 
-    for view, whole in [(fc.QueryFigureClusterSummaries, fc.QueryFigureClusters),
-                        (fc.BatchGetFigureClusterSummaries, fc.BatchGetFigureCluster)]:  # fmt: skip
+    for view, whole in [
+        (fc.QueryFigureClusterSummaries, fc.QueryFigureClusters),
+        (fc.BatchGetFigureClusterSummaries, fc.BatchGetFigureCluster),
+    ]:
         same = ("name", "request", "page_items", "version")
         assert [getattr(view, a) for a in same] == [getattr(whole, a) for a in same]
         assert view.response is fc.FigureClusterSummaries

@@ -29,8 +29,14 @@ def read_stack_outputs(
     return PulumiCli(stack, cwd, pulumi).outputs(key_path)
 
 
-GOOD = {"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "endpoint": "http://127.0.0.1:1",
-        "clustering_task_id": "t", "extra_key": [1, 2]}  # fmt: skip
+GOOD = {
+    "project_name": "p",
+    "dataset_name": "d",
+    "region": "cn-hangzhou",
+    "endpoint": "http://127.0.0.1:1",
+    "clustering_task_id": "t",
+    "extra_key": [1, 2],
+}
 
 
 def test_good_document_and_unknown_keys_kept(tmp_path: Path) -> None:
@@ -50,13 +56,15 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("{not json", "not valid JSON"),
-     ("[1, 2]", "expected a JSON object of stack outputs; got a list"),
-     (json.dumps({"dataset_name": "d", "region": "r"}), "required output 'project_name' is missing"),
-     (json.dumps({**GOOD, "region": 5}), "output 'region' must be a string; got an integer"),
-     (json.dumps({**GOOD, "endpoint": ["x"]}), "output 'endpoint' must be a string; got a list"),
-     (json.dumps({**GOOD, "binding_uris": "oss://b"}), "output 'binding_uris' must be a list of strings")],
-)  # fmt: skip
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object of stack outputs; got a list"),
+        (json.dumps({"dataset_name": "d", "region": "r"}), "required output 'project_name' is missing"),
+        (json.dumps({**GOOD, "region": 5}), "output 'region' must be a string; got an integer"),
+        (json.dumps({**GOOD, "endpoint": ["x"]}), "output 'endpoint' must be a string; got a list"),
+        (json.dumps({**GOOD, "binding_uris": "oss://b"}), "output 'binding_uris' must be a list of strings"),
+    ],
+)
 def test_bad_documents_name_the_key_and_rule(text: str, message: str) -> None:
     with pytest.raises(OutputsError, match=message):
         load_outputs_json(text, "outputs.json")
@@ -78,8 +86,16 @@ def test_pulumi_cli_is_called_with_stack_and_cwd_and_without_show_secrets(
 ) -> None:
     log = fake_pulumi(tmp_path, monkeypatch, {"stack output": GOOD})
     assert read_stack_outputs("dev", "/infra").project_name == "p"
-    assert log.read_text().split() == ["stack", "output", "--json", "--non-interactive",
-                                       "--stack", "dev", "--cwd", "/infra"]  # fmt: skip
+    assert log.read_text().split() == [
+        "stack",
+        "output",
+        "--json",
+        "--non-interactive",
+        "--stack",
+        "dev",
+        "--cwd",
+        "/infra",
+    ]
 
 
 def test_show_secrets_only_when_a_contract_field_is_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,7 +104,9 @@ def test_show_secrets_only_when_a_contract_field_is_secret(tmp_path: Path, monke
     log = fake_pulumi(tmp_path, monkeypatch, {"stack output": hidden, "stack output --show-secrets": shown})
     assert read_stack_outputs("dev", key_path="faces").endpoint == "http://127.0.0.1:1"
     assert [line.split()[:3] for line in log.read_text().splitlines()] == [
-        ["stack", "output", "--json"], ["stack", "output", "--json"]]  # fmt: skip
+        ["stack", "output", "--json"],
+        ["stack", "output", "--json"],
+    ]
     assert "--show-secrets" in log.read_text().splitlines()[1]
     # a secret output outside the contract never causes --show-secrets
     log.unlink()
@@ -98,8 +116,11 @@ def test_show_secrets_only_when_a_contract_field_is_secret(tmp_path: Path, monke
 
 
 def test_stack_config_credentials_read_secret_keys_one_by_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = {"alicloud:accessKey": {"value": "AKID", "secret": False}, "alicloud:secretKey": {"secret": True},
-              "other:password": {"secret": True}}  # fmt: skip
+    config = {
+        "alicloud:accessKey": {"value": "AKID", "secret": False},
+        "alicloud:secretKey": {"secret": True},
+        "other:password": {"secret": True},
+    }
     log = fake_pulumi(tmp_path, monkeypatch, {"config": config, "config get alicloud:secretKey": "s3cret"})
     assert PulumiCli("dev").alicloud_config() == {"alicloud:accessKey": "AKID", "alicloud:secretKey": "s3cret"}
     calls = log.read_text()
@@ -128,14 +149,16 @@ def test_output_key_selects_nested_outputs() -> None:
 
 @pytest.mark.parametrize(
     ("document", "key", "message"),
-    [(NESTED, None, "several figure clustering deployments \\(events, family\\); choose one with --output-key"),
-     (NESTED, "fam", "no output 'fam' \\(the top level has: events, family, note\\)"),
-     (NESTED, "note.x", "no output 'note.x' \\(note has: not an object but a string\\)"),
-     (NESTED, "family.", "empty segment"),
-     ({"faces": {**GOOD, "project_name": "[secret]"}}, "faces", "project_name shown as \\[secret\\]"),
-     ({"faces": "[secret]"}, "faces", "the whole object\\) shown as \\[secret\\]"),
-     ({"x": {"dataset_name": "d"}}, "x", "o.json at 'x': required output 'project_name' is missing")],
-)  # fmt: skip
+    [
+        (NESTED, None, "several figure clustering deployments \\(events, family\\); choose one with --output-key"),
+        (NESTED, "fam", "no output 'fam' \\(the top level has: events, family, note\\)"),
+        (NESTED, "note.x", "no output 'note.x' \\(note has: not an object but a string\\)"),
+        (NESTED, "family.", "empty segment"),
+        ({"faces": {**GOOD, "project_name": "[secret]"}}, "faces", "project_name shown as \\[secret\\]"),
+        ({"faces": "[secret]"}, "faces", "the whole object\\) shown as \\[secret\\]"),
+        ({"x": {"dataset_name": "d"}}, "x", "o.json at 'x': required output 'project_name' is missing"),
+    ],
+)
 def test_output_key_errors_name_the_key(document: object, key: str | None, message: str) -> None:
     with pytest.raises(OutputsError, match=message):
         load_outputs_json(json.dumps(document), "o.json", key)
@@ -198,8 +221,10 @@ def test_stack_config_reads_every_setting_and_never_trusts_a_listed_secret(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a secret entry may carry a placeholder value: it is read alone with `config get`, never taken as listed
-    config = {"alicloud:secretKey": {"value": "[secret]", "secret": True},
-              "alicloud:endpoints": {"objectValue": [{"sts": "http://127.0.0.1:1"}], "secret": False}}  # fmt: skip
+    config = {
+        "alicloud:secretKey": {"value": "[secret]", "secret": True},
+        "alicloud:endpoints": {"objectValue": [{"sts": "http://127.0.0.1:1"}], "secret": False},
+    }
     log = fake_pulumi(tmp_path, monkeypatch, {"config": config, "config get alicloud:secretKey": "s3cret"})
     settings = PulumiCli("dev").alicloud_config()
     assert settings == {"alicloud:secretKey": "s3cret", "alicloud:endpoints": [{"sts": "http://127.0.0.1:1"}]}
@@ -264,8 +289,10 @@ def test_pulumi_cli_absent_says_what_to_do_instead(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(OutputsError) as caught:
         PulumiCli("dev")
-    assert str(caught.value) == ("the Pulumi CLI is not on PATH; install it, or pass --outputs FILE with the output "
-                                 "of `pulumi stack output --json`")  # fmt: skip
+    assert str(caught.value) == (
+        "the Pulumi CLI is not on PATH; install it, or pass --outputs FILE with the output "
+        "of `pulumi stack output --json`"
+    )
 
 
 def test_deeper_key_paths_and_stack_messages_without_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -294,8 +321,11 @@ def test_a_hung_pulumi_is_a_clear_error_after_two_minutes(tmp_path: Path, monkey
 def test_a_secret_read_with_config_get_loses_only_the_newline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`pulumi config get` ends its answer with one newline; any other trailing character is the value's."""
     config = {"alicloud:accessKey": {"secret": True}, "alicloud:secretKey": {"secret": True}}
-    fake_pulumi(tmp_path, monkeypatch, {"config": config, "config get alicloud:accessKey": "AKIDX",
-                                        "config get alicloud:secretKey": "s3cret "})  # fmt: skip
+    fake_pulumi(
+        tmp_path,
+        monkeypatch,
+        {"config": config, "config get alicloud:accessKey": "AKIDX", "config get alicloud:secretKey": "s3cret "},
+    )
     assert PulumiCli("dev").alicloud_config() == {"alicloud:accessKey": "AKIDX", "alicloud:secretKey": "s3cret "}
 
 
@@ -319,18 +349,35 @@ def test_another_pulumi_executable_is_the_one_run(tmp_path: Path, monkeypatch: p
 
 def test_the_plugin_components_camel_case_outputs_are_the_same_contract() -> None:
     """`imm:index:FaceClustering` exports projectName, datasetName...: each contract key has its camelCase name."""
-    camel = {"projectName": "p", "datasetName": "d", "region": "cn-hangzhou", "endpoint": "http://127.0.0.1:1",
-             "clusteringTaskId": "t", "serviceRole": "r", "serviceRoleArn": "acs:ram::1:role/r",
-             "bindingUris": ["oss://b/"], "someExtra": 1}  # fmt: skip
+    camel = {
+        "projectName": "p",
+        "datasetName": "d",
+        "region": "cn-hangzhou",
+        "endpoint": "http://127.0.0.1:1",
+        "clusteringTaskId": "t",
+        "serviceRole": "r",
+        "serviceRoleArn": "acs:ram::1:role/r",
+        "bindingUris": ["oss://b/"],
+        "someExtra": 1,
+    }
     parsed = parse_outputs(camel, "outputs")
     assert parsed.model_dump(exclude_none=False) == {
-        "project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "endpoint": "http://127.0.0.1:1",
-        "clustering_task_id": "t", "service_role": "r", "service_role_arn": "acs:ram::1:role/r",
-        "binding_uris": ["oss://b/"], "someExtra": 1}  # fmt: skip
+        "project_name": "p",
+        "dataset_name": "d",
+        "region": "cn-hangzhou",
+        "endpoint": "http://127.0.0.1:1",
+        "clustering_task_id": "t",
+        "service_role": "r",
+        "service_role_arn": "acs:ram::1:role/r",
+        "binding_uris": ["oss://b/"],
+        "someExtra": 1,
+    }
     assert parsed.model_extra == {"someExtra": 1}  # a key outside the contract is kept under its own name
     # one snake_case contract key and the document is read as it stands: camelCase keys are extras then
-    mixed = parse_outputs({"project_name": "p", "datasetName": "d", "dataset_name": "d2", "region": "r",
-                           "clusteringTaskId": "x"}, "outputs")  # fmt: skip
+    mixed = parse_outputs(
+        {"project_name": "p", "datasetName": "d", "dataset_name": "d2", "region": "r", "clusteringTaskId": "x"},
+        "outputs",
+    )
     assert (mixed.dataset_name, mixed.clustering_task_id) == ("d2", None)
     assert mixed.model_extra == {"datasetName": "d", "clusteringTaskId": "x"}
     with pytest.raises(OutputsError, match=r"^outputs: required output 'region' is missing"):

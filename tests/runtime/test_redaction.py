@@ -18,9 +18,16 @@ SECRET = "Ab+/c=d e&f%g"  # characters that every encoding changes
 def encodings(secret: str) -> list[str]:
     once = quote(secret, safe="")
     lower = re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), once)
-    return [secret, once, quote(once, safe=""), quote_plus(secret, safe=""), lower,
-            quote(lower, safe=""), base64.b64encode(secret.encode()).decode(),
-            base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")]  # fmt: skip
+    return [
+        secret,
+        once,
+        quote(once, safe=""),
+        quote_plus(secret, safe=""),
+        lower,
+        quote(lower, safe=""),
+        base64.b64encode(secret.encode()).decode(),
+        base64.urlsafe_b64encode(secret.encode()).decode().rstrip("="),
+    ]
 
 
 @pytest.mark.parametrize("form", encodings(SECRET))

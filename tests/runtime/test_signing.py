@@ -217,16 +217,23 @@ def _recomputed(request: httpx.Request) -> str:
     names = request.headers["Authorization"].split("SignedHeaders=", 1)[1].split(",", 1)[0].split(";")
     signed = {n: request.headers[n] for n in names}
     query = parse_qsl(request.url.query.decode())
-    canonical, _ = v3_canonical_request(request.method, request.url.path, query, signed,
-                                        request.headers["x-acs-content-sha256"])  # fmt: skip
+    canonical, _ = v3_canonical_request(
+        request.method, request.url.path, query, signed, request.headers["x-acs-content-sha256"]
+    )
     return v3_signature("FAKESECRET", v3_string_to_sign(canonical))
 
 
 def test_v3_auth_flow_hashes_a_body() -> None:
     """A form body is covered by its SHA-256 (IMM's V3 rule), the empty body by the empty string's."""
     body = b"ObjectIds=%5B%22a%22%5D"
-    with_body = _v3_signed(httpx.Request("POST", "https://imm.cn-hangzhou.aliyuncs.com/", content=body,
-                                         headers={"content-type": "application/x-www-form-urlencoded"}))  # fmt: skip
+    with_body = _v3_signed(
+        httpx.Request(
+            "POST",
+            "https://imm.cn-hangzhou.aliyuncs.com/",
+            content=body,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    )
     assert with_body.headers["x-acs-content-sha256"] == hashlib.sha256(body).hexdigest()
     assert with_body.headers["Authorization"].endswith("Signature=" + _recomputed(with_body))
     empty = _v3_signed(httpx.Request("POST", "https://imm.cn-hangzhou.aliyuncs.com/"))

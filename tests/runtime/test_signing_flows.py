@@ -39,8 +39,12 @@ def _v2_expected(method: str, sent: dict[str, str], body: list[tuple[str, str]] 
 
 def test_v2_signs_the_form_body_parameters_too() -> None:
     body = [("FigureCluster", '{"ObjectId":"Cluster-1","Name":"Ann"}'), ("Description", "")]
-    request = httpx.Request("POST", "https://imm.example/?ProjectName=p", data=dict(body),
-                            headers={"x-acs-action": "UpdateFigureCluster", "x-acs-version": "2020-09-30"})  # fmt: skip
+    request = httpx.Request(
+        "POST",
+        "https://imm.example/?ProjectName=p",
+        data=dict(body),
+        headers={"x-acs-action": "UpdateFigureCluster", "x-acs-version": "2020-09-30"},
+    )
     assert request.headers["content-type"].startswith(FORM_CONTENT_TYPE)
     sent = _v2_signed(request)
     assert sent["Signature"] == _v2_expected("POST", sent, body)
@@ -49,22 +53,33 @@ def test_v2_signs_the_form_body_parameters_too() -> None:
 
 
 def test_v2_signs_empty_values_and_defaults_the_version() -> None:
-    request = httpx.Request("POST", "https://imm.example/?ProjectName=p&Description=",
-                            headers={"x-acs-action": "UpdateProject"})  # fmt: skip
+    request = httpx.Request(
+        "POST", "https://imm.example/?ProjectName=p&Description=", headers={"x-acs-action": "UpdateProject"}
+    )
     sent = _v2_signed(request)
     assert sent["Description"] == ""  # an empty parameter is sent and signed, not dropped
     assert sent["Version"] == "2020-09-30"
     assert (sent["Action"], sent["Format"], sent["SignatureMethod"], sent["SignatureVersion"]) == (
-        "UpdateProject", "json", "HMAC-SHA1", "1.0")  # fmt: skip
+        "UpdateProject",
+        "json",
+        "HMAC-SHA1",
+        "1.0",
+    )
     assert sent["Signature"] == _v2_expected("POST", sent)
 
 
 def test_v3_signs_an_empty_query_value() -> None:
     auth = AcsV3Auth(CREDS, clock=lambda: datetime(2024, 1, 1, tzinfo=UTC), nonce=lambda: "nonce")
-    with_empty = httpx.Request("POST", "https://imm.example/?Description=&ProjectName=p",
-                               headers={"x-acs-action": "UpdateProject", "x-acs-version": "2020-09-30"})  # fmt: skip
-    without = httpx.Request("POST", "https://imm.example/?ProjectName=p",
-                            headers={"x-acs-action": "UpdateProject", "x-acs-version": "2020-09-30"})  # fmt: skip
+    with_empty = httpx.Request(
+        "POST",
+        "https://imm.example/?Description=&ProjectName=p",
+        headers={"x-acs-action": "UpdateProject", "x-acs-version": "2020-09-30"},
+    )
+    without = httpx.Request(
+        "POST",
+        "https://imm.example/?ProjectName=p",
+        headers={"x-acs-action": "UpdateProject", "x-acs-version": "2020-09-30"},
+    )
     a = next(auth.auth_flow(with_empty)).headers["Authorization"]
     b = next(auth.auth_flow(without)).headers["Authorization"]
     assert a != b  # "Description=" is part of what is signed
@@ -93,12 +108,23 @@ def test_async_flow_refreshes_credentials_off_the_event_loop() -> None:
 
 def test_v3_signs_accept_and_content_type_as_the_official_sdk_does() -> None:
     auth = AcsV3Auth(CREDS, nonce=lambda: "nonce")
-    request = httpx.Request("POST", "https://imm.example/", data={"A": "1"},
-                            headers={"x-acs-action": "GetProject", "Accept": "application/json"})  # fmt: skip
+    request = httpx.Request(
+        "POST",
+        "https://imm.example/",
+        data={"A": "1"},
+        headers={"x-acs-action": "GetProject", "Accept": "application/json"},
+    )
     authorization = next(auth.auth_flow(request)).headers["Authorization"]
     signed = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
-    assert signed == ["accept", "content-type", "host", "x-acs-action", "x-acs-content-sha256", "x-acs-date",
-                      "x-acs-signature-nonce"]  # fmt: skip
+    assert signed == [
+        "accept",
+        "content-type",
+        "host",
+        "x-acs-action",
+        "x-acs-content-sha256",
+        "x-acs-date",
+        "x-acs-signature-nonce",
+    ]
 
 
 def test_v2_takes_the_version_from_the_request() -> None:

@@ -75,14 +75,25 @@ def test_v3_flow_signs_what_it_sends_as_the_sdk_would(query: dict[str, str], sts
     auth = AcsV3Auth(creds, clock=lambda: datetime(2024, 1, 1, tzinfo=UTC), nonce=lambda: "n")
     sent = next(auth.auth_flow(_request(query)))
     signed_names = sent.headers["Authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
-    assert {"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce",
-            "x-acs-content-sha256"} <= set(signed_names)  # fmt: skip
+    assert {
+        "host",
+        "x-acs-action",
+        "x-acs-version",
+        "x-acs-date",
+        "x-acs-signature-nonce",
+        "x-acs-content-sha256",
+    } <= set(signed_names)
     assert ("x-acs-security-token" in signed_names) is sts
     assert all(name.islower() for name in signed_names)
-    request = SimpleNamespace(method="POST", pathname="/", headers={n: sent.headers[n] for n in signed_names},
-                              query=dict(parse_qsl(sent.url.query.decode(), keep_blank_values=True)))  # fmt: skip
-    expected = Utils.get_authorization(request, "ACS3-HMAC-SHA256", sent.headers["x-acs-content-sha256"], "AKID",
-                                       "SECRET")  # fmt: skip
+    request = SimpleNamespace(
+        method="POST",
+        pathname="/",
+        headers={n: sent.headers[n] for n in signed_names},
+        query=dict(parse_qsl(sent.url.query.decode(), keep_blank_values=True)),
+    )
+    expected = Utils.get_authorization(
+        request, "ACS3-HMAC-SHA256", sent.headers["x-acs-content-sha256"], "AKID", "SECRET"
+    )
     assert sent.headers["Authorization"] == expected
     assert sent.headers["x-acs-date"] == "2024-01-01T00:00:00Z"
 

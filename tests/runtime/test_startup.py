@@ -26,8 +26,10 @@ def test_the_cli_never_imports_httpxs_command_line_client() -> None:
     plain = fresh(f"import sys, httpx, json; print(json.dumps({seen}))")
     if not plain:
         pytest.skip("none of click, pygments, rich is installed: httpx imports no CLI here anyway")
-    ours = fresh("import sys, json, imm_faces.runtime.cli.main, imm_faces.runtime.client, httpx\n"
-                 f"print(json.dumps([{seen}, callable(httpx.main), httpx.main.__module__]))")  # fmt: skip
+    ours = fresh(
+        "import sys, json, imm_faces.runtime.cli.main, imm_faces.runtime.client, httpx\n"
+        f"print(json.dumps([{seen}, callable(httpx.main), httpx.main.__module__]))"
+    )
     assert ours == [[], True, "httpx"]
 
 

@@ -33,8 +33,9 @@ def cluster(object_id: str, **changes: Any) -> FigureCluster:
 
 
 def file(uri: str, *cluster_ids: str) -> File:
-    return File.model_validate({"URI": uri, "MediaType": "image",
-                                "Figures": [{"FigureClusterId": c} for c in cluster_ids]})  # fmt: skip
+    return File.model_validate(
+        {"URI": uri, "MediaType": "image", "Figures": [{"FigureClusterId": c} for c in cluster_ids]}
+    )
 
 
 class FakeImm:
@@ -68,9 +69,14 @@ def test_the_group_query_counts_every_cluster_up_to_the_service_limit() -> None:
     imm = FakeImm({"Aggregations": [{"Field": FIELD, "Operation": "group", "Groups": groups}]})
     files = checker(imm)
     asyncio.run(files.fetch_groups())
-    assert imm.requests == [{"dataset_name": "d", "query": Query(field=FIELD, operation="exist"),
-                             "aggregations": [SimpleQueryAggregation(field=FIELD, operation="group")],
-                             "max_results": 2000}]  # fmt: skip
+    assert imm.requests == [
+        {
+            "dataset_name": "d",
+            "query": Query(field=FIELD, operation="exist"),
+            "aggregations": [SimpleQueryAggregation(field=FIELD, operation="group")],
+            "max_results": 2000,
+        }
+    ]
     assert files.groups == {"C-1": 3, "C-2": 0}  # a group without Count counts nothing; one without Value is no id
 
 
@@ -91,16 +97,30 @@ def test_sampled_clusters_are_fetched_fifty_at_a_time() -> None:
 
 def test_the_files_of_sampled_clusters_are_read_page_by_page() -> None:
     one, two, three = file("oss://b/1.jpg", "C-1"), file("oss://b/2.jpg", "C-2"), file("oss://b/3.jpg", "C-1")
-    imm = FakeImm({"Files": [one.model_dump(by_alias=True, exclude_none=True)], "NextToken": "page-2"},
-                  {"Files": [two.model_dump(by_alias=True, exclude_none=True),
-                             three.model_dump(by_alias=True, exclude_none=True)]},
-                  {"Files": []})  # fmt: skip
+    imm = FakeImm(
+        {"Files": [one.model_dump(by_alias=True, exclude_none=True)], "NextToken": "page-2"},
+        {
+            "Files": [
+                two.model_dump(by_alias=True, exclude_none=True),
+                three.model_dump(by_alias=True, exclude_none=True),
+            ]
+        },
+        {"Files": []},
+    )
     files = checker(imm)
     asyncio.run(files.fetch_files(["C-1", "C-2"]))
-    both = Query(operation="or", sub_queries=[Query(field=FIELD, operation="eq", value="C-1"),
-                                              Query(field=FIELD, operation="eq", value="C-2")])  # fmt: skip
-    first = {"dataset_name": "d", "query": both, "with_fields": ["URI", "MediaType", "Figures"], "max_results": 100,
-             "next_token": None, "without_total_hits": True}  # fmt: skip
+    both = Query(
+        operation="or",
+        sub_queries=[Query(field=FIELD, operation="eq", value="C-1"), Query(field=FIELD, operation="eq", value="C-2")],
+    )
+    first = {
+        "dataset_name": "d",
+        "query": both,
+        "with_fields": ["URI", "MediaType", "Figures"],
+        "max_results": 100,
+        "next_token": None,
+        "without_total_hits": True,
+    }
     assert imm.requests == [first, {**first, "next_token": "page-2"}]
     assert files.found == [(["C-1", "C-2"], [one, two, three])]  # every page's files, in order
     assert imm.ticks == [("files", 2, None)]
@@ -133,10 +153,12 @@ def test_without_groups_only_the_sample_is_judged() -> None:
 
 def test_grouped_counts_against_image_and_video_counts() -> None:
     report = VerifyReport("http://imm.test/", OUTPUTS)
-    views = {"C-mixed": cluster("C-mixed", ImageCount=2, VideoCount=1),  # 2 + 1 files name it
-             "C-videos": cluster("C-videos", ImageCount=None, VideoCount=2),
-             "C-none": cluster("C-none", ImageCount=0, VideoCount=0),  # no group: no file names it, rightly
-             "C-wrong": cluster("C-wrong", ImageCount=1, VideoCount=0)}  # fmt: skip
+    views = {
+        "C-mixed": cluster("C-mixed", ImageCount=2, VideoCount=1),  # 2 + 1 files name it
+        "C-videos": cluster("C-videos", ImageCount=None, VideoCount=2),
+        "C-none": cluster("C-none", ImageCount=0, VideoCount=0),  # no group: no file names it, rightly
+        "C-wrong": cluster("C-wrong", ImageCount=1, VideoCount=0),
+    }
     groups = {"C-mixed": 3, "C-videos": 2, "C-wrong": 2, "C-ghost": 2}
     checker(FakeImm(), report).judge_groups(groups, views, complete_listing=True)
     assert report.failures == [  # in CHECKS order
@@ -150,12 +172,18 @@ def test_grouped_counts_against_image_and_video_counts() -> None:
 def test_cut_groups_skip_the_clusters_beyond_and_still_judge_the_rest() -> None:
     report = VerifyReport("http://imm.test/", OUTPUTS)
     groups = {f"C-{i}": 1 for i in range(2000)}
-    views = {"C-beyond": cluster("C-beyond", ImageCount=1, VideoCount=0),  # listed first, not in the cut groups
-             "C-0": cluster("C-0", ImageCount=3, VideoCount=0)}  # fmt: skip
+    views = {
+        "C-beyond": cluster("C-beyond", ImageCount=1, VideoCount=0),  # listed first, not in the cut groups
+        "C-0": cluster("C-0", ImageCount=3, VideoCount=0),
+    }
     checker(FakeImm(), report).judge_groups(groups, views, complete_listing=False)
     assert [(f.check, f.subject) for f in report.failures] == [("consistency.image_count", "C-0")]
-    assert report.notes == [("consistency.no_orphans", "SimpleQuery returns at most 2000 groups: the clusters named "
-                             "by the fewest files were not compared")]  # fmt: skip
+    assert report.notes == [
+        (
+            "consistency.no_orphans",
+            "SimpleQuery returns at most 2000 groups: the clusters named by the fewest files were not compared",
+        )
+    ]
 
 
 def test_the_sample_judged_against_its_files_and_the_failures_kept_on_the_cluster() -> None:

@@ -19,8 +19,16 @@ def test_an_unreachable_endpoint_is_reported_in_json_and_junit(
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "id")
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "a-secret-that-must-not-show")
     outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps({"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou",
-                                   "endpoint": f"http://127.0.0.1:{free_port()}"}))  # fmt: skip  # nothing listens
+    outputs.write_text(
+        json.dumps(
+            {
+                "project_name": "p",
+                "dataset_name": "d",
+                "region": "cn-hangzhou",
+                "endpoint": f"http://127.0.0.1:{free_port()}",
+            }
+        )
+    )  # nothing listens
     junit = tmp_path / "verify.xml"
     code = imm_faces(["verify", "--outputs", str(outputs), "--json", "--junit-xml", str(junit), "--deadline", "5"])
     out, err = capsys.readouterr()
@@ -48,12 +56,22 @@ def test_the_plugin_components_camel_case_outputs_are_read() -> None:
     """`imm:index:FaceClustering` (the plugin) names its outputs projectName...; they mean the same contract."""
     from imm_faces.runtime.outputs import parse_outputs
 
-    parsed = parse_outputs({"projectName": "p", "datasetName": "d", "region": "cn-hangzhou",
-                            "clusteringTaskId": "t", "bindingUris": ["oss://b/"], "extra": 1}, "outputs")  # fmt: skip
+    parsed = parse_outputs(
+        {
+            "projectName": "p",
+            "datasetName": "d",
+            "region": "cn-hangzhou",
+            "clusteringTaskId": "t",
+            "bindingUris": ["oss://b/"],
+            "extra": 1,
+        },
+        "outputs",
+    )
     assert (parsed.project_name, parsed.dataset_name, parsed.clustering_task_id) == ("p", "d", "t")
     assert parsed.binding_uris == ["oss://b/"]
-    mixed = parse_outputs({"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "clusteringTaskId": "x"},
-                          "outputs")  # fmt: skip
+    mixed = parse_outputs(
+        {"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "clusteringTaskId": "x"}, "outputs"
+    )
     assert mixed.clustering_task_id is None  # snake_case present: the document is the contract as it stands
 
 
@@ -66,8 +84,16 @@ def test_a_secret_that_is_not_utf8_is_a_usage_error_even_with_debug(
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "id")
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
     outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps({"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou",
-                                   "endpoint": f"http://127.0.0.1:{free_port()}"}))  # fmt: skip
+    outputs.write_text(
+        json.dumps(
+            {
+                "project_name": "p",
+                "dataset_name": "d",
+                "region": "cn-hangzhou",
+                "endpoint": f"http://127.0.0.1:{free_port()}",
+            }
+        )
+    )
     code = imm_faces(["verify", "--outputs", str(outputs), "--debug", "--deadline", "5"])
     out, err = capsys.readouterr()
     assert code == 2, err

@@ -42,20 +42,22 @@ def test_a_good_cluster_breaks_no_rule() -> None:
 
 @pytest.mark.parametrize(
     ("changes", "check", "detail"),
-    [({"ObjectType": "file"}, "cluster.object_type", "got 'file'"),
-     ({"ObjectId": "Cluster-2"}, "cluster.object_id", "got 'Cluster-2'"),
-     ({"ProjectName": "other"}, "cluster.project", "expected 'p', got 'other'"),
-     ({"DatasetName": "other"}, "cluster.dataset", "expected 'd', got 'other'"),
-     ({"FaceCount": 0}, "cluster.face_count", "got 0"),
-     ({"FaceCount": None}, "cluster.face_count", "got None"),
-     ({"ImageCount": 0}, "cluster.image_count", "got 0"),
-     ({"Cover": None}, "cluster.cover", "no Cover"),
-     ({"Cover": {"URI": ""}}, "cluster.cover", "Cover.URI is empty"),
-     ({"CreateTime": "yesterday"}, "cluster.timestamps", "CreateTime: got 'yesterday'"),
-     ({"UpdateTime": None}, "cluster.timestamps", "UpdateTime: got None"),
-     ({"MinAge": 50}, "cluster.ages", "got 50 / 26 / 44"),
-     ({"MaxAge": 20}, "cluster.ages", "got 12 / 26 / 20")],
-)  # fmt: skip
+    [
+        ({"ObjectType": "file"}, "cluster.object_type", "got 'file'"),
+        ({"ObjectId": "Cluster-2"}, "cluster.object_id", "got 'Cluster-2'"),
+        ({"ProjectName": "other"}, "cluster.project", "expected 'p', got 'other'"),
+        ({"DatasetName": "other"}, "cluster.dataset", "expected 'd', got 'other'"),
+        ({"FaceCount": 0}, "cluster.face_count", "got 0"),
+        ({"FaceCount": None}, "cluster.face_count", "got None"),
+        ({"ImageCount": 0}, "cluster.image_count", "got 0"),
+        ({"Cover": None}, "cluster.cover", "no Cover"),
+        ({"Cover": {"URI": ""}}, "cluster.cover", "Cover.URI is empty"),
+        ({"CreateTime": "yesterday"}, "cluster.timestamps", "CreateTime: got 'yesterday'"),
+        ({"UpdateTime": None}, "cluster.timestamps", "UpdateTime: got None"),
+        ({"MinAge": 50}, "cluster.ages", "got 50 / 26 / 44"),
+        ({"MaxAge": 20}, "cluster.ages", "got 12 / 26 / 20"),
+    ],
+)
 def test_each_rule_fails_alone(changes: dict[str, Any], check: str, detail: str) -> None:
     assert check_cluster(cluster(**changes), CID, OUTPUTS) == [Failure(check, CID, detail)]
     assert check in VIEW_RULES
@@ -76,7 +78,8 @@ def test_disagreements_name_the_fields() -> None:
     assert disagreements(cluster(), cluster(FaceCount=4)) == ["face_count: 3 != 4"]
     other_cover = {**SAMPLE["FigureCluster"]["Cover"], "URI": "oss://b/other.jpg"}
     assert disagreements(cluster(), cluster(Cover=other_cover)) == [
-        "Cover.URI: 'oss://examplebucket/sampleobject.jpg' != 'oss://b/other.jpg'"]  # fmt: skip
+        "Cover.URI: 'oss://examplebucket/sampleobject.jpg' != 'oss://b/other.jpg'"
+    ]
     # BaseImages is only in GetFigureCluster's answer: its absence elsewhere is no disagreement
     assert disagreements(cluster(BaseImages=None), cluster()) == []
 
@@ -94,9 +97,11 @@ def test_counts_and_cover_against_files() -> None:
     good = cluster(FaceCount=3, ImageCount=2)
     assert check_against_files(good, files, CID) == []
     assert [f.check for f in check_against_files(cluster(FaceCount=4, ImageCount=2), files, CID)] == [
-        "consistency.face_count"]  # fmt: skip
+        "consistency.face_count"
+    ]
     assert [f.check for f in check_against_files(cluster(FaceCount=3, ImageCount=3), files, CID)] == [
-        "consistency.image_count"]  # fmt: skip
+        "consistency.image_count"
+    ]
     elsewhere = {**SAMPLE["FigureCluster"]["Cover"], "URI": "oss://b/3.jpg"}  # holds only another cluster's face
     failures = check_against_files(cluster(FaceCount=3, ImageCount=2, Cover=elsewhere), files, CID)
     expected = ("consistency.cover", "Cover 'oss://b/3.jpg' holds none of its faces")
@@ -132,11 +137,15 @@ def test_json_has_schema_version_and_stable_check_ids_in_catalog_order() -> None
     assert ids == [c for c in CHECKS if c in ids]  # catalog order, whatever order they ran in
     by_id = {c["id"]: c for c in doc["checks"]}
     assert by_id["cluster.face_count"]["status"] == "failed" and by_id["project.exists"]["status"] == "passed"
-    assert by_id["clusters.min_count"] == {**by_id["clusters.min_count"], "status": "skipped",
-                                           "skipped": "--min-clusters not given"}  # fmt: skip
+    assert by_id["clusters.min_count"] == {
+        **by_id["clusters.min_count"],
+        "status": "skipped",
+        "skipped": "--min-clusters not given",
+    }
     assert doc["notes"] == [{"check": "task.succeeded", "note": "task t has no record any more"}]
     assert {"check": "cluster.face_count", "subject": "Cluster-a", "detail": "got 0 (in QueryFigureClusters)"} in (
-        doc["failures"])  # fmt: skip
+        doc["failures"]
+    )
 
 
 def test_junit_xml_one_case_per_check() -> None:
@@ -144,8 +153,14 @@ def test_junit_xml_one_case_per_check() -> None:
     suite = root.find("testsuite")
     assert suite is not None and suite.get("failures") == "2" and suite.get("skipped") == "1"
     cases = {c.get("name"): c for c in suite.iter("testcase")}
-    assert set(cases) == {"project.exists", "dataset.exists", "task.succeeded", "clusters.min_count",
-                          "cluster.face_count", "consistency.cover"}  # fmt: skip
+    assert set(cases) == {
+        "project.exists",
+        "dataset.exists",
+        "task.succeeded",
+        "clusters.min_count",
+        "cluster.face_count",
+        "consistency.cover",
+    }
     failure = cases["cluster.face_count"].find("failure")
     assert failure is not None and "Cluster-a: got 0" in (failure.get("message") or "")
     assert cases["project.exists"].find("failure") is None
@@ -156,8 +171,10 @@ def test_junit_xml_one_case_per_check() -> None:
 def test_github_annotations_escape_and_cap() -> None:
     lines = github_annotations(report_with_failures())
     assert lines[0] == "::error title=imm-faces verify cluster.face_count::Cluster-a: got 0 (in QueryFigureClusters)"
-    assert lines[1] == ("::error title=imm-faces verify consistency.cover::Cluster-b: Cover 'oss://b/1,2:3.jpg' "
-                        "holds none%0Aof its faces 100%25")  # fmt: skip
+    assert lines[1] == (
+        "::error title=imm-faces verify consistency.cover::Cluster-b: Cover 'oss://b/1,2:3.jpg' "
+        "holds none%0Aof its faces 100%25"
+    )
     assert lines[2] == "::notice title=imm-faces verify task.succeeded::task t has no record any more"
     many = VerifyReport("http://imm.test/", OUTPUTS)
     for i in range(60):
@@ -261,8 +278,9 @@ def verify_fake(transport: Any, **kwargs: Any) -> VerifyReport:
     from imm_faces.runtime.verify.run import verify_deployment
 
     async def go() -> VerifyReport:
-        async with AsyncImmClient(endpoint="http://imm.test", credentials=Credentials("AK", "SK-0123456789"),
-                                  transport=transport) as imm:  # fmt: skip
+        async with AsyncImmClient(
+            endpoint="http://imm.test", credentials=Credentials("AK", "SK-0123456789"), transport=transport
+        ) as imm:
             return await verify_deployment(imm, OUTPUTS, **{"consistency": False, **kwargs})
 
     loop = asyncio.new_event_loop()
@@ -301,12 +319,22 @@ def test_a_failed_bulk_request_makes_every_cluster_a_suspect() -> None:
 def test_get_without_a_cluster_fails_exists() -> None:
     report = verify_fake(fake_imm([["Cluster-1"]], empty_get=True))
     assert [(f.check, f.detail) for f in report.failures] == [
-        ("cluster.exists", "GetFigureCluster returned no FigureCluster")]  # fmt: skip
+        ("cluster.exists", "GetFigureCluster returned no FigureCluster")
+    ]
 
 
-@pytest.mark.parametrize("code", ["InvalidAccessKeyId.NotFound", "SignatureDoesNotMatch", "IncompleteSignature",
-                                  "InvalidSecurityToken.Expired", "InvalidTimeStamp.Expired", "Forbidden.RAM",
-                                  "NoPermission"])  # fmt: skip
+@pytest.mark.parametrize(
+    "code",
+    [
+        "InvalidAccessKeyId.NotFound",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "InvalidSecurityToken.Expired",
+        "InvalidTimeStamp.Expired",
+        "Forbidden.RAM",
+        "NoPermission",
+    ],
+)
 def test_access_errors_name_the_action(code: str) -> None:
     from imm_faces.runtime.errors import ImmError
     from imm_faces.runtime.verify.base import AccessError, raise_if_access
@@ -319,21 +347,26 @@ def test_access_errors_name_the_action(code: str) -> None:
 def test_a_failing_simple_query_fails_consistency() -> None:
     report = verify_fake(fake_imm([["Cluster-1"]], fail="SimpleQuery"), consistency=True)
     assert [(f.check, f.detail) for f in report.failures] == [
-        ("consistency.no_orphans", "SimpleQuery failed: InvalidArgument: no listing today")]  # fmt: skip
+        ("consistency.no_orphans", "SimpleQuery failed: InvalidArgument: no listing today")
+    ]
 
 
 def test_consistency_through_a_mock_service() -> None:
     cover = SAMPLE["FigureCluster"]["Cover"]["URI"]
     one, ghost = [{"FigureClusterId": "Cluster-1"}], [{"FigureClusterId": "Cluster-ghost"}]
-    files = [{"URI": cover, "MediaType": "image", "Figures": one * 3},
-             *({"URI": f"oss://b/{i}.jpg", "MediaType": "image", "Figures": one} for i in (2, 3, 4)),
-             {"URI": "oss://b/5.jpg", "MediaType": "image", "Figures": ghost}]  # fmt: skip
+    files = [
+        {"URI": cover, "MediaType": "image", "Figures": one * 3},
+        *({"URI": f"oss://b/{i}.jpg", "MediaType": "image", "Figures": one} for i in (2, 3, 4)),
+        {"URI": "oss://b/5.jpg", "MediaType": "image", "Figures": ghost},
+    ]
     report = verify_fake(fake_imm([["Cluster-1"]], files=files), consistency=True)
     # the sample's FaceCount is 3 in the sample document: the files hold 6 faces; VideoCount 3 + ImageCount 5 = 8
     # files expected by the aggregation, 4 found; and a file names a cluster that does not exist
     assert {(f.check, f.subject) for f in report.failures} == {
-        ("consistency.face_count", "Cluster-1"), ("consistency.image_count", "Cluster-1"),
-        ("consistency.no_orphans", "Cluster-ghost")}  # fmt: skip
+        ("consistency.face_count", "Cluster-1"),
+        ("consistency.image_count", "Cluster-1"),
+        ("consistency.no_orphans", "Cluster-ghost"),
+    }
     assert report.coverage.grouped_clusters == 2 and report.coverage.files_examined == 4
 
 
@@ -344,8 +377,10 @@ def test_grouped_counts_cut_at_the_service_limit_are_a_note() -> None:
     report = VerifyReport("http://imm.test/", OUTPUTS)
     checker = Consistency(lambda *a, **k: None, report, lambda *a: None)  # type: ignore[arg-type]
     groups = {f"Cluster-{i}": 1 for i in range(SIMPLE_QUERY_MAX_GROUPS)}
-    views = {"Cluster-0": cluster(ObjectId="Cluster-0", ImageCount=1, VideoCount=0),
-             "Cluster-beyond": cluster(ObjectId="Cluster-beyond", ImageCount=1, VideoCount=0)}  # fmt: skip
+    views = {
+        "Cluster-0": cluster(ObjectId="Cluster-0", ImageCount=1, VideoCount=0),
+        "Cluster-beyond": cluster(ObjectId="Cluster-beyond", ImageCount=1, VideoCount=0),
+    }
     checker.judge_groups(groups, views, complete_listing=False)
     assert report.passed  # Cluster-beyond is not in the cut list: not compared
     assert any("at most 2000 groups" in note for _, note in report.notes)
