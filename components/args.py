@@ -9,6 +9,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from functools import partial
 from typing import Any
 
 from imm_faces.runtime.errors import ConfigError
@@ -17,6 +18,7 @@ from imm_faces.runtime.rules import (
     check_description,
     check_name,
     check_oss_uri,
+    check_quota,
     check_region,
     check_seconds,
     split_oss_uri,
@@ -149,33 +151,29 @@ class FaceClusteringArgs:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class ResolvedArgs:
-    region: str
+@dataclass(frozen=True, kw_only=True)
+class ResolvedArgs(FaceClusteringArgs):
+    """The arguments validated, with the defaults that depend on the component filled in: every name is set
+    (given or derived), ``account_id`` is ``*`` when not given, ``role_locations`` leaves out what
+    ``oss_locations`` binds, and the collections are plain tuples and dicts. Only the fields whose type narrows
+    are declared again; the rest, with their documentation, are :class:`FaceClusteringArgs`'."""
+
     project_name: str
     dataset_name: str
-    description: str | None
-    template_id: str | None
-    project_quotas: dict[str, int]
-    dataset_quotas: dict[str, int]
-    tags: dict[str, str]
-    oss_locations: tuple[str, ...]
-    role_locations: tuple[str, ...]
-    notification_topic: str | None
-    service_role: str | None
-    account_id: str
-    manage_project: bool
-    run_clustering: bool
-    clustering_timeout: float
-    scan_timeout: float
-    clustering_triggers: dict[str, str]
-    endpoint: str | None
     role_name: str
     policy_name: str
-    adopt_existing: bool
-    delete_adopted: bool
-    create_checker_policy: bool
     checker_policy_name: str
+    account_id: str
+
+    @property
+    def project_quotas(self) -> dict[str, int]:
+        """The quotas that go to the IMM project."""
+        return {quota: limit for quota, limit in self.quotas.items() if quota in PROJECT_QUOTAS}
+
+    @property
+    def dataset_quotas(self) -> dict[str, int]:
+        """The quotas that go to the dataset."""
+        return {quota: limit for quota, limit in self.quotas.items() if quota in DATASET_QUOTAS}
 
 
 def _check(field_name: str, check: Any, value: Any) -> Any:
@@ -198,55 +196,40 @@ def resolve(args: FaceClusteringArgs, component: str, scope: NameScope | None = 
     dataset = _check("dataset_name", check_name, args.dataset_name or derived_name(component, "faces", scope=scope))
     if args.description is not None:
         _check("description", check_description, args.description)
-    project_quotas, dataset_quotas = _quotas(args)
+    _check_quotas(args)
     _check_tags(args)
-    locations = _locations(args, dataset_quotas)
+    locations = _locations(args)
     _check_roles(args)
     for name in ("clustering_timeout", "scan_timeout"):
         _check(name, check_seconds, getattr(args, name))
     role_name, policy_name, checker_name = _ram_names(args, component, scope)
     _check_switches(args)
-    # Kept compact: one field a line would make this call 27 lines.
-    return ResolvedArgs(
-        region=region,
-        project_name=project,
-        dataset_name=dataset,
-        description=args.description,
-        template_id=args.template_id,
-        project_quotas=project_quotas,
-        dataset_quotas=dataset_quotas,
-        tags=dict(args.tags),
-        oss_locations=locations,
-        role_locations=tuple(u for u in args.role_locations if u not in locations),
-        notification_topic=args.notification_topic,
-        service_role=args.service_role,
-        account_id=args.account_id or "*",
-        manage_project=args.manage_project,
-        run_clustering=args.run_clustering,
-        clustering_timeout=float(args.clustering_timeout),
-        scan_timeout=float(args.scan_timeout),
-        clustering_triggers=dict(args.clustering_triggers),
-        endpoint=args.endpoint,
-        role_name=role_name,
-        policy_name=policy_name,
-        adopt_existing=args.adopt_existing,
-        delete_adopted=args.delete_adopted,
-        create_checker_policy=args.create_checker_policy,
-        checker_policy_name=checker_name,
-    )
+    filled: dict[str, Any] = {
+        "region": region,
+        "project_name": project,
+        "dataset_name": dataset,
+        "role_name": role_name,
+        "policy_name": policy_name,
+        "checker_policy_name": checker_name,
+        "account_id": args.account_id or "*",
+        "quotas": dict(args.quotas),
+        "tags": dict(args.tags),
+        "oss_locations": locations,
+        "role_locations": tuple(u for u in args.role_locations if u not in locations),
+        "clustering_timeout": float(args.clustering_timeout),
+        "scan_timeout": float(args.scan_timeout),
+        "clustering_triggers": dict(args.clustering_triggers),
+    }
+    given = {f.name: getattr(args, f.name) for f in fields(FaceClusteringArgs) if f.name not in filled}
+    return ResolvedArgs(**given, **filled)
 
 
-def _quotas(args: FaceClusteringArgs) -> tuple[dict[str, int], dict[str, int]]:
-    """(project quotas, dataset quotas), each checked against IMM's range."""
-    project_quotas: dict[str, int] = {}
-    dataset_quotas: dict[str, int] = {}
+def _check_quotas(args: FaceClusteringArgs) -> None:
+    """Each quota is IMM's and within IMM's range."""
     for quota, limit in args.quotas.items():
         _require(f"quotas[{quota!r}]", quota in QUOTAS, f"not an IMM quota; known: {', '.join(QUOTAS)}")
         _require(f"quotas[{quota!r}]", isinstance(limit, int) and not isinstance(limit, bool), "must be an integer")
-        low, high, _ = QUOTAS[quota]
-        _require(f"quotas[{quota!r}]", low <= limit <= high, f"must be between {low} and {high}; got {limit}")
-        (project_quotas if quota in PROJECT_QUOTAS else dataset_quotas)[quota] = limit
-    return project_quotas, dataset_quotas
+        _check(f"quotas[{quota!r}]", partial(check_quota, quota), limit)
 
 
 def _check_tags(args: FaceClusteringArgs) -> None:
@@ -258,7 +241,7 @@ def _check_tags(args: FaceClusteringArgs) -> None:
         _require("clustering_triggers", isinstance(key, str) and isinstance(value, str), rule)
 
 
-def _locations(args: FaceClusteringArgs, dataset_quotas: dict[str, int]) -> tuple[str, ...]:
+def _locations(args: FaceClusteringArgs) -> tuple[str, ...]:
     """The OSS locations to bind (each once, at most the dataset's bind count); the role's extra ones checked."""
     locations = tuple(args.oss_locations)
     for i, uri in enumerate(locations):
@@ -266,7 +249,7 @@ def _locations(args: FaceClusteringArgs, dataset_quotas: dict[str, int]) -> tupl
         _require(f"oss_locations[{i}]", uri not in locations[:i], f"{uri} is listed twice")
     for i, uri in enumerate(args.role_locations):
         _check(f"role_locations[{i}]", check_oss_uri, uri)
-    max_bind = dataset_quotas.get("DatasetMaxBindCount", QUOTAS["DatasetMaxBindCount"][2])
+    max_bind = args.quotas.get("DatasetMaxBindCount", QUOTAS["DatasetMaxBindCount"][2])
     rule = f"at most DatasetMaxBindCount={max_bind} locations; got {len(locations)}"
     _require("oss_locations", len(locations) <= max_bind, rule)
     return locations
