@@ -33,18 +33,23 @@ import pulumi_alicloud as alicloud
 from imm_faces.components.args import FaceClusteringArgs, NameScope, ResolvedArgs
 from imm_faces.components.policies import checker_policy, service_policy, to_json, trust_policy
 from imm_faces.components.providers import Binding, Dataset, FigureClusteringTask, Project
+from imm_faces.runtime.credentials import SETTINGS
 from imm_faces.runtime.models.base import snake_name
 from imm_faces.runtime.outputs import StackOutputs
 
 TYPE = "imm-faces:index:FaceClustering"
 
 
+ASSUME_ROLE = SETTINGS["assume_role"]
+
+
 def _assumed_role() -> str | None:
     """The role pulumi-alicloud's default provider assumes: ``alicloud:assumeRole`` or ALICLOUD_ASSUME_ROLE_ARN."""
-    setting = pulumi.Config("alicloud").get_object("assumeRole")
+    namespace, key = str(ASSUME_ROLE.config_key).split(":")
+    setting = pulumi.Config(namespace).get_object(key)
     if isinstance(setting, dict) and setting.get("roleArn"):
         return str(setting["roleArn"])
-    return os.environ.get("ALICLOUD_ASSUME_ROLE_ARN") or None
+    return ASSUME_ROLE.from_env(os.environ)
 
 
 def _explicit_alicloud_provider(opts: pulumi.ResourceOptions | None) -> bool:
@@ -69,7 +74,7 @@ def _check_one_account(name: str, opts: pulumi.ResourceOptions | None) -> None:
     role = _assumed_role()
     if role and _explicit_alicloud_provider(opts):
         raise pulumi.RunError(
-            f"FaceClustering {name}: the stack assumes {role} (alicloud:assumeRole or ALICLOUD_ASSUME_ROLE_ARN), "
+            f"FaceClustering {name}: the stack assumes {role} ({ASSUME_ROLE.config_key} or {ASSUME_ROLE.env[0]}), "
             f"which the IMM resources use, but the RAM role would be created by an alicloud provider given in code, "
             f"whose credentials and assumed role the IMM resources cannot know: the role and the IMM project could "
             f"land in different accounts. "

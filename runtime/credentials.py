@@ -54,7 +54,7 @@ service's IMDSv2 token header and TTL, the credentials-URI document, and the ref
 """
 
 from imm_faces.runtime.auth.chain import CHAIN, resolve_provider
-from imm_faces.runtime.auth.config import CONFIG_KEYS, ENV_NAMES
+from imm_faces.runtime.auth.config import CONFIG_KEYS, ENV_NAMES, SETTINGS
 from imm_faces.runtime.auth.credentials import (
     Credentials,
     CredentialsNotFoundError,
@@ -70,6 +70,7 @@ __all__ = [
     "CHAIN",
     "CONFIG_KEYS",
     "ENV_NAMES",
+    "SETTINGS",
     "AssumeRole",
     "CredentialSettings",
     "CredentialSource",

@@ -34,6 +34,7 @@ from pulumi.provider import ConstructResult, Provider
 from imm_faces.components.args import ArgsError, FaceClusteringArgs, NameScope, ResolvedArgs
 from imm_faces.components.providers.core import as_int
 from imm_faces.components.providers.remote import plugin_resources
+from imm_faces.runtime.credentials import SETTINGS
 from imm_faces.runtime.models.base import camel_name as camel
 from imm_faces.runtime.models.base import snake_name as snake
 from imm_faces.runtime.outputs import StackOutputs
@@ -158,8 +159,10 @@ def input_failures(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
 def assumed_role_conflict(name: str, args: ResolvedArgs) -> str | None:
     """Why the component must not run with this stack config (``alicloud:assumeRole`` while it creates RAM
     objects with pulumi-alicloud), or None."""
+    assume = SETTINGS["assume_role"]
     try:
-        setting = pulumi.Config("alicloud").get_object("assumeRole")
+        namespace, key = str(assume.config_key).split(":")
+        setting = pulumi.Config(namespace).get_object(key)
     except Exception:  # not JSON: pulumi-alicloud reads it, and refuses it, itself
         setting = None
     role = setting.get("roleArn") if isinstance(setting, dict) else None
@@ -174,12 +177,12 @@ def assumed_role_conflict(name: str, args: ResolvedArgs) -> str | None:
     if not role or not creates:
         return None
     return (
-        f"{COMPONENT_TYPE} {name}: the stack config sets alicloud:assumeRole ({role}); pulumi-alicloud would "
+        f"{COMPONENT_TYPE} {name}: the stack config sets {assume.config_key} ({role}); pulumi-alicloud would "
         f"create {' and '.join(creates)} as that role, but the IMM project and dataset are created with the imm "
         "provider's settings (imm:*), which do not assume roles, so they could land in different accounts. "
         "Pass `serviceRole` (an existing role of the account the imm provider reaches) and leave "
-        "`createCheckerPolicy` off, or set the role with ALICLOUD_ASSUME_ROLE_ARN, which both providers read, "
-        "instead of alicloud:assumeRole."
+        f"`createCheckerPolicy` off, or set the role with {assume.env[0]}, which both providers read, "
+        f"instead of {assume.config_key}."
     )
 
 

@@ -71,14 +71,14 @@ from imm_faces.components.providers.core import (
     same,
 )
 from imm_faces.components.providers.schema import BY_TOKEN, CONFIG, ResourceSpec, package_schema
-from imm_faces.runtime.credentials import CredentialSettings, LazyCredentials, resolve_provider
+from imm_faces.runtime.credentials import SETTINGS, CredentialSettings, LazyCredentials, resolve_provider
 from imm_faces.runtime.errors import ImmFacesError
 from imm_faces.runtime.models.base import camel_name as camel
 from imm_faces.runtime.models.base import snake_name as snake
 from imm_faces.runtime.rules import check_region
 
 SECRET_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig
-REGION_ENV = ("ALIBABA_CLOUD_REGION", "ALICLOUD_REGION")
+REGION = SETTINGS["region"]
 CREDENTIAL_SETTINGS = ("access_key", "secret_key", "security_token", "profile")
 T = TypeVar("T")
 
@@ -288,7 +288,7 @@ class Config:
     def __init__(self, values: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> None:
         values = {k: v for k, v in (values or {}).items() if v not in (None, "")}
         env = os.environ if env is None else env
-        self.region: str | None = values.get("region") or next((env[n] for n in REGION_ENV if env.get(n)), None)
+        self.region: str | None = values.get("region") or REGION.from_env(env)
         self.endpoint: str | None = values.get("endpoint")
         # The credential settings this provider takes, read as the runtime reads pulumi-alicloud's.
         given = {f"alicloud:{camel(k)}": values.get(k) for k in CREDENTIAL_SETTINGS}
@@ -458,7 +458,7 @@ class ImmResourceProvider(provider_pb2_grpc.ResourceProviderServicer):
         failures += [(f.property, f.reason) for f in problems]
         if inputs.get("region") is None:
             failures.append(
-                ("region", "no region: set the provider's `imm:region` (or ALIBABA_CLOUD_REGION) or this input")
+                ("region", f"no region: set the provider's `imm:region` (or {REGION.env[0]}) or this input")
             )
         return provider_pb2.CheckResponse(
             inputs=to_struct(inputs, secret),

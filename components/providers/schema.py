@@ -25,6 +25,7 @@ from imm_faces.components.providers.core import (
     ImmCrud,
     ProjectCrud,
 )
+from imm_faces.runtime.credentials import SETTINGS
 from imm_faces.runtime.models.base import camel_name as camel
 from imm_faces.runtime.operations import datasets, projects
 from imm_faces.runtime.rules import NAME_RULE, OSS_URI_RULE, QUOTAS
@@ -280,7 +281,8 @@ CONFIG = (
         "region",
         "string",
         "The IMM region, e.g. `cn-hangzhou` (as `alicloud:region`). Falls back to "
-        "`ALIBABA_CLOUD_REGION`, then `ALICLOUD_REGION`.",
+        + ", then ".join(f"`{name}`" for name in SETTINGS["region"].env)
+        + ".",
     ),
     Prop(
         "access_key",

@@ -2,7 +2,8 @@
 ``alicloud:*`` key), its environment variables (first set wins) and its default.
 
 After botocore's ``configprovider`` (one table, read by name): a variable is named here and nowhere else; the chain
-(:mod:`.chain`), its sources (:mod:`.sources`) and the errors they raise read the names from :data:`SETTINGS`.
+(:mod:`.chain`), its sources (:mod:`.sources`) and the errors they raise read the names from :data:`SETTINGS`, as
+do the components (``alicloud:assumeRole`` when they create RAM objects, the imm provider's region).
 Where a setting holds an object (``alicloud:assumeRole``), its members are read by :mod:`.settings`. A leaf: it
 imports nothing of this package.
 """
@@ -67,6 +68,8 @@ _TABLE = (
     Setting("sts_endpoint", STS_ENDPOINTS_KEY, ("ALIBABA_CLOUD_STS_ENDPOINT", "ALICLOUD_STS_ENDPOINT")),
     Setting("sts_region", None, ("ALIBABA_CLOUD_STS_REGION",)),
     Setting("vpc_endpoint_enabled", None, ("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED",)),
+    # Not the chain's: the region the imm provider plugin falls back on when ``imm:region`` is not set.
+    Setting("region", None, ("ALIBABA_CLOUD_REGION", "ALICLOUD_REGION")),
 )
 SETTINGS: Mapping[str, Setting] = {s.name: s for s in _TABLE}
 if len(SETTINGS) != len(_TABLE):  # one row per setting: a second one would silently win

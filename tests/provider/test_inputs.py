@@ -12,6 +12,7 @@ import grpc
 import pytest
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
+from imm_faces.components.providers.plugin import Config
 from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import bindings, datasets, projects
@@ -193,3 +194,12 @@ def test_diff_config_compares_endpoints_in_normal_form(plugin: Stub) -> None:
     assert diff_config("http://127.0.0.1:8000/").changes == DIFF_NONE
     moved = diff_config("http://localhost:8000")
     assert (moved.changes, list(moved.diffs), list(moved.replaces)) == (DIFF_SOME, ["endpoint"], [])
+
+
+def test_the_region_falls_back_on_the_environment() -> None:
+    """``imm:region``, else ALIBABA_CLOUD_REGION, else ALICLOUD_REGION (an empty one is not set)."""
+    env = {"ALICLOUD_REGION": "cn-beijing", "ALIBABA_CLOUD_REGION": ""}
+    assert Config({}, env).region == "cn-beijing"
+    assert Config({}, {**env, "ALIBABA_CLOUD_REGION": "cn-shanghai"}).region == "cn-shanghai"
+    assert Config({"region": "cn-hangzhou"}, {**env, "ALIBABA_CLOUD_REGION": "cn-shanghai"}).region == "cn-hangzhou"
+    assert Config({}, {"ALIBABA_CLOUD_REGION": ""}).region is None
