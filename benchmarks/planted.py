@@ -21,6 +21,7 @@ import numpy as np
 
 from imm_faces.emulator.figures import cluster_document
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.store import ClusterKey, Clusters, FileKey, Files
 from imm_faces.runtime.client import ImmClient
 from tests.fakes import SidecarAnalyzer
 from tests.helpers import DATASET, PROJECT, TWO_PEOPLE, cluster_ids, deploy
@@ -49,14 +50,14 @@ def plant_clusters(
         seed = cluster_ids(client)[0]
         (oss_root / BUCKET / "bench").mkdir(parents=True, exist_ok=True)
         with emu.store.tx() as tx:
-            template = tx.get("cluster", PROJECT, DATASET, seed)
+            template = tx.get(ClusterKey(PROJECT, DATASET, seed))
             assert template is not None
             file_template = template["Cover"]
             figure = next(f for f in file_template["Figures"] if f.get("FigureClusterId") == seed)
-            for key, _ in tx.scan("cluster", PROJECT, DATASET):
-                tx.delete("cluster", PROJECT, DATASET, key)
-            for key, _ in tx.scan("file", PROJECT, DATASET):
-                tx.delete("file", PROJECT, DATASET, key)
+            for key, _ in tx.scan(Clusters(PROJECT, DATASET)):
+                tx.delete(ClusterKey(PROJECT, DATASET, key))
+            for key, _ in tx.scan(Files(PROJECT, DATASET)):
+                tx.delete(FileKey(PROJECT, DATASET, key))
                 tx.put_file_faces(PROJECT, DATASET, key, [])
             embedding = np.zeros(128, dtype=np.float32)
             for n in range(clusters):
@@ -82,7 +83,7 @@ def plant_clusters(
                         "FigureCount": 1,
                     }
                     doc.update(file_fields or {})
-                    tx.put("file", doc, PROJECT, DATASET, uri)
+                    tx.put(FileKey(PROJECT, DATASET, uri), doc)
                     tx.put_file_faces(PROJECT, DATASET, uri, [(fig["FigureId"], cluster_id, 0.9, embedding)])
                     files.append(doc)
                 cluster = copy.deepcopy(template)
@@ -95,4 +96,4 @@ def plant_clusters(
                     BaseImages=files,
                 )
                 cluster.pop("_CoverFigureId", None)
-                tx.put("cluster", cluster_document(cluster), PROJECT, DATASET, cluster_id)
+                tx.put(ClusterKey(PROJECT, DATASET, cluster_id), cluster_document(cluster))

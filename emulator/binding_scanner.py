@@ -14,7 +14,7 @@ from typing import Any
 
 from imm_faces.emulator.indexer import Indexer
 from imm_faces.emulator.ram import AccessDeniedError
-from imm_faces.emulator.store import BindingKey, Files, Store
+from imm_faces.emulator.store import BINDING, BindingKey, Files, Store
 from imm_faces.runtime.rules import split_oss_uri
 from imm_faces.runtime.timestamps import now_rfc3339_nano
 
@@ -128,7 +128,7 @@ class BindingScanner:
                 last_walk = time.monotonic()
             try:
                 with self.store.snapshot() as tx:
-                    bindings = [b for b in tx.scan_kind("binding") if b.get("State") == "Running"]
+                    bindings = [b for b in tx.scan_kind(BINDING) if b.get("State") == "Running"]
                 live = {(b["ProjectName"], b["DatasetName"], b["URI"]) for b in bindings}
                 for ident in [i for i in self._seen if i not in live]:  # deleted bindings
                     self._seen.pop(ident, None)

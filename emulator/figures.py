@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imm_faces.emulator.clustering import DEFAULT_THRESHOLD, ClusterStats, assign
-from imm_faces.emulator.store import Tx
+from imm_faces.emulator.store import ClusterKey, Clusters, FileKey, Files, Tx
 from imm_faces.runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE, FigureCluster
 from imm_faces.runtime.rules import is_good_face
 from imm_faces.runtime.timestamps import now_rfc3339_nano
@@ -109,7 +109,7 @@ def record_file_faces(
     figures: list[dict[str, Any]] = doc.get("Figures") or []
     if len(figures) != len(embeddings):
         raise ValueError(f"{uri}: {len(figures)} figures but {len(embeddings)} embeddings")
-    before = tx.get("file", project, dataset, uri) or {}
+    before = tx.get(FileKey(project, dataset, uri)) or {}
     old_boxes = {fig["FigureId"]: fig.get("Boundary") or {} for fig in before.get("Figures") or []}
     old = tx.file_faces(project, dataset, uri)
     matched = match_faces(
@@ -124,7 +124,7 @@ def record_file_faces(
             fig["FigureId"], cluster_id = row.figure_id, row.cluster_id
         fig["FigureClusterId"] = cluster_id
         rows.append((fig["FigureId"], cluster_id, float(fig.get("FaceQuality") or 0), vec))
-    tx.put("file", doc, project, dataset, uri)
+    tx.put(FileKey(project, dataset, uri), doc)
     tx.put_file_faces(project, dataset, uri, rows)
     for cluster_id in {row.cluster_id for row, _ in old if row.cluster_id} | {r[1] for r in rows if r[1]}:
         rebuild_cluster(tx, project, dataset, cluster_id)
@@ -165,7 +165,7 @@ def cluster_pending(tx: Tx, project: str, dataset: str, threshold: float = DEFAU
         return set()
     stats = cluster_stats(tx, project, dataset)
     uris = {face.figure_id: face.uri for face in tx.faces(project, dataset) if face.cluster_id is None}
-    docs = {uri: tx.get("file", project, dataset, uri) or {} for uri in {uris[fid] for fid in pending_ids}}
+    docs = {uri: tx.get(FileKey(project, dataset, uri)) or {} for uri in {uris[fid] for fid in pending_ids}}
     figures = {fig["FigureId"]: fig for doc in docs.values() for fig in doc.get("Figures") or []}
     good = np.array([figure_is_good(figures.get(fid, {})) for fid in pending_ids], dtype=bool)
     labels = assign(pending, stats, new_cluster_id, threshold, good=good)
@@ -176,7 +176,7 @@ def cluster_pending(tx: Tx, project: str, dataset: str, threshold: float = DEFAU
     for fid, cid in assignments.items():  # onto the file's Figures, as GetFileMeta shows them
         figures[fid]["FigureClusterId"] = cid
     for uri in {uris[fid] for fid in assignments}:
-        tx.put("file", docs[uri], project, dataset, uri)
+        tx.put(FileKey(project, dataset, uri), docs[uri])
     touched = set(assignments.values())
     for cluster_id in touched:
         rebuild_cluster(tx, project, dataset, cluster_id, docs)
@@ -191,13 +191,13 @@ def cluster_stats(tx: Tx, project: str, dataset: str) -> ClusterStats:
 def _sync_files(tx: Tx, project: str, dataset: str, uris: Iterable[str]) -> None:
     """Write each face's cluster onto its file's Figures (as GetFileMeta shows it)."""
     for uri in uris:
-        doc = tx.get("file", project, dataset, uri)
+        doc = tx.get(FileKey(project, dataset, uri))
         if doc is None:
             continue
         cluster_of = {row.figure_id: row.cluster_id for row, _ in tx.file_faces(project, dataset, uri)}
         for fig in doc.get("Figures", []):
             fig["FigureClusterId"] = cluster_of.get(fig["FigureId"])
-        tx.put("file", doc, project, dataset, uri)
+        tx.put(FileKey(project, dataset, uri), doc)
 
 
 def rebuild_cluster(
@@ -207,13 +207,13 @@ def rebuild_cluster(
     none. Id, CreateTime, MetaLockVersion and the user-set fields are kept. ``read``: file documents the caller
     holds as they are stored (the others are read)."""
     faces = tx.faces(project, dataset, cluster_id=cluster_id)
-    existing = tx.get("cluster", project, dataset, cluster_id) or {}
+    existing = tx.get(ClusterKey(project, dataset, cluster_id)) or {}
     if not faces:
-        tx.delete("cluster", project, dataset, cluster_id)
+        tx.delete(ClusterKey(project, dataset, cluster_id))
         return
     known = read or {}
     files = {
-        uri: known[uri] if uri in known else tx.get("file", project, dataset, uri) for uri in {f.uri for f in faces}
+        uri: known[uri] if uri in known else tx.get(FileKey(project, dataset, uri)) for uri in {f.uri for f in faces}
     }
     figures = {fig["FigureId"]: fig for doc in files.values() if doc for fig in doc.get("Figures", [])}
     attrs = [figures[f.figure_id] for f in faces if f.figure_id in figures]
@@ -254,7 +254,7 @@ def rebuild_cluster(
             cluster[key] = existing[key]
     if pinned is None:
         cluster.pop("_CoverFigureId", None)  # the chosen cover's face is gone: the best face covers again
-    tx.put("cluster", cluster_document(cluster), project, dataset, cluster_id)
+    tx.put(ClusterKey(project, dataset, cluster_id), cluster_document(cluster))
 
 
 def cluster_document(cluster: dict[str, Any]) -> dict[str, Any]:
@@ -273,12 +273,12 @@ def cluster_document(cluster: dict[str, Any]) -> dict[str, Any]:
 def check_invariants(tx: Tx, project: str, dataset: str) -> list[str]:
     """Every way the dataset's clusters disagree with its files and faces (empty when consistent)."""
     problems: list[str] = []
-    clusters = dict(tx.scan("cluster", project, dataset))
+    clusters = dict(tx.scan(Clusters(project, dataset)))
     faces = {face.figure_id: face for face in tx.faces(project, dataset)}
     on_files: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     seen: set[str] = set()
     media: dict[str, str] = {}
-    for uri, doc in tx.scan("file", project, dataset):
+    for uri, doc in tx.scan(Files(project, dataset)):
         media[uri] = doc.get("MediaType", "")
         for fig in doc.get("Figures") or []:
             fid, cid = fig["FigureId"], fig.get("FigureClusterId")

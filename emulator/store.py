@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS nonces (
 """
 
 
+PROJECT, DATASET, BINDING, FILE, TASK, CLUSTER = "project", "dataset", "binding", "file", "task", "cluster"
+"""The kinds of document: the resources table's ``kind`` column, as existing state files hold it."""
+
+
 @dataclass(frozen=True)
 class Key:
     """Where one resource document is stored: the resources table's primary key (kind, project, dataset,
@@ -59,35 +63,39 @@ class Key:
     dataset: str
     name: str
 
+    def row(self) -> tuple[str, str, str, str]:
+        """The primary key's columns, in the table's order."""
+        return self.kind, self.project, self.dataset, self.name
+
 
 class ProjectKey(Key):
     def __init__(self, name: str) -> None:
-        super().__init__("project", "", "", name)
+        super().__init__(PROJECT, "", "", name)
 
 
 class DatasetKey(Key):
     def __init__(self, project: str, name: str) -> None:
-        super().__init__("dataset", project, "", name)
+        super().__init__(DATASET, project, "", name)
 
 
 class BindingKey(Key):
     def __init__(self, project: str, dataset: str, uri: str) -> None:
-        super().__init__("binding", project, dataset, uri)
+        super().__init__(BINDING, project, dataset, uri)
 
 
 class FileKey(Key):
     def __init__(self, project: str, dataset: str, uri: str) -> None:
-        super().__init__("file", project, dataset, uri)
+        super().__init__(FILE, project, dataset, uri)
 
 
 class TaskKey(Key):
     def __init__(self, project: str, task_id: str) -> None:
-        super().__init__("task", project, "", task_id)
+        super().__init__(TASK, project, "", task_id)
 
 
 class ClusterKey(Key):
     def __init__(self, project: str, dataset: str, cluster_id: str) -> None:
-        super().__init__("cluster", project, dataset, cluster_id)
+        super().__init__(CLUSTER, project, dataset, cluster_id)
 
 
 @dataclass(frozen=True)
@@ -99,35 +107,39 @@ class Scope:
     project: str
     dataset: str | None
 
+    def key(self, name: str) -> Key:
+        """The key of the document ``name`` in this scope (of one dataset, or of none)."""
+        return Key(*_parent(self), name)
+
 
 class Projects(Scope):
     def __init__(self) -> None:
-        super().__init__("project", "", "")
+        super().__init__(PROJECT, "", "")
 
 
 class Datasets(Scope):
     def __init__(self, project: str) -> None:
-        super().__init__("dataset", project, "")
+        super().__init__(DATASET, project, "")
 
 
 class Bindings(Scope):
     def __init__(self, project: str, dataset: str) -> None:
-        super().__init__("binding", project, dataset)
+        super().__init__(BINDING, project, dataset)
 
 
 class Files(Scope):
     def __init__(self, project: str, dataset: str | None) -> None:
-        super().__init__("file", project, dataset)
+        super().__init__(FILE, project, dataset)
 
 
 class Tasks(Scope):
     def __init__(self, project: str) -> None:
-        super().__init__("task", project, "")
+        super().__init__(TASK, project, "")
 
 
 class Clusters(Scope):
     def __init__(self, project: str, dataset: str) -> None:
-        super().__init__("cluster", project, dataset)
+        super().__init__(CLUSTER, project, dataset)
 
 
 def _parent(scope: Scope) -> tuple[str, str, str]:
@@ -135,14 +147,6 @@ def _parent(scope: Scope) -> tuple[str, str, str]:
     if scope.dataset is None:
         raise ValueError(f"{scope!r} spans datasets: only a scan can read it")
     return scope.kind, scope.project, scope.dataset
-
-
-def _row(where: Key | str, project: str, dataset: str, name: str) -> tuple[str, str, str, str]:
-    """A key's row. The spelled-out form (kind, project, dataset, name), here and in :meth:`Tx.scan`, is kept for
-    the modules not yet moved to typed keys (figures.py, clustering.py)."""
-    if isinstance(where, Key):
-        return where.kind, where.project, where.dataset, where.name
-    return where, project, dataset, name
 
 
 @dataclass(frozen=True)
@@ -159,36 +163,36 @@ class Tx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._c = conn
 
-    def get(self, where: Key | str, project: str = "", dataset: str = "", key: str = "") -> dict[str, Any] | None:
-        text = self.get_text(where, project, dataset, key)
+    def get(self, key: Key) -> dict[str, Any] | None:
+        text = self.get_text(key)
         return None if text is None else json.loads(text)
 
-    def get_text(self, where: Key | str, project: str = "", dataset: str = "", key: str = "") -> str | None:
+    def get_text(self, key: Key) -> str | None:
         """A document as its stored JSON text (not decoded), or None."""
         row = self._c.execute(
             "SELECT doc FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?",
-            _row(where, project, dataset, key),
+            key.row(),
         ).fetchone()
         return row[0] if row else None
 
-    def exists(self, where: Key | str, project: str = "", dataset: str = "", key: str = "") -> bool:
+    def exists(self, key: Key) -> bool:
         """Whether a document exists (nothing is read but the primary key)."""
         row = self._c.execute(
             "SELECT 1 FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?",
-            _row(where, project, dataset, key),
+            key.row(),
         ).fetchone()
         return row is not None
 
-    def put(self, where: Key | str, doc: dict[str, Any], project: str = "", dataset: str = "", key: str = "") -> None:
+    def put(self, key: Key, doc: dict[str, Any]) -> None:
         self._c.execute(
             "INSERT OR REPLACE INTO resources (kind, project, dataset, key, doc) VALUES (?,?,?,?,?)",
-            (*_row(where, project, dataset, key), json.dumps(doc, ensure_ascii=False)),
+            (*key.row(), json.dumps(doc, ensure_ascii=False)),
         )
 
-    def delete(self, where: Key | str, project: str = "", dataset: str = "", key: str = "") -> bool:
+    def delete(self, key: Key) -> bool:
         cur = self._c.execute(
             "DELETE FROM resources WHERE kind=? AND project=? AND dataset=? AND key=?",
-            _row(where, project, dataset, key),
+            key.row(),
         )
         return cur.rowcount > 0
 
@@ -201,18 +205,14 @@ class Tx:
             self._c.execute("DELETE FROM resources WHERE project=? AND dataset=?", (project, dataset))
             self._c.execute("DELETE FROM faces WHERE project=? AND dataset=?", (project, dataset))
 
-    def scan(
-        self, where: Scope | str, project: str = "", dataset: str | None = "", *, prefix: str = ""
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """(key, doc) of one kind under a parent, ordered by key; ``dataset=None`` spans a project's datasets."""
-        kind = where
-        if isinstance(where, Scope):
-            kind, project, dataset = where.kind, where.project, where.dataset
+    def scan(self, scope: Scope, *, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        """(key, doc) of one kind under a parent, ordered by key; a scope with ``dataset=None`` spans a project's
+        datasets."""
         sql = "SELECT key, doc FROM resources WHERE kind=? AND project=?"
-        args: list[Any] = [kind, project]
-        if dataset is not None:
+        args: list[Any] = [scope.kind, scope.project]
+        if scope.dataset is not None:
             sql += " AND dataset=?"
-            args.append(dataset)
+            args.append(scope.dataset)
         if prefix:
             sql += " AND substr(key, 1, ?) = ?"
             args += [len(prefix), prefix]
@@ -263,7 +263,7 @@ class Tx:
         return [r[0] for r in rows]
 
     def scan_kind(self, kind: str) -> list[dict[str, Any]]:
-        """Every document of a kind, whatever its parent."""
+        """Every document of a kind (:data:`BINDING`, :data:`TASK`...), whatever its parent."""
         rows = self._c.execute("SELECT doc FROM resources WHERE kind=? ORDER BY project, dataset, key", (kind,))
         return [json.loads(r[0]) for r in rows]
 

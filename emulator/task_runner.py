@@ -14,7 +14,7 @@ from typing import Any
 from imm_faces.emulator.analysis import FACE_ANALYSIS_UNAVAILABLE, Analyzer
 from imm_faces.emulator.errors import not_found
 from imm_faces.emulator.figures import cluster_pending, merge_clusters
-from imm_faces.emulator.store import ClusterKey, DatasetKey, Files, Store, TaskKey, Tx
+from imm_faces.emulator.store import TASK, ClusterKey, DatasetKey, Files, Store, TaskKey, Tx
 from imm_faces.runtime.operations.tasks import (
     FIGURE_CLUSTERS_MERGING,
     TASK_FAILED,
@@ -37,7 +37,7 @@ class TaskRunner:
     def resume(self) -> None:
         """Run again the tasks a previous process left Running (it may have been killed)."""
         with self.store.tx() as tx:
-            running = [t for t in tx.scan_kind("task") if t.get("Status") == TASK_RUNNING]
+            running = [t for t in tx.scan_kind(TASK) if t.get("Status") == TASK_RUNNING]
         for task in running:
             self._start_task(task)
 

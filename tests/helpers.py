@@ -75,10 +75,10 @@ def cluster_ids(client: ImmClient) -> list[str]:
 def dataset_store(db: str | Path = ":memory:", project: str = "p", dataset: str = "d") -> Store:
     """An emulator store holding one project and its dataset: the start of every test of the store-level rules
     (figures, clustering, cluster views, SimpleQuery's reads)."""
-    from imm_faces.emulator.store import Store
+    from imm_faces.emulator.store import DatasetKey, ProjectKey, Store
 
     store = Store(db)
     with store.tx() as tx:
-        tx.put("project", {"ProjectName": project}, "", "", project)
-        tx.put("dataset", {"ProjectName": project, "DatasetName": dataset}, project, "", dataset)
+        tx.put(ProjectKey(project), {"ProjectName": project})
+        tx.put(DatasetKey(project, dataset), {"ProjectName": project, "DatasetName": dataset})
     return store

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from imm_faces.emulator.server import Emulator
+from imm_faces.emulator.store import ClusterKey, Clusters, Files, Key, TaskKey, Tasks
 from imm_faces.runtime.cli.main import main
 from imm_faces.runtime.client import AsyncImmClient, ImmClient
 from imm_faces.runtime.operations import datasets, figure_clusters
@@ -31,7 +32,7 @@ class Deployment(NamedTuple):
     outputs: Path
 
 
-KINDS = {"cluster": DATASET, "file": DATASET, "task": ""}  # what tests tamper with, and the dataset key of each
+TAMPERED = (Clusters(PROJECT, DATASET), Files(PROJECT, DATASET), Tasks(PROJECT))  # what tests tamper with
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +58,14 @@ def emulator(shared: tuple[Emulator, str, Path]) -> Iterator[Emulator]:
     """The shared emulator; the documents a test may tamper with are put back afterwards."""
     emu = shared[0]
     with emu.store.tx() as tx:
-        saved = {kind: tx.scan(kind, PROJECT, dataset) for kind, dataset in KINDS.items()}
+        saved = {scope: tx.scan(scope) for scope in TAMPERED}
     yield emu
     with emu.store.tx() as tx:
-        for kind, dataset in KINDS.items():
-            for key, _ in tx.scan(kind, PROJECT, dataset):
-                tx.delete(kind, PROJECT, dataset, key)
-            for key, doc in saved[kind]:
-                tx.put(kind, doc, PROJECT, dataset, key)
+        for scope in TAMPERED:
+            for name, _ in tx.scan(scope):
+                tx.delete(scope.key(name))
+            for name, doc in saved[scope]:
+                tx.put(scope.key(name), doc)
 
 
 @pytest.fixture
@@ -84,14 +85,14 @@ def deployment(
     return Deployment(shared[1], outputs_file(tmp_path, emulator.endpoint, shared[1]))
 
 
-def tamper(emulator: Emulator, kind: str, dataset: str, key: str, **changes: Any) -> dict[str, Any]:
+def tamper(emulator: Emulator, key: Key, **changes: Any) -> dict[str, Any]:
     """Change a stored document behind the API's back (a value of None removes the field)."""
     with emulator.store.tx() as tx:
-        doc = tx.get(kind, PROJECT, dataset, key)
+        doc = tx.get(key)
         assert doc is not None
         doc.update(changes)
         doc = {k: v for k, v in doc.items() if v is not None}
-        tx.put(kind, doc, PROJECT, dataset, key)
+        tx.put(key, doc)
         return doc
 
 
@@ -161,7 +162,7 @@ def test_each_tampered_field_fails_its_check(
     check: str,
 ) -> None:
     victim = cluster_ids(client)[0]
-    tamper(emulator, "cluster", DATASET, victim, **changes)
+    tamper(emulator, ClusterKey(PROJECT, DATASET, victim), **changes)
     code, report = run_json(capsys, "--outputs", str(deployment.outputs))
     assert code == 1 and not report["passed"]
     assert (check, victim) in failed(report) and statuses(report)[check] == "failed"
@@ -174,7 +175,7 @@ def test_counts_that_disagree_with_the_files(
 ) -> None:
     """FaceCount and ImageCount of 5 pass the >= 1 rules; the files say otherwise."""
     victim = cluster_ids(client)[0]
-    tamper(emulator, "cluster", DATASET, victim, FaceCount=5, ImageCount=5)
+    tamper(emulator, ClusterKey(PROJECT, DATASET, victim), FaceCount=5, ImageCount=5)
     code, report = run_json(capsys, "--outputs", str(deployment.outputs))
     assert code == 1
     assert failed(report) == {("consistency.face_count", victim), ("consistency.image_count", victim)}
@@ -188,12 +189,12 @@ def test_a_cover_that_is_not_one_of_its_faces(
 ) -> None:
     first, second = cluster_ids(client)
     with emulator.store.tx() as tx:
-        others = tx.get("cluster", PROJECT, DATASET, second)
+        others = tx.get(ClusterKey(PROJECT, DATASET, second))
     assert others is not None
     got = client.call(figure_clusters.GetFigureCluster, project_name=PROJECT, dataset_name=DATASET, object_id=first)
     own = {f.uri for f in (got.figure_cluster.base_images or [])} if got.figure_cluster else set()
     foreign = next(b for b in others["BaseImages"] if b["URI"] not in own)
-    tamper(emulator, "cluster", DATASET, first, Cover=foreign)
+    tamper(emulator, ClusterKey(PROJECT, DATASET, first), Cover=foreign)
     code, report = run_json(capsys, "--outputs", str(deployment.outputs))
     assert code == 1 and failed(report) == {("consistency.cover", first)}
 
@@ -203,7 +204,7 @@ def test_files_naming_a_missing_cluster(
 ) -> None:
     ghost = cluster_ids(client)[0]
     with emulator.store.tx() as tx:
-        assert tx.delete("cluster", PROJECT, DATASET, ghost)
+        assert tx.delete(ClusterKey(PROJECT, DATASET, ghost))
     code, report = run_json(capsys, "--outputs", str(deployment.outputs))
     assert code == 1 and ("consistency.no_orphans", ghost) in failed(report)
     assert report["total_clusters"] == 1
@@ -244,7 +245,7 @@ def test_task_record_past_retention_is_a_note(
     emulator: Emulator, deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with emulator.store.tx() as tx:
-        assert tx.delete("task", PROJECT, "", deployment.task_id)
+        assert tx.delete(TaskKey(PROJECT, deployment.task_id))
     code, report = run_json(capsys, "--outputs", str(deployment.outputs))
     assert code == 0 and statuses(report)["task.succeeded"] == "passed"
     (note,) = [n["note"] for n in report["notes"] if n["check"] == "task.succeeded"]
@@ -252,7 +253,7 @@ def test_task_record_past_retention_is_a_note(
 
 
 def test_a_failed_task_fails(emulator: Emulator, deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
-    tamper(emulator, "task", "", deployment.task_id, Status="Failed", Code="InternalError", Message="boom")
+    tamper(emulator, TaskKey(PROJECT, deployment.task_id), Status="Failed", Code="InternalError", Message="boom")
     assert main(["verify", "--outputs", str(deployment.outputs), "--quiet"]) == 1
     assert "status Failed (InternalError: boom)" in capsys.readouterr().out
 
@@ -369,7 +370,7 @@ def test_junit_xml_and_github_actions(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     victim = cluster_ids(client)[0]
-    tamper(emulator, "cluster", DATASET, victim, FaceCount=0)
+    tamper(emulator, ClusterKey(PROJECT, DATASET, victim), FaceCount=0)
     summary, junit = tmp_path / "summary.md", tmp_path / "junit.xml"
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
@@ -529,7 +530,7 @@ def test_no_secret_in_any_output_in_any_encoding(
         with ImmClient(endpoint=emu.endpoint, credentials=sts, signature_version="v2") as imm:
             task_id = deploy(imm, oss_root, TWO_PEOPLE)
             victim = cluster_ids(imm)[0]
-        tamper(emu, "cluster", DATASET, victim, FaceCount=0)  # failures in every report
+        tamper(emu, ClusterKey(PROJECT, DATASET, victim), FaceCount=0)  # failures in every report
         outputs = outputs_file(tmp_path, emu.endpoint, task_id)
         junit, summary = tmp_path / "junit.xml", tmp_path / "summary.md"
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", sts.access_key_id)

@@ -12,6 +12,7 @@ import pytest
 
 from imm_faces.emulator import query as sq
 from imm_faces.emulator.service import ImmService, Jobs
+from imm_faces.emulator.store import FileKey
 from imm_faces.runtime.models.query import SimpleQuery, SimpleQueryAggregation
 from imm_faces.runtime.operations import query as q
 from tests.helpers import dataset_store
@@ -45,7 +46,7 @@ def service(tmp_path: Path) -> ImmService:
     store = dataset_store(tmp_path / "state.db", P, D)
     with store.tx() as tx:
         for doc in FILES:
-            tx.put("file", doc, P, D, doc["URI"])
+            tx.put(FileKey(P, D, doc["URI"]), doc)
             # the faces' cluster index holds what the files' Figures name, as the emulator keeps it
             named = sq.values(doc, sq.CLUSTER_FIELD)
             faces = [(f"{doc['URI']}#{i}", cid, 0.9, np.zeros(2, dtype=np.float32)) for i, cid in enumerate(named)]

@@ -187,7 +187,7 @@ def test_a_delete_cancels_an_index_job_still_queued(tmp_path: Path) -> None:
 
 def test_a_merging_task_left_running_is_resumed_on_restart(tmp_path: Path) -> None:
     """A merge acknowledged but not done when the process died (its task row says Running) is done by the next."""
-    from imm_faces.emulator.store import Store
+    from imm_faces.emulator.store import Store, TaskKey
 
     oss_root, db = tmp_path / "oss", tmp_path / "imm.db"
     people(oss_root, "a/", person=1)
@@ -220,7 +220,7 @@ def test_a_merging_task_left_running_is_resumed_on_restart(tmp_path: Path) -> No
         "TaskRequestDefinition": json.dumps(request.to_params()),
     }
     with store.tx() as tx:  # what CreateFigureClustersMergingTask had written before the process was killed
-        tx.put("task", row, PROJECT, "", task_id)
+        tx.put(TaskKey(PROJECT, task_id), row)
     store.close()
     with running(oss_root, db, delay=0.0) as (_, client):
         done = wait_for_task(

@@ -13,6 +13,7 @@ from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.figures import cluster_document
 from imm_faces.emulator.operations.figure_clusters import cluster_view
 from imm_faces.emulator.service import ImmService, Jobs
+from imm_faces.emulator.store import ClusterKey
 from imm_faces.runtime.errors import RESOURCE_NOT_FOUND
 from imm_faces.runtime.operations import figure_clusters as fc
 from tests.helpers import dataset_store
@@ -91,7 +92,7 @@ def test_get_batch_and_query_send_what_the_model_renders(service: ImmService, ca
     doc = CASES[case]
     cid = doc["ObjectId"]
     with service.store.tx() as tx:
-        tx.put("cluster", doc, P, D, cid)
+        tx.put(ClusterKey(P, D, cid), doc)
 
     got = _typed(
         service.handle("GetFigureCluster", fc.GetFigureClusterRequest(project_name=P, dataset_name=D, object_id=cid))

@@ -16,7 +16,7 @@ from imm_faces.emulator import figures
 from imm_faces.emulator.analysis import FaceRecord, ImageAnalysis
 from imm_faces.emulator.clustering import CHUNK, DEFAULT_THRESHOLD, ClusterStats, assign
 from imm_faces.emulator.indexer import file_doc, put_file
-from imm_faces.emulator.store import Store, Tx
+from imm_faces.emulator.store import ClusterKey, Clusters, FileKey, Store, Tx
 from imm_faces.runtime import rules
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import figure_clusters, files, tasks
@@ -273,11 +273,11 @@ def index(tx: Tx, name: str, *faces: FaceRecord) -> str:
 
 def consistent(tx: Tx) -> dict[str, dict[str, object]]:
     assert figures.check_invariants(tx, P, D) == []
-    return dict(tx.scan("cluster", P, D))
+    return dict(tx.scan(Clusters(P, D)))
 
 
 def cluster_of(tx: Tx, uri: str) -> list[str | None]:
-    doc = tx.get("file", P, D, uri) or {}
+    doc = tx.get(FileKey(P, D, uri)) or {}
     return [fig.get("FigureClusterId") for fig in doc.get("Figures", [])]
 
 
@@ -298,8 +298,8 @@ def test_index_cluster_reindex_keeps_ids_and_user_fields(store: Store) -> None:
         assert cluster_of(tx, uris[3]) == [None] and cluster_of(tx, uris[4]) == [cid, None]
         doc = clusters[cid]
         doc.update(Name="Ann", CustomId="ann-1", CustomLabels={"k": "v"}, MetaLockVersion=3)
-        tx.put("cluster", doc, P, D, cid)
-        before = {uri: [f["FigureId"] for f in (tx.get("file", P, D, uri) or {})["Figures"]] for uri in uris}
+        tx.put(ClusterKey(P, D, cid), doc)
+        before = {uri: [f["FigureId"] for f in (tx.get(FileKey(P, D, uri)) or {})["Figures"]] for uri in uris}
 
         # The same files indexed again: the analysis gives new figure ids; the faces are the same faces.
         for k in range(3):
@@ -308,7 +308,7 @@ def test_index_cluster_reindex_keeps_ids_and_user_fields(store: Store) -> None:
         index(tx, "pair.png", face(0, 3, good=False), face(2, 0, left=300))
         after = consistent(tx)
         assert set(after) == {cid}  # no ghost cluster, no new cluster
-        assert {uri: [f["FigureId"] for f in (tx.get("file", P, D, uri) or {})["Figures"]] for uri in uris} == before
+        assert {uri: [f["FigureId"] for f in (tx.get(FileKey(P, D, uri)) or {})["Figures"]] for uri in uris} == before
         figures.cluster_pending(tx, P, D)
         after = consistent(tx)
         assert set(after) == {cid} and after[cid]["FaceCount"] == 4
@@ -339,12 +339,12 @@ def test_delete_updates_counts_ages_and_cover_then_removes_the_cluster(store: St
         uris = [index(tx, f"a{k}.png", face(0, k, age=20 + 10 * k)) for k in range(3)]
         figures.cluster_pending(tx, P, D)
         (cid,) = consistent(tx)
-        doc = tx.get("cluster", P, D, cid) or {}
+        doc = tx.get(ClusterKey(P, D, cid)) or {}
         cover_uri = doc["Cover"]["URI"]
-        doc["_CoverFigureId"] = (tx.get("file", P, D, cover_uri) or {})["Figures"][0]["FigureId"]
-        tx.put("cluster", doc, P, D, cid)
+        doc["_CoverFigureId"] = (tx.get(FileKey(P, D, cover_uri)) or {})["Figures"][0]["FigureId"]
+        tx.put(ClusterKey(P, D, cid), doc)
         assert figures.forget_file_faces(tx, P, D, cover_uri) == {cid}
-        tx.delete("file", P, D, cover_uri)
+        tx.delete(FileKey(P, D, cover_uri))
         left = [u for u in uris if u != cover_uri]
         clusters = consistent(tx)
         ages = sorted(20 + 10 * uris.index(u) for u in left)
@@ -352,7 +352,7 @@ def test_delete_updates_counts_ages_and_cover_then_removes_the_cluster(store: St
         assert clusters[cid]["Cover"]["URI"] in left and "_CoverFigureId" not in clusters[cid]
         for uri in left:
             figures.forget_file_faces(tx, P, D, uri)
-            tx.delete("file", P, D, uri)
+            tx.delete(FileKey(P, D, uri))
         assert consistent(tx) == {}
 
 
@@ -375,14 +375,14 @@ def test_check_invariants_reports_each_kind_of_drift(store: Store) -> None:
         uris = [index(tx, f"a{k}.png", face(0, k)) for k in range(3)]
         figures.cluster_pending(tx, P, D)
         (cid,) = consistent(tx)
-        ghost = {**(tx.get("cluster", P, D, cid) or {}), "ObjectId": "ghost"}
-        tx.put("cluster", ghost, P, D, "ghost")
-        doc = tx.get("cluster", P, D, cid) or {}
+        ghost = {**(tx.get(ClusterKey(P, D, cid)) or {}), "ObjectId": "ghost"}
+        tx.put(ClusterKey(P, D, "ghost"), ghost)
+        doc = tx.get(ClusterKey(P, D, cid)) or {}
         doc.update(ImageCount=5, Cover={"URI": "oss://b/elsewhere.png"})
-        tx.put("cluster", doc, P, D, cid)
-        file_doc = tx.get("file", P, D, uris[0]) or {}
+        tx.put(ClusterKey(P, D, cid), doc)
+        file_doc = tx.get(FileKey(P, D, uris[0])) or {}
         file_doc["Figures"][0]["FigureClusterId"] = "gone"
-        tx.put("file", file_doc, P, D, uris[0])
+        tx.put(FileKey(P, D, uris[0]), file_doc)
         problems = "\n".join(figures.check_invariants(tx, P, D))
     assert "ghost: FaceCount 3, the files hold 0" in problems
     assert f"{cid}: ImageCount 5" in problems and f"{cid}: cover oss://b/elsewhere.png" in problems

@@ -62,7 +62,7 @@ def test_unfinished_work_is_resumed_on_restart(tmp_path: Path) -> None:
     """A crash between acknowledging IndexFileMeta/CreateFigureClusteringTask and finishing them loses nothing:
     the next process finds the queued index jobs and the Running task in the store and completes them."""
     from imm_faces.emulator.server import Emulator
-    from imm_faces.emulator.store import Store
+    from imm_faces.emulator.store import Store, TaskKey
     from imm_faces.runtime.operations import figure_clusters, tasks
     from imm_faces.runtime.waiters import wait_for_task
     from tests.fakes import SidecarAnalyzer
@@ -81,7 +81,7 @@ def test_unfinished_work_is_resumed_on_restart(tmp_path: Path) -> None:
         tx.enqueue("durable", "ds-0", [{"URI": photo} for photo in photos])
         definition = '{"ProjectName": "durable", "DatasetName": "ds-0"}'
         tx.put(
-            "task",
+            TaskKey("durable", "FaceClustering-left-running"),
             {
                 "TaskId": "FaceClustering-left-running",
                 "TaskType": "FaceClustering",
@@ -89,9 +89,6 @@ def test_unfinished_work_is_resumed_on_restart(tmp_path: Path) -> None:
                 "ProjectName": "durable",
                 "TaskRequestDefinition": definition,
             },
-            "durable",
-            "",
-            "FaceClustering-left-running",
         )
     store.close()
     with (

@@ -15,7 +15,7 @@ import pytest
 from imm_faces.emulator import figures
 from imm_faces.emulator.analysis import FaceRecord, ImageAnalysis
 from imm_faces.emulator.indexer import file_doc, put_file
-from imm_faces.emulator.store import Tx
+from imm_faces.emulator.store import ClusterKey, Clusters, DatasetKey, FileKey, Tx
 from tests.helpers import dataset_store
 
 P, D = "p", "d"
@@ -75,16 +75,16 @@ def index(tx: Tx, name: str, *faces: FaceRecord, media: str = "image") -> str:
 
 
 def figure_ids(tx: Tx, uri: str) -> list[str]:
-    return [fig["FigureId"] for fig in (tx.get("file", P, D, uri) or {}).get("Figures", [])]
+    return [fig["FigureId"] for fig in (tx.get(FileKey(P, D, uri)) or {}).get("Figures", [])]
 
 
 def cluster_ids(tx: Tx, uri: str) -> list[str | None]:
-    return [fig["FigureClusterId"] for fig in (tx.get("file", P, D, uri) or {}).get("Figures", [])]
+    return [fig["FigureClusterId"] for fig in (tx.get(FileKey(P, D, uri)) or {}).get("Figures", [])]
 
 
 def clusters(tx: Tx) -> dict[str, dict[str, Any]]:
     assert figures.check_invariants(tx, P, D) == []
-    return dict(tx.scan("cluster", P, D))
+    return dict(tx.scan(Clusters(P, D)))
 
 
 def one_cluster(tx: Tx) -> tuple[str, dict[str, Any]]:
@@ -125,8 +125,8 @@ def test_a_new_cluster_document_holds_its_faces_figures(tx: Tx) -> None:
         "AverageAge": 21.3,
         "Gender": "male",
     }
-    assert cover == tx.get("file", P, D, b)  # the best face's file, whole
-    assert uris(base) == [b, c, a] and base[1] == tx.get("file", P, D, c)  # best faces first
+    assert cover == tx.get(FileKey(P, D, b))  # the best face's file, whole
+    assert uris(base) == [b, c, a] and base[1] == tx.get(FileKey(P, D, c))  # best faces first
 
 
 def test_gender_is_the_most_common_and_a_tie_goes_to_the_first_name(tx: Tx) -> None:
@@ -176,15 +176,15 @@ def test_a_chosen_cover_stays_while_its_face_does(tx: Tx) -> None:
     figures.cluster_pending(tx, P, D)
     cid, doc = one_cluster(tx)
     doc.update(_CoverFigureId=figure_ids(tx, b)[0], Name="Ann", MetaLockVersion=4, CreateTime="then")
-    tx.put("cluster", doc, P, D, cid)
+    tx.put(ClusterKey(P, D, cid), doc)
     assert figures.forget_file_faces(tx, P, D, c) == {cid}
-    tx.delete("file", P, D, c)
+    tx.delete(FileKey(P, D, c))
     doc = clusters(tx)[cid]
     assert doc["Cover"]["URI"] == b and doc["_CoverFigureId"] == figure_ids(tx, b)[0]
     assert (doc["Name"], doc["MetaLockVersion"], doc["CreateTime"], doc["FaceCount"]) == ("Ann", 4, "then", 2)
     assert uris(doc["BaseImages"]) == [a, b]
     figures.forget_file_faces(tx, P, D, b)  # the chosen face goes: the best face covers again
-    tx.delete("file", P, D, b)
+    tx.delete(FileKey(P, D, b))
     doc = clusters(tx)[cid]
     assert doc["Cover"]["URI"] == a and "_CoverFigureId" not in doc and doc["Name"] == "Ann"
 
@@ -201,7 +201,7 @@ def test_record_refuses_figures_without_their_embeddings(tx: Tx) -> None:
     doc = {"URI": "oss://b/x.png", "Figures": [{"FigureId": "f1"}, {"FigureId": "f2"}]}
     with pytest.raises(ValueError, match=r"^oss://b/x\.png: 2 figures but 1 embeddings$"):
         figures.record_file_faces(tx, P, D, doc, [vec(0)])
-    assert tx.get("file", P, D, "oss://b/x.png") is None
+    assert tx.get(FileKey(P, D, "oss://b/x.png")) is None
 
 
 def test_reindexing_keeps_a_face_whose_box_overlaps_and_embedding_moved(tx: Tx) -> None:
@@ -260,13 +260,13 @@ def test_forget_returns_the_clusters_it_touched_and_removes_an_emptied_one(tx: T
     a_id, b_id, pending = cluster_ids(tx, both)
     assert a_id and b_id and pending is None
     assert figures.forget_file_faces(tx, P, D, both) == {a_id, b_id}
-    tx.delete("file", P, D, both)
+    tx.delete(FileKey(P, D, both))
     assert {cid: doc["FaceCount"] for cid, doc in clusters(tx).items()} == {a_id: 2, b_id: 3}
     assert tx.file_faces(P, D, both) == [] and len(tx.faces(P, D)) == 5
     assert figures.forget_file_faces(tx, P, D, "oss://b/none.png") == set()
     for k in (1, 2):
         assert figures.forget_file_faces(tx, P, D, f"oss://b/a{k}.png") == {a_id}
-        tx.delete("file", P, D, f"oss://b/a{k}.png")
+        tx.delete(FileKey(P, D, f"oss://b/a{k}.png"))
     assert set(clusters(tx)) == {b_id}
 
 
@@ -278,7 +278,7 @@ def test_merge_moves_the_faces_and_returns_how_many(tx: Tx) -> None:
     assert source and target
     doc = clusters(tx)[target]
     doc["Name"] = "Bob"
-    tx.put("cluster", doc, P, D, target)
+    tx.put(ClusterKey(P, D, target), doc)
     assert figures.merge_clusters(tx, P, D, source, target) == 3
     (cid, doc) = one_cluster(tx)
     assert cid == target and doc["Name"] == "Bob" and doc["FaceCount"] == 7
@@ -344,17 +344,17 @@ def test_check_invariants_names_every_problem(tx: Tx) -> None:
     cid, doc = one_cluster(tx)
     f0, f1 = figure_ids(tx, a[0])[0], figure_ids(tx, a[1])[0]
     doc.update(FaceCount=9, ImageCount=4, Cover={"URI": "oss://b/none.png"}, MinAge=1)
-    tx.put("cluster", doc, P, D, cid)
-    file0 = tx.get("file", P, D, a[0]) or {}
+    tx.put(ClusterKey(P, D, cid), doc)
+    file0 = tx.get(FileKey(P, D, a[0])) or {}
     file0["Figures"][0]["FigureClusterId"] = "gone"
     file0["Figures"].append({"FigureId": "stray"})
-    tx.put("file", file0, P, D, a[0])
-    file1 = tx.get("file", P, D, a[1]) or {}
+    tx.put(FileKey(P, D, a[0]), file0)
+    file1 = tx.get(FileKey(P, D, a[1])) or {}
     file1["Figures"] = []
-    tx.put("file", file1, P, D, a[1])
-    file2 = tx.get("file", P, D, a[2]) or {}
+    tx.put(FileKey(P, D, a[1]), file1)
+    file2 = tx.get(FileKey(P, D, a[2])) or {}
     file2["Figures"].append({**file2["Figures"][0], "FigureId": f0, "FigureClusterId": cid})
-    tx.put("file", file2, P, D, a[2])
+    tx.put(FileKey(P, D, a[2]), file2)
     assert sorted(figures.check_invariants(tx, P, D)) == sorted(
         [
             f"{a[0]}: figure {f0} says cluster gone, its face record {cid}",
@@ -378,7 +378,7 @@ def test_check_invariants_accepts_a_consistent_dataset_and_a_cluster_without_cov
     cid, doc = one_cluster(tx)
     assert figures.check_invariants(tx, P, D) == []
     del doc["Cover"]
-    tx.put("cluster", doc, P, D, cid)
+    tx.put(ClusterKey(P, D, cid), doc)
     assert figures.check_invariants(tx, P, D) == [f"{cid}: cover None holds none of its faces"]
 
 
@@ -395,15 +395,12 @@ def test_check_invariants_looks_at_one_dataset(tx: Tx) -> None:
         index(tx, f"a{k}.png", face(0, k))
     figures.cluster_pending(tx, P, D)
     # another dataset of the project, inconsistent: a figure without its face, a cluster with wrong counts
-    tx.put("dataset", {"ProjectName": P, "DatasetName": "other"}, P, "", "other")
+    tx.put(DatasetKey(P, "other"), {"ProjectName": P, "DatasetName": "other"})
     tx.put(
-        "file",
+        FileKey(P, "other", "oss://b/x.png"),
         {"URI": "oss://b/x.png", "Figures": [{"FigureId": "f", "FigureClusterId": "g"}]},
-        P,
-        "other",
-        "oss://b/x.png",
     )
-    tx.put("cluster", {"ObjectId": "g", "FaceCount": 5}, P, "other", "g")
+    tx.put(ClusterKey(P, "other", "g"), {"ObjectId": "g", "FaceCount": 5})
     assert figures.check_invariants(tx, P, D) == []
     assert sorted(figures.check_invariants(tx, P, "other")) == [
         "g: FaceCount 5, the files hold 1",

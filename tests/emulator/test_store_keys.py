@@ -48,7 +48,7 @@ def test_a_typed_key_reads_the_row_an_older_state_file_holds(tmp_path: Path, key
             assert tx.get(key) == {"v": 1}
             assert tx.exists(key)
             tx.put(key, {"v": 2})
-            assert tx.get(*row[:1], *row[1:]) == {"v": 2}  # the same row, spelled out
+            assert tx.get(Key(*row)) == {"v": 2}  # the same row, spelled out
             assert tx.delete(key) and not tx.exists(key)
     finally:
         store.close()

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from imm_faces.emulator.server import Emulator
+from imm_faces.emulator.store import ClusterKey
 from imm_faces.runtime.cli.main import main
 from imm_faces.runtime.report.images import PHOTO_HEIGHT_PX, cover_crop
 from tests.conftest import CREDS, STS_KEY
@@ -35,10 +36,10 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def tamper_cluster(drawn: Drawn, object_id: str, **changes: object) -> None:
     with drawn.emulator.store.tx() as tx:
-        doc = tx.get("cluster", PROJECT, DATASET, object_id)
+        doc = tx.get(ClusterKey(PROJECT, DATASET, object_id))
         assert doc is not None
         doc.update(changes)
-        tx.put("cluster", doc, PROJECT, DATASET, object_id)
+        tx.put(ClusterKey(PROJECT, DATASET, object_id), doc)
 
 
 def verify_html(drawn: Drawn, page: Path, *extra: str) -> int:
