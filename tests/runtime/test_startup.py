@@ -82,3 +82,27 @@ ImmClient(endpoint="https://imm.cn-hangzhou.aliyuncs.com", credentials=key)
 print(json.dumps([loaded_for_http, plain, tls_context.cache_info().misses]))
 """)
     assert result == [0, [True, True, []], 1]
+
+
+def test_the_runners_imports_run_without_the_collector_and_are_frozen_once() -> None:
+    """A runner module's imports (most of `imm-faces verify`'s start-up) make objects that live as long as the
+    process: no collection runs while they are imported, and they are moved out of the collector's way after."""
+    result = fresh("""
+import gc, json, sys
+from imm_faces.runtime.cli import main, verify
+collections = []
+gc.callbacks.append(lambda phase, info: collections.append(info["generation"]) if phase == "start" else None)
+before = gc.get_freeze_count()
+runner = main._runner(verify)
+during, frozen = list(collections), gc.get_freeze_count()
+garbage = [[object()] for _ in range(10_000)]
+again = main._runner(verify)
+print(json.dumps({"runner": runner.__name__, "same": again is runner, "during": during, "before": before,
+                  "frozen": frozen, "frozen_again": gc.get_freeze_count(), "enabled": gc.isenabled(),
+                  "client": "imm_faces.runtime.client" in sys.modules}))
+""")
+    assert result["runner"] == "imm_faces.runtime.cli.verify_run" and result["same"] and result["client"]
+    assert result["during"] == []  # without the pause, the imports trigger dozens of collections
+    assert result["before"] == 0 and result["frozen"] > 50_000  # the imports' objects, out of the collector's way
+    assert result["frozen_again"] == result["frozen"]  # once per process: a later call freezes nothing new
+    assert result["enabled"]
