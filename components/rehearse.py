@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         credentials = _emulator_key(args)
         if not args.photos:
             _sample_photos()
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             return _on_engine(args, program, credentials)
     except UsageError as exc:
         print(f"imm-faces rehearse: error: {exc}", file=sys.stderr)
@@ -265,7 +265,7 @@ def _sample_photos() -> Path:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (a CI runner's cancel, `kill`) cleans up exactly as Ctrl-C (SIGINT) does."""
     import logging
     import signal

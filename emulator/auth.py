@@ -187,7 +187,7 @@ class NonceLedger:
         self.flush()
 
 
-def _check_time(text: str | None) -> float:
+def check_time(text: str | None) -> float:
     """The request time (epoch seconds), which must be within the skew window."""
     if not text:
         raise ApiError("IncompleteSignature", detail="The request date is missing.")
@@ -316,7 +316,7 @@ class Authenticator:
         string_to_sign = v3_string_to_sign(canonical)
         if not hmac.compare_digest(v3_signature(key.access_key_secret, string_to_sign).encode(), signature.encode()):
             raise ApiError("SignatureDoesNotMatch", detail=f"server string to sign is:{string_to_sign}")
-        when = _check_time(headers.get("x-acs-date"))
+        when = check_time(headers.get("x-acs-date"))
         params = _unique(request.query + request.form, "parameter")
         self._nonce(key_id, headers.get("x-acs-signature-nonce"), when)
         return Caller(key_id, "v3"), params
@@ -334,6 +334,6 @@ class Authenticator:
         expected = v2_signature(key.access_key_secret, string_to_sign).encode()
         if not hmac.compare_digest(expected, params["Signature"].encode()):
             raise ApiError("SignatureDoesNotMatch", detail=f"server string to sign is:{string_to_sign}")
-        when = _check_time(params["Timestamp"])
+        when = check_time(params["Timestamp"])
         self._nonce(key.access_key_id, params.get("SignatureNonce"), when)
         return Caller(key.access_key_id, "v2"), params

@@ -61,7 +61,8 @@ def figure_is_good(figure: dict[str, Any]) -> bool:
     )
 
 
-def _iou(a: dict[str, Any], b: dict[str, Any]) -> float:
+def iou(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """The overlap of two Boundary boxes: intersection over union, 0 when they do not meet (or have no area)."""
     ax, ay, aw, ah = (float(a.get(k) or 0) for k in ("Left", "Top", "Width", "Height"))
     bx, by, bw, bh = (float(b.get(k) or 0) for k in ("Left", "Top", "Width", "Height"))
     w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
@@ -84,7 +85,7 @@ def match_faces(
     for j, (new_vec, new_box) in enumerate(new):
         for i, (old_vec, old_box) in enumerate(old):
             distance = float(np.linalg.norm(new_vec.astype(np.float64) - old_vec.astype(np.float64)))
-            if distance < SAME_FACE_DISTANCE or (distance < threshold and _iou(old_box, new_box) >= SAME_BOX_IOU):
+            if distance < SAME_FACE_DISTANCE or (distance < threshold and iou(old_box, new_box) >= SAME_BOX_IOU):
                 pairs.append((distance, j, i))
     matched: dict[int, int] = {}
     used: set[int] = set()

@@ -76,7 +76,7 @@ spec() {
         clustering)  # the engine (clustering.py) and figures.py's rules: the face-group rule, face matching, a task's grouping
             files='"imm_faces/emulator/clustering.py", "imm_faces/emulator/figures.py"'
             names="imm_faces.emulator.clustering.* imm_faces.emulator.figures.x_figure_is_good__mutmut_*
-                   imm_faces.emulator.figures.x__iou__mutmut_* imm_faces.emulator.figures.x_match_faces__mutmut_*
+                   imm_faces.emulator.figures.x_iou__mutmut_* imm_faces.emulator.figures.x_match_faces__mutmut_*
                    imm_faces.emulator.figures.x_cluster_pending__mutmut_* imm_faces.emulator.figures.x__good_flags__mutmut_*
                    imm_faces.emulator.figures.x_cluster_stats__mutmut_*"
             tests="tests/emulator/test_clustering.py tests/emulator/test_clustering_rules.py

@@ -77,7 +77,10 @@ from imm_faces.runtime.models.base import camel_name as camel
 from imm_faces.runtime.models.base import snake_name as snake
 from imm_faces.runtime.rules import check_region
 
-SECRET_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig
+SECRET_KEY, SECRET_SIG = (
+    rpc._special_sig_key,
+    rpc._special_secret_sig,
+)  # a secret on the wire (private in the SDK: read here only)
 REGION = SETTINGS["region"]
 CREDENTIAL_SETTINGS = ("access_key", "secret_key", "security_token", "profile")
 T = TypeVar("T")

@@ -106,7 +106,7 @@ def _deploy_and_verify(
         with program_path(program.directory):
             outputs = run_program(program.run, mocks, project=program.project, stack=args.stack, config=program.config)
     except Exception as exc:
-        if INTERRUPTED.is_set():  # the loop stopped by SIGTERM/Ctrl-C (see _sigterm_as_interrupt)
+        if INTERRUPTED.is_set():  # the loop stopped by SIGTERM/Ctrl-C (see sigterm_as_interrupt)
             raise KeyboardInterrupt from None
         if isinstance(exc, RehearsalError | ProviderCallError):
             print(f"imm-faces rehearse: deployment failed: {exc}", file=sys.stderr)

@@ -258,7 +258,7 @@ class EngineStack:
         if proc.returncode != 0:
             raise EngineError(_diagnostics(proc.stdout, proc.stderr) or f"pulumi stack init exited {proc.returncode}")
         shutil.move(scratch / f"Pulumi.{self.stack}.yaml", self.config_file)
-        values = {key: _config_value(value) for key, value in config.items()}
+        values = {key: config_entry(value) for key, value in config.items()}
         self.run("config", "set-all", "--json", json.dumps(values))
         for key, value in secrets.items():  # on stdin: never on a command line
             self.run("config", "set", "--secret", key, stdin=value)
@@ -337,7 +337,7 @@ HIDDEN = ("@ ", "The resources in the stack", "If you want to remove the stack")
 that is thrown away anyway."""
 
 
-def _config_value(value: Any) -> dict[str, Any]:
+def config_entry(value: Any) -> dict[str, Any]:
     """One value of ``config set-all --json`` (``pulumi config --json``'s shape): a JSON list or object given as
     text becomes structured config, as the program's ``get_object`` and a typed ``Pulumi.yaml`` expect."""
     text = value if isinstance(value, str) else json.dumps(value)

@@ -379,7 +379,7 @@ def test_an_interrupt_the_sdk_swallows_still_ends_the_wait() -> None:
     code = """
 import asyncio, os, signal
 from imm_faces.components.rehearsal.session import INTERRUPTED
-from imm_faces.components.rehearse import _sigterm_as_interrupt
+from imm_faces.components.rehearse import sigterm_as_interrupt
 
 async def driver():
     try:
@@ -390,7 +390,7 @@ async def driver():
     await asyncio.get_running_loop().create_future()  # a registration that never finishes
 
 loop = asyncio.new_event_loop()
-with _sigterm_as_interrupt():
+with sigterm_as_interrupt():
     try:
         loop.run_until_complete(driver())
     except RuntimeError as exc:

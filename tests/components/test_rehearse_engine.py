@@ -386,10 +386,10 @@ def test_the_program_gets_the_emulator_and_structured_config() -> None:
     )
     assert mine == {"c:endpoint": "http://x", "c:serviceRole": "R"}  # given: kept (and checked after the preview)
     assert "c:serviceRole" not in real_engine.stack_config("c", {}, "http://e", default_program=False)
-    assert real_engine._config_value('["oss://a/"]') == {
+    assert real_engine.config_entry('["oss://a/"]') == {
         "value": '["oss://a/"]',
         "secret": False,
         "objectValue": ["oss://a/"],
     }
-    assert real_engine._config_value("[not json") == {"value": "[not json", "secret": False}
-    assert real_engine._config_value("600") == {"value": "600", "secret": False}
+    assert real_engine.config_entry("[not json") == {"value": "[not json", "secret": False}
+    assert real_engine.config_entry("600") == {"value": "600", "secret": False}

@@ -22,7 +22,7 @@ from imm_faces.emulator.auth import (
     Authenticator,
     IncomingRequest,
     NonceLedger,
-    _check_time,
+    check_time,
     parse_access_key,
     parse_params,
 )
@@ -373,7 +373,7 @@ def test_malformed_authorization(auth: Authenticator, value: str, code: str) -> 
 
 def test_request_time_parsing() -> None:
     now = int(time.time())
-    assert _check_time(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))) == float(now)
+    assert check_time(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))) == float(now)
     bad = [
         ("2024-13-01T00:00:00Z", "InvalidTimeStamp.Format"),
         ("2024-01-01 00:00:00", "InvalidTimeStamp.Format"),
@@ -382,10 +382,10 @@ def test_request_time_parsing() -> None:
     ]
     for text, code in bad:
         with pytest.raises(ApiError) as caught:
-            _check_time(text)
+            check_time(text)
         assert caught.value.code == code
     with pytest.raises(ApiError) as caught:
-        _check_time(None)
+        check_time(None)
     assert caught.value.message.endswith("The request date is missing.")
 
 
@@ -465,12 +465,12 @@ def test_time_and_expiry_boundaries(monkeypatch: pytest.MonkeyPatch, auth: Authe
     when = float(calendar.timegm((2026, 1, 1, 0, 0, 0)))
     clock = Clock(when + CLOCK_SKEW_SECONDS)
     monkeypatch.setattr(auth_module, "time", clock)
-    assert _check_time("2026-01-01T00:00:00Z") == when  # fifteen minutes exactly: still accepted
+    assert check_time("2026-01-01T00:00:00Z") == when  # fifteen minutes exactly: still accepted
     clock.now = when - CLOCK_SKEW_SECONDS
-    assert _check_time("2026-01-01T00:00:00Z") == when
+    assert check_time("2026-01-01T00:00:00Z") == when
     clock.now = when + CLOCK_SKEW_SECONDS + 0.5
     with pytest.raises(ApiError) as caught:
-        _check_time("2026-01-01T00:00:00Z")
+        check_time("2026-01-01T00:00:00Z")
     assert caught.value.code == "InvalidTimeStamp.Expired"
     clock.now = when
     auth.issue(Credentials("STS.now", "s", "t", expiration=when))

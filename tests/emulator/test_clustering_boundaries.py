@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_info
 
 from imm_faces.emulator import clustering, figures
 from imm_faces.emulator.clustering import CHUNK, DEFAULT_THRESHOLD, ClusterStats, Linkage, assign
-from imm_faces.emulator.figures import _iou, figure_is_good, match_faces
+from imm_faces.emulator.figures import figure_is_good, iou, match_faces
 
 F64 = npt.NDArray[np.float64]
 INF = float("inf")
@@ -424,7 +424,7 @@ def test_a_head_pose_may_omit_any_angle() -> None:
 
 
 @pytest.mark.parametrize(
-    ("a", "b", "iou"),
+    ("a", "b", "expected"),
     [
         ({"Left": 5, "Top": 0, "Width": 10, "Height": 10}, {"Left": 0, "Top": 0, "Width": 10, "Height": 10}, 50 / 150),
         ({"Left": 0, "Top": 5, "Width": 10, "Height": 10}, {"Left": 0, "Top": 0, "Width": 10, "Height": 10}, 50 / 150),
@@ -433,8 +433,8 @@ def test_a_head_pose_may_omit_any_angle() -> None:
         ({"Left": 3, "Top": 3, "Width": 1, "Height": 1}, {"Left": 3, "Top": 3, "Width": 1, "Height": 1}, 1.0),
     ],
 )
-def test_box_overlap_by_each_side(a: dict[str, float], b: dict[str, float], iou: float) -> None:
-    assert _iou(a, b) == pytest.approx(iou)
+def test_box_overlap_by_each_side(a: dict[str, float], b: dict[str, float], expected: float) -> None:
+    assert iou(a, b) == pytest.approx(expected)
 
 
 def test_matching_distances_are_strict(monkeypatch: pytest.MonkeyPatch) -> None:

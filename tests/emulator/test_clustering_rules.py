@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pytest
 
 from imm_faces.emulator.clustering import CHUNK, DEFAULT_THRESHOLD, ClusterStats, assign
-from imm_faces.emulator.figures import SAME_BOX_IOU, SAME_FACE_DISTANCE, _iou, figure_is_good, match_faces
+from imm_faces.emulator.figures import SAME_BOX_IOU, SAME_FACE_DISTANCE, figure_is_good, iou, match_faces
 
 GOOD: dict[str, Any] = {
     "Boundary": {"Left": 0, "Top": 0, "Width": 76, "Height": 76},
@@ -55,7 +55,7 @@ def box(left: float, top: float, width: float, height: float) -> dict[str, float
 
 
 @pytest.mark.parametrize(
-    ("a", "b", "iou"),
+    ("a", "b", "expected"),
     [
         (box(0, 0, 10, 10), box(0, 0, 10, 10), 1.0),
         (box(0, 0, 10, 10), box(5, 0, 10, 10), 50 / 150),
@@ -69,8 +69,8 @@ def box(left: float, top: float, width: float, height: float) -> dict[str, float
         ({"Left": None, "Top": 0, "Width": 10, "Height": 10}, box(0, 0, 10, 10), 1.0),
     ],
 )
-def test_box_overlap(a: dict[str, Any], b: dict[str, Any], iou: float) -> None:
-    assert _iou(a, b) == pytest.approx(iou)
+def test_box_overlap(a: dict[str, Any], b: dict[str, Any], expected: float) -> None:
+    assert iou(a, b) == pytest.approx(expected)
 
 
 Face = tuple[npt.NDArray[np.float32], dict[str, Any]]

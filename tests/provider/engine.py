@@ -16,6 +16,7 @@ from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc, status_pb2
 
+from imm_faces.components.providers.plugin import SECRET_KEY, SECRET_SIG
 from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,11 +27,11 @@ CREDENTIAL_VARIABLES = ("ALIBABA_CLOUD_", "ALICLOUD_", "ALIYUN_")
 
 
 def secret(value: Any) -> dict[str, Any]:
-    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+    return {SECRET_KEY: SECRET_SIG, "value": value}
 
 
 def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+    return isinstance(value, dict) and value.get(SECRET_KEY) == SECRET_SIG
 
 
 def struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
