@@ -4,7 +4,6 @@ summary. The JSON form is :meth:`VerifyReport.to_json`. Each names checks by the
 from __future__ import annotations
 
 from typing import Any
-from xml.etree import ElementTree as ET
 
 from imm_faces.runtime.verify.base import SCHEMA_VERSION, VerifyReport
 from imm_faces.runtime.verify.checks import CHECKS
@@ -80,6 +79,8 @@ def render_text(report: VerifyReport) -> str:
 def render_junit_error(kind: str, message: str, exit_code: int) -> str:
     """JUnit XML for a run that could not check anything (bad outputs, no credentials, an unreachable endpoint):
     one ``verify.run`` test case in error, so a CI test reporter shows why instead of nothing."""
+    from xml.etree import ElementTree as ET  # XML only for --junit-xml: not part of every run's start-up
+
     suites = ET.Element("testsuites", name="imm-faces verify")
     suite = ET.SubElement(
         suites, "testsuite", name="imm-faces verify", tests="1", failures="0", errors="1", skipped="0", time="0.000"
@@ -102,6 +103,8 @@ def error_json(kind: str, message: str, exit_code: int) -> dict[str, Any]:
 
 def render_junit(report: VerifyReport) -> str:
     """JUnit XML: one test case per check id (its subjects counted in the message), in one suite."""
+    from xml.etree import ElementTree as ET  # as in render_junit_error
+
     suite_name = f"imm-faces verify {report.outputs.project_name}/{report.outputs.dataset_name}"
     records = list(report.checks.values())
     suites = ET.Element("testsuites", name="imm-faces verify")

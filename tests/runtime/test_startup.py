@@ -99,9 +99,10 @@ garbage = [[object()] for _ in range(10_000)]
 again = main._runner(verify)
 print(json.dumps({"runner": runner.__name__, "same": again is runner, "during": during, "before": before,
                   "frozen": frozen, "frozen_again": gc.get_freeze_count(), "enabled": gc.isenabled(),
-                  "client": "imm_faces.runtime.client" in sys.modules}))
+                  "client": "imm_faces.runtime.client" in sys.modules, "xml": "xml.etree.ElementTree" in sys.modules}))
 """)
     assert result["runner"] == "imm_faces.runtime.cli.verify_run" and result["same"] and result["client"]
+    assert not result["xml"]  # XML is written for --junit-xml only, imported there
     assert result["during"] == []  # without the pause, the imports trigger dozens of collections
     assert result["before"] == 0 and result["frozen"] > 50_000  # the imports' objects, out of the collector's way
     assert result["frozen_again"] == result["frozen"]  # once per process: a later call freezes nothing new
