@@ -30,17 +30,11 @@ def oss_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def emulator(oss_root: Path, tmp_path: Path) -> Iterator[Emulator]:
-    emu = Emulator(
-        oss_root=oss_root,
-        db=tmp_path / "imm.db",
-        analyzer=SidecarAnalyzer(oss_root),
-        access_keys=[DEFAULT_ACCESS_KEY, STS_KEY],
-    )
-    emu.start()
-    try:
+    keys = [DEFAULT_ACCESS_KEY, STS_KEY]
+    with Emulator(
+        oss_root=oss_root, db=tmp_path / "imm.db", analyzer=SidecarAnalyzer(oss_root), access_keys=keys
+    ) as emu:
         yield emu
-    finally:
-        emu.stop()
 
 
 @pytest.fixture

@@ -43,14 +43,10 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator,
     tmp = tmp_path_factory.mktemp("verify")
     oss = tmp / "oss"
     oss.mkdir()
-    emu = Emulator(oss_root=oss, db=tmp / "imm.db", analyzer=SidecarAnalyzer(oss), access_keys=[CREDS])
-    emu.start()
-    try:
+    with Emulator(oss_root=oss, db=tmp / "imm.db", analyzer=SidecarAnalyzer(oss), access_keys=[CREDS]) as emu:
         with ImmClient(endpoint=emu.endpoint, credentials=CREDS) as imm:
             task_id = deploy(imm, oss, TWO_PEOPLE)
         yield emu, task_id, oss
-    finally:
-        emu.stop()
 
 
 @pytest.fixture

@@ -40,13 +40,11 @@ class SlowAnalyzer(SidecarAnalyzer):
 
 @contextmanager
 def running(oss_root: Path, db: Path, delay: float, workers: int = 2) -> Iterator[tuple[Emulator, ImmClient]]:
-    emu = Emulator(oss_root=oss_root, db=db, analyzer=SlowAnalyzer(oss_root, delay), workers=workers)
-    emu.start()
-    try:
-        with ImmClient(endpoint=emu.endpoint, credentials=CREDS) as client:
-            yield emu, client
-    finally:
-        emu.stop()
+    with (
+        Emulator(oss_root=oss_root, db=db, analyzer=SlowAnalyzer(oss_root, delay), workers=workers) as emu,
+        ImmClient(endpoint=emu.endpoint, credentials=CREDS) as client,
+    ):
+        yield emu, client
 
 
 def until(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:

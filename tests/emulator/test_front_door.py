@@ -34,15 +34,12 @@ TARGET = {"ProjectName": PROJECT, "DatasetName": DATASET}
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """One emulator for the tests that leave its state as they found it (the project and dataset below)."""
     tmp = tmp_path_factory.mktemp("door")
-    emu = Emulator(db=tmp / "imm.db", oss_root=tmp / "oss", access_keys=[CREDS, STS_KEY], analyzer=SidecarAnalyzer(tmp))
-    emu.start()
-    try:
+    keys = [CREDS, STS_KEY]
+    with Emulator(db=tmp / "imm.db", oss_root=tmp / "oss", access_keys=keys, analyzer=SidecarAnalyzer(tmp)) as emu:
         with ImmClient(endpoint=emu.endpoint, credentials=CREDS) as c:
             c.call(projects.CreateProject, project_name=PROJECT)
             c.call(datasets.CreateDataset, project_name=PROJECT, dataset_name=DATASET)
         yield emu
-    finally:
-        emu.stop()
 
 
 @pytest.fixture

@@ -34,12 +34,10 @@ def engine_emulator(tmp_path: Path, keys: Credentials) -> Iterator[Emulator]:
     oss_root.mkdir()
     for key, faces in TWO_PEOPLE.items():
         write_photo(oss_root, BUCKET, PREFIX + key, faces)
-    emu = Emulator(oss_root=oss_root, db=tmp_path / "imm.db", analyzer=SidecarAnalyzer(oss_root), access_keys=[keys])
-    emu.start()
-    try:
+    with Emulator(
+        oss_root=oss_root, db=tmp_path / "imm.db", analyzer=SidecarAnalyzer(oss_root), access_keys=[keys]
+    ) as emu:
         yield emu
-    finally:
-        emu.stop()
 
 
 @pytest.fixture
