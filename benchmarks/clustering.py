@@ -67,7 +67,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imm_faces.emulator.analysis import FaceRecord, ImageAnalysis
 from imm_faces.emulator.clustering import ClusterStats, assign
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import datasets, files, projects, query
 from imm_faces.runtime.operations import tasks as task_ops

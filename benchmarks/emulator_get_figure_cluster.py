@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 
 from imm_faces.emulator.front_door import READY_PATH
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.client import ImmClient, RetryPolicy
 from imm_faces.runtime.operations import figure_clusters
 from tests.fakes import SidecarAnalyzer

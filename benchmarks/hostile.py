@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
 from tests.emulator.hostile import hostile_root, measure, memory_kib, release_fifo
 from tests.processes import emulator_process
 

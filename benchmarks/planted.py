@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from imm_faces.emulator.figures import cluster_document
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.server import Emulator
 from imm_faces.emulator.store import ClusterKey, Clusters, FileKey, Files
 from imm_faces.runtime.client import ImmClient
 from tests.fakes import SidecarAnalyzer

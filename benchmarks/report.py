@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 from planted import plant_clusters
 
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
 from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.report.collect import ReportOptions, collect

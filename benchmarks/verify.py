@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sdk_loop
 from planted import plant_clusters
 
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
 from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.verify.run import DEFAULT_CONCURRENCY, verify_deployment

@@ -50,15 +50,6 @@ MAX_PARAMETERS = 256
 NONCE_FLUSH_SECONDS = 0.2
 
 
-def parse_access_key(text: str) -> Credentials:
-    """``ID:SECRET[:STS_TOKEN]`` (the ``--access-key`` option): a key the emulator accepts; with a token it
-    behaves as STS credentials. The error never repeats the text (it holds a secret)."""
-    parts = text.strip().split(":", 2)
-    if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise ValueError("an access key must be ID:SECRET[:STS_TOKEN]")
-    return Credentials(parts[0], parts[1], parts[2] if len(parts) == 3 and parts[2] else None)
-
-
 def parse_params(text: str, where: str) -> list[tuple[str, str]]:
     """Decode ``a=1&b=2`` (percent-encoded UTF-8) strictly: bad encoding is IMM's format error, not a crash."""
     try:

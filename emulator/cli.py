@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
-from pathlib import Path
 
-from imm_faces.runtime.credentials import Credentials
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY, KEYS_ENV, KeySourceError, load_keys
+from imm_faces.runtime.auth.config import ENV_NAMES
+from imm_faces.runtime.cli.extras import missing_extras
+from imm_faces.runtime.cli.main import EXIT_OK, EXIT_USAGE
 
 HELP = "run a local IMM emulator (127.0.0.1 by default)"
-KEYS_ENV = "IMM_FACES_EMULATOR_ACCESS_KEYS"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,52 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class KeySourceError(ValueError):
-    """A key source is unusable (the message never contains a secret)."""
-
-
-def load_keys(args: argparse.Namespace, environ: dict[str, str] | os._Environ[str]) -> list[Credentials]:
-    """Every key given on the command line, in the key file and in the environment (in that order)."""
-    from imm_faces.emulator.auth import parse_access_key
-
-    keys: list[Credentials] = []
-    for i, text in enumerate(args.access_key or [], 1):
-        try:
-            keys.append(parse_access_key(text))
-        except ValueError as exc:
-            raise KeySourceError(f"--access-key #{i}: {exc}") from None
-    if args.access_key_file:
-        path = Path(args.access_key_file)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise KeySourceError(f"--access-key-file {path} cannot be read ({reason})") from None
-        for n, line in enumerate(lines, 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            try:
-                keys.append(parse_access_key(line))
-            except ValueError as exc:
-                raise KeySourceError(f"--access-key-file {path}, line {n}: {exc}") from None
-    for i, text in enumerate(re.split(r"[\s,]+", environ.get(KEYS_ENV, "").strip()), 1):
-        if text:
-            try:
-                keys.append(parse_access_key(text))
-            except ValueError as exc:
-                raise KeySourceError(f"${KEYS_ENV}, key #{i}: {exc}") from None
-    return keys
-
-
 def run(args: argparse.Namespace) -> int:
-    from imm_faces.runtime.cli.extras import missing_extras
-    from imm_faces.runtime.cli.main import EXIT_OK, EXIT_USAGE
-
     if problem := missing_extras("emulator", "emulator"):
         print(problem, file=sys.stderr)
         return EXIT_USAGE
-    from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator, StartupError
-    from imm_faces.runtime.credentials import ENV_NAMES
+    # The server needs the emulator extra (uvicorn): imported once it is known to be installed.
+    from imm_faces.emulator.ram import RamConfigError, load_ram
+    from imm_faces.emulator.server import Emulator, StartupError
 
     def fail(message: str) -> int:
         print(f"imm-faces emulator: error: {message}", file=sys.stderr)
@@ -103,8 +64,6 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--port {args.port} is not a port number; give 0-65535 (0 picks a free one)")
     ram = None
     if args.ram_config:
-        from imm_faces.emulator.ram import RamConfigError, load_ram
-
         try:
             ram = load_ram(args.ram_config)
         except RamConfigError as exc:

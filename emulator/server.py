@@ -31,6 +31,7 @@ from imm_faces.emulator.errors import ApiError
 from imm_faces.emulator.front_door import READY_PATH, create_app
 from imm_faces.emulator.images import return_freed_memory
 from imm_faces.emulator.jobs import JobRunner
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
 from imm_faces.emulator.oss_get import OssObjects
 from imm_faces.emulator.ram import Ram, RamConfigError, ServiceRoleReads, principals_of_keys
 from imm_faces.emulator.service import ImmService
@@ -40,8 +41,6 @@ from imm_faces.emulator.wire import REQUEST_THREADS
 from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE
 
-DEFAULT_ACCESS_KEY = Credentials("emulator-access-key-id", "emulator-access-key-secret")
-"""Credentials every emulator accepts unless others are given (documented in the README)."""
 SQLITE_HEADER = b"SQLite format 3\x00"
 OSS_READ_THREADS = 8  # ours: OSS signatures, opens and chunk reads
 HEAVY_THREADS = 2  # ours: images decoded at once by requests (each within emulator/images.py's decode budget)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.credentials import Credentials
 from tests.fakes import SidecarAnalyzer

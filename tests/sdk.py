@@ -9,7 +9,8 @@ from alibabacloud_imm20200930 import models as m
 from alibabacloud_imm20200930.client import Client
 from alibabacloud_tea_openapi import models as open_api_models
 
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.server import Emulator
 from tests.conftest import STS_KEY
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -17,27 +16,12 @@ from pulumi.dynamic.dynamic import PROVIDER_KEY
 from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
 
 from imm_faces.components.rehearsal.host import DynamicProviderHost, ProviderCallError
+from imm_faces.components.rehearsal.session import DYNAMIC_PREFIX, IMM_TYPE_PREFIX, Created
 from imm_faces.emulator.figures import OWNER_ID  # the account the emulator reports as every object's owner
-
-DYNAMIC_PREFIX = "pulumi-python:dynamic"
-IMM_TYPE_PREFIX = f"{DYNAMIC_PREFIX}/imm:"
 
 
 class RehearsalError(Exception):
     """A resource failed its check or its creation; the message names it."""
-
-
-@dataclass
-class Created:
-    """One resource the rehearsal registered, in order."""
-
-    type: str
-    name: str
-    urn: str
-    id: str
-    outputs: dict[str, Any]
-    dynamic: bool
-    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 def recorded_outputs(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # they import pulumi's SDK (the pulumi extra): imported when a rehearsal runs on the mocks
     from imm_faces.components.rehearsal.engine import RehearsalMocks
     from imm_faces.components.rehearsal.host import DynamicProviderHost
     from imm_faces.runtime.credentials import Credentials
@@ -36,9 +38,6 @@ from imm_faces.components.rehearsal.session import (
 
 
 def rehearse(args: argparse.Namespace, program: Program, credentials: Credentials) -> int:
-    import tempfile
-    import time
-
     from imm_faces.components.rehearsal.engine import RehearsalMocks
     from imm_faces.components.rehearsal.host import DynamicProviderHost
 

@@ -28,21 +28,25 @@ import functools
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imm_faces.components.rehearsal import session
+from imm_faces.components.rehearsal.session import DYNAMIC_PREFIX, IMM_TYPE_PREFIX, Created
+from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE
 
 if TYPE_CHECKING:  # the module imports light (the engine tests find the engine with it): pulumi's SDK only when run
     import argparse
 
-    from imm_faces.components.rehearsal.engine import Created
     from imm_faces.runtime.credentials import Credentials
 
 ENGINE_VARIABLE = "IMM_FACES_PULUMI_ENGINE"
@@ -314,8 +318,6 @@ class EngineStack:
 
     def resources(self) -> list[Created]:
         """The custom resources in the state (``pulumi stack export``), in the engine's order."""
-        from imm_faces.components.rehearsal.engine import DYNAMIC_PREFIX, Created
-
         deployment = json.loads(self.run("stack", "export"))["deployment"]
         return [
             Created(
@@ -419,8 +421,6 @@ def stack_config(project: str, config: Mapping[str, str], endpoint: str, *, defa
     program and the README's consumer programs pass to FaceClustering) unless given; this package's program
     gets an existing service role unless given: its RAM role and policy need the alicloud plugin, which the
     engine here lacks."""
-    from imm_faces.runtime.rules import DEFAULT_SERVICE_ROLE
-
     values = dict(config)
     values.setdefault(f"{project}:endpoint", endpoint)
     if default_program:
@@ -430,8 +430,6 @@ def stack_config(project: str, config: Mapping[str, str], endpoint: str, *, defa
 
 def check_targets(planned: list[Planned], endpoint: str) -> None:
     """Every IMM resource must go to the emulator (rehearse never reaches anything else): else EngineUnfitError."""
-    from imm_faces.components.rehearsal.engine import IMM_TYPE_PREFIX
-
     for resource in planned:
         if not resource.type.startswith(IMM_TYPE_PREFIX):
             continue
@@ -457,9 +455,6 @@ def rehearse(args: argparse.Namespace, program: session.Program, credentials: Cr
     destroy, and the check that nothing it made is left. Raises :class:`EngineUnfitError` before anything is
     created when the program cannot run here (a provider plugin missing, an IMM resource not aimed at the
     emulator)."""
-    import tempfile
-    import time
-
     started = time.monotonic()
     print(
         f"imm-faces rehearse: a rehearsal on the REAL Pulumi engine (pulumi {engine.version}), offline, against a\n"
@@ -556,8 +551,6 @@ def _resources(pulumi: EngineStack) -> list[Created]:
 def _preview(pulumi: EngineStack, endpoint: str, photos: session.Photos) -> None:
     """``pulumi preview``; stops the rehearsal (EngineUnfitError) when the program cannot run here; stages the photos
     where each binding will point."""
-    from imm_faces.components.rehearsal.engine import IMM_TYPE_PREFIX
-
     session.say("pulumi preview (creates nothing)")
     try:
         planned = pulumi.preview()
@@ -580,8 +573,6 @@ def _echo(line: str) -> None:
 
 
 def _destroy_command(pulumi: EngineStack) -> str:
-    import shlex
-
     names = (
         "PULUMI_HOME",
         "PULUMI_BACKEND_URL",

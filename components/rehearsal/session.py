@@ -6,20 +6,46 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import filecmp
+import io
+import json
+import os
+import runpy
+import shutil
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-if TYPE_CHECKING:
-    from imm_faces.components.rehearsal.engine import Created
-    from imm_faces.runtime.credentials import Credentials
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY, KEYS_ENV
+from imm_faces.emulator.sample_photos import SamplePhotosError, write_sample_bucket
+from imm_faces.runtime.auth.credentials import Credentials
+from imm_faces.runtime.cli.main import EXIT_FAILED, EXIT_OK
+from imm_faces.runtime.cli.main import main as imm_faces
+from imm_faces.runtime.client import ImmClient
+from imm_faces.runtime.errors import ImmError, ImmFacesError, TransportError
+from imm_faces.runtime.operations import datasets, projects
+from imm_faces.runtime.rules import FACE_GROUP_MIN_GOOD_FACES, split_oss_uri
+
+DYNAMIC_PREFIX = "pulumi-python:dynamic"
+IMM_TYPE_PREFIX = f"{DYNAMIC_PREFIX}/imm:"
 
 
-KEYS_ENV = "IMM_FACES_EMULATOR_ACCESS_KEYS"  # imm_faces.emulator.cli.KEYS_ENV (not imported: --help stays light)
+@dataclass
+class Created:
+    """One resource the rehearsal registered (or the engine's state holds), in order."""
+
+    type: str
+    name: str
+    urn: str
+    id: str
+    outputs: dict[str, Any]
+    dynamic: bool
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 CREDENTIAL_VARIABLES = ("ALIBABA_CLOUD_", "ALICLOUD_", "ALIYUN_")
@@ -52,8 +78,6 @@ class Program:
     config: dict[str, str] = field(default_factory=dict)
 
     def run(self) -> None:
-        import runpy
-
         if self.main is None:
             from imm_faces.components import program
 
@@ -70,8 +94,6 @@ INTERRUPTED = threading.Event()
 def emulator_environment(credentials: Credentials) -> Iterator[dict[str, str]]:
     """This process's environment without the user's Alibaba Cloud identity, with the emulator's keys; set
     for the duration (verify runs in this process) and restored afterwards. Yields it for child processes."""
-    import os
-
     saved = dict(os.environ)
     for name in list(os.environ):
         if name.startswith(CREDENTIAL_VARIABLES):
@@ -93,6 +115,7 @@ def use_emulator(
         check_endpoint(endpoint, credentials)
         say(f"IMM emulator at {endpoint} (already running; photos go to {oss_root})")
         return endpoint, oss_root, False
+    # The emulator extra (uvicorn) and the vision extra: checked by the command before it runs.
     from imm_faces.emulator.analysis import default_analyzer
     from imm_faces.emulator.server import Emulator
 
@@ -122,8 +145,6 @@ def conclude(
 ) -> int:
     """The last line (and with --json the summary): passed when verify passed and nothing made is left.
     ``pulumi``: the real engine's version (None: the mocks ran the program)."""
-    from imm_faces.runtime.cli.main import EXIT_FAILED, EXIT_OK
-
     verdict = "PASSED" if code == EXIT_OK and not left else "FAILED"
     seconds = round(seconds, 1)
     behind = "everything (--keep)" if args.keep else ", ".join(left) or "nothing"
@@ -133,8 +154,6 @@ def conclude(
     say(f"rehearsal {verdict} in {seconds} s ({engine}; {checked}; left behind: {behind}{adopted})")
     how_to_reach_imm_faces()
     if args.json:
-        import json
-
         resources = [
             {
                 "type": r.type,
@@ -168,10 +187,6 @@ def conclude(
 def check_endpoint(endpoint: str, credentials: Credentials) -> None:
     """A running emulator must accept the rehearsal's key before anything is created (else every step, the
     teardown included, would fail with the same refusal)."""
-    from imm_faces.runtime.client import ImmClient
-    from imm_faces.runtime.errors import ImmError, TransportError
-    from imm_faces.runtime.operations import projects
-
     try:
         with ImmClient(endpoint=endpoint, credentials=credentials, timeout=10) as imm:
             imm.call(projects.ListProjects, max_results=1)
@@ -186,8 +201,6 @@ def check_endpoint(endpoint: str, credentials: Credentials) -> None:
 
 def keys_to_show(credentials: Credentials) -> str:
     """Where the kept emulator's key comes from; the secret only when it is the documented default."""
-    from imm_faces.emulator.server import DEFAULT_ACCESS_KEY
-
     if credentials == DEFAULT_ACCESS_KEY:
         keys = " ".join(f"{k}={v}" for k, v in credentials.environment().items())
         return f"its keys, documented defaults: {keys}"
@@ -220,9 +233,6 @@ def provider_config(credentials: Credentials) -> dict[str, str]:
 def how_to_reach_imm_faces() -> None:
     """Run as `.venv/bin/imm-faces` or by the quickstart (which puts .venv/bin on its own PATH only), say how to
     reach this command afterwards: a new shell does not find it."""
-    import os
-    import shutil
-
     here = Path(sys.executable).parent
     path = os.environ.get("IMM_FACES_CALLER_PATH", os.environ.get("PATH", ""))
     found = shutil.which("imm-faces", path=path)
@@ -267,8 +277,6 @@ class Photos:
     def stage(self, kind: str, inputs: dict[str, Any]) -> None:
         if kind != "Binding" or not isinstance(inputs.get("uri"), str):
             return
-        from imm_faces.runtime.rules import split_oss_uri
-
         bucket, prefix = split_oss_uri(inputs["uri"])
         target = self.oss_root / bucket / prefix
         counts = self.images.setdefault((str(inputs.get("project_name")), str(inputs.get("dataset_name"))), {})
@@ -292,8 +300,6 @@ class Photos:
 
     def _sample_bucket(self) -> tuple[dict[str, list[str]], list[str]]:
         """The sample bucket (with its derived photos), laid out once in the scratch folder."""
-        from imm_faces.emulator.sample_photos import SamplePhotosError, write_sample_bucket
-
         if self._sample is None:
             try:
                 bucket = write_sample_bucket(self.scratch)
@@ -303,9 +309,6 @@ class Photos:
         return self._sample
 
     def _place(self, source: Path, target: Path) -> None:
-        import filecmp
-        import shutil
-
         for path in sorted(p for p in source.rglob("*") if p.is_file()):
             dest = target / path.relative_to(source)
             if dest.is_file() and filecmp.cmp(path, dest, shallow=False):
@@ -355,9 +358,8 @@ class Photos:
         counts = self.images.get((project, dataset))
         if self.photos or counts is None:
             return None
-        from imm_faces.runtime.rules import FACE_GROUP_MIN_GOOD_FACES  # the sample faces are all good ones
 
-        return sum(1 for n in counts.values() if n >= FACE_GROUP_MIN_GOOD_FACES)
+        return sum(1 for n in counts.values() if n >= FACE_GROUP_MIN_GOOD_FACES)  # the sample faces are all good
 
 
 def stacks_in(outputs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -372,13 +374,6 @@ def verify_outputs(
     outputs: dict[str, Any], out_path: Path, photos: Photos, *, json_mode: bool, html: str | None = None
 ) -> tuple[int, dict[str, Any]]:
     """Write the outputs; run `imm-faces verify` on each FaceClustering in them. (exit code, reports)."""
-    import contextlib
-    import io
-    import json
-
-    from imm_faces.runtime.cli.main import EXIT_FAILED, EXIT_OK
-    from imm_faces.runtime.cli.main import main as imm_faces
-
     text = json.dumps(outputs, indent=2, sort_keys=True)
     say(f"stack outputs (`pulumi stack output --json`):\n{text}")
     out_path.write_text(text + "\n")
@@ -415,8 +410,6 @@ def html_path(html: str, key: str, *, first: bool) -> str:
 
 
 def wait_for_interrupt() -> None:
-    import time
-
     try:
         while True:
             time.sleep(3600)
@@ -426,10 +419,6 @@ def wait_for_interrupt() -> None:
 
 def left_behind(created: list[Created], endpoint: str, credentials: Credentials) -> tuple[list[str], list[str]]:
     """After the teardown: (what the rehearsal created that is still in the emulator, what it kept as adopted)."""
-    from imm_faces.runtime.client import ImmClient
-    from imm_faces.runtime.errors import ImmFacesError
-    from imm_faces.runtime.operations import datasets, projects
-
     objects = [r for r in created if r.dynamic and r.type.endswith((":Project", ":Dataset"))]
     made = {r.id for r in objects if not is_adopted(r)}
     kept = [f"{r.type.rsplit(':', 1)[-1].lower()} {r.id}" for r in objects if is_kept(r)]

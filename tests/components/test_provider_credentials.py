@@ -17,7 +17,8 @@ from pulumi.dynamic.dynamic import serialize_provider
 from imm_faces.components.providers import ProjectProvider
 from imm_faces.components.providers.base import MIN_PULUMI_CLI, ProviderError
 from imm_faces.components.rehearsal.host import DynamicProviderHost, ProviderCallError
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import projects
 

@@ -18,7 +18,8 @@ from imm_faces.components.providers import BindingProvider, ClusteringTaskProvid
 from imm_faces.components.providers.base import ProviderError
 from imm_faces.components.rehearsal.host import DynamicProviderHost
 from imm_faces.emulator.analysis import MetadataAnalyzer
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import bindings, datasets, files, projects, tasks
 from tests.fakes import SidecarAnalyzer, write_photo

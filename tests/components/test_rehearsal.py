@@ -19,7 +19,8 @@ import pytest
 
 from imm_faces.components.rehearsal.engine import RehearsalMocks, destroy, run_program
 from imm_faces.components.rehearsal.host import DynamicProviderHost
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.cli import extras
 from imm_faces.runtime.cli.main import main as imm_faces
 from imm_faces.runtime.client import ImmClient
@@ -379,7 +380,7 @@ def test_an_interrupt_the_sdk_swallows_still_ends_the_wait() -> None:
     code = """
 import asyncio, os, signal
 from imm_faces.components.rehearsal.session import INTERRUPTED
-from imm_faces.components.rehearse import sigterm_as_interrupt
+from imm_faces.components.rehearsal.runner import sigterm_as_interrupt
 
 async def driver():
     try:

@@ -23,10 +23,10 @@ from imm_faces.emulator.auth import (
     IncomingRequest,
     NonceLedger,
     check_time,
-    parse_access_key,
     parse_params,
 )
 from imm_faces.emulator.errors import ApiError
+from imm_faces.emulator.keys import parse_access_key
 from imm_faces.emulator.store import Store
 from imm_faces.runtime.auth.signing import AcsV3Auth, RpcV2Auth, encode_query
 from imm_faces.runtime.credentials import Credentials

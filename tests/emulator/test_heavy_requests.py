@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
 from tests.emulator.hostile import hostile_root, measure, release_fifo
 from tests.processes import emulator_process
 

@@ -23,9 +23,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from jwt import api_jws
 
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
 from imm_faces.emulator.oidc import MAX_NUMERIC_DATE
 from imm_faces.emulator.ram import RamConfigError, load_ram
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.auth.signing import FORM_CONTENT_TYPE, RpcV2Auth, encode_query
 from imm_faces.runtime.auth.sts import STS_VERSION
 from imm_faces.runtime.cli.main import main

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from imm_faces.components.policies import checker_policy, service_policy, to_json, trust_policy
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
 from imm_faces.emulator.ram import EMULATOR_ACCOUNT_ID, Ram, ram_from_document
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.cli.main import main
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.credentials import Credentials

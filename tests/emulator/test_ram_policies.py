@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
 from imm_faces.emulator.ram import (
     Policy,
     PolicyError,
@@ -20,7 +21,7 @@ from imm_faces.emulator.ram import (
     parse_policy,
     ram_from_document,
 )
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.auth.oss_signing import presign_url
 from imm_faces.runtime.auth.signing import RpcV2Auth, encode_query
 from imm_faces.runtime.auth.sts import STS_VERSION

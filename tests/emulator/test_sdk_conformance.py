@@ -15,7 +15,8 @@ from alibabacloud_imm20200930.client import Client
 from alibabacloud_tea_openapi import models as open_api_models
 from Tea.exceptions import TeaException
 
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.operations import CATALOG
 from tests.conftest import CREDS

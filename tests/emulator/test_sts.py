@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
 from imm_faces.emulator.metadata import MetadataStandIn
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.server import Emulator
 from imm_faces.emulator.sts import EMULATOR_ACCOUNT_ID
 from imm_faces.runtime.auth.signing import AcsV3Auth, RpcV2Auth, encode_query
 from imm_faces.runtime.auth.sts import STS_VERSION

@@ -17,7 +17,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc, status_pb2
 
 from imm_faces.components.providers.plugin import SECRET_KEY, SECRET_SIG
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.server import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = ROOT / "provider"

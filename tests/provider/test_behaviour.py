@@ -17,7 +17,8 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from imm_faces.components.providers import BindingProvider, ClusteringTaskProvider, DatasetProvider, ProjectProvider
 from imm_faces.components.providers.base import ProviderError
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
+from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.client import ImmClient
 from imm_faces.runtime.models.base import camel_name as camel
 from imm_faces.runtime.models.base import snake_name as snake

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
 from imm_faces.emulator.metadata import MetadataStandIn
 from imm_faces.emulator.ram import ram_from_document
-from imm_faces.emulator.server import DEFAULT_ACCESS_KEY, Emulator
+from imm_faces.emulator.server import Emulator
 from imm_faces.emulator.sts import EMULATOR_ACCOUNT_ID
 from imm_faces.runtime.auth.sts import GET_CALLER_IDENTITY, GetCallerIdentityRequest, StsClient, StsError
 from imm_faces.runtime.client import AsyncImmClient, ImmClient
