@@ -14,7 +14,14 @@ from typing import Any
 
 from imm_faces.runtime.errors import ConfigError
 from imm_faces.runtime.rules import (
+    ACCOUNT_ID_PATTERN,
+    MNS_TOPIC_NAME_PATTERN,
+    MNS_TOPIC_RULE,
     QUOTAS,
+    RAM_POLICY_NAME_PATTERN,
+    RAM_POLICY_RULE,
+    RAM_ROLE_NAME_PATTERN,
+    RAM_ROLE_RULE,
     check_description,
     check_name,
     check_oss_uri,
@@ -24,13 +31,10 @@ from imm_faces.runtime.rules import (
     split_oss_uri,
 )
 
-RAM_ROLE_NAME = re.compile(r"^[A-Za-z0-9.-]{1,64}$")
-RAM_ROLE_RULE = "1-64 characters: letters, digits, '.' and '-'"
-RAM_POLICY_NAME = re.compile(r"^[A-Za-z0-9-]{1,128}$")
-RAM_POLICY_RULE = "1-128 characters: letters, digits and '-'"
-MNS_TOPIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,255}$")
-MNS_TOPIC_RULE = "1-256 characters: letters, digits and '-', starting with a letter or digit"
-ACCOUNT_ID = re.compile(r"^\d{1,32}$")
+RAM_ROLE_NAME = re.compile(RAM_ROLE_NAME_PATTERN)
+RAM_POLICY_NAME = re.compile(RAM_POLICY_NAME_PATTERN)
+MNS_TOPIC_NAME = re.compile(MNS_TOPIC_NAME_PATTERN)
+ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
 ENDPOINT = re.compile(r"^https?://[^\s/]+(/.*)?$")
 PROJECT_QUOTAS = ("ProjectMaxDatasetCount",)
 DATASET_QUOTAS = tuple(q for q in QUOTAS if q.startswith("Dataset"))
@@ -259,12 +263,16 @@ def _check_roles(args: FaceClusteringArgs) -> None:
     """The given service role, account, MNS topic and endpoint."""
     if args.notification_topic is not None:
         rule = f"must be {MNS_TOPIC_RULE}; got {args.notification_topic!r}"
-        _require("notification_topic", bool(MNS_TOPIC_NAME.match(args.notification_topic)), rule)
+        _require("notification_topic", bool(MNS_TOPIC_NAME.fullmatch(args.notification_topic)), rule)
     if args.service_role is not None:
         rule = f"must be {RAM_ROLE_RULE}; got {args.service_role!r}"
-        _require("service_role", bool(RAM_ROLE_NAME.match(args.service_role)), rule)
+        _require("service_role", bool(RAM_ROLE_NAME.fullmatch(args.service_role)), rule)
     if args.account_id is not None:
-        _require("account_id", bool(ACCOUNT_ID.match(args.account_id)), f"must be digits; got {args.account_id!r}")
+        _require(
+            "account_id",
+            bool(ACCOUNT_ID.fullmatch(args.account_id)),
+            f"must be 1-32 ASCII digits; got {args.account_id!r}",
+        )
     if args.endpoint is not None:
         _require("endpoint", bool(ENDPOINT.match(args.endpoint)), f"must be an http(s) URL; got {args.endpoint!r}")
 
@@ -273,10 +281,10 @@ def _ram_names(args: FaceClusteringArgs, component: str, scope: NameScope | None
     """(role name, policy name, checker policy name): given or derived, each checked against RAM's rule."""
     role_name = args.role_name or derived_name(component, "imm-role", scope=scope, limit=64)
     policy_name = args.policy_name or derived_name(component, "imm-policy", scope=scope, limit=128)
-    _require("role_name", bool(RAM_ROLE_NAME.match(role_name)), f"must be {RAM_ROLE_RULE}; got {role_name!r}")
+    _require("role_name", bool(RAM_ROLE_NAME.fullmatch(role_name)), f"must be {RAM_ROLE_RULE}; got {role_name!r}")
     checker_name = args.checker_policy_name or derived_name(component, "imm-checker", scope=scope, limit=128)
     for name, value in (("policy_name", policy_name), ("checker_policy_name", checker_name)):
-        _require(name, bool(RAM_POLICY_NAME.match(value)), f"must be {RAM_POLICY_RULE}; got {value!r}")
+        _require(name, bool(RAM_POLICY_NAME.fullmatch(value)), f"must be {RAM_POLICY_RULE}; got {value!r}")
     return role_name, policy_name, checker_name
 
 

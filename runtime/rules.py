@@ -189,8 +189,18 @@ IMM_SERVICE = "imm.aliyuncs.com"  # the service principal a role's trust policy 
 # RAM and STS (the emulator's authorization, emulator/ram.py and emulator/oidc.py). A session policy (the Policy
 # parameter of AssumeRole / AssumeRoleWithOIDC) is 1-2,048 characters (STS's notice of 2022-09-19; before, 1,024;
 # STS answers InvalidParameter.PolicySize past it); a custom policy document 1-6,144 characters (RAM CreatePolicy);
-# an OIDC token 4-20,000 characters (AssumeRoleWithOIDC). Account ids are ASCII digits.
+# an OIDC token 4-20,000 characters (AssumeRoleWithOIDC). Account ids are ASCII digits (``\d`` would also match
+# other scripts' digits: Arabic-Indic, fullwidth...), at most 32 of them.
 SESSION_POLICY_MAX_CHARS = 2048
 POLICY_DOCUMENT_MAX_CHARS = 6144
 OIDC_TOKEN_LENGTH = (4, 20_000)
-ACCOUNT_ID_PATTERN = r"[0-9]+"
+ACCOUNT_ID_PATTERN = r"[0-9]{1,32}"
+
+# Names of what the component creates or names, as RAM (CreateRole, CreatePolicy) and MNS (CreateTopic) document
+# them. A role ARN's last part is a role name, so STS's RoleArn follows the same rule (runtime/auth/sts.py).
+RAM_ROLE_NAME_PATTERN = r"[A-Za-z0-9.-]{1,64}"
+RAM_ROLE_RULE = "1-64 characters: letters, digits, '.' and '-'"
+RAM_POLICY_NAME_PATTERN = r"[A-Za-z0-9-]{1,128}"
+RAM_POLICY_RULE = "1-128 characters: letters, digits and '-'"
+MNS_TOPIC_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9-]{0,255}"
+MNS_TOPIC_RULE = "1-256 characters: letters, digits and '-', starting with a letter or digit"

@@ -28,7 +28,7 @@ from imm_faces.runtime.bounded import reason, send
 from imm_faces.runtime.errors import ConfigError
 from imm_faces.runtime.http import explicit_base_url, tls_context
 from imm_faces.runtime.operations.base import Operation, Request, Response
-from imm_faces.runtime.rules import ACCOUNT_ID_PATTERN, OIDC_TOKEN_LENGTH
+from imm_faces.runtime.rules import ACCOUNT_ID_PATTERN, OIDC_TOKEN_LENGTH, RAM_ROLE_NAME_PATTERN
 from imm_faces.runtime.timestamps import parse_utc_seconds, utc_seconds
 
 STS_VERSION = "2015-04-01"
@@ -37,8 +37,7 @@ MAX_DURATION = 43200
 DEFAULT_DURATION = 3600
 STS_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 STS_MAX_ANSWER_BYTES = 256 * 1024  # ours: an answer is a few KB (the token ~2 KB); a larger one is refused unread
-# Account ids are ASCII digits: ``\d`` would also match other scripts' digits (Arabic-Indic, fullwidth...).
-ROLE_ARN_PATTERN = rf"^acs:ram::{ACCOUNT_ID_PATTERN}:role/[A-Za-z0-9._-]{{1,64}}$"
+ROLE_ARN_PATTERN = rf"^acs:ram::{ACCOUNT_ID_PATTERN}:role/{RAM_ROLE_NAME_PATTERN}$"
 OIDC_PROVIDER_ARN_PATTERN = rf"^acs:ram::{ACCOUNT_ID_PATTERN}:oidc-provider/[A-Za-z0-9._-]{{1,128}}$"
 SESSION_NAME_PATTERN = r"^[A-Za-z0-9.@_-]{2,64}$"
 

@@ -68,7 +68,9 @@ OK: dict[str, Any] = {"region": "cn-hangzhou"}
         ),
         ({"notification_topic": "bad topic!"}, "notification_topic", "letters, digits and '-'"),
         ({"service_role": "role with spaces"}, "service_role", "1-64 characters"),
-        ({"account_id": "12ab"}, "account_id", "must be digits"),
+        ({"account_id": "12ab"}, "account_id", "must be 1-32 ASCII digits"),
+        ({"account_id": "\u0661\u0662\u0663"}, "account_id", "must be 1-32 ASCII digits"),  # Arabic-Indic digits
+        ({"account_id": "1" * 33}, "account_id", "must be 1-32 ASCII digits"),
         ({"clustering_timeout": 0}, "clustering_timeout", "positive number of seconds"),
         ({"clustering_triggers": {"k": 1}}, "clustering_triggers", "must be strings"),
         ({"endpoint": "127.0.0.1:8080"}, "endpoint", "http(s) URL"),
