@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from imm_faces.runtime.credentials import Credentials
 from tests.engine.pulumi_engine import REPO, Workspace
 
 
@@ -50,6 +52,25 @@ class Project:
 class Stack:
     def __init__(self, project: Project, name: str) -> None:
         self.project, self.name = project, name
+
+    def verify(self, keys: Credentials) -> subprocess.CompletedProcess[str]:
+        """``imm-faces verify --stack NAME --json`` as a user runs it, signing with ``keys``: it reads ``pulumi stack
+        output --json`` itself."""
+        env = {
+            **self.project.ws.env,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": keys.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": keys.access_key_secret,
+        }
+        verify = [sys.executable, "-m", "imm_faces.runtime.cli.main", "verify", "--stack", self.name]
+        return subprocess.run(
+            [*verify, "--json", "--min-clusters", "1"],
+            cwd=self.project.folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
 
     def pulumi(
         self, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 600, record: bool = True

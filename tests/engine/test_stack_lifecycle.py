@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ from imm_faces.runtime.credentials import Credentials
 from imm_faces.runtime.operations import bindings, projects
 from tests.engine.conftest import SERVICE_ROLE, credentials_config, stack_config
 from tests.engine.pulumi_engine import Workspace
-from tests.engine.stacks import Project, Stack
+from tests.engine.stacks import Project
 
 pytestmark = pytest.mark.engine
 
@@ -90,25 +88,6 @@ def project_names(imm: ImmClient) -> list[str]:
     return sorted(p.project_name or "" for p in imm.call(projects.ListProjects).projects or [])
 
 
-def verify(ws: Workspace, stack: Stack, keys: Credentials) -> subprocess.CompletedProcess[str]:
-    """``imm-faces verify --stack`` as a user runs it: it reads ``pulumi stack output --json`` itself."""
-    env = {
-        **ws.env,
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": keys.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": keys.access_key_secret,
-    }
-    verify = [sys.executable, "-m", "imm_faces.runtime.cli.main", "verify", "--stack", stack.name]
-    return subprocess.run(
-        [*verify, "--json", "--min-clusters", "1"],
-        cwd=stack.project.folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 def test_stack_lifecycle(
     workspace: Workspace, engine_emulator: Emulator, imm: ImmClient, keys: Credentials, tmp_path: Path
 ) -> None:
@@ -141,7 +120,7 @@ def test_stack_lifecycle(
     assert outputs["clustering_task_id"], outputs
 
     # verify reads the real `pulumi stack output --json`
-    checked = verify(workspace, stack, keys)
+    checked = stack.verify(keys)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     report = json.loads(checked.stdout)
     assert report["passed"] is True, report

@@ -40,6 +40,12 @@ def test_the_cached_copy_finds_the_pip_installed_python(tmp_path: Path) -> None:
         assert plugin.GetPluginInfo(empty_pb2.Empty()).version == package_version()
 
 
+def start(copy: Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The plugin copy's launcher, as the engine starts it (its engine address unreachable: it stops before)."""
+    command = [str(copy / "pulumi-resource-imm"), "127.0.0.1:1"]
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_without_a_usable_python_it_says_what_to_do(tmp_path: Path) -> None:
     copy = installed_copy(tmp_path)
     env = {**plugin_env(tmp_path), "PATH": SYSTEM_PATH}
@@ -52,29 +58,13 @@ def test_without_a_usable_python_it_says_what_to_do(tmp_path: Path) -> None:
         == 0
     ):
         env["PATH"] = str(tmp_path / "empty")  # that python3 has imm-faces: hide it
-    done = subprocess.run(
-        [str(copy / "pulumi-resource-imm"), "127.0.0.1:1"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = start(copy, env, tmp_path)
     assert done.returncode == 2 and done.stdout == ""
     assert "no Python with imm-faces and its pulumi extra was found" in done.stderr
     assert "pip install 'imm-faces[pulumi]'" in done.stderr and "IMM_FACES_PYTHON" in done.stderr
 
     env["IMM_FACES_PYTHON"] = "/nonexistent/python"
-    done = subprocess.run(
-        [str(copy / "pulumi-resource-imm"), "127.0.0.1:1"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = start(copy, env, tmp_path)
     assert done.returncode == 2 and "IMM_FACES_PYTHON=/nonexistent/python cannot import imm-faces" in done.stderr
 
 
