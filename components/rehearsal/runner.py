@@ -105,6 +105,11 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UsageError("--endpoint and --oss-root go together (the photos are put in that emulator's --oss-root)")
     if args.photos and not Path(args.photos).is_dir():
         raise UsageError(f"--photos {args.photos}: not a directory")
+    if args.photos and not any(p.is_file() for p in Path(args.photos).rglob("*")):
+        raise UsageError(
+            f"--photos {args.photos}: no files in it; give a folder of photos (three or more good photos of one "
+            "person form a face group)"
+        )
     if args.oss_root and not Path(args.oss_root).is_dir():
         raise UsageError(f"--oss-root {args.oss_root}: not a directory")
 

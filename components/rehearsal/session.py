@@ -57,12 +57,17 @@ class UsageError(Exception):
 
 
 class Progress:
-    """Step lines: on stdout, or on stderr with --json (stdout then carries only the JSON summary)."""
+    """Step lines: on stdout, or on stderr with --json (stdout then carries only the JSON summary). A line is
+    one write (``print`` writes the text and its newline apart): lines said from the SDK's threads at once stay
+    whole."""
 
     stream: TextIO = sys.stdout
+    _lock = threading.Lock()
 
     def __call__(self, text: str) -> None:
-        print(f"==> {text}", file=self.stream, flush=True)
+        with self._lock:
+            self.stream.write(f"==> {text}\n")
+            self.stream.flush()
 
 
 say = Progress()
@@ -400,6 +405,11 @@ def verify_outputs(
             reports[key or "outputs"] = json.loads(captured.getvalue() or "null")
         else:
             result = imm_faces(verify_args)
+        if result != EXIT_OK and photos.photos:
+            say(
+                f"with --photos, a face group forms only from {FACE_GROUP_MIN_GOOD_FACES} or more good photos of one "
+                "person (IMM's rule): if verify found no figure cluster, the photos hold too few of anyone"
+            )
         code = max(code, result)
     return code, reports
 

@@ -4,6 +4,7 @@ emulator)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import runpy
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,13 +99,15 @@ def test_rehearse_passes_and_leaves_the_emulator_empty(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--photos", "/nonexistent"], "not a directory"),
+        (["--photos", "{empty}"], "no files in it; give a folder of photos"),
         (["--endpoint", "http://127.0.0.1:1"], "--endpoint and --oss-root go together"),
         (["--program", "/nonexistent"], "no __main__.py there"),
         (["--config", "novalue"], "must be KEY=VALUE"),
     ],
 )
 def test_rehearse_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
-    proc = rehearse(*args, cwd=tmp_path)
+    (tmp_path / "empty" / "only-a-folder").mkdir(parents=True)
+    proc = rehearse(*(a.format(empty=tmp_path / "empty") for a in args), cwd=tmp_path)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and "IMM emulator at" not in proc.stdout  # refused before any work
 
@@ -516,3 +520,48 @@ def test_the_way_to_reach_imm_faces_is_said_only_when_the_shell_cannot(
     monkeypatch.setenv("IMM_FACES_CALLER_PATH", "/usr/bin:/bin")
     module.how_to_reach_imm_faces()
     assert "bin/activate" in capsys.readouterr().out
+
+
+class Writes(io.StringIO):
+    """A stream that keeps each write apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+def test_a_progress_line_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines said from several threads at once (the SDK's) cannot run into each other: each is one write."""
+    from imm_faces.components.rehearsal import session
+
+    stream = Writes()
+    monkeypatch.setattr(session.say, "stream", stream)
+    threads = [threading.Thread(target=session.say, args=(f"line {i}",)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(stream.writes) == sorted(f"==> line {i}\n" for i in range(20))
+
+
+@pytest.mark.parametrize(("verify_exit", "photos", "hinted"), [(1, "mine", True), (0, "mine", False), (1, None, False)])
+def test_a_failed_verify_on_your_own_photos_says_how_many_make_a_group(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, verify_exit: int, photos: str | None, hinted: bool
+) -> None:
+    """verify's own advice (--allow-empty) is not an option of rehearse: with --photos, the rehearsal says IMM's
+    rule instead."""
+    from imm_faces.components.rehearsal import session
+
+    stream = Writes()
+    monkeypatch.setattr(session.say, "stream", stream)
+    monkeypatch.setattr(session, "imm_faces", lambda argv: verify_exit)
+    staged = session.Photos(photos, tmp_path / "oss", tmp_path / "scratch", shared=False)
+    outputs = {"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou"}
+    code, _ = session.verify_outputs(outputs, tmp_path / "outputs.json", staged, json_mode=False)
+    assert code == verify_exit
+    said = "".join(stream.writes)
+    assert ("a face group forms only from 3 or more good photos of one person" in said) is hinted, said
