@@ -459,8 +459,12 @@ def rehearse(args: argparse.Namespace, program: session.Program, credentials: Cr
     print(
         f"imm-faces rehearse: a rehearsal on the REAL Pulumi engine (pulumi {engine.version}), offline, against a\n"
         "local IMM emulator: preview, up, verify, destroy, with the state in a temporary file:// backend. Not\n"
-        "exercised: the alicloud plugin (this package's program is given an existing service role instead of\n"
-        "creating the RAM role and policy).\n",
+        + (
+            "exercised: the alicloud plugin (this package's program is given an existing service role instead of\n"
+            "creating the RAM role and policy).\n"
+            if program.main is None
+            else "exercised: the alicloud plugin (a program that needs it is rehearsed on the SDK's mocks instead).\n"
+        ),
         file=session.say.stream,
         flush=True,
     )

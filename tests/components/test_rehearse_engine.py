@@ -197,6 +197,7 @@ def test_a_consumer_program_on_the_real_engine_in_its_own_folder_which_stays_as_
     config = ["--config", "photos=oss://consumer-photos/2026/", "--config", "serviceRole=ConsumerImmRole"]
     proc = rehearse(*where, *program, *config, "--json", cwd=tmp_path, engine="real")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "this package's program is given" not in proc.stderr  # the banner speaks of the program it runs
     summary = json.loads(proc.stdout)
     assert summary["engine"] == "real" and summary["outputs"]["runtime"] == "consumer runtime"
     faces = summary["outputs"]["faces"]
