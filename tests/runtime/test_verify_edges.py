@@ -13,22 +13,22 @@ from imm_faces.runtime.cli.main import main as imm_faces
 from tests.processes import free_port
 
 
+def outputs_of_nothing(folder: Path) -> Path:
+    """A stack outputs file whose endpoint is a loopback port nothing listens on."""
+    outputs = folder / "outputs.json"
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    outputs.write_text(
+        json.dumps({"project_name": "p", "dataset_name": "d", "region": "cn-hangzhou", "endpoint": endpoint})
+    )
+    return outputs
+
+
 def test_an_unreachable_endpoint_is_reported_in_json_and_junit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "id")
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "a-secret-that-must-not-show")
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(
-        json.dumps(
-            {
-                "project_name": "p",
-                "dataset_name": "d",
-                "region": "cn-hangzhou",
-                "endpoint": f"http://127.0.0.1:{free_port()}",
-            }
-        )
-    )  # nothing listens
+    outputs = outputs_of_nothing(tmp_path)
     junit = tmp_path / "verify.xml"
     code = imm_faces(["verify", "--outputs", str(outputs), "--json", "--junit-xml", str(junit), "--deadline", "5"])
     out, err = capsys.readouterr()
@@ -83,17 +83,7 @@ def test_a_secret_that_is_not_utf8_is_a_usage_error_even_with_debug(
     secret = "not-utf8-\udcb2-secret-value"
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "id")
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(
-        json.dumps(
-            {
-                "project_name": "p",
-                "dataset_name": "d",
-                "region": "cn-hangzhou",
-                "endpoint": f"http://127.0.0.1:{free_port()}",
-            }
-        )
-    )
+    outputs = outputs_of_nothing(tmp_path)
     code = imm_faces(["verify", "--outputs", str(outputs), "--debug", "--deadline", "5"])
     out, err = capsys.readouterr()
     assert code == 2, err
