@@ -170,6 +170,21 @@ class ResolvedArgs(FaceClusteringArgs):
     account_id: str
 
     @property
+    def target(self) -> dict[str, Any]:
+        """The inputs every IMM resource of the component shares: where IMM answers."""
+        return {"region": self.region, "endpoint": self.endpoint}
+
+    @property
+    def ownership(self) -> dict[str, Any]:
+        """The inputs of the objects an existing one of the same name may stand for (project, dataset, binding)."""
+        return {"adopt": self.adopt_existing, "delete_adopted": self.delete_adopted}
+
+    @property
+    def read_locations(self) -> list[str]:
+        """Where the dataset's files are read from: the bound locations and the others IMM may read."""
+        return [*self.oss_locations, *self.role_locations]
+
+    @property
     def project_quotas(self) -> dict[str, int]:
         """The quotas that go to the IMM project."""
         return {quota: limit for quota, limit in self.quotas.items() if quota in PROJECT_QUOTAS}

@@ -110,38 +110,31 @@ class FaceClustering(pulumi.ComponentResource):
         self.args = resolved
         """The validated arguments, defaults filled in (names, role and policy names)."""
         child = pulumi.ResourceOptions(parent=self)
-        where = {"region": resolved.region, "endpoint": resolved.endpoint}
-        owned = {"adopt": resolved.adopt_existing, "delete_adopted": resolved.delete_adopted}
 
-        role_name, role_arn, access = self._service_role(name, resolved, child)
+        role_name, role_arn, access = self._service_role(name, child)
         self.service_role = pulumi.Output.from_input(role_name)
         self.service_role_arn = pulumi.Output.from_input(role_arn)
-        project_deps = self._project(name, resolved, where, owned, role_name, access)
-        dataset = self._dataset(name, resolved, where, owned, project_deps)
-        bindings = self._bindings(name, resolved, where, owned, dataset, child)
+        project_deps = self._project(name, role_name, access)
+        dataset = self._dataset(name, project_deps)
+        bindings = self._bindings(name, dataset, child)
         self.clustering_task_id = pulumi.Output.from_input(None)
         if resolved.run_clustering:
-            self.clustering_task_id = self._clustering_task(name, resolved, where, scope, [dataset, *bindings])
-        self._checker_policy(name, resolved, child)
-        self.outputs = self._contract_outputs(resolved, dataset)
+            self.clustering_task_id = self._clustering_task(name, scope, [dataset, *bindings])
+        self._checker_policy(name, child)
+        self.outputs = self._contract_outputs(dataset)
         self.register_outputs(self.outputs)
 
     def _project(
-        self,
-        name: str,
-        resolved: ResolvedArgs,
-        where: dict[str, Any],
-        owned: dict[str, Any],
-        role_name: pulumi.Input[str | None],
-        access: list[pulumi.Resource],
+        self, name: str, role_name: pulumi.Input[str | None], access: list[pulumi.Resource]
     ) -> list[pulumi.Resource]:
         """The IMM project (unless the stack only adds a dataset to an existing one); what the dataset waits for."""
+        resolved = self.args
         if not resolved.manage_project:
             self.project_name = pulumi.Output.from_input(resolved.project_name)
             return access
         inputs = {
-            **where,
-            **owned,
+            **resolved.target,
+            **resolved.ownership,
             "project_name": resolved.project_name,
             "service_role": role_name,
             "description": resolved.description,
@@ -153,17 +146,11 @@ class FaceClustering(pulumi.ComponentResource):
         self.project_name = project.project_name
         return [project]
 
-    def _dataset(
-        self,
-        name: str,
-        resolved: ResolvedArgs,
-        where: dict[str, Any],
-        owned: dict[str, Any],
-        project_deps: list[pulumi.Resource],
-    ) -> Dataset:
+    def _dataset(self, name: str, project_deps: list[pulumi.Resource]) -> Dataset:
+        resolved = self.args
         inputs = {
-            **where,
-            **owned,
+            **resolved.target,
+            **resolved.ownership,
             "project_name": self.project_name,
             "dataset_name": resolved.dataset_name,
             "description": resolved.description,
@@ -174,19 +161,12 @@ class FaceClustering(pulumi.ComponentResource):
         self.dataset_name = dataset.dataset_name
         return dataset
 
-    def _bindings(
-        self,
-        name: str,
-        resolved: ResolvedArgs,
-        where: dict[str, Any],
-        owned: dict[str, Any],
-        dataset: Dataset,
-        child: pulumi.ResourceOptions,
-    ) -> list[Binding]:
+    def _bindings(self, name: str, dataset: Dataset, child: pulumi.ResourceOptions) -> list[Binding]:
         """One binding per OSS location; in a dataset the stack adopted and keeps, each removes what it indexed."""
+        resolved = self.args
         scanned = {
-            **where,
-            **owned,
+            **resolved.target,
+            **resolved.ownership,
             "project_name": self.project_name,
             "dataset_name": self.dataset_name,
             "scan_timeout": resolved.scan_timeout,
@@ -197,17 +177,11 @@ class FaceClustering(pulumi.ComponentResource):
             for i, uri in enumerate(resolved.oss_locations)
         ]
 
-    def _clustering_task(
-        self,
-        name: str,
-        resolved: ResolvedArgs,
-        where: dict[str, Any],
-        scope: NameScope,
-        after: list[pulumi.Resource],
-    ) -> pulumi.Output[str | None]:
+    def _clustering_task(self, name: str, scope: NameScope, after: list[pulumi.Resource]) -> pulumi.Output[str | None]:
+        resolved = self.args
         task_name = f"{name}-clustering"
         inputs = {
-            **where,
+            **resolved.target,
             "project_name": self.project_name,
             "dataset_name": self.dataset_name,
             "timeout": resolved.clustering_timeout,
@@ -218,9 +192,10 @@ class FaceClustering(pulumi.ComponentResource):
         options = pulumi.ResourceOptions(parent=self, depends_on=after, protect=False)
         return FigureClusteringTask(task_name, inputs, options).task_id
 
-    def _checker_policy(self, name: str, resolved: ResolvedArgs, child: pulumi.ResourceOptions) -> None:
+    def _checker_policy(self, name: str, child: pulumi.ResourceOptions) -> None:
         """The read-only RAM policy `imm-faces verify` needs here (JSON), created too when asked."""
-        photos = [*resolved.oss_locations, *resolved.role_locations]  # where the dataset's files are read from
+        resolved = self.args
+        photos = resolved.read_locations
         self.checker_policy_document = pulumi.Output.all(self.project_name, self.dataset_name).apply(
             lambda names: to_json(checker_policy(names[0], names[1], resolved.region, resolved.account_id, photos))
         )
@@ -233,7 +208,8 @@ class FaceClustering(pulumi.ComponentResource):
                 description=f"What imm-faces verify reads in {resolved.project_name}/{resolved.dataset_name}.",
             )
 
-    def _contract_outputs(self, resolved: ResolvedArgs, dataset: Dataset) -> dict[str, pulumi.Output[Any]]:
+    def _contract_outputs(self, dataset: Dataset) -> dict[str, pulumi.Output[Any]]:
+        resolved = self.args
         outputs = {
             "project_name": self.project_name,
             "dataset_name": self.dataset_name,
@@ -249,9 +225,10 @@ class FaceClustering(pulumi.ComponentResource):
         return outputs
 
     def _service_role(
-        self, name: str, resolved: ResolvedArgs, child: pulumi.ResourceOptions
+        self, name: str, child: pulumi.ResourceOptions
     ) -> tuple[pulumi.Input[str | None], pulumi.Input[str | None], list[pulumi.Resource]]:
         """(role name, role ARN, resources the project must wait for): created here, or given."""
+        resolved = self.args
         if not resolved.manage_project:
             return None, None, []
         if resolved.service_role is not None:
@@ -263,8 +240,9 @@ class FaceClustering(pulumi.ComponentResource):
             description=f"Assumed by IMM for the {resolved.project_name} project (imm-faces).",
             opts=child,
         )
-        readable = [*resolved.oss_locations, *resolved.role_locations]
-        document = service_policy(readable, resolved.notification_topic, resolved.region, resolved.account_id)
+        document = service_policy(
+            resolved.read_locations, resolved.notification_topic, resolved.region, resolved.account_id
+        )
         if not document["Statement"]:  # nothing to grant: RAM rejects an empty policy
             return role.role_name, role.arn, [role]
         policy = alicloud.ram.Policy(
