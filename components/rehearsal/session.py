@@ -62,7 +62,7 @@ class Progress:
     whole."""
 
     stream: TextIO = sys.stdout
-    _lock = threading.Lock()
+    _lock = threading.RLock()  # reentrant: a line said while one is written (a signal handler) cannot deadlock
 
     def __call__(self, text: str) -> None:
         with self._lock:
