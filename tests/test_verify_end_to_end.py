@@ -166,6 +166,21 @@ def test_each_tampered_field_fails_its_check(
     assert "QueryFigureClusters" in detail and "GetFigureCluster" in detail  # every view that shows it
 
 
+def test_json_report_is_what_json_dumps_writes(
+    emulator: Emulator, client: ImmClient, deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json's text is ``json.dumps(report, indent=2)``'s: indented, and ASCII whatever the names hold (escaped),
+    so a terminal or a CI log in any locale shows it and any JSON reader reads it back."""
+    named = cluster_ids(client)[0]
+    tamper(emulator, ClusterKey(PROJECT, DATASET, named), Name='张三 "quoted"')
+    code = main(["verify", "--outputs", str(deployment.outputs), "--json", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.isascii()
+    report = json.loads(out)
+    assert out == json.dumps(report, indent=2) + "\n"
+    assert {c["object_id"]: c["name"] for c in report["clusters"]}[named] == '张三 "quoted"'
+
+
 def test_counts_that_disagree_with_the_files(
     emulator: Emulator, client: ImmClient, deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from imm_faces.runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE, FigureCluster, FigureClusterSummary
 from imm_faces.runtime.models.file import File
@@ -126,14 +127,19 @@ def check_cluster(cluster: ClusterView, expected_id: str, outputs: StackOutputs)
     return failures
 
 
+_agreeing = attrgetter(*AGREEING_FIELDS)
+
+
 def disagreements(first: ClusterView, second: ClusterView) -> list[str]:
     """The fields (and cover URI) on which two views of one cluster differ, as ``Field: a != b``."""
+    a, b = (c.cover.uri if c.cover else None for c in (first, second))
+    if a == b and _agreeing(first) == _agreeing(second):  # the common case, compared at once
+        return []
     out = [
         f"{name}: {getattr(first, name)!r} != {getattr(second, name)!r}"
         for name in AGREEING_FIELDS
         if getattr(first, name) != getattr(second, name)
     ]
-    a, b = (c.cover.uri if c.cover else None for c in (first, second))
     if a != b:
         out.append(f"Cover.URI: {a!r} != {b!r}")
     return out

@@ -5,15 +5,17 @@
   cluster), and each cluster's count must be its ImageCount + VideoCount. IMM returns at most
   :data:`~imm_faces.runtime.rules.SIMPLE_QUERY_MAX_GROUPS` groups (most files first); beyond that the report
   says so, and only the clusters it returned are compared.
-* The sample: the files naming each sampled cluster (every page; one ``or`` query for the sampled clusters of
-  each listed page, at most :data:`CLUSTERS_PER_QUERY` at a time), so FaceCount is the number of faces naming
-  it, ImageCount the number of images holding them, and the Cover one of those images.
+* The sample: the files naming each sampled cluster (every page; one ``or`` query for up to
+  :data:`CLUSTERS_PER_QUERY` sampled clusters, sent when full, when its first cluster has waited
+  :data:`FILES_WAIT`, or when the listing ends), so FaceCount is the number of faces naming it, ImageCount the
+  number of images holding them, and the Cover one of those images.
 
 Fetching starts while the clusters are still being listed; :meth:`Consistency.judge` runs at the end.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +33,11 @@ FILE_FIELDS = ["URI", "MediaType", "Figures"]
 CLUSTERS_PER_QUERY = 50
 """Sampled clusters whose files one SimpleQuery fetches (an ``or`` of ``eq`` leaves). IMM does not publish a
 limit on SubQueries; 50 is inferred (half the largest page size IMM documents)."""
+FILES_WAIT = 1.0
+"""Seconds the first sampled cluster of a batch may wait, while the listing goes on, for others to share its query:
+few requests (the default sample of 25 from 1,000 clusters: one query, not one per listed page), and every
+cluster's files read within about a second of the cluster itself (a dataset that changes while verify reads it
+shows fewer false disagreements). The listing's end sends what waits."""
 
 Call = Callable[..., Awaitable[Any]]
 Spawn = Callable[[Awaitable[None]], None]
@@ -44,6 +51,7 @@ class Consistency:
         self.dataset = report.outputs.dataset_name
         self.groups: dict[str, int] | None = None
         self.batch: list[str] = []
+        self.batch_since = 0.0  # time.monotonic() when the batch's first cluster was added
         self.found: list[tuple[list[str], list[File]]] = []
         self.error: str | None = None
 
@@ -65,12 +73,15 @@ class Consistency:
 
     def want(self, object_id: str, spawn: Spawn) -> None:
         """Fetch the files of this sampled cluster (batched: a query per :data:`CLUSTERS_PER_QUERY`)."""
+        if not self.batch:
+            self.batch_since = time.monotonic()
         self.batch.append(object_id)
         if len(self.batch) == CLUSTERS_PER_QUERY:
             self.flush(spawn)
 
-    def flush(self, spawn: Spawn) -> None:
-        if self.batch:
+    def flush(self, spawn: Spawn, *, waited: float = 0.0) -> None:
+        """Send the batch's query: now, or (``waited``) only once its first cluster has waited that many seconds."""
+        if self.batch and time.monotonic() - self.batch_since >= waited:
             spawn(self.fetch_files(self.batch))
             self.batch = []
 

@@ -61,7 +61,7 @@ from imm_faces.runtime.verify.checks import (
     disagreements,
     sample_positions,
 )
-from imm_faces.runtime.verify.consistency import Consistency
+from imm_faces.runtime.verify.consistency import FILES_WAIT, Consistency
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -277,7 +277,11 @@ class _Run:
     # ------------------------------------------------------------------ judging
 
     def record(self, object_id: str) -> ClusterRecord:
-        return self.report.clusters.setdefault(object_id, ClusterRecord(object_id))
+        clusters = self.report.clusters
+        record = clusters.get(object_id)
+        if record is None:
+            record = clusters[object_id] = ClusterRecord(object_id)
+        return record
 
     def judge_views(self, object_id: str) -> None:
         """Every rule on every view of one cluster (a rule broken in several views is one failure naming them),
@@ -459,7 +463,7 @@ async def _list_clusters(run: _Run, files: Consistency | None, sample: int | Non
 
     def after_page() -> None:
         if files is not None:
-            files.flush(run.spawn)  # the sampled clusters of this page: their files are fetched now
+            files.flush(run.spawn, waited=FILES_WAIT)  # the batch's query once its first cluster waited that long
 
     if not await run.list_all(sample, lambda object_id: _choose(run, files, object_id), after_page):
         return False

@@ -117,3 +117,26 @@ print(json.dumps({{"codes": codes, "during": during, "frozen": frozen, "frozen_a
     assert result["frozen_again"] <= result["frozen"]
     assert result["enabled"]
     assert not result["xml"]  # XML is written for --junit-xml only, imported there
+
+
+def test_verify_runs_with_rarer_young_collections_and_restores_them(tmp_path: Path) -> None:
+    """While verify runs, the youngest generation is collected every SHORT_RUN_YOUNG_THRESHOLD allocations (the run
+    keeps nearly all it reads); the thresholds it found are back afterwards, whichever way the run ended."""
+    result = fresh(f"""
+import asyncio, gc, json
+from imm_faces.runtime.cli.main import SHORT_RUN_YOUNG_THRESHOLD, main
+gc.set_threshold(900, 11, 12)
+during = []
+real_run = asyncio.run
+
+def run(main_coroutine):
+    during.append(gc.get_threshold())
+    return real_run(main_coroutine)
+
+asyncio.run = run
+code = main(["verify", "--outputs", {str(tmp_path / "missing.json")!r}, "--quiet"])
+print(json.dumps({{"code": code, "during": during, "after": gc.get_threshold(), "short": SHORT_RUN_YOUNG_THRESHOLD}}))
+""")
+    assert result["code"] == 2
+    assert result["during"] == [[result["short"], 11, 12]]
+    assert result["after"] == [900, 11, 12]

@@ -18,9 +18,10 @@ from imm_faces.runtime.models.query import SimpleQuery as Query
 from imm_faces.runtime.models.query import SimpleQueryAggregation
 from imm_faces.runtime.operations.query import SimpleQuery, SimpleQueryRequest, SimpleQueryResponse
 from imm_faces.runtime.outputs import StackOutputs
+from imm_faces.runtime.verify import consistency
 from imm_faces.runtime.verify.base import AccessError, ClusterRecord, VerifyReport
 from imm_faces.runtime.verify.checks import Failure
-from imm_faces.runtime.verify.consistency import Consistency
+from imm_faces.runtime.verify.consistency import FILES_WAIT, Consistency
 
 OUTPUTS = StackOutputs(project_name="p", dataset_name="d", region="cn-hangzhou")
 SAMPLE = json.loads((Path(__file__).parents[1] / "data" / "GetFigureCluster.sample-response.json").read_text())
@@ -90,6 +91,30 @@ def test_sampled_clusters_are_fetched_fifty_at_a_time() -> None:
     files.want("C-50", spawned.append)
     files.flush(spawned.append)
     files.flush(spawned.append)  # nothing left: no empty query
+    assert len(spawned) == 2 and files.batch == []
+    for coroutine in spawned:
+        coroutine.close()  # type: ignore[attr-defined]  # not run here
+
+
+def test_a_batch_waits_for_company_at_most_files_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the listing goes on, a batch is sent once its first cluster has waited FILES_WAIT (not at every page),
+    so a small sample is one query; a cluster added later does not restart its batch's clock."""
+    now = [100.0]
+    monkeypatch.setattr(consistency.time, "monotonic", lambda: now[0])
+    spawned: list[Awaitable[None]] = []
+    files = checker(FakeImm())
+    files.want("C-1", spawned.append)
+    now[0] += FILES_WAIT / 2
+    files.flush(spawned.append, waited=FILES_WAIT)  # the next page: C-1 has not waited long enough
+    files.want("C-2", spawned.append)
+    assert not spawned and files.batch == ["C-1", "C-2"]
+    now[0] += FILES_WAIT / 2
+    files.flush(spawned.append, waited=FILES_WAIT)  # C-1 waited FILES_WAIT: both go in one query
+    assert len(spawned) == 1 and files.batch == []
+    files.want("C-3", spawned.append)
+    files.flush(spawned.append, waited=FILES_WAIT)
+    assert len(spawned) == 1  # a new batch, a new clock
+    files.flush(spawned.append)  # the listing's end
     assert len(spawned) == 2 and files.batch == []
     for coroutine in spawned:
         coroutine.close()  # type: ignore[attr-defined]  # not run here
