@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Awaitable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,7 +19,6 @@ from imm_faces.runtime.models.query import SimpleQuery as Query
 from imm_faces.runtime.models.query import SimpleQueryAggregation
 from imm_faces.runtime.operations.query import SimpleQuery, SimpleQueryRequest, SimpleQueryResponse
 from imm_faces.runtime.outputs import StackOutputs
-from imm_faces.runtime.verify import consistency
 from imm_faces.runtime.verify.base import AccessError, ClusterRecord, VerifyReport
 from imm_faces.runtime.verify.checks import Failure
 from imm_faces.runtime.verify.consistency import FILES_WAIT, Consistency
@@ -100,7 +100,7 @@ def test_a_batch_waits_for_company_at_most_files_wait(monkeypatch: pytest.Monkey
     """While the listing goes on, a batch is sent once its first cluster has waited FILES_WAIT (not at every page),
     so a small sample is one query; a cluster added later does not restart its batch's clock."""
     now = [100.0]
-    monkeypatch.setattr(consistency.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("imm_faces.runtime.verify.consistency.time", SimpleNamespace(monotonic=lambda: now[0]))
     spawned: list[Awaitable[None]] = []
     files = checker(FakeImm())
     files.want("C-1", spawned.append)
