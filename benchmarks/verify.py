@@ -173,10 +173,10 @@ def whole_processes(endpoint: str, outputs: Path, server: int, rounds: int, clus
     (v_wall, v_cpu, v_srv), (s_wall, s_cpu, s_srv) = medians["imm-faces verify"], medians["sdk loop script"]
     print(f"whole processes (start-up included), load {os.getloadavg()[0]:.1f}, {rounds} rounds (medians):")
     for name, (wall, cpu, served) in medians.items():
-        print(f"  {name:26s} {wall:5.2f} s wall, CPU {cpu:5.2f} s process + {served:5.2f} s server")
+        print(f"  {name:26s} {wall:6.3f} s wall, CPU {cpu:6.3f} s process + {served:6.3f} s server")
     print(
-        f"  verify / sdk loop: {v_wall / s_wall:.2f} of the wall time ({s_wall / v_wall:.1f}x faster), "
-        f"{v_cpu / s_cpu:.2f} of the process CPU, {(v_cpu + v_srv) / (s_cpu + s_srv):.2f} of the CPU in all"
+        f"  verify / sdk loop: {v_wall / s_wall:.3f} of the wall time ({s_wall / v_wall:.1f}x faster), "
+        f"{v_cpu / s_cpu:.3f} of the process CPU, {(v_cpu + v_srv) / (s_cpu + s_srv):.3f} of the CPU in all"
     )
 
 
