@@ -7,7 +7,7 @@ GetFigureCluster reference sample (which shows a few the SDK does not yet know, 
 
 from typing import Any
 
-from imm_faces.runtime.models.base import Number, WireModel
+from imm_faces.runtime.models.base import Number, WireModel, WireView
 
 
 class PointInt64(WireModel):
@@ -301,3 +301,19 @@ class File(WireModel):
     sequence_number: int | None = None
     cluster_status: dict[str, Any] | None = None
     cluster_modifications: dict[str, Any] | None = None
+
+
+class FigureClusterRef(WireView):
+    """Of a face, the figure cluster it names."""
+
+    figure_cluster_id: str | None = None
+
+
+class FileFaces(WireView):
+    """What ``imm-faces verify`` reads of a file SimpleQuery finds (it asks for URI, MediaType and Figures): the
+    file's URI and media type, and of each face the cluster it names. Every other field (a face's boundary, pose,
+    attributes...) is skipped while parsing, and the whole :class:`File` model is never built for it."""
+
+    uri: str | None = None
+    media_type: str | None = None
+    figures: list[FigureClusterRef] | None = None

@@ -5,7 +5,7 @@ from typing import Annotated
 from pydantic import Field, ValidationInfo, field_validator
 
 from imm_faces.runtime.models import query as q
-from imm_faces.runtime.models.file import File
+from imm_faces.runtime.models.file import File, FileFaces
 from imm_faces.runtime.operations.base import JSON_STRING, Operation, Request, Response
 from imm_faces.runtime.rules import PAGE_LIMITS, SIMPLE_QUERY_MAX_GROUPS, SIMPLE_QUERY_MAX_SORT_FIELDS
 
@@ -76,3 +76,17 @@ SimpleQuery = Operation(
     "Find a dataset's files by a query on their metadata (e.g. Figures.FigureClusterId), or aggregate them.",
     page_items="files",
 )
+
+
+class SimpleQueryFaces(Response):
+    """SimpleQuery's answer with each file read as :class:`~imm_faces.runtime.models.file.FileFaces`."""
+
+    aggregations: list[q.AggregationResult] | None = None
+    files: list[FileFaces] | None = None
+    next_token: str | None = None
+    total_hits: int | None = None
+
+
+SimpleQueryFileFaces = SimpleQuery.reading(SimpleQueryFaces)
+"""SimpleQuery, each file read as :class:`~imm_faces.runtime.models.file.FileFaces` (URI, MediaType, and the
+cluster each face names)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from imm_faces.runtime.models.figure_cluster import FIGURE_CLUSTER_OBJECT_TYPE, FigureCluster, FigureClusterSummary
-from imm_faces.runtime.models.file import File
+from imm_faces.runtime.models.file import File, FileFaces
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.timestamps import is_rfc3339
 
@@ -78,6 +78,8 @@ AGREEING_FIELDS = (
 
 ClusterView = FigureCluster | FigureClusterSummary
 """A cluster as one API returned it: the list views are read as summaries, GetFigureCluster's answer whole."""
+FileView = File | FileFaces
+"""A file found by SimpleQuery: verify reads what it asks for (:class:`FileFaces`); a whole File holds it too."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def disagreements(first: ClusterView, second: ClusterView) -> list[str]:
     return out
 
 
-def faces_naming(files: Iterable[File], cluster_id: str) -> tuple[int, set[str]]:
+def faces_naming(files: Iterable[FileView], cluster_id: str) -> tuple[int, set[str]]:
     """(faces whose FigureClusterId is ``cluster_id``, URIs of the image files holding them)."""
     faces, images = 0, set()
     for file in files:
@@ -156,7 +158,7 @@ def faces_naming(files: Iterable[File], cluster_id: str) -> tuple[int, set[str]]
     return faces, images
 
 
-def check_against_files(cluster: ClusterView, files: list[File], cluster_id: str) -> list[Failure]:
+def check_against_files(cluster: ClusterView, files: list[FileView], cluster_id: str) -> list[Failure]:
     """FaceCount, ImageCount and the cover against the files whose faces name the cluster (from SimpleQuery)."""
     failures: list[Failure] = []
     faces, images = faces_naming(files, cluster_id)

@@ -20,13 +20,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from imm_faces.runtime.errors import ImmError
-from imm_faces.runtime.models.file import File
 from imm_faces.runtime.models.query import SimpleQuery as Query
 from imm_faces.runtime.models.query import SimpleQueryAggregation
-from imm_faces.runtime.operations.query import SimpleQuery
+from imm_faces.runtime.operations.query import SimpleQueryFileFaces
 from imm_faces.runtime.rules import PAGE_LIMITS, SIMPLE_QUERY_MAX_GROUPS
 from imm_faces.runtime.verify.base import VerifyReport, raise_if_access
-from imm_faces.runtime.verify.checks import ClusterView, Failure, check_against_files
+from imm_faces.runtime.verify.checks import ClusterView, Failure, FileView, check_against_files
 
 CLUSTER_FIELD = "Figures.FigureClusterId"
 FILE_FIELDS = ["URI", "MediaType", "Figures"]
@@ -52,7 +51,7 @@ class Consistency:
         self.groups: dict[str, int] | None = None
         self.batch: list[str] = []
         self.batch_since = 0.0  # time.monotonic() when the batch's first cluster was added
-        self.found: list[tuple[list[str], list[File]]] = []
+        self.found: list[tuple[list[str], list[FileView]]] = []
         self.error: str | None = None
 
     # ------------------------------------------------------------------ fetching
@@ -60,7 +59,7 @@ class Consistency:
     async def fetch_groups(self) -> None:
         try:
             answer = await self.call(
-                SimpleQuery,
+                SimpleQueryFileFaces,
                 dataset_name=self.dataset,
                 query=Query(field=CLUSTER_FIELD, operation="exist"),
                 aggregations=[SimpleQueryAggregation(field=CLUSTER_FIELD, operation="group")],
@@ -89,12 +88,12 @@ class Consistency:
         """Every file whose faces name one of ``cluster_ids`` (one ``or`` query, every page)."""
         leaves = [Query(field=CLUSTER_FIELD, operation="eq", value=i) for i in cluster_ids]
         query = leaves[0] if len(leaves) == 1 else Query(operation="or", sub_queries=leaves)
-        files: list[File] = []
+        files: list[FileView] = []
         token: str | None = None
         try:
             while True:
                 page = await self.call(
-                    SimpleQuery,
+                    SimpleQueryFileFaces,
                     dataset_name=self.dataset,
                     query=query,
                     with_fields=FILE_FIELDS,
@@ -156,7 +155,7 @@ class Consistency:
                 detail = f"ImageCount + VideoCount is {media}, but {count} file(s) name the cluster"
                 self.report.fail(Failure("consistency.image_count", cluster_id, detail))
 
-    def judge_files(self, cluster: ClusterView, object_id: str, files: list[File]) -> None:
+    def judge_files(self, cluster: ClusterView, object_id: str, files: list[FileView]) -> None:
         mine = [f for f in files if any(fig.figure_cluster_id == object_id for fig in f.figures or [])]
         self.report.coverage.files_checked_clusters += 1
         self.report.coverage.files_examined += len(mine)

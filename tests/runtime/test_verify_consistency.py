@@ -14,10 +14,10 @@ import pytest
 
 from imm_faces.runtime.errors import ImmError
 from imm_faces.runtime.models.figure_cluster import FigureCluster
-from imm_faces.runtime.models.file import File
+from imm_faces.runtime.models.file import File, FileFaces
 from imm_faces.runtime.models.query import SimpleQuery as Query
 from imm_faces.runtime.models.query import SimpleQueryAggregation
-from imm_faces.runtime.operations.query import SimpleQuery, SimpleQueryRequest, SimpleQueryResponse
+from imm_faces.runtime.operations.query import SimpleQueryFaces, SimpleQueryFileFaces, SimpleQueryRequest
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.verify.base import AccessError, ClusterRecord, VerifyReport
 from imm_faces.runtime.verify.checks import Failure
@@ -48,14 +48,14 @@ class FakeImm:
         self.requests: list[dict[str, Any]] = []
         self.ticks: list[tuple[str, int, int | None]] = []
 
-    async def call(self, operation: Any, **kwargs: Any) -> SimpleQueryResponse:
-        assert operation is SimpleQuery
+    async def call(self, operation: Any, **kwargs: Any) -> SimpleQueryFaces:
+        assert operation is SimpleQueryFileFaces  # SimpleQuery, each file read as what verify asks for
         SimpleQueryRequest.model_validate({"project_name": "p", **kwargs})  # what the client would send
         self.requests.append(kwargs)
         answer = self.answers.pop(0)
         if isinstance(answer, ImmError):
             raise answer
-        return SimpleQueryResponse.model_validate(answer)
+        return SimpleQueryFaces.model_validate(answer)
 
     def tick(self, phase: str, done: int, total: int | None) -> None:
         self.ticks.append((phase, done, total))
@@ -147,7 +147,8 @@ def test_the_files_of_sampled_clusters_are_read_page_by_page() -> None:
         "without_total_hits": True,
     }
     assert imm.requests == [first, {**first, "next_token": "page-2"}]
-    assert files.found == [(["C-1", "C-2"], [one, two, three])]  # every page's files, in order
+    read = [(ids, [f.model_dump() for f in found]) for ids, found in files.found]  # every page's files, in order
+    assert read == [(["C-1", "C-2"], [FileFaces.model_validate(f.to_wire()).model_dump() for f in (one, two, three)])]
     assert imm.ticks == [("files", 2, None)]
     asyncio.run(files.fetch_files(["C-3"]))  # one cluster: the eq leaf alone, no `or`
     assert imm.requests[-1]["query"] == Query(field=FIELD, operation="eq", value="C-3")
