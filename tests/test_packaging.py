@@ -58,7 +58,7 @@ def test_the_wheel_has_exactly_one_top_level_package(wheel: zipfile.ZipFile) -> 
     ):
         assert module in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "imm-faces = imm_faces.runtime.cli.main:main" in wheel.read(entry).decode()
+    assert "imm-faces = imm_faces.runtime.cli.main:console" in wheel.read(entry).decode()
 
 
 def readme_install_specs() -> list[str]:

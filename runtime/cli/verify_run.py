@@ -43,6 +43,9 @@ from imm_faces.runtime.verify.report import (
 from imm_faces.runtime.verify.run import verify_deployment
 
 PROGRESS_INTERVAL = 5.0
+ENDS_AT_ONCE = True
+"""Once :func:`run` returns, every report is written and closed and nothing is left running: the installed command
+ends the process without the interpreter's teardown (:func:`imm_faces.runtime.cli.main.console`)."""
 
 
 class Progress:

@@ -4,6 +4,7 @@ client, no operation module or model it does not use, no CA file for a plain-htt
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +141,29 @@ print(json.dumps({{"code": code, "during": during, "after": gc.get_threshold(), 
     assert result["code"] == 2
     assert result["during"] == [[result["short"], 11, 12]]
     assert result["after"] == [900, 11, 12]
+
+
+def test_the_installed_command_ends_without_teardown_after_verify_only(tmp_path: Path) -> None:
+    """``console()`` (the installed ``imm-faces``): after verify, whose runner says ``ENDS_AT_ONCE``, the process ends
+    once stdout and stderr are flushed (no ``atexit`` callback runs) with its report whole and its exit code; after
+    anything else the interpreter ends as usual."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout to a pipe is then buffered
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        code = (
+            "import atexit, sys\n"
+            "atexit.register(lambda: print('teardown ran', file=sys.stderr))\n"
+            f"sys.argv = ['imm-faces', *{list(argv)!r}]\n"
+            "from imm_faces.runtime.cli.main import console\n"
+            "console()\n"
+        )
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, check=False
+        )
+
+    verify = run("verify", "--outputs", str(tmp_path / "missing.json"), "--json", "--quiet")
+    assert verify.returncode == 2 and "teardown ran" not in verify.stderr
+    assert json.loads(verify.stdout)["exit_code"] == 2  # buffered, and flushed before the end
+    assert "missing.json" in verify.stderr
+    usage = run()  # no command: usage, then the usual end
+    assert usage.returncode == 2 and "teardown ran" in usage.stderr
