@@ -25,16 +25,14 @@ dropped for them: an installed package has its ``.pyc`` files). Last, the start-
 with ``python -X importtime``. On a machine shared with other work, compare the CPU columns: wall times there
 measure the queue for the cores as much as the programs.
 
-Where the time goes (2026-11-25, in-process on this state): a QueryFigureClusters page of 100 and a
-BatchGetFigureCluster of 100 cost the emulator ~1.5 and ~1.2 ms of CPU (the stored JSON is passed through;
-SQLite drops BaseImages), a GetFigureCluster's service part ~0.03 ms (the rest of its ~0.5 ms is the front door:
-HTTP, signature check, nonce), the dataset-wide SimpleQuery grouping ~65 ms (it reads every file's Figures).
-Client side, parsing a page of 100 clusters into models costs ~1.6 ms, and every request ~0.5-1 ms in httpx and
-asyncio (a BatchGet's 100 ids make a ~4.5 KB URL that httpx checks character by character). So verify, which
-parses every cluster twice (list and bulk views, as it must to cross-check them), is now bound by its own client
-CPU (~0.2 s for 1,000 clusters, about as much as the server's); the SDK loop by ~0.7 ms of client CPU and
-~0.6 ms of server CPU per cluster. On a machine with idle cores verify also overlaps client and server work,
-which a sequential loop cannot; on a loaded machine the wall-time ratio falls back to the CPU ratio.
+Where the time goes (2026-12-07, the whole ``imm-faces verify`` process on this state, ``valgrind --tool=callgrind``
+for instruction counts, py-spy for shares): about half is start-up, importing what verify runs (pydantic with
+pydantic-core, httpx with httpcore, asyncio, then anyio at the first request; this package's ~100 model classes),
+the other half the run: 49 requests at ~1 ms of client CPU each (httpx, httpcore, anyio, h11, signing), parsing
+2,000 cluster summaries, 25 whole clusters and the sample's files, the first use of 13 models (~10 ms), judging
+(~11 ms). The emulator spends ~0.11 s of CPU. The SDK loop pays ~1.4 ms of client CPU and ~0.9 ms of the
+server's per cluster, one after the other. On a machine with idle cores verify also overlaps client and server
+work, which a sequential loop cannot; on a loaded machine the wall-time ratio falls back to the CPU ratio.
 """
 
 from __future__ import annotations
@@ -177,6 +175,13 @@ def whole_processes(endpoint: str, outputs: Path, server: int, rounds: int, clus
     print(
         f"  verify / sdk loop: {v_wall / s_wall:.3f} of the wall time ({s_wall / v_wall:.1f}x faster), "
         f"{v_cpu / s_cpu:.3f} of the process CPU, {(v_cpu + v_srv) / (s_cpu + s_srv):.3f} of the CPU in all"
+    )
+    # Each round's two runs are seconds apart: their ratio is the least disturbed by a shared machine's drift.
+    ratios = sorted(v[0] / s[0] for v, s in zip(runs["imm-faces verify"], runs["sdk loop script"], strict=True))
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    print(
+        f"  per round, verify's wall / the sdk loop's: median {quartiles[1]:.3f} "
+        f"(quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f}, {ratios[0]:.3f}-{ratios[-1]:.3f} in all)"
     )
 
 

@@ -149,10 +149,11 @@ def test_the_installed_command_ends_without_teardown_after_verify_only(tmp_path:
     anything else the interpreter ends as usual."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout to a pipe is then buffered
 
-    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    def run(*argv: str, trace: bool = False) -> subprocess.CompletedProcess[str]:
         code = (
             "import atexit, sys\n"
-            "atexit.register(lambda: print('teardown ran', file=sys.stderr))\n"
+            + ("sys.settrace(lambda frame, event, arg: None)\n" if trace else "")
+            + "atexit.register(lambda: print('teardown ran', file=sys.stderr))\n"
             f"sys.argv = ['imm-faces', *{list(argv)!r}]\n"
             "from imm_faces.runtime.cli.main import console\n"
             "console()\n"
@@ -167,3 +168,5 @@ def test_the_installed_command_ends_without_teardown_after_verify_only(tmp_path:
     assert "missing.json" in verify.stderr
     usage = run()  # no command: usage, then the usual end
     assert usage.returncode == 2 and "teardown ran" in usage.stderr
+    traced = run("verify", "--outputs", str(tmp_path / "missing.json"), "--json", "--quiet", trace=True)
+    assert traced.returncode == 2 and "teardown ran" in traced.stderr  # coverage and profilers save at the end
