@@ -49,7 +49,7 @@ from imm_faces.runtime.errors import (
     ThrottlingError,
     TransportError,
 )
-from imm_faces.runtime.http import explicit_base_url, tls_context_for
+from imm_faces.runtime.http import PoolEntry, explicit_base_url, tls_context_for
 from imm_faces.runtime.operations.base import Operation, Request, Response, parameter_error
 
 log = logging.getLogger("imm_faces.client")
@@ -362,7 +362,7 @@ class AsyncImmClient(_Base):
         self._http = httpx.AsyncClient(
             timeout=self._timeout, transport=transport, trust_env=False, verify=tls_context_for(self._core.base_url)
         )
-        self._entry = asyncio.Lock()  # see _send
+        self._entry = PoolEntry()
 
     async def __aenter__(self) -> AsyncImmClient:
         return self
@@ -402,31 +402,10 @@ class AsyncImmClient(_Base):
             raise httpx.ReadTimeout("the deadline passed before the answer was complete", request=request) from None
 
     async def _one_at_the_pool(self, request: httpx.Request) -> httpx.Response:
-        """Send, letting the next request into httpcore's connection pool only once this one holds its connection.
-
-        httpcore (1.0.9) hands an idle keep-alive connection to every request that arrives before the first of them
-        starts on it; all but one then fail with ConnectionNotAvailable and go round the pool again, which checks
-        every connection each time (encode/httpcore#1110, #1035). Requests started together (a page's bulk and
-        sample fetches) met that ~1.3 times each in ``imm-faces verify``: 64 needless passes on 1,000 clusters,
-        ~14% of its run's CPU. httpcore's documented ``trace`` extension says when the request has its connection
-        (its first event: a new connection being opened, or the request's headers being sent on a taken one), and
-        the next request goes in then; nothing waits for a connection to be opened or an answer."""
-        await self._entry.acquire()
-        holding = True
-
-        async def taken(event: str, info: dict[str, Any]) -> None:
-            nonlocal holding
-            if holding:
-                holding = False
-                self._entry.release()
-
-        request.extensions["trace"] = taken
-        try:
+        """Send, into the connection pool once the request before it holds its connection (:class:`PoolEntry`)."""
+        async with self._entry.turn() as extensions:
+            request.extensions.update(extensions)
             return await self._http.send(request, auth=self._core.auth)
-        finally:
-            if holding:
-                holding = False
-                self._entry.release()
 
     async def paginate(
         self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any

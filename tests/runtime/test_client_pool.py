@@ -1,40 +1,50 @@
-"""The async client over httpx's real connection pool (a loopback emulator): requests started together each get
-a connection of their own, once, and a cancelled request never blocks the ones after it."""
+"""The async clients over httpx's real connection pool (a loopback emulator), IMM's and the report's OSS reads:
+requests started together each get a connection of their own, once, and a cancelled request never blocks the
+ones after it."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpcore
+import httpx
 import pytest
 
 from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
 from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.operations.projects import ListProjects
+from imm_faces.runtime.report.images import ObjectStore
 
 IN_FLIGHT = 8
 REQUESTS = 40
 
 
-def test_requests_started_together_never_take_the_same_pooled_connection(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """httpcore hands one idle connection to every request that reaches the pool before the first starts on it;
-    the others fail with ConnectionNotAvailable and go round again. The client lets the next request in once the
-    previous one holds its connection, so that never happens (without it: ~1.3 times a request here)."""
-    taken_already: list[str] = []
+@pytest.fixture
+def taken_already(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The requests httpcore sent to a connection another request had already taken (ConnectionNotAvailable)."""
+    seen: list[str] = []
     real = httpcore.AsyncHTTPConnection.handle_async_request
 
     async def counted(self: httpcore.AsyncHTTPConnection, request: httpcore.Request) -> httpcore.Response:
         try:
             return await real(self, request)
         except httpcore.ConnectionNotAvailable:
-            taken_already.append(str(request.url))
+            seen.append(str(request.url))
             raise
 
     monkeypatch.setattr(httpcore.AsyncHTTPConnection, "handle_async_request", counted)
+    return seen
+
+
+def test_requests_started_together_never_take_the_same_pooled_connection(
+    emulator: Emulator, taken_already: list[str]
+) -> None:
+    """httpcore hands one idle connection to every request that reaches the pool before the first starts on it;
+    the others fail with ConnectionNotAvailable and go round again. The client lets the next request in once the
+    previous one holds its connection, so that never happens (without it: ~1.3 times a request here)."""
 
     async def burst() -> list[Any]:
         async with AsyncImmClient(endpoint=emulator.endpoint, credentials=DEFAULT_ACCESS_KEY) as imm:
@@ -69,3 +79,25 @@ def test_a_request_cancelled_at_the_pool_lets_the_next_ones_in(emulator: Emulato
 
     cancelled, answered = asyncio.run(run())
     assert cancelled >= 1 and answered == IN_FLIGHT
+
+
+def test_the_reports_oss_reads_started_together_never_take_the_same_pooled_connection(
+    emulator: Emulator, oss_root: Path, taken_already: list[str]
+) -> None:
+    """verify --html reads thumbnails from OSS many at a time through one httpx client: the same way in."""
+    (oss_root / "photos").mkdir()
+    (oss_root / "photos" / "a.txt").write_bytes(b"x" * 1000)
+
+    async def burst() -> list[bytes]:
+        async with httpx.AsyncClient(trust_env=False) as http:
+            store = ObjectStore(DEFAULT_ACCESS_KEY, "cn-hangzhou", endpoint=emulator.endpoint, expires=60, http=http)
+            gate = asyncio.Semaphore(IN_FLIGHT)
+
+            async def one() -> bytes:
+                async with gate:
+                    return await store.read("oss://photos/a.txt", DEFAULT_ACCESS_KEY)
+
+            return await asyncio.gather(*(one() for _ in range(REQUESTS)))
+
+    assert asyncio.run(burst()) == [b"x" * 1000] * REQUESTS
+    assert taken_already == []
