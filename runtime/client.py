@@ -403,8 +403,7 @@ class AsyncImmClient(_Base):
 
     async def _one_at_the_pool(self, request: httpx.Request) -> httpx.Response:
         """Send, into the connection pool once the request before it holds its connection (:class:`PoolEntry`)."""
-        async with self._entry.turn() as extensions:
-            request.extensions.update(extensions)
+        async with self._entry.turn(request.extensions):
             return await self._http.send(request, auth=self._core.auth)
 
     async def paginate(

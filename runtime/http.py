@@ -54,20 +54,24 @@ class PoolEntry:
     starts on it; all but one then fail with ConnectionNotAvailable and go round the pool again, which checks
     every connection each time (encode/httpcore#1110, #1035). Requests started together met that ~1.3 times each
     in ``imm-faces verify`` (~14% of its run's CPU). httpcore's documented ``trace`` extension says when a request
-    has its connection (its first event: a new connection being opened, or its headers being sent on a taken one),
-    and the next request goes in then: nothing waits for a connection to be opened or for an answer.
+    has its connection (its first event: a new connection being opened, or its headers being sent on a taken one);
+    the next request goes in then, and the request is traced no further. Nothing waits for a connection to be
+    opened or for an answer.
 
-        async with entry.turn() as extensions:
-            response = await http.send(request)  # with request.extensions.update(extensions), or extensions=...
-    """
+        async with entry.turn(request.extensions):
+            response = await http.send(request)
+
+    Worth it where requests start in bursts (verify: a page's bulk and sample fetches). Where they start one as
+    another ends (the report's OSS reads, paced by the server's work) it was measured to gain nothing
+    (benchmarks/report.py, 300 clusters, two alternating runs) and is not used."""
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def turn(self) -> AsyncIterator[dict[str, Any]]:
-        """Wait for this request's turn; yields the request extensions that end the turn once it has its
-        connection (or when the block ends first: an error, a cancellation, a request that never reached it)."""
+    async def turn(self, extensions: dict[str, Any]) -> AsyncIterator[None]:
+        """Wait for this request's turn; ``extensions`` (the request's own, which httpx hands to httpcore) get the
+        ``trace`` that ends the turn once the request has its connection, or the turn ends with the block."""
         await self._lock.acquire()
         holding = True
 
@@ -75,11 +79,14 @@ class PoolEntry:
             nonlocal holding
             if holding:
                 holding = False
+                extensions.pop("trace", None)
                 self._lock.release()
 
+        extensions["trace"] = taken
         try:
-            yield {"trace": taken}
+            yield
         finally:
             if holding:
                 holding = False
+                extensions.pop("trace", None)
                 self._lock.release()

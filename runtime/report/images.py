@@ -32,7 +32,6 @@ import httpx
 from imm_faces.runtime import oss_process
 from imm_faces.runtime.auth.credentials import Credentials, CredentialSource
 from imm_faces.runtime.auth.oss_signing import presign_url
-from imm_faces.runtime.http import PoolEntry
 from imm_faces.runtime.report.model import Box, Picture
 from imm_faces.runtime.rules import EXIF_ORIENTATION_TAG, split_oss_uri, upright_size
 
@@ -93,7 +92,6 @@ class ObjectStore:
         self.endpoint = endpoint
         self.expires = expires
         self.http = http
-        self.entry = PoolEntry()
 
     def base_url(self, bucket: str, key: str) -> str:
         path = quote(key, safe="/")
@@ -128,7 +126,7 @@ class ObjectStore:
         except ValueError as exc:
             raise ObjectReadError(str(exc)) from None
         try:
-            async with self.entry.turn() as extensions, self.http.stream("GET", url, extensions=extensions) as response:
+            async with self.http.stream("GET", url) as response:
                 if response.status_code != 200:
                     body = (await response.aread())[:4096].decode("utf-8", "replace")
                     code, message = (_element(body, name) for name in ("Code", "Message"))

@@ -1,22 +1,18 @@
-"""The async clients over httpx's real connection pool (a loopback emulator), IMM's and the report's OSS reads:
-requests started together each get a connection of their own, once, and a cancelled request never blocks the
-ones after it."""
+"""The async client over httpx's real connection pool (a loopback emulator): requests started together each get
+a connection of their own, once, and a cancelled request never blocks the ones after it."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import httpcore
-import httpx
 import pytest
 
 from imm_faces.emulator.keys import DEFAULT_ACCESS_KEY
 from imm_faces.emulator.server import Emulator
 from imm_faces.runtime.client import AsyncImmClient
 from imm_faces.runtime.operations.projects import ListProjects
-from imm_faces.runtime.report.images import ObjectStore
 
 IN_FLIGHT = 8
 REQUESTS = 40
@@ -79,25 +75,3 @@ def test_a_request_cancelled_at_the_pool_lets_the_next_ones_in(emulator: Emulato
 
     cancelled, answered = asyncio.run(run())
     assert cancelled >= 1 and answered == IN_FLIGHT
-
-
-def test_the_reports_oss_reads_started_together_never_take_the_same_pooled_connection(
-    emulator: Emulator, oss_root: Path, taken_already: list[str]
-) -> None:
-    """verify --html reads thumbnails from OSS many at a time through one httpx client: the same way in."""
-    (oss_root / "photos").mkdir()
-    (oss_root / "photos" / "a.txt").write_bytes(b"x" * 1000)
-
-    async def burst() -> list[bytes]:
-        async with httpx.AsyncClient(trust_env=False) as http:
-            store = ObjectStore(DEFAULT_ACCESS_KEY, "cn-hangzhou", endpoint=emulator.endpoint, expires=60, http=http)
-            gate = asyncio.Semaphore(IN_FLIGHT)
-
-            async def one() -> bytes:
-                async with gate:
-                    return await store.read("oss://photos/a.txt", DEFAULT_ACCESS_KEY)
-
-            return await asyncio.gather(*(one() for _ in range(REQUESTS)))
-
-    assert asyncio.run(burst()) == [b"x" * 1000] * REQUESTS
-    assert taken_already == []
