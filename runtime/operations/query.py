@@ -62,11 +62,16 @@ class SimpleQueryRequest(Request):
         return [(name, (orders[i] if i < len(orders) else "desc") == "desc") for i, name in enumerate(fields)]
 
 
-class SimpleQueryResponse(Response):
+class _SimpleQueryAnswer(Response):
+    """What every reading of SimpleQuery's answer holds besides its files."""
+
     aggregations: list[q.AggregationResult] | None = None
-    files: list[File] | None = None
     next_token: str | None = None
     total_hits: int | None = None
+
+
+class SimpleQueryResponse(_SimpleQueryAnswer):
+    files: list[File] | None = None
 
 
 SimpleQuery = Operation(
@@ -78,13 +83,10 @@ SimpleQuery = Operation(
 )
 
 
-class SimpleQueryFaces(Response):
+class SimpleQueryFaces(_SimpleQueryAnswer):
     """SimpleQuery's answer with each file read as :class:`~imm_faces.runtime.models.file.FileFaces`."""
 
-    aggregations: list[q.AggregationResult] | None = None
     files: list[FileFaces] | None = None
-    next_token: str | None = None
-    total_hits: int | None = None
 
 
 SimpleQueryFileFaces = SimpleQuery.reading(SimpleQueryFaces)
