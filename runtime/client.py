@@ -396,15 +396,11 @@ class AsyncImmClient(_Base):
         that sends a byte every few seconds would outlast them all."""
         left = self._core.remaining()
         try:
-            async with asyncio.timeout(None if left is None else max(0.0, left)):
-                return await self._one_at_the_pool(request)
+            # into httpx's pool once the request before holds its connection (PoolEntry)
+            async with asyncio.timeout(None if left is None else max(0.0, left)), self._entry.turn(request.extensions):
+                return await self._http.send(request, auth=self._core.auth)
         except TimeoutError:
             raise httpx.ReadTimeout("the deadline passed before the answer was complete", request=request) from None
-
-    async def _one_at_the_pool(self, request: httpx.Request) -> httpx.Response:
-        """Send, into the connection pool once the request before it holds its connection (:class:`PoolEntry`)."""
-        async with self._entry.turn(request.extensions):
-            return await self._http.send(request, auth=self._core.auth)
 
     async def paginate(
         self, op: Operation[ReqT, RespT], request: ReqT | None = None, /, **params: Any
