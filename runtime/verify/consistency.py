@@ -16,7 +16,7 @@ Fetching starts while the clusters are still being listed; :meth:`Consistency.ju
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from imm_faces.runtime.errors import ImmError
@@ -117,7 +117,7 @@ class Consistency:
 
     # ------------------------------------------------------------------ judging
 
-    def judge(self, views: dict[str, ClusterView], *, complete_listing: bool) -> None:
+    def judge(self, views: Mapping[str, ClusterView], *, complete_listing: bool) -> None:
         if self.error is not None:
             self.report.fail(Failure("consistency.no_orphans", "dataset", self.error))
             return
@@ -128,7 +128,7 @@ class Consistency:
                 if object_id in views:
                     self.judge_files(views[object_id], object_id, files)
 
-    def judge_groups(self, groups: dict[str, int], views: dict[str, ClusterView], complete_listing: bool) -> None:
+    def judge_groups(self, groups: dict[str, int], views: Mapping[str, ClusterView], complete_listing: bool) -> None:
         self.report.coverage.grouped_clusters = len(groups)
         truncated = len(groups) >= SIMPLE_QUERY_MAX_GROUPS
         if truncated:

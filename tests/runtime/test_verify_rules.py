@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -12,13 +13,14 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from imm_faces.runtime.models.figure_cluster import FigureCluster
-from imm_faces.runtime.models.file import File
+from imm_faces.runtime.models.file import File, FileFaces
 from imm_faces.runtime.outputs import StackOutputs
 from imm_faces.runtime.verify.base import SCHEMA_VERSION, ClusterRecord, VerifyReport
 from imm_faces.runtime.verify.checks import (
     CHECKS,
     VIEW_RULES,
     Failure,
+    FileView,
     check_against_files,
     check_cluster,
     disagreements,
@@ -84,15 +86,18 @@ def test_disagreements_name_the_fields() -> None:
     assert disagreements(cluster(BaseImages=None), cluster()) == []
 
 
-def image(uri: str, *cluster_ids: str | None, media: str = "image") -> File:
+def _image(uri: str, *cluster_ids: str | None, media: str = "image", reading: type[FileView] = File) -> FileView:
+    """A file as SimpleQuery sends it, read whole (File) or as verify reads it (FileFaces)."""
     figures = [{"FigureId": f"f{i}", "FigureClusterId": c} for i, c in enumerate(cluster_ids)]
-    return File.model_validate({"URI": uri, "MediaType": media, "Figures": figures})
+    return reading.model_validate({"URI": uri, "MediaType": media, "Figures": figures})
 
 
 COVER = "oss://examplebucket/sampleobject.jpg"
 
 
-def test_counts_and_cover_against_files() -> None:
+@pytest.mark.parametrize("reading", [File, FileFaces])
+def test_counts_and_cover_against_files(reading: type[FileView]) -> None:
+    image = functools.partial(_image, reading=reading)
     files = [image(COVER, CID, "Cluster-x"), image("oss://b/2.jpg", CID, CID), image("oss://b/3.jpg", "Cluster-x")]
     good = cluster(FaceCount=3, ImageCount=2)
     assert check_against_files(good, files, CID) == []
